@@ -1,0 +1,354 @@
+//! The auth types, each with its configuration and secrets schema, defined once.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+/// Every auth type a connector may accept.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthTypeId {
+    /// No credentials.
+    None,
+    /// HTTP Basic: username and password.
+    Basic,
+    /// `Authorization: Bearer <token>`.
+    Bearer,
+    /// An API key in a configurable header.
+    ApiKeyHeader,
+    /// An API key in a configurable query parameter.
+    ApiKeyQuery,
+    /// Arbitrary secret headers.
+    Headers,
+    /// The secret is the URL itself (incoming webhooks).
+    WebhookUrl,
+    /// OAuth 2.0 client credentials grant.
+    OauthClientCredentials,
+    /// OAuth 2.0 authorization code grant with PKCE, per user.
+    OauthAuthorizationCode,
+    /// Elastic Auth Redirect Service: OAuth through a broker that holds the client, per user.
+    Ears,
+    /// Mutual TLS with a client certificate.
+    Mtls,
+    /// AWS Signature Version 4.
+    AwsSigv4,
+}
+
+/// Whether a connector instance has one credential set or one per user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthMode {
+    Shared,
+    PerUser,
+}
+
+impl AuthMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthMode::Shared => "shared",
+            AuthMode::PerUser => "per_user",
+        }
+    }
+}
+
+impl AuthTypeId {
+    pub const ALL: [AuthTypeId; 12] = [
+        AuthTypeId::None,
+        AuthTypeId::Basic,
+        AuthTypeId::Bearer,
+        AuthTypeId::ApiKeyHeader,
+        AuthTypeId::ApiKeyQuery,
+        AuthTypeId::Headers,
+        AuthTypeId::WebhookUrl,
+        AuthTypeId::OauthClientCredentials,
+        AuthTypeId::OauthAuthorizationCode,
+        AuthTypeId::Ears,
+        AuthTypeId::Mtls,
+        AuthTypeId::AwsSigv4,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthTypeId::None => "none",
+            AuthTypeId::Basic => "basic",
+            AuthTypeId::Bearer => "bearer",
+            AuthTypeId::ApiKeyHeader => "api_key_header",
+            AuthTypeId::ApiKeyQuery => "api_key_query",
+            AuthTypeId::Headers => "headers",
+            AuthTypeId::WebhookUrl => "webhook_url",
+            AuthTypeId::OauthClientCredentials => "oauth_client_credentials",
+            AuthTypeId::OauthAuthorizationCode => "oauth_authorization_code",
+            AuthTypeId::Ears => "ears",
+            AuthTypeId::Mtls => "mtls",
+            AuthTypeId::AwsSigv4 => "aws_sigv4",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<AuthTypeId> {
+        AuthTypeId::ALL.into_iter().find(|t| t.as_str() == s)
+    }
+
+    /// Human title for forms.
+    pub fn title(self) -> &'static str {
+        match self {
+            AuthTypeId::None => "No authentication",
+            AuthTypeId::Basic => "Basic authentication",
+            AuthTypeId::Bearer => "Bearer token",
+            AuthTypeId::ApiKeyHeader => "API key (header)",
+            AuthTypeId::ApiKeyQuery => "API key (query parameter)",
+            AuthTypeId::Headers => "Custom headers",
+            AuthTypeId::WebhookUrl => "Webhook URL",
+            AuthTypeId::OauthClientCredentials => "OAuth 2.0 client credentials",
+            AuthTypeId::OauthAuthorizationCode => "OAuth 2.0 authorization code (per user)",
+            AuthTypeId::Ears => "Elastic Auth Redirect Service (per user)",
+            AuthTypeId::Mtls => "Mutual TLS (client certificate)",
+            AuthTypeId::AwsSigv4 => "AWS Signature Version 4",
+        }
+    }
+
+    /// Per-user for the user-delegated OAuth flows, shared for everything else.
+    pub fn auth_mode(self) -> AuthMode {
+        match self {
+            AuthTypeId::OauthAuthorizationCode | AuthTypeId::Ears => AuthMode::PerUser,
+            _ => AuthMode::Shared,
+        }
+    }
+
+    /// JSON Schema of this auth type's non-secret configuration.
+    pub fn config_schema(self) -> Value {
+        match self {
+            AuthTypeId::None
+            | AuthTypeId::Basic
+            | AuthTypeId::Bearer
+            | AuthTypeId::Headers
+            | AuthTypeId::WebhookUrl => object(json!({}), &[]),
+            AuthTypeId::ApiKeyHeader => object(
+                json!({
+                    "headerName": {
+                        "type": "string", "default": "X-API-Key", "minLength": 1, "maxLength": 256,
+                        "x-ui": { "label": "Header name", "widget": "text", "order": 1 }
+                    }
+                }),
+                &[],
+            ),
+            AuthTypeId::ApiKeyQuery => object(
+                json!({
+                    "paramName": {
+                        "type": "string", "default": "api_key", "minLength": 1, "maxLength": 256,
+                        "x-ui": { "label": "Query parameter name", "widget": "text", "order": 1 }
+                    }
+                }),
+                &[],
+            ),
+            AuthTypeId::OauthClientCredentials => object(
+                json!({
+                    "tokenUrl": url_field("Token URL", 1),
+                    "clientId": text_field("Client ID", 2),
+                    "scope": {
+                        "type": "string", "maxLength": 2048,
+                        "x-ui": { "label": "Scope", "widget": "text", "order": 3,
+                                  "helpText": "Space-separated scopes to request" }
+                    },
+                    "audience": {
+                        "type": "string", "maxLength": 2048,
+                        "x-ui": { "label": "Audience", "widget": "text", "order": 4 }
+                    },
+                    "clientAuthentication": client_auth_field(5)
+                }),
+                &["tokenUrl", "clientId"],
+            ),
+            AuthTypeId::OauthAuthorizationCode => object(
+                json!({
+                    "authorizationUrl": url_field("Authorization URL", 1),
+                    "tokenUrl": url_field("Token URL", 2),
+                    "clientId": text_field("Client ID", 3),
+                    "scope": {
+                        "type": "string", "maxLength": 2048,
+                        "x-ui": { "label": "Scope", "widget": "text", "order": 4,
+                                  "helpText": "Space-separated scopes to request" }
+                    },
+                    "scopeParameter": {
+                        "type": "string", "default": "scope", "minLength": 1, "maxLength": 64,
+                        "x-ui": { "label": "Scope parameter name", "widget": "text", "order": 5,
+                                  "section": "Advanced",
+                                  "helpText": "Some providers (e.g. Slack user scopes) use another name" }
+                    },
+                    "clientAuthentication": client_auth_field(6),
+                    "accessTokenPath": {
+                        "type": "string", "default": "$.access_token", "maxLength": 256,
+                        "x-ui": { "label": "Access token path", "widget": "text", "order": 7, "section": "Advanced" }
+                    },
+                    "refreshTokenPath": {
+                        "type": "string", "default": "$.refresh_token", "maxLength": 256,
+                        "x-ui": { "label": "Refresh token path", "widget": "text", "order": 8, "section": "Advanced" }
+                    }
+                }),
+                &["authorizationUrl", "tokenUrl", "clientId"],
+            ),
+            AuthTypeId::Ears => object(
+                json!({
+                    "provider": {
+                        "type": "string", "enum": ["google", "microsoft", "slack"],
+                        "x-ui": { "label": "Provider", "widget": "select", "order": 1 }
+                    },
+                    "scope": {
+                        "type": "string", "maxLength": 2048,
+                        "x-ui": { "label": "Scope", "widget": "text", "order": 2 }
+                    },
+                    "earsBaseUrl": {
+                        "type": "string", "format": "uri", "maxLength": 2048,
+                        "x-ui": { "label": "EARS base URL", "widget": "url", "order": 3, "section": "Advanced",
+                                  "helpText": "Defaults to the server's configured EARS URL" }
+                    }
+                }),
+                &["provider"],
+            ),
+            AuthTypeId::Mtls => object(
+                json!({
+                    "caCertificate": {
+                        "type": "string", "maxLength": 65536,
+                        "x-ui": { "label": "CA certificate (PEM)", "widget": "fileUpload", "order": 1,
+                                  "helpText": "Trust this CA in addition to the system roots" }
+                    },
+                    "verifyServerCertificate": {
+                        "type": "boolean", "default": true,
+                        "x-ui": { "label": "Verify the server certificate", "order": 2, "section": "Advanced" }
+                    }
+                }),
+                &[],
+            ),
+            AuthTypeId::AwsSigv4 => object(
+                json!({
+                    "region": {
+                        "type": "string", "minLength": 1, "maxLength": 64,
+                        "x-ui": { "label": "Region", "widget": "text", "order": 1, "placeholder": "us-east-1" }
+                    },
+                    "service": {
+                        "type": "string", "minLength": 1, "maxLength": 64,
+                        "x-ui": { "label": "Service", "widget": "text", "order": 2, "placeholder": "bedrock" }
+                    }
+                }),
+                &["region", "service"],
+            ),
+        }
+    }
+
+    /// JSON Schema of this auth type's secrets. Every property is marked sensitive.
+    pub fn secrets_schema(self) -> Value {
+        match self {
+            AuthTypeId::None | AuthTypeId::Ears => object(json!({}), &[]),
+            AuthTypeId::Basic => object(
+                json!({
+                    "username": {
+                        "type": "string", "minLength": 1, "maxLength": 1024,
+                        "x-ui": { "label": "Username", "widget": "text", "order": 1, "sensitive": true }
+                    },
+                    "password": secret_field("Password", 2)
+                }),
+                &["username", "password"],
+            ),
+            AuthTypeId::Bearer => object(json!({ "token": secret_field("Token", 1) }), &["token"]),
+            AuthTypeId::ApiKeyHeader | AuthTypeId::ApiKeyQuery => {
+                object(json!({ "apiKey": secret_field("API key", 1) }), &["apiKey"])
+            }
+            AuthTypeId::Headers => object(
+                json!({
+                    "headers": {
+                        "type": "object",
+                        "additionalProperties": { "type": "string", "maxLength": 8192 },
+                        "maxProperties": 64,
+                        "x-ui": { "label": "Headers", "widget": "keyValue", "order": 1, "sensitive": true }
+                    }
+                }),
+                &["headers"],
+            ),
+            AuthTypeId::WebhookUrl => object(
+                json!({
+                    "url": {
+                        "type": "string", "format": "uri", "minLength": 1, "maxLength": 4096,
+                        "x-ui": { "label": "Webhook URL", "widget": "password", "order": 1, "sensitive": true }
+                    }
+                }),
+                &["url"],
+            ),
+            AuthTypeId::OauthClientCredentials | AuthTypeId::OauthAuthorizationCode => object(
+                json!({ "clientSecret": secret_field("Client secret", 1) }),
+                &["clientSecret"],
+            ),
+            AuthTypeId::Mtls => object(
+                json!({
+                    "certificate": {
+                        "type": "string", "minLength": 1, "maxLength": 65536,
+                        "x-ui": { "label": "Client certificate (PEM)", "widget": "fileUpload", "order": 1, "sensitive": true }
+                    },
+                    "privateKey": {
+                        "type": "string", "minLength": 1, "maxLength": 65536,
+                        "x-ui": { "label": "Private key (PEM)", "widget": "fileUpload", "order": 2, "sensitive": true }
+                    },
+                    "passphrase": secret_field("Key passphrase", 3)
+                }),
+                &["certificate", "privateKey"],
+            ),
+            AuthTypeId::AwsSigv4 => object(
+                json!({
+                    "accessKeyId": {
+                        "type": "string", "minLength": 1, "maxLength": 128,
+                        "x-ui": { "label": "Access key ID", "widget": "text", "order": 1, "sensitive": true }
+                    },
+                    "secretAccessKey": secret_field("Secret access key", 2),
+                    "sessionToken": secret_field("Session token", 3)
+                }),
+                &["accessKeyId", "secretAccessKey"],
+            ),
+        }
+    }
+}
+
+impl std::fmt::Display for AuthTypeId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+fn object(properties: Value, required: &[&str]) -> Value {
+    let mut schema = json!({
+        "type": "object",
+        "properties": properties,
+        "additionalProperties": false,
+    });
+    if !required.is_empty() {
+        schema["required"] = json!(required);
+    }
+    schema
+}
+
+fn url_field(label: &str, order: u32) -> Value {
+    json!({
+        "type": "string", "format": "uri", "minLength": 1, "maxLength": 2048,
+        "x-ui": { "label": label, "widget": "url", "order": order }
+    })
+}
+
+fn text_field(label: &str, order: u32) -> Value {
+    json!({
+        "type": "string", "minLength": 1, "maxLength": 1024,
+        "x-ui": { "label": label, "widget": "text", "order": order }
+    })
+}
+
+fn secret_field(label: &str, order: u32) -> Value {
+    json!({
+        "type": "string", "minLength": 1, "maxLength": 8192,
+        "x-ui": { "label": label, "widget": "password", "order": order, "sensitive": true }
+    })
+}
+
+fn client_auth_field(order: u32) -> Value {
+    json!({
+        "type": "string", "enum": ["client_secret_basic", "client_secret_post"],
+        "default": "client_secret_basic",
+        "x-ui": { "label": "Client authentication", "widget": "select", "order": order, "section": "Advanced" }
+    })
+}

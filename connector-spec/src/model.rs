@@ -1,0 +1,684 @@
+//! The connector model: what a YAML spec file and a `#[connector]` struct both become.
+//!
+//! Field names serialize in camelCase, exactly as they are written in a spec file, so the
+//! serialized model *is* the spec format; `docs/connector-spec.schema.json` is generated from
+//! these types.
+
+use indexmap::IndexMap;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::auth::AuthTypeId;
+
+/// A JSON Schema (2020-12) document embedded in a spec, with `x-ui` hints.
+pub type Schema = Value;
+
+/// A complete connector definition.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(title = "Connector spec", description = "A connector spec file (format v1).")]
+pub struct ConnectorSpec {
+    /// Optional pointer to the format's JSON Schema; ignored by the loader.
+    #[serde(rename = "$schema", default, skip_serializing_if = "Option::is_none")]
+    pub schema_ref: Option<String>,
+    /// Connector type id: starts with `.`, then `A-Z a-z 0-9 . _ -`, at most 64 characters.
+    #[schemars(regex(pattern = r"^\.[A-Za-z0-9._-]{1,63}$"))]
+    pub id: String,
+    /// Name shown to users.
+    pub display_name: String,
+    /// One or two sentences on what the connector does.
+    pub description: String,
+    /// The lowest license tier that may use the connector.
+    pub minimum_license: License,
+    /// Features the connector is offered in (`alerting`, `workflows`, `security`, ...).
+    #[serde(default)]
+    pub supported_feature_ids: Vec<String>,
+    /// Icon name or URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub icon: Option<String>,
+    /// Link to the vendor's or our documentation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub docs_url: Option<String>,
+    /// Base URL that request paths are joined to; may be a template such as `{{ config.apiUrl }}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_url: Option<String>,
+    /// Accepted auth types and headers added to every request.
+    pub auth: AuthSpec,
+    /// JSON Schema of the connector's non-secret configuration.
+    #[serde(default = "empty_object_schema")]
+    pub config: Schema,
+    /// JSON Schema of the connector's secrets (never echoed, never exported with values).
+    #[serde(default = "empty_object_schema")]
+    pub secrets: Schema,
+    /// Retry, rate limit, pagination, streaming, timeout and error classification policies.
+    #[serde(default, skip_serializing_if = "Policies::is_empty")]
+    pub policies: Policies,
+    /// Named actions, in the order they are written.
+    pub actions: IndexMap<String, Action>,
+    /// The connection check.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test: Option<ConnectionTest>,
+    /// Lifecycle hooks implemented in Rust code.
+    #[serde(default, skip_serializing_if = "Hooks::is_empty")]
+    pub hooks: Hooks,
+}
+
+/// An empty object schema: `{ "type": "object", "properties": {} }`.
+pub fn empty_object_schema() -> Schema {
+    serde_json::json!({ "type": "object", "properties": {} })
+}
+
+/// License tiers, lowest first.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum License {
+    Basic,
+    Gold,
+    Platinum,
+    Enterprise,
+}
+
+impl License {
+    pub const ALL: [License; 4] = [
+        License::Basic,
+        License::Gold,
+        License::Platinum,
+        License::Enterprise,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            License::Basic => "basic",
+            License::Gold => "gold",
+            License::Platinum => "platinum",
+            License::Enterprise => "enterprise",
+        }
+    }
+}
+
+/// The `auth` section.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AuthSpec {
+    /// Accepted auth types, by id or with defaults.
+    pub types: Vec<AuthTypeRef>,
+    /// Headers added to every request (values may be templates).
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub headers: IndexMap<String, String>,
+}
+
+/// One accepted auth type. Written as a bare id (`bearer`) or as a map.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AuthTypeRef {
+    /// The auth type id.
+    #[serde(rename = "type")]
+    pub kind: AuthTypeId,
+    /// Shown first and preselected in forms.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub recommended: bool,
+    /// Default values for the auth type's configuration fields.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub defaults: IndexMap<String, Value>,
+}
+
+/// HTTP methods a declarative request may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum HttpMethod {
+    Get,
+    Post,
+    Put,
+    Patch,
+    Delete,
+    Head,
+}
+
+impl HttpMethod {
+    pub const ALL: [HttpMethod; 6] = [
+        HttpMethod::Get,
+        HttpMethod::Post,
+        HttpMethod::Put,
+        HttpMethod::Patch,
+        HttpMethod::Delete,
+        HttpMethod::Head,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HttpMethod::Get => "GET",
+            HttpMethod::Post => "POST",
+            HttpMethod::Put => "PUT",
+            HttpMethod::Patch => "PATCH",
+            HttpMethod::Delete => "DELETE",
+            HttpMethod::Head => "HEAD",
+        }
+    }
+    /// Idempotent methods may be retried after a connection error or timeout.
+    pub fn is_idempotent(self) -> bool {
+        !matches!(self, HttpMethod::Post | HttpMethod::Patch)
+    }
+}
+
+/// What an action is allowed to do; used by callers that gate AI tools.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionScope {
+    Read,
+    Write,
+    Destroy,
+}
+
+impl ActionScope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActionScope::Read => "read",
+            ActionScope::Write => "write",
+            ActionScope::Destroy => "destroy",
+        }
+    }
+}
+
+/// One named action.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Action {
+    /// What the action does; shown to users and to AI callers.
+    pub description: String,
+    /// Offered to AI agents as a tool.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub is_tool: bool,
+    /// read, write or destroy.
+    pub scope: ActionScope,
+    /// JSON Schema of the action's input.
+    #[serde(default = "empty_object_schema")]
+    pub input: Schema,
+    /// JSON Schema of the action's output.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<Schema>,
+    /// The action returns a stream of events.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub supports_streaming: bool,
+    /// How the action is carried out.
+    #[serde(flatten)]
+    pub implementation: Implementation,
+    /// Pagination for this action, overriding `policies.pagination`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pagination: Option<Pagination>,
+    /// Streaming format for this action, overriding `policies.streaming`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub streaming: Option<Streaming>,
+}
+
+/// Either a declarative HTTP request or a Rust code handler.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Implementation {
+    /// A templated HTTP request and response mapping.
+    Http {
+        request: Request,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        response: Option<ResponseMapping>,
+    },
+    /// Implemented by a Rust method of the same name.
+    Code { handler: CodeHandler },
+}
+
+/// The only handler kind besides a declarative request: `handler: code`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CodeHandler {
+    Code,
+}
+
+/// A templated HTTP request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Request {
+    pub method: HttpMethod,
+    /// Path joined to the connector's `baseUrl` (template).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// Absolute URL (template); used instead of `baseUrl` + `path`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// Query parameters (templates). A parameter whose value renders empty is omitted.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub query: IndexMap<String, String>,
+    /// Headers (templates).
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub headers: IndexMap<String, String>,
+    /// Request body.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<Body>,
+}
+
+/// A request body; exactly one kind.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum Body {
+    /// A JSON value whose strings are templates. A string that is exactly one
+    /// `{{ expression }}` keeps the expression's JSON type.
+    Json(Value),
+    /// `application/x-www-form-urlencoded` fields (templates).
+    Form(IndexMap<String, String>),
+    /// `multipart/form-data` text fields (templates).
+    Multipart(IndexMap<String, String>),
+    /// A raw text body (template).
+    Text(String),
+}
+
+/// How a response becomes the action's output, and when a 2xx response is an error.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ResponseMapping {
+    /// Output: a JSON path into the response body (`$.channels`), or an object whose string
+    /// values are JSON paths or templates over `response`. Defaults to the whole body.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<Value>,
+    /// Rules that turn a successful HTTP response into an error.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<ErrorRule>,
+}
+
+/// A rule that detects an error inside a response.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ErrorRule {
+    /// When the rule applies.
+    pub when: Condition,
+    /// How the error is classified.
+    #[serde(default = "default_user_class")]
+    pub class: ErrorClass,
+    /// Message template over `response`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+fn default_user_class() -> ErrorClass {
+    ErrorClass::User
+}
+
+/// A test on a response. Exactly one of `equals`, `notEquals`, `in`, `exists`, `contains`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Condition {
+    /// JSON path into the response body; omit to test the raw body text (`contains`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// HTTP status codes this condition is limited to.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub status: Vec<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub equals: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_equals: Option<Value>,
+    #[serde(default, rename = "in", skip_serializing_if = "Option::is_none")]
+    pub one_of: Option<Vec<Value>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exists: Option<bool>,
+    /// The value at `path` (or the body text) contains this substring.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contains: Option<String>,
+}
+
+/// Error classes: what a caller can do about a failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorClass {
+    /// The input or configuration is wrong; retrying will not help.
+    User,
+    /// Credentials are missing, wrong, expired or revoked.
+    Auth,
+    /// The provider asked us to slow down.
+    RateLimited,
+    /// A temporary failure; retrying later may succeed.
+    Transient,
+    /// A bug or an unexpected reply.
+    System,
+}
+
+impl ErrorClass {
+    pub const ALL: [ErrorClass; 5] = [
+        ErrorClass::User,
+        ErrorClass::Auth,
+        ErrorClass::RateLimited,
+        ErrorClass::Transient,
+        ErrorClass::System,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorClass::User => "user",
+            ErrorClass::Auth => "auth",
+            ErrorClass::RateLimited => "rate_limited",
+            ErrorClass::Transient => "transient",
+            ErrorClass::System => "system",
+        }
+    }
+}
+
+/// The `policies` section.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Policies {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<RetryPolicy>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<RateLimitPolicy>,
+    /// Default pagination for actions that list things.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pagination: Option<Pagination>,
+    /// Default streaming format for streaming actions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub streaming: Option<Streaming>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeouts: Option<Timeouts>,
+    /// Error classification by HTTP status, checked in order before the built-in rules.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<StatusClassification>,
+}
+
+impl Policies {
+    pub fn is_empty(&self) -> bool {
+        self == &Policies::default()
+    }
+}
+
+/// Named sets of retryable status codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RetryPreset {
+    /// 429, 503
+    RateLimit,
+    /// 500, 502, 503, 504
+    ServerErrors,
+    /// 502, 503, 504
+    Gateway,
+    /// 408, 429, 503
+    TimeoutRateLimit,
+}
+
+impl RetryPreset {
+    pub fn codes(self) -> &'static [u16] {
+        match self {
+            RetryPreset::RateLimit => &[429, 503],
+            RetryPreset::ServerErrors => &[500, 502, 503, 504],
+            RetryPreset::Gateway => &[502, 503, 504],
+            RetryPreset::TimeoutRateLimit => &[408, 429, 503],
+        }
+    }
+}
+
+/// Retry policy.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RetryPolicy {
+    /// Status code presets to retry on.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub presets: Vec<RetryPreset>,
+    /// Additional status codes to retry on.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub status_codes: Vec<u16>,
+    /// Retries after the first attempt.
+    #[serde(default = "default_max_retries")]
+    pub max_retries: u32,
+    #[serde(default)]
+    pub backoff: Backoff,
+    /// Cap on any single wait, including a server's `Retry-After`, in milliseconds.
+    #[serde(default = "default_max_wait_ms")]
+    pub max_wait_ms: u64,
+    /// Retry connection errors and timeouts for non-idempotent methods (POST, PATCH) too.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub retry_non_idempotent: bool,
+}
+
+fn default_max_retries() -> u32 {
+    3
+}
+fn default_max_wait_ms() -> u64 {
+    30_000
+}
+
+impl RetryPolicy {
+    /// Every status code this policy retries, deduplicated and sorted.
+    pub fn retry_codes(&self) -> Vec<u16> {
+        let mut codes: Vec<u16> = self
+            .presets
+            .iter()
+            .flat_map(|p| p.codes().iter().copied())
+            .chain(self.status_codes.iter().copied())
+            .collect();
+        codes.sort_unstable();
+        codes.dedup();
+        codes
+    }
+}
+
+/// Backoff between retries.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Backoff {
+    #[serde(default)]
+    pub strategy: BackoffStrategy,
+    /// First delay in milliseconds.
+    #[serde(default = "default_initial_delay_ms")]
+    pub initial_delay_ms: u64,
+    /// Largest computed delay in milliseconds.
+    #[serde(default = "default_max_delay_ms")]
+    pub max_delay_ms: u64,
+    /// Randomize each delay (full jitter) so clients do not retry in lockstep.
+    #[serde(default = "default_true")]
+    pub jitter: bool,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff {
+            strategy: BackoffStrategy::default(),
+            initial_delay_ms: default_initial_delay_ms(),
+            max_delay_ms: default_max_delay_ms(),
+            jitter: true,
+        }
+    }
+}
+
+fn default_initial_delay_ms() -> u64 {
+    500
+}
+fn default_max_delay_ms() -> u64 {
+    10_000
+}
+fn default_true() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum BackoffStrategy {
+    #[default]
+    Exponential,
+    Linear,
+    Fixed,
+}
+
+/// Rate-limit policy.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RateLimitPolicy {
+    pub strategy: RateLimitStrategy,
+    /// Status codes that mean "rate limited" (status_code strategy; default 429).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub codes: Vec<u16>,
+    /// Header with the number of calls left (header strategy).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remaining_header: Option<String>,
+    /// Header saying when the budget resets, or how long to wait (header strategy).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reset_header: Option<String>,
+    /// How to read the reset header.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reset_format: Option<ResetFormat>,
+    /// When a 2xx body says "throttled" (response_body strategy).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub when: Option<Condition>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RateLimitStrategy {
+    Header,
+    StatusCode,
+    ResponseBody,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ResetFormat {
+    /// Seconds to wait.
+    DeltaSeconds,
+    /// Unix time in seconds.
+    EpochSeconds,
+    /// Unix time in milliseconds.
+    EpochMillis,
+    /// An HTTP date.
+    HttpDate,
+}
+
+/// Pagination.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Pagination {
+    pub style: PaginationStyle,
+    /// JSON path to the records array in each page (default `$`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub records: Option<String>,
+    /// cursor: query parameter that carries the cursor.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor_param: Option<String>,
+    /// cursor: JSON path to the next cursor; empty or missing ends the listing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor_path: Option<String>,
+    /// offset: query parameter that carries the offset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offset_param: Option<String>,
+    /// page: query parameter that carries the page number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page_param: Option<String>,
+    /// page: number of the first page (default 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_page: Option<u64>,
+    /// Query parameter that carries the page size.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit_param: Option<String>,
+    /// Records requested per page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page_size: Option<u64>,
+    /// offset/page: JSON path to the total number of records, when the API reports it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total_path: Option<String>,
+    /// Stop after this many pages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_pages: Option<u64>,
+    /// Stop after this many records.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_records: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PaginationStyle {
+    Cursor,
+    Offset,
+    Page,
+    LinkHeader,
+}
+
+impl PaginationStyle {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PaginationStyle::Cursor => "cursor",
+            PaginationStyle::Offset => "offset",
+            PaginationStyle::Page => "page",
+            PaginationStyle::LinkHeader => "link_header",
+        }
+    }
+}
+
+/// Streaming response format.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Streaming {
+    pub format: StreamFormat,
+    /// SSE: a `data:` payload that ends the stream (e.g. `[DONE]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub done_marker: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum StreamFormat {
+    Sse,
+    Ndjson,
+    Chunked,
+}
+
+/// Timeouts in milliseconds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Timeouts {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connect_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total_ms: Option<u64>,
+}
+
+/// Maps HTTP statuses to an error class.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct StatusClassification {
+    pub status: Vec<u16>,
+    pub class: ErrorClass,
+}
+
+/// The connection check: a request, an action to run, or code.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ConnectionTest {
+    /// Human description of what the check proves.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// A request whose success proves the connection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<Request>,
+    /// Error rules applied to the test response.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response: Option<ResponseMapping>,
+    /// Run this action instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
+    /// Input for `action`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input: Option<Value>,
+    /// Implemented by a Rust `test` method.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handler: Option<CodeHandler>,
+}
+
+/// Lifecycle hooks; each is implemented in Rust code.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Hooks {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pre_save: Option<CodeHandler>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub post_save: Option<CodeHandler>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub post_delete: Option<CodeHandler>,
+}
+
+impl Hooks {
+    pub fn is_empty(&self) -> bool {
+        self == &Hooks::default()
+    }
+}
