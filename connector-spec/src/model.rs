@@ -309,6 +309,7 @@ pub struct Condition {
     pub path: Option<String>,
     /// HTTP status codes this condition is limited to.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(inner(range(min = 100, max = 599)))]
     pub status: Vec<u16>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub equals: Option<Value>,
@@ -419,6 +420,7 @@ pub struct RetryPolicy {
     pub presets: Vec<RetryPreset>,
     /// Additional status codes to retry on.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(inner(range(min = 100, max = 599)))]
     pub status_codes: Vec<u16>,
     /// Retries after the first attempt.
     #[serde(default = "default_max_retries")]
@@ -509,6 +511,7 @@ pub struct RateLimitPolicy {
     pub strategy: RateLimitStrategy,
     /// Status codes that mean "rate limited" (status_code strategy; default 429).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(inner(range(min = 100, max = 599)))]
     pub codes: Vec<u16>,
     /// Header with the number of calls left (header strategy).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -637,6 +640,7 @@ pub struct Timeouts {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct StatusClassification {
+    #[schemars(inner(range(min = 100, max = 599)))]
     pub status: Vec<u16>,
     pub class: ErrorClass,
 }

@@ -272,6 +272,10 @@ impl Builder<'_> {
             }
             Event::Scalar(text, style, anchor, tag) => {
                 self.bump(1, span)?;
+                // The parser's end marker can sit after trailing blanks and line breaks; keep
+                // the span on the scalar itself so carets underline just the value.
+                let raw = self.source.text().get(span.start..span.end).unwrap_or("");
+                let span = Span::new(span.start, span.start + raw.trim_end().len());
                 let value = if let Some(tag) = tag {
                     let known = tag.handle == "tag:yaml.org,2002:" || tag.handle == "!!";
                     match (known, tag.suffix.as_str()) {
