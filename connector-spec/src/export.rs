@@ -84,8 +84,14 @@ pub fn schema_document(spec: &ConnectorSpec) -> Value {
     doc.insert("formatVersion".into(), json!(EXPORT_FORMAT_VERSION));
     doc.insert("id".into(), json!(spec.id));
     doc.insert("displayName".into(), json!(spec.display_name));
-    doc.insert("minimumLicense".into(), json!(spec.minimum_license.as_str()));
-    doc.insert("supportedFeatureIds".into(), json!(spec.supported_feature_ids));
+    doc.insert(
+        "minimumLicense".into(),
+        json!(spec.minimum_license.as_str()),
+    );
+    doc.insert(
+        "supportedFeatureIds".into(),
+        json!(spec.supported_feature_ids),
+    );
     if let Some(icon) = &spec.icon {
         doc.insert("icon".into(), json!(icon));
     }
@@ -289,10 +295,16 @@ fn strip_values(schema: &mut Value) {
                     list.iter_mut().for_each(strip_values);
                 }
             }
-            "items" | "additionalProperties" | "contains" | "not" | "if" | "then" | "else"
-            | "propertyNames" | "unevaluatedItems" | "unevaluatedProperties" => {
-                strip_values(value)
-            }
+            "items"
+            | "additionalProperties"
+            | "contains"
+            | "not"
+            | "if"
+            | "then"
+            | "else"
+            | "propertyNames"
+            | "unevaluatedItems"
+            | "unevaluatedProperties" => strip_values(value),
             _ => {}
         }
     }

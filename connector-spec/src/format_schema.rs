@@ -136,7 +136,9 @@ fn close_action_implementations(schema: &mut Value) {
     let mut implementation_props = Map::new();
     for branch in &branches {
         let props = branch.get("properties").and_then(Value::as_object);
-        let keys: Vec<String> = props.map(|p| p.keys().cloned().collect()).unwrap_or_default();
+        let keys: Vec<String> = props
+            .map(|p| p.keys().cloned().collect())
+            .unwrap_or_default();
         if let Some(props) = props {
             implementation_props.extend(props.clone());
         }
@@ -191,7 +193,11 @@ fn close_action_implementations(schema: &mut Value) {
     }
     rebuilt.insert("additionalProperties".into(), json!(false));
     rebuilt.insert("oneOf".into(), Value::Array(alternatives));
-    rebuilt.extend(std::mem::take(action).into_iter().filter(|(k, _)| k != "type"));
+    rebuilt.extend(
+        std::mem::take(action)
+            .into_iter()
+            .filter(|(k, _)| k != "type"),
+    );
     if let Some(description) = description {
         rebuilt.insert("description".into(), description);
     }

@@ -17,7 +17,10 @@ pub type Schema = Value;
 /// A complete connector definition.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[schemars(title = "Connector spec", description = "A connector spec file (format v1).")]
+#[schemars(
+    title = "Connector spec",
+    description = "A connector spec file (format v1)."
+)]
 pub struct ConnectorSpec {
     /// Optional pointer to the format's JSON Schema; ignored by the loader.
     #[serde(rename = "$schema", default, skip_serializing_if = "Option::is_none")]

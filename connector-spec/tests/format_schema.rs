@@ -52,17 +52,26 @@ fn committed_schema_is_fresh() {
 #[test]
 fn format_schema_is_valid_2020_12() {
     let schema = format_schema();
-    assert_eq!(schema["$schema"], "https://json-schema.org/draft/2020-12/schema");
+    assert_eq!(
+        schema["$schema"],
+        "https://json-schema.org/draft/2020-12/schema"
+    );
     assert!(schema["$id"].is_string());
     assert!(schema["title"].is_string());
     if let Err(e) = jsonschema::meta::validate(&schema) {
-        panic!("format schema is not a valid 2020-12 schema: {e} at {}", e.instance_path());
+        panic!(
+            "format schema is not a valid 2020-12 schema: {e} at {}",
+            e.instance_path()
+        );
     }
 }
 
 #[test]
 fn generation_is_deterministic() {
-    assert_eq!(to_pretty_json(&format_schema()), to_pretty_json(&format_schema()));
+    assert_eq!(
+        to_pretty_json(&format_schema()),
+        to_pretty_json(&format_schema())
+    );
 }
 
 #[test]
