@@ -1,1 +1,212 @@
-fn main(){}
+//! `connector`: validate, inspect and export declarative connector specs.
+//!
+//! Exit codes: 0 success, 1 validation failure (a spec has errors), 2 usage or I/O error of
+//! the CLI itself (bad arguments, unreadable directory, no spec files, refusing to overwrite).
+
+mod commands;
+mod output;
+mod specs;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use connector_spec::AuthTypeId;
+
+use crate::output::ColorChoice;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "connector",
+    version,
+    about = "Validate, inspect and export declarative connector specs",
+    long_about = "Validate, inspect and export declarative connector specs.\n\n\
+        A connector spec is a YAML file that declares one connector: its metadata, auth types, \
+        config and secrets schemas, policies and actions. See docs/spec-format.md.\n\n\
+        Exit codes: 0 success, 1 a spec has errors, 2 usage or I/O error.",
+    after_help = "Examples:\n  \
+        connector validate specs/ --strict\n  \
+        connector new my_service --auth bearer\n  \
+        connector schema specs/slack_api.yaml --out slack_api.schema.json\n  \
+        connector export specs/ --out dist/catalog\n  \
+        connector list"
+)]
+struct Cli {
+    /// When to colour output: auto (only on a terminal, and not when NO_COLOR is set), always, never
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto, global = true)]
+    color: ColorChoice,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Check spec files and report every problem with file:line:col
+    #[command(
+        long_about = "Check spec files and report every problem with file:line:col.\n\n\
+            Directories are searched recursively for *.yaml and *.yml files. Warnings (for \
+            example a string input without maxLength) do not fail the check unless --strict \
+            is given. Exit code 0 when there are no errors, 1 when any file has an error.",
+        after_help = "Examples:\n  \
+            connector validate specs/\n  \
+            connector validate specs/ --strict\n  \
+            connector validate specs/slack_api.yaml --format json\n  \
+            connector validate specs/ --format github   # annotations in GitHub Actions"
+    )]
+    Validate {
+        /// Spec files or directories to check
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<PathBuf>,
+        /// Output format
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
+        /// Treat warnings as errors
+        #[arg(long)]
+        strict: bool,
+    },
+    /// Print the JSON Schema document (with x-ui hints and uiSchema) of one connector
+    #[command(
+        long_about = "Print the JSON Schema document of one connector: its config, secrets, \
+            auth and action schemas (JSON Schema 2020-12 with x-ui hints) and a \
+            react-jsonschema-form uiSchema for each form. An invalid spec prints its \
+            diagnostics to stderr and exits with 1.",
+        after_help = "Examples:\n  \
+            connector schema specs/slack_api.yaml\n  \
+            connector schema specs/slack_api.yaml --out slack_api.schema.json"
+    )]
+    Schema {
+        /// The spec file
+        #[arg(value_name = "SPEC")]
+        spec: PathBuf,
+        /// Write the document to this file instead of stdout
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// Validate specs and write the connector catalog (index, manifest, one schema per connector)
+    #[command(
+        long_about = "Validate every spec, then write the catalog under --out: index.json, \
+            manifest.json (ids and behaviour fingerprints) and connectors/<id>.json (one schema \
+            document per connector). If any spec has an error, nothing is written and the exit \
+            code is 1. Output is byte-identical for the same specs.",
+        after_help = "Examples:\n  \
+            connector export specs/ --out dist/catalog\n  \
+            connector export specs/ --strict --out dist/catalog"
+    )]
+    Export {
+        /// Spec files or directories
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<PathBuf>,
+        /// Directory to write the catalog into (created if missing)
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Treat warnings as errors
+        #[arg(long)]
+        strict: bool,
+    },
+    /// List connectors: id, license, auth types and actions
+    #[command(
+        long_about = "List connectors in a table: id, minimum license, auth types (per-user \
+            auth types are marked \"(per-user)\") and action names. Specs with errors are \
+            reported on stderr and make the exit code 1.",
+        after_help = "Examples:\n  \
+            connector list\n  \
+            connector list specs/ other-specs/\n  \
+            connector list --format json"
+    )]
+    List {
+        /// Spec files or directories
+        #[arg(value_name = "PATH", default_value = "specs")]
+        paths: Vec<PathBuf>,
+        /// Output format
+        #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+        format: ListFormat,
+    },
+    /// Scaffold a new spec file that validates clean
+    #[command(
+        long_about = "Scaffold <DIR>/<NAME>.yaml: connector id .<NAME>, a base URL, one sample \
+            action with a bounded input, a connection test and the yaml-language-server \
+            modeline for editor completion. NAME may use a-z, 0-9, _ and -. An existing file \
+            is never overwritten.",
+        after_help = "Examples:\n  \
+            connector new my_service\n  \
+            connector new my_service --auth api_key_header\n  \
+            connector new my_service --dir specs --auth oauth_authorization_code"
+    )]
+    New {
+        /// Connector name: a-z, 0-9, _ and -, at most 63 characters
+        #[arg(value_name = "NAME")]
+        name: String,
+        /// Directory to create the spec in
+        #[arg(long, value_name = "DIR", default_value = "specs")]
+        dir: PathBuf,
+        /// Auth type of the new connector
+        #[arg(long, value_name = "TYPE", default_value = "bearer", value_parser = parse_auth_type)]
+        auth: AuthTypeId,
+    },
+}
+
+/// Output format of `validate`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Rendered diagnostics with source snippets
+    Human,
+    /// One JSON document
+    Json,
+    /// GitHub Actions workflow commands (::error file=..,line=..,col=..::)
+    Github,
+}
+
+/// Output format of `list`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ListFormat {
+    /// Aligned columns
+    Table,
+    /// A JSON array
+    Json,
+}
+
+fn parse_auth_type(s: &str) -> Result<AuthTypeId, String> {
+    AuthTypeId::parse(s).ok_or_else(|| {
+        let known: Vec<&str> = AuthTypeId::ALL.iter().map(|t| t.as_str()).collect();
+        format!(
+            "unknown auth type `{s}`; expected one of: {}",
+            known.join(", ")
+        )
+    })
+}
+
+/// How a command ended, when it did not fail with a CLI error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Exit code 0.
+    Success,
+    /// Exit code 1: a spec has errors.
+    Invalid,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let color = cli.color;
+    let result = match cli.command {
+        Command::Validate {
+            paths,
+            format,
+            strict,
+        } => commands::validate::run(&paths, format, strict, color),
+        Command::Schema { spec, out } => commands::schema::run(&spec, out.as_deref(), color),
+        Command::Export { paths, out, strict } => {
+            commands::export::run(&paths, &out, strict, color)
+        }
+        Command::List { paths, format } => commands::list::run(&paths, format, color),
+        Command::New { name, dir, auth } => commands::new::run(&name, &dir, auth),
+    };
+    match result {
+        Ok(Outcome::Success) => ExitCode::SUCCESS,
+        Ok(Outcome::Invalid) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
