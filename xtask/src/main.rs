@@ -1,1 +1,177 @@
-fn main(){}
+//! Repository automation: `cargo xtask <command>`.
+//!
+//! * `bless`: regenerate the committed generated files: `docs/connector-spec.schema.json`
+//!   (the spec format's JSON Schema) and `tests/golden/<spec>.schema.json` (the schema
+//!   document of every bundled spec in `specs/`). Golden files without a spec are removed.
+//! * `check`: verify those files are fresh; exit 1 listing the stale ones.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use connector_spec::export::{schema_document, to_pretty_json};
+use connector_spec::format_schema::{FORMAT_SCHEMA_PATH, format_schema};
+use connector_spec::{LoadOptions, SpecLoader};
+
+const USAGE: &str = "\
+usage: cargo xtask <command>
+
+commands:
+  bless   regenerate docs/connector-spec.schema.json and tests/golden/*.schema.json
+  check   verify the generated files are fresh (exit 1 listing stale files)
+";
+
+/// Where the golden schema documents live, relative to the workspace root.
+const GOLDEN_DIR: &str = "tests/golden";
+const GOLDEN_SUFFIX: &str = ".schema.json";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
+        ["bless"] => bless(),
+        ["check"] => check(),
+        ["help" | "--help" | "-h"] => {
+            print!("{USAGE}");
+            Ok(true)
+        }
+        _ => {
+            eprint!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask/ is inside the workspace")
+        .to_path_buf()
+}
+
+/// Every generated file: path relative to the root, and its expected contents.
+fn expected_files(root: &Path) -> anyhow::Result<BTreeMap<String, String>> {
+    let mut files = BTreeMap::new();
+    files.insert(
+        FORMAT_SCHEMA_PATH.to_string(),
+        to_pretty_json(&format_schema()),
+    );
+
+    let specs =
+        connector_spec::collect_spec_files(&[root.join("specs")]).context("cannot read specs/")?;
+    let loader = SpecLoader::new(LoadOptions::default());
+    let mut invalid = Vec::new();
+    for path in &specs {
+        let loaded = loader.load_file(path);
+        let Some(spec) = &loaded.spec else {
+            eprint!("{}", loaded.render(false));
+            invalid.push(path.display().to_string());
+            continue;
+        };
+        let stem = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .with_context(|| format!("{} has no UTF-8 file name", path.display()))?;
+        let golden = format!("{GOLDEN_DIR}/{stem}{GOLDEN_SUFFIX}");
+        if files.contains_key(&golden) {
+            bail!("two bundled specs map to {golden} (same file stem with .yaml and .yml?)");
+        }
+        files.insert(golden, to_pretty_json(&schema_document(spec)));
+    }
+    if !invalid.is_empty() {
+        bail!(
+            "bundled specs have errors, fix them first: {}",
+            invalid.join(", ")
+        );
+    }
+    Ok(files)
+}
+
+/// Golden files on disk that no bundled spec produces any more.
+fn orphaned_golden_files(
+    root: &Path,
+    expected: &BTreeMap<String, String>,
+) -> anyhow::Result<Vec<String>> {
+    let dir = root.join(GOLDEN_DIR);
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Ok(Vec::new());
+    };
+    let mut orphans = Vec::new();
+    for entry in entries {
+        let entry = entry.with_context(|| format!("cannot read {}", dir.display()))?;
+        let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+            continue;
+        };
+        let rel = format!("{GOLDEN_DIR}/{name}");
+        if name.ends_with(GOLDEN_SUFFIX) && !expected.contains_key(&rel) {
+            orphans.push(rel);
+        }
+    }
+    orphans.sort();
+    Ok(orphans)
+}
+
+fn bless() -> anyhow::Result<bool> {
+    let root = workspace_root();
+    let expected = expected_files(&root)?;
+    let mut changed = 0;
+    for (rel, contents) in &expected {
+        let path = root.join(rel);
+        if std::fs::read_to_string(&path).ok().as_deref() == Some(contents.as_str()) {
+            continue;
+        }
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create {}", parent.display()))?;
+        }
+        std::fs::write(&path, contents).with_context(|| format!("cannot write {rel}"))?;
+        println!("wrote {rel}");
+        changed += 1;
+    }
+    for rel in orphaned_golden_files(&root, &expected)? {
+        std::fs::remove_file(root.join(&rel)).with_context(|| format!("cannot remove {rel}"))?;
+        println!("removed {rel} (no bundled spec produces it)");
+        changed += 1;
+    }
+    println!("{} generated files, {changed} changed", expected.len());
+    Ok(true)
+}
+
+fn check() -> anyhow::Result<bool> {
+    let root = workspace_root();
+    let expected = expected_files(&root)?;
+    let mut stale = Vec::new();
+    for (rel, contents) in &expected {
+        match std::fs::read_to_string(root.join(rel)) {
+            Ok(actual) if actual == *contents => {}
+            Ok(_) => stale.push(format!("{rel} (out of date)")),
+            Err(_) => stale.push(format!("{rel} (missing)")),
+        }
+    }
+    for rel in orphaned_golden_files(&root, &expected)? {
+        stale.push(format!("{rel} (no bundled spec produces it)"));
+    }
+    if stale.is_empty() {
+        println!("{} generated files are fresh", expected.len());
+        return Ok(true);
+    }
+    eprintln!("stale generated files:");
+    for s in &stale {
+        eprintln!("  {s}");
+    }
+    eprintln!("run `cargo xtask bless` and commit the result");
+    Ok(false)
+}
