@@ -28,17 +28,18 @@ impl ColorChoice {
     /// `auto` colours only a terminal, and honours `NO_COLOR` (<https://no-color.org>: set and
     /// not empty disables colour). An explicit `--color always|never` wins over both.
     pub fn enabled(self, stream: Stream) -> bool {
+        let terminal = match stream {
+            Stream::Stdout => std::io::stdout().is_terminal(),
+            Stream::Stderr => std::io::stderr().is_terminal(),
+        };
+        self.decide(terminal, std::env::var_os("NO_COLOR").as_deref())
+    }
+
+    fn decide(self, terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
         match self {
             ColorChoice::Always => true,
             ColorChoice::Never => false,
-            ColorChoice::Auto => {
-                let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-                let terminal = match stream {
-                    Stream::Stdout => std::io::stdout().is_terminal(),
-                    Stream::Stderr => std::io::stderr().is_terminal(),
-                };
-                terminal && !no_color
-            }
+            ColorChoice::Auto => terminal && no_color.is_none_or(|v| v.is_empty()),
         }
     }
 }
@@ -64,5 +65,26 @@ pub fn count(n: usize, singular: &str, plural: &str) -> String {
         format!("{n} {singular}")
     } else {
         format!("{n} {plural}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ColorChoice::*;
+    use std::ffi::OsStr;
+
+    #[test]
+    fn auto_colours_only_a_terminal_without_no_color() {
+        assert!(Auto.decide(true, None));
+        assert!(!Auto.decide(false, None));
+        assert!(!Auto.decide(true, Some(OsStr::new("1"))));
+        // NO_COLOR set but empty does not disable colour (no-color.org).
+        assert!(Auto.decide(true, Some(OsStr::new(""))));
+    }
+
+    #[test]
+    fn explicit_choice_wins() {
+        assert!(Always.decide(false, Some(OsStr::new("1"))));
+        assert!(!Never.decide(true, None));
     }
 }
