@@ -1,0 +1,46 @@
+//! Code handlers for bundled connectors whose actions are not HTTP requests.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde_json::{Value, json};
+
+use crate::connector::{ActionHandler, DeclarativeConnector};
+use crate::context::ActionContext;
+use crate::error::ActionError;
+
+/// `.server-log` `execute`: write the message to the runtime's log.
+pub struct ServerLog;
+
+#[async_trait]
+impl ActionHandler for ServerLog {
+    async fn call(&self, ctx: &ActionContext, input: Value) -> Result<Value, ActionError> {
+        let message = input
+            .get("message")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let level = input.get("level").and_then(Value::as_str).unwrap_or("info");
+        let message = ctx.instance.redactor().redact(message);
+        match level {
+            "trace" => tracing::trace!(target: "server_log", "{message}"),
+            "debug" => tracing::debug!(target: "server_log", "{message}"),
+            "warn" => tracing::warn!(target: "server_log", "{message}"),
+            "error" | "fatal" => tracing::error!(target: "server_log", "{message}"),
+            _ => tracing::info!(target: "server_log", "{message}"),
+        }
+        Ok(json!({ "logged": true, "level": level }))
+    }
+}
+
+/// Attach the built-in handlers a bundled spec needs.
+pub fn with_builtin_handlers(c: DeclarativeConnector) -> DeclarativeConnector {
+    match connector_spec_id(&c).as_str() {
+        ".server-log" => c.with_handler("execute", Arc::new(ServerLog)),
+        _ => c,
+    }
+}
+
+fn connector_spec_id(c: &DeclarativeConnector) -> String {
+    use crate::connector::Connector;
+    c.spec().id.clone()
+}

@@ -1,0 +1,238 @@
+//! The `Connector` trait that declarative specs and compiled (macro) connectors both implement,
+//! and the declarative implementation with optional code handlers.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use connector_spec::{ConnectorSpec, Implementation};
+use futures::StreamExt;
+use serde_json::Value;
+
+use crate::context::ActionContext;
+use crate::error::ActionError;
+use crate::executor::{DeclarativeExecutor, EventStream, Page};
+
+/// Lifecycle hooks a connector may implement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hook {
+    /// Before an instance is saved; an error refuses the save.
+    PreSave,
+    /// After an instance is saved.
+    PostSave,
+    /// After an instance is deleted.
+    PostDelete,
+}
+
+/// How to run an action.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ExecuteOptions {
+    /// Follow pagination and return every record as one array.
+    pub all_pages: bool,
+}
+
+/// A connector type: its spec and how its actions run.
+#[async_trait]
+pub trait Connector: Send + Sync {
+    fn spec(&self) -> &Arc<ConnectorSpec>;
+
+    /// Run an action with validated input.
+    async fn execute(
+        &self,
+        ctx: &ActionContext,
+        action: &str,
+        input: Value,
+        opts: ExecuteOptions,
+    ) -> Result<Value, ActionError>;
+
+    /// Run a streaming action.
+    async fn stream(
+        &self,
+        ctx: &ActionContext,
+        action: &str,
+        input: Value,
+    ) -> Result<EventStream, ActionError> {
+        let _ = (ctx, input);
+        Err(ActionError::user(
+            "not_streaming",
+            format!("action `{action}` does not stream"),
+        ))
+    }
+
+    /// The connection check.
+    async fn test(&self, ctx: &ActionContext) -> Result<Value, ActionError>;
+
+    /// A lifecycle hook; the default does nothing.
+    async fn hook(&self, ctx: &ActionContext, hook: Hook) -> Result<(), ActionError> {
+        let _ = (ctx, hook);
+        Ok(())
+    }
+}
+
+/// An action implemented in Rust.
+#[async_trait]
+pub trait ActionHandler: Send + Sync {
+    async fn call(&self, ctx: &ActionContext, input: Value) -> Result<Value, ActionError>;
+}
+
+/// A lifecycle hook implemented in Rust.
+#[async_trait]
+pub trait HookHandler: Send + Sync {
+    async fn call(&self, ctx: &ActionContext, hook: Hook) -> Result<(), ActionError>;
+}
+
+/// A connector run from its spec, with Rust handlers for `handler: code` actions.
+pub struct DeclarativeConnector {
+    executor: Arc<DeclarativeExecutor>,
+    handlers: HashMap<String, Arc<dyn ActionHandler>>,
+    test_handler: Option<Arc<dyn ActionHandler>>,
+    hooks: Option<Arc<dyn HookHandler>>,
+}
+
+impl DeclarativeConnector {
+    pub fn new(spec: Arc<ConnectorSpec>) -> DeclarativeConnector {
+        DeclarativeConnector {
+            executor: Arc::new(DeclarativeExecutor::new(spec)),
+            handlers: HashMap::new(),
+            test_handler: None,
+            hooks: None,
+        }
+    }
+
+    /// Register the handler of a `handler: code` action.
+    pub fn with_handler(
+        mut self,
+        action: &str,
+        handler: Arc<dyn ActionHandler>,
+    ) -> DeclarativeConnector {
+        self.handlers.insert(action.to_string(), handler);
+        self
+    }
+
+    /// Register the handler of a `test: { handler: code }` connection check.
+    pub fn with_test_handler(mut self, handler: Arc<dyn ActionHandler>) -> DeclarativeConnector {
+        self.test_handler = Some(handler);
+        self
+    }
+
+    /// Register the lifecycle hook handler.
+    pub fn with_hooks(mut self, hooks: Arc<dyn HookHandler>) -> DeclarativeConnector {
+        self.hooks = Some(hooks);
+        self
+    }
+
+    pub fn executor(&self) -> &Arc<DeclarativeExecutor> {
+        &self.executor
+    }
+
+    /// A stream of pages for a paginated action.
+    pub fn pages(
+        &self,
+        ctx: ActionContext,
+        action: &str,
+        input: Value,
+    ) -> futures::stream::BoxStream<'static, Result<Page, ActionError>> {
+        self.executor.pages(ctx, action, input)
+    }
+}
+
+#[async_trait]
+impl Connector for DeclarativeConnector {
+    fn spec(&self) -> &Arc<ConnectorSpec> {
+        &self.executor.spec
+    }
+
+    async fn execute(
+        &self,
+        ctx: &ActionContext,
+        action: &str,
+        input: Value,
+        opts: ExecuteOptions,
+    ) -> Result<Value, ActionError> {
+        let spec = &self.executor.spec;
+        let a = spec
+            .actions
+            .get(action)
+            .ok_or_else(|| crate::dispatch::unknown_action(spec, action))?;
+        if let Implementation::Code { .. } = a.implementation {
+            let h = self.handlers.get(action).ok_or_else(|| {
+                ActionError::system(
+                    "no_handler",
+                    format!(
+                        "action `{action}` is implemented in code and no handler is registered"
+                    ),
+                )
+            })?;
+            return h.call(ctx, input).await;
+        }
+        if opts.all_pages && self.executor.pagination(action).is_some() {
+            let mut pages = self.executor.pages(ctx.clone(), action, input);
+            let mut records = Vec::new();
+            while let Some(page) = pages.next().await {
+                records.extend(page?.records);
+            }
+            return Ok(Value::Array(records));
+        }
+        self.executor.execute(ctx, action, &input).await
+    }
+
+    async fn stream(
+        &self,
+        ctx: &ActionContext,
+        action: &str,
+        input: Value,
+    ) -> Result<EventStream, ActionError> {
+        self.executor.stream(ctx, action, &input).await
+    }
+
+    async fn test(&self, ctx: &ActionContext) -> Result<Value, ActionError> {
+        let spec = &self.executor.spec;
+        let Some(test) = &spec.test else {
+            return Err(ActionError::user(
+                "no_test",
+                format!("{} declares no connection test", spec.id),
+            ));
+        };
+        if let Some(action) = &test.action {
+            let input = test.input.clone().unwrap_or_else(|| serde_json::json!({}));
+            return self
+                .execute(ctx, action, input, ExecuteOptions::default())
+                .await;
+        }
+        if let Some(req) = &test.request {
+            let input = serde_json::json!({});
+            let tctx = crate::executor::template_context(ctx, &input, None);
+            let r = self.executor.build_request(ctx, req, &tctx)?;
+            let (body, _) = self
+                .executor
+                .call(ctx, r, test.response.as_ref(), &input)
+                .await?;
+            return self
+                .executor
+                .map_output(ctx, test.response.as_ref(), &input, body);
+        }
+        match &self.test_handler {
+            Some(h) => h.call(ctx, serde_json::json!({})).await,
+            None => Err(ActionError::system(
+                "no_handler",
+                "the connection test is implemented in code and no handler is registered",
+            )),
+        }
+    }
+
+    async fn hook(&self, ctx: &ActionContext, hook: Hook) -> Result<(), ActionError> {
+        let declared = match hook {
+            Hook::PreSave => self.executor.spec.hooks.pre_save.is_some(),
+            Hook::PostSave => self.executor.spec.hooks.post_save.is_some(),
+            Hook::PostDelete => self.executor.spec.hooks.post_delete.is_some(),
+        };
+        match (&self.hooks, declared) {
+            (Some(h), true) => h.call(ctx, hook).await,
+            (None, true) => Err(ActionError::system(
+                "no_handler",
+                format!("hook {hook:?} is declared but no handler is registered"),
+            )),
+            _ => Ok(()),
+        }
+    }
+}

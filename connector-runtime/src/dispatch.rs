@@ -1,0 +1,152 @@
+//! Dispatch by action name with JSON input: input validated against the action's schema,
+//! output validated against its output schema, unknown actions listed.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use connector_spec::ConnectorSpec;
+use serde_json::Value;
+
+use crate::connector::{Connector, ExecuteOptions};
+use crate::context::ActionContext;
+use crate::error::ActionError;
+use crate::executor::EventStream;
+
+/// The error for an action name the spec does not have.
+pub fn unknown_action(spec: &ConnectorSpec, action: &str) -> ActionError {
+    let names: Vec<&str> = spec.actions.keys().map(String::as_str).collect();
+    ActionError::user(
+        "unknown_action",
+        format!(
+            "{} has no action `{action}`; available: {}",
+            spec.id,
+            names.join(", ")
+        ),
+    )
+}
+
+struct Schemas {
+    input: jsonschema::Validator,
+    output: Option<jsonschema::Validator>,
+}
+
+/// A connector with compiled input/output validators.
+pub struct Dispatcher {
+    connector: Arc<dyn Connector>,
+    schemas: HashMap<String, Schemas>,
+}
+
+impl Dispatcher {
+    pub fn new(connector: Arc<dyn Connector>) -> Result<Dispatcher, ActionError> {
+        let mut schemas = HashMap::new();
+        for (name, a) in &connector.spec().actions {
+            let input = jsonschema::draft202012::new(&a.input).map_err(|e| {
+                ActionError::system(
+                    "invalid_schema",
+                    format!("input schema of `{name}` does not compile: {e}"),
+                )
+            })?;
+            let output = match &a.output {
+                Some(o) => Some(jsonschema::draft202012::new(o).map_err(|e| {
+                    ActionError::system(
+                        "invalid_schema",
+                        format!("output schema of `{name}` does not compile: {e}"),
+                    )
+                })?),
+                None => None,
+            };
+            schemas.insert(name.clone(), Schemas { input, output });
+        }
+        Ok(Dispatcher { connector, schemas })
+    }
+
+    pub fn connector(&self) -> &Arc<dyn Connector> {
+        &self.connector
+    }
+
+    pub fn spec(&self) -> &Arc<ConnectorSpec> {
+        self.connector.spec()
+    }
+
+    fn check_input(&self, action: &str, input: &Value) -> Result<&Schemas, ActionError> {
+        let s = self
+            .schemas
+            .get(action)
+            .ok_or_else(|| unknown_action(self.spec(), action))?;
+        let problems: Vec<String> = s
+            .input
+            .iter_errors(input)
+            .map(|e| crate::instance::describe_violation(&e, "input", false))
+            .collect();
+        if !problems.is_empty() {
+            return Err(ActionError::user(
+                "invalid_input",
+                format!("invalid input for `{action}`: {}", problems.join("; ")),
+            ));
+        }
+        Ok(s)
+    }
+
+    /// Validate input, run, validate output.
+    pub async fn execute(
+        &self,
+        ctx: &ActionContext,
+        action: &str,
+        input: Value,
+        opts: ExecuteOptions,
+    ) -> Result<Value, ActionError> {
+        let s = self.check_input(action, &input)?;
+        let _guard = ctx.span.enter();
+        let output = self
+            .connector
+            .execute(ctx, action, input, opts)
+            .await
+            .map_err(|e| ctx.instance.redactor().redact_error(e))?;
+        if let (Some(v), false) = (&s.output, opts.all_pages) {
+            let problems: Vec<String> = v
+                .iter_errors(&output)
+                .map(|e| crate::instance::describe_violation(&e, "output", true))
+                .collect();
+            if !problems.is_empty() {
+                return Err(ActionError::system(
+                    "invalid_output",
+                    format!(
+                        "the reply of `{action}` does not match its output schema: {}",
+                        problems.join("; ")
+                    ),
+                ));
+            }
+        }
+        Ok(output)
+    }
+
+    /// Validate input and start a streaming action.
+    pub async fn stream(
+        &self,
+        ctx: &ActionContext,
+        action: &str,
+        input: Value,
+    ) -> Result<EventStream, ActionError> {
+        self.check_input(action, &input)?;
+        if !self
+            .spec()
+            .actions
+            .get(action)
+            .is_some_and(|a| a.supports_streaming)
+        {
+            return Err(ActionError::user(
+                "not_streaming",
+                format!("action `{action}` does not stream"),
+            ));
+        }
+        self.connector.stream(ctx, action, input).await
+    }
+
+    /// Run the connection check.
+    pub async fn test(&self, ctx: &ActionContext) -> Result<Value, ActionError> {
+        self.connector
+            .test(ctx)
+            .await
+            .map_err(|e| ctx.instance.redactor().redact_error(e))
+    }
+}

@@ -1,0 +1,275 @@
+//! Connector instances: a spec plus validated config and secrets, and the client built for them.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use connector_spec::{AuthMode, AuthTypeId, ConnectorSpec};
+use serde_json::{Map, Value};
+
+use crate::error::ActionError;
+use crate::secrets::{Redactor, Secrets};
+
+/// TLS settings for mTLS instances.
+#[derive(Clone, Default)]
+pub struct TlsConfig {
+    /// Client certificate and private key, PEM, concatenated.
+    pub identity_pem: Option<String>,
+    /// Extra trusted CA certificates, PEM.
+    pub ca_pem: Option<String>,
+    pub verify_server: bool,
+}
+
+/// A configured connector: what a user saved, validated.
+#[derive(Clone)]
+pub struct ConnectorInstance {
+    pub spec: Arc<ConnectorSpec>,
+    /// The selected auth type.
+    pub auth_type: AuthTypeId,
+    /// Config with defaults applied (connector fields and the auth type's fields).
+    pub config: Map<String, Value>,
+    pub secrets: Secrets,
+    pub(crate) redactor: Redactor,
+}
+
+impl std::fmt::Debug for ConnectorInstance {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectorInstance")
+            .field("id", &self.spec.id)
+            .field("auth_type", &self.auth_type)
+            .field("config", &self.config)
+            .field("secrets", &self.secrets)
+            .finish()
+    }
+}
+
+impl ConnectorInstance {
+    /// Validate `config` and `secrets` against the spec and the selected auth type.
+    ///
+    /// The auth type is `config.authType` when given, else the recommended one, else the
+    /// first listed. Errors name the field and never echo a secret value.
+    pub fn new(
+        spec: Arc<ConnectorSpec>,
+        config: Value,
+        secrets: Value,
+    ) -> Result<ConnectorInstance, ActionError> {
+        let mut config = match config {
+            Value::Object(m) => m,
+            Value::Null => Map::new(),
+            _ => {
+                return Err(ActionError::user(
+                    "invalid_config",
+                    "config must be a JSON object",
+                ));
+            }
+        };
+        let secrets = match secrets {
+            Value::Object(m) => m,
+            Value::Null => Map::new(),
+            _ => {
+                return Err(ActionError::user(
+                    "invalid_secrets",
+                    "secrets must be a JSON object",
+                ));
+            }
+        };
+        let auth_ref = match config.remove("authType") {
+            Some(Value::String(s)) => {
+                let t = spec
+                    .auth
+                    .types
+                    .iter()
+                    .find(|t| t.kind.as_str() == s)
+                    .ok_or_else(|| {
+                        ActionError::user(
+                            "invalid_config",
+                            format!(
+                                "`authType` `{s}` is not accepted by {}; it accepts: {}",
+                                spec.id,
+                                spec.auth
+                                    .types
+                                    .iter()
+                                    .map(|t| t.kind.as_str())
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            ),
+                        )
+                    })?;
+                t.clone()
+            }
+            Some(_) => {
+                return Err(ActionError::user(
+                    "invalid_config",
+                    "`authType` must be a string",
+                ));
+            }
+            None => spec
+                .auth
+                .types
+                .iter()
+                .find(|t| t.recommended)
+                .or_else(|| spec.auth.types.first())
+                .cloned()
+                .ok_or_else(|| {
+                    ActionError::user("invalid_config", "the spec accepts no auth type")
+                })?,
+        };
+        let auth = auth_ref.kind;
+        let auth_config_schema = auth.config_schema();
+        let auth_secret_schema = auth.secrets_schema();
+        let (mut auth_config, mut conn_config) = split(config, &auth_config_schema);
+        for (k, v) in &auth_ref.defaults {
+            auth_config.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+        apply_defaults(&mut auth_config, &auth_config_schema);
+        apply_defaults(&mut conn_config, &spec.config);
+        let (auth_secrets, conn_secrets) = split(secrets, &auth_secret_schema);
+        check(&spec.config, &conn_config, "config", false)?;
+        check(&auth_config_schema, &auth_config, "config", false)?;
+        check(&spec.secrets, &conn_secrets, "secrets", true)?;
+        check(&auth_secret_schema, &auth_secrets, "secrets", true)?;
+        let mut config = conn_config;
+        config.extend(auth_config);
+        let mut all_secrets = conn_secrets;
+        all_secrets.extend(auth_secrets);
+        let secrets = Secrets::new(all_secrets);
+        let redactor = Redactor::new(secrets.strings());
+        Ok(ConnectorInstance {
+            spec,
+            auth_type: auth,
+            config,
+            secrets,
+            redactor,
+        })
+    }
+
+    /// Shared or per-user, from the auth type.
+    pub fn auth_mode(&self) -> AuthMode {
+        self.auth_type.auth_mode()
+    }
+
+    /// TLS settings when the auth type is mTLS.
+    pub fn tls(&self) -> Option<TlsConfig> {
+        if self.auth_type != AuthTypeId::Mtls {
+            return None;
+        }
+        let cert = self.secrets.get_str("certificate").unwrap_or_default();
+        let key = self.secrets.get_str("privateKey").unwrap_or_default();
+        Some(TlsConfig {
+            identity_pem: Some(format!("{}\n{}\n", cert.trim(), key.trim())),
+            ca_pem: self
+                .config
+                .get("caCertificate")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            verify_server: self
+                .config
+                .get("verifyServerCertificate")
+                .and_then(Value::as_bool)
+                .unwrap_or(true),
+        })
+    }
+
+    /// The redactor for this instance's secrets.
+    pub fn redactor(&self) -> &Redactor {
+        &self.redactor
+    }
+
+    /// Connect and total timeouts from the spec, or the defaults.
+    pub fn timeouts(&self) -> (Duration, Duration) {
+        let t = self.spec.policies.timeouts.as_ref();
+        (
+            t.and_then(|t| t.connect_ms).map_or(
+                crate::client::DEFAULT_CONNECT_TIMEOUT,
+                Duration::from_millis,
+            ),
+            t.and_then(|t| t.total_ms)
+                .map_or(crate::client::DEFAULT_TOTAL_TIMEOUT, Duration::from_millis),
+        )
+    }
+}
+
+/// Split an object into the fields a schema declares and the rest.
+fn split(values: Map<String, Value>, schema: &Value) -> (Map<String, Value>, Map<String, Value>) {
+    let props = schema.get("properties").and_then(Value::as_object);
+    values
+        .into_iter()
+        .partition(|(k, _)| props.is_some_and(|p| p.contains_key(k)))
+}
+
+fn apply_defaults(values: &mut Map<String, Value>, schema: &Value) {
+    if let Some(props) = schema.get("properties").and_then(Value::as_object) {
+        for (k, p) in props {
+            if let Some(d) = p.get("default") {
+                values.entry(k.clone()).or_insert_with(|| d.clone());
+            }
+        }
+    }
+}
+
+/// Validate against a schema; messages name the field and the rule, never the value.
+fn check(
+    schema: &Value,
+    values: &Map<String, Value>,
+    what: &'static str,
+    secret: bool,
+) -> Result<(), ActionError> {
+    let validator = jsonschema::draft202012::new(schema).map_err(|e| {
+        ActionError::system(
+            "invalid_schema",
+            format!("the {what} schema does not compile: {e}"),
+        )
+    })?;
+    let instance = Value::Object(values.clone());
+    let problems: Vec<String> = validator
+        .iter_errors(&instance)
+        .map(|e| describe_violation(&e, what, secret))
+        .collect();
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(ActionError::user(
+            if what == "config" {
+                "invalid_config"
+            } else {
+                "invalid_secrets"
+            },
+            format!("invalid {what}: {}", problems.join("; ")),
+        ))
+    }
+}
+
+/// A validation error as `where: rule`, without the offending value.
+pub(crate) fn describe_violation(
+    e: &jsonschema::ValidationError<'_>,
+    what: &str,
+    hide_values: bool,
+) -> String {
+    let path = e.instance_path().to_string();
+    let field = if path.is_empty() {
+        what.to_string()
+    } else {
+        format!("{what}{}", path.replace('/', "."))
+    };
+    let keyword = e
+        .schema_path()
+        .to_string()
+        .rsplit('/')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    if hide_values {
+        match keyword.as_str() {
+            "required" | "additionalProperties" => {
+                format!("{field}: {}", strip_values(&e.to_string()))
+            }
+            _ => format!("{field}: does not satisfy `{keyword}`"),
+        }
+    } else {
+        format!("{field}: {e}")
+    }
+}
+
+fn strip_values(msg: &str) -> String {
+    // Messages for `required` / `additionalProperties` name properties, not values.
+    msg.to_string()
+}

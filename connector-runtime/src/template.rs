@@ -1,0 +1,269 @@
+//! Rendering spec templates: strict undefined, a fuel limit, compiled once per connector type.
+
+use std::collections::HashSet;
+
+use minijinja::{Environment, UndefinedBehavior};
+use serde_json::Value;
+
+use crate::error::ActionError;
+
+/// Instructions one render may execute; a runaway loop stops here instead of hanging.
+pub const DEFAULT_FUEL: u64 = 50_000;
+
+/// Renders the templates of one connector spec. Templates are compiled when the renderer is
+/// built; rendering looks them up by their text.
+pub struct Renderer {
+    env: Environment<'static>,
+    /// Renders `request.path` templates: every value written into a path is percent-encoded
+    /// as one path segment, so an input like `a/b?c` cannot change the route.
+    path_env: Environment<'static>,
+    known: HashSet<String>,
+    known_paths: HashSet<String>,
+}
+
+/// Characters escaped in a path segment (RFC 3986 `pchar` minus the sub-delims we keep).
+const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'%')
+    .add(b'/')
+    .add(b'<')
+    .add(b'>')
+    .add(b'?')
+    .add(b'\\')
+    .add(b'^')
+    .add(b'`')
+    .add(b'{')
+    .add(b'|')
+    .add(b'}');
+
+fn base_env() -> Environment<'static> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.set_fuel(Some(DEFAULT_FUEL));
+    env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
+    env.add_filter("b64encode", |s: String| {
+        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, s.as_bytes())
+    });
+    env
+}
+
+impl std::fmt::Debug for Renderer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Renderer({} templates)", self.known.len())
+    }
+}
+
+/// A JSON body string that is exactly one expression keeps the expression's JSON type.
+fn single_expression(text: &str) -> Option<&str> {
+    let t = text.trim();
+    let inner = t.strip_prefix("{{")?.strip_suffix("}}")?;
+    if inner.contains("{{") || inner.contains("}}") {
+        return None;
+    }
+    Some(inner.trim())
+}
+
+fn typed_source(expr: &str) -> String {
+    format!("{{{{ ({expr}) | tojson }}}}")
+}
+
+impl Renderer {
+    pub fn new() -> Renderer {
+        let mut path_env = base_env();
+        path_env.set_formatter(|out, _state, value| {
+            if value.is_undefined() {
+                return Err(minijinja::Error::from(minijinja::ErrorKind::UndefinedError));
+            }
+            let text = value.to_string();
+            write!(
+                out,
+                "{}",
+                percent_encoding::utf8_percent_encode(&text, SEGMENT)
+            )
+            .map_err(|_| minijinja::Error::new(minijinja::ErrorKind::WriteFailure, "write failed"))
+        });
+        Renderer {
+            env: base_env(),
+            path_env,
+            known: HashSet::new(),
+            known_paths: HashSet::new(),
+        }
+    }
+
+    /// Compile a `request.path` template.
+    pub fn add_path(&mut self, text: &str) {
+        if self.known_paths.insert(text.to_string()) {
+            let _ = self
+                .path_env
+                .add_template_owned(text.to_string(), text.to_string());
+        }
+    }
+
+    /// Render a `request.path` template, percent-encoding every interpolated value.
+    pub fn render_path(&self, text: &str, ctx: &minijinja::Value) -> Result<String, ActionError> {
+        if !connector_spec::template::is_template(text) {
+            return Ok(text.to_string());
+        }
+        let result = match self.path_env.get_template(text) {
+            Ok(t) => t.render(ctx),
+            Err(_) => self.path_env.render_str(text, ctx),
+        };
+        result.map_err(template_error)
+    }
+
+    /// A renderer with every template of `spec` compiled.
+    pub fn for_spec(spec: &connector_spec::ConnectorSpec) -> Renderer {
+        let mut r = Renderer::new();
+        for t in crate::spec_templates(spec) {
+            r.add(&t);
+        }
+        for p in crate::spec_path_templates(spec) {
+            r.add_path(&p);
+        }
+        r
+    }
+
+    /// Compile a template (and its typed form when it is a single expression).
+    pub fn add(&mut self, text: &str) {
+        if !self.known.insert(text.to_string()) {
+            return;
+        }
+        // A template that fails to compile is reported when rendered.
+        let _ = self
+            .env
+            .add_template_owned(text.to_string(), text.to_string());
+        if let Some(expr) = single_expression(text) {
+            let typed = typed_source(expr);
+            let _ = self.env.add_template_owned(typed.clone(), typed);
+        }
+    }
+
+    /// Render to a string. Text without template syntax is returned as is.
+    pub fn render_str(&self, text: &str, ctx: &minijinja::Value) -> Result<String, ActionError> {
+        if !connector_spec::template::is_template(text) {
+            return Ok(text.to_string());
+        }
+        let result = match self.env.get_template(text) {
+            Ok(t) => t.render(ctx),
+            Err(_) => self.env.render_str(text, ctx),
+        };
+        result.map_err(template_error)
+    }
+
+    /// Render a JSON value: strings are templates; a string that is exactly one expression
+    /// becomes that expression's JSON value.
+    pub fn render_json(&self, value: &Value, ctx: &minijinja::Value) -> Result<Value, ActionError> {
+        Ok(match value {
+            Value::String(s) => {
+                if let Some(expr) = single_expression(s) {
+                    let typed = typed_source(expr);
+                    let json = match self.env.get_template(&typed) {
+                        Ok(t) => t.render(ctx),
+                        Err(_) => self.env.render_str(&typed, ctx),
+                    }
+                    .map_err(template_error)?;
+                    serde_json::from_str(&json).map_err(|e| {
+                        ActionError::system(
+                            "template",
+                            format!("template produced invalid JSON: {e}"),
+                        )
+                    })?
+                } else {
+                    Value::String(self.render_str(s, ctx)?)
+                }
+            }
+            Value::Array(items) => Value::Array(
+                items
+                    .iter()
+                    .map(|v| self.render_json(v, ctx))
+                    .collect::<Result<_, _>>()?,
+            ),
+            Value::Object(map) => {
+                let mut out = serde_json::Map::with_capacity(map.len());
+                for (k, v) in map {
+                    out.insert(k.clone(), self.render_json(v, ctx)?);
+                }
+                Value::Object(out)
+            }
+            other => other.clone(),
+        })
+    }
+}
+
+impl Default for Renderer {
+    fn default() -> Self {
+        Renderer::new()
+    }
+}
+
+fn template_error(e: minijinja::Error) -> ActionError {
+    // Messages name the template variable that failed, never a value.
+    let detail = e
+        .detail()
+        .map(str::to_string)
+        .unwrap_or_else(|| e.kind().to_string());
+    let class = if e.kind() == minijinja::ErrorKind::UndefinedError {
+        connector_spec::ErrorClass::User
+    } else {
+        connector_spec::ErrorClass::System
+    };
+    ActionError::new(class, "template", format!("template error: {detail}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn ctx(v: Value) -> minijinja::Value {
+        minijinja::Value::from_serialize(&v)
+    }
+
+    #[test]
+    fn single_expressions_keep_their_type() {
+        let mut r = Renderer::new();
+        r.add("{{ input.n }}");
+        let c = ctx(json!({"input": {"n": 3, "s": "a<b", "l": [1, 2]}}));
+        assert_eq!(
+            r.render_json(&json!("{{ input.n }}"), &c).unwrap(),
+            json!(3)
+        );
+        assert_eq!(
+            r.render_json(&json!("{{ input.l }}"), &c).unwrap(),
+            json!([1, 2])
+        );
+        assert_eq!(
+            r.render_json(&json!("x{{ input.s }}"), &c).unwrap(),
+            json!("xa<b")
+        );
+    }
+
+    #[test]
+    fn path_values_are_encoded_as_one_segment() {
+        let r = Renderer::new();
+        let c = ctx(json!({"input": {"alias": "a/b?c d"}}));
+        assert_eq!(
+            r.render_path("/alerts/{{ input.alias }}/close", &c)
+                .unwrap(),
+            "/alerts/a%2Fb%3Fc%20d/close"
+        );
+        assert!(r.render_path("/x/{{ input.nope }}", &c).is_err());
+    }
+
+    #[test]
+    fn undefined_is_an_error_and_fuel_stops_runaway_loops() {
+        let r = Renderer::new();
+        let c = ctx(json!({"input": {}}));
+        let e = r.render_str("{{ input.missing }}", &c).unwrap_err();
+        assert_eq!(e.code, "template");
+        let e = r
+            .render_str(
+                "{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}",
+                &c,
+            )
+            .unwrap_err();
+        assert_eq!(e.code, "template");
+    }
+}
