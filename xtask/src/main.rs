@@ -126,8 +126,19 @@ fn orphaned_golden_files(
 
 fn bless() -> anyhow::Result<bool> {
     let root = workspace_root();
-    let expected = expected_files(&root)?;
-    let mut changed = 0;
+    let (changes, total) = bless_at(&root)?;
+    for change in &changes {
+        println!("{change}");
+    }
+    println!("{total} generated files, {} changed", changes.len());
+    Ok(true)
+}
+
+/// Write every stale generated file under `root` and remove orphaned golden files. Returns
+/// what changed and how many generated files there are.
+fn bless_at(root: &Path) -> anyhow::Result<(Vec<String>, usize)> {
+    let expected = expected_files(root)?;
+    let mut changes = Vec::new();
     for (rel, contents) in &expected {
         let path = root.join(rel);
         if std::fs::read_to_string(&path).ok().as_deref() == Some(contents.as_str()) {
@@ -138,34 +149,20 @@ fn bless() -> anyhow::Result<bool> {
                 .with_context(|| format!("cannot create {}", parent.display()))?;
         }
         std::fs::write(&path, contents).with_context(|| format!("cannot write {rel}"))?;
-        println!("wrote {rel}");
-        changed += 1;
+        changes.push(format!("wrote {rel}"));
     }
-    for rel in orphaned_golden_files(&root, &expected)? {
+    for rel in orphaned_golden_files(root, &expected)? {
         std::fs::remove_file(root.join(&rel)).with_context(|| format!("cannot remove {rel}"))?;
-        println!("removed {rel} (no bundled spec produces it)");
-        changed += 1;
+        changes.push(format!("removed {rel} (no bundled spec produces it)"));
     }
-    println!("{} generated files, {changed} changed", expected.len());
-    Ok(true)
+    Ok((changes, expected.len()))
 }
 
 fn check() -> anyhow::Result<bool> {
     let root = workspace_root();
-    let expected = expected_files(&root)?;
-    let mut stale = Vec::new();
-    for (rel, contents) in &expected {
-        match std::fs::read_to_string(root.join(rel)) {
-            Ok(actual) if actual == *contents => {}
-            Ok(_) => stale.push(format!("{rel} (out of date)")),
-            Err(_) => stale.push(format!("{rel} (missing)")),
-        }
-    }
-    for rel in orphaned_golden_files(&root, &expected)? {
-        stale.push(format!("{rel} (no bundled spec produces it)"));
-    }
+    let (stale, total) = stale_files(&root)?;
     if stale.is_empty() {
-        println!("{} generated files are fresh", expected.len());
+        println!("{total} generated files are fresh");
         return Ok(true);
     }
     eprintln!("stale generated files:");
@@ -174,4 +171,87 @@ fn check() -> anyhow::Result<bool> {
     }
     eprintln!("run `cargo xtask bless` and commit the result");
     Ok(false)
+}
+
+/// Generated files under `root` that are missing, out of date or orphaned.
+fn stale_files(root: &Path) -> anyhow::Result<(Vec<String>, usize)> {
+    let expected = expected_files(root)?;
+    let mut stale = Vec::new();
+    for (rel, contents) in &expected {
+        match std::fs::read_to_string(root.join(rel)) {
+            Ok(actual) if actual == *contents => {}
+            Ok(_) => stale.push(format!("{rel} (out of date)")),
+            Err(_) => stale.push(format!("{rel} (missing)")),
+        }
+    }
+    for rel in orphaned_golden_files(root, &expected)? {
+        stale.push(format!("{rel} (no bundled spec produces it)"));
+    }
+    Ok((stale, expected.len()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A scratch workspace with one bundled spec (a copy of a real one).
+    fn scratch() -> tempfile::TempDir {
+        let dir = tempfile::TempDir::new().unwrap();
+        std::fs::create_dir(dir.path().join("specs")).unwrap();
+        std::fs::copy(
+            workspace_root().join("specs/webhook.yaml"),
+            dir.path().join("specs/webhook.yaml"),
+        )
+        .unwrap();
+        dir
+    }
+
+    #[test]
+    fn check_finds_missing_files_and_bless_writes_them() {
+        let dir = scratch();
+        let (stale, total) = stale_files(dir.path()).unwrap();
+        assert_eq!(total, 2);
+        assert_eq!(
+            stale,
+            [
+                format!("{FORMAT_SCHEMA_PATH} (missing)"),
+                "tests/golden/webhook.schema.json (missing)".to_string()
+            ]
+        );
+        let (changes, _) = bless_at(dir.path()).unwrap();
+        assert_eq!(changes.len(), 2);
+        assert!(stale_files(dir.path()).unwrap().0.is_empty());
+        // Blessing again changes nothing.
+        assert!(bless_at(dir.path()).unwrap().0.is_empty());
+    }
+
+    #[test]
+    fn check_finds_edited_and_orphaned_golden_files() {
+        let dir = scratch();
+        bless_at(dir.path()).unwrap();
+        let golden = dir.path().join("tests/golden/webhook.schema.json");
+        let mut text = std::fs::read_to_string(&golden).unwrap();
+        text.push(' ');
+        std::fs::write(&golden, text).unwrap();
+        std::fs::write(dir.path().join("tests/golden/gone.schema.json"), "{}").unwrap();
+        let (stale, _) = stale_files(dir.path()).unwrap();
+        assert_eq!(
+            stale,
+            [
+                "tests/golden/webhook.schema.json (out of date)",
+                "tests/golden/gone.schema.json (no bundled spec produces it)"
+            ]
+        );
+        bless_at(dir.path()).unwrap();
+        assert!(stale_files(dir.path()).unwrap().0.is_empty());
+        assert!(!dir.path().join("tests/golden/gone.schema.json").exists());
+    }
+
+    #[test]
+    fn an_invalid_bundled_spec_is_an_error() {
+        let dir = scratch();
+        std::fs::write(dir.path().join("specs/broken.yaml"), "id: [").unwrap();
+        let err = stale_files(dir.path()).unwrap_err();
+        assert!(err.to_string().contains("broken.yaml"), "{err}");
+    }
 }
