@@ -121,7 +121,11 @@ impl Decoder {
     }
 
     /// A mapping with free-form string keys (actions, headers, ...).
-    pub fn map<'n>(&mut self, node: &'n Node, what: &str) -> Option<Vec<(&'n str, &'n Node, Span)>> {
+    pub fn map<'n>(
+        &mut self,
+        node: &'n Node,
+        what: &str,
+    ) -> Option<Vec<(&'n str, &'n Node, Span)>> {
         let NodeValue::Map(entries) = &node.value else {
             self.wrong_type(node, what, "a mapping");
             return None;

@@ -132,7 +132,10 @@ impl SpecLoader {
                     diagnostics: vec![Diagnostic::error(
                         Code::Io,
                         Span::default(),
-                        format!("file is not UTF-8 (invalid byte at offset {})", e.utf8_error().valid_up_to()),
+                        format!(
+                            "file is not UTF-8 (invalid byte at offset {})",
+                            e.utf8_error().valid_up_to()
+                        ),
                     )],
                 },
             },
@@ -160,7 +163,9 @@ pub fn load_file(path: &Path, options: &LoadOptions) -> Loaded {
 }
 
 /// Find spec files (`*.yaml`, `*.yml`) under the given files and directories, sorted.
-pub fn collect_spec_files(paths: &[std::path::PathBuf]) -> std::io::Result<Vec<std::path::PathBuf>> {
+pub fn collect_spec_files(
+    paths: &[std::path::PathBuf],
+) -> std::io::Result<Vec<std::path::PathBuf>> {
     let mut out = Vec::new();
     for p in paths {
         if p.is_dir() {
@@ -170,7 +175,10 @@ pub fn collect_spec_files(paths: &[std::path::PathBuf]) -> std::io::Result<Vec<s
                     let path = entry?.path();
                     if path.is_dir() {
                         stack.push(path);
-                    } else if matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")) {
+                    } else if matches!(
+                        path.extension().and_then(|e| e.to_str()),
+                        Some("yaml" | "yml")
+                    ) {
                         out.push(path);
                     }
                 }

@@ -26,6 +26,8 @@ pub enum TemplateScope {
     Request(String),
     /// `config`, `secrets`, `input`, `response` of the named action.
     Response(String),
+    /// `config`, `secrets`, `response` (the connection test's response rules).
+    ConnectionResponse,
 }
 
 /// A template found while decoding, checked once all fields are known.
@@ -40,9 +42,18 @@ pub struct PendingTemplate {
 #[derive(Debug, Clone)]
 pub enum PendingRef {
     /// An action named by `optionsFrom` or `test.action`.
-    Action { name: String, span: Span, what: &'static str },
-    /// A field named by `x-ui.when`.
-    Field { name: String, span: Span },
+    Action {
+        name: String,
+        span: Span,
+        what: &'static str,
+    },
+    /// A field named by `x-ui.when`, in the schema called `schema` (`config`, `secrets`, or
+    /// `<action>.input`).
+    Field {
+        name: String,
+        span: Span,
+        schema: String,
+    },
 }
 
 /// Everything decoding learned besides the spec itself.
@@ -134,11 +145,11 @@ pub fn decode_spec(d: &mut Decoder, root: &Node) -> (ConnectorSpec, Pending) {
     if let Some(n) = f.get("$schema") {
         spec.schema_ref = d.string(n, "`$schema`");
     }
-    if let Some(n) = d.require(&f, "id", "the connector spec") {
-        if let Some(id) = d.string(n, "`id`") {
-            check_id(d, n, &id);
-            spec.id = id;
-        }
+    if let Some(n) = d.require(&f, "id", "the connector spec")
+        && let Some(id) = d.string(n, "`id`")
+    {
+        check_id(d, n, &id);
+        spec.id = id;
     }
     if let Some(n) = d.require(&f, "displayName", "the connector spec") {
         spec.display_name = non_empty(d, n, "`displayName`").unwrap_or_default();
@@ -147,9 +158,7 @@ pub fn decode_spec(d: &mut Decoder, root: &Node) -> (ConnectorSpec, Pending) {
         spec.description = non_empty(d, n, "`description`").unwrap_or_default();
     }
     if let Some(n) = d.require(&f, "minimumLicense", "the connector spec") {
-        spec.minimum_license = d
-            .choice(n, "license", LICENSES)
-            .unwrap_or(License::Basic);
+        spec.minimum_license = d.choice(n, "license", LICENSES).unwrap_or(License::Basic);
     }
     if let Some(n) = f.get("supportedFeatureIds") {
         spec.supported_feature_ids = d.string_list(n, "`supportedFeatureIds`");
@@ -159,18 +168,22 @@ pub fn decode_spec(d: &mut Decoder, root: &Node) -> (ConnectorSpec, Pending) {
     }
     if let Some(n) = f.get("docsUrl") {
         spec.docs_url = d.string(n, "`docsUrl`");
-        if let Some(url) = &spec.docs_url {
-            if !(url.starts_with("https://") || url.starts_with("http://")) {
-                d.error(Code::InvalidValue, n.span, "`docsUrl` must be an http(s) URL");
-            }
+        if let Some(url) = &spec.docs_url
+            && !(url.starts_with("https://") || url.starts_with("http://"))
+        {
+            d.error(
+                Code::InvalidValue,
+                n.span,
+                "`docsUrl` must be an http(s) URL",
+            );
         }
     }
-    if let Some(n) = f.get("baseUrl") {
-        if let Some(url) = d.string(n, "`baseUrl`") {
-            check_url_template(d, n, &url, "`baseUrl`");
-            template(&mut p, n, &url, TemplateScope::Connection);
-            spec.base_url = Some(url);
-        }
+    if let Some(n) = f.get("baseUrl")
+        && let Some(url) = d.string(n, "`baseUrl`")
+    {
+        check_url_template(d, n, &url, "`baseUrl`");
+        template(&mut p, n, &url, TemplateScope::Connection);
+        spec.base_url = Some(url);
     }
     if let Some(n) = d.require(&f, "auth", "the connector spec") {
         spec.auth = decode_auth(d, &mut p, n);
@@ -202,7 +215,10 @@ fn check_id(d: &mut Decoder, n: &Node, id: &str) {
     } else if id.len() < 2 {
         Some("needs at least one character after the `.`".to_string())
     } else if id.chars().count() > 64 {
-        Some(format!("is {} characters long; the limit is 64", id.chars().count()))
+        Some(format!(
+            "is {} characters long; the limit is 64",
+            id.chars().count()
+        ))
     } else {
         id.chars()
             .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
@@ -210,9 +226,13 @@ fn check_id(d: &mut Decoder, n: &Node, id: &str) {
     };
     if let Some(problem) = problem {
         d.push(
-            Diagnostic::error(Code::InvalidId, n.span, format!("connector id `{id}` {problem}"))
-                .with_label("invalid id")
-                .with_help("ids look like `.slack_api` or `.server-log`"),
+            Diagnostic::error(
+                Code::InvalidId,
+                n.span,
+                format!("connector id `{id}` {problem}"),
+            )
+            .with_label("invalid id")
+            .with_help("ids look like `.slack_api` or `.server-log`"),
         );
     }
 }
@@ -220,7 +240,11 @@ fn check_id(d: &mut Decoder, n: &Node, id: &str) {
 fn non_empty(d: &mut Decoder, n: &Node, what: &str) -> Option<String> {
     let s = d.string(n, what)?;
     if s.trim().is_empty() {
-        d.error(Code::InvalidValue, n.span, format!("{what} must not be empty"));
+        d.error(
+            Code::InvalidValue,
+            n.span,
+            format!("{what} must not be empty"),
+        );
     }
     Some(s)
 }
@@ -262,44 +286,44 @@ fn decode_auth(d: &mut Decoder, p: &mut Pending, n: &Node) -> AuthSpec {
     let Some(f) = d.object(n, "`auth`", &["types", "headers"]) else {
         return auth;
     };
-    if let Some(types) = d.require(&f, "types", "`auth`") {
-        if let Some(items) = d.seq(types, "`auth.types`") {
-            if items.is_empty() {
-                d.error(
-                    Code::InvalidValue,
-                    types.span,
-                    "`auth.types` must list at least one auth type",
-                )
-                .help = Some("use `- none` for connectors without credentials".into());
+    if let Some(types) = d.require(&f, "types", "`auth`")
+        && let Some(items) = d.seq(types, "`auth.types`")
+    {
+        if items.is_empty() {
+            d.error(
+                Code::InvalidValue,
+                types.span,
+                "`auth.types` must list at least one auth type",
+            )
+            .help = Some("use `- none` for connectors without credentials".into());
+        }
+        let mut recommended: Option<Span> = None;
+        for item in items {
+            let Some((r, type_span)) = decode_auth_type(d, item) else {
+                continue;
+            };
+            if let Some(prev) = auth.types.iter().find(|t| t.kind == r.kind) {
+                d.push(
+                    Diagnostic::error(
+                        Code::DuplicateAuthType,
+                        type_span,
+                        format!("auth type `{}` is listed twice", prev.kind),
+                    )
+                    .with_label("second entry"),
+                );
+                continue;
             }
-            let mut recommended: Option<Span> = None;
-            for item in items {
-                let Some((r, type_span)) = decode_auth_type(d, item) else {
-                    continue;
-                };
-                if let Some(prev) = auth.types.iter().find(|t| t.kind == r.kind) {
-                    d.push(
-                        Diagnostic::error(
-                            Code::DuplicateAuthType,
-                            type_span,
-                            format!("auth type `{}` is listed twice", prev.kind),
-                        )
-                        .with_label("second entry"),
+            if r.recommended {
+                if recommended.is_some() {
+                    d.error(
+                        Code::Conflict,
+                        item.span,
+                        "only one auth type may be `recommended`",
                     );
-                    continue;
                 }
-                if r.recommended {
-                    if recommended.is_some() {
-                        d.error(
-                            Code::Conflict,
-                            item.span,
-                            "only one auth type may be `recommended`",
-                        );
-                    }
-                    recommended = Some(item.span);
-                }
-                auth.types.push(r);
+                recommended = Some(item.span);
             }
+            auth.types.push(r);
         }
     }
     if let Some(h) = f.get("headers") {
@@ -345,7 +369,11 @@ fn decode_auth_type(d: &mut Decoder, item: &Node) -> Option<(AuthTypeRef, Span)>
             ))
         }
         NodeValue::Map(_) => {
-            let f = d.object(item, "an auth type entry", &["type", "recommended", "defaults"])?;
+            let f = d.object(
+                item,
+                "an auth type entry",
+                &["type", "recommended", "defaults"],
+            )?;
             let type_node = d.require(&f, "type", "an auth type entry")?;
             let kind = parse_id(d, type_node)?;
             let recommended = f
@@ -355,7 +383,10 @@ fn decode_auth_type(d: &mut Decoder, item: &Node) -> Option<(AuthTypeRef, Span)>
             let mut defaults = IndexMap::new();
             if let Some(dn) = f.get("defaults") {
                 let schema = kind.config_schema();
-                let props = schema["properties"].as_object().cloned().unwrap_or_default();
+                let props = schema["properties"]
+                    .as_object()
+                    .cloned()
+                    .unwrap_or_default();
                 if let Some(entries) = d.map(dn, "`defaults`") {
                     for (key, v, kspan) in entries {
                         match props.get(key) {
@@ -366,8 +397,8 @@ fn decode_auth_type(d: &mut Decoder, item: &Node) -> Option<(AuthTypeRef, Span)>
                                     format!("auth type `{kind}` has no config field `{key}`"),
                                 )
                                 .with_label("unknown field");
-                                diag.help = Some(
-                                    match suggest(key, props.keys().map(String::as_str)) {
+                                diag.help =
+                                    Some(match suggest(key, props.keys().map(String::as_str)) {
                                         Some(m) => format!("did you mean `{m}`?"),
                                         None if props.is_empty() => format!(
                                             "`{kind}` has no configuration fields to default"
@@ -376,8 +407,7 @@ fn decode_auth_type(d: &mut Decoder, item: &Node) -> Option<(AuthTypeRef, Span)>
                                             "its fields are: {}",
                                             props.keys().cloned().collect::<Vec<_>>().join(", ")
                                         ),
-                                    },
-                                );
+                                    });
                                 d.push(diag);
                             }
                             Some(prop) => {
@@ -408,7 +438,11 @@ fn decode_auth_type(d: &mut Decoder, item: &Node) -> Option<(AuthTypeRef, Span)>
             ))
         }
         _ => {
-            d.wrong_type(item, "an auth type", "an auth type id or a mapping with `type`");
+            d.wrong_type(
+                item,
+                "an auth type",
+                "an auth type id or a mapping with `type`",
+            );
             None
         }
     }
@@ -469,7 +503,13 @@ enum SchemaRole {
 
 /// Decode an embedded JSON Schema: meta-validate it, check `x-ui` hints and (for inputs)
 /// bounds. `name` is how the schema is referred to in messages and in `Pending`.
-fn decode_schema(d: &mut Decoder, p: &mut Pending, n: &Node, name: &str, role: SchemaRole) -> Value {
+fn decode_schema(
+    d: &mut Decoder,
+    p: &mut Pending,
+    n: &Node,
+    name: &str,
+    role: SchemaRole,
+) -> Value {
     if n.as_map().is_none() && !matches!(n.value, NodeValue::Bool(_)) {
         d.wrong_type(n, &format!("the `{name}` schema"), "a JSON Schema mapping");
         p.broken_schemas.push(name.to_string());
@@ -484,7 +524,10 @@ fn decode_schema(d: &mut Decoder, p: &mut Pending, n: &Node, name: &str, role: S
             Diagnostic::error(
                 Code::InvalidSchema,
                 at.span,
-                format!("the `{name}` schema is not valid JSON Schema 2020-12: {}", problem.message),
+                format!(
+                    "the `{name}` schema is not valid JSON Schema 2020-12: {}",
+                    problem.message
+                ),
             )
             .with_label("invalid here"),
         );
@@ -523,7 +566,7 @@ fn decode_schema(d: &mut Decoder, p: &mut Pending, n: &Node, name: &str, role: S
         match kind {
             "ui" => {
                 if let Some(ui) = sub.get("x-ui") {
-                    decode_ui(d, p, ui);
+                    decode_ui(d, p, ui, name);
                 }
             }
             "string" => d.push(
@@ -542,7 +585,10 @@ fn decode_schema(d: &mut Decoder, p: &mut Pending, n: &Node, name: &str, role: S
                 Diagnostic::warning(
                     Code::UnboundedArray,
                     sub.get("type").map_or(sub.span, |t| t.span),
-                    format!("array input `{}` has no `maxItems`", field_name(&path, name)),
+                    format!(
+                        "array input `{}` has no `maxItems`",
+                        field_name(&path, name)
+                    ),
                 )
                 .with_label("unbounded")
                 .with_help("add `maxItems`: unbounded tool inputs let AI callers send anything"),
@@ -582,53 +628,55 @@ fn locate<'n>(root: &'n Node, segs: &[String]) -> &'n Node {
     node
 }
 
-fn decode_ui(d: &mut Decoder, p: &mut Pending, ui: &Node) {
+fn decode_ui(d: &mut Decoder, p: &mut Pending, ui: &Node, schema: &str) {
     let Some(f) = d.object(ui, "`x-ui`", &UI_KEYS) else {
         return;
     };
-    if let Some(n) = f.get("widget") {
-        if let Some(w) = d.string(n, "`x-ui.widget`") {
-            if !WIDGETS.contains(&w.as_str()) {
-                let help = match suggest(&w, WIDGETS) {
-                    Some(m) => format!("did you mean `{m}`?"),
-                    None => format!("widgets are: {}", WIDGETS.join(", ")),
-                };
-                d.push(
-                    Diagnostic::error(Code::InvalidUiHint, n.span, format!("unknown widget `{w}`"))
-                        .with_label("not a widget")
-                        .with_help(help),
-                );
-            }
-        }
+    if let Some(n) = f.get("widget")
+        && let Some(w) = d.string(n, "`x-ui.widget`")
+        && !WIDGETS.contains(&w.as_str())
+    {
+        let help = match suggest(&w, WIDGETS) {
+            Some(m) => format!("did you mean `{m}`?"),
+            None => format!("widgets are: {}", WIDGETS.join(", ")),
+        };
+        d.push(
+            Diagnostic::error(Code::InvalidUiHint, n.span, format!("unknown widget `{w}`"))
+                .with_label("not a widget")
+                .with_help(help),
+        );
     }
     for key in ["label", "placeholder", "helpText", "section"] {
-        if let Some(n) = f.get(key) {
-            if !matches!(n.value, NodeValue::Str(_)) {
-                d.push(Diagnostic::error(
-                    Code::InvalidUiHint,
-                    n.span,
-                    format!("`x-ui.{key}` must be a string, found {}", n.kind()),
-                ));
-            }
-        }
-    }
-    if let Some(n) = f.get("order") {
-        if !matches!(n.value, NodeValue::Int(_)) {
+        if let Some(n) = f.get(key)
+            && !matches!(n.value, NodeValue::Str(_))
+        {
             d.push(Diagnostic::error(
                 Code::InvalidUiHint,
                 n.span,
-                format!("`x-ui.order` must be a whole number, found {}", n.kind()),
+                format!("`x-ui.{key}` must be a string, found {}", n.kind()),
             ));
         }
     }
-    if let Some(n) = f.get("sensitive") {
-        if !matches!(n.value, NodeValue::Bool(_)) {
-            d.push(Diagnostic::error(
-                Code::InvalidUiHint,
-                n.span,
-                format!("`x-ui.sensitive` must be `true` or `false`, found {}", n.kind()),
-            ));
-        }
+    if let Some(n) = f.get("order")
+        && !matches!(n.value, NodeValue::Int(_))
+    {
+        d.push(Diagnostic::error(
+            Code::InvalidUiHint,
+            n.span,
+            format!("`x-ui.order` must be a whole number, found {}", n.kind()),
+        ));
+    }
+    if let Some(n) = f.get("sensitive")
+        && !matches!(n.value, NodeValue::Bool(_))
+    {
+        d.push(Diagnostic::error(
+            Code::InvalidUiHint,
+            n.span,
+            format!(
+                "`x-ui.sensitive` must be `true` or `false`, found {}",
+                n.kind()
+            ),
+        ));
     }
     if let Some(n) = f.get("optionsFrom") {
         match &n.value {
@@ -638,16 +686,17 @@ fn decode_ui(d: &mut Decoder, p: &mut Pending, ui: &Node) {
                 what: "`optionsFrom`",
             }),
             NodeValue::Map(_) => {
-                if let Some(of) = d.object(n, "`optionsFrom`", &["action", "valuePath", "labelPath"])
+                if let Some(of) =
+                    d.object(n, "`optionsFrom`", &["action", "valuePath", "labelPath"])
                 {
-                    if let Some(a) = d.require(&of, "action", "`optionsFrom`") {
-                        if let Some(name) = d.string(a, "`optionsFrom.action`") {
-                            p.refs.push(PendingRef::Action {
-                                name,
-                                span: a.span,
-                                what: "`optionsFrom`",
-                            });
-                        }
+                    if let Some(a) = d.require(&of, "action", "`optionsFrom`")
+                        && let Some(name) = d.string(a, "`optionsFrom.action`")
+                    {
+                        p.refs.push(PendingRef::Action {
+                            name,
+                            span: a.span,
+                            what: "`optionsFrom`",
+                        });
                     }
                     for key in ["valuePath", "labelPath"] {
                         if let Some(pn) = of.get(key) {
@@ -663,33 +712,34 @@ fn decode_ui(d: &mut Decoder, p: &mut Pending, ui: &Node) {
             )),
         }
     }
-    if let Some(n) = f.get("when") {
-        if let Some(wf) = d.object(n, "`x-ui.when`", &["field", "equals", "notEquals", "in"]) {
-            if let Some(field) = d.require(&wf, "field", "`x-ui.when`") {
-                if let Some(name) = d.string(field, "`x-ui.when.field`") {
-                    p.refs.push(PendingRef::Field {
-                        name,
-                        span: field.span,
-                    });
-                }
-            }
-            let tests = ["equals", "notEquals", "in"]
-                .iter()
-                .filter(|k| wf.has(k))
-                .count();
-            if tests != 1 {
-                d.push(
-                    Diagnostic::error(
-                        Code::Conflict,
-                        n.span,
-                        "`x-ui.when` needs exactly one of `equals`, `notEquals`, `in`",
-                    )
-                    .with_label(format!("{tests} given")),
-                );
-            }
-            if let Some(i) = wf.get("in") {
-                d.seq(i, "`x-ui.when.in`");
-            }
+    if let Some(n) = f.get("when")
+        && let Some(wf) = d.object(n, "`x-ui.when`", &["field", "equals", "notEquals", "in"])
+    {
+        if let Some(field) = d.require(&wf, "field", "`x-ui.when`")
+            && let Some(name) = d.string(field, "`x-ui.when.field`")
+        {
+            p.refs.push(PendingRef::Field {
+                name,
+                span: field.span,
+                schema: schema.to_string(),
+            });
+        }
+        let tests = ["equals", "notEquals", "in"]
+            .iter()
+            .filter(|k| wf.has(k))
+            .count();
+        if tests != 1 {
+            d.push(
+                Diagnostic::error(
+                    Code::Conflict,
+                    n.span,
+                    "`x-ui.when` needs exactly one of `equals`, `notEquals`, `in`",
+                )
+                .with_label(format!("{tests} given")),
+            );
+        }
+        if let Some(i) = wf.get("in") {
+            d.seq(i, "`x-ui.when.in`");
         }
     }
 }
@@ -753,13 +803,14 @@ fn decode_actions(
         return actions;
     };
     if entries.is_empty() {
-        d.error(Code::InvalidValue, n.span, "a connector needs at least one action");
+        d.error(
+            Code::InvalidValue,
+            n.span,
+            "a connector needs at least one action",
+        );
     }
     for (name, node, kspan) in entries {
-        let valid_name = name
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphabetic())
+        let valid_name = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
             && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
         if !valid_name {
             d.push(
@@ -876,17 +927,17 @@ fn decode_action(
             .with_help("add `streaming: { format: sse }` to the action or to `policies`"),
         );
     }
-    if let Some(s) = f.get("streaming") {
-        if !supports_streaming {
-            d.push(
-                Diagnostic::error(
-                    Code::Conflict,
-                    f.key_span("streaming").unwrap_or(s.span),
-                    format!("{what} declares `streaming` but not `supportsStreaming: true`"),
-                )
-                .with_help("set `supportsStreaming: true` or remove `streaming`"),
-            );
-        }
+    if let Some(s) = f.get("streaming")
+        && !supports_streaming
+    {
+        d.push(
+            Diagnostic::error(
+                Code::Conflict,
+                f.key_span("streaming").unwrap_or(s.span),
+                format!("{what} declares `streaming` but not `supportsStreaming: true`"),
+            )
+            .with_help("set `supportsStreaming: true` or remove `streaming`"),
+        );
     }
     if let (Some(pn), Some(Implementation::Code { .. })) = (f.get("pagination"), &implementation) {
         d.error(
@@ -898,11 +949,15 @@ fn decode_action(
     Some(Action {
         description,
         is_tool,
-        scope: scope?,
+        // After an error the spec is discarded; placeholders keep the action (and its input
+        // schema) around so references into it are still checked in this run.
+        scope: scope.unwrap_or(ActionScope::Read),
         input,
         output,
         supports_streaming,
-        implementation: implementation?,
+        implementation: implementation.unwrap_or(Implementation::Code {
+            handler: CodeHandler::Code,
+        }),
         pagination,
         streaming,
     })
@@ -929,8 +984,12 @@ fn decode_request(
         let s = d.scalar_text(pn, "`request.path`")?;
         if !s.starts_with('/') && !s.starts_with("{{") {
             d.push(
-                Diagnostic::error(Code::InvalidValue, pn.span, "`request.path` must start with `/`")
-                    .with_help(format!("write `/{s}`")),
+                Diagnostic::error(
+                    Code::InvalidValue,
+                    pn.span,
+                    "`request.path` must start with `/`",
+                )
+                .with_help(format!("write `/{s}`")),
             );
         }
         template(p, pn, &s, scope.clone());
@@ -992,14 +1051,14 @@ fn decode_request(
         .map(|h| decode_headers(d, p, h, "`request.headers`", scope.clone()))
         .unwrap_or_default();
     let body = f.get("body").and_then(|b| decode_body(d, p, b, &scope));
-    if let (Some(m), Some(b)) = (method, f.get("body")) {
-        if matches!(m, HttpMethod::Get | HttpMethod::Head) {
-            d.error(
-                Code::Conflict,
-                f.key_span("body").unwrap_or(b.span),
-                format!("a {} request cannot have a body", m.as_str()),
-            );
-        }
+    if let (Some(m), Some(b)) = (method, f.get("body"))
+        && matches!(m, HttpMethod::Get | HttpMethod::Head)
+    {
+        d.error(
+            Code::Conflict,
+            f.key_span("body").unwrap_or(b.span),
+            format!("a {} request cannot have a body", m.as_str()),
+        );
     }
     Some(Request {
         method: method?,
@@ -1058,7 +1117,9 @@ fn decode_body(d: &mut Decoder, p: &mut Pending, n: &Node, scope: &TemplateScope
 fn collect_json_templates(p: &mut Pending, n: &Node, scope: &TemplateScope) {
     match &n.value {
         NodeValue::Str(s) => template(p, n, s, scope.clone()),
-        NodeValue::Seq(items) => items.iter().for_each(|i| collect_json_templates(p, i, scope)),
+        NodeValue::Seq(items) => items
+            .iter()
+            .for_each(|i| collect_json_templates(p, i, scope)),
         NodeValue::Map(entries) => entries
             .iter()
             .for_each(|(_, v)| collect_json_templates(p, v, scope)),
@@ -1066,7 +1127,12 @@ fn collect_json_templates(p: &mut Pending, n: &Node, scope: &TemplateScope) {
     }
 }
 
-fn decode_response(d: &mut Decoder, p: &mut Pending, n: &Node, scope: TemplateScope) -> ResponseMapping {
+fn decode_response(
+    d: &mut Decoder,
+    p: &mut Pending,
+    n: &Node,
+    scope: TemplateScope,
+) -> ResponseMapping {
     let mut r = ResponseMapping::default();
     let Some(f) = d.object(n, "`response`", &["output", "errors"]) else {
         return r;
@@ -1075,13 +1141,13 @@ fn decode_response(d: &mut Decoder, p: &mut Pending, n: &Node, scope: TemplateSc
         check_output(d, p, o, &scope);
         r.output = Some(o.to_json());
     }
-    if let Some(e) = f.get("errors") {
-        if let Some(items) = d.seq(e, "`response.errors`") {
-            r.errors = items
-                .iter()
-                .filter_map(|i| decode_error_rule(d, p, i, &scope))
-                .collect();
-        }
+    if let Some(e) = f.get("errors")
+        && let Some(items) = d.seq(e, "`response.errors`")
+    {
+        r.errors = items
+            .iter()
+            .filter_map(|i| decode_error_rule(d, p, i, &scope))
+            .collect();
     }
     r
 }
@@ -1094,7 +1160,9 @@ fn check_output(d: &mut Decoder, p: &mut Pending, n: &Node, scope: &TemplateScop
         }
         NodeValue::Str(s) => template(p, n, s, scope.clone()),
         NodeValue::Seq(items) => items.iter().for_each(|i| check_output(d, p, i, scope)),
-        NodeValue::Map(entries) => entries.iter().for_each(|(_, v)| check_output(d, p, v, scope)),
+        NodeValue::Map(entries) => entries
+            .iter()
+            .for_each(|(_, v)| check_output(d, p, v, scope)),
         _ => {}
     }
 }
@@ -1129,7 +1197,15 @@ fn decode_condition(d: &mut Decoder, n: &Node) -> Option<Condition> {
     let f = d.object(
         n,
         "a condition",
-        &["path", "status", "equals", "notEquals", "in", "exists", "contains"],
+        &[
+            "path",
+            "status",
+            "equals",
+            "notEquals",
+            "in",
+            "exists",
+            "contains",
+        ],
     )?;
     let mut c = Condition::default();
     if let Some(pn) = f.get("path") {
@@ -1147,7 +1223,10 @@ fn decode_condition(d: &mut Decoder, n: &Node) -> Option<Condition> {
             Diagnostic::error(
                 Code::Conflict,
                 f.key_span(tests[1]).unwrap_or(n.span),
-                format!("a condition takes one test; found `{}` and `{}`", tests[0], tests[1]),
+                format!(
+                    "a condition takes one test; found `{}` and `{}`",
+                    tests[0], tests[1]
+                ),
             )
             .with_help("split it into two rules"),
         );
@@ -1197,7 +1276,14 @@ fn decode_policies(d: &mut Decoder, n: &Node) -> Policies {
     let Some(f) = d.object(
         n,
         "`policies`",
-        &["retry", "rateLimit", "pagination", "streaming", "timeouts", "errors"],
+        &[
+            "retry",
+            "rateLimit",
+            "pagination",
+            "streaming",
+            "timeouts",
+            "errors",
+        ],
     ) else {
         return pol;
     };
@@ -1218,21 +1304,21 @@ fn decode_policies(d: &mut Decoder, n: &Node) -> Policies {
             total_ms,
         })
     });
-    if let Some(e) = f.get("errors") {
-        if let Some(items) = d.seq(e, "`policies.errors`") {
-            for item in items {
-                let Some(ef) = d.object(item, "an error classification", &["status", "class"]) else {
-                    continue;
-                };
-                let status = d
-                    .require(&ef, "status", "an error classification")
-                    .map(|s| d.status_codes(s, "`status`"));
-                let class = d
-                    .require(&ef, "class", "an error classification")
-                    .and_then(|c| d.choice(c, "error class", CLASSES));
-                if let (Some(status), Some(class)) = (status, class) {
-                    pol.errors.push(StatusClassification { status, class });
-                }
+    if let Some(e) = f.get("errors")
+        && let Some(items) = d.seq(e, "`policies.errors`")
+    {
+        for item in items {
+            let Some(ef) = d.object(item, "an error classification", &["status", "class"]) else {
+                continue;
+            };
+            let status = d
+                .require(&ef, "status", "an error classification")
+                .map(|s| d.status_codes(s, "`status`"));
+            let class = d
+                .require(&ef, "class", "an error classification")
+                .and_then(|c| d.choice(c, "error class", CLASSES));
+            if let (Some(status), Some(class)) = (status, class) {
+                pol.errors.push(StatusClassification { status, class });
             }
         }
     }
@@ -1243,7 +1329,14 @@ fn decode_retry(d: &mut Decoder, n: &Node) -> Option<RetryPolicy> {
     let f = d.object(
         n,
         "`retry`",
-        &["presets", "statusCodes", "maxRetries", "backoff", "maxWaitMs", "retryNonIdempotent"],
+        &[
+            "presets",
+            "statusCodes",
+            "maxRetries",
+            "backoff",
+            "maxWaitMs",
+            "retryNonIdempotent",
+        ],
     )?;
     let presets: Vec<RetryPreset> = f
         .get("presets")
@@ -1349,7 +1442,14 @@ fn decode_rate_limit(d: &mut Decoder, n: &Node) -> Option<RateLimitPolicy> {
     let f = d.object(
         n,
         "`rateLimit`",
-        &["strategy", "codes", "remainingHeader", "resetHeader", "resetFormat", "when"],
+        &[
+            "strategy",
+            "codes",
+            "remainingHeader",
+            "resetHeader",
+            "resetFormat",
+            "when",
+        ],
     )?;
     let strategy = d.require(&f, "strategy", "`rateLimit`").and_then(|s| {
         d.choice(
@@ -1366,8 +1466,12 @@ fn decode_rate_limit(d: &mut Decoder, n: &Node) -> Option<RateLimitPolicy> {
         .get("codes")
         .map(|c| d.status_codes(c, "`codes`"))
         .unwrap_or_default();
-    let remaining_header = f.get("remainingHeader").and_then(|h| d.string(h, "`remainingHeader`"));
-    let reset_header = f.get("resetHeader").and_then(|h| d.string(h, "`resetHeader`"));
+    let remaining_header = f
+        .get("remainingHeader")
+        .and_then(|h| d.string(h, "`remainingHeader`"));
+    let reset_header = f
+        .get("resetHeader")
+        .and_then(|h| d.string(h, "`resetHeader`"));
     let reset_format = f.get("resetFormat").and_then(|r| {
         d.choice(
             r,
@@ -1443,8 +1547,12 @@ fn decode_pagination(d: &mut Decoder, n: &Node) -> Option<Pagination> {
             ],
         )
     })?;
-    let path = |d: &mut Decoder, key: &str| f.get(key).and_then(|v| json_path(d, v, &format!("`{key}`")));
-    let text = |d: &mut Decoder, key: &str| f.get(key).and_then(|v| d.string(v, &format!("`{key}`")));
+    let path = |d: &mut Decoder, key: &str| {
+        f.get(key)
+            .and_then(|v| json_path(d, v, &format!("`{key}`")))
+    };
+    let text =
+        |d: &mut Decoder, key: &str| f.get(key).and_then(|v| d.string(v, &format!("`{key}`")));
     let num = |d: &mut Decoder, key: &str, min: u64| {
         f.get(key)
             .and_then(|v| d.ranged(v, &format!("`{key}`"), min, 1_000_000_000))
@@ -1464,7 +1572,10 @@ fn decode_pagination(d: &mut Decoder, n: &Node) -> Option<Pagination> {
         max_records: num(d, "maxRecords", 1),
     };
     let (required, allowed): (&[&str], &[&str]) = match style {
-        PaginationStyle::Cursor => (&["cursorParam", "cursorPath"], &["cursorParam", "cursorPath"]),
+        PaginationStyle::Cursor => (
+            &["cursorParam", "cursorPath"],
+            &["cursorParam", "cursorPath"],
+        ),
         PaginationStyle::Offset => (&["offsetParam"], &["offsetParam", "totalPath"]),
         PaginationStyle::Page => (&["pageParam"], &["pageParam", "startPage", "totalPath"]),
         PaginationStyle::LinkHeader => (&[], &[]),
@@ -1525,7 +1636,9 @@ fn decode_streaming(d: &mut Decoder, n: &Node) -> Option<Streaming> {
             ],
         )
     })?;
-    let done_marker = f.get("doneMarker").and_then(|m| d.string(m, "`doneMarker`"));
+    let done_marker = f
+        .get("doneMarker")
+        .and_then(|m| d.string(m, "`doneMarker`"));
     if done_marker.is_some() && format != StreamFormat::Sse {
         d.error(
             Code::Conflict,
@@ -1542,11 +1655,23 @@ fn decode_streaming(d: &mut Decoder, n: &Node) -> Option<Streaming> {
 // ---------------------------------------------------------------------------------------------
 // test and hooks
 
-fn decode_test(d: &mut Decoder, p: &mut Pending, n: &Node, has_base_url: bool) -> Option<ConnectionTest> {
+fn decode_test(
+    d: &mut Decoder,
+    p: &mut Pending,
+    n: &Node,
+    has_base_url: bool,
+) -> Option<ConnectionTest> {
     let f = d.object(
         n,
         "`test`",
-        &["description", "request", "response", "action", "input", "handler"],
+        &[
+            "description",
+            "request",
+            "response",
+            "action",
+            "input",
+            "handler",
+        ],
     )?;
     let kinds: Vec<&str> = ["request", "action", "handler"]
         .into_iter()
@@ -1562,13 +1687,15 @@ fn decode_test(d: &mut Decoder, p: &mut Pending, n: &Node, has_base_url: bool) -
             .with_label(format!("{} given", kinds.len())),
         );
     }
-    let description = f.get("description").and_then(|v| d.string(v, "`description`"));
+    let description = f
+        .get("description")
+        .and_then(|v| d.string(v, "`description`"));
     let request = f
         .get("request")
         .and_then(|r| decode_request(d, p, r, has_base_url, TemplateScope::Connection));
     let response = f
         .get("response")
-        .map(|r| decode_response(d, p, r, TemplateScope::Connection));
+        .map(|r| decode_response(d, p, r, TemplateScope::ConnectionResponse));
     if f.has("response") && !f.has("request") {
         d.error(
             Code::Conflict,
@@ -1611,11 +1738,14 @@ fn decode_hooks(d: &mut Decoder, n: &Node) -> Hooks {
     let Some(f) = d.object(n, "`hooks`", &["preSave", "postSave", "postDelete"]) else {
         return h;
     };
-    h.pre_save = f.get("preSave").and_then(|v| decode_code_handler(d, v, "`preSave`"));
-    h.post_save = f.get("postSave").and_then(|v| decode_code_handler(d, v, "`postSave`"));
+    h.pre_save = f
+        .get("preSave")
+        .and_then(|v| decode_code_handler(d, v, "`preSave`"));
+    h.post_save = f
+        .get("postSave")
+        .and_then(|v| decode_code_handler(d, v, "`postSave`"));
     h.post_delete = f
         .get("postDelete")
         .and_then(|v| decode_code_handler(d, v, "`postDelete`"));
     h
 }
-

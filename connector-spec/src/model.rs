@@ -215,6 +215,8 @@ pub struct Action {
 }
 
 /// Either a declarative HTTP request or a Rust code handler.
+// Built once per action at load time; boxing the larger variant would only add indirection.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum Implementation {

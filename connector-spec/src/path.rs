@@ -104,8 +104,7 @@ impl JsonPath {
                         _ => {
                             return Err(PathError {
                                 offset: i,
-                                message: "expected an index, `*` or a quoted name after `[`"
-                                    .into(),
+                                message: "expected an index, `*` or a quoted name after `[`".into(),
                             });
                         }
                     }
@@ -163,7 +162,9 @@ impl JsonPath {
     /// Evaluate to a JSON value: the value itself, or an array for wildcard paths.
     pub fn evaluate(&self, root: &Value) -> Option<Value> {
         if self.is_multi() {
-            Some(Value::Array(self.select(root).into_iter().cloned().collect()))
+            Some(Value::Array(
+                self.select(root).into_iter().cloned().collect(),
+            ))
         } else {
             self.first(root).cloned()
         }
@@ -180,8 +181,14 @@ mod tests {
         let v = json!({"a": {"b": [{"id": 1}, {"id": 2}]}, "x-y": true});
         let p = JsonPath::parse("$.a.b[*].id").unwrap();
         assert_eq!(p.evaluate(&v), Some(json!([1, 2])));
-        assert_eq!(JsonPath::parse("$.a.b[1].id").unwrap().first(&v), Some(&json!(2)));
-        assert_eq!(JsonPath::parse("$['x-y']").unwrap().first(&v), Some(&json!(true)));
+        assert_eq!(
+            JsonPath::parse("$.a.b[1].id").unwrap().first(&v),
+            Some(&json!(2))
+        );
+        assert_eq!(
+            JsonPath::parse("$['x-y']").unwrap().first(&v),
+            Some(&json!(true))
+        );
         assert_eq!(JsonPath::parse("$").unwrap().first(&v), Some(&v));
         assert_eq!(JsonPath::parse("$.missing").unwrap().first(&v), None);
     }

@@ -78,7 +78,15 @@ pub fn walk_subschemas<'v>(schema: &'v Value, f: &mut dyn FnMut(&[String], &'v V
                 }
             }
         }
-        for key in ["items", "additionalProperties", "not", "contains", "if", "then", "else"] {
+        for key in [
+            "items",
+            "additionalProperties",
+            "not",
+            "contains",
+            "if",
+            "then",
+            "else",
+        ] {
             if let Some(sub) = map.get(key) {
                 path.push(key.to_string());
                 go(path, sub, f);
@@ -116,10 +124,18 @@ mod tests {
 
     #[test]
     fn meta_validation_reports_bad_keywords() {
-        assert!(meta_validate(&json!({"type": "object", "properties": {"a": {"type": "string"}}})).is_empty());
-        let problems = meta_validate(&json!({"type": "strin", "properties": {"a": {"maxLength": -1}}}));
+        assert!(
+            meta_validate(&json!({"type": "object", "properties": {"a": {"type": "string"}}}))
+                .is_empty()
+        );
+        let problems =
+            meta_validate(&json!({"type": "strin", "properties": {"a": {"maxLength": -1}}}));
         assert_eq!(problems.len(), 2, "{problems:?}");
-        assert!(problems.iter().any(|p| p.pointer == "/properties/a/maxLength"));
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.pointer == "/properties/a/maxLength")
+        );
     }
 
     #[test]

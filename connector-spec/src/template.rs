@@ -65,7 +65,10 @@ impl TemplateChecker {
 
 fn syntax_error(text: &str, e: &minijinja::Error) -> TemplateError {
     let (offset, len) = match e.range() {
-        Some(r) => (r.start.min(text.len()), r.end.saturating_sub(r.start).max(1)),
+        Some(r) => (
+            r.start.min(text.len()),
+            r.end.saturating_sub(r.start).max(1),
+        ),
         None => (0, text.len().max(1)),
     };
     TemplateError {

@@ -27,7 +27,10 @@ impl Namespace {
             return Namespace { fields: None };
         }
         let open = schema.get("patternProperties").is_some()
-            || matches!(schema.get("additionalProperties"), Some(Value::Object(_)) | Some(Value::Bool(true)));
+            || matches!(
+                schema.get("additionalProperties"),
+                Some(Value::Object(_)) | Some(Value::Bool(true))
+            );
         if open {
             return Namespace { fields: None };
         }
@@ -75,13 +78,20 @@ pub fn resolve(
                 let start = t.node_span.start + quote_offset(source, t.node_span) + e.offset;
                 let in_node = start < t.node_span.end.max(t.node_span.start + 1);
                 let span = if in_node {
-                    Span::at(start, e.len.min(t.node_span.end.saturating_sub(start)).max(1))
+                    Span::at(
+                        start,
+                        e.len.min(t.node_span.end.saturating_sub(start)).max(1),
+                    )
                 } else {
                     t.node_span
                 };
                 d.push(
-                    Diagnostic::error(Code::TemplateSyntax, span, format!("template error: {}", e.message))
-                        .with_label("in this template"),
+                    Diagnostic::error(
+                        Code::TemplateSyntax,
+                        span,
+                        format!("template error: {}", e.message),
+                    )
+                    .with_label("in this template"),
                 );
                 continue;
             }
@@ -90,6 +100,7 @@ pub fn resolve(
             TemplateScope::Connection => (&["config", "secrets"], None),
             TemplateScope::Request(a) => (&["config", "secrets", "input"], Some(a)),
             TemplateScope::Response(a) => (&["config", "secrets", "input", "response"], Some(a)),
+            TemplateScope::ConnectionResponse => (&["config", "secrets", "response"], None),
         };
         for r in refs {
             let mut parts = r.path.split('.');
@@ -104,7 +115,11 @@ pub fn resolve(
                     Some(m) => format!("did you mean `{m}`?"),
                     None => format!(
                         "templates here can read: {}",
-                        roots.iter().map(|r| format!("`{r}`")).collect::<Vec<_>>().join(", ")
+                        roots
+                            .iter()
+                            .map(|r| format!("`{r}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ),
                 };
                 d.push(
@@ -124,9 +139,7 @@ pub fn resolve(
                 "config" => &config,
                 "secrets" => &secrets,
                 "input" => {
-                    let schema = action
-                        .and_then(|a| spec.actions.get(a))
-                        .map(|a| &a.input);
+                    let schema = action.and_then(|a| spec.actions.get(a)).map(|a| &a.input);
                     let broken_input = action.is_some_and(|a| broken(&format!("{a}.input")));
                     input = match schema {
                         Some(s) => Namespace::of(s, broken_input),
@@ -148,7 +161,11 @@ pub fn resolve(
                     None if fields.is_empty() => format!("{where_} declares no fields"),
                     None => format!(
                         "declared: {}",
-                        fields.iter().map(|f| format!("`{f}`")).collect::<Vec<_>>().join(", ")
+                        fields
+                            .iter()
+                            .map(|f| format!("`{f}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ),
                 };
                 d.push(
@@ -181,7 +198,11 @@ pub fn resolve(
                         Some(m) => format!("did you mean `{m}`?"),
                         None => format!(
                             "actions: {}",
-                            spec.actions.keys().map(|a| format!("`{a}`")).collect::<Vec<_>>().join(", ")
+                            spec.actions
+                                .keys()
+                                .map(|a| format!("`{a}`"))
+                                .collect::<Vec<_>>()
+                                .join(", ")
                         ),
                     };
                     d.push(
@@ -195,11 +216,38 @@ pub fn resolve(
                     );
                 }
             }
-            PendingRef::Field { name, span } => {
+            PendingRef::Field { name, span, schema } => {
+                // In an action input, `when` names a sibling input field.
+                if let Some(action) = schema.strip_suffix(".input") {
+                    let ns = match spec.actions.get(action) {
+                        Some(a) => Namespace::of(&a.input, broken(schema)),
+                        None => Namespace { fields: None },
+                    };
+                    if let Some(fields) = &ns.fields
+                        && !fields.contains(name)
+                    {
+                        let help = match suggest(name, fields.iter().map(String::as_str)) {
+                            Some(m) => format!("did you mean `{m}`?"),
+                            None => format!("`when.field` names another input field of `{action}`"),
+                        };
+                        d.push(
+                            Diagnostic::error(
+                                Code::UnknownField,
+                                *span,
+                                format!("`when` names field `{name}`, which is not an input of `{action}`"),
+                            )
+                            .with_label("unknown field")
+                            .with_help(help),
+                        );
+                    }
+                    continue;
+                }
                 if !form_open && !form_fields.contains(name) {
                     let help = match suggest(name, form_fields.iter().map(String::as_str)) {
                         Some(m) => format!("did you mean `{m}`?"),
-                        None => "`when.field` names a config or secrets field, or `authType`".into(),
+                        None => {
+                            "`when.field` names a config or secrets field, or `authType`".into()
+                        }
                     };
                     d.push(
                         Diagnostic::error(
@@ -216,29 +264,28 @@ pub fn resolve(
     }
 
     // The connection test's input must satisfy the action's input schema.
-    if let Some(test) = &spec.test {
-        if let (Some(action), Some(input)) = (&test.action, &test.input) {
-            if let Some(a) = spec.actions.get(action) {
-                if !broken(&format!("{action}.input")) {
-                    if let Ok(v) = jsonschema::draft202012::new(&a.input) {
-                        let at = root.lookup(&["test", "input"]).map_or(Span::default(), |n| n.span);
-                        for e in v.iter_errors(input) {
-                            d.push(Diagnostic::error(
-                                Code::InvalidValue,
-                                at,
-                                format!(
-                                    "`test.input` does not match the input of `{action}`: {e}{}",
-                                    if e.instance_path().as_str().is_empty() {
-                                        String::new()
-                                    } else {
-                                        format!(" (at {})", e.instance_path())
-                                    }
-                                ),
-                            ));
-                        }
+    if let Some(test) = &spec.test
+        && let (Some(action), Some(input)) = (&test.action, &test.input)
+        && let Some(a) = spec.actions.get(action)
+        && !broken(&format!("{action}.input"))
+        && let Ok(v) = jsonschema::draft202012::new(&a.input)
+    {
+        let at = root
+            .lookup(&["test", "input"])
+            .map_or(Span::default(), |n| n.span);
+        for e in v.iter_errors(input) {
+            d.push(Diagnostic::error(
+                Code::InvalidValue,
+                at,
+                format!(
+                    "`test.input` does not match the input of `{action}`: {e}{}",
+                    if e.instance_path().as_str().is_empty() {
+                        String::new()
+                    } else {
+                        format!(" (at {})", e.instance_path())
                     }
-                }
-            }
+                ),
+            ));
         }
     }
 }
@@ -251,10 +298,10 @@ fn quote_offset(source: &SourceFile, span: Span) -> usize {
 /// Where `path` appears inside the node's source text, or the node itself.
 fn reference_span(source: &SourceFile, node: Span, path: &str) -> Span {
     let text = source.text();
-    if let Some(slice) = text.get(node.start..node.end.min(text.len())) {
-        if let Some(i) = slice.find(path) {
-            return Span::at(node.start + i, path.len());
-        }
+    if let Some(slice) = text.get(node.start..node.end.min(text.len()))
+        && let Some(i) = slice.find(path)
+    {
+        return Span::at(node.start + i, path.len());
     }
     node
 }

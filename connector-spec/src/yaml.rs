@@ -203,8 +203,12 @@ pub fn parse(source: &SourceFile, budget: Budget) -> (Option<Node>, Vec<Diagnost
 fn scan_error(source: &SourceFile, e: &ScanError) -> Diagnostic {
     let m = e.marker();
     let at = source.offset(m.line(), m.col() + 1);
-    Diagnostic::error(Code::YamlSyntax, Span::at(at, 1), format!("YAML syntax error: {}", e.info()))
-        .with_label("here")
+    Diagnostic::error(
+        Code::YamlSyntax,
+        Span::at(at, 1),
+        format!("YAML syntax error: {}", e.info()),
+    )
+    .with_label("here")
 }
 
 enum Frame {
@@ -285,7 +289,10 @@ impl Builder<'_> {
                             self.diags.push(Diagnostic::error(
                                 Code::YamlUnsupported,
                                 span,
-                                format!("custom YAML tag `{}{}` is not supported", tag.handle, tag.suffix),
+                                format!(
+                                    "custom YAML tag `{}{}` is not supported",
+                                    tag.handle, tag.suffix
+                                ),
                             ));
                             NodeValue::Str(text.into_owned())
                         }
@@ -333,7 +340,11 @@ impl Builder<'_> {
                         anchor,
                     )
                 }
-                _ => Err(Diagnostic::error(Code::YamlSyntax, span, "unbalanced sequence end")),
+                _ => Err(Diagnostic::error(
+                    Code::YamlSyntax,
+                    span,
+                    "unbalanced sequence end",
+                )),
             },
             Event::MappingEnd => match self.stack.pop() {
                 Some(Frame::Map {
@@ -351,7 +362,11 @@ impl Builder<'_> {
                         anchor,
                     )
                 }
-                _ => Err(Diagnostic::error(Code::YamlSyntax, span, "unbalanced mapping end")),
+                _ => Err(Diagnostic::error(
+                    Code::YamlSyntax,
+                    span,
+                    "unbalanced mapping end",
+                )),
             },
         }
     }
@@ -438,10 +453,11 @@ fn resolve_plain(text: &str) -> NodeValue {
     let bytes = text.as_bytes();
     let digits_start = usize::from(matches!(bytes.first(), Some(b'-' | b'+')));
     let body = &text[digits_start..];
-    if !body.is_empty() && body.bytes().all(|b| b.is_ascii_digit()) {
-        if let Ok(i) = text.parse::<i64>() {
-            return NodeValue::Int(i);
-        }
+    if !body.is_empty()
+        && body.bytes().all(|b| b.is_ascii_digit())
+        && let Ok(i) = text.parse::<i64>()
+    {
+        return NodeValue::Int(i);
     }
     if let Some(hex) = text.strip_prefix("0x")
         && !hex.is_empty()
