@@ -1,0 +1,1175 @@
+//! Wire-level tests of the spec policies against loopback servers: retry (presets, limits,
+//! `Retry-After`, caps, jitter, connection errors), rate limiting (header, status code,
+//! response body), pagination (cursor, offset, page, link header, caps), streaming (SSE,
+//! NDJSON, chunked, drop and cancellation), timeouts and error classification.
+
+mod policy_support;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use connector_runtime::{ErrorClass, StreamEvent};
+use futures::StreamExt;
+use policy_support::*;
+use serde_json::{Value, json};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+fn ok() -> ResponseTemplate {
+    ResponseTemplate::new(200).set_body_json(json!({"ok": true}))
+}
+
+fn get_action() -> &'static str {
+    "
+    actions:
+      get:
+        description: Read a thing.
+        scope: read
+        request:
+          method: GET
+          path: /thing
+    "
+}
+
+/// A spec with a retry policy and one GET action `get` on `/thing`.
+fn retry_spec(base: &str, retry: &str) -> Harness {
+    let rest = format!("policies:\n  retry: {retry}\n{}", dedent(get_action()));
+    Harness::new(base, &rest)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Retry
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn every_preset_retries_its_codes_and_nothing_else() {
+    bounded(async {
+        let cases: &[(&str, &[u16], u16)] = &[
+            ("rate_limit", &[429, 503], 500),
+            ("server_errors", &[500, 502, 503, 504], 429),
+            ("gateway", &[502, 503, 504], 500),
+            ("timeout_rate_limit", &[408, 429, 503], 502),
+        ];
+        for (preset, codes, outside) in cases {
+            for code in codes.iter().copied().chain([*outside]) {
+                let server = MockServer::start().await;
+                let retried = code != *outside;
+                // A retried code is tried 3 times (maxRetries 2), then the next reply is ok;
+                // a code outside the preset is tried once.
+                Mock::given(method("GET"))
+                    .and(path("/thing"))
+                    .respond_with(ResponseTemplate::new(code))
+                    .up_to_n_times(if retried { 2 } else { 1 })
+                    .expect(if retried { 2 } else { 1 })
+                    .mount(&server)
+                    .await;
+                Mock::given(method("GET"))
+                    .and(path("/thing"))
+                    .respond_with(ok())
+                    .expect(if retried { 1 } else { 0 })
+                    .mount(&server)
+                    .await;
+                let h = retry_spec(
+                    &server.uri(),
+                    &format!(
+                        "{{ presets: [{preset}], maxRetries: 2, backoff: {{ initialDelayMs: 1, jitter: false }} }}"
+                    ),
+                );
+                let r = h.run("get", json!({})).await;
+                if retried {
+                    assert_eq!(r, Ok(json!({"ok": true})), "{preset}: {code} is retried");
+                } else {
+                    let e = r.expect_err("not retried, so the error comes back");
+                    assert_eq!(e.status, Some(code), "{preset}: {code} is not retried");
+                }
+                server.verify().await;
+            }
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn max_retries_means_exactly_n_plus_one_attempts() {
+    bounded(async {
+        for n in [0u32, 1, 4] {
+            let server = MockServer::start().await;
+            Mock::given(method("GET"))
+                .and(path("/thing"))
+                .respond_with(ResponseTemplate::new(503))
+                .expect(u64::from(n) + 1)
+                .mount(&server)
+                .await;
+            let h = retry_spec(
+                &server.uri(),
+                &format!(
+                    "{{ statusCodes: [503], maxRetries: {n}, backoff: {{ initialDelayMs: 1 }} }}"
+                ),
+            );
+            let r = h.run("get", json!({})).await;
+            assert_error(&r, ErrorClass::Transient, "http_status");
+            assert_eq!(r.unwrap_err().status, Some(503));
+            server.verify().await;
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn retry_after_in_seconds_is_honoured() {
+    bounded(async {
+        let server = MockServer::start().await;
+        let script = Script::new(vec![
+            ResponseTemplate::new(429).insert_header("Retry-After", "1"),
+            ok(),
+        ]);
+        Mock::given(path("/thing"))
+            .respond_with(script.clone())
+            .mount(&server)
+            .await;
+        // The backoff alone would wait 1 ms: the server's 1 s wins.
+        let h = retry_spec(
+            &server.uri(),
+            "{ presets: [rate_limit], maxRetries: 2, backoff: { initialDelayMs: 1, jitter: false } }",
+        );
+        assert_eq!(h.run("get", json!({})).await, Ok(json!({"ok": true})));
+        assert_eq!(script.hits(), 2);
+        let gap = script.gaps()[0];
+        assert!(gap >= Duration::from_millis(900), "waited only {gap:?}");
+        assert!(gap < Duration::from_secs(5), "waited {gap:?}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn retry_after_as_http_date_is_honoured() {
+    bounded(async {
+        let server = MockServer::start().await;
+        // HTTP dates have whole seconds: two seconds ahead is at least one second away.
+        let at = httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(2));
+        let script = Script::new(vec![
+            ResponseTemplate::new(503).insert_header("Retry-After", at.as_str()),
+            ok(),
+        ]);
+        Mock::given(path("/thing"))
+            .respond_with(script.clone())
+            .mount(&server)
+            .await;
+        let h = retry_spec(
+            &server.uri(),
+            "{ presets: [gateway], maxRetries: 1, backoff: { initialDelayMs: 1, jitter: false } }",
+        );
+        assert_eq!(h.run("get", json!({})).await, Ok(json!({"ok": true})));
+        let gap = script.gaps()[0];
+        assert!(gap >= Duration::from_millis(900), "waited only {gap:?}");
+        assert!(gap < Duration::from_secs(5), "waited {gap:?}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn max_wait_caps_a_huge_retry_after() {
+    bounded(async {
+        let server = MockServer::start().await;
+        let script = Script::new(vec![
+            ResponseTemplate::new(429).insert_header("Retry-After", "3600"),
+            ok(),
+        ]);
+        Mock::given(path("/thing"))
+            .respond_with(script.clone())
+            .mount(&server)
+            .await;
+        let h = retry_spec(
+            &server.uri(),
+            "{ presets: [rate_limit], maxRetries: 1, maxWaitMs: 50, backoff: { initialDelayMs: 1 } }",
+        );
+        let start = Instant::now();
+        assert_eq!(h.run("get", json!({})).await, Ok(json!({"ok": true})));
+        assert!(start.elapsed() < Duration::from_secs(3));
+        let gap = script.gaps()[0];
+        assert!(gap >= Duration::from_millis(45), "the capped wait still applies: {gap:?}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn jitter_applies_only_when_configured() {
+    bounded(async {
+        const RETRIES: usize = 6;
+        let mut min_gap = Vec::new();
+        for jitter in [false, true] {
+            let server = MockServer::start().await;
+            let script = Script::new(vec![ResponseTemplate::new(500)]);
+            Mock::given(path("/thing"))
+                .respond_with(script.clone())
+                .mount(&server)
+                .await;
+            let h = retry_spec(
+                &server.uri(),
+                &format!(
+                    "{{ presets: [server_errors], maxRetries: {RETRIES}, backoff: {{ strategy: fixed, initialDelayMs: 100, maxDelayMs: 100, jitter: {jitter} }} }}"
+                ),
+            );
+            assert!(h.run("get", json!({})).await.is_err());
+            assert_eq!(script.hits(), RETRIES + 1);
+            let gaps = script.gaps();
+            min_gap.push(*gaps.iter().min().unwrap());
+            if !jitter {
+                // Without jitter every wait is the full fixed delay.
+                for g in &gaps {
+                    assert!(*g >= Duration::from_millis(100), "no jitter: {gaps:?}");
+                }
+            } else {
+                // Full jitter draws each wait from [50, 100] ms; six draws all above 90 ms
+                // would be a (0.2)^6 coincidence.
+                assert!(
+                    gaps.iter().any(|g| *g < Duration::from_millis(90)),
+                    "jitter: {gaps:?}"
+                );
+                for g in &gaps {
+                    assert!(*g >= Duration::from_millis(49), "jitter keeps half: {gaps:?}");
+                }
+            }
+        }
+        assert!(min_gap[1] < min_gap[0]);
+    })
+    .await;
+}
+
+/// A server that accepts connections and closes them without answering.
+async fn hang_up_server() -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+    raw_server(|mut sock| async move {
+        let _ = read_head(&mut sock).await;
+        drop(sock);
+    })
+    .await
+}
+
+#[tokio::test]
+async fn connection_errors_are_retried_for_get_but_not_post() {
+    bounded(async {
+        let (base, accepted) = hang_up_server().await;
+        let rest = "
+            policies:
+              retry: { statusCodes: [503], maxRetries: 2, backoff: { initialDelayMs: 1 } }
+            actions:
+              get:
+                description: Read.
+                scope: read
+                request: { method: GET, path: /thing }
+              post:
+                description: Write.
+                scope: write
+                request: { method: POST, path: /thing, body: { json: { a: 1 } } }
+              patch:
+                description: Change.
+                scope: write
+                request: { method: PATCH, path: /thing, body: { json: { a: 1 } } }
+              put:
+                description: Replace.
+                scope: write
+                request: { method: PUT, path: /thing, body: { json: { a: 1 } } }
+        ";
+        let h = Harness::new(&base, rest);
+        let r = h.run("get", json!({})).await;
+        assert_error(&r, ErrorClass::Transient, "connection_failed");
+        assert_eq!(accepted.load(Ordering::SeqCst), 3, "GET: 1 + 2 retries");
+
+        accepted.store(0, Ordering::SeqCst);
+        let r = h.run("put", json!({})).await;
+        assert_error(&r, ErrorClass::Transient, "connection_failed");
+        assert_eq!(accepted.load(Ordering::SeqCst), 3, "PUT is idempotent");
+
+        for action in ["post", "patch"] {
+            accepted.store(0, Ordering::SeqCst);
+            let r = h.run(action, json!({})).await;
+            assert_error(&r, ErrorClass::Transient, "connection_failed");
+            assert_eq!(accepted.load(Ordering::SeqCst), 1, "{action} is not retried");
+        }
+
+        // With retryNonIdempotent a POST is retried too.
+        let (base, accepted) = hang_up_server().await;
+        let rest = "
+            policies:
+              retry: { statusCodes: [503], maxRetries: 2, retryNonIdempotent: true, backoff: { initialDelayMs: 1 } }
+            actions:
+              post:
+                description: Write.
+                scope: write
+                request: { method: POST, path: /thing, body: { json: { a: 1 } } }
+        ";
+        let h = Harness::new(&base, rest);
+        let r = h.run("post", json!({})).await;
+        assert_error(&r, ErrorClass::Transient, "connection_failed");
+        assert_eq!(accepted.load(Ordering::SeqCst), 3);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_closed_port_is_a_transient_connection_error_retried_for_get_only() {
+    bounded(async {
+        let base = closed_port_url().await;
+        let rest = "
+            policies:
+              retry: { statusCodes: [503], maxRetries: 2, backoff: { strategy: fixed, initialDelayMs: 100, jitter: false } }
+            actions:
+              get:
+                description: Read.
+                scope: read
+                request: { method: GET, path: /thing }
+              post:
+                description: Write.
+                scope: write
+                request: { method: POST, path: /thing, body: { json: { a: 1 } } }
+        ";
+        let h = Harness::new(&base, rest);
+        // Nothing listens, so the retries are seen in the time spent backing off.
+        let start = Instant::now();
+        let r = h.run("get", json!({})).await;
+        assert_error(&r, ErrorClass::Transient, "connection_failed");
+        assert!(start.elapsed() >= Duration::from_millis(190), "GET backed off twice");
+        let start = Instant::now();
+        let r = h.run("post", json!({})).await;
+        assert_error(&r, ErrorClass::Transient, "connection_failed");
+        assert!(start.elapsed() < Duration::from_millis(100), "POST failed at once");
+        assert!(!r.unwrap_err().message.contains("127.0.0.1"), "no URL in messages");
+    })
+    .await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rate limiting
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn header_strategy_delays_the_next_call_until_the_reset() {
+    bounded(async {
+        let server = MockServer::start().await;
+        let script = Script::new(vec![
+            ok().insert_header("X-RateLimit-Remaining", "0")
+                .insert_header("X-RateLimit-Reset", "1"),
+            ok().insert_header("X-RateLimit-Remaining", "10")
+                .insert_header("X-RateLimit-Reset", "1"),
+        ]);
+        Mock::given(path("/thing"))
+            .respond_with(script.clone())
+            .mount(&server)
+            .await;
+        let rest = format!(
+            "policies:\n  rateLimit: {{ strategy: header, remainingHeader: X-RateLimit-Remaining, resetHeader: X-RateLimit-Reset, resetFormat: delta_seconds }}\n{}",
+            dedent(get_action())
+        );
+        let h = Harness::new(&server.uri(), &rest);
+        assert_eq!(h.run("get", json!({})).await, Ok(json!({"ok": true})));
+        assert_eq!(h.run("get", json!({})).await, Ok(json!({"ok": true})));
+        // Budget left again: the third call goes out at once.
+        let t = Instant::now();
+        assert_eq!(h.run("get", json!({})).await, Ok(json!({"ok": true})));
+        assert!(t.elapsed() < Duration::from_millis(500));
+        let gaps = script.gaps();
+        assert!(gaps[0] >= Duration::from_millis(900), "second call waited {:?}", gaps[0]);
+        assert!(gaps[0] < Duration::from_secs(5));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn status_code_strategy_retries_its_codes_and_classifies_them_as_rate_limited() {
+    bounded(async {
+        // With a retry policy: a 420 is a rate-limit reply and is retried.
+        let server = MockServer::start().await;
+        let script = Script::new(vec![ResponseTemplate::new(420), ok()]);
+        Mock::given(path("/thing"))
+            .respond_with(script.clone())
+            .mount(&server)
+            .await;
+        let rest = format!(
+            "policies:\n  rateLimit: {{ strategy: status_code, codes: [420] }}\n  retry: {{ statusCodes: [500], maxRetries: 2, backoff: {{ initialDelayMs: 1 }} }}\n{}",
+            dedent(get_action())
+        );
+        let h = Harness::new(&server.uri(), &rest);
+        assert_eq!(h.run("get", json!({})).await, Ok(json!({"ok": true})));
+        assert_eq!(script.hits(), 2);
+
+        // Exhausted: three 420s, then a rate_limited error.
+        let server = MockServer::start().await;
+        Mock::given(path("/thing"))
+            .respond_with(ResponseTemplate::new(420))
+            .expect(3)
+            .mount(&server)
+            .await;
+        let h = Harness::new(&server.uri(), &rest);
+        let r = h.run("get", json!({})).await;
+        assert_error(&r, ErrorClass::RateLimited, "http_status");
+        server.verify().await;
+
+        // Without a retry policy: one attempt, classified as rate limited.
+        let server = MockServer::start().await;
+        Mock::given(path("/thing"))
+            .respond_with(ResponseTemplate::new(420))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let rest = format!(
+            "policies:\n  rateLimit: {{ strategy: status_code, codes: [420] }}\n{}",
+            dedent(get_action())
+        );
+        let h = Harness::new(&server.uri(), &rest);
+        let r = h.run("get", json!({})).await;
+        assert_error(&r, ErrorClass::RateLimited, "http_status");
+        server.verify().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn response_body_strategy_detects_throttling_in_a_200() {
+    bounded(async {
+        let throttled = || {
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"error": {"code": "ApplicationThrottled"}}))
+        };
+        let policy = "rateLimit: { strategy: response_body, when: { contains: ApplicationThrottled } }";
+
+        // Retry configured: the throttled reply is retried and the next one succeeds.
+        let server = MockServer::start().await;
+        let script = Script::new(vec![throttled(), ok()]);
+        Mock::given(path("/thing"))
+            .respond_with(script.clone())
+            .mount(&server)
+            .await;
+        let rest = format!(
+            "policies:\n  {policy}\n  retry: {{ statusCodes: [503], maxRetries: 2, backoff: {{ initialDelayMs: 1 }} }}\n{}",
+            dedent(get_action())
+        );
+        let h = Harness::new(&server.uri(), &rest);
+        assert_eq!(h.run("get", json!({})).await, Ok(json!({"ok": true})));
+        assert_eq!(script.hits(), 2);
+
+        // No retry: a rate_limited error after one attempt.
+        let server = MockServer::start().await;
+        Mock::given(path("/thing"))
+            .respond_with(throttled())
+            .expect(1)
+            .mount(&server)
+            .await;
+        let rest = format!("policies:\n  {policy}\n{}", dedent(get_action()));
+        let h = Harness::new(&server.uri(), &rest);
+        let r = h.run("get", json!({})).await;
+        assert_error(&r, ErrorClass::RateLimited, "rate_limited");
+        assert_eq!(r.unwrap_err().status, Some(200));
+        server.verify().await;
+
+        // A 200 without the marker is a plain success.
+        let server = MockServer::start().await;
+        Mock::given(path("/thing"))
+            .respond_with(ok())
+            .expect(1)
+            .mount(&server)
+            .await;
+        let h = Harness::new(&server.uri(), &rest);
+        assert_eq!(h.run("get", json!({})).await, Ok(json!({"ok": true})));
+    })
+    .await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pagination
+// ---------------------------------------------------------------------------------------------
+
+fn list_spec(base: &str, pagination: &str) -> Harness {
+    let rest = format!(
+        "actions:\n  list:\n    description: List things.\n    scope: read\n    request:\n      method: GET\n      path: /items\n      query: {{ filter: open }}\n    pagination: {pagination}\n"
+    );
+    Harness::new(base, &rest)
+}
+
+async fn collect_pages(h: &Harness) -> Vec<Vec<Value>> {
+    let mut pages = h.connector.pages(h.ctx(), "list", json!({}));
+    let mut out = Vec::new();
+    while let Some(p) = pages.next().await {
+        out.push(p.expect("page").records);
+    }
+    out
+}
+
+#[tokio::test]
+async fn cursor_pagination_follows_the_cursor_with_exact_params() {
+    bounded(async {
+        let server = MockServer::start().await;
+        let replies = vec![
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"items": [1, 2], "meta": {"next": "c1"}})),
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"items": [3, 4], "meta": {"next": "c/2="}})),
+            ResponseTemplate::new(200).set_body_json(json!({"items": [5], "meta": {"next": ""}})),
+        ];
+        let script = Script::new(replies.clone());
+        Mock::given(path("/items"))
+            .respond_with(script.clone())
+            .mount(&server)
+            .await;
+        let h = list_spec(
+            &server.uri(),
+            "{ style: cursor, records: $.items, cursorParam: cursor, cursorPath: $.meta.next, limitParam: limit, pageSize: 2 }",
+        );
+        let pages = collect_pages(&h).await;
+        assert_eq!(
+            pages,
+            vec![vec![json!(1), json!(2)], vec![json!(3), json!(4)], vec![json!(5)]]
+        );
+        let q: Vec<_> = script.requests().iter().map(query).collect();
+        assert_eq!(
+            q,
+            vec![
+                pairs(&[("filter", "open"), ("limit", "2")]),
+                pairs(&[("filter", "open"), ("limit", "2"), ("cursor", "c1")]),
+                pairs(&[("filter", "open"), ("limit", "2"), ("cursor", "c/2=")]),
+            ]
+        );
+        // The same listing through execute with all_pages, against a fresh script.
+        server.reset().await;
+        Mock::given(path("/items"))
+            .respond_with(Script::new(replies))
+            .mount(&server)
+            .await;
+        let all = h.run_all("list", json!({})).await;
+        assert_eq!(all, Ok(json!([1, 2, 3, 4, 5])));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn offset_pagination_advances_by_records_and_stops_at_the_total() {
+    bounded(async {
+        let server = MockServer::start().await;
+        let script = Script::new(vec![
+            ResponseTemplate::new(200).set_body_json(json!({"values": ["a", "b"], "total": 6})),
+            ResponseTemplate::new(200).set_body_json(json!({"values": ["c", "d"], "total": 6})),
+            ResponseTemplate::new(200).set_body_json(json!({"values": ["e", "f"], "total": 6})),
+            // Never requested: the total is reached.
+            ResponseTemplate::new(200).set_body_json(json!({"values": ["x"], "total": 6})),
+        ]);
+        Mock::given(path("/items"))
+            .respond_with(script.clone())
+            .mount(&server)
+            .await;
+        let h = list_spec(
+            &server.uri(),
+            "{ style: offset, records: $.values, offsetParam: startAt, limitParam: maxResults, pageSize: 2, totalPath: $.total }",
+        );
+        let pages = collect_pages(&h).await;
+        assert_eq!(
+            pages,
+            vec![
+                vec![json!("a"), json!("b")],
+                vec![json!("c"), json!("d")],
+                vec![json!("e"), json!("f")]
+            ]
+        );
+        let q: Vec<_> = script.requests().iter().map(query).collect();
+        assert_eq!(
+            q,
+            vec![
+                pairs(&[("filter", "open"), ("maxResults", "2"), ("startAt", "0")]),
+                pairs(&[("filter", "open"), ("maxResults", "2"), ("startAt", "2")]),
+                pairs(&[("filter", "open"), ("maxResults", "2"), ("startAt", "4")]),
+            ]
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn page_pagination_counts_pages_and_stops_on_a_short_page() {
+    bounded(async {
+        let server = MockServer::start().await;
+        let script = Script::new(vec![
+            ResponseTemplate::new(200).set_body_json(json!({"results": [1, 2, 3]})),
+            ResponseTemplate::new(200).set_body_json(json!({"results": [4, 5, 6]})),
+            ResponseTemplate::new(200).set_body_json(json!({"results": [7]})),
+            ResponseTemplate::new(200).set_body_json(json!({"results": [99]})),
+        ]);
+        Mock::given(path("/items"))
+            .respond_with(script.clone())
+            .mount(&server)
+            .await;
+        let h = list_spec(
+            &server.uri(),
+            "{ style: page, records: $.results, pageParam: page, startPage: 0, limitParam: per_page, pageSize: 3 }",
+        );
+        let all = h.run_all("list", json!({})).await;
+        assert_eq!(all, Ok(json!([1, 2, 3, 4, 5, 6, 7])));
+        let q: Vec<_> = script.requests().iter().map(query).collect();
+        assert_eq!(
+            q,
+            vec![
+                pairs(&[("filter", "open"), ("per_page", "3"), ("page", "0")]),
+                pairs(&[("filter", "open"), ("per_page", "3"), ("page", "1")]),
+                pairs(&[("filter", "open"), ("per_page", "3"), ("page", "2")]),
+            ]
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn link_header_pagination_follows_rel_next() {
+    bounded(async {
+        let server = MockServer::start().await;
+        let base = server.uri();
+        let script = Script::new(vec![
+            ResponseTemplate::new(200)
+                .set_body_json(json!([{"id": 1}, {"id": 2}]))
+                .insert_header(
+                    "Link",
+                    format!("<{base}/items?per_page=2&page=2>; rel=\"next\", <{base}/items?per_page=2&page=9>; rel=\"last\"").as_str(),
+                ),
+            ResponseTemplate::new(200)
+                .set_body_json(json!([{"id": 3}, {"id": 4}]))
+                // A relative target resolves against the request URL.
+                .insert_header("Link", "</items?per_page=2&page=3>; rel=\"next\""),
+            ResponseTemplate::new(200)
+                .set_body_json(json!([{"id": 5}]))
+                .insert_header("Link", "</items?per_page=2&page=1>; rel=\"first\""),
+        ]);
+        Mock::given(path("/items"))
+            .respond_with(script.clone())
+            .mount(&server)
+            .await;
+        let h = list_spec(
+            &base,
+            "{ style: link_header, limitParam: per_page, pageSize: 2 }",
+        );
+        let pages = collect_pages(&h).await;
+        assert_eq!(
+            pages,
+            vec![
+                vec![json!({"id": 1}), json!({"id": 2})],
+                vec![json!({"id": 3}), json!({"id": 4})],
+                vec![json!({"id": 5})],
+            ]
+        );
+        let q: Vec<_> = script.requests().iter().map(query).collect();
+        assert_eq!(
+            q,
+            vec![
+                pairs(&[("filter", "open"), ("per_page", "2")]),
+                pairs(&[("per_page", "2"), ("page", "2")]),
+                pairs(&[("per_page", "2"), ("page", "3")]),
+            ]
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn max_pages_and_max_records_cap_an_endless_listing() {
+    bounded(async {
+        // A provider that always has another page.
+        let server = MockServer::start().await;
+        let script = Script::new(vec![
+            ResponseTemplate::new(200).set_body_json(json!({"items": [1, 2], "next": "n1"})),
+            ResponseTemplate::new(200).set_body_json(json!({"items": [3, 4], "next": "n2"})),
+            ResponseTemplate::new(200).set_body_json(json!({"items": [5, 6], "next": "n3"})),
+            ResponseTemplate::new(200).set_body_json(json!({"items": [7, 8], "next": "n4"})),
+            ResponseTemplate::new(200).set_body_json(json!({"items": [9, 10], "next": "n5"})),
+        ]);
+        Mock::given(path("/items"))
+            .respond_with(script.clone())
+            .mount(&server)
+            .await;
+        let h = list_spec(
+            &server.uri(),
+            "{ style: cursor, records: $.items, cursorParam: c, cursorPath: $.next, maxPages: 3 }",
+        );
+        let pages = collect_pages(&h).await;
+        assert_eq!(pages.len(), 3);
+        assert_eq!(script.hits(), 3, "no request beyond maxPages");
+
+        let server = MockServer::start().await;
+        let script = Script::new(vec![
+            ResponseTemplate::new(200).set_body_json(json!({"items": [1, 2], "next": "n1"})),
+            ResponseTemplate::new(200).set_body_json(json!({"items": [3, 4], "next": "n2"})),
+            ResponseTemplate::new(200).set_body_json(json!({"items": [5, 6], "next": "n3"})),
+            ResponseTemplate::new(200).set_body_json(json!({"items": [7, 8], "next": "n4"})),
+        ]);
+        Mock::given(path("/items"))
+            .respond_with(script.clone())
+            .mount(&server)
+            .await;
+        let h = list_spec(
+            &server.uri(),
+            "{ style: cursor, records: $.items, cursorParam: c, cursorPath: $.next, maxRecords: 5 }",
+        );
+        assert_eq!(h.run_all("list", json!({})).await, Ok(json!([1, 2, 3, 4, 5])));
+        assert_eq!(script.hits(), 3, "no request beyond maxRecords");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_failing_page_ends_the_listing_with_its_error() {
+    bounded(async {
+        let server = MockServer::start().await;
+        let script = Script::new(vec![
+            ResponseTemplate::new(200).set_body_json(json!({"items": [1], "next": "n1"})),
+            ResponseTemplate::new(400).set_body_json(json!({"message": "bad cursor"})),
+        ]);
+        Mock::given(path("/items"))
+            .respond_with(script.clone())
+            .mount(&server)
+            .await;
+        let h = list_spec(
+            &server.uri(),
+            "{ style: cursor, records: $.items, cursorParam: c, cursorPath: $.next }",
+        );
+        let r = h.run_all("list", json!({})).await;
+        assert_error(&r, ErrorClass::User, "http_status");
+        assert!(r.unwrap_err().message.contains("bad cursor"));
+        assert_eq!(script.hits(), 2);
+    })
+    .await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Streaming
+// ---------------------------------------------------------------------------------------------
+
+fn stream_spec(base: &str, streaming: &str) -> Harness {
+    let rest = format!(
+        "actions:\n  events:\n    description: Stream events.\n    scope: read\n    request: {{ method: GET, path: /events }}\n    supportsStreaming: true\n    streaming: {streaming}\n"
+    );
+    Harness::new(base, &rest)
+}
+
+async fn collect_events(h: &Harness) -> Vec<StreamEvent> {
+    let mut s = h
+        .dispatcher
+        .stream(&h.ctx(), "events", json!({}))
+        .await
+        .expect("stream starts");
+    let mut out = Vec::new();
+    while let Some(ev) = s.next().await {
+        out.push(ev.expect("event"));
+    }
+    out
+}
+
+#[tokio::test]
+async fn sse_stream_yields_events_until_the_done_marker() {
+    bounded(async {
+        let server = MockServer::start().await;
+        let body = "data: {\"n\":1}\n\nevent: delta\ndata: {\"n\":2}\n\ndata: plain text\n\ndata: [DONE]\n\ndata: {\"n\":3}\n\n";
+        Mock::given(path("/events"))
+            .respond_with(ResponseTemplate::new(200).set_body_raw(body, "text/event-stream"))
+            .mount(&server)
+            .await;
+        let h = stream_spec(&server.uri(), "{ format: sse, doneMarker: \"[DONE]\" }");
+        let events = collect_events(&h).await;
+        let got: Vec<(&str, &Value)> = events.iter().map(|e| (e.event.as_str(), &e.data)).collect();
+        assert_eq!(
+            got,
+            vec![
+                ("message", &json!({"n": 1})),
+                ("delta", &json!({"n": 2})),
+                ("message", &json!("plain text")),
+            ]
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn ndjson_stream_yields_one_event_per_line() {
+    bounded(async {
+        let server = MockServer::start().await;
+        let body = "{\"n\":1}\n{\"n\":2}\r\n\n{\"n\":3}";
+        Mock::given(path("/events"))
+            .respond_with(ResponseTemplate::new(200).set_body_raw(body, "application/x-ndjson"))
+            .mount(&server)
+            .await;
+        let h = stream_spec(&server.uri(), "{ format: ndjson }");
+        let events = collect_events(&h).await;
+        assert!(events.iter().all(|e| e.event == "line"));
+        let data: Vec<Value> = events.into_iter().map(|e| e.data).collect();
+        assert_eq!(
+            data,
+            vec![json!({"n": 1}), json!({"n": 2}), json!({"n": 3})]
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn chunked_stream_yields_text_chunks_as_they_arrive() {
+    bounded(async {
+        let (base, _) = raw_server(|mut sock| async move {
+            let _ = read_head(&mut sock).await;
+            let head =
+                "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n";
+            if !write(&mut sock, head.as_bytes()).await {
+                return;
+            }
+            for part in ["alpha ", "beta ", "gamma"] {
+                let chunk = format!("{:x}\r\n{part}\r\n", part.len());
+                if !write(&mut sock, chunk.as_bytes()).await {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(30)).await;
+            }
+            let _ = write(&mut sock, b"0\r\n\r\n").await;
+        })
+        .await;
+        let h = stream_spec(&base, "{ format: chunked }");
+        let events = collect_events(&h).await;
+        assert!(events.len() >= 2, "chunks arrive separately: {events:?}");
+        assert!(events.iter().all(|e| e.event == "chunk"));
+        let text: String = events
+            .iter()
+            .map(|e| e.data.as_str().expect("text").to_string())
+            .collect();
+        assert_eq!(text, "alpha beta gamma");
+    })
+    .await;
+}
+
+/// An SSE server that writes an event every 20 ms for up to 5 s and reports when a write
+/// fails (the client went away).
+async fn slow_sse_server() -> (String, Arc<AtomicBool>) {
+    let closed = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&closed);
+    let (base, _) = raw_server(move |mut sock| {
+        let flag = Arc::clone(&flag);
+        async move {
+            let _ = read_head(&mut sock).await;
+            let head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n";
+            if !write(&mut sock, head.as_bytes()).await {
+                flag.store(true, Ordering::SeqCst);
+                return;
+            }
+            for i in 0..250 {
+                let ev = format!("data: {{\"i\":{i}}}\n\n");
+                let chunk = format!("{:x}\r\n{ev}\r\n", ev.len());
+                if !write(&mut sock, chunk.as_bytes()).await {
+                    flag.store(true, Ordering::SeqCst);
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    })
+    .await;
+    (base, closed)
+}
+
+#[tokio::test]
+async fn dropping_the_stream_aborts_the_request() {
+    bounded(async {
+        let (base, closed) = slow_sse_server().await;
+        let h = stream_spec(&base, "{ format: sse }");
+        let mut s = h
+            .dispatcher
+            .stream(&h.ctx(), "events", json!({}))
+            .await
+            .expect("stream starts");
+        for i in 0..2 {
+            let ev = s.next().await.expect("an event").expect("ok");
+            assert_eq!(ev.data, json!({"i": i}));
+        }
+        drop(s);
+        let start = Instant::now();
+        while !closed.load(Ordering::SeqCst) {
+            assert!(
+                start.elapsed() < Duration::from_secs(3),
+                "the server still writes to an open connection"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn cancelling_ends_the_stream_promptly() {
+    bounded(async {
+        let (base, _closed) = slow_sse_server().await;
+        let h = stream_spec(&base, "{ format: sse }");
+        let cancel = connector_runtime::CancellationToken::new();
+        let ctx = h.runtime.context("", cancel.clone());
+        let mut s = h
+            .dispatcher
+            .stream(&ctx, "events", json!({}))
+            .await
+            .expect("stream starts");
+        assert!(s.next().await.expect("an event").is_ok());
+        let c = cancel.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            c.cancel();
+        });
+        let start = Instant::now();
+        // The server would keep writing for 5 s; the stream must end soon after the cancel.
+        while let Some(ev) = s.next().await {
+            assert!(ev.is_ok());
+            assert!(start.elapsed() < Duration::from_secs(2));
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(1),
+            "{:?}",
+            start.elapsed()
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_stream_that_fails_to_start_is_a_classified_error() {
+    bounded(async {
+        let server = MockServer::start().await;
+        Mock::given(path("/events"))
+            .respond_with(ResponseTemplate::new(401).set_body_json(json!({"message": "nope"})))
+            .mount(&server)
+            .await;
+        let h = stream_spec(&server.uri(), "{ format: ndjson }");
+        let r = h.dispatcher.stream(&h.ctx(), "events", json!({})).await;
+        let e = r.err().expect("an error");
+        assert_eq!(
+            (e.class, e.code, e.status),
+            (ErrorClass::Auth, "http_status", Some(401))
+        );
+    })
+    .await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Timeouts
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn total_timeout_against_a_slow_server_is_a_transient_timeout() {
+    bounded(async {
+        let server = MockServer::start().await;
+        Mock::given(path("/thing"))
+            .respond_with(ok().set_delay(Duration::from_secs(3)))
+            .mount(&server)
+            .await;
+        let rest = format!(
+            "policies:\n  timeouts: {{ totalMs: 200 }}\n{}",
+            dedent(get_action())
+        );
+        let h = Harness::new(&server.uri(), &rest);
+        let start = Instant::now();
+        let r = h.run("get", json!({})).await;
+        assert_error(&r, ErrorClass::Transient, "timeout");
+        let took = start.elapsed();
+        assert!(
+            took >= Duration::from_millis(190) && took < Duration::from_secs(2),
+            "{took:?}"
+        );
+
+        // A GET that times out is retried like a connection error.
+        let server = MockServer::start().await;
+        Mock::given(path("/thing"))
+            .respond_with(ok().set_delay(Duration::from_secs(3)))
+            .expect(2)
+            .mount(&server)
+            .await;
+        let rest = format!(
+            "policies:\n  timeouts: {{ totalMs: 150 }}\n  retry: {{ statusCodes: [503], maxRetries: 1, backoff: {{ initialDelayMs: 1 }} }}\n{}",
+            dedent(get_action())
+        );
+        let h = Harness::new(&server.uri(), &rest);
+        let r = h.run("get", json!({})).await;
+        assert_error(&r, ErrorClass::Transient, "timeout");
+        server.verify().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn default_timeouts_exist() {
+    let h = Harness::new("http://127.0.0.1:9", get_action());
+    let (connect, total) = h.runtime.instance.timeouts();
+    assert_eq!(connect, connector_runtime::client::DEFAULT_CONNECT_TIMEOUT);
+    assert_eq!(total, connector_runtime::client::DEFAULT_TOTAL_TIMEOUT);
+    assert!(connect > Duration::ZERO && connect <= Duration::from_secs(60));
+    assert!(total > Duration::ZERO && total <= Duration::from_secs(600));
+    let rest = format!(
+        "policies:\n  timeouts: {{ connectMs: 1234, totalMs: 5678 }}\n{}",
+        dedent(get_action())
+    );
+    let h = Harness::new("http://127.0.0.1:9", &rest);
+    assert_eq!(
+        h.runtime.instance.timeouts(),
+        (Duration::from_millis(1234), Duration::from_millis(5678))
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Error classification
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn statuses_are_classified_by_default_and_by_policy() {
+    bounded(async {
+        let server = MockServer::start().await;
+        let h = Harness::new(&server.uri(), get_action());
+        let over = format!(
+            "policies:\n  errors:\n    - {{ status: [409, 500], class: user }}\n    - {{ status: [404], class: transient }}\n    - {{ status: [400], class: auth }}\n{}",
+            dedent(get_action())
+        );
+        let ho = Harness::new(&server.uri(), &over);
+        let cases = [
+            (400, ErrorClass::User, ErrorClass::Auth),
+            (401, ErrorClass::Auth, ErrorClass::Auth),
+            (403, ErrorClass::Auth, ErrorClass::Auth),
+            (404, ErrorClass::User, ErrorClass::Transient),
+            (409, ErrorClass::User, ErrorClass::User),
+            (422, ErrorClass::User, ErrorClass::User),
+            (429, ErrorClass::RateLimited, ErrorClass::RateLimited),
+            (500, ErrorClass::Transient, ErrorClass::User),
+            (502, ErrorClass::Transient, ErrorClass::Transient),
+            (503, ErrorClass::Transient, ErrorClass::Transient),
+            (504, ErrorClass::Transient, ErrorClass::Transient),
+        ];
+        for (status, default_class, policy_class) in cases {
+            server.reset().await;
+            Mock::given(path("/thing"))
+                .respond_with(
+                    ResponseTemplate::new(status).set_body_json(json!({"message": "went wrong"})),
+                )
+                .mount(&server)
+                .await;
+            let e = h.run("get", json!({})).await.unwrap_err();
+            assert_eq!((e.class, e.code, e.status), (default_class, "http_status", Some(status)));
+            assert!(e.message.contains("went wrong"), "{e}");
+            let e = ho.run("get", json!({})).await.unwrap_err();
+            assert_eq!(e.class, policy_class, "policy class for {status}");
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn error_rules_turn_a_2xx_into_a_typed_error_with_a_templated_message() {
+    bounded(async {
+        let server = MockServer::start().await;
+        let rest = r#"
+            actions:
+              post:
+                description: Post a message.
+                scope: write
+                request: { method: POST, path: /chat.postMessage, body: { json: { text: hi } } }
+                response:
+                  output: { ts: $.ts }
+                  errors:
+                    - when: { path: $.error, equals: ratelimited }
+                      class: rate_limited
+                      message: "Slack rate limit: {{ response.error }}"
+                    - when: { path: $.ok, equals: false }
+                      message: "Slack API error: {{ response.error }}"
+                    - when: { status: [404], contains: no_service }
+                      class: auth
+                      message: The webhook URL is disabled.
+        "#;
+        let h = Harness::new(&server.uri(), rest);
+        let reply = |status: u16, body: Value| ResponseTemplate::new(status).set_body_json(body);
+        let cases = [
+            (
+                reply(200, json!({"ok": false, "error": "channel_not_found"})),
+                ErrorClass::User,
+                "Slack API error: channel_not_found",
+            ),
+            (
+                reply(200, json!({"ok": false, "error": "ratelimited"})),
+                ErrorClass::RateLimited,
+                "Slack rate limit: ratelimited",
+            ),
+            (
+                ResponseTemplate::new(404).set_body_string("no_service"),
+                ErrorClass::Auth,
+                "The webhook URL is disabled.",
+            ),
+        ];
+        for (resp, class, message) in cases {
+            server.reset().await;
+            Mock::given(path("/chat.postMessage"))
+                .respond_with(resp)
+                .mount(&server)
+                .await;
+            let e = h.run("post", json!({})).await.unwrap_err();
+            assert_eq!(
+                (e.class, e.code, e.message.as_str()),
+                (class, "provider_error", message)
+            );
+        }
+        server.reset().await;
+        Mock::given(path("/chat.postMessage"))
+            .respond_with(reply(200, json!({"ok": true, "ts": "1.2"})))
+            .mount(&server)
+            .await;
+        assert_eq!(h.run("post", json!({})).await, Ok(json!({"ts": "1.2"})));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn error_messages_never_contain_a_secret() {
+    bounded(async {
+        const TOKEN: &str = "xoxb-very-secret-token-4242";
+        let server = MockServer::start().await;
+        let rest = r#"
+            auth:
+              types: [bearer]
+            actions:
+              get:
+                description: Read.
+                scope: read
+                request: { method: GET, path: /thing, query: { t: "{{ secrets.token }}" } }
+                response:
+                  errors:
+                    - when: { path: $.ok, equals: false }
+                      message: "failed with {{ secrets.token }}: {{ response.error }}"
+        "#;
+        let h = Harness::with(&server.uri(), rest, json!({}), json!({"token": TOKEN}));
+        // The provider echoes the token in an error body.
+        Mock::given(path("/thing"))
+            .respond_with(
+                ResponseTemplate::new(400)
+                    .set_body_json(json!({"message": format!("bad token {TOKEN}")})),
+            )
+            .mount(&server)
+            .await;
+        let e = h.run("get", json!({})).await.unwrap_err();
+        assert_eq!(e.class, ErrorClass::User);
+        assert!(!e.message.contains(TOKEN), "{e}");
+        assert!(!e.to_string().contains(TOKEN), "{e}");
+        // An error rule's template reads the secret.
+        server.reset().await;
+        Mock::given(path("/thing"))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(json!({"ok": false, "error": format!("echo {TOKEN}")})),
+            )
+            .mount(&server)
+            .await;
+        let e = h.run("get", json!({})).await.unwrap_err();
+        assert_eq!(e.code, "provider_error");
+        assert!(!e.message.contains(TOKEN), "{e}");
+        assert!(e.message.starts_with("failed with "), "{e}");
+        // A transport error: the URL (which carries the token in the query) is not echoed.
+        let h = Harness::with(
+            &closed_port_url().await,
+            rest,
+            json!({}),
+            json!({"token": TOKEN}),
+        );
+        let e = h.run("get", json!({})).await.unwrap_err();
+        assert_eq!(e.code, "connection_failed");
+        assert!(!e.message.contains(TOKEN), "{e}");
+    })
+    .await;
+}
