@@ -300,6 +300,16 @@ impl HttpClient {
             .iter()
             .find(|c| c.status.contains(&status))
             .map(|c| c.class)
+            .or_else(|| {
+                // The status_code rate-limit strategy declares which statuses mean "slow down".
+                self.policies
+                    .rate_limit
+                    .as_ref()
+                    .filter(|rl| {
+                        rl.strategy == RateLimitStrategy::StatusCode && rl.codes.contains(&status)
+                    })
+                    .map(|_| ErrorClass::RateLimited)
+            })
             .unwrap_or_else(|| classify_status(status));
         let detail = provider_message(body);
         let message = match detail {
@@ -314,10 +324,10 @@ impl HttpClient {
             return;
         };
         if rl.strategy != RateLimitStrategy::Header {
-            if status == 429 {
-                if let Some(w) = retry_after(headers) {
-                    self.gate.block_until(Instant::now() + self.cap(w));
-                }
+            if status == 429
+                && let Some(w) = retry_after(headers)
+            {
+                self.gate.block_until(Instant::now() + self.cap(w));
             }
             return;
         }

@@ -92,10 +92,10 @@ pub fn spec_templates(spec: &connector_spec::ConnectorSpec) -> Vec<String> {
             }
         }
     }
-    if let Some(t) = &spec.test {
-        if let Some(r) = &t.request {
-            request(r, &mut out);
-        }
+    if let Some(t) = &spec.test
+        && let Some(r) = &t.request
+    {
+        request(r, &mut out);
     }
     out.retain(|s| connector_spec::template::is_template(s));
     out
