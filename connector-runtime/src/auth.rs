@@ -91,6 +91,22 @@ impl AuthStrategy for StaticHeaders {
         }
         Ok(())
     }
+
+    /// The wire forms, which the configured secrets alone do not match: `base64(user:pass)`
+    /// is not the encoding of either part.
+    fn runtime_secrets(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for (name, value) in &self.headers {
+            let Ok(v) = value.to_str() else { continue };
+            out.push(v.to_string());
+            if name == AUTHORIZATION
+                && let Some((_, credentials)) = v.split_once(' ')
+            {
+                out.push(credentials.trim().to_string());
+            }
+        }
+        out
+    }
 }
 
 /// An API key in a query parameter.
@@ -158,6 +174,16 @@ impl std::fmt::Debug for ClientCredentials {
 }
 
 impl ClientCredentials {
+    /// `base64(urlencode(id):urlencode(secret))`, RFC 6749 2.3.1.
+    fn basic_credentials(&self) -> String {
+        let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+        base64::engine::general_purpose::STANDARD.encode(format!(
+            "{}:{}",
+            enc(&self.client_id),
+            enc(&self.client_secret)
+        ))
+    }
+
     async fn fetch(&self) -> Result<CachedToken, ActionError> {
         let mut form: Vec<(&str, &str)> = vec![("grant_type", "client_credentials")];
         if let Some(s) = &self.scope {
@@ -172,15 +198,7 @@ impl ClientCredentials {
             .header("Accept", "application/json");
         match self.client_auth {
             ClientAuthentication::Basic => {
-                // RFC 6749 2.3.1: form-urlencode id and secret before Basic encoding.
-                let enc = |s: &str| {
-                    url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>()
-                };
-                let creds = base64::engine::general_purpose::STANDARD.encode(format!(
-                    "{}:{}",
-                    enc(&self.client_id),
-                    enc(&self.client_secret)
-                ));
+                let creds = self.basic_credentials();
                 req = req.header(
                     AUTHORIZATION,
                     header_value(&format!("Basic {creds}"), "client credentials")?,
@@ -303,7 +321,11 @@ impl AuthStrategy for ClientCredentials {
     }
 
     fn runtime_secrets(&self) -> Vec<String> {
-        self.seen.lock().expect("not poisoned").clone()
+        let mut out = self.seen.lock().expect("not poisoned").clone();
+        if self.client_auth == ClientAuthentication::Basic {
+            out.push(self.basic_credentials());
+        }
+        out
     }
 }
 
