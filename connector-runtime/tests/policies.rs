@@ -711,6 +711,27 @@ async fn max_pages_and_max_records_cap_an_endless_listing() {
 }
 
 #[tokio::test]
+async fn a_repeated_cursor_ends_the_listing() {
+    bounded(async {
+        let server = MockServer::start().await;
+        let script = Script::new(vec![
+            ResponseTemplate::new(200).set_body_json(json!({"items": [1], "next": "same"})),
+        ]);
+        Mock::given(path("/items"))
+            .respond_with(script.clone())
+            .mount(&server)
+            .await;
+        let h = list_spec(
+            &server.uri(),
+            "{ style: cursor, records: $.items, cursorParam: c, cursorPath: $.next }",
+        );
+        assert_eq!(h.run_all("list", json!({})).await, Ok(json!([1, 1])));
+        assert_eq!(script.hits(), 2, "the second `same` cursor is not followed");
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn a_failing_page_ends_the_listing_with_its_error() {
     bounded(async {
         let server = MockServer::start().await;
