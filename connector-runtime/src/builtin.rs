@@ -28,7 +28,8 @@ impl ActionHandler for ServerLog {
             "error" | "fatal" => tracing::error!(target: "server_log", "{message}"),
             _ => tracing::info!(target: "server_log", "{message}"),
         }
-        Ok(json!({ "logged": true, "level": level }))
+        // Exactly the spec's output schema (`additionalProperties: false`).
+        Ok(json!({ "logged": true }))
     }
 }
 
