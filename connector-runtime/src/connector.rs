@@ -165,11 +165,16 @@ impl Connector for DeclarativeConnector {
             })?;
             return h.call(ctx, input).await;
         }
-        if opts.all_pages && self.executor.pagination(action).is_some() {
+        if self.executor.pagination(action).is_some() {
+            // A listing returns records (what its output schema describes): every page's with
+            // `all_pages`, else the first page's.
             let mut pages = self.executor.pages(ctx.clone(), action, input);
             let mut records = Vec::new();
             while let Some(page) = pages.next().await {
                 records.extend(page?.records);
+                if !opts.all_pages {
+                    break;
+                }
             }
             return Ok(Value::Array(records));
         }

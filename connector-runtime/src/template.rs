@@ -43,6 +43,13 @@ fn base_env() -> Environment<'static> {
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.set_fuel(Some(DEFAULT_FUEL));
     env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
+    // minijinja prints booleans Python-style (`True`); on the wire they are `true` / `false`.
+    env.set_formatter(|out, state, value| match wire_bool(value) {
+        Some(b) => out
+            .write_str(b)
+            .map_err(|_| minijinja::Error::new(minijinja::ErrorKind::WriteFailure, "write failed")),
+        None => minijinja::escape_formatter(out, state, value),
+    });
     env.add_filter("b64encode", |s: String| {
         base64::Engine::encode(&base64::engine::general_purpose::STANDARD, s.as_bytes())
     });
@@ -53,6 +60,12 @@ impl std::fmt::Debug for Renderer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Renderer({} templates)", self.known.len())
     }
+}
+
+/// A boolean as it is written on the wire (`true` / `false`), `None` for other values.
+fn wire_bool(value: &minijinja::Value) -> Option<&'static str> {
+    (value.kind() == minijinja::value::ValueKind::Bool)
+        .then(|| if value.is_true() { "true" } else { "false" })
 }
 
 /// A JSON body string that is exactly one expression keeps the expression's JSON type.
@@ -76,7 +89,7 @@ impl Renderer {
             if value.is_undefined() {
                 return Err(minijinja::Error::from(minijinja::ErrorKind::UndefinedError));
             }
-            let text = value.to_string();
+            let text = wire_bool(value).map_or_else(|| value.to_string(), str::to_string);
             write!(
                 out,
                 "{}",

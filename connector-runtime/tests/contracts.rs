@@ -428,3 +428,613 @@ async fn opsgenie_401_is_auth_without_the_key() {
         .expect_err("401");
     assert_eq!(e.class, ErrorClass::Auth);
 }
+
+// ---------------------------------------------------------------------------------------------
+// .slack_api
+// ---------------------------------------------------------------------------------------------
+
+fn slack_api(server: &MockServer) -> Harness {
+    let mut spec = load_spec("slack_api.yaml");
+    assert_eq!(spec.base_url.as_deref(), Some("https://slack.com/api"));
+    spec.base_url = Some(format!("{}/api", server.uri()));
+    Harness::new(spec, json!({}), json!({ "token": CANARY }))
+}
+
+fn assert_bearer(r: &wiremock::Request) {
+    assert_eq!(header(r, "authorization"), Some(format!("Bearer {CANARY}")));
+}
+
+fn channel(id: &str, name: &str) -> Value {
+    json!({"id": id, "name": name, "is_private": false, "is_archived": false, "is_member": true})
+}
+
+#[tokio::test]
+async fn slack_api_get_allowed_channels_follows_the_cursor() {
+    let server = loopback().await;
+    Mock::given(method("GET"))
+        .and(path("/api/conversations.list"))
+        .and(query_param_is_missing("cursor"))
+        .respond_with(json_reply(json!({
+            "ok": true,
+            "channels": [channel("C1", "general"), channel("C2", "alerts")],
+            "response_metadata": {"next_cursor": "dGVhbTpDMDYxRkE1UEI="}
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/conversations.list"))
+        .and(query_param("cursor", "dGVhbTpDMDYxRkE1UEI="))
+        .respond_with(json_reply(json!({
+            "ok": true,
+            "channels": [channel("C3", "random")],
+            "response_metadata": {"next_cursor": ""}
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let h = slack_api(&server);
+    let out = h
+        .exec_all("getAllowedChannels", json!({}))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        out,
+        json!([
+            channel("C1", "general"),
+            channel("C2", "alerts"),
+            channel("C3", "random")
+        ])
+    );
+    let rs = requests(&server).await;
+    assert_eq!(rs.len(), 2);
+    for r in &rs {
+        assert_line(r, "GET", "/api/conversations.list");
+        assert_bearer(r);
+        assert!(r.body.is_empty());
+    }
+    assert_query(
+        &rs[0],
+        &[
+            ("types", "public_channel,private_channel"),
+            ("exclude_archived", "true"),
+            ("limit", "200"),
+        ],
+    );
+    assert_query(
+        &rs[1],
+        &[
+            ("types", "public_channel,private_channel"),
+            ("exclude_archived", "true"),
+            ("limit", "200"),
+            ("cursor", "dGVhbTpDMDYxRkE1UEI="),
+        ],
+    );
+}
+
+#[tokio::test]
+async fn slack_api_get_allowed_channels_single_call() {
+    let server = loopback().await;
+    mount_any(
+        &server,
+        json_reply(json!({
+            "ok": true,
+            "channels": [channel("C9", "private-ops")],
+            "response_metadata": {"next_cursor": ""}
+        })),
+    )
+    .await;
+    let h = slack_api(&server);
+    let out = h
+        .exec(
+            "getAllowedChannels",
+            json!({"types": "private_channel", "excludeArchived": false}),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(out, json!([channel("C9", "private-ops")]));
+    let r = only_request(&server).await;
+    assert_line(&r, "GET", "/api/conversations.list");
+    assert_bearer(&r);
+    assert_query(
+        &r,
+        &[
+            ("types", "private_channel"),
+            ("exclude_archived", "false"),
+            ("limit", "200"),
+        ],
+    );
+}
+
+#[tokio::test]
+async fn slack_api_valid_channel_id() {
+    let server = loopback().await;
+    mount_any(
+        &server,
+        json_reply(json!({"ok": true, "channel": channel("C012AB3CD", "general")})),
+    )
+    .await;
+    let h = slack_api(&server);
+    let out = h
+        .exec("validChannelId", json!({"channelId": "C012AB3CD"}))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(out, channel("C012AB3CD", "general"));
+    let r = only_request(&server).await;
+    assert_line(&r, "GET", "/api/conversations.info");
+    assert_query(&r, &[("channel", "C012AB3CD")]);
+    assert_bearer(&r);
+    assert!(r.body.is_empty());
+}
+
+#[tokio::test]
+async fn slack_api_post_message() {
+    let server = loopback().await;
+    mount_any(
+        &server,
+        json_reply(json!({
+            "ok": true, "channel": "C123ABC456", "ts": "1503435956.000247",
+            "message": {"text": "Here's a message for you", "type": "message"}
+        })),
+    )
+    .await;
+    let h = slack_api(&server);
+    let out = h
+        .exec(
+            "postMessage",
+            json!({"channels": ["C123ABC456"], "text": "Here's a message for you"}),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        out,
+        json!({"channel": "C123ABC456", "ts": "1503435956.000247"})
+    );
+    let r = only_request(&server).await;
+    assert_line(&r, "POST", "/api/chat.postMessage");
+    assert_query(&r, &[]);
+    assert_bearer(&r);
+    assert_eq!(
+        header(&r, "content-type").as_deref(),
+        Some("application/json; charset=utf-8")
+    );
+    assert_eq!(
+        json_body(&r),
+        json!({"channel": "C123ABC456", "text": "Here's a message for you"})
+    );
+}
+
+#[tokio::test]
+async fn slack_api_post_blockkit() {
+    let server = loopback().await;
+    mount_any(
+        &server,
+        json_reply(json!({"ok": true, "channel": "C1", "ts": "1.2"})),
+    )
+    .await;
+    let h = slack_api(&server);
+    let blocks = json!([
+        {"type": "section", "text": {"type": "mrkdwn", "text": "*Alert* fired"}},
+        {"type": "divider"}
+    ]);
+    let out = h
+        .exec(
+            "postBlockkit",
+            json!({"channels": ["alerts"], "blocks": blocks.clone()}),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(out, json!({"channel": "C1", "ts": "1.2"}));
+    let r = only_request(&server).await;
+    assert_line(&r, "POST", "/api/chat.postMessage");
+    assert_query(&r, &[]);
+    assert_bearer(&r);
+    assert_eq!(
+        header(&r, "content-type").as_deref(),
+        Some("application/json; charset=utf-8")
+    );
+    assert_eq!(
+        json_body(&r),
+        json!({"channel": "alerts", "blocks": blocks, "text": ""})
+    );
+}
+
+#[tokio::test]
+async fn slack_api_ok_false_is_a_typed_error_with_the_provider_text() {
+    let cases = [
+        (
+            "channel_not_found",
+            ErrorClass::User,
+            "Slack API error: channel_not_found",
+        ),
+        (
+            "invalid_auth",
+            ErrorClass::Auth,
+            "Slack rejected the token: invalid_auth",
+        ),
+        (
+            "ratelimited",
+            ErrorClass::RateLimited,
+            "Slack rate limit reached: ratelimited",
+        ),
+    ];
+    for (code, class, message) in cases {
+        let server = loopback().await;
+        mount_any(&server, json_reply(json!({"ok": false, "error": code}))).await;
+        let h = slack_api(&server);
+        let e = h
+            .exec("postMessage", json!({"channels": ["C1"], "text": "x"}))
+            .await
+            .expect_err(code);
+        assert_eq!(e.class, class, "{code}: {e}");
+        assert_eq!(e.message, message);
+        assert_eq!(e.status, Some(200));
+        let e = h
+            .exec("validChannelId", json!({"channelId": "C1"}))
+            .await
+            .expect_err(code);
+        assert_eq!(e.class, class, "{code}: {e}");
+        assert_eq!(e.message, message);
+    }
+}
+
+#[tokio::test]
+async fn slack_api_connection_test_calls_auth_test() {
+    let server = loopback().await;
+    let reply = json!({
+        "ok": true, "url": "https://subarachnoid.slack.com/", "team": "Subarachnoid Workspace",
+        "user": "grace", "team_id": "T12345678", "user_id": "W12345678"
+    });
+    mount_any(&server, json_reply(reply.clone())).await;
+    let h = slack_api(&server);
+    let out = h.test().await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(out, reply);
+    let r = only_request(&server).await;
+    assert_line(&r, "POST", "/api/auth.test");
+    assert_query(&r, &[]);
+    assert_bearer(&r);
+    assert!(r.body.is_empty());
+}
+
+#[tokio::test]
+async fn slack_api_connection_test_ok_false_is_auth() {
+    let server = loopback().await;
+    mount_any(
+        &server,
+        json_reply(json!({"ok": false, "error": "invalid_auth"})),
+    )
+    .await;
+    let h = slack_api(&server);
+    let e = h.test().await.expect_err("ok=false");
+    assert_eq!(e.class, ErrorClass::Auth);
+    assert_eq!(
+        e.message,
+        "Slack rejected the token (auth.test returned ok=false)."
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// .jira
+// ---------------------------------------------------------------------------------------------
+
+const JIRA_USER: &str = "ops@example.com";
+
+fn jira(server: &MockServer) -> Harness {
+    Harness::new(
+        load_spec("jira.yaml"),
+        json!({ "apiUrl": server.uri(), "projectKey": "SEC", "authType": "basic" }),
+        json!({ "username": JIRA_USER, "password": CANARY }),
+    )
+}
+
+/// Basic auth with the account email and API token, and the spec's `Accept` header.
+fn assert_jira_headers(r: &wiremock::Request) {
+    let token = base64::engine::general_purpose::STANDARD.encode(format!("{JIRA_USER}:{CANARY}"));
+    assert_eq!(header(r, "authorization"), Some(format!("Basic {token}")));
+    assert_eq!(header(r, "accept").as_deref(), Some("application/json"));
+}
+
+#[tokio::test]
+async fn jira_get_fields() {
+    let server = loopback().await;
+    let fields = json!([
+        {"id": "summary", "key": "summary", "name": "Summary", "custom": false,
+         "schema": {"type": "string", "system": "summary"}},
+        {"id": "customfield_10010", "key": "customfield_10010", "name": "Request Type",
+         "custom": true, "schema": {"type": "sd-customerrequesttype"}}
+    ]);
+    mount_any(&server, json_reply(fields.clone())).await;
+    let h = jira(&server);
+    let out = h
+        .exec("getFields", json!({}))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(out, fields);
+    let r = only_request(&server).await;
+    assert_line(&r, "GET", "/rest/api/2/field");
+    assert_query(&r, &[]);
+    assert_jira_headers(&r);
+    assert!(r.body.is_empty());
+}
+
+fn jira_issue_reply() -> Value {
+    json!({
+        "id": "10002", "key": "SEC-12", "self": "https://example.atlassian.net/rest/api/2/issue/10002",
+        "fields": {
+            "summary": "Suspicious login",
+            "description": null,
+            "status": {"name": "In Progress", "id": "3"},
+            "created": "2024-05-01T10:00:00.000+0000",
+            "updated": "2024-05-02T11:30:00.000+0000"
+        }
+    })
+}
+
+#[tokio::test]
+async fn jira_get_incident() {
+    let server = loopback().await;
+    mount_any(&server, json_reply(jira_issue_reply())).await;
+    let h = jira(&server);
+    let out = h
+        .exec("getIncident", json!({"externalId": "SEC-12"}))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        out,
+        json!({
+            "id": "10002", "key": "SEC-12", "summary": "Suspicious login", "description": null,
+            "status": "In Progress", "created": "2024-05-01T10:00:00.000+0000",
+            "updated": "2024-05-02T11:30:00.000+0000"
+        })
+    );
+    let r = only_request(&server).await;
+    assert_line(&r, "GET", "/rest/api/2/issue/SEC-12");
+    assert_query(
+        &r,
+        &[("fields", "summary,description,status,created,updated")],
+    );
+    assert_jira_headers(&r);
+}
+
+#[tokio::test]
+async fn jira_issue() {
+    let server = loopback().await;
+    mount_any(&server, json_reply(jira_issue_reply())).await;
+    let h = jira(&server);
+    let out = h
+        .exec("issue", json!({"id": "10002"}))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        out,
+        json!({"id": "10002", "key": "SEC-12", "title": "Suspicious login"})
+    );
+    let r = only_request(&server).await;
+    assert_line(&r, "GET", "/rest/api/2/issue/10002");
+    assert_query(&r, &[("fields", "summary")]);
+    assert_jira_headers(&r);
+}
+
+#[tokio::test]
+async fn jira_create_issue() {
+    let server = loopback().await;
+    mount_any(
+        &server,
+        ResponseTemplate::new(201).set_body_json(json!({
+            "id": "10000", "key": "SEC-24",
+            "self": "https://example.atlassian.net/rest/api/2/issue/10000"
+        })),
+    )
+    .await;
+    let h = jira(&server);
+    let out = h
+        .exec(
+            "createIssue",
+            json!({"summary": "Malware found", "issueType": "10001", "labels": ["siem", "p1"]}),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        out,
+        json!({"id": "10000", "key": "SEC-24", "url": format!("{}/browse/SEC-24", server.uri())})
+    );
+    let r = only_request(&server).await;
+    assert_line(&r, "POST", "/rest/api/2/issue");
+    assert_query(&r, &[]);
+    assert_jira_headers(&r);
+    assert_eq!(
+        json_body(&r),
+        json!({"fields": {
+            "project": {"key": "SEC"},
+            "issuetype": {"id": "10001"},
+            "summary": "Malware found",
+            "description": "",
+            "labels": ["siem", "p1"]
+        }})
+    );
+}
+
+#[tokio::test]
+async fn jira_create_issue_400_is_a_user_error() {
+    let server = loopback().await;
+    mount_any(
+        &server,
+        ResponseTemplate::new(400).set_body_json(json!({
+            "errorMessages": [], "errors": {"issuetype": "valid issue type is required"}
+        })),
+    )
+    .await;
+    let h = jira(&server);
+    let e = h
+        .exec(
+            "createIssue",
+            json!({"summary": "x", "issueType": "1", "description": "d"}),
+        )
+        .await
+        .expect_err("400");
+    assert_eq!(e.class, ErrorClass::User);
+    assert_eq!(e.status, Some(400));
+}
+
+fn issue_type(i: usize) -> Value {
+    json!({"id": format!("{}", 10000 + i), "name": format!("Type {i}"), "description": "", "subtask": false})
+}
+
+#[tokio::test]
+async fn jira_issue_types_follow_offset_pages() {
+    let server = loopback().await;
+    let first: Vec<Value> = (0..50).map(issue_type).collect();
+    Mock::given(method("GET"))
+        .and(path("/rest/api/2/issue/createmeta/SEC/issuetypes"))
+        .and(query_param("startAt", "0"))
+        .respond_with(json_reply(json!({
+            "startAt": 0, "maxResults": 50, "total": 51, "issueTypes": first
+        })))
+        .expect(1..)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/rest/api/2/issue/createmeta/SEC/issuetypes"))
+        .and(query_param("startAt", "50"))
+        .respond_with(json_reply(json!({
+            "startAt": 50, "maxResults": 50, "total": 51, "issueTypes": [issue_type(50)]
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let h = jira(&server);
+    let out = h
+        .exec_all("issueTypes", json!({}))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let expected: Vec<Value> = (0..51).map(issue_type).collect();
+    assert_eq!(out, Value::Array(expected));
+    let rs = requests(&server).await;
+    assert_eq!(rs.len(), 2);
+    for r in &rs {
+        assert_line(r, "GET", "/rest/api/2/issue/createmeta/SEC/issuetypes");
+        assert_jira_headers(r);
+    }
+    assert_query(&rs[0], &[("maxResults", "50"), ("startAt", "0")]);
+    assert_query(&rs[1], &[("maxResults", "50"), ("startAt", "50")]);
+
+    // Without all_pages: the first page's records only.
+    let out = h
+        .exec("issueTypes", json!({}))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(out.as_array().map(Vec::len), Some(50));
+    assert_eq!(requests(&server).await.len(), 3);
+}
+
+#[tokio::test]
+async fn jira_fields_by_issue_type_stops_at_total() {
+    let server = loopback().await;
+    let fields = json!([
+        {"fieldId": "summary", "key": "summary", "name": "Summary", "required": true,
+         "schema": {"type": "string"}, "hasDefaultValue": false},
+        {"fieldId": "priority", "key": "priority", "name": "Priority", "required": false,
+         "schema": {"type": "priority"}, "allowedValues": [{"name": "High"}],
+         "defaultValue": {"name": "Medium"}, "hasDefaultValue": true}
+    ]);
+    mount_any(
+        &server,
+        json_reply(json!({"startAt": 0, "maxResults": 50, "total": 2, "fields": fields.clone()})),
+    )
+    .await;
+    let h = jira(&server);
+    let out = h
+        .exec_all("fieldsByIssueType", json!({"id": "10001"}))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(out, fields);
+    let r = only_request(&server).await;
+    assert_line(
+        &r,
+        "GET",
+        "/rest/api/2/issue/createmeta/SEC/issuetypes/10001",
+    );
+    assert_query(&r, &[("maxResults", "50"), ("startAt", "0")]);
+    assert_jira_headers(&r);
+}
+
+fn jira_hit(i: u32) -> Value {
+    json!({"id": format!("{}", 10000 + i), "key": format!("SEC-{i}"), "fields": {"summary": format!("login {i}")}})
+}
+
+#[tokio::test]
+async fn jira_issues_follow_next_page_token() {
+    let server = loopback().await;
+    Mock::given(method("GET"))
+        .and(path("/rest/api/2/search/jql"))
+        .and(query_param_is_missing("nextPageToken"))
+        .respond_with(json_reply(json!({
+            "issues": [jira_hit(1), jira_hit(2)], "nextPageToken": "CAEaAggD", "isLast": false
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/rest/api/2/search/jql"))
+        .and(query_param("nextPageToken", "CAEaAggD"))
+        .respond_with(json_reply(json!({"issues": [jira_hit(3)], "isLast": true})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let h = jira(&server);
+    let out = h
+        .exec_all("issues", json!({"title": "login"}))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(out, json!([jira_hit(1), jira_hit(2), jira_hit(3)]));
+    let rs = requests(&server).await;
+    assert_eq!(rs.len(), 2);
+    let jql = r#"project="SEC" and summary ~ "login""#;
+    for r in &rs {
+        assert_line(r, "GET", "/rest/api/2/search/jql");
+        assert_jira_headers(r);
+    }
+    assert_query(
+        &rs[0],
+        &[("jql", jql), ("fields", "summary"), ("maxResults", "50")],
+    );
+    assert_query(
+        &rs[1],
+        &[
+            ("jql", jql),
+            ("fields", "summary"),
+            ("maxResults", "50"),
+            ("nextPageToken", "CAEaAggD"),
+        ],
+    );
+}
+
+#[tokio::test]
+async fn jira_connection_test_gets_myself() {
+    let server = loopback().await;
+    let me =
+        json!({"accountId": "5b10a2844c20165700ede21g", "emailAddress": JIRA_USER, "active": true});
+    mount_any(&server, json_reply(me.clone())).await;
+    let h = jira(&server);
+    let out = h.test().await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(out, me);
+    let r = only_request(&server).await;
+    assert_line(&r, "GET", "/rest/api/2/myself");
+    assert_query(&r, &[]);
+    assert_jira_headers(&r);
+}
+
+#[tokio::test]
+async fn jira_connection_test_401_is_auth_without_the_token() {
+    let server = loopback().await;
+    mount_any(
+        &server,
+        ResponseTemplate::new(401)
+            .set_body_string(format!("Basic auth with token {CANARY} failed")),
+    )
+    .await;
+    let h = jira(&server);
+    let e = h.test().await.expect_err("401");
+    assert_eq!(e.class, ErrorClass::Auth);
+    assert_eq!(e.status, Some(401));
+}
