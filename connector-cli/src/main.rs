@@ -19,7 +19,7 @@ use crate::output::ColorChoice;
 #[command(
     name = "connector",
     version,
-    about = "Validate, inspect and export declarative connector specs",
+    about = "Validate, inspect, export and run declarative connector specs",
     long_about = "Validate, inspect and export declarative connector specs.\n\n\
         A connector spec is a YAML file that declares one connector: its metadata, auth types, \
         config and secrets schemas, policies and actions. See docs/spec-format.md.\n\n\
@@ -133,6 +133,65 @@ enum Command {
             connector new my_service --auth api_key_header\n  \
             connector new my_service --dir specs --auth oauth_authorization_code"
     )]
+    /// Run one action of a spec against the real API and print its output as JSON
+    #[command(
+        long_about = "Run one action of a spec and print its output as JSON on stdout.\n\n\
+            Config and secrets are JSON files; the config may carry `authType` to pick one of \
+            the spec's auth types (default: the recommended one, else the first). The input is \
+            validated against the action's input schema. Paginated actions return the first \
+            page unless --all-pages is given. Streaming actions print one JSON event per line \
+            as it arrives. On failure the error class, HTTP status and message are printed to \
+            stderr (never a secret) and the exit code is 1.",
+        after_help = "Examples:\n  \
+            connector run specs/slack_api.yaml postMessage --secrets slack.secrets.json \\\n      \
+            --input '{\"channels\": [\"C123\"], \"text\": \"hello\"}'\n  \
+            connector run specs/jira.yaml issues --config jira.json --secrets jira.secrets.json \\\n      \
+            --input @query.json --all-pages"
+    )]
+    Run {
+        /// The spec file
+        #[arg(value_name = "SPEC")]
+        spec: PathBuf,
+        /// The action to run
+        #[arg(value_name = "ACTION")]
+        action: String,
+        /// Config JSON file (may include `authType`)
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Secrets JSON file
+        #[arg(long, value_name = "FILE")]
+        secrets: Option<PathBuf>,
+        /// Action input: inline JSON or @file
+        #[arg(long, value_name = "JSON|@FILE")]
+        input: Option<String>,
+        /// Follow pagination and print every record as one array
+        #[arg(long)]
+        all_pages: bool,
+        /// The calling user's id (empty for shared credentials)
+        #[arg(long, value_name = "ID", default_value = "")]
+        user: String,
+    },
+    /// Run a spec's connection check
+    #[command(
+        long_about = "Run the spec's connection test with the given config and secrets. Exit code \
+            0 when the check passes, 1 with the error class, status and message when it fails.",
+        after_help = "Examples:\n  \
+            connector test specs/jira.yaml --config jira.json --secrets jira.secrets.json"
+    )]
+    Test {
+        /// The spec file
+        #[arg(value_name = "SPEC")]
+        spec: PathBuf,
+        /// Config JSON file (may include `authType`)
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Secrets JSON file
+        #[arg(long, value_name = "FILE")]
+        secrets: Option<PathBuf>,
+        /// The calling user's id (empty for shared credentials)
+        #[arg(long, value_name = "ID", default_value = "")]
+        user: String,
+    },
     New {
         /// Connector name: a-z, 0-9, _ and -, at most 63 characters
         #[arg(value_name = "NAME")]
@@ -185,7 +244,23 @@ pub enum Outcome {
     Invalid,
 }
 
+/// Run an async command on a runtime made for it (only `run` and `test` need one).
+fn block_on<F: std::future::Future<Output = anyhow::Result<Outcome>>>(
+    f: F,
+) -> anyhow::Result<Outcome> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| anyhow::anyhow!("cannot start the async runtime: {e}"))?;
+    rt.block_on(f)
+}
+
 fn main() -> ExitCode {
+    // Logs go to stderr, off unless RUST_LOG asks for them; the runtime never logs secrets.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .try_init();
     let cli = Cli::parse();
     let color = cli.color;
     let result = match cli.command {
@@ -200,6 +275,40 @@ fn main() -> ExitCode {
         }
         Command::List { paths, format } => commands::list::run(&paths, format, color),
         Command::New { name, dir, auth } => commands::new::run(&name, &dir, auth),
+        Command::Run {
+            spec,
+            action,
+            config,
+            secrets,
+            input,
+            all_pages,
+            user,
+        } => block_on(commands::run::run(
+            commands::run::RunArgs {
+                spec: &spec,
+                config: config.as_deref(),
+                secrets: secrets.as_deref(),
+                user: &user,
+            },
+            &action,
+            input.as_deref(),
+            all_pages,
+            color,
+        )),
+        Command::Test {
+            spec,
+            config,
+            secrets,
+            user,
+        } => block_on(commands::run::test(
+            commands::run::RunArgs {
+                spec: &spec,
+                config: config.as_deref(),
+                secrets: secrets.as_deref(),
+                user: &user,
+            },
+            color,
+        )),
     };
     match result {
         Ok(Outcome::Success) => ExitCode::SUCCESS,

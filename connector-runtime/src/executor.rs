@@ -336,11 +336,17 @@ impl DeclarativeExecutor {
     }
 
     /// The pagination that applies to an action.
+    /// An action's own `pagination`, else `policies.pagination` for GET actions: a default
+    /// listing style must not turn a POST that creates something into a listing.
     pub fn pagination(&self, action: &str) -> Option<&Pagination> {
         let a = self.spec.actions.get(action)?;
+        let is_get = matches!(
+            &a.implementation,
+            connector_spec::Implementation::Http { request, .. } if request.method == HttpMethod::Get
+        );
         a.pagination
             .as_ref()
-            .or(self.spec.policies.pagination.as_ref())
+            .or(self.spec.policies.pagination.as_ref().filter(|_| is_get))
     }
 
     /// Follow pagination: a stream of pages, bounded by `maxPages`/`maxRecords` (or the default

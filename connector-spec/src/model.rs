@@ -372,7 +372,7 @@ pub struct Policies {
     pub retry: Option<RetryPolicy>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_limit: Option<RateLimitPolicy>,
-    /// Default pagination for actions that list things.
+    /// Default pagination for GET actions that declare none of their own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pagination: Option<Pagination>,
     /// Default streaming format for streaming actions.

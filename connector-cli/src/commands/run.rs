@@ -1,0 +1,225 @@
+//! `connector run` and `connector test`: execute a spec's action or connection check.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use connector_runtime::{
+    ActionError, CancellationToken, ConnectorInstance, ExecuteOptions, InstanceRuntime, Registry,
+};
+use connector_spec::{LoadOptions, SpecLoader};
+use futures::StreamExt;
+use serde_json::Value;
+
+use crate::Outcome;
+use crate::output::{ColorChoice, Stream, emit};
+
+/// What to run.
+pub struct RunArgs<'a> {
+    pub spec: &'a Path,
+    pub config: Option<&'a Path>,
+    pub secrets: Option<&'a Path>,
+    pub user: &'a str,
+}
+
+fn read_json(path: Option<&Path>, what: &str) -> anyhow::Result<Value> {
+    let Some(path) = path else {
+        return Ok(Value::Object(Default::default()));
+    };
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the {what} file {}", path.display()))?;
+    // Never echo the file: a secrets file that does not parse must not be printed.
+    serde_json::from_str(&text).map_err(|e| {
+        anyhow::anyhow!(
+            "the {what} file {} is not valid JSON (line {}, column {})",
+            path.display(),
+            e.line(),
+            e.column()
+        )
+    })
+}
+
+/// `--input` is inline JSON or `@file`.
+pub fn parse_input(input: Option<&str>) -> anyhow::Result<Value> {
+    let Some(input) = input else {
+        return Ok(Value::Object(Default::default()));
+    };
+    let (text, origin) = match input.strip_prefix('@') {
+        Some(path) => (
+            std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read the input file {path}"))?,
+            PathBuf::from(path).display().to_string(),
+        ),
+        None => (input.to_string(), "--input".to_string()),
+    };
+    serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{origin} is not valid JSON: {e}"))
+}
+
+fn setup(
+    args: &RunArgs<'_>,
+    color: ColorChoice,
+) -> anyhow::Result<Option<(Arc<connector_runtime::Dispatcher>, InstanceRuntime)>> {
+    if !args.spec.is_file() {
+        bail!("{}: no such file", args.spec.display());
+    }
+    let loaded = SpecLoader::new(LoadOptions::default()).load_file(args.spec);
+    if loaded.has_errors() {
+        emit(
+            Stream::Stderr,
+            &loaded.render(color.enabled(Stream::Stderr)),
+        );
+        return Ok(None);
+    }
+    let spec = loaded.spec.expect("no errors means a spec");
+    let config = read_json(args.config, "config")?;
+    let secrets = read_json(args.secrets, "secrets")?;
+    let mut registry = Registry::new();
+    let dispatcher = registry
+        .register_spec(spec)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let instance = ConnectorInstance::new(Arc::clone(dispatcher.spec()), config, secrets)
+        .map_err(action_error)?;
+    let runtime = InstanceRuntime::new(instance).map_err(action_error)?;
+    Ok(Some((dispatcher, runtime)))
+}
+
+/// A runtime error becomes an "action failed" outcome, printed with its class and status.
+fn action_error(e: ActionError) -> anyhow::Error {
+    anyhow::Error::new(Failed(e))
+}
+
+#[derive(Debug)]
+struct Failed(ActionError);
+
+impl std::fmt::Display for Failed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+impl std::error::Error for Failed {}
+
+fn report(e: &ActionError) {
+    let status = e.status.map(|s| format!(" (HTTP {s})")).unwrap_or_default();
+    emit(
+        Stream::Stderr,
+        &format!(
+            "error: {}{status} [{}]: {}\n",
+            e.class.as_str(),
+            e.code,
+            e.message
+        ),
+    );
+}
+
+fn cancel_on_ctrl_c() -> CancellationToken {
+    let token = CancellationToken::new();
+    let t = token.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            t.cancel();
+        }
+    });
+    token
+}
+
+fn print_json(v: &Value) {
+    let text = serde_json::to_string_pretty(v).unwrap_or_else(|_| "null".into());
+    emit(Stream::Stdout, &format!("{text}\n"));
+}
+
+/// `connector run`.
+pub async fn run(
+    args: RunArgs<'_>,
+    action: &str,
+    input: Option<&str>,
+    all_pages: bool,
+    color: ColorChoice,
+) -> anyhow::Result<Outcome> {
+    let input = parse_input(input)?;
+    let (dispatcher, runtime) = match setup(&args, color) {
+        Ok(Some(v)) => v,
+        Ok(None) => return Ok(Outcome::Invalid),
+        Err(e) => return fail(e),
+    };
+    let ctx = runtime.context(args.user, cancel_on_ctrl_c());
+    let streaming = dispatcher
+        .spec()
+        .actions
+        .get(action)
+        .is_some_and(|a| a.supports_streaming);
+    if streaming {
+        let mut events = match dispatcher.stream(&ctx, action, input).await {
+            Ok(s) => s,
+            Err(e) => {
+                report(&e);
+                return Ok(Outcome::Invalid);
+            }
+        };
+        let stdout = std::io::stdout();
+        while let Some(ev) = events.next().await {
+            match ev {
+                Ok(ev) => {
+                    let line = serde_json::json!({ "event": ev.event, "data": ev.data });
+                    let mut out = stdout.lock();
+                    let _ = writeln!(out, "{line}");
+                    let _ = out.flush();
+                }
+                Err(e) => {
+                    report(&e);
+                    return Ok(Outcome::Invalid);
+                }
+            }
+        }
+        return Ok(Outcome::Success);
+    }
+    match dispatcher
+        .execute(&ctx, action, input, ExecuteOptions { all_pages })
+        .await
+    {
+        Ok(v) => {
+            print_json(&v);
+            Ok(Outcome::Success)
+        }
+        Err(e) => {
+            report(&e);
+            Ok(Outcome::Invalid)
+        }
+    }
+}
+
+/// `connector test`.
+pub async fn test(args: RunArgs<'_>, color: ColorChoice) -> anyhow::Result<Outcome> {
+    let (dispatcher, runtime) = match setup(&args, color) {
+        Ok(Some(v)) => v,
+        Ok(None) => return Ok(Outcome::Invalid),
+        Err(e) => return fail(e),
+    };
+    let ctx = runtime.context(args.user, cancel_on_ctrl_c());
+    match dispatcher.test(&ctx).await {
+        Ok(v) => {
+            emit(
+                Stream::Stderr,
+                &format!("connection test of {} passed\n", dispatcher.spec().id),
+            );
+            print_json(&v);
+            Ok(Outcome::Success)
+        }
+        Err(e) => {
+            report(&e);
+            Ok(Outcome::Invalid)
+        }
+    }
+}
+
+/// Instance errors (bad config or secrets) are action failures (exit 1), not CLI errors.
+fn fail(e: anyhow::Error) -> anyhow::Result<Outcome> {
+    match e.downcast_ref::<Failed>() {
+        Some(Failed(ae)) => {
+            report(ae);
+            Ok(Outcome::Invalid)
+        }
+        None => Err(e),
+    }
+}
