@@ -92,8 +92,21 @@ impl SpecLoader {
 
     /// Load a spec from text; `name` is used in diagnostics.
     pub fn load_str(&self, name: &str, text: &str) -> Loaded {
+        // A UTF-8 byte-order mark is not part of the document.
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         let source = SourceFile::new(name, text);
         let (root, mut diagnostics) = yaml::parse(&source, self.options.budget);
+        if root.is_none() && diagnostics.is_empty() {
+            diagnostics.push(
+                Diagnostic::error(
+                    Code::MissingKey,
+                    Span::default(),
+                    "the file holds no connector spec",
+                )
+                .with_label("empty document")
+                .with_help("start from `connector new <name>`"),
+            );
+        }
         let mut spec = None;
         if let Some(root) = root {
             let mut d = decode::Decoder {

@@ -173,7 +173,7 @@ pub fn parse(source: &SourceFile, budget: Budget) -> (Option<Node>, Vec<Diagnost
         source,
         budget,
         stack: Vec::new(),
-        anchors: Vec::new(),
+        anchors: std::collections::HashMap::new(),
         nodes: 0,
         root: None,
         documents: 0,
@@ -203,6 +203,8 @@ pub fn parse(source: &SourceFile, budget: Budget) -> (Option<Node>, Vec<Diagnost
 fn scan_error(source: &SourceFile, e: &ScanError) -> Diagnostic {
     let m = e.marker();
     let at = source.offset(m.line(), m.col() + 1);
+    // At end of file there is no character to point at; point at the last one.
+    let at = at.min(source.text().len().saturating_sub(1));
     Diagnostic::error(
         Code::YamlSyntax,
         Span::at(at, 1),
@@ -229,7 +231,7 @@ struct Builder<'a> {
     source: &'a SourceFile,
     budget: Budget,
     stack: Vec<Frame>,
-    anchors: Vec<(usize, Node)>,
+    anchors: std::collections::HashMap<usize, Node>,
     nodes: usize,
     root: Option<Node>,
     documents: usize,
@@ -254,13 +256,7 @@ impl Builder<'_> {
                 Ok(())
             }
             Event::Alias(id) => {
-                let Some(node) = self
-                    .anchors
-                    .iter()
-                    .rev()
-                    .find(|(a, _)| *a == id)
-                    .map(|(_, n)| n.clone())
-                else {
+                let Some(node) = self.anchors.get(&id).cloned() else {
                     return Err(Diagnostic::error(
                         Code::YamlSyntax,
                         span,
@@ -399,7 +395,7 @@ impl Builder<'_> {
 
     fn push_node(&mut self, node: Node, anchor: usize) -> Result<(), Diagnostic> {
         if anchor != 0 {
-            self.anchors.push((anchor, node.clone()));
+            self.anchors.insert(anchor, node.clone());
         }
         match self.stack.last_mut() {
             None => {

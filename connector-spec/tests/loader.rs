@@ -45,3 +45,32 @@ fn every_error_in_a_file_is_reported_in_one_run() {
     assert!(codes.contains(&Code::InvalidValue), "{e:?}");
     assert!(codes.contains(&Code::UnresolvedReference), "{e:?}");
 }
+
+#[test]
+fn empty_files_are_errors_and_a_byte_order_mark_is_ignored() {
+    let empty = load_str("e.yaml", "# only a comment\n", &LoadOptions::default());
+    assert!(empty.has_errors());
+    let bom = load_str(
+        "b.yaml",
+        &format!("\u{feff}{BASE}actions:\n  a: {{ description: A, scope: read, handler: code }}\n"),
+        &LoadOptions::default(),
+    );
+    assert!(!bom.has_errors(), "{}", bom.render(false));
+}
+
+#[test]
+fn many_aliases_load_quickly_enough_to_stay_linear() {
+    // 20,000 anchors then 20,000 aliases to the first: a scan per alias would be quadratic.
+    let mut text = String::from("x:\n");
+    for i in 0..20_000 {
+        text.push_str(&format!("  - &a{i} v\n"));
+    }
+    for _ in 0..20_000 {
+        text.push_str("  - *a0\n");
+    }
+    let loaded = load_str("a.yaml", &text, &LoadOptions::default());
+    assert!(
+        loaded.has_errors(),
+        "not a spec, but it must finish and report"
+    );
+}
