@@ -122,17 +122,6 @@ enum Command {
         #[arg(long, value_enum, default_value_t = ListFormat::Table)]
         format: ListFormat,
     },
-    /// Scaffold a new spec file that validates clean
-    #[command(
-        long_about = "Scaffold <DIR>/<NAME>.yaml: connector id .<NAME>, a base URL, one sample \
-            action with a bounded input, a connection test and the yaml-language-server \
-            modeline for editor completion. NAME may use a-z, 0-9, _ and -. An existing file \
-            is never overwritten.",
-        after_help = "Examples:\n  \
-            connector new my_service\n  \
-            connector new my_service --auth api_key_header\n  \
-            connector new my_service --dir specs --auth oauth_authorization_code"
-    )]
     /// Run one action of a spec against the real API and print its output as JSON
     #[command(
         long_about = "Run one action of a spec and print its output as JSON on stdout.\n\n\
@@ -192,6 +181,17 @@ enum Command {
         #[arg(long, value_name = "ID", default_value = "")]
         user: String,
     },
+    /// Scaffold a new spec file that validates clean
+    #[command(
+        long_about = "Scaffold <DIR>/<NAME>.yaml: connector id .<NAME>, a base URL, one sample \
+            action with a bounded input, a connection test and the yaml-language-server \
+            modeline for editor completion. NAME may use a-z, 0-9, _ and -. An existing file \
+            is never overwritten.",
+        after_help = "Examples:\n  \
+            connector new my_service\n  \
+            connector new my_service --auth api_key_header\n  \
+            connector new my_service --dir specs --auth oauth_authorization_code"
+    )]
     New {
         /// Connector name: a-z, 0-9, _ and -, at most 63 characters
         #[arg(value_name = "NAME")]

@@ -998,7 +998,7 @@ fn new_points_the_modeline_at_the_format_schema() {
 
 #[test]
 fn every_command_has_help_with_examples() {
-    for command in ["validate", "schema", "export", "list", "new"] {
+    for command in ["validate", "schema", "export", "list", "new", "run", "test"] {
         connector()
             .args([command, "--help"])
             .assert()
