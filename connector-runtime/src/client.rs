@@ -157,7 +157,7 @@ impl HttpClient {
                 )
             })?;
             self.auth.apply(&mut r).await.map_err(|e| self.scrub(e))?;
-            let result = self.execute_once(r, opts).await;
+            let result = self.execute_once(r).await;
             let resp = match result {
                 Ok(resp) => resp,
                 Err(e) => {
@@ -187,13 +187,30 @@ impl HttpClient {
                     continue;
                 }
             }
-            // Body-based throttling (an API that says "slow down" inside a 200).
-            let (resp, throttled) = match rate {
-                Some(rl) if rl.strategy == RateLimitStrategy::ResponseBody && !opts.streaming => {
-                    let (resp, hit) = self.check_body(resp, rl.when.as_ref()).await?;
-                    (resp, hit)
+            // A non-streaming body is read here, inside the retry loop, so a connection that
+            // breaks mid-body is retried like one that breaks before the head, and body-based
+            // throttling (an API that says "slow down" inside a 200) can be checked.
+            let (resp, throttled) = if opts.streaming {
+                (resp, false)
+            } else {
+                let when = rate
+                    .filter(|rl| rl.strategy == RateLimitStrategy::ResponseBody)
+                    .and_then(|rl| rl.when.as_ref());
+                match self.buffer(resp, when).await {
+                    Ok(v) => v,
+                    Err(e) => {
+                        let retryable =
+                            matches!(e.code, "timeout" | "connection_failed") && retry_errors;
+                        if retryable && attempt < max_retries {
+                            let wait = self.backoff(retry.as_ref(), attempt);
+                            tracing::info!(attempt, code = e.code, "retrying after a broken body");
+                            attempt += 1;
+                            self.sleep(wait).await?;
+                            continue;
+                        }
+                        return Err(e);
+                    }
                 }
-                _ => (resp, false),
             };
             let rate_limited_status = rate
                 .filter(|rl| rl.strategy == RateLimitStrategy::StatusCode)
@@ -234,18 +251,14 @@ impl HttpClient {
         }
     }
 
-    async fn execute_once(
-        &self,
-        req: reqwest::Request,
-        opts: SendOptions,
-    ) -> Result<reqwest::Response, ActionError> {
+    /// One attempt, up to the response head (the body is read separately).
+    async fn execute_once(&self, req: reqwest::Request) -> Result<reqwest::Response, ActionError> {
         let fut = self.inner.execute(req);
         let timed = tokio::time::timeout(self.total_timeout, fut);
         let result = tokio::select! {
             r = timed => r,
             _ = self.cancel.cancelled() => return Err(ActionError::cancelled()),
         };
-        let _ = opts;
         match result {
             Err(_) => Err(ActionError::transient(
                 "timeout",
@@ -256,7 +269,9 @@ impl HttpClient {
         }
     }
 
-    async fn check_body(
+    /// Read the whole body and rebuild the response around it; report whether `when` (a
+    /// body-based throttling condition) matches.
+    async fn buffer(
         &self,
         resp: reqwest::Response,
         when: Option<&Condition>,

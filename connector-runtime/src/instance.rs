@@ -259,17 +259,13 @@ pub(crate) fn describe_violation(
         .to_string();
     if hide_values {
         match keyword.as_str() {
+            // These messages name properties, never values.
             "required" | "additionalProperties" => {
-                format!("{field}: {}", strip_values(&e.to_string()))
+                format!("{field}: {e}")
             }
             _ => format!("{field}: does not satisfy `{keyword}`"),
         }
     } else {
         format!("{field}: {e}")
     }
-}
-
-fn strip_values(msg: &str) -> String {
-    // Messages for `required` / `additionalProperties` name properties, not values.
-    msg.to_string()
 }

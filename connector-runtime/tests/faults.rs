@@ -167,6 +167,42 @@ async fn a_connection_closed_mid_body_is_a_typed_error() {
 }
 
 #[tokio::test]
+async fn a_get_whose_body_breaks_is_retried_like_one_whose_connection_breaks() {
+    bounded(async {
+        let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let seen = std::sync::Arc::clone(&calls);
+        let (base, accepted) = raw_server(move |mut sock: TcpStream| {
+            let n = seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            async move {
+                let _ = read_head(&mut sock).await;
+                if n == 0 {
+                    let head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000\r\nConnection: close\r\n\r\n";
+                    let _ = write(&mut sock, head.as_bytes()).await;
+                    let _ = write(&mut sock, b"{\"id\":").await;
+                    let _ = sock.set_zero_linger();
+                } else {
+                    let body = "{\"id\":1}";
+                    let reply = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = write(&mut sock, reply.as_bytes()).await;
+                }
+            }
+        })
+        .await;
+        let h = get_spec(
+            &base,
+            "policies:\n  retry: { presets: [server_errors], maxRetries: 2, backoff: { initialDelayMs: 1, maxDelayMs: 2 } }",
+        );
+        let r = h.run("get", json!({})).await;
+        assert_eq!(r.expect("the second attempt succeeds"), json!({ "id": 1 }));
+        assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 2);
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn a_reply_that_is_not_http_is_a_typed_error() {
     bounded(async {
         let (base, _) = raw_server(|mut sock| async move {
