@@ -59,6 +59,18 @@ pub fn suggest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) ->
         .map(|(c, _)| c)
 }
 
+/// "did you mean `x`?" for a likely typo, else the fallback text.
+pub fn did_you_mean_or<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+    fallback: impl FnOnce() -> String,
+) -> String {
+    match suggest(word, candidates) {
+        Some(m) => format!("did you mean `{m}`?"),
+        None => fallback(),
+    }
+}
+
 fn did_you_mean(word: &str, candidates: &[&str]) -> Option<String> {
     suggest(word, candidates.iter().copied()).map(|s| format!("did you mean `{s}`?"))
 }

@@ -9,7 +9,7 @@ use indexmap::IndexMap;
 use serde_json::Value;
 
 use crate::auth::AuthTypeId;
-use crate::decode::{Decoder, suggest};
+use crate::decode::{Decoder, did_you_mean_or, suggest};
 use crate::diagnostic::{Code, Diagnostic};
 use crate::model::*;
 use crate::path::JsonPath;
@@ -339,10 +339,9 @@ fn decode_auth_type(d: &mut Decoder, item: &Node) -> Option<(AuthTypeRef, Span)>
         match AuthTypeId::parse(&s) {
             Some(t) => Some(t),
             None => {
-                let help = match suggest(&s, names.iter().copied()) {
-                    Some(m) => format!("did you mean `{m}`?"),
-                    None => format!("auth types are: {}", names.join(", ")),
-                };
+                let help = did_you_mean_or(&s, names.iter().copied(), || {
+                    format!("auth types are: {}", names.join(", "))
+                });
                 d.push(
                     Diagnostic::error(
                         Code::UnknownAuthType,
@@ -636,10 +635,9 @@ fn decode_ui(d: &mut Decoder, p: &mut Pending, ui: &Node, schema: &str) {
         && let Some(w) = d.string(n, "`x-ui.widget`")
         && !WIDGETS.contains(&w.as_str())
     {
-        let help = match suggest(&w, WIDGETS) {
-            Some(m) => format!("did you mean `{m}`?"),
-            None => format!("widgets are: {}", WIDGETS.join(", ")),
-        };
+        let help = did_you_mean_or(&w, WIDGETS, || {
+            format!("widgets are: {}", WIDGETS.join(", "))
+        });
         d.push(
             Diagnostic::error(Code::InvalidUiHint, n.span, format!("unknown widget `{w}`"))
                 .with_label("not a widget")

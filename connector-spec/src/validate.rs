@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use serde_json::Value;
 
-use crate::decode::{Decoder, suggest};
+use crate::decode::{Decoder, did_you_mean_or, suggest};
 use crate::diagnostic::{Code, Diagnostic};
 use crate::loader::{Pending, PendingRef, TemplateScope};
 use crate::model::ConnectorSpec;
@@ -111,17 +111,16 @@ pub fn resolve(
                 continue;
             }
             if !roots.contains(&head) {
-                let help = match suggest(head, roots.iter().copied()) {
-                    Some(m) => format!("did you mean `{m}`?"),
-                    None => format!(
+                let help = did_you_mean_or(head, roots.iter().copied(), || {
+                    format!(
                         "templates here can read: {}",
                         roots
                             .iter()
                             .map(|r| format!("`{r}`"))
                             .collect::<Vec<_>>()
                             .join(", ")
-                    ),
-                };
+                    )
+                });
                 d.push(
                     Diagnostic::error(
                         Code::UnresolvedReference,
@@ -194,17 +193,17 @@ pub fn resolve(
         match r {
             PendingRef::Action { name, span, what } => {
                 if !spec.actions.contains_key(name) {
-                    let help = match suggest(name, spec.actions.keys().map(String::as_str)) {
-                        Some(m) => format!("did you mean `{m}`?"),
-                        None => format!(
-                            "actions: {}",
-                            spec.actions
-                                .keys()
-                                .map(|a| format!("`{a}`"))
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        ),
-                    };
+                    let help =
+                        did_you_mean_or(name, spec.actions.keys().map(String::as_str), || {
+                            format!(
+                                "actions: {}",
+                                spec.actions
+                                    .keys()
+                                    .map(|a| format!("`{a}`"))
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            )
+                        });
                     d.push(
                         Diagnostic::error(
                             Code::UnknownAction,
@@ -226,10 +225,9 @@ pub fn resolve(
                     if let Some(fields) = &ns.fields
                         && !fields.contains(name)
                     {
-                        let help = match suggest(name, fields.iter().map(String::as_str)) {
-                            Some(m) => format!("did you mean `{m}`?"),
-                            None => format!("`when.field` names another input field of `{action}`"),
-                        };
+                        let help = did_you_mean_or(name, fields.iter().map(String::as_str), || {
+                            format!("`when.field` names another input field of `{action}`")
+                        });
                         d.push(
                             Diagnostic::error(
                                 Code::UnknownField,
