@@ -644,37 +644,25 @@ fn decode_ui(d: &mut Decoder, p: &mut Pending, ui: &Node, schema: &str) {
                 .with_help(help),
         );
     }
-    for key in ["label", "placeholder", "helpText", "section"] {
+    // Each plain hint has one YAML type: (key, `Node::kind()` it must have, how to say it).
+    let kinds = [
+        ("label", "a string", "a string"),
+        ("placeholder", "a string", "a string"),
+        ("helpText", "a string", "a string"),
+        ("section", "a string", "a string"),
+        ("order", "an integer", "a whole number"),
+        ("sensitive", "a boolean", "`true` or `false`"),
+    ];
+    for (key, kind, expected) in kinds {
         if let Some(n) = f.get(key)
-            && !matches!(n.value, NodeValue::Str(_))
+            && n.kind() != kind
         {
             d.push(Diagnostic::error(
                 Code::InvalidUiHint,
                 n.span,
-                format!("`x-ui.{key}` must be a string, found {}", n.kind()),
+                format!("`x-ui.{key}` must be {expected}, found {}", n.kind()),
             ));
         }
-    }
-    if let Some(n) = f.get("order")
-        && !matches!(n.value, NodeValue::Int(_))
-    {
-        d.push(Diagnostic::error(
-            Code::InvalidUiHint,
-            n.span,
-            format!("`x-ui.order` must be a whole number, found {}", n.kind()),
-        ));
-    }
-    if let Some(n) = f.get("sensitive")
-        && !matches!(n.value, NodeValue::Bool(_))
-    {
-        d.push(Diagnostic::error(
-            Code::InvalidUiHint,
-            n.span,
-            format!(
-                "`x-ui.sensitive` must be `true` or `false`, found {}",
-                n.kind()
-            ),
-        ));
     }
     if let Some(n) = f.get("optionsFrom") {
         match &n.value {
