@@ -142,15 +142,17 @@ impl DeclarativeExecutor {
             HttpMethod::Head => reqwest::Method::HEAD,
         };
         let mut b = ctx.client.request(method, url);
-        for (k, v) in self.spec.auth.headers.iter().chain(req.headers.iter()) {
-            let v = self.renderer.render_str(v, tctx)?;
+        for (k, template) in self.spec.auth.headers.iter().chain(req.headers.iter()) {
+            let v = self.renderer.render_str(template, tctx)?;
             let mut hv = reqwest::header::HeaderValue::from_str(&v).map_err(|_| {
                 ActionError::user(
                     "invalid_header",
                     format!("header `{k}` renders to a value not allowed in HTTP"),
                 )
             })?;
-            if v.contains("{{") || self.is_secret_header(k) {
+            // A header built from a secret (e.g. `GenieKey {{ secrets.apiKey }}`) is kept out of
+            // reqwest's and hyper's debug output.
+            if template.contains("secrets.") || self.is_secret_header(k) {
                 hv.set_sensitive(true);
             }
             b = b.header(k.as_str(), hv);
