@@ -47,6 +47,12 @@ pub enum PendingRef {
         span: Span,
         what: &'static str,
     },
+    /// A session named by an action's `session`.
+    Session {
+        name: String,
+        span: Span,
+        action: String,
+    },
     /// A field named by `x-ui.when`, in the schema called `schema` (`config`, `secrets`, or
     /// `<action>.input`).
     Field {
@@ -82,6 +88,7 @@ const TOP_KEYS: &[&str] = &[
     "actions",
     "test",
     "hooks",
+    "sessions",
 ];
 
 const LICENSES: &[(&str, License)] = &[
@@ -138,6 +145,7 @@ pub fn decode_spec(d: &mut Decoder, root: &Node) -> (ConnectorSpec, Pending) {
         actions: IndexMap::new(),
         test: None,
         hooks: Hooks::default(),
+        sessions: IndexMap::new(),
     };
     let Some(f) = d.object(root, "the connector spec", TOP_KEYS) else {
         return (spec, p);
@@ -205,6 +213,9 @@ pub fn decode_spec(d: &mut Decoder, root: &Node) -> (ConnectorSpec, Pending) {
     }
     if let Some(n) = f.get("hooks") {
         spec.hooks = decode_hooks(d, n);
+    }
+    if let Some(n) = f.get("sessions") {
+        spec.sessions = decode_sessions(d, &mut p, n);
     }
     (spec, p)
 }
@@ -775,6 +786,7 @@ const ACTION_KEYS: &[&str] = &[
     "handler",
     "pagination",
     "streaming",
+    "session",
 ];
 
 fn decode_actions(
@@ -897,6 +909,16 @@ fn decode_action(
     };
     let pagination = f.get("pagination").and_then(|n| decode_pagination(d, n));
     let streaming = f.get("streaming").and_then(|n| decode_streaming(d, n));
+    let name_of_action = name;
+    let session = f.get("session").and_then(|n| {
+        let name = d.string(n, "`session`")?;
+        p.refs.push(PendingRef::Session {
+            name: name.clone(),
+            span: n.span,
+            action: name_of_action.to_string(),
+        });
+        Some(name)
+    });
     let is_http = matches!(implementation, Some(Implementation::Http { .. }));
     if supports_streaming
         && is_http
@@ -946,6 +968,7 @@ fn decode_action(
         }),
         pagination,
         streaming,
+        session,
     })
 }
 
@@ -1717,6 +1740,64 @@ fn decode_test(
         input,
         handler,
     })
+}
+
+fn decode_sessions(d: &mut Decoder, p: &mut Pending, n: &Node) -> IndexMap<String, SessionSpec> {
+    let mut out = IndexMap::new();
+    let Some(entries) = d.map(n, "`sessions`") else {
+        return out;
+    };
+    for (name, node, _) in entries {
+        let what = format!("session `{name}`");
+        let Some(f) = d.object(node, &what, &["description", "init", "id", "cleanup"]) else {
+            continue;
+        };
+        let description = f
+            .get("description")
+            .and_then(|n| non_empty(d, n, "`description`"));
+        let mut action_ref = |d: &mut Decoder, key: &str, what: &'static str| {
+            let n = f.get(key)?;
+            let name = d.string(n, what)?;
+            p.refs.push(PendingRef::Action {
+                name: name.clone(),
+                span: n.span,
+                what,
+            });
+            Some((name, n.span))
+        };
+        let init = match f.get("init") {
+            Some(_) => action_ref(d, "init", "`init`"),
+            None => {
+                d.require(&f, "init", &what);
+                None
+            }
+        };
+        let cleanup = action_ref(d, "cleanup", "`cleanup`");
+        if let (Some((i, _)), Some((c, span))) = (&init, &cleanup)
+            && i == c
+        {
+            d.error(
+                Code::Conflict,
+                *span,
+                format!("{what} uses `{c}` both to open and to close the session"),
+            );
+        }
+        let id = d
+            .require(&f, "id", &what)
+            .and_then(|n| json_path(d, n, "`id`"));
+        // Kept with placeholders after an error (the spec is discarded then) so references to
+        // the session are still checked in this run.
+        out.insert(
+            name.to_string(),
+            SessionSpec {
+                description,
+                init: init.map(|i| i.0).unwrap_or_default(),
+                id: id.unwrap_or_default(),
+                cleanup: cleanup.map(|c| c.0),
+            },
+        );
+    }
+    out
 }
 
 fn decode_hooks(d: &mut Decoder, n: &Node) -> Hooks {

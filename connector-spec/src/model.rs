@@ -65,6 +65,28 @@ pub struct ConnectorSpec {
     /// Lifecycle hooks implemented in Rust code.
     #[serde(default, skip_serializing_if = "Hooks::is_empty")]
     pub hooks: Hooks,
+    /// Sessions: state opened by one action, used by others, and closed by a third (for
+    /// example a real-time response session on a host).
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub sessions: IndexMap<String, SessionSpec>,
+}
+
+/// A session that member actions run inside: `init` opens it, `cleanup` always closes it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SessionSpec {
+    /// What the session is, for documentation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The action that opens the session. It receives the fields of the caller's input that
+    /// its own input schema declares.
+    pub init: String,
+    /// JSON path to the session id in `init`'s output (e.g. `$.resources[0].session_id`).
+    pub id: String,
+    /// The action that closes the session; it runs after the member actions, also when they
+    /// fail. Its templates can read `session.id` and `session.data` (init's output).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cleanup: Option<String>,
 }
 
 /// An empty object schema: `{ "type": "object", "properties": {} }`.
@@ -212,6 +234,10 @@ pub struct Action {
     /// Streaming format for this action, overriding `policies.streaming`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub streaming: Option<Streaming>,
+    /// The session (a key of `sessions`) this action runs inside; its templates can read
+    /// `session.id` and `session.data`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<String>,
 }
 
 /// Either a declarative HTTP request or a Rust code handler.

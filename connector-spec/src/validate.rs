@@ -98,7 +98,14 @@ pub fn resolve(
         };
         let (roots, action): (&[&str], Option<&str>) = match &t.scope {
             TemplateScope::Connection => (&["config", "secrets"], None),
+            TemplateScope::Request(a) if in_session(spec, a) => {
+                (&["config", "secrets", "input", "session"], Some(a))
+            }
             TemplateScope::Request(a) => (&["config", "secrets", "input"], Some(a)),
+            TemplateScope::Response(a) if in_session(spec, a) => (
+                &["config", "secrets", "input", "response", "session"],
+                Some(a),
+            ),
             TemplateScope::Response(a) => (&["config", "secrets", "input", "response"], Some(a)),
             TemplateScope::ConnectionResponse => (&["config", "secrets", "response"], None),
         };
@@ -215,6 +222,48 @@ pub fn resolve(
                     );
                 }
             }
+            PendingRef::Session { name, span, action } => {
+                if !spec.sessions.contains_key(name) {
+                    let help =
+                        did_you_mean_or(name, spec.sessions.keys().map(String::as_str), || {
+                            if spec.sessions.is_empty() {
+                                "declare it under the top-level `sessions`".to_string()
+                            } else {
+                                format!(
+                                    "sessions: {}",
+                                    spec.sessions
+                                        .keys()
+                                        .map(|a| format!("`{a}`"))
+                                        .collect::<Vec<_>>()
+                                        .join(", ")
+                                )
+                            }
+                        });
+                    d.push(
+                        Diagnostic::error(
+                            Code::UnresolvedReference,
+                            *span,
+                            format!("`session` names `{name}`, which is not declared"),
+                        )
+                        .with_label("unknown session")
+                        .with_help(help),
+                    );
+                } else {
+                    let session = &spec.sessions[name.as_str()];
+                    if session.init == *action || session.cleanup.as_deref() == Some(action) {
+                        d.push(
+                            Diagnostic::error(
+                                Code::Conflict,
+                                *span,
+                                format!(
+                                    "action `{action}` opens or closes session `{name}`, so it cannot run inside it"
+                                ),
+                            )
+                            .with_label("remove this `session`"),
+                        );
+                    }
+                }
+            }
             PendingRef::Field { name, span, schema } => {
                 // In an action input, `when` names a sibling input field.
                 if let Some(action) = schema.strip_suffix(".input") {
@@ -302,4 +351,15 @@ fn reference_span(source: &SourceFile, node: Span, path: &str) -> Span {
         return Span::at(node.start + i, path.len());
     }
     node
+}
+
+/// Whether an action's templates can read `session`: it runs inside a session or closes one.
+fn in_session(spec: &ConnectorSpec, action: &str) -> bool {
+    spec.actions
+        .get(action)
+        .is_some_and(|a| a.session.is_some())
+        || spec
+            .sessions
+            .values()
+            .any(|s| s.cleanup.as_deref() == Some(action))
 }

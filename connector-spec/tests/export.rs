@@ -63,6 +63,7 @@ fn http_action(path: &str) -> Action {
         },
         pagination: None,
         streaming: None,
+        session: None,
     }
 }
 
@@ -79,6 +80,7 @@ fn code_action() -> Action {
         },
         pagination: None,
         streaming: None,
+        session: None,
     }
 }
 
@@ -201,6 +203,7 @@ fn slack() -> ConnectorSpec {
             handler: None,
         }),
         hooks: Hooks::default(),
+        sessions: Default::default(),
     }
 }
 
