@@ -411,7 +411,13 @@ impl SigV4 {
             SignableBody::Bytes(&body),
         )
         .map_err(|e| ActionError::system("signing_failed", format!("SigV4 request: {e}")))?;
-        let (instructions, _sig) = sign(signable, &params)
+        // aws-sigv4 traces the signing parameters, access key id included; silence it for
+        // this synchronous call so no log level ever shows a credential.
+        let signed =
+            tracing::subscriber::with_default(tracing::subscriber::NoSubscriber::default(), || {
+                sign(signable, &params)
+            });
+        let (instructions, _sig) = signed
             .map_err(|e| ActionError::system("signing_failed", format!("SigV4 signing: {e}")))?
             .into_parts();
         for (name, value) in instructions.headers() {
@@ -535,12 +541,32 @@ pub fn build_strategy(
             secrets.get_str("sessionToken"),
         )),
         AuthTypeId::OauthAuthorizationCode | AuthTypeId::Ears => {
-            return Err(ActionError::auth(
-                "per_user_auth_unsupported",
+            Arc::new(Refuse(ActionError::auth(
+                "no_user_auth",
                 format!(
-                    "auth type `{auth}` acts per user; this runtime build handles shared credentials only"
+                    "auth type `{auth}` acts per user and this instance has no per-user token \
+                     source (see InstanceRuntime::with_user_auth)"
                 ),
-            ));
+            )))
         }
     })
+}
+
+/// Supplies the credentials of per-user auth types (oauth_authorization_code, ears): one
+/// strategy per calling user. The token store and OAuth flows implement it.
+pub trait UserAuthProvider: Send + Sync + std::fmt::Debug {
+    /// The strategy that acts as `user_id` (never empty) on this instance.
+    fn for_user(&self, user_id: &str) -> Result<Arc<dyn AuthStrategy>, ActionError>;
+}
+
+/// A strategy that refuses every request with a fixed error: a per-user instance called
+/// without a user, or one whose user strategy could not be built.
+#[derive(Debug)]
+pub struct Refuse(pub ActionError);
+
+#[async_trait]
+impl AuthStrategy for Refuse {
+    async fn apply(&self, _req: &mut reqwest::Request) -> Result<(), ActionError> {
+        Err(self.0.clone())
+    }
 }

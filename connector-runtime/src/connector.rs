@@ -168,7 +168,7 @@ impl Connector for DeclarativeConnector {
         if self.executor.pagination(action).is_some() {
             // A listing returns records (what its output schema describes): every page's with
             // `all_pages`, else the first page's.
-            let mut pages = self.executor.pages(ctx.clone(), action, input);
+            let mut pages = self.executor.record_pages(ctx.clone(), action, input);
             let mut records = Vec::new();
             while let Some(page) = pages.next().await {
                 records.extend(page?.records);

@@ -23,6 +23,8 @@ pub struct ActionContext {
     /// The calling user, empty for shared use.
     pub user_id: String,
     pub instance: ConnectorInstance,
+    /// The session this call runs inside, if its action belongs to one.
+    pub session: Option<crate::session::SessionInfo>,
 }
 
 /// Per-instance state reused across calls: the HTTP client and rate-limit state.
@@ -30,6 +32,7 @@ pub struct ActionContext {
 pub struct InstanceRuntime {
     pub instance: ConnectorInstance,
     client: HttpClient,
+    user_auth: Option<Arc<dyn crate::auth::UserAuthProvider>>,
 }
 
 impl InstanceRuntime {
@@ -47,6 +50,7 @@ impl InstanceRuntime {
         )
         .map_err(|e| instance.redactor.redact_error(e))?;
         let client = HttpClient {
+            transport: Arc::new(crate::client::ReqwestTransport(inner.clone())),
             inner,
             auth,
             policies: Arc::new(instance.spec.policies.clone()),
@@ -55,7 +59,11 @@ impl InstanceRuntime {
             total_timeout: total,
             cancel: CancellationToken::new(),
         };
-        Ok(InstanceRuntime { instance, client })
+        Ok(InstanceRuntime {
+            instance,
+            client,
+            user_auth: None,
+        })
     }
 
     /// Replace the auth strategy (tests, and per-user strategies layered on later).
@@ -64,10 +72,36 @@ impl InstanceRuntime {
         self
     }
 
+    /// Send this instance's requests through `transport` instead of the network (for example
+    /// an [`InMemoryTransport`](crate::client::InMemoryTransport)). Auth, policies, timeouts
+    /// and cancellation still apply; an OAuth token endpoint is still reached over the network.
+    pub fn with_transport(
+        mut self,
+        transport: Arc<dyn crate::client::Transport>,
+    ) -> InstanceRuntime {
+        self.client.transport = transport;
+        self
+    }
+
+    /// Give a per-user instance its source of user credentials.
+    pub fn with_user_auth(
+        mut self,
+        provider: Arc<dyn crate::auth::UserAuthProvider>,
+    ) -> InstanceRuntime {
+        self.user_auth = Some(provider);
+        self
+    }
+
     /// A context for one call.
+    ///
+    /// On a per-user instance the client acts as `user_id`: an empty id, or a user the
+    /// provider cannot serve, makes every request fail with a typed auth error.
     pub fn context(&self, user_id: &str, cancel: CancellationToken) -> ActionContext {
         let mut client = self.client.clone();
         client.cancel = cancel.clone();
+        if self.instance.auth_mode() == connector_spec::AuthMode::PerUser {
+            client.auth = self.user_strategy(user_id);
+        }
         let span =
             tracing::info_span!("action", connector = %self.instance.spec.id, user = %user_id);
         ActionContext {
@@ -78,6 +112,28 @@ impl InstanceRuntime {
             cancel,
             user_id: user_id.to_string(),
             instance: self.instance.clone(),
+            session: None,
+        }
+    }
+}
+
+impl InstanceRuntime {
+    fn user_strategy(&self, user_id: &str) -> Arc<dyn crate::auth::AuthStrategy> {
+        use crate::auth::Refuse;
+        if user_id.is_empty() {
+            return Arc::new(Refuse(ActionError::auth(
+                "user_required",
+                format!(
+                    "{} uses per-user auth ({}); call it as a user",
+                    self.instance.spec.id, self.instance.auth_type
+                ),
+            )));
+        }
+        match &self.user_auth {
+            Some(p) => p
+                .for_user(user_id)
+                .unwrap_or_else(|e| Arc::new(Refuse(self.instance.redactor.redact_error(e)))),
+            None => Arc::clone(&self.client.auth),
         }
     }
 }

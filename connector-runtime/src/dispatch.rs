@@ -12,6 +12,16 @@ use crate::context::ActionContext;
 use crate::error::ActionError;
 use crate::executor::EventStream;
 
+/// The instance's secrets plus credentials its auth strategy obtained at run time.
+fn output_redactor(ctx: &ActionContext) -> crate::secrets::Redactor {
+    let runtime = ctx.client.auth.runtime_secrets();
+    if runtime.is_empty() {
+        ctx.instance.redactor().clone()
+    } else {
+        ctx.instance.redactor().with(runtime)
+    }
+}
+
 /// The error for an action name the spec does not have.
 pub fn unknown_action(spec: &ConnectorSpec, action: &str) -> ActionError {
     let names: Vec<&str> = spec.actions.keys().map(String::as_str).collect();
@@ -87,8 +97,32 @@ impl Dispatcher {
         Ok(s)
     }
 
-    /// Validate input, run, validate output.
+    /// Validate input, run, validate output. An action that runs inside a session gets a
+    /// session of its own (init, the action, cleanup); see [`crate::session`].
     pub async fn execute(
+        &self,
+        ctx: &ActionContext,
+        action: &str,
+        input: Value,
+        opts: ExecuteOptions,
+    ) -> Result<Value, ActionError> {
+        let session = self
+            .spec()
+            .actions
+            .get(action)
+            .and_then(|a| a.session.as_deref());
+        match session {
+            Some(session) if ctx.session.as_ref().is_none_or(|s| s.name != session) => {
+                self.check_input(action, &input)?;
+                self.execute_in_new_session(ctx, session, action, input, opts)
+                    .await
+            }
+            _ => self.execute_plain(ctx, action, input, opts).await,
+        }
+    }
+
+    /// Validate input, run, validate output, with no session handling.
+    pub(crate) async fn execute_plain(
         &self,
         ctx: &ActionContext,
         action: &str,
@@ -97,11 +131,12 @@ impl Dispatcher {
     ) -> Result<Value, ActionError> {
         let s = self.check_input(action, &input)?;
         let _guard = ctx.span.enter();
-        let output = self
-            .connector
-            .execute(ctx, action, input, opts)
-            .await
-            .map_err(|e| ctx.instance.redactor().redact_error(e))?;
+        let result = self.connector.execute(ctx, action, input, opts).await;
+        // After the call: the strategy may have obtained a token during it.
+        let redactor = output_redactor(ctx);
+        let mut output = result.map_err(|e| redactor.redact_error(e))?;
+        // An API that echoes a credential back must not hand it to the caller.
+        redactor.redact_value(&mut output);
         if let (Some(v), false) = (&s.output, opts.all_pages) {
             let problems: Vec<String> = v
                 .iter_errors(&output)
@@ -139,7 +174,16 @@ impl Dispatcher {
                 format!("action `{action}` does not stream"),
             ));
         }
-        self.connector.stream(ctx, action, input).await
+        let started = self.connector.stream(ctx, action, input).await;
+        let redactor = output_redactor(ctx);
+        let stream = started.map_err(|e| redactor.redact_error(e))?;
+        Ok(Box::pin(futures::StreamExt::map(stream, move |item| {
+            item.map(|mut ev| {
+                redactor.redact_value(&mut ev.data);
+                ev
+            })
+            .map_err(|e| redactor.redact_error(e))
+        })))
     }
 
     /// Run the connection check.

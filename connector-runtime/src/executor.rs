@@ -55,15 +55,23 @@ pub fn template_context(
     input: &Value,
     response: Option<&Value>,
 ) -> minijinja::Value {
-    let mut v = json!({
-        "config": Value::Object(ctx.config.clone()),
-        "secrets": ctx.secrets.expose(),
-        "input": input,
-    });
+    // Each part is converted straight into a template value (no intermediate JSON copy).
+    use minijinja::Value as V;
+    let mut parts: Vec<(&str, V)> = vec![
+        ("config", V::from_serialize(&ctx.config)),
+        ("secrets", V::from_serialize(ctx.secrets.expose())),
+        ("input", V::from_serialize(input)),
+    ];
     if let Some(r) = response {
-        v["response"] = r.clone();
+        parts.push(("response", V::from_serialize(r)));
     }
-    minijinja::Value::from_serialize(&v)
+    if let Some(s) = &ctx.session {
+        parts.push((
+            "session",
+            V::from_serialize(json!({ "name": s.name, "id": s.id, "data": s.data })),
+        ));
+    }
+    parts.into_iter().collect()
 }
 
 impl DeclarativeExecutor {
@@ -256,7 +264,7 @@ impl DeclarativeExecutor {
         if !(200..300).contains(&status) {
             return Err(ctx.client.error_for(status, &body));
         }
-        Ok((parse_body(&body), headers))
+        Ok((parse_reply(&headers, &body, status)?, headers))
     }
 
     /// Run an HTTP action once (first page only for paginated actions).
@@ -302,7 +310,13 @@ impl DeclarativeExecutor {
         let Some(output) = mapping.and_then(|m| m.output.as_ref()) else {
             return Ok(body);
         };
-        let tctx = template_context(ctx, input, Some(&body));
+        // The template context is built only when the mapping renders a template: a mapping
+        // made of `$` paths and literals never reads it.
+        let tctx = if has_template(output) {
+            template_context(ctx, input, Some(&body))
+        } else {
+            minijinja::Value::UNDEFINED
+        };
         self.map_value(output, &body, &tctx)
     }
 
@@ -358,6 +372,27 @@ impl DeclarativeExecutor {
         ctx: ActionContext,
         action: &str,
         input: Value,
+    ) -> BoxStream<'static, Result<Page, ActionError>> {
+        self.page_stream(ctx, action, input, true)
+    }
+
+    /// Like [`DeclarativeExecutor::pages`] for a caller that wants only the records: each
+    /// page's records are moved out of the reply instead of copied, and `Page::body` is null.
+    pub fn record_pages(
+        self: &Arc<Self>,
+        ctx: ActionContext,
+        action: &str,
+        input: Value,
+    ) -> BoxStream<'static, Result<Page, ActionError>> {
+        self.page_stream(ctx, action, input, false)
+    }
+
+    fn page_stream(
+        self: &Arc<Self>,
+        ctx: ActionContext,
+        action: &str,
+        input: Value,
+        keep_body: bool,
     ) -> BoxStream<'static, Result<Page, ActionError>> {
         let this = Arc::clone(self);
         let action = action.to_string();
@@ -417,28 +452,14 @@ impl DeclarativeExecutor {
                     Err(e) => return Some((Err(e), st)),
                 };
                 let template_req = req.try_clone();
-                let (body, headers) = match this.call(&ctx, req, mapping, &input).await {
+                let (mut body, headers) = match this.call(&ctx, req, mapping, &input).await {
                     Ok(v) => v,
                     Err(e) => return Some((Err(e), st)),
                 };
-                let mut records = match &pg.records {
-                    Some(p) => match JsonPath::parse(p).ok().and_then(|p| p.evaluate(&body)) {
-                        Some(Value::Array(a)) => a,
-                        Some(Value::Null) | None => Vec::new(),
-                        Some(other) => vec![other],
-                    },
-                    None => match &body {
-                        Value::Array(a) => a.clone(),
-                        other => vec![other.clone()],
-                    },
-                };
                 let room = max_records - st.records;
-                if records.len() as u64 > room {
-                    records.truncate(room as usize);
-                }
+                let got = (records_found(&pg, &body) as u64).min(room);
                 st.pages += 1;
-                st.records += records.len() as u64;
-                let got = records.len() as u64;
+                st.records += got;
                 // Decide the next request.
                 let next_req = template_req.and_then(|mut r| {
                     if got == 0 {
@@ -499,6 +520,13 @@ impl DeclarativeExecutor {
                     }
                 });
                 st.next = next_req;
+                // The records are taken after the next request is decided: a cursor may be read
+                // from inside them.
+                let mut records = page_records(&pg, &mut body, !keep_body);
+                records.truncate(got as usize);
+                if !keep_body {
+                    body = Value::Null;
+                }
                 Some((Ok(Page { records, body }), st))
             }
         })
@@ -639,6 +667,76 @@ fn set_page_params(
     }
 }
 
+/// How many records a page's body holds at the pagination's `records` path.
+fn records_found(pg: &Pagination, body: &Value) -> usize {
+    match &pg.records {
+        Some(p) => match JsonPath::parse(p) {
+            Ok(path) if path.is_multi() => path.select(body).len(),
+            Ok(path) => match path.first(body) {
+                Some(Value::Array(a)) => a.len(),
+                Some(Value::Null) | None => 0,
+                Some(_) => 1,
+            },
+            Err(_) => 0,
+        },
+        None => match body {
+            Value::Array(a) => a.len(),
+            _ => 1,
+        },
+    }
+}
+
+/// The records of a page (as many as [`records_found`] counts), copied from the body or, with
+/// `take`, moved out of it where the path names one place.
+fn page_records(pg: &Pagination, body: &mut Value, take: bool) -> Vec<Value> {
+    let found = match &pg.records {
+        Some(p) => match JsonPath::parse(p) {
+            Ok(path) if take && !path.is_multi() => take_at(body, &path.segments),
+            Ok(path) => path.evaluate(body),
+            Err(_) => None,
+        },
+        None => {
+            return match if take {
+                std::mem::take(body)
+            } else {
+                body.clone()
+            } {
+                Value::Array(a) => a,
+                other => vec![other],
+            };
+        }
+    };
+    match found {
+        Some(Value::Array(a)) => a,
+        Some(Value::Null) | None => Vec::new(),
+        Some(other) => vec![other],
+    }
+}
+
+/// Move the value at a wildcard-free path out of `root` (leaving null there).
+fn take_at(root: &mut Value, segments: &[connector_spec::path::Segment]) -> Option<Value> {
+    use connector_spec::path::Segment;
+    let mut v = root;
+    for seg in segments {
+        v = match (seg, v) {
+            (Segment::Key(k), Value::Object(m)) => m.get_mut(k)?,
+            (Segment::Index(i), Value::Array(a)) => a.get_mut(*i)?,
+            _ => return None,
+        };
+    }
+    Some(std::mem::take(v))
+}
+
+/// Whether an output mapping has a string that `map_value` renders as a template.
+fn has_template(v: &Value) -> bool {
+    match v {
+        Value::String(s) => !s.starts_with('$') && connector_spec::template::is_template(s),
+        Value::Array(items) => items.iter().any(has_template),
+        Value::Object(m) => m.values().any(has_template),
+        _ => false,
+    }
+}
+
 /// The `rel="next"` target of a Link header.
 pub fn next_link(headers: &reqwest::header::HeaderMap) -> Option<String> {
     for value in headers.get_all(reqwest::header::LINK) {
@@ -661,6 +759,35 @@ pub fn next_link(headers: &reqwest::header::HeaderMap) -> Option<String> {
         }
     }
     None
+}
+
+/// A successful reply's body: JSON when it says it is JSON (a body that says so and does not
+/// parse is a typed error, never a silent fallback), else JSON when it parses, else text.
+fn parse_reply(
+    headers: &reqwest::header::HeaderMap,
+    body: &[u8],
+    status: u16,
+) -> Result<Value, ActionError> {
+    let says_json = headers
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|m| {
+            let m = m.trim().to_ascii_lowercase();
+            m == "application/json" || m.ends_with("+json")
+        })
+        .unwrap_or(false);
+    if says_json && !body.iter().all(u8::is_ascii_whitespace) {
+        // The parser's message gives the position only, never the content.
+        return serde_json::from_slice(body).map_err(|e| {
+            ActionError::system(
+                "invalid_response",
+                format!("the reply is declared as JSON but does not parse: {e}"),
+            )
+            .with_status(status)
+        });
+    }
+    Ok(parse_body(body))
 }
 
 /// A body as JSON when it parses, else as text; empty is null.

@@ -132,7 +132,12 @@ impl ConnectorInstance {
         let mut all_secrets = conn_secrets;
         all_secrets.extend(auth_secrets);
         let secrets = Secrets::new(all_secrets);
-        let redactor = Redactor::new(secrets.strings());
+        let mut known = secrets.strings();
+        // Basic auth puts `username:password` on the wire base64-encoded as one value.
+        if let (Some(u), Some(p)) = (secrets.get_str("username"), secrets.get_str("password")) {
+            known.push(format!("{u}:{p}"));
+        }
+        let redactor = Redactor::new(known);
         Ok(ConnectorInstance {
             spec,
             auth_type: auth,

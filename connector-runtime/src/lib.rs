@@ -9,18 +9,23 @@
 pub mod auth;
 pub mod builtin;
 pub mod client;
+pub mod compiled;
 pub mod connector;
 pub mod context;
 pub mod dispatch;
 pub mod error;
 pub mod executor;
 pub mod instance;
+pub mod lifecycle;
+pub mod oauth;
 pub mod registry;
 pub mod secrets;
+pub mod session;
+pub mod store;
 pub mod template;
 
-pub use auth::AuthStrategy;
-pub use client::{HttpClient, SendOptions};
+pub use auth::{AuthStrategy, UserAuthProvider};
+pub use client::{HttpClient, InMemoryTransport, SendOptions, Transport};
 pub use connector::{
     ActionHandler, Connector, DeclarativeConnector, ExecuteOptions, Hook, HookHandler,
 };
@@ -31,7 +36,11 @@ pub use executor::{EventStream, Page, StreamEvent};
 pub use instance::ConnectorInstance;
 pub use registry::Registry;
 pub use secrets::{Redactor, Secrets};
+pub use session::{Session, SessionInfo};
 pub use tokio_util::sync::CancellationToken;
+
+/// `#[connector]`, `#[action]` and `include_spec!`: see `docs/rust-connectors.md`.
+pub use connector_macros::{action, connector, include_spec};
 
 /// Every `request.path` template in a spec.
 pub fn spec_path_templates(spec: &connector_spec::ConnectorSpec) -> Vec<String> {

@@ -77,6 +77,16 @@ impl Redactor {
             let encoded = url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>();
             let b64 =
                 base64::Engine::encode(&base64::engine::general_purpose::STANDARD, v.as_bytes());
+            // A URL secret (an incoming webhook) is secret for its path and query: a server
+            // may quote them back under another host name.
+            if let Ok(u) = url::Url::parse(&v)
+                && matches!(u.scheme(), "http" | "https")
+            {
+                let tail = &v[u[..url::Position::BeforePath].len()..];
+                if tail.len() >= 8 {
+                    needles.push(tail.to_string());
+                }
+            }
             needles.push(v);
             needles.push(encoded);
             needles.push(b64);
@@ -94,6 +104,43 @@ impl Redactor {
         let mut all: Vec<String> = self.needles.iter().cloned().collect();
         all.extend(extra);
         Redactor::new(all)
+    }
+
+    /// Redact every string in a JSON value (keys and values), in place. Allocates only for
+    /// strings that hold a secret.
+    pub fn redact_value(&self, value: &mut serde_json::Value) {
+        use serde_json::Value;
+        if self.needles.is_empty() {
+            return;
+        }
+        match value {
+            Value::String(s) if self.leaks(s) => {
+                *s = self.redact(s);
+            }
+            Value::Array(items) => items.iter_mut().for_each(|v| self.redact_value(v)),
+            Value::Object(map) => {
+                let leaky: Vec<String> = map.keys().filter(|k| self.leaks(k)).cloned().collect();
+                for k in leaky {
+                    if let Some(v) = map.shift_remove(&k) {
+                        map.insert(self.redact(&k), v);
+                    }
+                }
+                map.values_mut().for_each(|v| self.redact_value(v));
+            }
+            _ => {}
+        }
+    }
+
+    /// Whether `text` contains a secret. A text shorter than a secret cannot contain it and is
+    /// not searched (most keys and values of a large reply).
+    fn leaks(&self, text: &str) -> bool {
+        // The needles are sorted longest first: the last is the shortest.
+        if self.needles.last().is_none_or(|n| text.len() < n.len()) {
+            return false;
+        }
+        self.needles
+            .iter()
+            .any(|n| text.len() >= n.len() && text.contains(n.as_str()))
     }
 
     pub fn redact(&self, text: &str) -> String {

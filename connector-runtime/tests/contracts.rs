@@ -1,4 +1,5 @@
-//! Contract tests of the bundled specs in `specs/`: every declarative action of every spec runs
+//! Contract tests of the bundled specs in `specs/`: every action of every spec (declarative, and
+//! the `handler: code` actions through their built-in Rust handlers) runs
 //! through `Dispatcher::execute` against a loopback wiremock server, and the test asserts the
 //! request on the wire (method, path, query, headers including the auth header, exact body) and
 //! the mapped output. Specs with a hard-coded vendor URL are pointed at the mock by editing the
@@ -16,6 +17,17 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 /// Every declarative action this file has a contract test for, per spec file.
 const COVERED: &[(&str, &[&str])] = &[
+    (
+        "crowdstrike.yaml",
+        // initSession, runCommand and closeSession: the session tests in tests/sessions.rs.
+        &[
+            "closeSession",
+            "getAgentDetails",
+            "hostActions",
+            "initSession",
+            "runCommand",
+        ],
+    ),
     (
         "jira.yaml",
         &[
@@ -1037,4 +1049,390 @@ async fn jira_connection_test_401_is_auth_without_the_token() {
     let e = h.test().await.expect_err("401");
     assert_eq!(e.class, ErrorClass::Auth);
     assert_eq!(e.status, Some(401));
+}
+
+// ---------------------------------------------------------------------------------------------
+// crowdstrike (the real-time response session actions are in tests/sessions.rs)
+
+fn crowdstrike(server: &MockServer) -> Harness {
+    Harness::new(
+        load_spec("crowdstrike.yaml"),
+        json!({
+            "apiUrl": server.uri(),
+            "tokenUrl": format!("{}/oauth2/token", server.uri()),
+            "clientId": "client-1"
+        }),
+        json!({ "clientSecret": CANARY }),
+    )
+}
+
+async fn mount_falcon_token(server: &MockServer) {
+    Mock::given(method("POST"))
+        .and(path("/oauth2/token"))
+        .respond_with(json_reply(json!({
+            "access_token": "falcon-token", "token_type": "bearer", "expires_in": 1799
+        })))
+        .mount(server)
+        .await;
+}
+
+/// The requests other than the token request.
+async fn falcon_calls(server: &MockServer) -> Vec<wiremock::Request> {
+    requests(server)
+        .await
+        .into_iter()
+        .filter(|r| r.url.path() != "/oauth2/token")
+        .collect()
+}
+
+#[tokio::test]
+async fn crowdstrike_token_request_posts_the_client_credentials() {
+    let server = loopback().await;
+    mount_falcon_token(&server).await;
+    mount_any(&server, json_reply(json!({ "resources": ["dev-1"] }))).await;
+    let h = crowdstrike(&server);
+    h.test().await.expect("connection test");
+    let token = requests(&server)
+        .await
+        .into_iter()
+        .find(|r| r.url.path() == "/oauth2/token")
+        .expect("token request");
+    let form: Vec<(String, String)> = url::form_urlencoded::parse(&token.body)
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    assert!(form.contains(&("grant_type".into(), "client_credentials".into())));
+    assert!(form.contains(&("client_id".into(), "client-1".into())));
+    assert!(form.contains(&("client_secret".into(), CANARY.into())));
+    let calls = falcon_calls(&server).await;
+    assert_line(&calls[0], "GET", "/devices/queries/devices/v1");
+    assert_query(&calls[0], &[("limit", "1")]);
+    assert_eq!(
+        header(&calls[0], "authorization").as_deref(),
+        Some("Bearer falcon-token")
+    );
+}
+
+#[tokio::test]
+async fn crowdstrike_get_agent_details() {
+    let server = loopback().await;
+    mount_falcon_token(&server).await;
+    let host = json!({ "device_id": "dev-1", "hostname": "web-01", "platform_name": "Linux" });
+    mount_any(
+        &server,
+        json_reply(json!({ "resources": [host], "errors": [] })),
+    )
+    .await;
+    let h = crowdstrike(&server);
+    let out = h
+        .exec("getAgentDetails", json!({ "ids": ["dev-1", "dev-2"] }))
+        .await
+        .expect("ok");
+    assert_eq!(out, json!([host]));
+    let calls = falcon_calls(&server).await;
+    assert_eq!(calls.len(), 1);
+    assert_line(&calls[0], "GET", "/devices/entities/devices/v2");
+    assert_query(&calls[0], &[("ids", "dev-1,dev-2")]);
+    assert_eq!(
+        header(&calls[0], "accept").as_deref(),
+        Some("application/json")
+    );
+    assert_eq!(
+        header(&calls[0], "authorization").as_deref(),
+        Some("Bearer falcon-token")
+    );
+}
+
+#[tokio::test]
+async fn crowdstrike_contain_host() {
+    let server = loopback().await;
+    mount_falcon_token(&server).await;
+    mount_any(
+        &server,
+        json_reply(json!({ "resources": [{ "id": "dev-1", "path": "" }], "errors": [] })),
+    )
+    .await;
+    let h = crowdstrike(&server);
+    let out = h
+        .exec(
+            "hostActions",
+            json!({ "command": "contain", "ids": ["dev-1"], "comment": "ransomware" }),
+        )
+        .await
+        .expect("ok");
+    assert_eq!(out, json!([{ "id": "dev-1", "path": "" }]));
+    let calls = falcon_calls(&server).await;
+    assert_line(&calls[0], "POST", "/devices/entities/devices-actions/v2");
+    assert_query(&calls[0], &[("action_name", "contain")]);
+    assert_eq!(
+        json_body(&calls[0]),
+        json!({
+            "ids": ["dev-1"],
+            "action_parameters": [{ "name": "comment", "value": "ransomware" }]
+        })
+    );
+}
+
+#[tokio::test]
+async fn crowdstrike_401_is_auth_without_the_secret() {
+    let server = loopback().await;
+    mount_falcon_token(&server).await;
+    mount_any(
+        &server,
+        ResponseTemplate::new(401).set_body_json(json!({
+            "errors": [{ "code": 401, "message": "access denied, authorization failed" }]
+        })),
+    )
+    .await;
+    let h = crowdstrike(&server);
+    let err = h
+        .exec("getAgentDetails", json!({ "ids": ["dev-1"] }))
+        .await
+        .expect_err("401");
+    assert_eq!(err.class, ErrorClass::Auth);
+    assert_eq!(err.status, Some(401));
+}
+
+// ---------------------------------------------------------------------------------------------
+// code actions: .webhook execute and .jira pushToService (built-in Rust handlers)
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn webhook_execute_uses_the_configured_method_headers_and_auth() {
+    let server = loopback().await;
+    mount_any(&server, json_reply(json!({ "received": true }))).await;
+    let h = Harness::new(
+        load_spec("webhook.yaml"),
+        json!({
+            "url": format!("{}/hooks/incoming?team=sec", server.uri()),
+            "method": "put",
+            "headers": { "X-Source": "connectors" },
+            "authType": "basic"
+        }),
+        json!({ "username": "svc", "password": CANARY }),
+    );
+    let out = h
+        .exec("execute", json!({ "body": "{\"alert\":\"disk full\"}" }))
+        .await
+        .expect("sent");
+    assert_eq!(out, json!({ "status": 200, "body": { "received": true } }));
+    let r = only_request(&server).await;
+    assert_line(&r, "PUT", "/hooks/incoming");
+    assert_query(&r, &[("team", "sec")]);
+    assert_eq!(header(&r, "x-source").as_deref(), Some("connectors"));
+    assert_eq!(
+        header(&r, "content-type").as_deref(),
+        Some("application/json")
+    );
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("svc:{CANARY}"));
+    assert_eq!(header(&r, "authorization"), Some(format!("Basic {basic}")));
+    assert_eq!(r.body, b"{\"alert\":\"disk full\"}");
+}
+
+#[tokio::test]
+async fn webhook_execute_posts_by_default_and_keeps_a_configured_content_type() {
+    let server = loopback().await;
+    mount_any(&server, ResponseTemplate::new(204)).await;
+    let h = Harness::new(
+        load_spec("webhook.yaml"),
+        json!({
+            "url": format!("{}/in", server.uri()),
+            "headers": { "Content-Type": "text/plain" },
+            "authType": "none"
+        }),
+        json!({}),
+    );
+    let out = h
+        .exec("execute", json!({ "body": "plain words" }))
+        .await
+        .expect("sent");
+    assert_eq!(out, json!({ "status": 204 }));
+    let r = only_request(&server).await;
+    assert_line(&r, "POST", "/in");
+    assert_eq!(header(&r, "content-type").as_deref(), Some("text/plain"));
+    assert_eq!(r.body, b"plain words");
+}
+
+#[tokio::test]
+async fn webhook_execute_4xx_is_a_user_error() {
+    let server = loopback().await;
+    mount_any(
+        &server,
+        ResponseTemplate::new(422).set_body_string("bad payload"),
+    )
+    .await;
+    let h = Harness::new(
+        load_spec("webhook.yaml"),
+        json!({ "url": format!("{}/in", server.uri()), "authType": "none" }),
+        json!({}),
+    );
+    let e = h
+        .exec("execute", json!({ "body": "{}" }))
+        .await
+        .expect_err("422");
+    assert_eq!((e.class, e.status), (ErrorClass::User, Some(422)));
+}
+
+async fn mount_jira_push(server: &MockServer) {
+    Mock::given(method("GET"))
+        .and(path("/rest/api/2/issue/createmeta/SEC/issuetypes"))
+        .respond_with(json_reply(json!({
+            "issueTypes": [issue_type(1), issue_type(2)], "startAt": 0, "total": 2
+        })))
+        .mount(server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/rest/api/2/issue"))
+        .respond_with(
+            ResponseTemplate::new(201)
+                .set_body_json(json!({ "id": "10100", "key": "SEC-42", "self": "x" })),
+        )
+        .mount(server)
+        .await;
+    Mock::given(method("PUT"))
+        .and(path("/rest/api/2/issue/SEC-7"))
+        .respond_with(ResponseTemplate::new(204))
+        .mount(server)
+        .await;
+    for (key, id) in [("SEC-42", "10100"), ("SEC-7", "10007")] {
+        Mock::given(method("GET"))
+            .and(path(format!("/rest/api/2/issue/{key}")))
+            .respond_with(json_reply(json!({
+                "id": id, "key": key,
+                "fields": {
+                    "created": "2026-11-20T09:30:00.000+0000",
+                    "updated": "2026-11-21T10:15:00.000+0100"
+                }
+            })))
+            .mount(server)
+            .await;
+    }
+    Mock::given(method("POST"))
+        .and(wiremock::matchers::path_regex(
+            r"^/rest/api/2/issue/SEC-\d+/comment$",
+        ))
+        .respond_with(
+            ResponseTemplate::new(201)
+                .set_body_json(json!({ "id": "1", "created": "2026-11-22T08:00:00.000+0000" })),
+        )
+        .mount(server)
+        .await;
+}
+
+#[tokio::test]
+async fn jira_push_to_service_creates_the_issue_then_adds_the_comments() {
+    let server = loopback().await;
+    mount_jira_push(&server).await;
+    let h = jira(&server);
+    let out = h
+        .exec(
+            "pushToService",
+            json!({
+                "incident": {
+                    "summary": "Malware on web-01", "description": "Detected by EDR",
+                    "priority": "High", "labels": ["edr", "sev1"], "externalId": null
+                },
+                "comments": [
+                    { "comment": "Host isolated", "commentId": "c-1" },
+                    { "comment": "Reimaged", "commentId": "c-2" }
+                ]
+            }),
+        )
+        .await
+        .expect("pushed");
+    assert_eq!(
+        out,
+        json!({
+            "id": "10100", "title": "SEC-42",
+            "url": format!("{}/browse/SEC-42", server.uri()),
+            "pushedDate": "2026-11-20T09:30:00.000+00:00",
+            "comments": [
+                { "commentId": "c-1", "pushedDate": "2026-11-22T08:00:00.000+00:00" },
+                { "commentId": "c-2", "pushedDate": "2026-11-22T08:00:00.000+00:00" }
+            ]
+        })
+    );
+    let calls = requests(&server).await;
+    let lines: Vec<String> = calls
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.url.path()))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "GET /rest/api/2/issue/createmeta/SEC/issuetypes",
+            "POST /rest/api/2/issue",
+            "GET /rest/api/2/issue/SEC-42",
+            "POST /rest/api/2/issue/SEC-42/comment",
+            "POST /rest/api/2/issue/SEC-42/comment"
+        ]
+    );
+    for r in &calls {
+        assert_jira_headers(r);
+    }
+    // The first issue type of the project, since the caller named none.
+    assert_eq!(
+        json_body(&calls[1]),
+        json!({ "fields": {
+            "summary": "Malware on web-01", "description": "Detected by EDR",
+            "priority": { "name": "High" }, "labels": ["edr", "sev1"],
+            "project": { "key": "SEC" }, "issuetype": { "id": "10001" }
+        }})
+    );
+    assert_eq!(json_body(&calls[3]), json!({ "body": "Host isolated" }));
+    assert_eq!(json_body(&calls[4]), json!({ "body": "Reimaged" }));
+}
+
+#[tokio::test]
+async fn jira_push_to_service_updates_the_issue_named_by_external_id() {
+    let server = loopback().await;
+    mount_jira_push(&server).await;
+    let h = jira(&server);
+    let out = h
+        .exec(
+            "pushToService",
+            json!({
+                "incident": {
+                    "summary": "Malware on web-01 (contained)", "externalId": "SEC-7",
+                    "parent": "SEC-1", "otherFields": { "customfield_10020": 5 }
+                }
+            }),
+        )
+        .await
+        .expect("pushed");
+    assert_eq!(out["title"], "SEC-7");
+    assert_eq!(out["id"], "10007");
+    assert_eq!(out["pushedDate"], "2026-11-21T10:15:00.000+01:00");
+    assert_eq!(out["comments"], json!([]));
+    let calls = requests(&server).await;
+    assert_eq!(calls.len(), 2);
+    assert_line(&calls[0], "PUT", "/rest/api/2/issue/SEC-7");
+    assert_eq!(
+        json_body(&calls[0]),
+        json!({ "fields": {
+            "customfield_10020": 5, "summary": "Malware on web-01 (contained)",
+            "parent": { "key": "SEC-1" }
+        }})
+    );
+    assert_line(&calls[1], "GET", "/rest/api/2/issue/SEC-7");
+}
+
+#[tokio::test]
+async fn jira_push_to_service_errors_are_classified_without_the_token() {
+    let server = loopback().await;
+    Mock::given(method("POST"))
+        .and(path("/rest/api/2/issue"))
+        .respond_with(ResponseTemplate::new(400).set_body_json(json!({
+            "errorMessages": [], "errors": { "summary": "Summary is required." }
+        })))
+        .mount(&server)
+        .await;
+    let h = jira(&server);
+    let e = h
+        .exec(
+            "pushToService",
+            json!({ "incident": { "summary": "x", "issueType": "10001" } }),
+        )
+        .await
+        .expect_err("400");
+    assert_eq!((e.class, e.status), (ErrorClass::User, Some(400)));
 }

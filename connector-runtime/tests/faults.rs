@@ -222,7 +222,7 @@ async fn a_reply_that_is_not_http_is_a_typed_error() {
 }
 
 #[tokio::test]
-async fn a_malformed_json_body_falls_back_to_text_and_fails_output_validation() {
+async fn a_malformed_json_body_is_a_typed_error_not_a_silent_fallback() {
     bounded(async {
         let server = MockServer::start().await;
         Mock::given(path("/thing"))
@@ -232,32 +232,27 @@ async fn a_malformed_json_body_falls_back_to_text_and_fails_output_validation() 
             )
             .mount(&server)
             .await;
+        Mock::given(path("/text"))
+            .respond_with(ResponseTemplate::new(200).set_body_raw("{ not json", "text/plain"))
+            .mount(&server)
+            .await;
         let actions = |extra: &str| {
             format!(
-                "actions:\n  get:\n    description: Read.\n    scope: read\n    request: {{ method: GET, path: /thing }}\n{extra}"
+                "actions:\n  get:\n    description: Read.\n    scope: read\n    request: {{ method: GET, path: /thing }}\n{extra}  text:\n    description: Read text.\n    scope: read\n    request: {{ method: GET, path: /text }}\n"
             )
         };
-        // No output mapping: the text of the body.
+        for extra in ["", "    response:\n      output: { id: $.id }\n"] {
+            let h = Harness::new(&server.uri(), &actions(extra));
+            let r = h.run("get", json!({})).await;
+            assert_error(&r, ErrorClass::System, "invalid_response");
+            let e = r.unwrap_err();
+            assert_eq!(e.status, Some(200));
+            assert!(e.message.contains("line 1 column"), "{e}");
+            assert!(!e.message.contains("abc"), "the body is not echoed: {e}");
+        }
+        // A body that does not claim to be JSON is returned as text.
         let h = Harness::new(&server.uri(), &actions(""));
-        assert_eq!(
-            h.run("get", json!({})).await,
-            Ok(json!("{\"id\": \"abc\", \"name\": "))
-        );
-        // An output mapping: the path selects nothing.
-        let h = Harness::new(
-            &server.uri(),
-            &actions("    response:\n      output: { id: $.id }\n"),
-        );
-        assert_eq!(h.run("get", json!({})).await, Ok(json!({"id": null})));
-        // With an output schema the dispatcher refuses the reply.
-        let h = Harness::new(
-            &server.uri(),
-            &actions(
-                "    response:\n      output: { id: $.id }\n    output:\n      type: object\n      required: [id]\n      properties:\n        id: { type: string }\n",
-            ),
-        );
-        let r = h.run("get", json!({})).await;
-        assert_error(&r, ErrorClass::System, "invalid_output");
+        assert_eq!(h.run("text", json!({})).await, Ok(json!("{ not json")));
     })
     .await;
 }

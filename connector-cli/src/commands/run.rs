@@ -8,7 +8,7 @@ use anyhow::{Context, bail};
 use connector_runtime::{
     ActionError, CancellationToken, ConnectorInstance, ExecuteOptions, InstanceRuntime, Registry,
 };
-use connector_spec::{LoadOptions, SpecLoader};
+use connector_spec::{AuthMode, LoadOptions, SpecLoader};
 use futures::StreamExt;
 use serde_json::Value;
 
@@ -20,10 +20,16 @@ pub struct RunArgs<'a> {
     pub spec: &'a Path,
     pub config: Option<&'a Path>,
     pub secrets: Option<&'a Path>,
+    /// The calling user; empty means the local user on a per-user spec (and no user on a
+    /// shared one).
     pub user: &'a str,
+    /// The token store (per-user specs); `None` is the default location.
+    pub store: Option<&'a Path>,
+    /// The instance id the tokens are stored under; `None` is the spec's id.
+    pub instance: Option<&'a str>,
 }
 
-fn read_json(path: Option<&Path>, what: &str) -> anyhow::Result<Value> {
+pub(crate) fn read_json(path: Option<&Path>, what: &str) -> anyhow::Result<Value> {
     let Some(path) = path else {
         return Ok(Value::Object(Default::default()));
     };
@@ -56,14 +62,24 @@ pub fn parse_input(input: Option<&str>) -> anyhow::Result<Value> {
     serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{origin} is not valid JSON: {e}"))
 }
 
-fn setup(
-    args: &RunArgs<'_>,
+/// A loaded spec and its instance, before any runtime is built.
+pub(crate) struct Loaded {
+    pub dispatcher: Arc<connector_runtime::Dispatcher>,
+    pub instance: ConnectorInstance,
+}
+
+/// Load and validate the spec, read the config and secrets, and build the instance.
+/// `Ok(None)`: the spec has errors (printed).
+pub(crate) fn load(
+    spec: &Path,
+    config: Option<&Path>,
+    secrets: Option<&Path>,
     color: ColorChoice,
-) -> anyhow::Result<Option<(Arc<connector_runtime::Dispatcher>, InstanceRuntime)>> {
-    if !args.spec.is_file() {
-        bail!("{}: no such file", args.spec.display());
+) -> anyhow::Result<Option<Loaded>> {
+    if !spec.is_file() {
+        bail!("{}: no such file", spec.display());
     }
-    let loaded = SpecLoader::new(LoadOptions::default()).load_file(args.spec);
+    let loaded = SpecLoader::new(LoadOptions::default()).load_file(spec);
     if loaded.has_errors() {
         emit(
             Stream::Stderr,
@@ -72,25 +88,85 @@ fn setup(
         return Ok(None);
     }
     let spec = loaded.spec.expect("no errors means a spec");
-    let config = read_json(args.config, "config")?;
-    let secrets = read_json(args.secrets, "secrets")?;
+    let config = read_json(config, "config")?;
+    let secrets = read_json(secrets, "secrets")?;
     let mut registry = Registry::new();
     let dispatcher = registry
         .register_spec(spec)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let instance = ConnectorInstance::new(Arc::clone(dispatcher.spec()), config, secrets)
         .map_err(action_error)?;
-    let runtime = InstanceRuntime::new(instance).map_err(action_error)?;
-    Ok(Some((dispatcher, runtime)))
+    Ok(Some(Loaded {
+        dispatcher,
+        instance,
+    }))
+}
+
+/// What `run` and `test` execute with.
+struct Setup {
+    dispatcher: Arc<connector_runtime::Dispatcher>,
+    runtime: InstanceRuntime,
+    /// The user the calls act as (the local user on a per-user spec).
+    user: String,
+    /// What to do when a per-user call finds no usable token.
+    login_hint: Option<String>,
+}
+
+async fn setup(args: &RunArgs<'_>, color: ColorChoice) -> anyhow::Result<Option<Setup>> {
+    let Some(Loaded {
+        dispatcher,
+        instance,
+    }) = load(args.spec, args.config, args.secrets, color)?
+    else {
+        return Ok(None);
+    };
+    let runtime = InstanceRuntime::new(instance.clone()).map_err(action_error)?;
+    if instance.auth_mode() != AuthMode::PerUser {
+        return Ok(Some(Setup {
+            dispatcher,
+            runtime,
+            user: args.user.to_string(),
+            login_hint: None,
+        }));
+    }
+    // A per-user spec acts as the local user with the tokens `connector auth login` stored.
+    let user = crate::commands::auth::resolve_user(args.user)?;
+    let instance_id = args.instance.unwrap_or(&instance.spec.id).to_string();
+    let hint = crate::commands::auth::login_hint(args, &user);
+    let runtime = match crate::commands::auth::with_stored_tokens(
+        runtime,
+        &instance,
+        &instance_id,
+        &user,
+        args.store,
+    )
+    .await
+    {
+        Ok(r) => r,
+        Err(e) => {
+            if let Some(Failed(ae)) = e.downcast_ref::<Failed>() {
+                report(ae);
+                emit(Stream::Stderr, &format!("{hint}\n"));
+                return Ok(None);
+            }
+            return Err(e);
+        }
+    };
+    Ok(Some(Setup {
+        dispatcher,
+        runtime,
+        user,
+        login_hint: Some(hint),
+    }))
 }
 
 /// A runtime error becomes an "action failed" outcome, printed with its class and status.
-fn action_error(e: ActionError) -> anyhow::Error {
+pub(crate) fn action_error(e: ActionError) -> anyhow::Error {
     anyhow::Error::new(Failed(e))
 }
 
 #[derive(Debug)]
-struct Failed(ActionError);
+pub(crate) struct Failed(pub ActionError);
 
 impl std::fmt::Display for Failed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -100,7 +176,7 @@ impl std::fmt::Display for Failed {
 
 impl std::error::Error for Failed {}
 
-fn report(e: &ActionError) {
+pub(crate) fn report(e: &ActionError) {
     let status = e.status.map(|s| format!(" (HTTP {s})")).unwrap_or_default();
     emit(
         Stream::Stderr,
@@ -111,6 +187,16 @@ fn report(e: &ActionError) {
             e.message
         ),
     );
+}
+
+/// Print a failure and, when it means the user has no usable token, what to run.
+fn report_with_hint(e: &ActionError, hint: Option<&str>) {
+    report(e);
+    if let Some(hint) = hint
+        && matches!(e.code, "not_authorized" | "token_revoked")
+    {
+        emit(Stream::Stderr, &format!("{hint}\n"));
+    }
 }
 
 fn cancel_on_ctrl_c() -> CancellationToken {
@@ -138,12 +224,18 @@ pub async fn run(
     color: ColorChoice,
 ) -> anyhow::Result<Outcome> {
     let input = parse_input(input)?;
-    let (dispatcher, runtime) = match setup(&args, color) {
+    let Setup {
+        dispatcher,
+        runtime,
+        user,
+        login_hint,
+    } = match setup(&args, color).await {
         Ok(Some(v)) => v,
         Ok(None) => return Ok(Outcome::Invalid),
         Err(e) => return fail(e),
     };
-    let ctx = runtime.context(args.user, cancel_on_ctrl_c());
+    let hint = login_hint.as_deref();
+    let ctx = runtime.context(&user, cancel_on_ctrl_c());
     let streaming = dispatcher
         .spec()
         .actions
@@ -153,7 +245,7 @@ pub async fn run(
         let mut events = match dispatcher.stream(&ctx, action, input).await {
             Ok(s) => s,
             Err(e) => {
-                report(&e);
+                report_with_hint(&e, hint);
                 return Ok(Outcome::Invalid);
             }
         };
@@ -167,7 +259,7 @@ pub async fn run(
                     let _ = out.flush();
                 }
                 Err(e) => {
-                    report(&e);
+                    report_with_hint(&e, hint);
                     return Ok(Outcome::Invalid);
                 }
             }
@@ -183,7 +275,7 @@ pub async fn run(
             Ok(Outcome::Success)
         }
         Err(e) => {
-            report(&e);
+            report_with_hint(&e, hint);
             Ok(Outcome::Invalid)
         }
     }
@@ -191,12 +283,18 @@ pub async fn run(
 
 /// `connector test`.
 pub async fn test(args: RunArgs<'_>, color: ColorChoice) -> anyhow::Result<Outcome> {
-    let (dispatcher, runtime) = match setup(&args, color) {
+    let Setup {
+        dispatcher,
+        runtime,
+        user,
+        login_hint,
+    } = match setup(&args, color).await {
         Ok(Some(v)) => v,
         Ok(None) => return Ok(Outcome::Invalid),
         Err(e) => return fail(e),
     };
-    let ctx = runtime.context(args.user, cancel_on_ctrl_c());
+    let hint = login_hint.as_deref();
+    let ctx = runtime.context(&user, cancel_on_ctrl_c());
     match dispatcher.test(&ctx).await {
         Ok(v) => {
             emit(
@@ -207,7 +305,7 @@ pub async fn test(args: RunArgs<'_>, color: ColorChoice) -> anyhow::Result<Outco
             Ok(Outcome::Success)
         }
         Err(e) => {
-            report(&e);
+            report_with_hint(&e, hint);
             Ok(Outcome::Invalid)
         }
     }
