@@ -1,0 +1,197 @@
+//! `connector keys`: the token store's encryption keys (generate, status, rotate).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use clap::Subcommand;
+use connector_runtime::store::crypto::{KEY_ENV, KEY_FILE_ENV};
+use connector_runtime::store::{Keyring, SqliteStore, TokenStore, default_store_path};
+
+use crate::Outcome;
+
+const STORE_HELP: &str = "The store file. Default: $CONNECTOR_STORE, else \
+    $CONNECTOR_HOME/connector.db, else $XDG_DATA_HOME/connector/connector.db, else \
+    ~/.local/share/connector/connector.db";
+
+#[derive(Subcommand, Debug)]
+pub enum KeysCommand {
+    /// Print a fresh random key as `id:base64` for CONNECTOR_KEY
+    #[command(
+        long_about = "Print a fresh 32-byte key from the operating system's random source, as \
+            `id:base64`, the form CONNECTOR_KEY and CONNECTOR_KEY_FILE take. Nothing is \
+            written anywhere: store the line where your secrets live.",
+        after_help = "Examples:\n  \
+            connector keys generate\n  \
+            connector keys generate --id prod-2026-07\n  \
+            export CONNECTOR_KEY=\"$(connector keys generate)\""
+    )]
+    Generate {
+        /// Key id (ASCII letters, digits, `-`, `_`, `.`; default: k<unix seconds>)
+        #[arg(long, value_name = "ID")]
+        id: Option<String>,
+    },
+    /// Show which key ids the store's sealed values are under
+    #[command(
+        long_about = "Count the store's sealed values (access and refresh tokens, PKCE \
+            verifiers, connector secrets) per key id, and name the active key of the configured \
+            keyring. A configured key that seals no value can be removed from the \
+            configuration. Values are not opened, so this works with any keyring.",
+        after_help = "Examples:\n  \
+            connector keys status\n  \
+            connector keys status --store /var/lib/connector/connector.db"
+    )]
+    Status {
+        #[arg(long, value_name = "PATH", help = STORE_HELP)]
+        store: Option<PathBuf>,
+    },
+    /// Re-encrypt every sealed value in the store under the active key
+    #[command(
+        long_about = "Re-encrypt every sealed value in the store (access and refresh tokens, \
+            PKCE verifiers, connector secrets) under the active key, in one transaction: \
+            either every value moves or none does, and no record is lost.\n\n\
+            The keyring comes from CONNECTOR_KEY (or the file named by CONNECTOR_KEY_FILE): \
+            `id:base64` entries separated by commas or newlines; the FIRST entry is the active \
+            key, the others are old keys kept for reading.\n\n\
+            To rotate:\n  \
+            1. generate a new key: connector keys generate --id k2\n  \
+            2. put it first, keep the old one: CONNECTOR_KEY=\"k2:...,k1:...\"\n     \
+               (deploy this keyring to every process that uses the store)\n  \
+            3. run: connector keys rotate\n  \
+            4. remove the old key: CONNECTOR_KEY=\"k2:...\"\n\n\
+            Exit code 0 on success, 2 when a value cannot be opened (an old key is missing \
+            from the keyring or a value was tampered with); nothing is changed then.",
+        after_help = "Examples:\n  \
+            CONNECTOR_KEY=\"k2:NEWKEY,k1:OLDKEY\" connector keys rotate\n  \
+            connector keys rotate --store ./connector.db"
+    )]
+    Rotate {
+        #[arg(long, value_name = "PATH", help = STORE_HELP)]
+        store: Option<PathBuf>,
+    },
+}
+
+pub async fn run(cmd: KeysCommand) -> anyhow::Result<Outcome> {
+    match cmd {
+        KeysCommand::Generate { id } => generate(id),
+        KeysCommand::Status { store } => status(store).await,
+        KeysCommand::Rotate { store } => rotate(store).await,
+    }
+}
+
+fn generate(id: Option<String>) -> anyhow::Result<Outcome> {
+    let id = match id {
+        Some(id) => id,
+        None => {
+            let secs = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0);
+            format!("k{secs}")
+        }
+    };
+    let key = Keyring::generate_key();
+    // Validate the id the way the keyring will read it.
+    Keyring::single(&id, &key)?;
+    println!("{}", &*Keyring::format_entry(&id, &key));
+    Ok(Outcome::Success)
+}
+
+fn store_path(store: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    let path = match store {
+        Some(p) => p,
+        None => default_store_path()?,
+    };
+    if !path.is_file() {
+        bail!(
+            "no token store at {} (pass --store, or set CONNECTOR_STORE / CONNECTOR_HOME)",
+            path.display()
+        );
+    }
+    Ok(path)
+}
+
+fn keyring() -> anyhow::Result<Keyring> {
+    Keyring::from_env()
+        .with_context(|| format!("reading the keyring from {KEY_ENV} / {KEY_FILE_ENV}"))
+}
+
+async fn open(path: &Path, keys: Keyring) -> anyhow::Result<SqliteStore> {
+    SqliteStore::open(path, keys)
+        .await
+        .with_context(|| format!("opening the token store {}", path.display()))
+}
+
+async fn status(store: Option<PathBuf>) -> anyhow::Result<Outcome> {
+    let path = store_path(store)?;
+    let keys = keyring()?;
+    let store = open(&path, keys.clone()).await?;
+    let usage = store.key_usage().await?;
+    store.close().await;
+    println!("store: {}", path.display());
+    println!("active key: {}", keys.active_id());
+    let configured = keys.key_ids();
+    if usage.is_empty() {
+        println!("no sealed values");
+    }
+    for (id, n) in &usage {
+        let note = if !configured.contains(&id.as_str()) {
+            "  (NOT CONFIGURED: these values cannot be opened)"
+        } else if id != keys.active_id() {
+            "  (old key: run `connector keys rotate`)"
+        } else {
+            ""
+        };
+        println!(
+            "{id}: {n} sealed value{}{note}",
+            if *n == 1 { "" } else { "s" }
+        );
+    }
+    for id in configured.iter().filter(|id| !usage.contains_key(**id)) {
+        if *id != keys.active_id() {
+            println!("{id}: no sealed values (can be removed from {KEY_ENV})");
+        }
+    }
+    Ok(Outcome::Success)
+}
+
+async fn rotate(store: Option<PathBuf>) -> anyhow::Result<Outcome> {
+    let path = store_path(store)?;
+    let keys = keyring()?;
+    let store = open(&path, keys.clone()).await?;
+    let report = store
+        .rotate_keys()
+        .await
+        .context("rotation failed; nothing was changed")?;
+    store.close().await;
+    println!(
+        "re-encrypted {} sealed value{} under key `{}`: {} token{}, {} OAuth state{}, {} \
+         connector instance{} ({})",
+        report.values,
+        plural(report.values),
+        keys.active_id(),
+        report.tokens,
+        plural(report.tokens),
+        report.states,
+        plural(report.states),
+        report.instances,
+        plural(report.instances),
+        path.display()
+    );
+    let old: Vec<&str> = keys
+        .key_ids()
+        .into_iter()
+        .filter(|id| *id != keys.active_id())
+        .collect();
+    if !old.is_empty() {
+        println!(
+            "no value is sealed under {} any more; remove {} from {KEY_ENV}",
+            old.join(", "),
+            if old.len() == 1 { "it" } else { "them" }
+        );
+    }
+    Ok(Outcome::Success)
+}
+
+fn plural(n: u64) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}

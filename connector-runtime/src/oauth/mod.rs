@@ -1,0 +1,29 @@
+//! Per-user OAuth: the authorization code grant with PKCE (S256), EARS, refresh under a
+//! single-flight lock, and the auth strategies that act as the calling user.
+//!
+//! [`OAuthFlows`] is the entry point. Register each per-user connector instance with
+//! [`OAuthFlows::register`]; [`OAuthFlows::start`] returns the URL to send the user to;
+//! [`OAuthFlows::callback`] finishes the flow and stores the tokens in the
+//! [`TokenStore`](crate::store::TokenStore); [`OAuthFlows::user_auth`] gives the
+//! [`UserAuthProvider`](crate::UserAuthProvider) for
+//! [`InstanceRuntime::with_user_auth`](crate::InstanceRuntime::with_user_auth).
+
+pub mod ears;
+pub mod flows;
+pub mod pkce;
+pub mod provider;
+pub mod refresh;
+pub mod settings;
+pub mod strategy;
+pub mod token;
+
+pub use ears::{EarsClient, EarsProvider};
+pub use flows::{
+    Authorization, CallbackParams, Connected, OAuthConnector, OAuthFlows, StartOptions, TokenOwner,
+    not_authorized,
+};
+pub use pkce::Pkce;
+pub use provider::{DirectClient, OAuthClient, RESERVED_PARAMETERS};
+pub use settings::OAuthSettings;
+pub use strategy::{PerUserAuth, StoredTokenAuth};
+pub use token::{TokenEndpoint, TokenEndpointError, TokenPaths, TokenSet};

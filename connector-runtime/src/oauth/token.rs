@@ -1,0 +1,511 @@
+//! The token endpoint client: the `authorization_code` and `refresh_token` grants, client
+//! authentication (`client_secret_basic` / `client_secret_post`), and parsing of token
+//! responses with configurable paths (Slack puts user tokens under `authed_user`).
+
+use std::time::Duration;
+
+use base64::Engine;
+use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderValue};
+use serde_json::Value;
+
+use crate::auth::ClientAuthentication;
+use crate::error::ActionError;
+use secrecy::{ExposeSecret, SecretString};
+
+/// Largest token response read; a provider sending more is broken or hostile.
+pub const MAX_TOKEN_RESPONSE: usize = 256 * 1024;
+
+/// Tokens from a token endpoint.
+#[derive(Clone)]
+pub struct TokenSet {
+    pub access_token: SecretString,
+    /// Absent when the provider does not rotate (or never issues) refresh tokens.
+    pub refresh_token: Option<SecretString>,
+    /// Lifetime of the access token, when the provider says.
+    pub expires_in: Option<Duration>,
+    /// Lifetime of the refresh token, when the provider says.
+    pub refresh_token_expires_in: Option<Duration>,
+    pub token_type: Option<String>,
+    pub scope: Option<String>,
+}
+
+impl std::fmt::Debug for TokenSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenSet")
+            .field("access_token", &self.access_token)
+            .field(
+                "refresh_token",
+                &self.refresh_token.as_ref().map(|_| "[REDACTED]"),
+            )
+            .field("expires_in", &self.expires_in)
+            .field("refresh_token_expires_in", &self.refresh_token_expires_in)
+            .field("token_type", &self.token_type)
+            .field("scope", &self.scope)
+            .finish()
+    }
+}
+
+/// Where the tokens sit in a token response: `$.access_token` by default,
+/// `$.authed_user.access_token` for Slack user tokens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenPaths {
+    access: Vec<String>,
+    refresh: Vec<String>,
+}
+
+impl Default for TokenPaths {
+    fn default() -> TokenPaths {
+        TokenPaths {
+            access: vec!["access_token".into()],
+            refresh: vec!["refresh_token".into()],
+        }
+    }
+}
+
+impl TokenPaths {
+    /// Parse `accessTokenPath` / `refreshTokenPath` (`$.a.b` or `a.b`: object keys only).
+    pub fn parse(access: &str, refresh: &str) -> Result<TokenPaths, ActionError> {
+        Ok(TokenPaths {
+            access: parse_path(access, "accessTokenPath")?,
+            refresh: parse_path(refresh, "refreshTokenPath")?,
+        })
+    }
+}
+
+fn parse_path(path: &str, field: &str) -> Result<Vec<String>, ActionError> {
+    let rest = path.strip_prefix("$.").unwrap_or(path);
+    let segments: Vec<String> = rest.split('.').map(str::to_string).collect();
+    let bad = segments.iter().any(|s| {
+        s.is_empty()
+            || !s
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    });
+    if bad {
+        return Err(ActionError::user(
+            "invalid_config",
+            format!(
+                "`{field}` `{path}` is not a token path: use `$.name` or `$.outer.name` \
+                 (object keys of letters, digits, `_` and `-`)"
+            ),
+        ));
+    }
+    Ok(segments)
+}
+
+fn lookup<'a>(v: &'a Value, path: &[String]) -> Option<&'a Value> {
+    path.iter().try_fold(v, |v, k| v.get(k))
+}
+
+/// Why a token request failed. Messages never contain a token or the client secret.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TokenEndpointError {
+    /// The provider answered with an OAuth error (`error`, optional `error_description`).
+    #[error("the provider answered `{error}`{}", description.as_ref().map(|d| format!(": {d}")).unwrap_or_default())]
+    Provider {
+        status: u16,
+        error: String,
+        description: Option<String>,
+    },
+    /// A non-success status without an OAuth error body.
+    #[error("the token endpoint answered HTTP {status}")]
+    Status { status: u16 },
+    /// A success status with a body that is not a usable token response.
+    #[error("the token response is malformed: {reason}")]
+    Malformed { status: u16, reason: String },
+    /// The request did not complete.
+    #[error("the token request failed: {0}")]
+    Transport(String),
+}
+
+impl TokenEndpointError {
+    /// The provider's OAuth error code, if it sent one.
+    pub fn oauth_error(&self) -> Option<&str> {
+        match self {
+            TokenEndpointError::Provider { error, .. } => Some(error),
+            _ => None,
+        }
+    }
+
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            TokenEndpointError::Provider { status, .. }
+            | TokenEndpointError::Status { status }
+            | TokenEndpointError::Malformed { status, .. } => Some(*status),
+            TokenEndpointError::Transport(_) => None,
+        }
+    }
+
+    /// Failures worth trying again later (server errors, network) rather than user errors.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            TokenEndpointError::Transport(_) => true,
+            TokenEndpointError::Status { status } => *status >= 500 || *status == 429,
+            TokenEndpointError::Provider { error, status, .. } => {
+                *status >= 500 || error == "temporarily_unavailable"
+            }
+            TokenEndpointError::Malformed { .. } => false,
+        }
+    }
+}
+
+/// A provider's token endpoint with the client's credentials.
+#[derive(Clone)]
+pub struct TokenEndpoint {
+    pub url: reqwest::Url,
+    pub client_id: String,
+    pub client_secret: SecretString,
+    pub client_auth: ClientAuthentication,
+    pub paths: TokenPaths,
+}
+
+impl std::fmt::Debug for TokenEndpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenEndpoint")
+            .field("url", &self.url.as_str())
+            .field("client_id", &self.client_id)
+            .field("client_auth", &self.client_auth)
+            .field("paths", &self.paths)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TokenEndpoint {
+    /// `base64(urlencode(id):urlencode(secret))`, RFC 6749 2.3.1.
+    pub fn basic_credentials(&self) -> String {
+        let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+        base64::engine::general_purpose::STANDARD.encode(format!(
+            "{}:{}",
+            enc(&self.client_id),
+            enc(self.client_secret.expose_secret())
+        ))
+    }
+
+    /// Exchange an authorization code (RFC 6749 4.1.3 with RFC 7636's `code_verifier`).
+    pub async fn exchange_code(
+        &self,
+        http: &reqwest::Client,
+        code: &str,
+        redirect_uri: &str,
+        verifier: &SecretString,
+    ) -> Result<TokenSet, TokenEndpointError> {
+        self.grant(
+            http,
+            vec![
+                ("grant_type", "authorization_code"),
+                ("code", code),
+                ("redirect_uri", redirect_uri),
+                ("code_verifier", verifier.expose_secret()),
+            ],
+        )
+        .await
+    }
+
+    /// Use a refresh token (RFC 6749 6).
+    pub async fn refresh(
+        &self,
+        http: &reqwest::Client,
+        refresh_token: &SecretString,
+    ) -> Result<TokenSet, TokenEndpointError> {
+        self.grant(
+            http,
+            vec![
+                ("grant_type", "refresh_token"),
+                ("refresh_token", refresh_token.expose_secret()),
+            ],
+        )
+        .await
+    }
+
+    async fn grant(
+        &self,
+        http: &reqwest::Client,
+        mut form: Vec<(&str, &str)>,
+    ) -> Result<TokenSet, TokenEndpointError> {
+        let mut req = http
+            .post(self.url.clone())
+            .header(ACCEPT, "application/json");
+        match self.client_auth {
+            ClientAuthentication::Basic => {
+                let mut v = HeaderValue::from_str(&format!("Basic {}", self.basic_credentials()))
+                    .map_err(|_| {
+                    TokenEndpointError::Transport(
+                        "the client credentials cannot be sent in a header".into(),
+                    )
+                })?;
+                v.set_sensitive(true);
+                req = req.header(AUTHORIZATION, v);
+            }
+            ClientAuthentication::Post => {
+                form.push(("client_id", &self.client_id));
+                form.push(("client_secret", self.client_secret.expose_secret()));
+            }
+        }
+        send(req.form(&form), &self.paths).await
+    }
+}
+
+/// Send a token request and parse the reply.
+pub(crate) async fn send(
+    req: reqwest::RequestBuilder,
+    paths: &TokenPaths,
+) -> Result<TokenSet, TokenEndpointError> {
+    let mut resp = req
+        .send()
+        .await
+        .map_err(|e| TokenEndpointError::Transport(crate::client::describe_reqwest(&e)))?;
+    let status = resp.status().as_u16();
+    let form_encoded = resp
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    let mut body = Vec::new();
+    while let Some(chunk) = resp
+        .chunk()
+        .await
+        .map_err(|e| TokenEndpointError::Transport(crate::client::describe_reqwest(&e)))?
+    {
+        if body.len() + chunk.len() > MAX_TOKEN_RESPONSE {
+            return Err(TokenEndpointError::Malformed {
+                status,
+                reason: format!("the body is larger than {MAX_TOKEN_RESPONSE} bytes"),
+            });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    parse_response(status, form_encoded, &body, paths)
+}
+
+/// Parse a token endpoint reply: an OAuth error wherever it appears (Slack answers
+/// `{"ok": false, "error": ...}` with HTTP 200), else the tokens at the configured paths.
+pub fn parse_response(
+    status: u16,
+    form_encoded: bool,
+    body: &[u8],
+    paths: &TokenPaths,
+) -> Result<TokenSet, TokenEndpointError> {
+    let json: Option<Value> = if form_encoded {
+        let map: serde_json::Map<String, Value> = url::form_urlencoded::parse(body)
+            .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
+            .collect();
+        Some(Value::Object(map))
+    } else {
+        serde_json::from_slice(body).ok()
+    };
+    let success = (200..300).contains(&status);
+    let Some(json) = json.filter(Value::is_object) else {
+        return Err(if success {
+            TokenEndpointError::Malformed {
+                status,
+                reason: "the body is not a JSON object".into(),
+            }
+        } else {
+            TokenEndpointError::Status { status }
+        });
+    };
+    if let Some(error) = json
+        .get("error")
+        .and_then(Value::as_str)
+        .filter(|e| !e.is_empty())
+    {
+        return Err(TokenEndpointError::Provider {
+            status,
+            error: printable(error, 64),
+            description: json
+                .get("error_description")
+                .and_then(Value::as_str)
+                .filter(|d| !d.is_empty())
+                .map(|d| printable(d, 300)),
+        });
+    }
+    if !success {
+        return Err(TokenEndpointError::Status { status });
+    }
+    let malformed = |reason: String| TokenEndpointError::Malformed { status, reason };
+    let access_token = match lookup(&json, &paths.access) {
+        Some(Value::String(s)) if !s.is_empty() => s.clone(),
+        Some(Value::String(_)) => {
+            return Err(malformed(format!(
+                "`$.{}` is empty",
+                paths.access.join(".")
+            )));
+        }
+        Some(_) => {
+            return Err(malformed(format!(
+                "`$.{}` is not a string",
+                paths.access.join(".")
+            )));
+        }
+        None => {
+            return Err(malformed(format!(
+                "it has no `$.{}`",
+                paths.access.join(".")
+            )));
+        }
+    };
+    if !access_token.bytes().all(|b| (0x21..0x7f).contains(&b)) {
+        return Err(malformed(
+            "the access token contains characters that cannot be sent in a header".into(),
+        ));
+    }
+    let refresh_token = match lookup(&json, &paths.refresh) {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) if s.is_empty() => None,
+        Some(Value::String(s)) => Some(SecretString::from(s.clone())),
+        Some(_) => {
+            return Err(malformed(format!(
+                "`$.{}` is not a string",
+                paths.refresh.join(".")
+            )));
+        }
+    };
+    // Lifetimes sit beside the access token (Slack: `authed_user.expires_in`), else at the top.
+    let parent = lookup(&json, &paths.access[..paths.access.len() - 1]).unwrap_or(&json);
+    let seconds = |key: &str| -> Result<Option<Duration>, TokenEndpointError> {
+        let v = parent.get(key).or_else(|| json.get(key));
+        match v {
+            None | Some(Value::Null) => Ok(None),
+            Some(v) => v
+                .as_u64()
+                .or_else(|| v.as_str()?.trim().parse().ok())
+                .map(|s| Some(Duration::from_secs(s)))
+                .ok_or_else(|| malformed(format!("`{key}` is not a number of seconds"))),
+        }
+    };
+    let text = |key: &str| {
+        parent
+            .get(key)
+            .or_else(|| json.get(key))
+            .and_then(Value::as_str)
+            .map(|s| printable(s, 2048))
+    };
+    Ok(TokenSet {
+        access_token: SecretString::from(access_token),
+        refresh_token,
+        expires_in: seconds("expires_in")?,
+        refresh_token_expires_in: seconds("refresh_token_expires_in")?,
+        token_type: text("token_type"),
+        scope: text("scope"),
+    })
+}
+
+/// Provider text made safe to show: control characters dropped, length capped.
+fn printable(s: &str, max: usize) -> String {
+    let mut out: String = s.chars().filter(|c| !c.is_control()).take(max).collect();
+    if s.chars().count() > max {
+        out.push('…');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn parse(status: u16, body: Value, paths: &TokenPaths) -> Result<TokenSet, TokenEndpointError> {
+        parse_response(status, false, body.to_string().as_bytes(), paths)
+    }
+
+    #[test]
+    fn standard_response() {
+        let t = parse(
+            200,
+            json!({"access_token": "at-1", "refresh_token": "rt-1", "expires_in": 3600, "token_type": "Bearer"}),
+            &TokenPaths::default(),
+        )
+        .unwrap();
+        assert_eq!(t.access_token.expose_secret(), "at-1");
+        assert_eq!(t.refresh_token.unwrap().expose_secret(), "rt-1");
+        assert_eq!(t.expires_in, Some(Duration::from_secs(3600)));
+    }
+
+    #[test]
+    fn slack_user_token_paths() {
+        let paths =
+            TokenPaths::parse("$.authed_user.access_token", "$.authed_user.refresh_token").unwrap();
+        let t = parse(
+            200,
+            json!({"ok": true, "access_token": "xoxb-bot", "expires_in": 99,
+                   "authed_user": {"access_token": "xoxp-user", "refresh_token": "xoxe-r", "expires_in": 43200}}),
+            &paths,
+        )
+        .unwrap();
+        assert_eq!(t.access_token.expose_secret(), "xoxp-user");
+        assert_eq!(t.refresh_token.unwrap().expose_secret(), "xoxe-r");
+        assert_eq!(t.expires_in, Some(Duration::from_secs(43200)));
+    }
+
+    #[test]
+    fn errors_are_typed() {
+        let p = TokenPaths::default();
+        let e = parse(
+            400,
+            json!({"error": "invalid_grant", "error_description": "bad\ncode"}),
+            &p,
+        )
+        .unwrap_err();
+        assert_eq!(e.oauth_error(), Some("invalid_grant"));
+        assert_eq!(
+            e.to_string(),
+            "the provider answered `invalid_grant`: badcode"
+        );
+        // Slack style: 200 with ok=false.
+        let e = parse(200, json!({"ok": false, "error": "invalid_code"}), &p).unwrap_err();
+        assert_eq!(e.oauth_error(), Some("invalid_code"));
+        assert!(matches!(
+            parse(200, json!({"token": "x"}), &p).unwrap_err(),
+            TokenEndpointError::Malformed { .. }
+        ));
+        assert!(matches!(
+            parse(200, json!({"access_token": 5}), &p).unwrap_err(),
+            TokenEndpointError::Malformed { .. }
+        ));
+        assert!(matches!(
+            parse(200, json!({"access_token": "a", "expires_in": "soon"}), &p).unwrap_err(),
+            TokenEndpointError::Malformed { .. }
+        ));
+        assert!(matches!(
+            parse_response(200, false, b"<html>", &p).unwrap_err(),
+            TokenEndpointError::Malformed { .. }
+        ));
+        assert_eq!(
+            parse_response(502, false, b"<html>", &p).unwrap_err(),
+            TokenEndpointError::Status { status: 502 }
+        );
+    }
+
+    #[test]
+    fn form_encoded_responses_are_read() {
+        let t = parse_response(
+            200,
+            true,
+            b"access_token=at%2B1&scope=repo&token_type=bearer",
+            &TokenPaths::default(),
+        )
+        .unwrap();
+        assert_eq!(t.access_token.expose_secret(), "at+1");
+        assert!(t.refresh_token.is_none());
+    }
+
+    #[test]
+    fn bad_paths_are_config_errors() {
+        for p in ["$.", "$.a..b", "a b", "$.a[0]"] {
+            let e = TokenPaths::parse(p, "$.refresh_token").unwrap_err();
+            assert_eq!(e.code, "invalid_config", "{p}");
+        }
+    }
+
+    #[test]
+    fn debug_hides_tokens() {
+        let t = parse(
+            200,
+            json!({"access_token": "canary-at", "refresh_token": "canary-rt"}),
+            &TokenPaths::default(),
+        )
+        .unwrap();
+        let dbg = format!("{t:?}");
+        assert!(!dbg.contains("canary"), "{dbg}");
+    }
+}
