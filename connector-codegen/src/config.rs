@@ -1,0 +1,614 @@
+//! `#[connector(...)]` on a config struct: connector metadata, config and secret fields with UI
+//! hints, and reading the struct from a call's config and secrets.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{quote, quote_spanned};
+use syn::spanned::Spanned;
+
+use crate::args::{self, Arg, Errors, check_keys};
+
+const STRUCT_KEYS: [&str; 10] = [
+    "id",
+    "display_name",
+    "description",
+    "license",
+    "features",
+    "auth",
+    "icon",
+    "docs_url",
+    "base_url",
+    "crate",
+];
+
+const FIELD_KEYS: [&str; 13] = [
+    "label",
+    "widget",
+    "placeholder",
+    "help",
+    "order",
+    "section",
+    "sensitive",
+    "secret",
+    "options_from",
+    "when",
+    "rename",
+    "default",
+    "skip",
+];
+
+const LICENSES: [&str; 4] = ["basic", "gold", "platinum", "enterprise"];
+
+/// The connector-level attribute, checked.
+struct Meta {
+    id: String,
+    display_name: String,
+    description: String,
+    license: String,
+    features: Vec<String>,
+    auth: Vec<String>,
+    icon: Option<String>,
+    docs_url: Option<String>,
+    base_url: Option<String>,
+}
+
+/// One config or secret field.
+struct Field {
+    ident: syn::Ident,
+    key: String,
+    ty: syn::Type,
+    /// `Option<T>`: the `T`.
+    inner: Option<syn::Type>,
+    secret: bool,
+    description: Option<String>,
+    ui: Vec<(String, TokenStream)>,
+    default: Option<syn::Lit>,
+    /// `#[field(skip)]`: not a config field; `Default::default()` when the struct is read.
+    skip: bool,
+}
+
+/// Expand `#[connector(...)]` on a struct.
+pub fn expand_struct(attr: TokenStream, mut item: syn::ItemStruct) -> TokenStream {
+    let mut errors = Errors::default();
+    let krate_default: syn::Path = syn::parse_quote!(::connector_runtime);
+    let (meta, krate) = match args::parse_args(attr) {
+        Ok(a) => parse_meta(&a, item.ident.span(), &mut errors),
+        Err(e) => {
+            errors.push_error(e);
+            (None, None)
+        }
+    };
+    let krate = krate.unwrap_or(krate_default);
+    if !item.generics.params.is_empty() {
+        errors.push(
+            item.generics.span(),
+            "a `#[connector]` config struct cannot be generic",
+        );
+    }
+    let fields = parse_fields(&mut item, &mut errors);
+    let name = &item.ident;
+    let body = match (meta, errors.is_empty()) {
+        (Some(meta), true) => generate(&krate, name, &meta, &fields),
+        _ => fallback(&krate, name),
+    };
+    let errs = errors.to_compile_errors();
+    quote! {
+        #item
+        #errs
+        #body
+    }
+}
+
+fn parse_meta(all: &[Arg], at: Span, errors: &mut Errors) -> (Option<Meta>, Option<syn::Path>) {
+    let before = errors.len();
+    let mut m = Meta {
+        id: String::new(),
+        display_name: String::new(),
+        description: String::new(),
+        license: String::new(),
+        features: Vec::new(),
+        auth: Vec::new(),
+        icon: None,
+        docs_url: None,
+        base_url: None,
+    };
+    let mut krate = None;
+    let mut seen: Vec<String> = Vec::new();
+    for arg in check_keys(all, &STRUCT_KEYS, "connector", errors) {
+        let key = arg.name();
+        seen.push(key.clone());
+        match key.as_str() {
+            "id" => {
+                if let Some((id, span)) = arg.string(errors) {
+                    if let Some(problem) = id_problem(&id) {
+                        errors.push(span, format_args!("invalid connector id `{id}`: {problem}"));
+                    }
+                    m.id = id;
+                }
+            }
+            "display_name" => m.display_name = non_empty(arg, errors),
+            "description" => m.description = non_empty(arg, errors),
+            "license" => {
+                if let Some((l, span)) = arg.string(errors) {
+                    if !LICENSES.contains(&l.as_str()) {
+                        errors.push(
+                            span,
+                            format_args!(
+                                "unknown license `{l}`; {}",
+                                args::one_of_help(&l, &LICENSES)
+                            ),
+                        );
+                    }
+                    m.license = l;
+                }
+            }
+            "features" => {
+                for (f, span) in arg.strings(errors).unwrap_or_default() {
+                    if f.trim().is_empty() {
+                        errors.push(span, "a feature id cannot be empty");
+                    }
+                    m.features.push(f);
+                }
+            }
+            "auth" => {
+                let names: Vec<&str> = connector_spec::AuthTypeId::ALL
+                    .iter()
+                    .map(|t| t.as_str())
+                    .collect();
+                let list = arg.strings(errors).unwrap_or_default();
+                if list.is_empty() && matches!(arg.value, args::ArgValue::Array(..)) {
+                    errors.push(arg.span(), "`auth` must name at least one auth type");
+                }
+                for (a, span) in list {
+                    if connector_spec::AuthTypeId::parse(&a).is_none() {
+                        errors.push(
+                            span,
+                            format_args!(
+                                "unknown auth type `{a}`; {}",
+                                args::one_of_help(&a, &names)
+                            ),
+                        );
+                    } else if m.auth.contains(&a) {
+                        errors.push(span, format_args!("auth type `{a}` is listed twice"));
+                    }
+                    m.auth.push(a);
+                }
+            }
+            "icon" => m.icon = arg.string(errors).map(|s| s.0),
+            "docs_url" => m.docs_url = arg.string(errors).map(|s| s.0),
+            "base_url" => m.base_url = arg.string(errors).map(|s| s.0),
+            "crate" => krate = arg.path(errors),
+            _ => {}
+        }
+    }
+    // A misspelt key already got "did you mean `license`?"; do not also call `license` missing.
+    let suggested: Vec<&str> = all
+        .iter()
+        .filter(|a| !STRUCT_KEYS.contains(&a.name().as_str()))
+        .filter_map(|a| args::suggest(&a.name(), &STRUCT_KEYS))
+        .collect();
+    let missing: Vec<&str> = ["id", "display_name", "description", "license", "auth"]
+        .into_iter()
+        .filter(|k| !seen.iter().any(|s| s == k) && !suggested.contains(k))
+        .collect();
+    if !missing.is_empty() {
+        errors.push(
+            at,
+            format_args!(
+                "`#[connector(...)]` is missing {}: {}",
+                if missing.len() == 1 {
+                    "a required key"
+                } else {
+                    "required keys"
+                },
+                missing
+                    .iter()
+                    .map(|k| format!("`{k}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        );
+    }
+    let ok = errors.len() == before;
+    (ok.then_some(m), krate)
+}
+
+fn non_empty(arg: &Arg, errors: &mut Errors) -> String {
+    match arg.string(errors) {
+        Some((s, span)) => {
+            if s.trim().is_empty() {
+                errors.push(span, format_args!("`{}` cannot be empty", arg.name()));
+            }
+            s
+        }
+        None => String::new(),
+    }
+}
+
+/// Why a connector id is invalid (same rule as the spec loader).
+fn id_problem(id: &str) -> Option<&'static str> {
+    if !id.starts_with('.') {
+        return Some("an id starts with `.`, e.g. `.acme`");
+    }
+    if id.len() < 2 || id.len() > 64 {
+        return Some("an id has 1 to 63 characters after the `.`");
+    }
+    if !id[1..]
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+    {
+        return Some("an id uses only `A-Z a-z 0-9 . _ -`");
+    }
+    None
+}
+
+fn parse_fields(item: &mut syn::ItemStruct, errors: &mut Errors) -> Vec<Field> {
+    let mut out: Vec<Field> = Vec::new();
+    match &mut item.fields {
+        syn::Fields::Named(named) => {
+            for f in named.named.iter_mut() {
+                let Some(ident) = f.ident.clone() else {
+                    continue;
+                };
+                let mut hint_attrs = Vec::new();
+                f.attrs.retain(|a| {
+                    if a.path().is_ident("field") {
+                        hint_attrs.push(a.clone());
+                        false
+                    } else {
+                        true
+                    }
+                });
+                if let Some(field) = parse_field(ident, f, &hint_attrs, errors) {
+                    if let Some(prev) = out
+                        .iter()
+                        .find(|p| !p.skip && !field.skip && p.key == field.key)
+                    {
+                        errors.push(
+                            field.ident.span(),
+                            format_args!(
+                                "field `{}` has the same name `{}` as field `{}`",
+                                field.ident, field.key, prev.ident
+                            ),
+                        );
+                    }
+                    out.push(field);
+                }
+            }
+        }
+        syn::Fields::Unnamed(u) => errors.push(
+            u.span(),
+            "a `#[connector]` config struct has named fields (or none); tuple structs have no field names for the config form",
+        ),
+        syn::Fields::Unit => {}
+    }
+    out
+}
+
+fn parse_field(
+    ident: syn::Ident,
+    f: &syn::Field,
+    hint_attrs: &[syn::Attribute],
+    errors: &mut Errors,
+) -> Option<Field> {
+    let mut field = Field {
+        key: args::camel_case(&ident.to_string()),
+        ident,
+        ty: f.ty.clone(),
+        inner: option_inner(&f.ty),
+        secret: false,
+        description: args::doc_text(&f.attrs),
+        ui: Vec::new(),
+        default: None,
+        skip: false,
+    };
+    let mut seen_keys: Vec<String> = Vec::new();
+    for attr in hint_attrs {
+        let list = match attr.meta.require_list() {
+            Ok(l) => l.tokens.clone(),
+            Err(e) => {
+                errors.push_error(e);
+                continue;
+            }
+        };
+        let parsed = match args::parse_args(list) {
+            Ok(a) => a,
+            Err(e) => {
+                errors.push_error(e);
+                continue;
+            }
+        };
+        for arg in check_keys(&parsed, &FIELD_KEYS, "field", errors) {
+            let key = arg.name();
+            if seen_keys.contains(&key) {
+                errors.push(arg.key.span(), format_args!("duplicate field key `{key}`"));
+                continue;
+            }
+            seen_keys.push(key.clone());
+            match key.as_str() {
+                "label" | "placeholder" | "section" => {
+                    if let Some((s, _)) = arg.string(errors) {
+                        field.ui.push((key.clone(), quote!(#s)));
+                    }
+                }
+                "help" => {
+                    if let Some((s, _)) = arg.string(errors) {
+                        field.ui.push(("helpText".into(), quote!(#s)));
+                    }
+                }
+                "widget" => {
+                    if let Some((w, span)) = arg.string(errors) {
+                        let widgets = connector_spec::schema_check::WIDGETS;
+                        if !widgets.contains(&w.as_str()) {
+                            errors.push(
+                                span,
+                                format_args!(
+                                    "unknown widget `{w}`; {}",
+                                    args::one_of_help(&w, &widgets)
+                                ),
+                            );
+                        }
+                        field.ui.push(("widget".into(), quote!(#w)));
+                    }
+                }
+                "order" => {
+                    if let Some(n) = arg.int(errors) {
+                        field.ui.push(("order".into(), quote!(#n)));
+                    }
+                }
+                "sensitive" => {
+                    let b = arg.flag(errors);
+                    field.ui.push(("sensitive".into(), quote!(#b)));
+                }
+                "secret" => field.secret = arg.flag(errors),
+                "skip" => field.skip = arg.flag(errors),
+                "options_from" => {
+                    if let Some((a, _)) = arg.string(errors) {
+                        field.ui.push(("optionsFrom".into(), quote!(#a)));
+                    }
+                }
+                "when" => {
+                    if let Some(tokens) = parse_when(arg, errors) {
+                        field.ui.push(("when".into(), tokens));
+                    }
+                }
+                "rename" => {
+                    if let Some((r, span)) = arg.string(errors) {
+                        if r.is_empty() {
+                            errors.push(span, "`rename` cannot be empty");
+                        }
+                        field.key = r;
+                    }
+                }
+                "default" => match &arg.value {
+                    args::ArgValue::Lit(
+                        l @ (syn::Lit::Str(_)
+                        | syn::Lit::Int(_)
+                        | syn::Lit::Bool(_)
+                        | syn::Lit::Float(_)),
+                    ) => {
+                        field.default = Some(l.clone());
+                    }
+                    _ => errors.push(
+                        arg.span(),
+                        "`default` takes a string, number or boolean literal",
+                    ),
+                },
+                _ => {}
+            }
+        }
+    }
+    if field.default.is_some() && field.inner.is_none() {
+        errors.push(
+            field.ident.span(),
+            format_args!(
+                "field `{}` has a `default` but is not an `Option`; a default only applies to optional fields",
+                field.ident
+            ),
+        );
+    }
+    if field.secret && field.default.is_some() {
+        errors.push(
+            field.ident.span(),
+            "a secret field cannot have a `default`: defaults are published in the schema",
+        );
+    }
+    Some(field)
+}
+
+/// `when(field = "method", equals = "put")` -> `{ "field": ..., "equals": ... }`.
+fn parse_when(arg: &Arg, errors: &mut Errors) -> Option<TokenStream> {
+    let items = arg.list(errors)?;
+    let mut field = None;
+    let mut test = None;
+    for a in check_keys(
+        items,
+        &["field", "equals", "not_equals", "in"],
+        "`when`",
+        errors,
+    ) {
+        match a.name().as_str() {
+            "field" => field = a.string(errors).map(|s| s.0),
+            "equals" | "not_equals" => {
+                let json_key = if a.name() == "equals" {
+                    "equals"
+                } else {
+                    "notEquals"
+                };
+                match &a.value {
+                    args::ArgValue::Lit(l) => {
+                        if test.is_some() {
+                            errors.push(
+                                a.key.span(),
+                                "`when` takes one of `equals`, `not_equals`, `in`",
+                            );
+                        }
+                        test = Some(quote!(#json_key: #l));
+                    }
+                    _ => errors.push(a.span(), "expected a literal"),
+                }
+            }
+            "in" => match &a.value {
+                args::ArgValue::Array(items, _) => {
+                    if test.is_some() {
+                        errors.push(
+                            a.key.span(),
+                            "`when` takes one of `equals`, `not_equals`, `in`",
+                        );
+                    }
+                    test = Some(quote!("in": [#(#items),*]));
+                }
+                _ => errors.push(a.span(), "`in` takes a list: `in = [\"a\", \"b\"]`"),
+            },
+            _ => {}
+        }
+    }
+    match (field, test) {
+        (Some(f), Some(t)) => Some(quote!({ "field": #f, #t })),
+        _ => {
+            errors.push(
+                arg.span(),
+                "`when` needs `field` and one of `equals`, `not_equals`, `in`: `when(field = \"method\", equals = \"put\")`",
+            );
+            None
+        }
+    }
+}
+
+/// `Option<T>` -> `T`.
+pub fn option_inner(ty: &syn::Type) -> Option<syn::Type> {
+    let syn::Type::Path(p) = ty else { return None };
+    let seg = p.path.segments.last()?;
+    if seg.ident != "Option" {
+        return None;
+    }
+    let syn::PathArguments::AngleBracketed(a) = &seg.arguments else {
+        return None;
+    };
+    match a.args.first()? {
+        syn::GenericArgument::Type(t) if a.args.len() == 1 => Some(t.clone()),
+        _ => None,
+    }
+}
+
+fn generate(krate: &syn::Path, name: &syn::Ident, m: &Meta, fields: &[Field]) -> TokenStream {
+    let p = quote!(#krate::compiled::__private);
+    let c = quote!(#krate::compiled);
+    let Meta {
+        id,
+        display_name,
+        description,
+        license,
+        features,
+        auth,
+        ..
+    } = m;
+    let optional = [
+        ("icon", &m.icon),
+        ("docsUrl", &m.docs_url),
+        ("baseUrl", &m.base_url),
+    ]
+    .into_iter()
+    .filter_map(|(k, v)| {
+        v.as_ref()
+            .map(|v| quote!(doc.insert(#k.into(), #p::serde_json::json!(#v));))
+    });
+    let schema = |secret: bool| {
+        let mut props = Vec::new();
+        let mut required = Vec::new();
+        for f in fields.iter().filter(|f| f.secret == secret && !f.skip) {
+            let key = &f.key;
+            let ty = f.inner.as_ref().unwrap_or(&f.ty);
+            let desc = match &f.description {
+                Some(d) => quote!(::core::option::Option::Some(#d)),
+                None => quote!(::core::option::Option::None),
+            };
+            let ui_keys = f.ui.iter().map(|(k, _)| k);
+            let ui_vals = f.ui.iter().map(|(_, v)| v);
+            let default = f.default.as_ref().map(|d| {
+                quote!(if let #p::serde_json::Value::Object(m) = &mut s {
+                    m.insert("default".into(), #p::serde_json::json!(#d));
+                })
+            });
+            props.push(quote_spanned! {f.ty.span()=>
+                {
+                    #[allow(unused_mut)]
+                    let mut s = #c::field_schema::<#ty>(#desc, #p::serde_json::json!({ #(#ui_keys: #ui_vals),* }));
+                    #default
+                    props.insert(#key.into(), s);
+                }
+            });
+            if f.inner.is_none() {
+                required.push(key);
+            }
+        }
+        quote! {{
+            #[allow(unused_mut)]
+            let mut props = #p::serde_json::Map::new();
+            #(#props)*
+            let mut s = #p::serde_json::Map::new();
+            s.insert("type".into(), #p::serde_json::json!("object"));
+            s.insert("additionalProperties".into(), #p::serde_json::json!(false));
+            let required: &[&str] = &[#(#required),*];
+            if !required.is_empty() {
+                s.insert("required".into(), #p::serde_json::json!(required));
+            }
+            s.insert("properties".into(), #p::serde_json::Value::Object(props));
+            #p::serde_json::Value::Object(s)
+        }}
+    };
+    let config = schema(false);
+    let secrets = schema(true);
+    let reads = fields.iter().map(|f| {
+        let ident = &f.ident;
+        let key = &f.key;
+        let ty = &f.ty;
+        if f.skip {
+            quote_spanned!(f.ty.span()=> #ident: ::core::default::Default::default())
+        } else if f.secret {
+            quote_spanned!(f.ty.span()=> #ident: #c::secret_field::<#ty>(&ctx.secrets, #key)?)
+        } else {
+            quote_spanned!(f.ty.span()=> #ident: #c::config_field::<#ty>(&ctx.config, #key)?)
+        }
+    });
+    quote! {
+        impl #c::ConnectorConfig for #name {
+            fn spec_document() -> #p::serde_json::Map<::std::string::String, #p::serde_json::Value> {
+                let mut doc = #p::serde_json::Map::new();
+                doc.insert("id".into(), #p::serde_json::json!(#id));
+                doc.insert("displayName".into(), #p::serde_json::json!(#display_name));
+                doc.insert("description".into(), #p::serde_json::json!(#description));
+                doc.insert("minimumLicense".into(), #p::serde_json::json!(#license));
+                doc.insert("supportedFeatureIds".into(), #p::serde_json::json!([#(#features),*]));
+                #(#optional)*
+                doc.insert("auth".into(), #p::serde_json::json!({ "types": [#({ "type": #auth }),*] }));
+                doc.insert("config".into(), #config);
+                doc.insert("secrets".into(), #secrets);
+                doc
+            }
+
+            fn from_context(
+                ctx: &#krate::ActionContext,
+            ) -> ::core::result::Result<Self, #krate::ActionError> {
+                let _ = ctx;
+                ::core::result::Result::Ok(#name { #(#reads),* })
+            }
+        }
+    }
+}
+
+/// Emitted when the attribute has errors, so that the impl block and callers still type-check
+/// and the user sees only the real mistakes.
+fn fallback(krate: &syn::Path, name: &syn::Ident) -> TokenStream {
+    quote! {
+        impl #krate::compiled::ConnectorConfig for #name {
+            fn spec_document() -> #krate::compiled::__private::serde_json::Map<::std::string::String, #krate::compiled::__private::serde_json::Value> {
+                ::core::unreachable!("the #[connector] attribute has errors")
+            }
+            fn from_context(
+                _: &#krate::ActionContext,
+            ) -> ::core::result::Result<Self, #krate::ActionError> {
+                ::core::unreachable!("the #[connector] attribute has errors")
+            }
+        }
+    }
+}

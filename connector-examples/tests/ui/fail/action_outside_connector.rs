@@ -1,0 +1,6 @@
+use connector_runtime::action;
+
+#[action(scope = "read")]
+fn echo() {}
+
+fn main() {}

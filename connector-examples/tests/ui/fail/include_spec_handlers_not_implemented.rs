@@ -1,0 +1,7 @@
+connector_runtime::include_spec!("../../../specs/teams_cards.yaml");
+
+struct Cards;
+
+fn main() {
+    let _ = teams_cards::connector(Cards);
+}

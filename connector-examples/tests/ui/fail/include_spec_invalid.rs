@@ -1,0 +1,3 @@
+connector_runtime::include_spec!("../specs/invalid.yaml");
+
+fn main() {}

@@ -1,0 +1,6 @@
+use connector_runtime::connector;
+
+#[connector(id = ".acme", id = ".acme2", display_name = "Acme", description = "Acme.", license = "gold", auth = ["bearer"])]
+pub struct Acme {}
+
+fn main() {}
