@@ -29,7 +29,8 @@ use crate::output::ColorChoice;
         connector new my_service --auth bearer\n  \
         connector schema specs/slack_api.yaml --out slack_api.schema.json\n  \
         connector export specs/ --out dist/catalog\n  \
-        connector list"
+        connector list\n  \
+        connector auth login specs/drive.yaml --config drive.json"
 )]
 struct Cli {
     /// When to colour output: auto (only on a terminal, and not when NO_COLOR is set), always, never
@@ -130,12 +131,16 @@ enum Command {
             validated against the action's input schema. Paginated actions return the first \
             page unless --all-pages is given. Streaming actions print one JSON event per line \
             as it arrives. On failure the error class, HTTP status and message are printed to \
-            stderr (never a secret) and the exit code is 1.",
+            stderr (never a secret) and the exit code is 1.\n\n\
+            A per-user spec (oauth_authorization_code, ears) acts as the local user with the \
+            tokens `connector auth login` stored, refreshing them when they expire.",
         after_help = "Examples:\n  \
             connector run specs/slack_api.yaml postMessage --secrets slack.secrets.json \\\n      \
             --input '{\"channels\": [\"C123\"], \"text\": \"hello\"}'\n  \
             connector run specs/jira.yaml issues --config jira.json --secrets jira.secrets.json \\\n      \
-            --input @query.json --all-pages"
+            --input @query.json --all-pages\n  \
+            connector auth login specs/drive.yaml --config drive.json --secrets drive.secrets.json\n  \
+            connector run specs/drive.yaml listFiles --config drive.json --secrets drive.secrets.json"
     )]
     Run {
         /// The spec file
@@ -156,9 +161,15 @@ enum Command {
         /// Follow pagination and print every record as one array
         #[arg(long)]
         all_pages: bool,
-        /// The calling user's id (empty for shared credentials)
+        /// The calling user's id. Per-user specs default to the local user (see `connector auth`)
         #[arg(long, value_name = "ID", default_value = "")]
         user: String,
+        /// Token store of per-user specs (default as for `connector auth`)
+        #[arg(long, value_name = "PATH")]
+        store: Option<PathBuf>,
+        /// Instance id the per-user tokens are stored under (default: the spec's id)
+        #[arg(long, value_name = "ID")]
+        instance: Option<String>,
     },
     /// Run a spec's connection check
     #[command(
@@ -177,9 +188,15 @@ enum Command {
         /// Secrets JSON file
         #[arg(long, value_name = "FILE")]
         secrets: Option<PathBuf>,
-        /// The calling user's id (empty for shared credentials)
+        /// The calling user's id. Per-user specs default to the local user (see `connector auth`)
         #[arg(long, value_name = "ID", default_value = "")]
         user: String,
+        /// Token store of per-user specs (default as for `connector auth`)
+        #[arg(long, value_name = "PATH")]
+        store: Option<PathBuf>,
+        /// Instance id the per-user tokens are stored under (default: the spec's id)
+        #[arg(long, value_name = "ID")]
+        instance: Option<String>,
     },
     /// Scaffold a new spec file that validates clean
     #[command(
@@ -203,6 +220,58 @@ enum Command {
         #[arg(long, value_name = "TYPE", default_value = "bearer", value_parser = parse_auth_type)]
         auth: AuthTypeId,
     },
+    /// Manage the token store's encryption keys: generate, status, rotate
+    #[command(
+        subcommand,
+        long_about = "Manage the keys that encrypt the token store at rest (access and refresh \
+            tokens, PKCE verifiers, connector secrets; XChaCha20-Poly1305). The keyring comes \
+            from CONNECTOR_KEY or the file named by CONNECTOR_KEY_FILE: `id:base64` entries, \
+            the first one active. See docs/token-store.md.",
+        after_help = "Examples:\n  \
+            connector keys generate --id k1\n  \
+            connector keys status\n  \
+            CONNECTOR_KEY=\"k2:NEW,k1:OLD\" connector keys rotate"
+    )]
+    Keys(commands::keys::KeysCommand),
+    /// Start the HTTP server: connector instances, actions, per-user OAuth, API-key users
+    #[command(
+        long_about = "Start the HTTP server (see docs/server-api.md). Embedded defaults: data \
+            directory $CONNECTOR_HOME or ./.connector (SQLite store connector.db; operator key \
+            operator.key generated on first start unless CONNECTOR_KEY or CONNECTOR_KEY_FILE is \
+            set), specs from ./specs, listening on 127.0.0.1:8080. Stops on Ctrl-C or SIGTERM \
+            after in-flight requests finish.",
+        after_help = "Examples:\n  \
+            connector serve\n  \
+            connector users add alice --admin\n  \
+            connector serve --listen 0.0.0.0:8080 --public-base-url https://connectors.example.com"
+    )]
+    Serve(commands::serve::ServeArgs),
+    /// Manage the server's API-key users: add, list
+    #[command(subcommand)]
+    Users(commands::serve::UsersCommand),
+    /// Authorize per-user connectors for the local user: login, status, logout
+    #[command(
+        subcommand,
+        long_about = "Per-user authorization for one user on this machine.\n\n\
+            `login` runs the OAuth 2.0 authorization code flow with PKCE (or EARS) for a \
+            per-user spec: it listens on http://127.0.0.1:<port>/callback, prints the URL to \
+            open in a browser, and stores the tokens encrypted in the local token store. \
+            `connector run` and `connector test` then act as that user and refresh the tokens \
+            when they expire. `status` lists what is stored (never a token value); `logout` \
+            deletes a connector's tokens.\n\n\
+            The user is --user, else $USER (or $USERNAME), else `local`. Tokens are stored \
+            under (user, instance id, `oauth`); the instance id is the spec's id unless \
+            --instance is given. The store is --store, else $CONNECTOR_STORE, else \
+            $CONNECTOR_HOME/connector.db, else $XDG_DATA_HOME/connector/connector.db, else \
+            ~/.local/share/connector/connector.db; it is encrypted with the keyring in \
+            CONNECTOR_KEY or CONNECTOR_KEY_FILE (`connector keys generate` makes one).",
+        after_help = "Examples:\n  \
+            export CONNECTOR_KEY=\"$(connector keys generate)\"\n  \
+            connector auth login specs/drive.yaml --config drive.json --secrets drive.secrets.json\n  \
+            connector auth status\n  \
+            connector auth logout specs/drive.yaml"
+    )]
+    Auth(commands::auth::AuthCommand),
 }
 
 /// Output format of `validate`.
@@ -256,12 +325,17 @@ fn block_on<F: std::future::Future<Output = anyhow::Result<Outcome>>>(
 }
 
 fn main() -> ExitCode {
-    // Logs go to stderr, off unless RUST_LOG asks for them; the runtime never logs secrets.
+    let cli = Cli::parse();
+    // Logs go to stderr, off unless RUST_LOG asks for them (the server logs at info by
+    // default); the runtime never logs secrets.
+    let filter = match (&cli.command, std::env::var_os("RUST_LOG")) {
+        (Command::Serve(_), None) => tracing_subscriber::EnvFilter::new("info"),
+        _ => tracing_subscriber::EnvFilter::from_default_env(),
+    };
     let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .try_init();
-    let cli = Cli::parse();
     let color = cli.color;
     let result = match cli.command {
         Command::Validate {
@@ -275,6 +349,10 @@ fn main() -> ExitCode {
         }
         Command::List { paths, format } => commands::list::run(&paths, format, color),
         Command::New { name, dir, auth } => commands::new::run(&name, &dir, auth),
+        Command::Keys(cmd) => block_on(commands::keys::run(cmd)),
+        Command::Serve(args) => block_on(commands::serve::serve(args)),
+        Command::Users(cmd) => block_on(commands::serve::users(cmd)),
+        Command::Auth(cmd) => block_on(commands::auth::run(cmd, color)),
         Command::Run {
             spec,
             action,
@@ -283,12 +361,16 @@ fn main() -> ExitCode {
             input,
             all_pages,
             user,
+            store,
+            instance,
         } => block_on(commands::run::run(
             commands::run::RunArgs {
                 spec: &spec,
                 config: config.as_deref(),
                 secrets: secrets.as_deref(),
                 user: &user,
+                store: store.as_deref(),
+                instance: instance.as_deref(),
             },
             &action,
             input.as_deref(),
@@ -300,12 +382,16 @@ fn main() -> ExitCode {
             config,
             secrets,
             user,
+            store,
+            instance,
         } => block_on(commands::run::test(
             commands::run::RunArgs {
                 spec: &spec,
                 config: config.as_deref(),
                 secrets: secrets.as_deref(),
                 user: &user,
+                store: store.as_deref(),
+                instance: instance.as_deref(),
             },
             color,
         )),

@@ -1,6 +1,9 @@
+pub mod auth;
 pub mod export;
+pub mod keys;
 pub mod list;
 pub mod new;
 pub mod run;
 pub mod schema;
+pub mod serve;
 pub mod validate;

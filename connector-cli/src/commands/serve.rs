@@ -1,0 +1,153 @@
+//! `connector serve` and `connector users`: the HTTP server and its API-key users.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use connector_server::{DB_FILE, OutboundPolicy, ServerConfig, UserStore};
+
+use crate::Outcome;
+
+const DATA_DIR_HELP: &str = "Data directory holding connector.db and operator.key. Default: $CONNECTOR_HOME, else ./.connector";
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    #[arg(long, value_name = "DIR", help = DATA_DIR_HELP)]
+    pub data_dir: Option<PathBuf>,
+    /// Spec files or a folder of them
+    #[arg(long, value_name = "PATH", default_value = "specs")]
+    pub specs: PathBuf,
+    /// Address to listen on
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// The URL users reach the server at (builds the OAuth redirect URI; return URLs must share
+    /// its origin). Default: http://<listen address>
+    #[arg(long, value_name = "URL")]
+    pub public_base_url: Option<String>,
+    /// Hosts instances may call: `api.example.com`, `*.example.com` or `*` (repeatable).
+    /// Private, link-local and metadata addresses are refused whatever the list says
+    #[arg(long = "allow-host", value_name = "PATTERN", default_value = "*")]
+    pub allow_hosts: Vec<String>,
+    /// Allow outbound calls to loopback addresses (local development and tests)
+    #[arg(long)]
+    pub allow_loopback: bool,
+    /// EARS base URL for connectors that do not set `earsBaseUrl`
+    #[arg(long, value_name = "URL")]
+    pub ears_base_url: Option<String>,
+    /// Largest accepted request body
+    #[arg(long, value_name = "BYTES", default_value_t = 256 * 1024)]
+    pub max_body_bytes: usize,
+    /// OAuth starts (and, separately, callbacks) allowed per user per minute
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub oauth_rate_per_minute: u32,
+}
+
+pub async fn serve(args: ServeArgs) -> anyhow::Result<Outcome> {
+    let mut config = ServerConfig::new();
+    if let Some(d) = args.data_dir {
+        config.data_dir = d;
+    }
+    config.specs = args.specs;
+    config.listen = args.listen;
+    config.public_base_url = args.public_base_url;
+    config.outbound = OutboundPolicy {
+        allowed_hosts: args.allow_hosts,
+        allow_loopback: args.allow_loopback,
+    };
+    config.ears_base_url = args.ears_base_url;
+    config.max_body_bytes = args.max_body_bytes;
+    config.oauth_rate_per_minute = args.oauth_rate_per_minute;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    connector_server::serve(config, listener, shutdown_signal()).await?;
+    Ok(Outcome::Success)
+}
+
+/// Ctrl-C, or SIGTERM on Unix.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    eprintln!("shutting down: finishing in-flight requests");
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UsersCommand {
+    /// Add a user and print their API key (shown once; only its hash is stored)
+    Add {
+        /// User name: letters, digits, `-`, `_`, `.`, `@`
+        #[arg(value_name = "NAME")]
+        name: String,
+        /// May create, change and delete connector instances
+        #[arg(long)]
+        admin: bool,
+        #[arg(long, value_name = "DIR", help = DATA_DIR_HELP)]
+        data_dir: Option<PathBuf>,
+    },
+    /// List users (names, ids, roles; never keys)
+    List {
+        #[arg(long, value_name = "DIR", help = DATA_DIR_HELP)]
+        data_dir: Option<PathBuf>,
+    },
+}
+
+pub async fn users(cmd: UsersCommand) -> anyhow::Result<Outcome> {
+    match cmd {
+        UsersCommand::Add {
+            name,
+            admin,
+            data_dir,
+        } => {
+            let store = open_users(data_dir).await?;
+            let (user, key) = store.add(&name, admin).await?;
+            store.close().await;
+            eprintln!(
+                "added {} `{}` (id {}). The API key below is shown only this once:",
+                if user.admin { "admin" } else { "user" },
+                user.name,
+                user.id
+            );
+            println!("{key}");
+            Ok(Outcome::Success)
+        }
+        UsersCommand::List { data_dir } => {
+            let store = open_users(data_dir).await?;
+            let list = store.list().await?;
+            store.close().await;
+            for u in list {
+                println!(
+                    "{}\t{}\t{}",
+                    u.name,
+                    u.id,
+                    if u.admin { "admin" } else { "user" }
+                );
+            }
+            Ok(Outcome::Success)
+        }
+    }
+}
+
+async fn open_users(data_dir: Option<PathBuf>) -> anyhow::Result<UserStore> {
+    let dir = data_dir.unwrap_or_else(connector_server::default_data_dir);
+    let db = dir.join(DB_FILE);
+    UserStore::open(&db)
+        .await
+        .with_context(|| format!("opening the user store {}", db.display()))
+}

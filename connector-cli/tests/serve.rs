@@ -1,0 +1,819 @@
+//! `connector serve` end to end: the real binary on 127.0.0.1 with a loopback mock OAuth
+//! provider and mock API, driven over HTTP by browser-like clients (cookies, redirects).
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Form, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+
+const CLIENT_SECRET: &str = "CANARY-client-secret-7f3a9c";
+const CANARY: &str = "CANARY-";
+
+// ---------------------------------------------------------------- mock provider + API
+
+#[derive(Default)]
+struct Mock {
+    /// code -> account
+    codes: HashMap<String, String>,
+    /// access token -> account
+    tokens: HashMap<String, String>,
+    /// refresh token -> account
+    refresh: HashMap<String, String>,
+    seq: u64,
+}
+
+type MockState = Arc<Mutex<Mock>>;
+
+/// The provider's login: the account is whoever the browser says it is (`x-account`).
+async fn authorize(
+    State(m): State<MockState>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let Some(account) = headers.get("x-account").and_then(|v| v.to_str().ok()) else {
+        return (StatusCode::UNAUTHORIZED, "log in first").into_response();
+    };
+    if q.get("client_id").map(String::as_str) != Some("client-1")
+        || q.get("code_challenge_method").map(String::as_str) != Some("S256")
+    {
+        return (StatusCode::BAD_REQUEST, "bad authorization request").into_response();
+    }
+    let mut m = m.lock().unwrap();
+    m.seq += 1;
+    let code = format!("{CANARY}code-{account}-{}", m.seq);
+    m.codes.insert(code.clone(), account.to_string());
+    let mut to = url::Url::parse(&q["redirect_uri"]).unwrap();
+    to.query_pairs_mut()
+        .append_pair("code", &code)
+        .append_pair("state", &q["state"]);
+    (StatusCode::FOUND, [(header::LOCATION, to.to_string())]).into_response()
+}
+
+async fn token(
+    State(m): State<MockState>,
+    headers: HeaderMap,
+    Form(f): Form<HashMap<String, String>>,
+) -> Response {
+    use base64::Engine;
+    let expected = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("client-1:{CLIENT_SECRET}"))
+    );
+    if headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        != Some(&expected)
+    {
+        return (
+            StatusCode::UNAUTHORIZED,
+            axum::Json(json!({"error": "invalid_client"})),
+        )
+            .into_response();
+    }
+    let mut m = m.lock().unwrap();
+    let account = match f.get("grant_type").map(String::as_str) {
+        // Old refresh tokens stay valid (as with providers that do not rotate, or rotate
+        // with a grace period): a refresh cut off by SIGKILL can be repeated.
+        Some("refresh_token") => f
+            .get("refresh_token")
+            .and_then(|r| m.refresh.get(r).cloned()),
+        _ => f.get("code").and_then(|c| m.codes.remove(c)),
+    };
+    let Some(account) = account else {
+        return (
+            StatusCode::BAD_REQUEST,
+            axum::Json(json!({"error": "invalid_grant"})),
+        )
+            .into_response();
+    };
+    m.seq += 1;
+    let access = format!("{CANARY}at-{account}-{}", m.seq);
+    m.tokens.insert(access.clone(), account.clone());
+    let refresh = format!("{CANARY}rt-{account}-{}", m.seq);
+    m.refresh.insert(refresh.clone(), account.clone());
+    // 30 s is inside the runtime's 60 s refresh margin: every action refreshes first.
+    axum::Json(json!({
+        "access_token": access,
+        "refresh_token": refresh,
+        "token_type": "Bearer",
+        "expires_in": 30,
+    }))
+    .into_response()
+}
+
+async fn me(State(m): State<MockState>, headers: HeaderMap) -> Response {
+    let auth = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default()
+        .to_string();
+    let account = m.lock().unwrap().tokens.get(&auth).cloned();
+    match account {
+        Some(a) => {
+            axum::Json(json!({ "account": a, "files": [format!("{a}-notes.txt")] })).into_response()
+        }
+        None => (StatusCode::UNAUTHORIZED, "no").into_response(),
+    }
+}
+
+async fn start_mock() -> SocketAddr {
+    let state: MockState = Arc::default();
+    let app = Router::new()
+        .route("/authorize", get(authorize))
+        .route("/token", post(token))
+        .route("/api/me", get(me))
+        .with_state(state);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    addr
+}
+
+// ---------------------------------------------------------------- the server under test
+
+const SPEC: &str = r#"id: .peruser-test
+displayName: Per-user test
+description: Acts as the calling user against a loopback API.
+minimumLicense: basic
+baseUrl: "{{ config.base }}"
+auth:
+  types: [oauth_authorization_code]
+config:
+  type: object
+  additionalProperties: false
+  properties:
+    base: { type: string, maxLength: 2048 }
+actions:
+  me:
+    description: Who am I.
+    scope: read
+    input:
+      type: object
+      additionalProperties: false
+      properties: {}
+    request:
+      method: GET
+      path: /api/me
+"#;
+
+fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_connector")
+}
+
+struct Server {
+    child: Child,
+    base: String,
+    log: PathBuf,
+    data: PathBuf,
+    specs: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn spawn_server(data: &Path, specs: &Path, port: u16, log: &Path) -> Child {
+    Command::new(bin())
+        .args(["serve", "--data-dir"])
+        .arg(data)
+        .arg("--specs")
+        .arg(specs)
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .args(["--allow-loopback", "--max-body-bytes", "65536"])
+        .env("RUST_LOG", "debug")
+        .env_remove("CONNECTOR_KEY")
+        .env_remove("CONNECTOR_KEY_FILE")
+        .stdout(Stdio::null())
+        .stderr(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(log)
+                .unwrap(),
+        )
+        .spawn()
+        .unwrap()
+}
+
+impl Server {
+    async fn start() -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let specs = dir.path().join("specs");
+        std::fs::create_dir_all(&specs).unwrap();
+        std::fs::write(specs.join("peruser.yaml"), SPEC).unwrap();
+        let data = dir.path().join("data");
+        let log = dir.path().join("server.log");
+        let port = free_port();
+        let child = spawn_server(&data, &specs, port, &log);
+        let s = Server {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            log,
+            data,
+            specs,
+            _dir: dir,
+        };
+        s.wait_ready().await;
+        s
+    }
+
+    /// SIGKILL the process and start it again on the same data directory and port.
+    async fn kill_and_restart(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+        let port: u16 = self.base.rsplit(':').next().unwrap().parse().unwrap();
+        self.child = spawn_server(&self.data, &self.specs, port, &self.log);
+        self.wait_ready().await;
+    }
+
+    async fn wait_ready(&self) {
+        let c = reqwest::Client::new();
+        for _ in 0..600 {
+            if let Ok(r) = c.get(format!("{}/readyz", self.base)).send().await
+                && r.status() == 200
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the server did not become ready; log:\n{}", self.log_text());
+    }
+
+    fn log_text(&self) -> String {
+        let mut s = String::new();
+        std::fs::File::open(&self.log)
+            .unwrap()
+            .read_to_string(&mut s)
+            .unwrap();
+        s
+    }
+
+    fn add_user(&self, name: &str, admin: bool) -> String {
+        let mut cmd = Command::new(bin());
+        cmd.args(["users", "add", name, "--data-dir"])
+            .arg(&self.data);
+        if admin {
+            cmd.arg("--admin");
+        }
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let key = String::from_utf8(out.stdout).unwrap().trim().to_string();
+        assert!(key.starts_with("ck_"), "{key}");
+        key
+    }
+
+    /// SIGTERM, then wait for the process to end; returns whether it exited cleanly.
+    fn terminate(&mut self) -> bool {
+        let st = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(st.success());
+        self.child.wait().unwrap().success()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Every response seen, for the canary scan.
+#[derive(Clone, Default)]
+struct Seen(Arc<Mutex<Vec<String>>>);
+
+impl Seen {
+    async fn record(&self, r: reqwest::Response) -> (u16, HeaderMap, String) {
+        let status = r.status().as_u16();
+        // The URL is the request the client made (a callback URL carries the code by
+        // design); what the server said is the status, headers and body.
+        let headers = r.headers().clone();
+        let body = r.text().await.unwrap();
+        self.0
+            .lock()
+            .unwrap()
+            .push(format!("{status}\n{headers:?}\n{body}"));
+        (status, headers, body)
+    }
+}
+
+/// A browser-like client: a cookie jar, follows redirects, logs in at the provider as
+/// `account`.
+fn browser(account: &str) -> reqwest::Client {
+    let mut h = reqwest::header::HeaderMap::new();
+    h.insert("x-account", account.parse().unwrap());
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .default_headers(h)
+        .build()
+        .unwrap()
+}
+
+struct Api<'a> {
+    c: reqwest::Client,
+    base: &'a str,
+    key: Option<String>,
+    seen: Seen,
+}
+
+impl Api<'_> {
+    fn req(&self, m: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let r = self.c.request(m, format!("{}{path}", self.base));
+        match &self.key {
+            Some(k) => r.bearer_auth(k),
+            None => r,
+        }
+    }
+
+    async fn call(&self, m: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut r = self.req(m, path);
+        if let Some(b) = body {
+            r = r.json(&b);
+        }
+        let (status, _, text) = self.seen.record(r.send().await.unwrap()).await;
+        let v = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        (status, v)
+    }
+
+    async fn page(&self, path_or_url: &str) -> (u16, String, String) {
+        let url = if path_or_url.starts_with("http") {
+            path_or_url.to_string()
+        } else {
+            format!("{}{path_or_url}", self.base)
+        };
+        let mut r = self.c.get(url);
+        if let Some(k) = &self.key {
+            r = r.bearer_auth(k);
+        }
+        let resp = r.send().await.unwrap();
+        let final_url = resp.url().to_string();
+        let (status, _, body) = self.seen.record(resp).await;
+        (status, final_url, body)
+    }
+}
+
+fn instance_body(mock: SocketAddr, id: &str, base: &str) -> Value {
+    json!({
+        "id": id,
+        "connectorType": ".peruser-test",
+        "name": "Per-user test",
+        "config": {
+            "authType": "oauth_authorization_code",
+            "base": base,
+            "authorizationUrl": format!("http://{mock}/authorize"),
+            "tokenUrl": format!("http://{mock}/token"),
+            "clientId": "client-1",
+        },
+        "secrets": { "clientSecret": CLIENT_SECRET },
+    })
+}
+
+use reqwest::Method;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_users_connect_their_own_accounts_and_every_attack_is_refused() {
+    let mock = start_mock().await;
+    let mut server = Server::start().await;
+    let seen = Seen::default();
+    let admin_key = server.add_user("admin", true);
+    let alice_key = server.add_user("alice", false);
+    let bob_key = server.add_user("bob", false);
+    let api = |key: Option<&str>, account: &str| Api {
+        c: browser(account),
+        base: &server.base,
+        key: key.map(str::to_string),
+        seen: seen.clone(),
+    };
+    let admin = api(Some(&admin_key), "admin");
+    let alice = api(Some(&alice_key), "alice-account");
+    let bob = api(Some(&bob_key), "bob-account");
+    let anon = api(None, "nobody");
+
+    // The admin creates a per-user instance; its secret is never shown back.
+    let (st, v) = admin
+        .call(
+            Method::POST,
+            "/api/instances",
+            Some(instance_body(mock, "files", &format!("http://{mock}"))),
+        )
+        .await;
+    assert_eq!(st, 201, "{v}");
+    assert_eq!(v["authMode"], "per_user");
+    assert_eq!(v["secretsSet"], json!(["clientSecret"]));
+    let (st, v) = alice.call(Method::GET, "/api/instances/files", None).await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["connected"], false);
+
+    // Before connecting, an action is refused with a typed error, not a 401 of ours.
+    let (st, v) = alice
+        .call(
+            Method::POST,
+            "/api/instances/files/actions/me",
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(st, 403, "{v}");
+
+    // Each user runs the dance in a browser: GET start -> provider -> callback page.
+    for (who, account) in [(&alice, "alice-account"), (&bob, "bob-account")] {
+        let (st, final_url, body) = who
+            .page("/api/instances/files/oauth/start?returnUrl=/done")
+            .await;
+        assert_eq!(st, 200, "{body}");
+        assert!(final_url.contains("/api/oauth/callback"), "{final_url}");
+        assert!(body.contains("Connected"), "{body}");
+        assert!(body.contains(&format!("{}/done", server.base)), "{body}");
+        let (st, v) = who
+            .call(
+                Method::POST,
+                "/api/instances/files/actions/me",
+                Some(json!({})),
+            )
+            .await;
+        assert_eq!(st, 200, "{v}");
+        assert_eq!(v["output"]["account"], account, "{v}");
+        assert_eq!(
+            v["output"]["files"],
+            json!([format!("{account}-notes.txt")])
+        );
+    }
+    let (_, v) = bob.call(Method::GET, "/api/instances", None).await;
+    assert_eq!(v["instances"][0]["connected"], true);
+
+    // No key, a wrong key: 401 with nothing else.
+    let (st, v) = anon.call(Method::GET, "/api/instances", None).await;
+    assert_eq!(st, 401);
+    assert_eq!(
+        v,
+        json!({"error": {"code": "unauthorized", "message": "a valid API key is required"}})
+    );
+    let wrong = api(Some("ck_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"), "x");
+    let (st, v2) = wrong
+        .call(
+            Method::POST,
+            "/api/instances/files/actions/me",
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!((st, &v2), (401, &v));
+
+    // A user's key on admin routes.
+    let (st, v) = alice
+        .call(
+            Method::POST,
+            "/api/instances",
+            Some(instance_body(mock, "mine", &format!("http://{mock}"))),
+        )
+        .await;
+    assert_eq!((st, v["error"]["code"].as_str()), (403, Some("forbidden")));
+    let (st, _) = bob.call(Method::DELETE, "/api/instances/files", None).await;
+    assert_eq!(st, 403);
+    let (st, _) = bob
+        .call(
+            Method::PUT,
+            "/api/instances/files",
+            Some(json!({"name": "mine now"})),
+        )
+        .await;
+    assert_eq!(st, 403);
+
+    // Another user's state on the callback: refused, and the owner can still finish.
+    let (st, v) = bob
+        .call(
+            Method::POST,
+            "/api/instances/files/oauth/start",
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let bob_state = v["state"].as_str().unwrap().to_string();
+    let (st, _, body) = alice
+        .page(&format!(
+            "/api/oauth/callback?state={bob_state}&code=stolen"
+        ))
+        .await;
+    assert_eq!(st, 403, "{body}");
+    assert!(body.contains("another user"), "{body}");
+    let (st, _, body) = bob.page(v["authorizationUrl"].as_str().unwrap()).await;
+    assert_eq!(st, 200, "{body}");
+
+    // Tampered return URLs.
+    for bad in [
+        "http://evil.test/x",
+        "//evil.test/x",
+        "https://127.0.0.1:1/",
+    ] {
+        let (st, v) = alice
+            .call(
+                Method::POST,
+                "/api/instances/files/oauth/start",
+                Some(json!({"returnUrl": bad})),
+            )
+            .await;
+        assert_eq!(
+            (st, v["error"]["code"].as_str()),
+            (400, Some("invalid_return_url")),
+            "{bad}"
+        );
+    }
+
+    // A cancelled flow's callback.
+    let (_, v) = alice
+        .call(
+            Method::POST,
+            "/api/instances/files/oauth/start",
+            Some(json!({})),
+        )
+        .await;
+    let state = v["state"].as_str().unwrap().to_string();
+    let (st, c) = alice
+        .call(
+            Method::POST,
+            "/api/oauth/cancel",
+            Some(json!({"state": state})),
+        )
+        .await;
+    assert_eq!((st, &c["cancelled"]), (200, &json!(true)));
+    let (st, _, body) = alice
+        .page(&format!("/api/oauth/callback?state={state}&code=late"))
+        .await;
+    assert_eq!(st, 400, "{body}");
+    assert!(body.contains("state_not_found"), "{body}");
+
+    // Config pointing at a private address or the metadata IP.
+    for base in [
+        "http://169.254.169.254/latest",
+        "http://10.1.2.3",
+        "http://[fd00::1]/",
+    ] {
+        let (st, v) = admin
+            .call(
+                Method::POST,
+                "/api/instances",
+                Some(instance_body(mock, "ssrf", base)),
+            )
+            .await;
+        assert_eq!(
+            (st, v["error"]["code"].as_str()),
+            (400, Some("outbound_url_denied")),
+            "{base}: {v}"
+        );
+    }
+    let mut body = instance_body(mock, "ssrf", &format!("http://{mock}"));
+    body["config"]["tokenUrl"] = json!("http://192.168.0.10/token");
+    let (st, v) = admin.call(Method::POST, "/api/instances", Some(body)).await;
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (400, Some("outbound_url_denied")),
+        "{v}"
+    );
+    let (st, _) = admin.call(Method::GET, "/api/instances/ssrf", None).await;
+    assert_eq!(st, 404);
+
+    // Oversized bodies.
+    let big = json!({ "pad": "x".repeat(100_000) });
+    let (st, v) = admin
+        .call(Method::POST, "/api/instances", Some(big.clone()))
+        .await;
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (413, Some("body_too_large")),
+        "{v}"
+    );
+    let (st, _) = alice
+        .call(Method::POST, "/api/instances/files/actions/me", Some(big))
+        .await;
+    assert_eq!(st, 413);
+
+    // Disconnect: alice's token is gone, bob still works.
+    let (st, v) = alice
+        .call(Method::DELETE, "/api/instances/files/oauth", None)
+        .await;
+    assert_eq!((st, &v["deleted"]), (200, &json!(1)));
+    let (st, _) = alice
+        .call(
+            Method::POST,
+            "/api/instances/files/actions/me",
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(st, 403);
+    let (st, v) = bob
+        .call(
+            Method::POST,
+            "/api/instances/files/actions/me",
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!((st, &v["output"]["account"]), (200, &json!("bob-account")));
+
+    // Per-user rate limit on OAuth starts (20 a minute by default; alice used 5 above).
+    let mut last = 0;
+    for _ in 0..20 {
+        let (st, _) = alice
+            .call(
+                Method::POST,
+                "/api/instances/files/oauth/start",
+                Some(json!({})),
+            )
+            .await;
+        last = st;
+        if st == 429 {
+            break;
+        }
+    }
+    assert_eq!(last, 429);
+    let (st, _) = bob
+        .call(
+            Method::POST,
+            "/api/instances/files/oauth/start",
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(st, 200, "the limit is per user");
+
+    // A clean shutdown.
+    assert!(server.terminate(), "the server exits 0 on SIGTERM");
+
+    // Canary scan: no secret, token, code or API key in any response or log line.
+    let log = server.log_text();
+    assert!(log.contains("request"), "the server logs requests:\n{log}");
+    let mut all = seen.0.lock().unwrap().join("\n");
+    all.push_str(&log);
+    for needle in [CANARY, &admin_key, &alice_key, &bob_key] {
+        assert!(!all.contains(needle), "`{needle}` leaked:\n{all}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn catalog_matches_connector_export_and_openapi_is_served() {
+    let server = Server::start().await;
+    let key = server.add_user("reader", false);
+    let seen = Seen::default();
+    let api = Api {
+        c: reqwest::Client::new(),
+        base: &server.base,
+        key: Some(key),
+        seen,
+    };
+    let out = tempfile::tempdir().unwrap();
+    let st = Command::new(bin())
+        .arg("export")
+        .arg(&server.specs)
+        .arg("--out")
+        .arg(out.path())
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let file = only_file(&out.path().join("connectors"));
+    let exported = std::fs::read_to_string(&file).unwrap();
+    let (st, _, one) = api.page("/api/connector-types/.peruser-test").await;
+    assert_eq!(st, 200);
+    assert_eq!(one, exported, "same bytes as connector export");
+    let (st, _, all) = api.page("/api/connector-types").await;
+    assert_eq!(st, 200);
+    assert!(all.contains(exported.trim_end()));
+    let v: Value = serde_json::from_str(&all).unwrap();
+    assert_eq!(v["connectorTypes"][0]["id"], ".peruser-test");
+
+    let (st, _, doc) = api.page("/api/openapi.json").await;
+    assert_eq!(st, 200);
+    let doc: Value = serde_json::from_str(&doc).unwrap();
+    for p in [
+        "/api/instances",
+        "/api/instances/{id}/actions/{action}",
+        "/api/instances/{id}/oauth/start",
+        "/api/oauth/callback",
+        "/api/oauth/cancel",
+    ] {
+        assert!(
+            doc["paths"].get(p).is_some(),
+            "{p} missing from the OpenAPI document"
+        );
+    }
+    let (st, _, h) = api.page("/healthz").await;
+    assert_eq!((st, h.as_str()), (200, r#"{"status":"ok"}"#));
+}
+
+fn only_file(dir: &Path) -> PathBuf {
+    let files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    files[0].clone()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn first_start_generates_the_operator_key_with_a_warning() {
+    let server = Server::start().await;
+    let key = server.data.join("operator.key");
+    assert!(key.is_file());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    let log = server.log_text();
+    assert!(
+        log.contains("WARNING: generated a new operator key"),
+        "{log}"
+    );
+    assert!(log.contains(&key.display().to_string()), "{log}");
+    let secret = std::fs::read_to_string(&key).unwrap();
+    let secret = secret.trim().split_once(':').unwrap().1;
+    assert!(!log.contains(secret), "the key itself is never printed");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn after_sigkill_and_restart_every_users_connector_still_works() {
+    let mock = start_mock().await;
+    let mut server = Server::start().await;
+    let seen = Seen::default();
+    let admin_key = server.add_user("admin", true);
+    let keys: Vec<(String, String)> = (0..3)
+        .map(|i| {
+            (
+                server.add_user(&format!("user{i}"), false),
+                format!("account-{i}"),
+            )
+        })
+        .collect();
+    let base = server.base.clone();
+    let api = |key: &str, account: &str| Api {
+        c: browser(account),
+        base: &base,
+        key: Some(key.to_string()),
+        seen: seen.clone(),
+    };
+    let (st, v) = api(&admin_key, "admin")
+        .call(
+            Method::POST,
+            "/api/instances",
+            Some(instance_body(mock, "files", &format!("http://{mock}"))),
+        )
+        .await;
+    assert_eq!(st, 201, "{v}");
+    for (key, account) in &keys {
+        let (st, _, body) = api(key, account)
+            .page("/api/instances/files/oauth/start")
+            .await;
+        assert_eq!(st, 200, "{body}");
+    }
+    // A refresh storm in flight when the process dies (every token is inside the refresh
+    // margin, so every action refreshes first).
+    let storm: Vec<_> = keys
+        .iter()
+        .cycle()
+        .take(30)
+        .map(|(key, account)| {
+            let c = api(key, account);
+            let path = "/api/instances/files/actions/me".to_string();
+            let r = c.req(Method::POST, &path).json(&json!({}));
+            tokio::spawn(async move { r.send().await.map(|r| r.status().as_u16()) })
+        })
+        .collect();
+    server.kill_and_restart().await;
+    for t in storm {
+        let _ = t.await.unwrap();
+    }
+    for (key, account) in &keys {
+        let (st, v) = api(key, account)
+            .call(
+                Method::POST,
+                "/api/instances/files/actions/me",
+                Some(json!({})),
+            )
+            .await;
+        assert_eq!((st, &v["output"]["account"]), (200, &json!(account)), "{v}");
+    }
+}

@@ -1,0 +1,985 @@
+//! The HTTP API: routes, extractors and handlers.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, RawQuery, Request, State};
+use axum::http::header::{self, HeaderMap, HeaderValue};
+use axum::http::{StatusCode, request::Parts};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use connector_runtime::oauth::{CallbackParams, OAuthClient, StartOptions};
+use connector_runtime::store::{
+    ConnectorInstanceRecord, InstanceUpdate, NewConnectorInstance, UserTokenKey,
+};
+use connector_runtime::{ActionError, ConnectorInstance, ExecuteOptions, InstanceRuntime, Secrets};
+use connector_spec::AuthMode;
+use futures::StreamExt;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+use tokio_util::sync::CancellationToken;
+use utoipa::{IntoParams, OpenApi, ToSchema};
+
+use crate::error::{ApiError, ErrorBody};
+use crate::guard::same_origin_return_url;
+use crate::state::{AppState, FLOW_COOKIE, secrets_value};
+use crate::users::User;
+
+type AppResult<T> = Result<T, ApiError>;
+type St = State<Arc<AppState>>;
+
+// ---------------------------------------------------------------- extractors
+
+/// The caller, authenticated by `Authorization: Bearer <key>` or `X-Api-Key: <key>`.
+pub struct Caller(pub User);
+
+fn api_key(headers: &HeaderMap) -> Option<&str> {
+    if let Some(v) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        && let Some(k) = v.strip_prefix("Bearer ")
+    {
+        return Some(k.trim());
+    }
+    headers
+        .get("x-api-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+}
+
+async fn authenticate(state: &AppState, headers: &HeaderMap) -> AppResult<User> {
+    let key = api_key(headers).ok_or_else(ApiError::unauthorized)?;
+    match state.users.authenticate(key).await {
+        Ok(Some(u)) => {
+            tracing::Span::current().record("user", u.id.as_str());
+            Ok(u)
+        }
+        Ok(None) => Err(ApiError::unauthorized()),
+        Err(e) => {
+            tracing::error!(error = %e, "user lookup failed");
+            Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "store_unavailable",
+                "the user store is unavailable",
+            ))
+        }
+    }
+}
+
+impl FromRequestParts<Arc<AppState>> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Caller, ApiError> {
+        authenticate(state, &parts.headers).await.map(Caller)
+    }
+}
+
+fn require_admin(user: &User) -> AppResult<()> {
+    if user.admin {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden("this operation needs the admin role"))
+    }
+}
+
+/// A JSON body under the size limit. Parse errors give the position, never the text (a
+/// misplaced secret could be in it).
+pub struct JsonBody<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<Arc<AppState>> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &Arc<AppState>) -> Result<Self, ApiError> {
+        let bytes = read_body(req, state).await?;
+        let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
+            b"{}"
+        } else {
+            &bytes
+        };
+        serde_json::from_slice(bytes).map(JsonBody).map_err(|e| {
+            let what = match e.classify() {
+                serde_json::error::Category::Data => "the JSON does not have the expected shape",
+                _ => "the body is not valid JSON",
+            };
+            ApiError::bad_request(
+                "invalid_body",
+                format!("{what} (line {}, column {})", e.line(), e.column()),
+            )
+        })
+    }
+}
+
+async fn read_body(req: Request, state: &Arc<AppState>) -> AppResult<Bytes> {
+    Bytes::from_request(req, state).await.map_err(|r| {
+        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                format!(
+                    "the request body is larger than {} bytes",
+                    state.max_body_bytes
+                ),
+            )
+        } else {
+            ApiError::bad_request("invalid_body", "the request body could not be read")
+        }
+    })
+}
+
+// ---------------------------------------------------------------- types
+
+/// A connector instance as the API shows it: never a secret value.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct InstanceView {
+    pub id: String,
+    pub connector_type: String,
+    pub name: String,
+    pub auth_type: String,
+    /// `shared` or `per_user`.
+    pub auth_mode: String,
+    /// Non-secret configuration as saved.
+    #[schema(value_type = Object)]
+    pub config: Value,
+    /// Names of the secrets that are set (values are write-only).
+    pub secrets_set: Vec<String>,
+    /// Per-user instances: whether the caller has connected an account.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connected: Option<bool>,
+    /// Milliseconds since the Unix epoch.
+    pub created_at: i64,
+    pub updated_at: i64,
+    /// A failed `postSave` hook (the instance is saved).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hook_error: Option<crate::error::ErrorDetail>,
+}
+
+fn view(record: &ConnectorInstanceRecord, secret_names: Vec<String>) -> InstanceView {
+    InstanceView {
+        id: record.id.clone(),
+        connector_type: record.connector_type.clone(),
+        name: record.name.clone(),
+        auth_type: record.auth_type.as_str().to_string(),
+        auth_mode: record.auth_mode.as_str().to_string(),
+        config: record.config.clone(),
+        secrets_set: secret_names
+            .into_iter()
+            .filter(|n| record.secrets.get(n).is_some())
+            .collect(),
+        connected: None,
+        created_at: record.created_at.as_millis(),
+        updated_at: record.updated_at.as_millis(),
+        hook_error: None,
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateInstance {
+    /// Optional id (`a-z`, `0-9`, `-`, `_`); generated when absent.
+    pub id: Option<String>,
+    pub connector_type: String,
+    pub name: String,
+    /// Config, optionally with `authType`.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub config: Value,
+    /// Secrets (write-only).
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub secrets: Value,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UpdateInstance {
+    pub name: Option<String>,
+    /// Replaces the config (may carry `authType`).
+    #[schema(value_type = Option<Object>)]
+    pub config: Option<Value>,
+    /// Merged into the stored secrets; a `null` value removes one.
+    #[schema(value_type = Option<Object>)]
+    pub secrets: Option<Value>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct InstanceList {
+    pub instances: Vec<InstanceView>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ActionOutput {
+    #[schema(value_type = Object)]
+    pub output: Value,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase")]
+pub struct ActionQuery {
+    /// Follow pagination and return every record.
+    #[serde(default)]
+    pub all_pages: bool,
+}
+
+#[derive(Deserialize, ToSchema, IntoParams)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct StartRequest {
+    /// Where to send the browser after the callback: a path here or a same-origin URL.
+    pub return_url: Option<String>,
+    pub tenant: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StartResponse {
+    pub authorization_url: String,
+    pub state: String,
+    pub expires_at: i64,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CancelRequest {
+    pub state: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CancelResponse {
+    pub cancelled: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DisconnectResponse {
+    /// Tokens deleted (0 when there were none).
+    pub deleted: u64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TestResponse {
+    pub ok: bool,
+    #[schema(value_type = Object)]
+    pub result: Value,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Health {
+    pub status: String,
+}
+
+// ---------------------------------------------------------------- router
+
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/api/openapi.json", get(openapi_json))
+        .route("/api/connector-types", get(connector_types))
+        .route("/api/connector-types/{id}", get(connector_type))
+        .route("/api/instances", get(list_instances).post(create_instance))
+        .route(
+            "/api/instances/{id}",
+            get(get_instance)
+                .put(update_instance)
+                .delete(delete_instance),
+        )
+        .route("/api/instances/{id}/actions/{action}", post(run_action))
+        .route("/api/instances/{id}/test", post(test_instance))
+        .route(
+            "/api/instances/{id}/oauth/start",
+            post(oauth_start).get(oauth_start_redirect),
+        )
+        .route(
+            "/api/instances/{id}/oauth",
+            axum::routing::delete(oauth_disconnect),
+        )
+        .route("/api/oauth/callback", get(oauth_callback))
+        .route("/api/oauth/cancel", post(oauth_cancel))
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
+        .with_state(state)
+}
+
+// ---------------------------------------------------------------- health, docs, catalog
+
+#[utoipa::path(get, path = "/healthz", responses((status = 200, body = Health)))]
+async fn healthz() -> Json<Health> {
+    Json(Health {
+        status: "ok".into(),
+    })
+}
+
+#[utoipa::path(get, path = "/readyz", responses((status = 200, body = Health), (status = 503, body = ErrorBody)))]
+async fn readyz(State(s): St) -> AppResult<Json<Health>> {
+    s.users.ping().await.map_err(|_| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not_ready",
+            "the store is not reachable",
+        )
+    })?;
+    Ok(Json(Health {
+        status: "ready".into(),
+    }))
+}
+
+async fn openapi_json() -> Response {
+    json_text(openapi_document())
+}
+
+/// The OpenAPI document of this API.
+pub fn openapi_document() -> String {
+    ApiDoc::openapi()
+        .to_pretty_json()
+        .unwrap_or_else(|_| "{}".to_string())
+}
+
+fn json_text(body: String) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response()
+}
+
+/// The catalog: `{"connectorTypes": [...]}`, each document byte-identical to the file
+/// `connector export` writes for it.
+#[utoipa::path(get, path = "/api/connector-types", security(("api_key" = [])),
+    responses((status = 200, description = "The catalog", body = Object), (status = 401, body = ErrorBody)))]
+async fn connector_types(State(s): St, Caller(_): Caller) -> Response {
+    json_text(s.catalog.clone())
+}
+
+/// One connector type's schema document, byte-identical to `connectors/<id>.json`.
+#[utoipa::path(get, path = "/api/connector-types/{id}", security(("api_key" = [])),
+    params(("id" = String, Path)),
+    responses((status = 200, body = Object), (status = 404, body = ErrorBody)))]
+async fn connector_type(
+    State(s): St,
+    Caller(_): Caller,
+    Path(id): Path<String>,
+) -> AppResult<Response> {
+    s.catalog_docs
+        .get(&id)
+        .map(|d| json_text(d.clone()))
+        .ok_or_else(|| ApiError::not_found("connector_type", &id))
+}
+
+// ---------------------------------------------------------------- instances
+
+fn hook_ctx(rt: &InstanceRuntime, user: &User) -> connector_runtime::ActionContext {
+    rt.context(&user.id, CancellationToken::new())
+}
+
+fn valid_id(id: &str) -> AppResult<()> {
+    if id.is_empty()
+        || id.len() > 64
+        || !id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+    {
+        return Err(ApiError::bad_request(
+            "invalid_id",
+            "an instance id has 1 to 64 characters from a-z, 0-9, `-` and `_`",
+        ));
+    }
+    Ok(())
+}
+
+/// Validate config and secrets, check every outbound URL, and for per-user instances the
+/// OAuth settings. Returns the instance and the config to store (without `authType`).
+async fn validate_instance(
+    s: &AppState,
+    dispatcher: &connector_runtime::Dispatcher,
+    config: Value,
+    secrets: Value,
+) -> AppResult<(ConnectorInstance, Value)> {
+    let instance = ConnectorInstance::new(Arc::clone(dispatcher.spec()), config.clone(), secrets)?;
+    s.outbound
+        .check_config(&instance.config, dispatcher.spec().base_url.as_deref())
+        .await?;
+    if instance.auth_mode() == AuthMode::PerUser {
+        OAuthClient::from_instance(&instance, s.flows.settings())?;
+    }
+    let mut stored = match config {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    };
+    stored.remove("authType");
+    Ok((instance, Value::Object(stored)))
+}
+
+fn secrets_map(v: Value) -> AppResult<Map<String, Value>> {
+    match v {
+        Value::Object(m) => Ok(m),
+        Value::Null => Ok(Map::new()),
+        _ => Err(ApiError::bad_request(
+            "invalid_secrets",
+            "secrets must be a JSON object",
+        )),
+    }
+}
+
+#[utoipa::path(post, path = "/api/instances", security(("api_key" = [])), request_body = CreateInstance,
+    responses((status = 201, body = InstanceView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody)))]
+async fn create_instance(
+    State(s): St,
+    Caller(user): Caller,
+    JsonBody(body): JsonBody<CreateInstance>,
+) -> AppResult<(StatusCode, Json<InstanceView>)> {
+    require_admin(&user)?;
+    if let Some(id) = &body.id {
+        valid_id(id)?;
+    }
+    if body.name.trim().is_empty() || body.name.len() > 200 {
+        return Err(ApiError::bad_request(
+            "invalid_name",
+            "the name must have 1 to 200 characters",
+        ));
+    }
+    let dispatcher = s
+        .registry
+        .get(&body.connector_type)
+        .cloned()
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "unknown_connector_type",
+                format!("no connector type `{}`", body.connector_type),
+            )
+        })?;
+    let (instance, config) =
+        validate_instance(&s, &dispatcher, body.config, body.secrets.clone()).await?;
+    let secrets = Secrets::new(secrets_map(body.secrets)?);
+    let rt = InstanceRuntime::new(instance.clone())?;
+    let ctx = hook_ctx(&rt, &user);
+    let new = NewConnectorInstance {
+        id: Some(
+            body.id
+                .unwrap_or_else(|| hex::encode(rand::random::<[u8; 16]>())),
+        ),
+        connector_type: body.connector_type,
+        name: body.name,
+        auth_type: instance.auth_type,
+        config,
+        secrets,
+    };
+    let store = Arc::clone(&s.store);
+    let outcome = dispatcher
+        .save_instance(&ctx, || async move {
+            store.create_instance(new).await.map_err(ActionError::from)
+        })
+        .await?;
+    let record = outcome.value;
+    let live = s.build_live(record.clone())?;
+    s.live
+        .write()
+        .expect("not poisoned")
+        .insert(record.id.clone(), live);
+    tracing::info!(instance = %record.id, connector_type = %record.connector_type, "instance created");
+    let mut v = view(
+        &record,
+        crate::state::secret_names(&dispatcher, record.auth_type),
+    );
+    v.hook_error = outcome.hook_error.map(|e| crate::error::ErrorDetail {
+        code: e.code.to_string(),
+        message: e.message,
+    });
+    Ok((StatusCode::CREATED, Json(v)))
+}
+
+async fn instance_view(
+    s: &AppState,
+    live: &crate::state::Live,
+    user: &User,
+) -> AppResult<InstanceView> {
+    let mut v = view(
+        &live.record,
+        crate::state::secret_names(&live.dispatcher, live.record.auth_type),
+    );
+    if live.record.auth_mode == AuthMode::PerUser {
+        let t = s
+            .store
+            .get_user_token(&UserTokenKey::oauth(
+                user.id.as_str(),
+                live.record.id.as_str(),
+            ))
+            .await?;
+        v.connected = Some(t.is_some_and(|t| !t.revoked));
+    }
+    Ok(v)
+}
+
+#[utoipa::path(get, path = "/api/instances", security(("api_key" = [])),
+    responses((status = 200, body = InstanceList), (status = 401, body = ErrorBody)))]
+async fn list_instances(State(s): St, Caller(user): Caller) -> AppResult<Json<InstanceList>> {
+    let mut lives: Vec<_> = s
+        .live
+        .read()
+        .expect("not poisoned")
+        .values()
+        .cloned()
+        .collect();
+    lives.sort_by(|a, b| a.record.id.cmp(&b.record.id));
+    let mut instances = Vec::with_capacity(lives.len());
+    for l in lives {
+        instances.push(instance_view(&s, &l, &user).await?);
+    }
+    Ok(Json(InstanceList { instances }))
+}
+
+#[utoipa::path(get, path = "/api/instances/{id}", security(("api_key" = [])), params(("id" = String, Path)),
+    responses((status = 200, body = InstanceView), (status = 404, body = ErrorBody)))]
+async fn get_instance(
+    State(s): St,
+    Caller(user): Caller,
+    Path(id): Path<String>,
+) -> AppResult<Json<InstanceView>> {
+    let live = s.get_live(&id)?;
+    Ok(Json(instance_view(&s, &live, &user).await?))
+}
+
+#[utoipa::path(put, path = "/api/instances/{id}", security(("api_key" = [])), params(("id" = String, Path)),
+    request_body = UpdateInstance,
+    responses((status = 200, body = InstanceView), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn update_instance(
+    State(s): St,
+    Caller(user): Caller,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<UpdateInstance>,
+) -> AppResult<Json<InstanceView>> {
+    require_admin(&user)?;
+    let live = s.get_live(&id)?;
+    let dispatcher = Arc::clone(&live.dispatcher);
+    let mut config = match body.config {
+        Some(Value::Object(m)) => m,
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "invalid_config",
+                "config must be a JSON object",
+            ));
+        }
+        None => match &live.record.config {
+            Value::Object(m) => m.clone(),
+            _ => Map::new(),
+        },
+    };
+    config
+        .entry("authType")
+        .or_insert_with(|| Value::String(live.record.auth_type.as_str().to_string()));
+    let mut secrets = secrets_map(secrets_value(&dispatcher, &live.record))?;
+    if let Some(update) = body.secrets {
+        for (k, v) in secrets_map(update)? {
+            if v.is_null() {
+                secrets.remove(&k);
+            } else {
+                secrets.insert(k, v);
+            }
+        }
+    }
+    let (instance, config) = validate_instance(
+        &s,
+        &dispatcher,
+        Value::Object(config),
+        Value::Object(secrets.clone()),
+    )
+    .await?;
+    let rt = InstanceRuntime::new(instance.clone())?;
+    let ctx = hook_ctx(&rt, &user);
+    let update = InstanceUpdate {
+        name: body.name,
+        auth_type: Some(instance.auth_type),
+        config: Some(config),
+        secrets: Some(Secrets::new(secrets)),
+    };
+    let store = Arc::clone(&s.store);
+    let id2 = id.clone();
+    let outcome = dispatcher
+        .save_instance(&ctx, || async move {
+            store
+                .update_instance(&id2, update)
+                .await
+                .map_err(ActionError::from)
+        })
+        .await?;
+    let live = s.build_live(outcome.value)?;
+    s.live
+        .write()
+        .expect("not poisoned")
+        .insert(id.clone(), Arc::clone(&live));
+    tracing::info!(instance = %id, "instance updated");
+    let mut v = instance_view(&s, &live, &user).await?;
+    v.hook_error = outcome.hook_error.map(|e| crate::error::ErrorDetail {
+        code: e.code.to_string(),
+        message: e.message,
+    });
+    Ok(Json(v))
+}
+
+#[utoipa::path(delete, path = "/api/instances/{id}", security(("api_key" = [])), params(("id" = String, Path)),
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn delete_instance(
+    State(s): St,
+    Caller(user): Caller,
+    Path(id): Path<String>,
+) -> AppResult<StatusCode> {
+    require_admin(&user)?;
+    let live = s.get_live(&id)?;
+    let ctx = hook_ctx(&live.runtime, &user);
+    let store = Arc::clone(&s.store);
+    let id2 = id.clone();
+    let outcome = live
+        .dispatcher
+        .delete_instance(&ctx, || async move {
+            store.delete_instance(&id2).await.map_err(ActionError::from)
+        })
+        .await?;
+    s.live.write().expect("not poisoned").remove(&id);
+    if !outcome.value {
+        return Err(ApiError::not_found("instance", &id));
+    }
+    tracing::info!(instance = %id, "instance deleted");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+// ---------------------------------------------------------------- actions
+
+/// Run an action as the caller. A streaming action answers with Server-Sent Events: one
+/// event per item (its name is the upstream event name), an `error` event on failure, and a
+/// final `end` event.
+#[utoipa::path(post, path = "/api/instances/{id}/actions/{action}", security(("api_key" = [])),
+    params(("id" = String, Path), ("action" = String, Path), ActionQuery),
+    request_body(content = Object, description = "The action's input"),
+    responses((status = 200, body = ActionOutput, description = "The output; text/event-stream for streaming actions"),
+        (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 502, body = ErrorBody)))]
+async fn run_action(
+    State(s): St,
+    Caller(user): Caller,
+    Path((id, action)): Path<(String, String)>,
+    Query(q): Query<ActionQuery>,
+    JsonBody(input): JsonBody<Value>,
+) -> AppResult<Response> {
+    let live = s.get_live(&id)?;
+    let streaming = live
+        .dispatcher
+        .spec()
+        .actions
+        .get(&action)
+        .is_some_and(|a| a.supports_streaming);
+    let ctx = live.runtime.context(&user.id, CancellationToken::new());
+    if streaming {
+        let stream = live.dispatcher.stream(&ctx, &action, input).await?;
+        let events = stream
+            .map(|item| {
+                let ev = match item {
+                    Ok(ev) => Event::default()
+                        .event(if ev.event.is_empty() {
+                            "message".to_string()
+                        } else {
+                            ev.event
+                        })
+                        .json_data(ev.data),
+                    Err(e) => Event::default()
+                        .event("error")
+                        .json_data(json!({ "code": e.code, "message": e.message })),
+                };
+                Ok::<Event, Infallible>(ev.unwrap_or_else(|_| Event::default().event("error")))
+            })
+            .chain(futures::stream::once(async {
+                Ok(Event::default().event("end").data("{}"))
+            }));
+        return Ok(Sse::new(events)
+            .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+            .into_response());
+    }
+    let output = live
+        .dispatcher
+        .execute(
+            &ctx,
+            &action,
+            input,
+            ExecuteOptions {
+                all_pages: q.all_pages,
+            },
+        )
+        .await?;
+    Ok(Json(ActionOutput { output }).into_response())
+}
+
+#[utoipa::path(post, path = "/api/instances/{id}/test", security(("api_key" = [])), params(("id" = String, Path)),
+    responses((status = 200, body = TestResponse), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 502, body = ErrorBody)))]
+async fn test_instance(
+    State(s): St,
+    Caller(user): Caller,
+    Path(id): Path<String>,
+) -> AppResult<Json<TestResponse>> {
+    let live = s.get_live(&id)?;
+    let ctx = live.runtime.context(&user.id, CancellationToken::new());
+    let result = live.dispatcher.test(&ctx).await?;
+    Ok(Json(TestResponse { ok: true, result }))
+}
+
+// ---------------------------------------------------------------- OAuth
+
+fn rate_limited(bucket: &str, retry_after: u64) -> Response {
+    let mut r = ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+        format!("too many OAuth {bucket} requests; retry in {retry_after} s"),
+    )
+    .into_response();
+    if let Ok(v) = HeaderValue::from_str(&retry_after.to_string()) {
+        r.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    r
+}
+
+async fn start_flow(
+    s: &AppState,
+    user: &User,
+    id: &str,
+    req: StartRequest,
+) -> Result<(StartResponse, HeaderValue), Response> {
+    s.oauth_limit
+        .hit(&user.id, "start")
+        .map_err(|w| rate_limited("start", w))?;
+    let live = s.get_live(id).map_err(IntoResponse::into_response)?;
+    if live.record.auth_mode != AuthMode::PerUser {
+        return Err(ApiError::bad_request(
+            "not_per_user",
+            format!("instance `{id}` uses shared credentials; there is no account to connect"),
+        )
+        .into_response());
+    }
+    let return_url = match req.return_url.as_deref() {
+        Some(r) => {
+            Some(same_origin_return_url(&s.public_base, r).map_err(IntoResponse::into_response)?)
+        }
+        None => None,
+    };
+    let auth = s
+        .flows
+        .start(
+            id,
+            &user.id,
+            StartOptions {
+                tenant: req.tenant,
+                return_url,
+            },
+        )
+        .await
+        .map_err(|e| ApiError::from(e).into_response())?;
+    let ttl = s.flows.settings().state_ttl;
+    let token = s.new_flow_session(&user.id, ttl);
+    let secure = if s.public_base.scheme() == "https" {
+        "; Secure"
+    } else {
+        ""
+    };
+    let cookie = format!(
+        "{FLOW_COOKIE}={token}; Path=/api/oauth; Max-Age={}; HttpOnly; SameSite=Lax{secure}",
+        ttl.as_secs()
+    );
+    let cookie =
+        HeaderValue::from_str(&cookie).map_err(|_| ApiError::internal("cookie").into_response())?;
+    tracing::info!(instance = %id, "OAuth flow started");
+    Ok((
+        StartResponse {
+            authorization_url: auth.authorization_url,
+            state: auth.state,
+            expires_at: auth.expires_at.as_millis(),
+        },
+        cookie,
+    ))
+}
+
+/// Start connecting the caller's account. Also sets the `connector_flow` cookie that lets the
+/// callback recognise the caller's browser.
+#[utoipa::path(post, path = "/api/instances/{id}/oauth/start", security(("api_key" = [])), params(("id" = String, Path)),
+    request_body = StartRequest,
+    responses((status = 200, body = StartResponse), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)))]
+async fn oauth_start(
+    State(s): St,
+    Caller(user): Caller,
+    Path(id): Path<String>,
+    JsonBody(req): JsonBody<StartRequest>,
+) -> Response {
+    match start_flow(&s, &user, &id, req).await {
+        Ok((body, cookie)) => ([(header::SET_COOKIE, cookie)], Json(body)).into_response(),
+        Err(r) => r,
+    }
+}
+
+/// The same as the POST, answered with a redirect to the provider.
+#[utoipa::path(get, path = "/api/instances/{id}/oauth/start", security(("api_key" = [])),
+    params(("id" = String, Path), StartRequest),
+    responses((status = 303, description = "Redirect to the authorization URL"), (status = 400, body = ErrorBody)))]
+async fn oauth_start_redirect(
+    State(s): St,
+    Caller(user): Caller,
+    Path(id): Path<String>,
+    Query(req): Query<StartRequest>,
+) -> Response {
+    match start_flow(&s, &user, &id, req).await {
+        Ok((body, cookie)) => match HeaderValue::from_str(&body.authorization_url) {
+            Ok(loc) => (
+                StatusCode::SEE_OTHER,
+                [(header::SET_COOKIE, cookie), (header::LOCATION, loc)],
+            )
+                .into_response(),
+            Err(_) => {
+                ApiError::internal("the authorization URL is not a valid header").into_response()
+            }
+        },
+        Err(r) => r,
+    }
+}
+
+fn flow_cookie(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().strip_prefix(FLOW_COOKIE)?.strip_prefix('='))
+        .next()
+}
+
+fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
+fn page(status: StatusCode, title: &str, message: &str, link: &str) -> Response {
+    let body = format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{t}</title></head>\
+         <body><h1>{t}</h1><p>{m}</p><p><a href=\"{l}\">Continue</a></p></body></html>\n",
+        t = html_escape(title),
+        m = html_escape(message),
+        l = html_escape(link),
+    );
+    let mut r = (status, Html(body)).into_response();
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r.headers_mut()
+        .insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+    r
+}
+
+/// Where the provider sends the browser back. The caller is the user whose browser holds the
+/// flow cookie (or who sends an API key); the state must be theirs. Ends on a small HTML page.
+#[utoipa::path(get, path = "/api/oauth/callback",
+    params(("state" = Option<String>, Query), ("code" = Option<String>, Query), ("error" = Option<String>, Query)),
+    responses((status = 200, description = "HTML page: connected"), (status = 400, description = "HTML page: what failed"),
+        (status = 401, description = "HTML page: unknown browser"), (status = 403, description = "HTML page: the flow belongs to another user")))]
+async fn oauth_callback(State(s): St, headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
+    let home = s.public_base.to_string();
+    let user_id = match flow_cookie(&headers).and_then(|c| s.flow_session_user(c)) {
+        Some(u) => u,
+        None => match authenticate(&s, &headers).await {
+            Ok(u) => u.id,
+            Err(_) => {
+                return page(
+                    StatusCode::UNAUTHORIZED,
+                    "Not signed in",
+                    "This browser did not start an authorization here, or it expired. Start again.",
+                    &home,
+                );
+            }
+        },
+    };
+    tracing::Span::current().record("user", user_id.as_str());
+    if let Err(w) = s.oauth_limit.hit(&user_id, "callback") {
+        return rate_limited("callback", w);
+    }
+    let params = CallbackParams::from_query(q.as_deref().unwrap_or(""));
+    match s.flows.callback(&user_id, params).await {
+        Ok(c) => {
+            tracing::info!(instance = %c.connector_id, "OAuth flow completed");
+            let name = s
+                .get_live(&c.connector_id)
+                .map(|l| l.record.name.clone())
+                .unwrap_or_else(|_| c.connector_id.clone());
+            page(
+                StatusCode::OK,
+                "Connected",
+                &format!("Your account is connected to {name}."),
+                c.return_url.as_deref().unwrap_or(&home),
+            )
+        }
+        Err(e) => {
+            tracing::info!(code = e.code, "OAuth callback refused");
+            let e = ApiError::from(e);
+            page(
+                e.status,
+                "Authorization failed",
+                &format!("{} ({})", e.message, e.code),
+                &home,
+            )
+        }
+    }
+}
+
+/// Disconnect the caller's account from a per-user instance.
+#[utoipa::path(delete, path = "/api/instances/{id}/oauth", security(("api_key" = [])), params(("id" = String, Path)),
+    responses((status = 200, body = DisconnectResponse), (status = 404, body = ErrorBody)))]
+async fn oauth_disconnect(
+    State(s): St,
+    Caller(user): Caller,
+    Path(id): Path<String>,
+) -> AppResult<Json<DisconnectResponse>> {
+    s.get_live(&id)?;
+    let deleted = s.flows.disconnect(&id, &user.id).await?;
+    tracing::info!(instance = %id, deleted, "OAuth disconnected");
+    Ok(Json(DisconnectResponse { deleted }))
+}
+
+/// Cancel one of the caller's pending authorizations.
+#[utoipa::path(post, path = "/api/oauth/cancel", security(("api_key" = [])), request_body = CancelRequest,
+    responses((status = 200, body = CancelResponse), (status = 403, body = ErrorBody)))]
+async fn oauth_cancel(
+    State(s): St,
+    Caller(user): Caller,
+    JsonBody(req): JsonBody<CancelRequest>,
+) -> AppResult<Json<CancelResponse>> {
+    let cancelled = s.flows.cancel(&user.id, &req.state).await?;
+    Ok(Json(CancelResponse { cancelled }))
+}
+
+// ---------------------------------------------------------------- OpenAPI
+
+struct ApiKeyScheme;
+
+impl utoipa::Modify for ApiKeyScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "connector serve", description = "Connector instances, actions, per-user OAuth. Authenticate with `Authorization: Bearer <API key>`."),
+    paths(healthz, readyz, connector_types, connector_type, list_instances, create_instance, get_instance,
+        update_instance, delete_instance, run_action, test_instance, oauth_start, oauth_start_redirect,
+        oauth_callback, oauth_disconnect, oauth_cancel),
+    components(schemas(ErrorBody, crate::error::ErrorDetail, InstanceView, InstanceList, CreateInstance, UpdateInstance,
+        ActionOutput, StartRequest, StartResponse, CancelRequest, CancelResponse, DisconnectResponse, TestResponse, Health)),
+    modifiers(&ApiKeyScheme)
+)]
+pub struct ApiDoc;

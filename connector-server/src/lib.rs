@@ -1,0 +1,313 @@
+//! `connector serve`: one server holds connector instances; users authenticate with API keys,
+//! connect their own accounts through OAuth, and run actions as themselves.
+//!
+//! [`ServerConfig`] holds the settings (all with embedded defaults); [`serve`] starts the
+//! server and returns when the shutdown signal fires and in-flight requests have finished.
+//! See `docs/server-api.md`.
+
+pub mod api;
+pub mod error;
+pub mod guard;
+pub mod state;
+pub mod users;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::HeaderValue;
+use axum::middleware::Next;
+use axum::response::Response;
+use connector_runtime::oauth::{OAuthFlows, OAuthSettings};
+use connector_runtime::store::crypto::{KEY_ENV, KEY_FILE_ENV};
+use connector_runtime::store::{CleanupPolicy, Keyring, SqliteStore, TokenStore, spawn_cleanup};
+use connector_runtime::{CancellationToken, Registry};
+use tracing::Instrument;
+
+pub use guard::OutboundPolicy;
+pub use users::{User, UserStore};
+
+/// The store file inside the data directory.
+pub const DB_FILE: &str = "connector.db";
+/// The generated operator key inside the data directory.
+pub const KEY_FILE: &str = "operator.key";
+/// The data directory when neither `--data-dir` nor `CONNECTOR_HOME` is given.
+pub const DEFAULT_DATA_DIR: &str = ".connector";
+
+/// Server settings.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Holds `connector.db` and, unless a key is configured, `operator.key`.
+    pub data_dir: PathBuf,
+    /// Spec files or a folder of them.
+    pub specs: PathBuf,
+    pub listen: SocketAddr,
+    /// The URL users reach the server at; builds the OAuth redirect URI and is the origin
+    /// return URLs must share. Default `http://<listen>`.
+    pub public_base_url: Option<String>,
+    pub outbound: OutboundPolicy,
+    /// EARS base URL for connectors that do not set `earsBaseUrl`.
+    pub ears_base_url: Option<String>,
+    pub max_body_bytes: usize,
+    /// OAuth starts and callbacks per user per minute (each).
+    pub oauth_rate_per_minute: u32,
+    pub cleanup_every: Duration,
+}
+
+impl ServerConfig {
+    /// Defaults: data dir `$CONNECTOR_HOME` or `./.connector`, specs `specs/`, 127.0.0.1:8080.
+    pub fn new() -> ServerConfig {
+        ServerConfig {
+            data_dir: default_data_dir(),
+            specs: PathBuf::from("specs"),
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_base_url: None,
+            outbound: OutboundPolicy::default(),
+            ears_base_url: None,
+            max_body_bytes: 256 * 1024,
+            oauth_rate_per_minute: 20,
+            cleanup_every: Duration::from_secs(10 * 60),
+        }
+    }
+}
+
+impl Default for ServerConfig {
+    fn default() -> ServerConfig {
+        ServerConfig::new()
+    }
+}
+
+/// `$CONNECTOR_HOME`, else `./.connector`.
+pub fn default_data_dir() -> PathBuf {
+    std::env::var_os(connector_runtime::store::HOME_ENV)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR))
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct StartError(pub String);
+
+fn start_err(what: &str, e: impl std::fmt::Display) -> StartError {
+    StartError(format!("{what}: {e}"))
+}
+
+/// The operator keyring: `CONNECTOR_KEY` / `CONNECTOR_KEY_FILE` when set, else
+/// `<data dir>/operator.key`, generated (mode 0600) on first start with a warning on stderr.
+pub fn operator_keyring(data_dir: &Path) -> Result<Keyring, StartError> {
+    let configured = std::env::var(KEY_ENV).is_ok_and(|v| !v.trim().is_empty())
+        || std::env::var_os(KEY_FILE_ENV).is_some_and(|v| !v.is_empty());
+    if configured {
+        return Keyring::from_env().map_err(|e| start_err("reading the operator key", e));
+    }
+    let path = data_dir.join(KEY_FILE);
+    if path.exists() {
+        return Keyring::from_file(&path).map_err(|e| start_err("reading the operator key", e));
+    }
+    std::fs::create_dir_all(data_dir)
+        .map_err(|e| start_err(&format!("creating {}", data_dir.display()), e))?;
+    let key = Keyring::generate_key();
+    let entry = Keyring::format_entry("k1", &key);
+    write_private(&path, format!("{}\n", &*entry).as_bytes())
+        .map_err(|e| start_err(&format!("writing {}", path.display()), e))?;
+    eprintln!(
+        "WARNING: generated a new operator key in {path}.\n\
+         It encrypts every token and secret in {db}. Back it up and keep it private: \
+         without it the stored tokens and secrets cannot be read. To keep it elsewhere, \
+         move it and set {KEY_FILE_ENV} (or {KEY_ENV}).",
+        path = path.display(),
+        db = data_dir.join(DB_FILE).display()
+    );
+    Keyring::from_file(&path).map_err(|e| start_err("reading the operator key", e))
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        o.mode(0o600);
+    }
+    let mut f = o.open(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
+}
+
+/// Start the server on an already bound listener; returns after `shutdown` resolves and every
+/// in-flight request (actions included) has finished.
+pub async fn serve(
+    config: ServerConfig,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), StartError> {
+    let addr = listener
+        .local_addr()
+        .map_err(|e| start_err("reading the listen address", e))?;
+    let public_base = config
+        .public_base_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{addr}/"));
+    let public_base = url::Url::parse(&public_base).map_err(|e| start_err("publicBaseUrl", e))?;
+    if !matches!(public_base.scheme(), "http" | "https") || public_base.cannot_be_a_base() {
+        return Err(StartError("publicBaseUrl must be an http(s) URL".into()));
+    }
+    if let Some(ears) = &config.ears_base_url {
+        config
+            .outbound
+            .check_url("earsBaseUrl", ears)
+            .await
+            .map_err(|e| StartError(e.message))?;
+    }
+
+    let mut registry = Registry::new();
+    registry.load_dir(&config.specs).map_err(|e| {
+        start_err(
+            &format!("loading specs from {}", config.specs.display()),
+            e.message,
+        )
+    })?;
+    let specs: Vec<_> = registry
+        .ids()
+        .filter_map(|id| registry.get(id))
+        .map(|d| (**d.spec()).clone())
+        .collect();
+    let (catalog, catalog_docs) = catalog(&specs);
+
+    let keys = operator_keyring(&config.data_dir)?;
+    let db = config.data_dir.join(DB_FILE);
+    let sqlite = SqliteStore::open(&db, keys)
+        .await
+        .map_err(|e| start_err(&format!("opening {}", db.display()), e))?;
+    let store: Arc<dyn TokenStore> = Arc::new(sqlite.clone());
+    let users = UserStore::open(&db)
+        .await
+        .map_err(|e| start_err("opening the user table", e))?;
+
+    let redirect_uri = public_base
+        .join("api/oauth/callback")
+        .map_err(|e| start_err("building the redirect URI", e))?;
+    let mut settings = OAuthSettings::new(redirect_uri.to_string())
+        .map_err(|e| start_err("OAuth settings", e.message))?;
+    if let Some(ears) = &config.ears_base_url {
+        settings = settings.with_ears_base_url(ears.clone());
+    }
+    let flows = OAuthFlows::new(Arc::clone(&store), settings)
+        .map_err(|e| start_err("OAuth flows", e.message))?;
+
+    let state = Arc::new(state::AppState {
+        registry,
+        catalog,
+        catalog_docs,
+        sqlite: sqlite.clone(),
+        store: Arc::clone(&store),
+        flows,
+        users: users.clone(),
+        live: RwLock::new(HashMap::new()),
+        outbound: config.outbound.clone(),
+        public_base: public_base.clone(),
+        max_body_bytes: config.max_body_bytes,
+        oauth_limit: state::RateLimiter::new(config.oauth_rate_per_minute),
+        flow_sessions: Mutex::new(HashMap::new()),
+    });
+    let records = store
+        .list_instances()
+        .await
+        .map_err(|e| start_err("listing instances", e))?;
+    for r in records {
+        let id = r.id.clone();
+        match state.build_live(r) {
+            Ok(l) => {
+                state.live.write().expect("not poisoned").insert(id, l);
+            }
+            // One broken instance (say its type was removed) must not keep the rest down.
+            Err(e) => {
+                tracing::error!(instance = %id, code = %e.code, "instance not loaded: {}", e.message)
+            }
+        }
+    }
+    if users.list().await.map(|u| u.is_empty()).unwrap_or(false) {
+        eprintln!(
+            "no users yet: create an admin with `connector users add <name> --admin --data-dir {}`",
+            config.data_dir.display()
+        );
+    }
+
+    let cancel = CancellationToken::new();
+    let cleanup = spawn_cleanup(
+        Arc::clone(&store),
+        config.cleanup_every,
+        CleanupPolicy::default(),
+        cancel.clone(),
+    );
+
+    let app = api::router(Arc::clone(&state))
+        .layer(DefaultBodyLimit::max(config.max_body_bytes))
+        .layer(axum::middleware::from_fn(request_log));
+    tracing::info!(%addr, public_base = %public_base, "connector serve listening");
+    eprintln!("connector serve listening on http://{addr} (public URL {public_base})");
+    let result = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(|e| start_err("serving", e));
+    tracing::info!("shutting down: in-flight requests finished");
+    cancel.cancel();
+    let _ = cleanup.await;
+    users.close().await;
+    sqlite.close().await;
+    result
+}
+
+/// `{"connectorTypes": [...]}` and the per-type documents, as `connector export` writes them.
+fn catalog(specs: &[connector_spec::ConnectorSpec]) -> (String, HashMap<String, String>) {
+    let files = connector_spec::export::export_catalog(specs);
+    let mut docs = HashMap::new();
+    for spec in specs {
+        let path = connector_spec::export::catalog_path(&spec.id);
+        if let Some(f) = files.iter().find(|f| f.path == path) {
+            docs.insert(spec.id.clone(), f.contents.clone());
+        }
+    }
+    let mut ids: Vec<&String> = docs.keys().collect();
+    ids.sort();
+    let body: Vec<&str> = ids.iter().map(|id| docs[*id].trim_end()).collect();
+    let text = format!("{{\"connectorTypes\": [\n{}\n]}}\n", body.join(",\n"));
+    (text, docs)
+}
+
+static REQUEST_SEQ: AtomicU64 = AtomicU64::new(0);
+
+/// Give every request an id (`x-request-id`), run it in a span with the method and path (the
+/// query is left out: the OAuth callback carries a code there), and log its status.
+async fn request_log(req: Request, next: Next) -> Response {
+    let n = REQUEST_SEQ.fetch_add(1, Ordering::Relaxed);
+    let id = format!("{:08x}-{n}", rand::random::<u32>());
+    let span = tracing::info_span!(
+        "request",
+        id = %id,
+        method = %req.method(),
+        path = %req.uri().path(),
+        user = tracing::field::Empty,
+    );
+    let started = std::time::Instant::now();
+    let mut res = next.run(req).instrument(span.clone()).await;
+    span.in_scope(|| {
+        tracing::info!(
+            status = res.status().as_u16(),
+            ms = started.elapsed().as_millis() as u64,
+            "request"
+        )
+    });
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        res.headers_mut().insert("x-request-id", v);
+    }
+    res
+}

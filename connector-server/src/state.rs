@@ -1,0 +1,187 @@
+//! Server state: the registry, the store, OAuth flows, users, live instances, limits.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use connector_runtime::oauth::OAuthFlows;
+use connector_runtime::store::{ConnectorInstanceRecord, SqliteStore, TokenStore};
+use connector_runtime::{ConnectorInstance, Dispatcher, InstanceRuntime, Registry};
+use connector_spec::AuthMode;
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+use url::Url;
+
+use crate::error::ApiError;
+use crate::guard::OutboundPolicy;
+use crate::users::UserStore;
+
+/// A stored instance with its runtime built.
+pub struct Live {
+    pub record: ConnectorInstanceRecord,
+    pub dispatcher: Arc<Dispatcher>,
+    pub runtime: InstanceRuntime,
+}
+
+/// Everything a handler needs.
+pub struct AppState {
+    pub registry: Registry,
+    /// `{"connectorTypes": [...]}` with each document byte-identical to `connector export`.
+    pub catalog: String,
+    /// `connectors/<id>.json` of the export, by connector type id.
+    pub catalog_docs: HashMap<String, String>,
+    pub sqlite: SqliteStore,
+    pub store: Arc<dyn TokenStore>,
+    pub flows: Arc<OAuthFlows>,
+    pub users: UserStore,
+    pub live: RwLock<HashMap<String, Arc<Live>>>,
+    pub outbound: OutboundPolicy,
+    pub public_base: Url,
+    pub max_body_bytes: usize,
+    pub oauth_limit: RateLimiter,
+    /// Browser flow bindings: sha256(cookie) -> (user id, expiry).
+    pub flow_sessions: Mutex<HashMap<String, (String, Instant)>>,
+}
+
+/// The cookie that ties a browser to the user who started an OAuth flow.
+pub const FLOW_COOKIE: &str = "connector_flow";
+
+impl AppState {
+    /// The config as `ConnectorInstance::new` takes it: the stored config plus `authType`.
+    fn instance_of(
+        &self,
+        dispatcher: &Dispatcher,
+        record: &ConnectorInstanceRecord,
+    ) -> Result<ConnectorInstance, ApiError> {
+        let mut config = match &record.config {
+            Value::Object(m) => m.clone(),
+            _ => Map::new(),
+        };
+        config.insert(
+            "authType".into(),
+            Value::String(record.auth_type.as_str().to_string()),
+        );
+        let secrets = secrets_value(dispatcher, record);
+        Ok(ConnectorInstance::new(
+            Arc::clone(dispatcher.spec()),
+            Value::Object(config),
+            secrets,
+        )?)
+    }
+
+    /// Build the runtime of a stored instance (registering per-user ones for OAuth).
+    pub fn build_live(&self, record: ConnectorInstanceRecord) -> Result<Arc<Live>, ApiError> {
+        let dispatcher = self
+            .registry
+            .get(&record.connector_type)
+            .cloned()
+            .ok_or_else(|| {
+                ApiError::bad_request(
+                    "unknown_connector_type",
+                    format!("no connector type `{}`", record.connector_type),
+                )
+            })?;
+        let instance = self.instance_of(&dispatcher, &record)?;
+        let mut runtime = InstanceRuntime::new(instance.clone())?;
+        if instance.auth_mode() == AuthMode::PerUser {
+            self.flows.register(&record.id, &instance)?;
+            runtime = runtime.with_user_auth(self.flows.user_auth(&record.id)?);
+        }
+        Ok(Arc::new(Live {
+            record,
+            dispatcher,
+            runtime,
+        }))
+    }
+
+    pub fn get_live(&self, id: &str) -> Result<Arc<Live>, ApiError> {
+        self.live
+            .read()
+            .expect("not poisoned")
+            .get(id)
+            .cloned()
+            .ok_or_else(|| ApiError::not_found("instance", id))
+    }
+
+    /// Remember a browser's flow binding for `user_id`; returns the cookie value.
+    pub fn new_flow_session(&self, user_id: &str, ttl: Duration) -> String {
+        let bytes: [u8; 32] = rand::random();
+        let token = hex::encode(bytes);
+        let now = Instant::now();
+        let mut m = self.flow_sessions.lock().expect("not poisoned");
+        m.retain(|_, (_, exp)| *exp > now);
+        m.insert(sha256(&token), (user_id.to_string(), now + ttl));
+        token
+    }
+
+    /// The user a flow cookie belongs to, while it is valid.
+    pub fn flow_session_user(&self, token: &str) -> Option<String> {
+        let m = self.flow_sessions.lock().expect("not poisoned");
+        m.get(&sha256(token))
+            .filter(|(_, exp)| *exp > Instant::now())
+            .map(|(u, _)| u.clone())
+    }
+}
+
+fn sha256(s: &str) -> String {
+    hex::encode(Sha256::digest(s.as_bytes()))
+}
+
+/// Names of every secret field a spec and an auth type declare.
+pub fn secret_names(dispatcher: &Dispatcher, auth: connector_spec::AuthTypeId) -> Vec<String> {
+    let mut names = Vec::new();
+    for schema in [dispatcher.spec().secrets.clone(), auth.secrets_schema()] {
+        if let Some(p) = schema.get("properties").and_then(Value::as_object) {
+            names.extend(p.keys().cloned());
+        }
+    }
+    names
+}
+
+/// A record's secrets as a JSON object (the declared fields that are set).
+pub fn secrets_value(dispatcher: &Dispatcher, record: &ConnectorInstanceRecord) -> Value {
+    let mut m = Map::new();
+    for name in secret_names(dispatcher, record.auth_type) {
+        if let Some(v) = record.secrets.get(&name) {
+            m.insert(name, v.clone());
+        }
+    }
+    Value::Object(m)
+}
+
+/// `(user, bucket)` -> (window start, requests in the window).
+type Windows = HashMap<(String, &'static str), (Instant, u32)>;
+
+/// A fixed-window limit per user and bucket.
+pub struct RateLimiter {
+    per_minute: u32,
+    windows: Mutex<Windows>,
+}
+
+impl RateLimiter {
+    pub fn new(per_minute: u32) -> RateLimiter {
+        RateLimiter {
+            per_minute,
+            windows: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Count one request; `Err(seconds to wait)` past the limit.
+    pub fn hit(&self, user: &str, bucket: &'static str) -> Result<(), u64> {
+        let now = Instant::now();
+        let window = Duration::from_secs(60);
+        let mut m = self.windows.lock().expect("not poisoned");
+        if m.len() > 10_000 {
+            m.retain(|_, (start, _)| now.duration_since(*start) < window);
+        }
+        let e = m.entry((user.to_string(), bucket)).or_insert((now, 0));
+        if now.duration_since(e.0) >= window {
+            *e = (now, 0);
+        }
+        if e.1 >= self.per_minute {
+            return Err((window - now.duration_since(e.0)).as_secs().max(1));
+        }
+        e.1 += 1;
+        Ok(())
+    }
+}
