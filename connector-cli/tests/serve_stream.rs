@@ -457,17 +457,16 @@ async fn users_list_shows_names_ids_and_roles_but_never_keys() {
         .unwrap();
     assert_eq!(r.status(), 200);
 
-    // A data directory without users lists nobody.
+    // A data directory without a store is an error that names the file, and stays empty.
     let empty = tempfile::tempdir().unwrap();
     let out = Command::new(bin())
         .args(["users", "list", "--data-dir"])
         .arg(empty.path())
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("connector.db does not exist"), "{stderr}");
     assert!(out.stdout.is_empty());
+    assert_eq!(std::fs::read_dir(empty.path()).unwrap().count(), 0);
 }

@@ -128,7 +128,17 @@ pub async fn users(cmd: UsersCommand) -> anyhow::Result<Outcome> {
             Ok(Outcome::Success)
         }
         UsersCommand::List { data_dir } => {
-            let store = open_users(data_dir).await?;
+            // Listing never creates a store: a mistyped --data-dir would otherwise look like a
+            // store without users.
+            let dir = data_dir.unwrap_or_else(connector_server::default_data_dir);
+            if !dir.join(DB_FILE).is_file() {
+                anyhow::bail!(
+                    "no users: {} does not exist (`connector users add` or `connector serve` \
+                     creates it; check --data-dir or $CONNECTOR_HOME)",
+                    dir.join(DB_FILE).display()
+                );
+            }
+            let store = open_users(Some(dir)).await?;
             let list = store.list().await?;
             store.close().await;
             for u in list {
