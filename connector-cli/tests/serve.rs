@@ -127,12 +127,25 @@ async fn me(State(m): State<MockState>, headers: HeaderMap) -> Response {
     }
 }
 
+/// An API that sends its caller to the cloud metadata address (IPv4-mapped IPv6 form).
+async fn redirect_to_metadata() -> Response {
+    (
+        StatusCode::FOUND,
+        [(
+            header::LOCATION,
+            "http://[::ffff:169.254.169.254]/latest/meta-data/",
+        )],
+    )
+        .into_response()
+}
+
 async fn start_mock() -> SocketAddr {
     let state: MockState = Arc::default();
     let app = Router::new()
         .route("/authorize", get(authorize))
         .route("/token", post(token))
         .route("/api/me", get(me))
+        .route("/redirect/api/me", get(redirect_to_metadata))
         .with_state(state);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -595,6 +608,37 @@ async fn two_users_connect_their_own_accounts_and_every_attack_is_refused() {
     );
     let (st, _) = admin.call(Method::GET, "/api/instances/ssrf", None).await;
     assert_eq!(st, 404);
+
+    // An API whose saved URL is fine but which redirects to the metadata address when
+    // called: the hop is refused at request time, before any connection.
+    let (st, v) = admin
+        .call(
+            Method::POST,
+            "/api/instances",
+            Some(instance_body(
+                mock,
+                "redirecting",
+                &format!("http://{mock}/redirect"),
+            )),
+        )
+        .await;
+    assert_eq!(st, 201, "{v}");
+    let (st, _, body) = alice
+        .page("/api/instances/redirecting/oauth/start?returnUrl=/done")
+        .await;
+    assert_eq!(st, 200, "{body}");
+    let (st, v) = alice
+        .call(
+            Method::POST,
+            "/api/instances/redirecting/actions/me",
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (400, Some("egress_refused")),
+        "{v}"
+    );
 
     // Oversized bodies.
     let big = json!({ "pad": "x".repeat(100_000) });

@@ -210,6 +210,9 @@ impl ClientCredentials {
             }
         }
         let resp = req.form(&form).send().await.map_err(|e| {
+            if let Some(refusal) = crate::egress::find_refusal(&e) {
+                return crate::egress::refused(refusal);
+            }
             ActionError::transient(
                 "token_request_failed",
                 format!(

@@ -14,6 +14,7 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::AuthStrategy;
+use crate::egress::EgressPolicy;
 use crate::error::{ActionError, classify_status};
 use crate::secrets::Redactor;
 
@@ -127,6 +128,9 @@ pub struct HttpClient {
     pub(crate) redactor: Redactor,
     pub(crate) total_timeout: Duration,
     pub(crate) cancel: CancellationToken,
+    /// Checked on every request URL before it is sent (an IP literal never reaches the
+    /// resolver); the reqwest client checks redirects and resolved addresses.
+    pub(crate) egress: Option<Arc<EgressPolicy>>,
 }
 
 impl std::fmt::Debug for HttpClient {
@@ -138,16 +142,36 @@ impl std::fmt::Debug for HttpClient {
     }
 }
 
-/// Build the underlying reqwest client for an instance.
+/// Build the underlying reqwest client for an instance. With an egress policy, every
+/// redirect hop is checked and host names resolve only to the addresses the policy allows
+/// (see [`crate::egress`]).
 pub fn build_reqwest(
     connect_timeout: Duration,
     tls: Option<&crate::instance::TlsConfig>,
+    egress: Option<&Arc<EgressPolicy>>,
+) -> Result<reqwest::Client, ActionError> {
+    build_reqwest_with(
+        connect_timeout,
+        tls,
+        egress.map(|p| (Arc::clone(p), crate::egress::Resolver::new(Arc::clone(p)))),
+    )
+}
+
+pub(crate) fn build_reqwest_with(
+    connect_timeout: Duration,
+    tls: Option<&crate::instance::TlsConfig>,
+    egress: Option<(Arc<EgressPolicy>, crate::egress::Resolver)>,
 ) -> Result<reqwest::Client, ActionError> {
     let mut b = reqwest::Client::builder()
         .connect_timeout(connect_timeout)
-        .redirect(reqwest::redirect::Policy::limited(MAX_REDIRECTS))
         .no_proxy()
         .user_agent(concat!("connector-runtime/", env!("CARGO_PKG_VERSION")));
+    b = match egress {
+        Some((policy, resolver)) => b
+            .dns_resolver(resolver)
+            .redirect(crate::egress::redirect_policy(policy, MAX_REDIRECTS)),
+        None => b.redirect(reqwest::redirect::Policy::limited(MAX_REDIRECTS)),
+    };
     if let Some(tls) = tls {
         if let Some(identity) = &tls.identity_pem {
             let id = reqwest::Identity::from_pem(identity.as_bytes()).map_err(|_| {
@@ -311,6 +335,11 @@ impl HttpClient {
 
     /// One attempt, up to the response head (the body is read separately).
     async fn execute_once(&self, req: reqwest::Request) -> Result<reqwest::Response, ActionError> {
+        if let Some(policy) = &self.egress {
+            policy
+                .check_url(req.url())
+                .map_err(|e| crate::egress::refused(&e))?;
+        }
         let fut = self.transport.execute(req);
         let timed = tokio::time::timeout(self.total_timeout, fut);
         let result = tokio::select! {
@@ -606,6 +635,9 @@ fn provider_message(body: &[u8]) -> Option<String> {
 
 /// Classify a transport error. The URL is removed: it may carry a query-string key.
 pub(crate) fn from_reqwest(e: &reqwest::Error) -> ActionError {
+    if let Some(refusal) = crate::egress::find_refusal(e) {
+        return crate::egress::refused(refusal);
+    }
     let detail = strip_urls(&chain(e));
     if e.is_timeout() {
         ActionError::transient("timeout", format!("the request timed out: {detail}"))

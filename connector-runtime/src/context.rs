@@ -38,9 +38,26 @@ pub struct InstanceRuntime {
 impl InstanceRuntime {
     /// Build the client for an instance (auth strategy, TLS, timeouts, policies).
     pub fn new(instance: ConnectorInstance) -> Result<InstanceRuntime, ActionError> {
+        InstanceRuntime::build(instance, None)
+    }
+
+    /// [`InstanceRuntime::new`] with every request checked against `egress` when it is made:
+    /// the URL, each redirect hop and each address a host name resolves to (see
+    /// [`crate::egress`]). For a server that calls URLs its users configured.
+    pub fn new_with_egress(
+        instance: ConnectorInstance,
+        egress: crate::egress::EgressPolicy,
+    ) -> Result<InstanceRuntime, ActionError> {
+        InstanceRuntime::build(instance, Some(Arc::new(egress)))
+    }
+
+    fn build(
+        instance: ConnectorInstance,
+        egress: Option<Arc<crate::egress::EgressPolicy>>,
+    ) -> Result<InstanceRuntime, ActionError> {
         let (connect, total) = instance.timeouts();
         let tls = instance.tls();
-        let inner = crate::client::build_reqwest(connect, tls.as_ref())
+        let inner = crate::client::build_reqwest(connect, tls.as_ref(), egress.as_ref())
             .map_err(|e| instance.redactor.redact_error(e))?;
         let auth = crate::auth::build_strategy(
             instance.auth_type,
@@ -58,6 +75,7 @@ impl InstanceRuntime {
             redactor: instance.redactor.clone(),
             total_timeout: total,
             cancel: CancellationToken::new(),
+            egress,
         };
         Ok(InstanceRuntime {
             instance,

@@ -13,6 +13,7 @@ pub mod compiled;
 pub mod connector;
 pub mod context;
 pub mod dispatch;
+pub mod egress;
 pub mod error;
 pub mod executor;
 pub mod instance;
@@ -31,6 +32,7 @@ pub use connector::{
 };
 pub use context::{ActionContext, InstanceRuntime};
 pub use dispatch::Dispatcher;
+pub use egress::EgressPolicy;
 pub use error::{ActionError, ErrorClass};
 pub use executor::{EventStream, Page, StreamEvent};
 pub use instance::ConnectorInstance;

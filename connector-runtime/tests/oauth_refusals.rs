@@ -312,3 +312,38 @@ async fn malformed_token_responses_are_typed_errors() {
     assert!(!err.message.contains(CLIENT_SECRET), "{err}");
     assert!(err.message.contains("[REDACTED]"), "{err}");
 }
+
+#[tokio::test]
+async fn a_token_endpoint_the_egress_policy_refuses_gets_no_request() {
+    // The provider is on 127.0.0.1; named `localhost`, the token URL resolves there, and a
+    // policy without loopback drops that address when the token client connects.
+    let w = World::new(Mode::Direct).await;
+    let settings = OAuthSettings::new(w.redirect_uri.clone())
+        .unwrap()
+        .with_egress(connector_runtime::EgressPolicy::default());
+    let flows = OAuthFlows::new(Arc::clone(&w.store), settings).unwrap();
+    let port = w.provider.addr.port();
+    let instance = connector_runtime::ConnectorInstance::new(
+        Arc::new(oauth_support::spec()),
+        json!({
+            "authType": "oauth_authorization_code",
+            "base": w.provider.url(""),
+            "authorizationUrl": w.provider.url("/authorize"),
+            "tokenUrl": format!("http://localhost:{port}/token"),
+            "clientId": CLIENT_ID,
+        }),
+        json!({ "clientSecret": CLIENT_SECRET }),
+    )
+    .unwrap();
+    flows.register("guarded", &instance).unwrap();
+    let a = flows
+        .start("guarded", "alice", StartOptions::default())
+        .await
+        .unwrap();
+    let params = authorize_as(&a.authorization_url, "alice", &w.redirect_uri).await;
+    let err = flows.callback("alice", params).await.unwrap_err();
+    assert_eq!(err.code, "egress_refused", "{err}");
+    assert_eq!(err.class, ErrorClass::User);
+    assert!(err.message.contains("loopback"), "{err}");
+    assert_eq!(w.provider.code_exchanges(), 0, "no token request was sent");
+}

@@ -26,7 +26,7 @@ use tokio_util::sync::CancellationToken;
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use crate::error::{ApiError, ErrorBody};
-use crate::guard::same_origin_return_url;
+use crate::guard::{OutboundCheck, same_origin_return_url};
 use crate::state::{AppState, FLOW_COOKIE, secrets_value};
 use crate::users::User;
 
@@ -405,7 +405,7 @@ async fn validate_instance(
 ) -> AppResult<(ConnectorInstance, Value)> {
     let instance = ConnectorInstance::new(Arc::clone(dispatcher.spec()), config.clone(), secrets)?;
     s.outbound
-        .check_config(&instance.config, dispatcher.spec().base_url.as_deref())
+        .check_outbound_config(&instance.config, dispatcher.spec().base_url.as_deref())
         .await?;
     if instance.auth_mode() == AuthMode::PerUser {
         OAuthClient::from_instance(&instance, s.flows.settings())?;
@@ -459,7 +459,7 @@ async fn create_instance(
     let (instance, config) =
         validate_instance(&s, &dispatcher, body.config, body.secrets.clone()).await?;
     let secrets = Secrets::new(secrets_map(body.secrets)?);
-    let rt = InstanceRuntime::new(instance.clone())?;
+    let rt = InstanceRuntime::new_with_egress(instance.clone(), s.outbound.clone())?;
     let ctx = hook_ctx(&rt, &user);
     let new = NewConnectorInstance {
         id: Some(
@@ -592,7 +592,7 @@ async fn update_instance(
         Value::Object(secrets.clone()),
     )
     .await?;
-    let rt = InstanceRuntime::new(instance.clone())?;
+    let rt = InstanceRuntime::new_with_egress(instance.clone(), s.outbound.clone())?;
     let ctx = hook_ctx(&rt, &user);
     let update = InstanceUpdate {
         name: body.name,

@@ -1,105 +1,17 @@
 //! Guards on URLs: the outbound check (SSRF) for every URL an instance makes the server call,
 //! and the same-origin check for OAuth return URLs.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::SocketAddr;
 
+use connector_runtime::EgressPolicy;
 use serde_json::Value;
-use url::{Host, Url};
+use url::Url;
 
 use crate::error::ApiError;
 
-/// Which hosts the server may call.
-#[derive(Debug, Clone)]
-pub struct OutboundPolicy {
-    /// Host patterns: `api.example.com`, `*.example.com`, or `*` (any public host).
-    pub allowed_hosts: Vec<String>,
-    /// Allow 127.0.0.0/8, ::1 and `localhost` (tests, local development).
-    pub allow_loopback: bool,
-}
-
-impl Default for OutboundPolicy {
-    fn default() -> OutboundPolicy {
-        OutboundPolicy {
-            allowed_hosts: vec!["*".to_string()],
-            allow_loopback: false,
-        }
-    }
-}
-
-/// Host names that always point at instance metadata services.
-const METADATA_HOSTS: [&str; 4] = [
-    "metadata.google.internal",
-    "metadata",
-    "instance-data",
-    "metadata.azure.internal",
-];
-
-/// Why an address is refused, or `None` when it is a public unicast address.
-fn refused_ip(ip: IpAddr, allow_loopback: bool) -> Option<&'static str> {
-    match ip {
-        IpAddr::V4(v4) => refused_v4(v4, allow_loopback),
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return refused_v4(v4, allow_loopback);
-            }
-            refused_v6(v6, allow_loopback)
-        }
-    }
-}
-
-fn refused_v4(ip: Ipv4Addr, allow_loopback: bool) -> Option<&'static str> {
-    let o = ip.octets();
-    if ip.is_loopback() {
-        return (!allow_loopback).then_some("a loopback address");
-    }
-    if o == [169, 254, 169, 254] || o == [100, 100, 100, 200] {
-        return Some("a cloud metadata address");
-    }
-    if ip.is_link_local() {
-        return Some("a link-local address");
-    }
-    if ip.is_private() {
-        return Some("a private address");
-    }
-    // 100.64.0.0/10 (carrier-grade NAT), 0.0.0.0/8, 192.0.0.0/24, 198.18.0.0/15, 240.0.0.0/4.
-    if (o[0] == 100 && (o[1] & 0xc0) == 64)
-        || o[0] == 0
-        || (o[0] == 192 && o[1] == 0 && o[2] == 0)
-        || (o[0] == 198 && (o[1] & 0xfe) == 18)
-        || o[0] >= 240
-    {
-        return Some("a reserved address");
-    }
-    if ip.is_multicast() || ip.is_broadcast() || ip.is_unspecified() {
-        return Some("a non-unicast address");
-    }
-    None
-}
-
-fn refused_v6(ip: Ipv6Addr, allow_loopback: bool) -> Option<&'static str> {
-    let s = ip.segments();
-    if ip.is_loopback() {
-        return (!allow_loopback).then_some("a loopback address");
-    }
-    if ip.is_unspecified() || ip.is_multicast() {
-        return Some("a non-unicast address");
-    }
-    if s[0] == 0xfd00 && s[1..7] == [0, 0, 0, 0, 0, 0] && s[7] == 0x0254 {
-        return Some("a cloud metadata address");
-    }
-    if (s[0] & 0xfe00) == 0xfc00 {
-        return Some("a private address");
-    }
-    if (s[0] & 0xffc0) == 0xfe80 {
-        return Some("a link-local address");
-    }
-    // NAT64 of an IPv4 address: judge the embedded address.
-    if s[0] == 0x64 && s[1] == 0xff9b {
-        let v4 = Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8);
-        return refused_v4(v4, allow_loopback);
-    }
-    None
-}
+/// Which hosts the server may call: the runtime's egress policy, which the server also
+/// enforces at request time on every instance's client (redirects, DNS answers).
+pub type OutboundPolicy = EgressPolicy;
 
 fn outbound_denied(field: &str, why: impl std::fmt::Display) -> ApiError {
     ApiError::bad_request(
@@ -108,77 +20,49 @@ fn outbound_denied(field: &str, why: impl std::fmt::Display) -> ApiError {
     )
 }
 
-impl OutboundPolicy {
-    fn host_allowed(&self, host: &str) -> bool {
-        self.allowed_hosts.iter().any(|p| {
-            if p == "*" {
-                true
-            } else if let Some(suffix) = p.strip_prefix("*.") {
-                host.len() > suffix.len() + 1
-                    && host.ends_with(suffix)
-                    && host.as_bytes()[host.len() - suffix.len() - 1] == b'.'
-            } else {
-                host.eq_ignore_ascii_case(p)
-            }
-        })
-    }
-
+/// The save-time checks of outbound URLs, with the field that holds each in the error.
+pub(crate) trait OutboundCheck {
     /// Check one URL: scheme http(s), host on the allow list, and every address the host
     /// resolves to public (loopback only when allowed). `field` names it in the error.
-    pub async fn check_url(&self, field: &str, raw: &str) -> Result<(), ApiError> {
+    async fn check_outbound_url(&self, field: &str, raw: &str) -> Result<(), ApiError>;
+
+    /// Check every http(s) URL found in an instance's config (API base URLs, authorization
+    /// and token URLs, the EARS base) and the spec's fixed base URL.
+    async fn check_outbound_config(
+        &self,
+        config: &serde_json::Map<String, Value>,
+        spec_base_url: Option<&str>,
+    ) -> Result<(), ApiError>;
+}
+
+impl OutboundCheck for OutboundPolicy {
+    async fn check_outbound_url(&self, field: &str, raw: &str) -> Result<(), ApiError> {
         let url = Url::parse(raw).map_err(|e| outbound_denied(field, e))?;
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err(outbound_denied(field, "only http and https are allowed"));
+        let (name, ip) = self
+            .check_url(&url)
+            .map_err(|e| outbound_denied(field, e))?;
+        if ip.is_some() {
+            return Ok(());
         }
-        let host = url
-            .host()
-            .ok_or_else(|| outbound_denied(field, "the URL has no host"))?;
+        // At save time every address must be allowed (at request time the resolver drops the
+        // refused ones).
         let port = url.port_or_known_default().unwrap_or(443);
-        let name = match &host {
-            Host::Domain(d) => d.trim_end_matches('.').to_ascii_lowercase(),
-            Host::Ipv4(ip) => ip.to_string(),
-            Host::Ipv6(ip) => ip.to_string(),
-        };
-        if !self.host_allowed(&name) {
-            return Err(outbound_denied(
-                field,
-                format!("host `{name}` is not on the allowed-hosts list"),
-            ));
-        }
-        let ips: Vec<IpAddr> = match host {
-            Host::Ipv4(ip) => vec![IpAddr::V4(ip)],
-            Host::Ipv6(ip) => vec![IpAddr::V6(ip)],
-            Host::Domain(_) => {
-                if METADATA_HOSTS.contains(&name.as_str()) {
-                    return Err(outbound_denied(field, "a cloud metadata host"));
-                }
-                if name == "localhost" || name.ends_with(".localhost") {
-                    vec![IpAddr::V4(Ipv4Addr::LOCALHOST)]
-                } else {
-                    tokio::net::lookup_host((name.as_str(), port))
-                        .await
-                        .map_err(|_| {
-                            outbound_denied(field, format!("host `{name}` does not resolve"))
-                        })?
-                        .map(|a| a.ip())
-                        .collect()
-                }
-            }
-        };
-        for ip in ips {
-            if let Some(why) = refused_ip(ip, self.allow_loopback) {
+        let addrs: Vec<SocketAddr> = tokio::net::lookup_host((name.as_str(), port))
+            .await
+            .map_err(|_| outbound_denied(field, format!("host `{name}` does not resolve")))?
+            .collect();
+        for a in addrs {
+            if let Some(why) = self.refused_ip(a.ip()) {
                 return Err(outbound_denied(
                     field,
-                    format!("host `{name}` is {why} ({ip})"),
+                    format!("host `{name}` is {why} ({})", a.ip()),
                 ));
             }
         }
         Ok(())
     }
 
-    /// Check every http(s) URL found in an instance's config (API base URLs, authorization
-    /// and token URLs, the EARS base) and the spec's fixed base URL.
-    pub async fn check_config(
+    async fn check_outbound_config(
         &self,
         config: &serde_json::Map<String, Value>,
         spec_base_url: Option<&str>,
@@ -212,7 +96,7 @@ impl OutboundPolicy {
             urls.push(("spec.baseUrl".to_string(), base.to_string()));
         }
         for (field, url) in urls {
-            self.check_url(&field, &url).await?;
+            self.check_outbound_url(&field, &url).await?;
         }
         Ok(())
     }
@@ -281,7 +165,7 @@ mod tests {
             "http://0.0.0.0/",
             "http://metadata.google.internal/",
         ] {
-            let e = p.check_url("config.base", url).await.unwrap_err();
+            let e = p.check_outbound_url("config.base", url).await.unwrap_err();
             assert_eq!(e.code, "outbound_url_denied", "{url}");
         }
     }
@@ -290,19 +174,19 @@ mod tests {
     async fn loopback_needs_the_setting() {
         assert!(
             policy(false)
-                .check_url("f", "http://127.0.0.1:9/")
+                .check_outbound_url("f", "http://127.0.0.1:9/")
                 .await
                 .is_err()
         );
         assert!(
             policy(false)
-                .check_url("f", "http://localhost:9/")
+                .check_outbound_url("f", "http://localhost:9/")
                 .await
                 .is_err()
         );
         assert!(
             policy(true)
-                .check_url("f", "http://127.0.0.1:9/")
+                .check_outbound_url("f", "http://127.0.0.1:9/")
                 .await
                 .is_ok()
         );
@@ -314,11 +198,14 @@ mod tests {
             allowed_hosts: vec!["*.example.test".into(), "127.0.0.1".into()],
             allow_loopback: true,
         };
-        assert!(p.check_url("f", "http://127.0.0.1/").await.is_ok());
-        let e = p.check_url("f", "http://localhost/").await.unwrap_err();
+        assert!(p.check_outbound_url("f", "http://127.0.0.1/").await.is_ok());
+        let e = p
+            .check_outbound_url("f", "http://localhost/")
+            .await
+            .unwrap_err();
         assert!(e.message.contains("allowed-hosts"), "{}", e.message);
         let e = p
-            .check_url("f", "http://evilexample.test/")
+            .check_outbound_url("f", "http://evilexample.test/")
             .await
             .unwrap_err();
         assert!(e.message.contains("allowed-hosts"), "{}", e.message);

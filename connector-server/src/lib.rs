@@ -29,6 +29,8 @@ use connector_runtime::store::{CleanupPolicy, Keyring, SqliteStore, TokenStore, 
 use connector_runtime::{CancellationToken, Registry};
 use tracing::Instrument;
 
+use crate::guard::OutboundCheck;
+
 pub use guard::OutboundPolicy;
 pub use users::{User, UserStore};
 
@@ -163,7 +165,7 @@ pub async fn serve(
     if let Some(ears) = &config.ears_base_url {
         config
             .outbound
-            .check_url("earsBaseUrl", ears)
+            .check_outbound_url("earsBaseUrl", ears)
             .await
             .map_err(|e| StartError(e.message))?;
     }
@@ -196,7 +198,8 @@ pub async fn serve(
         .join("api/oauth/callback")
         .map_err(|e| start_err("building the redirect URI", e))?;
     let mut settings = OAuthSettings::new(redirect_uri.to_string())
-        .map_err(|e| start_err("OAuth settings", e.message))?;
+        .map_err(|e| start_err("OAuth settings", e.message))?
+        .with_egress(config.outbound.clone());
     if let Some(ears) = &config.ears_base_url {
         settings = settings.with_ears_base_url(ears.clone());
     }

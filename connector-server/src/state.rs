@@ -82,7 +82,8 @@ impl AppState {
                 )
             })?;
         let instance = self.instance_of(&dispatcher, &record)?;
-        let mut runtime = InstanceRuntime::new(instance.clone())?;
+        let mut runtime =
+            InstanceRuntime::new_with_egress(instance.clone(), self.outbound.clone())?;
         if instance.auth_mode() == AuthMode::PerUser {
             self.flows.register(&record.id, &instance)?;
             runtime = runtime.with_user_auth(self.flows.user_auth(&record.id)?);

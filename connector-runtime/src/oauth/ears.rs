@@ -150,7 +150,7 @@ impl EarsClient {
             .json(&json!({ "token": token.expose_secret() }))
             .send()
             .await
-            .map_err(|e| TokenEndpointError::Transport(crate::client::describe_reqwest(&e)))?;
+            .map_err(|e| TokenEndpointError::from_reqwest(&e))?;
         let status = resp.status().as_u16();
         if (200..300).contains(&status) {
             Ok(())

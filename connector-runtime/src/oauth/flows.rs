@@ -175,19 +175,21 @@ impl OAuthFlows {
         settings: OAuthSettings,
     ) -> Result<Arc<OAuthFlows>, ActionError> {
         // Token requests carry credentials: never follow a redirect with them.
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .connect_timeout(crate::client::DEFAULT_CONNECT_TIMEOUT)
             .timeout(Duration::from_secs(30))
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
-            .user_agent(concat!("connector-runtime/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| {
-                ActionError::system(
-                    "client_build_failed",
-                    format!("could not build the OAuth HTTP client: {e}"),
-                )
-            })?;
+            .user_agent(concat!("connector-runtime/", env!("CARGO_PKG_VERSION")));
+        if let Some(policy) = &settings.egress {
+            builder = builder.dns_resolver(crate::egress::Resolver::new(Arc::new(policy.clone())));
+        }
+        let http = builder.build().map_err(|e| {
+            ActionError::system(
+                "client_build_failed",
+                format!("could not build the OAuth HTTP client: {e}"),
+            )
+        })?;
         Ok(Arc::new(OAuthFlows {
             store,
             http,
@@ -613,14 +615,14 @@ impl OAuthFlows {
                 return Err(scrub(err.with_status(e.status().unwrap_or(400))));
             }
             Err(e) => {
-                let class = if e.is_transient() {
-                    ErrorClass::Transient
-                } else {
-                    ErrorClass::Auth
+                let (class, code) = match &e {
+                    TokenEndpointError::Refused(_) => (ErrorClass::User, "egress_refused"),
+                    e if e.is_transient() => (ErrorClass::Transient, "refresh_failed"),
+                    _ => (ErrorClass::Auth, "refresh_failed"),
                 };
                 let mut err = ActionError::new(
                     class,
-                    "refresh_failed",
+                    code,
                     format!(
                         "refreshing the token for {} failed: {}",
                         describe(&connector.id, owner),
@@ -765,6 +767,13 @@ fn exchange_error(e: &TokenEndpointError) -> ActionError {
         TokenEndpointError::Malformed { .. } => {
             ActionError::auth("invalid_token_response", provider_says(e))
         }
+        TokenEndpointError::Refused(_) => ActionError::user(
+            "egress_refused",
+            format!(
+                "exchanging the authorization code failed: {}",
+                provider_says(e)
+            ),
+        ),
         TokenEndpointError::Status { .. } | TokenEndpointError::Transport(_) => {
             let class = if e.is_transient() {
                 ErrorClass::Transient

@@ -26,6 +26,8 @@ pub struct OAuthSettings {
     pub state_ttl: Duration,
     /// The time source (tests move it forward instead of sleeping).
     pub clock: Clock,
+    /// Checked when token, refresh and revocation requests are made (see [`crate::egress`]).
+    pub egress: Option<crate::egress::EgressPolicy>,
 }
 
 impl std::fmt::Debug for OAuthSettings {
@@ -35,6 +37,7 @@ impl std::fmt::Debug for OAuthSettings {
             .field("ears_base_url", &self.ears_base_url)
             .field("refresh_margin", &self.refresh_margin)
             .field("state_ttl", &self.state_ttl)
+            .field("egress", &self.egress)
             .finish_non_exhaustive()
     }
 }
@@ -61,7 +64,14 @@ impl OAuthSettings {
             refresh_margin: DEFAULT_REFRESH_MARGIN,
             state_ttl: DEFAULT_STATE_TTL,
             clock: Arc::new(SystemTime::now),
+            egress: None,
         })
+    }
+
+    /// Check every token, refresh and revocation request against `policy` when it is made.
+    pub fn with_egress(mut self, policy: crate::egress::EgressPolicy) -> OAuthSettings {
+        self.egress = Some(policy);
+        self
     }
 
     pub fn with_ears_base_url(mut self, url: impl Into<String>) -> OAuthSettings {

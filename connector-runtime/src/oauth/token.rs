@@ -116,6 +116,20 @@ pub enum TokenEndpointError {
     /// The request did not complete.
     #[error("the token request failed: {0}")]
     Transport(String),
+    /// The egress policy refused the endpoint's address; nothing was sent.
+    #[error("the request was refused by the egress policy: {0}")]
+    Refused(String),
+}
+
+impl TokenEndpointError {
+    /// A request that did not complete: [`TokenEndpointError::Refused`] when the egress
+    /// policy stopped it, else [`TokenEndpointError::Transport`].
+    pub(crate) fn from_reqwest(e: &reqwest::Error) -> TokenEndpointError {
+        match crate::egress::find_refusal(e) {
+            Some(r) => TokenEndpointError::Refused(r.0.clone()),
+            None => TokenEndpointError::Transport(crate::client::describe_reqwest(e)),
+        }
+    }
 }
 
 impl TokenEndpointError {
@@ -132,7 +146,7 @@ impl TokenEndpointError {
             TokenEndpointError::Provider { status, .. }
             | TokenEndpointError::Status { status }
             | TokenEndpointError::Malformed { status, .. } => Some(*status),
-            TokenEndpointError::Transport(_) => None,
+            TokenEndpointError::Transport(_) | TokenEndpointError::Refused(_) => None,
         }
     }
 
@@ -144,7 +158,7 @@ impl TokenEndpointError {
             TokenEndpointError::Provider { error, status, .. } => {
                 *status >= 500 || error == "temporarily_unavailable"
             }
-            TokenEndpointError::Malformed { .. } => false,
+            TokenEndpointError::Malformed { .. } | TokenEndpointError::Refused(_) => false,
         }
     }
 }
@@ -253,7 +267,7 @@ pub(crate) async fn send(
     let mut resp = req
         .send()
         .await
-        .map_err(|e| TokenEndpointError::Transport(crate::client::describe_reqwest(&e)))?;
+        .map_err(|e| TokenEndpointError::from_reqwest(&e))?;
     let status = resp.status().as_u16();
     let form_encoded = resp
         .headers()
@@ -264,7 +278,7 @@ pub(crate) async fn send(
     while let Some(chunk) = resp
         .chunk()
         .await
-        .map_err(|e| TokenEndpointError::Transport(crate::client::describe_reqwest(&e)))?
+        .map_err(|e| TokenEndpointError::from_reqwest(&e))?
     {
         if body.len() + chunk.len() > MAX_TOKEN_RESPONSE {
             return Err(TokenEndpointError::Malformed {

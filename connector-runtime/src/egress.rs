@@ -1,0 +1,475 @@
+//! Egress policy: which hosts and addresses an instance's HTTP client may reach.
+//!
+//! A server that runs connectors for its users calls URLs its users configured, so it must not
+//! become a way into its own network (SSRF). Checking a URL when an instance is saved is not
+//! enough: a host name can resolve to another address at request time (DNS rebinding), and an
+//! API can redirect anywhere. With a policy set
+//! ([`InstanceRuntime::new_with_egress`](crate::InstanceRuntime::new_with_egress),
+//! [`OAuthSettings::with_egress`](crate::oauth::OAuthSettings::with_egress)), every request is
+//! checked when it is made:
+//!
+//! - the request URL and every redirect hop: scheme http(s), host on the allowed list, not a
+//!   metadata host name, and an IP literal must be a public address;
+//! - every address a host name resolves to, at connection time (the resolver drops refused
+//!   addresses; a name with none left fails).
+//!
+//! A refusal is the typed error `egress_refused` (class `user`), never retried, and no
+//! connection is opened to a refused address.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+
+use url::{Host, Url};
+
+/// Which hosts an instance's client may call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EgressPolicy {
+    /// Host patterns: `api.example.com`, `*.example.com`, or `*` (any public host).
+    pub allowed_hosts: Vec<String>,
+    /// Allow 127.0.0.0/8, ::1 and `localhost` (tests, local development).
+    pub allow_loopback: bool,
+}
+
+impl Default for EgressPolicy {
+    /// Any public host; no loopback.
+    fn default() -> EgressPolicy {
+        EgressPolicy {
+            allowed_hosts: vec!["*".to_string()],
+            allow_loopback: false,
+        }
+    }
+}
+
+/// Host names that always point at instance metadata services.
+pub const METADATA_HOSTS: [&str; 4] = [
+    "metadata.google.internal",
+    "metadata",
+    "instance-data",
+    "metadata.azure.internal",
+];
+
+/// A request the policy refused. The message names the host and why; never a path or query.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct EgressRefused(pub String);
+
+impl EgressPolicy {
+    /// Why `ip` is refused, or `None` when it may be called (a public unicast address, or
+    /// loopback when allowed).
+    pub fn refused_ip(&self, ip: IpAddr) -> Option<&'static str> {
+        match ip {
+            IpAddr::V4(v4) => refused_v4(v4, self.allow_loopback),
+            IpAddr::V6(v6) => {
+                if let Some(v4) = v6.to_ipv4_mapped() {
+                    return refused_v4(v4, self.allow_loopback);
+                }
+                refused_v6(v6, self.allow_loopback)
+            }
+        }
+    }
+
+    /// Whether `host` (lower case, no trailing dot) matches the allowed-hosts list.
+    pub fn host_allowed(&self, host: &str) -> bool {
+        self.allowed_hosts.iter().any(|p| {
+            if p == "*" {
+                true
+            } else if let Some(suffix) = p.strip_prefix("*.") {
+                host.len() > suffix.len() + 1
+                    && host.ends_with(suffix)
+                    && host.as_bytes()[host.len() - suffix.len() - 1] == b'.'
+            } else {
+                host.eq_ignore_ascii_case(p)
+            }
+        })
+    }
+
+    /// The checks that need no DNS: scheme, allowed hosts, metadata and `localhost` names,
+    /// and IP literals. Returns the normalized host name and, for an IP literal, the address.
+    pub fn check_url(&self, url: &Url) -> Result<(String, Option<IpAddr>), EgressRefused> {
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(EgressRefused(format!(
+                "scheme `{}` is not allowed (only http and https)",
+                url.scheme()
+            )));
+        }
+        let host = url
+            .host()
+            .ok_or_else(|| EgressRefused("the URL has no host".into()))?;
+        let (name, ip) = match host {
+            Host::Domain(d) => (d.trim_end_matches('.').to_ascii_lowercase(), None),
+            Host::Ipv4(ip) => (ip.to_string(), Some(IpAddr::V4(ip))),
+            Host::Ipv6(ip) => (ip.to_string(), Some(IpAddr::V6(ip))),
+        };
+        if !self.host_allowed(&name) {
+            return Err(EgressRefused(format!(
+                "host `{name}` is not on the allowed-hosts list"
+            )));
+        }
+        if METADATA_HOSTS.contains(&name.as_str()) {
+            return Err(EgressRefused(format!(
+                "host `{name}` is a cloud metadata host"
+            )));
+        }
+        let ip = match ip {
+            Some(ip) => Some(ip),
+            None if name == "localhost" || name.ends_with(".localhost") => {
+                Some(IpAddr::V4(Ipv4Addr::LOCALHOST))
+            }
+            None => None,
+        };
+        if let Some(ip) = ip
+            && let Some(why) = self.refused_ip(ip)
+        {
+            return Err(EgressRefused(format!("host `{name}` is {why} ({ip})")));
+        }
+        Ok((name, ip))
+    }
+
+    /// Keep the addresses the policy allows; an error when none is left.
+    pub fn filter_addrs(
+        &self,
+        name: &str,
+        addrs: impl IntoIterator<Item = SocketAddr>,
+    ) -> Result<Vec<SocketAddr>, EgressRefused> {
+        let mut kept = Vec::new();
+        let mut refused = None;
+        for a in addrs {
+            match self.refused_ip(a.ip()) {
+                None => kept.push(a),
+                Some(why) => refused = refused.or(Some((a.ip(), why))),
+            }
+        }
+        match (kept.is_empty(), refused) {
+            (false, _) => Ok(kept),
+            (true, Some((ip, why))) => Err(EgressRefused(format!(
+                "host `{name}` resolves to {why} ({ip})"
+            ))),
+            (true, None) => Err(EgressRefused(format!("host `{name}` does not resolve"))),
+        }
+    }
+}
+
+/// How the [`Resolver`] looks names up: the system resolver, or a fixed table (tests).
+pub(crate) type Lookup = Arc<
+    dyn Fn(String) -> futures::future::BoxFuture<'static, std::io::Result<Vec<SocketAddr>>>
+        + Send
+        + Sync,
+>;
+
+fn system_lookup() -> Lookup {
+    Arc::new(|name: String| {
+        Box::pin(async move {
+            Ok(tokio::net::lookup_host((name.as_str(), 0))
+                .await?
+                .collect::<Vec<_>>())
+        })
+    })
+}
+
+/// A reqwest resolver that drops the addresses the policy refuses.
+pub(crate) struct Resolver {
+    policy: Arc<EgressPolicy>,
+    lookup: Lookup,
+}
+
+impl Resolver {
+    pub(crate) fn new(policy: Arc<EgressPolicy>) -> Resolver {
+        Resolver {
+            policy,
+            lookup: system_lookup(),
+        }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn with_lookup(policy: Arc<EgressPolicy>, lookup: Lookup) -> Resolver {
+        Resolver { policy, lookup }
+    }
+}
+
+impl reqwest::dns::Resolve for Resolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let policy = Arc::clone(&self.policy);
+        let name = name.as_str().to_string();
+        let lookup = (self.lookup)(name.clone());
+        Box::pin(async move {
+            let addrs = lookup.await?;
+            let kept = policy.filter_addrs(&name, addrs)?;
+            let addrs: reqwest::dns::Addrs = Box::new(kept.into_iter());
+            Ok(addrs)
+        })
+    }
+}
+
+/// The redirect policy: at most `max` hops, each one checked like a request URL.
+pub(crate) fn redirect_policy(policy: Arc<EgressPolicy>, max: usize) -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(move |attempt| {
+        if attempt.previous().len() >= max {
+            return attempt.error(TooManyRedirects);
+        }
+        match policy.check_url(attempt.url()) {
+            Ok(_) => attempt.follow(),
+            Err(e) => attempt.error(e),
+        }
+    })
+}
+
+/// reqwest's own text for a redirect chain that is too long.
+#[derive(Debug, thiserror::Error)]
+#[error("too many redirects")]
+struct TooManyRedirects;
+
+/// The typed error for a refusal: `egress_refused`, class `user`, never retried.
+pub(crate) fn refused(e: &EgressRefused) -> crate::error::ActionError {
+    crate::error::ActionError::user(
+        "egress_refused",
+        format!("the request was refused by the egress policy: {e}"),
+    )
+}
+
+/// The [`EgressRefused`] somewhere in an error's source chain.
+pub(crate) fn find_refusal<'a>(
+    e: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a EgressRefused> {
+    let mut cur: Option<&'a (dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if let Some(r) = err.downcast_ref::<EgressRefused>() {
+            return Some(r);
+        }
+        cur = err.source();
+    }
+    None
+}
+
+fn refused_v4(ip: Ipv4Addr, allow_loopback: bool) -> Option<&'static str> {
+    let o = ip.octets();
+    if ip.is_loopback() {
+        return (!allow_loopback).then_some("a loopback address");
+    }
+    if o == [169, 254, 169, 254] || o == [100, 100, 100, 200] {
+        return Some("a cloud metadata address");
+    }
+    if ip.is_link_local() {
+        return Some("a link-local address");
+    }
+    if ip.is_private() {
+        return Some("a private address");
+    }
+    // 100.64.0.0/10 (carrier-grade NAT), 0.0.0.0/8, 192.0.0.0/24, 198.18.0.0/15, 240.0.0.0/4.
+    if (o[0] == 100 && (o[1] & 0xc0) == 64)
+        || o[0] == 0
+        || (o[0] == 192 && o[1] == 0 && o[2] == 0)
+        || (o[0] == 198 && (o[1] & 0xfe) == 18)
+        || o[0] >= 240
+    {
+        return Some("a reserved address");
+    }
+    if ip.is_multicast() || ip.is_broadcast() || ip.is_unspecified() {
+        return Some("a non-unicast address");
+    }
+    None
+}
+
+fn refused_v6(ip: Ipv6Addr, allow_loopback: bool) -> Option<&'static str> {
+    let s = ip.segments();
+    if ip.is_loopback() {
+        return (!allow_loopback).then_some("a loopback address");
+    }
+    if ip.is_unspecified() || ip.is_multicast() {
+        return Some("a non-unicast address");
+    }
+    if s[0] == 0xfd00 && s[1..7] == [0, 0, 0, 0, 0, 0] && s[7] == 0x0254 {
+        return Some("a cloud metadata address");
+    }
+    if (s[0] & 0xfe00) == 0xfc00 {
+        return Some("a private address");
+    }
+    if (s[0] & 0xffc0) == 0xfe80 {
+        return Some("a link-local address");
+    }
+    // NAT64 of an IPv4 address: judge the embedded address.
+    if s[0] == 0x64 && s[1] == 0xff9b {
+        let v4 = Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8);
+        return refused_v4(v4, allow_loopback);
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::dns::Resolve;
+    use std::str::FromStr;
+
+    fn policy(loopback: bool) -> EgressPolicy {
+        EgressPolicy {
+            allow_loopback: loopback,
+            ..EgressPolicy::default()
+        }
+    }
+
+    fn url(s: &str) -> Url {
+        Url::parse(s).unwrap()
+    }
+
+    #[test]
+    fn metadata_private_reserved_and_link_local_addresses_are_refused() {
+        let p = policy(true);
+        for u in [
+            "http://169.254.169.254/latest/meta-data",
+            "http://100.100.100.200/",
+            "http://10.0.0.5/",
+            "http://192.168.1.1:8080/",
+            "http://172.16.0.1/",
+            "http://[fe80::1]/",
+            "http://[fd00::1]/",
+            "http://[fd00:ec2::254]/",
+            "http://[::ffff:169.254.169.254]/",
+            "http://[64:ff9b::a00:1]/",
+            "http://100.64.0.1/",
+            "http://0.0.0.0/",
+            "http://255.255.255.255/",
+            "http://224.0.0.1/",
+            "http://metadata.google.internal/",
+            "http://METADATA.google.internal./",
+        ] {
+            assert!(p.check_url(&url(u)).is_err(), "{u}");
+        }
+        for u in [
+            "https://api.example.com/",
+            "http://8.8.8.8/",
+            "http://[2001:db8::1]/",
+        ] {
+            assert!(p.check_url(&url(u)).is_ok(), "{u}");
+        }
+        assert!(p.check_url(&url("ftp://api.example.com/")).is_err());
+        assert!(p.check_url(&url("file:///etc/passwd")).is_err());
+    }
+
+    #[test]
+    fn loopback_needs_the_setting() {
+        for u in [
+            "http://127.0.0.1:9/",
+            "http://localhost:9/",
+            "http://a.localhost/",
+            "http://[::1]/",
+        ] {
+            let e = policy(false).check_url(&url(u)).unwrap_err();
+            assert!(e.0.contains("loopback"), "{u}: {e}");
+            assert!(policy(true).check_url(&url(u)).is_ok(), "{u}");
+        }
+    }
+
+    #[test]
+    fn allowed_hosts_list_is_enforced() {
+        let p = EgressPolicy {
+            allowed_hosts: vec!["*.example.test".into(), "127.0.0.1".into()],
+            allow_loopback: true,
+        };
+        assert!(p.check_url(&url("http://127.0.0.1/")).is_ok());
+        assert!(p.check_url(&url("http://api.example.test/")).is_ok());
+        for u in [
+            "http://localhost/",
+            "http://evilexample.test/",
+            "http://example.test/",
+        ] {
+            let e = p.check_url(&url(u)).unwrap_err();
+            assert!(e.0.contains("allowed-hosts"), "{u}: {e}");
+        }
+    }
+
+    fn table(entries: &[(&str, &[&str])]) -> Lookup {
+        let map: std::collections::HashMap<String, Vec<SocketAddr>> = entries
+            .iter()
+            .map(|(n, ips)| {
+                (
+                    n.to_string(),
+                    ips.iter()
+                        .map(|ip| SocketAddr::new(ip.parse().unwrap(), 0))
+                        .collect(),
+                )
+            })
+            .collect();
+        Arc::new(move |name: String| {
+            let r = map
+                .get(&name)
+                .cloned()
+                .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, "no such host"));
+            Box::pin(async move { r })
+        })
+    }
+
+    #[tokio::test]
+    async fn the_resolver_drops_refused_addresses_and_fails_when_none_is_left() {
+        let lookup = table(&[
+            ("mixed.test", &["10.0.0.7", "93.184.216.34"]),
+            ("rebind.test", &["169.254.169.254", "10.0.0.7"]),
+        ]);
+        let r = Resolver::with_lookup(Arc::new(policy(false)), lookup);
+        let addrs: Vec<SocketAddr> = r
+            .resolve(reqwest::dns::Name::from_str("mixed.test").unwrap())
+            .await
+            .unwrap()
+            .collect();
+        assert_eq!(addrs, vec!["93.184.216.34:0".parse().unwrap()]);
+        let e = r
+            .resolve(reqwest::dns::Name::from_str("rebind.test").unwrap())
+            .await
+            .err()
+            .expect("refused");
+        let refusal = find_refusal(&*e).expect("an EgressRefused");
+        assert!(refusal.0.contains("rebind.test"), "{refusal}");
+        assert!(refusal.0.contains("metadata"), "{refusal}");
+    }
+
+    /// Through a real client: a name that resolves to a refused address never gets a
+    /// connection, and the error is `egress_refused`.
+    #[tokio::test]
+    async fn a_name_rebound_to_a_refused_address_is_never_connected() {
+        use wiremock::{Mock, MockServer, ResponseTemplate, matchers::any};
+        let server = MockServer::start().await;
+        Mock::given(any())
+            .respond_with(ResponseTemplate::new(200))
+            .mount(&server)
+            .await;
+        let port = server.address().port();
+        // `ok.test` is allowed (loopback allowed, 127.0.0.1); `rebind.test` resolves to the
+        // same server but the policy allows loopback only under the name on the list.
+        let lookup = table(&[("ok.test", &["127.0.0.1"]), ("rebind.test", &["127.0.0.1"])]);
+        let allowing = Arc::new(policy(true));
+        let client = crate::client::build_reqwest_with(
+            std::time::Duration::from_secs(2),
+            None,
+            Some((
+                Arc::clone(&allowing),
+                Resolver::with_lookup(allowing, lookup.clone()),
+            )),
+        )
+        .unwrap();
+        let ok = client
+            .get(format!("http://ok.test:{port}/"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(ok.status(), 200);
+
+        let refusing = Arc::new(policy(false));
+        let client = crate::client::build_reqwest_with(
+            std::time::Duration::from_secs(2),
+            None,
+            Some((
+                Arc::clone(&refusing),
+                Resolver::with_lookup(refusing, lookup),
+            )),
+        )
+        .unwrap();
+        let e = client
+            .get(format!("http://rebind.test:{port}/"))
+            .send()
+            .await
+            .unwrap_err();
+        let ae = crate::client::from_reqwest(&e);
+        assert_eq!(ae.code, "egress_refused", "{ae:?}");
+        assert!(ae.message.contains("loopback"), "{}", ae.message);
+        assert_eq!(server.received_requests().await.unwrap().len(), 1);
+    }
+}
