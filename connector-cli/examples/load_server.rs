@@ -378,9 +378,12 @@ pub async fn run(args: Args) -> Result<bool, String> {
                     .json(&json!({ "n": n }))
                     .send()
                     .await
-                    .map_err(|e| format!("transport: {e}"))?;
+                    .map_err(|e| format!("transport: {}", error_chain(&e)))?;
                 let status = r.status();
-                let text = r.text().await.map_err(|e| format!("body: {e}"))?;
+                let text = r
+                    .text()
+                    .await
+                    .map_err(|e| format!("body: {}", error_chain(&e)))?;
                 if status != 200 {
                     return Err(format!("{status}: {text}"));
                 }
@@ -473,7 +476,14 @@ pub async fn run(args: Args) -> Result<bool, String> {
         println!("LEAK: a secret or API key appeared in the server log");
         return Ok(false);
     }
-    Ok(errors == 0 && missed == 0 && shutdown_ok)
+    let alarming: Vec<&str> = log_text
+        .lines()
+        .filter(|l| l.contains("panicked") || l.contains(" ERROR ") || l.contains(" WARN "))
+        .collect();
+    for l in alarming.iter().take(5) {
+        println!("server log:       {l}");
+    }
+    Ok(errors == 0 && missed == 0 && shutdown_ok && alarming.is_empty())
 }
 
 fn main() -> ExitCode {
@@ -505,4 +515,16 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// An error and its sources, joined with `: ` (reqwest's own text names only the outermost).
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
 }

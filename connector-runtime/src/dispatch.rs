@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use connector_spec::ConnectorSpec;
 use serde_json::Value;
+use tracing::Instrument;
 
 use crate::connector::{Connector, ExecuteOptions};
 use crate::context::ActionContext;
@@ -130,8 +131,14 @@ impl Dispatcher {
         opts: ExecuteOptions,
     ) -> Result<Value, ActionError> {
         let s = self.check_input(action, &input)?;
-        let _guard = ctx.span.enter();
-        let result = self.connector.execute(ctx, action, input, opts).await;
+        // `instrument`, not `enter()`: a guard held across an await leaves the span entered on
+        // whichever thread the task resumes on, and tracing-subscriber's registry panics
+        // ("tried to clone a span that already closed") under load. clippy.toml forbids it.
+        let result = self
+            .connector
+            .execute(ctx, action, input, opts)
+            .instrument(ctx.span.clone())
+            .await;
         // After the call: the strategy may have obtained a token during it.
         let redactor = output_redactor(ctx);
         let mut output = result.map_err(|e| redactor.redact_error(e))?;
