@@ -1196,3 +1196,53 @@ async fn error_messages_never_contain_a_secret() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_listing_that_echoes_the_credential_is_redacted_on_every_page() {
+    bounded(async {
+        const TOKEN: &str = "xoxb-listing-secret-token-7171";
+        let server = MockServer::start().await;
+        let rest = "
+            auth:
+              types: [bearer]
+            actions:
+              list:
+                description: List things.
+                scope: read
+                request: { method: GET, path: /items }
+                pagination: { style: cursor, records: $.items, cursorParam: cursor, cursorPath: $.next }
+        ";
+        let h = Harness::with(&server.uri(), rest, json!({}), json!({"token": TOKEN}));
+        Mock::given(path("/items"))
+            .respond_with(Script::new(vec![
+                ResponseTemplate::new(200).set_body_json(
+                    json!({"items": [{"id": 1, "note": format!("you are {TOKEN}")}], "next": "c1"}),
+                ),
+                ResponseTemplate::new(200).set_body_json(json!({
+                    "items": [{"id": 2, "seen": {format!("Bearer {TOKEN}"): [format!("{TOKEN}!")]}}],
+                    "next": null
+                })),
+            ]))
+            .mount(&server)
+            .await;
+        let all = h.run_all("list", json!({})).await.expect("the listing");
+        assert_eq!(
+            all,
+            json!([
+                {"id": 1, "note": "you are [REDACTED]"},
+                {"id": 2, "seen": {"[REDACTED]": ["[REDACTED]!"]}}
+            ])
+        );
+        // The first page alone (no all_pages) is redacted too.
+        server.reset().await;
+        Mock::given(path("/items"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(
+                json!({"items": [{"id": 1, "note": TOKEN}], "next": "c1"}),
+            ))
+            .mount(&server)
+            .await;
+        let first = h.run("list", json!({})).await.expect("the first page");
+        assert_eq!(first, json!([{"id": 1, "note": "[REDACTED]"}]));
+    })
+    .await;
+}
