@@ -37,6 +37,10 @@ struct Cli {
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto, global = true)]
     color: ColorChoice,
 
+    /// Log line format on stderr: text, or json (one object per line, for log collectors)
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
+    log_format: LogFormat,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -158,9 +162,13 @@ enum Command {
         /// Action input: inline JSON or @file
         #[arg(long, value_name = "JSON|@FILE")]
         input: Option<String>,
-        /// Follow pagination and print every record as one array
+        /// Follow pagination and print every record, page by page as they arrive
         #[arg(long)]
         all_pages: bool,
+        /// json: one document (a listing is an array, one record per line); ndjson: one JSON
+        /// value per line. Streaming actions print one event per line either way
+        #[arg(long, value_enum, default_value_t = commands::records::OutputFormat::Json)]
+        output: commands::records::OutputFormat,
         /// The calling user's id. Per-user specs default to the local user (see `connector auth`)
         #[arg(long, value_name = "ID", default_value = "")]
         user: String,
@@ -324,6 +332,29 @@ fn block_on<F: std::future::Future<Output = anyhow::Result<Outcome>>>(
     rt.block_on(f)
 }
 
+/// `--log-format`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum LogFormat {
+    /// Human-readable lines (coloured only as `--color` says)
+    Text,
+    /// One JSON object per line
+    Json,
+}
+
+/// Logs go to stderr; `--color` decides escapes as for any other stderr output, so a log
+/// written to a file or a pipe is plain text under `auto`.
+fn init_logs(filter: tracing_subscriber::EnvFilter, color: ColorChoice, format: LogFormat) {
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder
+            .with_ansi(color.enabled(output::Stream::Stderr))
+            .try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    };
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // Logs go to stderr, off unless RUST_LOG asks for them (the server logs at info by
@@ -332,10 +363,7 @@ fn main() -> ExitCode {
         (Command::Serve(_), None) => tracing_subscriber::EnvFilter::new("info"),
         _ => tracing_subscriber::EnvFilter::from_default_env(),
     };
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+    init_logs(filter, cli.color, cli.log_format);
     let color = cli.color;
     let result = match cli.command {
         Command::Validate {
@@ -360,6 +388,7 @@ fn main() -> ExitCode {
             secrets,
             input,
             all_pages,
+            output,
             user,
             store,
             instance,
@@ -374,7 +403,10 @@ fn main() -> ExitCode {
             },
             &action,
             input.as_deref(),
-            all_pages,
+            commands::run::RunOutput {
+                all_pages,
+                format: output,
+            },
             color,
         )),
         Command::Test {

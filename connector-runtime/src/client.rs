@@ -226,11 +226,14 @@ impl HttpClient {
         let mut refreshed = false;
         loop {
             if let Some(wait) = self.gate.wait() {
+                let wait = self
+                    .within_cap(wait, "an earlier reply asked to wait")
+                    .map_err(|e| self.scrub(e))?;
                 tracing::debug!(
                     wait_ms = wait.as_millis() as u64,
                     "rate limit: waiting before request"
                 );
-                self.sleep(self.cap(wait)).await?;
+                self.sleep(wait).await?;
             }
             let mut r = req.try_clone().ok_or_else(|| {
                 ActionError::system(
@@ -307,9 +310,11 @@ impl HttpClient {
             let retry_this = retry_codes.contains(&status)
                 || ((throttled || rate_limited_status) && retry.is_some());
             if retry_this && attempt < max_retries {
-                let server_wait = retry_after(resp.headers());
-                let wait = match server_wait {
-                    Some(w) => self.cap(w),
+                let wait = match retry_after(resp.headers()) {
+                    // Never earlier than the server allowed: a wait beyond the cap fails.
+                    Some(w) => self
+                        .within_cap(w, "the provider asked to wait")
+                        .map_err(|e| self.scrub(e.with_status(status)))?,
                     None => self.backoff(retry.as_ref(), attempt),
                 };
                 tracing::info!(
@@ -428,7 +433,7 @@ impl HttpClient {
             if status == 429
                 && let Some(w) = retry_after(headers)
             {
-                self.gate.block_until(Instant::now() + self.cap(w));
+                self.gate.block_until(Instant::now() + w);
             }
             return;
         }
@@ -453,19 +458,37 @@ impl HttpClient {
                 wait_ms = wait.as_millis() as u64,
                 "rate limit exhausted: delaying the next request"
             );
-            self.gate.block_until(Instant::now() + self.cap(wait));
+            self.gate.block_until(Instant::now() + wait);
         }
     }
 
-    fn cap(&self, d: Duration) -> Duration {
-        let cap = self
-            .policies
+    /// The longest single wait: the retry policy's `maxWaitMs`, else 30 s.
+    fn max_wait(&self) -> Duration {
+        self.policies
             .retry
             .as_ref()
             .map_or(Duration::from_secs(30), |r| {
                 Duration::from_millis(r.max_wait_ms)
-            });
-        d.min(cap)
+            })
+    }
+
+    fn cap(&self, d: Duration) -> Duration {
+        d.min(self.max_wait())
+    }
+
+    /// A wait the provider asked for, when it is within the cap; a longer one fails with
+    /// `rate_limited` naming the wait, so a request never goes out earlier than allowed.
+    fn within_cap(&self, wait: Duration, who: &str) -> Result<Duration, ActionError> {
+        let cap = self.max_wait();
+        if wait <= cap {
+            return Ok(wait);
+        }
+        Err(ActionError::rate_limited(format!(
+            "{who} {} before the next request, longer than the retry policy allows \
+             (maxWaitMs: {}); try again after that",
+            human_wait(wait),
+            cap.as_millis()
+        )))
     }
 
     fn backoff(&self, retry: Option<&RetryPolicy>, attempt: u32) -> Duration {
@@ -524,6 +547,20 @@ pub fn backoff_delay(b: &connector_spec::Backoff, attempt: u32, unit: f64) -> Du
         capped
     };
     Duration::from_millis(ms as u64)
+}
+
+/// `3 s`, `1.5 s`, `250 ms`.
+fn human_wait(d: Duration) -> String {
+    if d >= Duration::from_secs(1) {
+        let secs = d.as_secs_f64();
+        if secs.fract() < 0.05 {
+            format!("{} s", secs.round() as u64)
+        } else {
+            format!("{secs:.1} s")
+        }
+    } else {
+        format!("{} ms", d.as_millis())
+    }
 }
 
 /// `Retry-After` as seconds or an HTTP date.

@@ -59,6 +59,18 @@ pub trait Connector: Send + Sync {
         ))
     }
 
+    /// The pages of a paginated action, fetched as the stream is polled; `None` when the
+    /// action is not a listing (the default).
+    fn listing(
+        &self,
+        ctx: ActionContext,
+        action: &str,
+        input: Value,
+    ) -> Option<futures::stream::BoxStream<'static, Result<Page, ActionError>>> {
+        let _ = (ctx, action, input);
+        None
+    }
+
     /// The connection check.
     async fn test(&self, ctx: &ActionContext) -> Result<Value, ActionError>;
 
@@ -188,6 +200,18 @@ impl Connector for DeclarativeConnector {
         input: Value,
     ) -> Result<EventStream, ActionError> {
         self.executor.stream(ctx, action, &input).await
+    }
+
+    fn listing(
+        &self,
+        ctx: ActionContext,
+        action: &str,
+        input: Value,
+    ) -> Option<futures::stream::BoxStream<'static, Result<Page, ActionError>>> {
+        let a = self.executor.spec.actions.get(action)?;
+        let code = matches!(a.implementation, Implementation::Code { .. });
+        (!code && self.executor.pagination(action).is_some())
+            .then(|| self.executor.record_pages(ctx, action, input))
     }
 
     async fn test(&self, ctx: &ActionContext) -> Result<Value, ActionError> {

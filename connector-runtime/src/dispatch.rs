@@ -11,7 +11,9 @@ use tracing::Instrument;
 use crate::connector::{Connector, ExecuteOptions};
 use crate::context::ActionContext;
 use crate::error::ActionError;
-use crate::executor::EventStream;
+use crate::executor::{EventStream, Page};
+use crate::listing::Listing;
+use futures::stream::BoxStream;
 
 /// The instance's secrets plus credentials its auth strategy obtained at run time.
 fn output_redactor(ctx: &ActionContext) -> crate::secrets::Redactor {
@@ -160,6 +162,81 @@ impl Dispatcher {
             }
         }
         Ok(output)
+    }
+
+    /// Whether `action` is a listing (a paginated HTTP action): its output is an array of
+    /// records, and [`Dispatcher::pages`] streams them.
+    pub fn is_listing(&self, action: &str) -> bool {
+        crate::executor::pagination_of(self.spec(), action).is_some()
+    }
+
+    /// Validate input and start a paginated action: its pages (records redacted), fetched as
+    /// the stream is polled, so a caller can handle any number of records in constant memory.
+    /// `Ok(None)` when the action is not a listing, or runs in a session (use
+    /// [`Dispatcher::execute`]). The last page says when a limit cut the listing short.
+    pub fn pages(
+        &self,
+        ctx: &ActionContext,
+        action: &str,
+        input: Value,
+    ) -> Result<Option<BoxStream<'static, Result<Page, ActionError>>>, ActionError> {
+        self.check_input(action, &input)?;
+        let in_session = self
+            .spec()
+            .actions
+            .get(action)
+            .is_some_and(|a| a.session.is_some());
+        if in_session {
+            return Ok(None);
+        }
+        let Some(pages) = self.connector.listing(ctx.clone(), action, input) else {
+            return Ok(None);
+        };
+        let redactor = output_redactor(ctx);
+        Ok(Some(Box::pin(futures::StreamExt::map(
+            pages,
+            move |item| {
+                item.map(|mut page| {
+                    for r in &mut page.records {
+                        redactor.redact_value(r);
+                    }
+                    page
+                })
+                .map_err(|e| redactor.redact_error(e))
+            },
+        ))))
+    }
+
+    /// Run a paginated action to its end (or the limit that stops it) and collect the
+    /// records; a listing cut short by a limit says so in [`Listing::truncated`]. An action
+    /// that is not a listing is run with [`Dispatcher::execute`] and its output is the one
+    /// record.
+    pub async fn list(
+        &self,
+        ctx: &ActionContext,
+        action: &str,
+        input: Value,
+    ) -> Result<Listing, ActionError> {
+        let Some(mut pages) = self.pages(ctx, action, input.clone())? else {
+            let output = self
+                .execute(ctx, action, input, ExecuteOptions { all_pages: true })
+                .await?;
+            let records = match output {
+                Value::Array(a) => a,
+                other => vec![other],
+            };
+            return Ok(Listing {
+                records,
+                truncated: None,
+            });
+        };
+        let mut listing = Listing::default();
+        while let Some(page) = futures::StreamExt::next(&mut pages).await {
+            let page = page?;
+            listing.records.extend(page.records);
+            listing.truncated = listing.truncated.or(page.truncated);
+        }
+        Ok(listing)
     }
 
     /// Validate input and start a streaming action.

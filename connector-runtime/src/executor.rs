@@ -15,11 +15,76 @@ use serde_json::{Value, json};
 use crate::client::{SendOptions, condition_matches};
 use crate::context::ActionContext;
 use crate::error::ActionError;
+use crate::listing::{ListingLimit, Truncation};
 use crate::template::Renderer;
 
 /// Pages followed when a spec sets no `maxPages`: a bound, so a provider that always returns a
 /// next cursor cannot keep a listing going forever.
 pub const DEFAULT_MAX_PAGES: u64 = 1_000;
+
+/// The pagination that applies to an action of `spec`: its own `pagination`, else
+/// `policies.pagination` for an HTTP GET action (a default listing style must not turn a POST
+/// that creates something into a listing). `None` for code actions and actions that do not
+/// list.
+pub fn pagination_of<'s>(spec: &'s ConnectorSpec, action: &str) -> Option<&'s Pagination> {
+    let a = spec.actions.get(action)?;
+    let connector_spec::Implementation::Http { request, .. } = &a.implementation else {
+        return None;
+    };
+    let is_get = request.method == HttpMethod::Get;
+    a.pagination
+        .as_ref()
+        .or(spec.policies.pagination.as_ref().filter(|_| is_get))
+}
+
+/// Where a listing is.
+struct State {
+    next: Option<reqwest::Request>,
+    pages: u64,
+    records: u64,
+    offset: u64,
+    page: u64,
+    last_cursor: Option<String>,
+}
+
+/// The bounds of one listing.
+#[derive(Clone, Copy)]
+struct Limits {
+    max_pages: u64,
+    max_records: u64,
+    /// Which limit `max_pages` is.
+    page_limit: ListingLimit,
+}
+
+impl Limits {
+    fn of(pg: &Pagination) -> Limits {
+        Limits {
+            max_pages: pg.max_pages.unwrap_or(DEFAULT_MAX_PAGES),
+            max_records: pg.max_records.unwrap_or(u64::MAX),
+            page_limit: if pg.max_pages.is_some() {
+                ListingLimit::MaxPages
+            } else {
+                ListingLimit::DefaultPageCap
+            },
+        }
+    }
+
+    /// After a page: whether a limit ends the listing while the provider has more (records
+    /// cut from this page, or a next page that will not be fetched).
+    fn stop(&self, st: &State, cut: bool, has_next: bool) -> Option<Truncation> {
+        let records_full = st.records >= self.max_records;
+        if cut || (records_full && has_next) {
+            return Some(Truncation {
+                limit: ListingLimit::MaxRecords,
+                value: self.max_records,
+            });
+        }
+        (has_next && st.pages >= self.max_pages).then_some(Truncation {
+            limit: self.page_limit,
+            value: self.max_pages,
+        })
+    }
+}
 
 /// One page of a paginated listing.
 #[derive(Debug, Clone, PartialEq)]
@@ -28,6 +93,9 @@ pub struct Page {
     pub records: Vec<Value>,
     /// The whole response body.
     pub body: Value,
+    /// Set on the last page when a limit (`maxRecords`, `maxPages`, the built-in page cap)
+    /// ended the listing while the provider had more.
+    pub truncated: Option<crate::listing::Truncation>,
 }
 
 /// One event of a streaming response.
@@ -320,6 +388,24 @@ impl DeclarativeExecutor {
         self.map_value(output, &body, &tctx)
     }
 
+    /// Apply the output mapping to each record of a listing page: on a listing, `output`
+    /// maps one record (`$` and `response` are the record).
+    fn map_records(
+        &self,
+        ctx: &ActionContext,
+        mapping: Option<&ResponseMapping>,
+        input: &Value,
+        records: &mut [Value],
+    ) -> Result<(), ActionError> {
+        if mapping.is_none_or(|m| m.output.is_none()) {
+            return Ok(());
+        }
+        for r in records {
+            *r = self.map_output(ctx, mapping, input, std::mem::take(r))?;
+        }
+        Ok(())
+    }
+
     fn map_value(
         &self,
         spec: &Value,
@@ -355,14 +441,7 @@ impl DeclarativeExecutor {
     /// An action's own `pagination`, else `policies.pagination` for GET actions: a default
     /// listing style must not turn a POST that creates something into a listing.
     pub fn pagination(&self, action: &str) -> Option<&Pagination> {
-        let a = self.spec.actions.get(action)?;
-        let is_get = matches!(
-            &a.implementation,
-            connector_spec::Implementation::Http { request, .. } if request.method == HttpMethod::Get
-        );
-        a.pagination
-            .as_ref()
-            .or(self.spec.policies.pagination.as_ref().filter(|_| is_get))
+        pagination_of(&self.spec, action)
     }
 
     /// Follow pagination: a stream of pages, bounded by `maxPages`/`maxRecords` (or the default
@@ -402,18 +481,11 @@ impl DeclarativeExecutor {
                 Ok(Page {
                     records: vec![body.clone()],
                     body,
+                    truncated: None,
                 })
             })
             .boxed();
         };
-        struct State {
-            next: Option<reqwest::Request>,
-            pages: u64,
-            records: u64,
-            offset: u64,
-            page: u64,
-            last_cursor: Option<String>,
-        }
         let first = (|| {
             let (request, _) = this.http_parts(&action)?;
             let tctx = template_context(&ctx, &input, None);
@@ -426,8 +498,7 @@ impl DeclarativeExecutor {
             Ok(v) => v,
             Err(e) => return stream::once(async move { Err(e) }).boxed(),
         };
-        let max_pages = pg.max_pages.unwrap_or(DEFAULT_MAX_PAGES);
-        let max_records = pg.max_records.unwrap_or(u64::MAX);
+        let limits = Limits::of(&pg);
         let state = State {
             next: Some(first),
             pages: 0,
@@ -444,9 +515,6 @@ impl DeclarativeExecutor {
             let pg = pg.clone();
             async move {
                 let req = st.next.take()?;
-                if st.pages >= max_pages || st.records >= max_records {
-                    return None;
-                }
                 let (_, mapping) = match this.http_parts(&action) {
                     Ok(p) => p,
                     Err(e) => return Some((Err(e), st)),
@@ -456,8 +524,8 @@ impl DeclarativeExecutor {
                     Ok(v) => v,
                     Err(e) => return Some((Err(e), st)),
                 };
-                let room = max_records - st.records;
-                let got = (records_found(&pg, &body) as u64).min(room);
+                let found = records_found(&pg, &body) as u64;
+                let got = found.min(limits.max_records - st.records);
                 st.pages += 1;
                 st.records += got;
                 // Decide the next request.
@@ -519,15 +587,24 @@ impl DeclarativeExecutor {
                         }
                     }
                 });
-                st.next = next_req;
+                let truncated = limits.stop(&st, found > got, next_req.is_some());
+                st.next = next_req.filter(|_| truncated.is_none());
                 // The records are taken after the next request is decided: a cursor may be read
                 // from inside them.
                 let mut records = page_records(&pg, &mut body, !keep_body);
                 records.truncate(got as usize);
+                if let Err(e) = this.map_records(&ctx, mapping, &input, &mut records) {
+                    return Some((Err(e), st));
+                }
                 if !keep_body {
                     body = Value::Null;
                 }
-                Some((Ok(Page { records, body }), st))
+                let page = Page {
+                    records,
+                    body,
+                    truncated,
+                };
+                Some((Ok(page), st))
             }
         })
         .boxed()

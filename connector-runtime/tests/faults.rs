@@ -387,7 +387,8 @@ async fn cancelling_during_a_retry_wait_ends_the_call_promptly() {
     bounded(async {
         let server = MockServer::start().await;
         Mock::given(path("/thing"))
-            .respond_with(ResponseTemplate::new(429).insert_header("Retry-After", "3600"))
+            // A wait within maxWaitMs (a longer one fails at once without waiting).
+            .respond_with(ResponseTemplate::new(429).insert_header("Retry-After", "30"))
             .expect(1)
             .mount(&server)
             .await;

@@ -191,7 +191,8 @@ pub fn parse(source: &SourceFile, budget: Budget) -> (Option<Node>, Vec<Diagnost
                 }
             }
             Err(e) => {
-                builder.diags.push(scan_error(source, &e));
+                let open = builder.open_flow();
+                builder.diags.push(scan_error(source, &e, open));
                 return (None, diags);
             }
         }
@@ -200,11 +201,32 @@ pub fn parse(source: &SourceFile, budget: Budget) -> (Option<Node>, Vec<Diagnost
     (root, diags)
 }
 
-fn scan_error(source: &SourceFile, e: &ScanError) -> Diagnostic {
+/// A syntax error. When a flow collection (`[` or `{`) opened on an earlier line is still
+/// open, the error is almost always that it was never closed: the scanner only notices on a
+/// later line, so point at where the collection opens.
+fn scan_error(source: &SourceFile, e: &ScanError, open_flow: Option<usize>) -> Diagnostic {
     let m = e.marker();
     let at = source.offset(m.line(), m.col() + 1);
     // At end of file there is no character to point at; point at the last one.
     let at = at.min(source.text().len().saturating_sub(1));
+    if let Some(open) = open_flow
+        && source.location(open).line < source.location(at).line
+    {
+        let bracket = &source.text()[open..open + 1];
+        let close = if bracket == "[" { "]" } else { "}" };
+        let here = source.location(at);
+        let (line, col) = (here.line, here.column);
+        return Diagnostic::error(
+            Code::YamlSyntax,
+            Span::at(open, 1),
+            format!("YAML syntax error: this `{bracket}` is never closed"),
+        )
+        .with_label(format!("`{bracket}` opens here"))
+        .with_help(format!(
+            "add the closing `{close}`; the parser noticed at line {line}, column {col}: {}",
+            e.info()
+        ));
+    }
     Diagnostic::error(
         Code::YamlSyntax,
         Span::at(at, 1),
@@ -239,6 +261,16 @@ struct Builder<'a> {
 }
 
 impl Builder<'_> {
+    /// Where the innermost open flow collection (`[...]` or `{...}`) starts, if any.
+    fn open_flow(&self) -> Option<usize> {
+        self.stack.iter().rev().find_map(|f| {
+            let start = match f {
+                Frame::Seq { start, .. } | Frame::Map { start, .. } => *start,
+            };
+            matches!(self.source.text().as_bytes().get(start), Some(b'[' | b'{')).then_some(start)
+        })
+    }
+
     fn on_event(&mut self, event: Event<'_>, span: Span) -> Result<(), Diagnostic> {
         match event {
             Event::Nothing | Event::StreamStart | Event::StreamEnd | Event::DocumentEnd => Ok(()),

@@ -3,6 +3,7 @@ pub mod export;
 pub mod keys;
 pub mod list;
 pub mod new;
+pub mod records;
 pub mod run;
 pub mod schema;
 pub mod serve;

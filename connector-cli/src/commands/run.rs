@@ -1,6 +1,5 @@
 //! `connector run` and `connector test`: execute a spec's action or connection check.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -13,6 +12,7 @@ use futures::StreamExt;
 use serde_json::Value;
 
 use crate::Outcome;
+use crate::commands::records::{Closed, OutputFormat, RecordWriter};
 use crate::output::{ColorChoice, Stream, emit};
 
 /// What to run.
@@ -215,12 +215,19 @@ fn print_json(v: &Value) {
     emit(Stream::Stdout, &format!("{text}\n"));
 }
 
+/// What `connector run` prints.
+#[derive(Debug, Clone, Copy)]
+pub struct RunOutput {
+    pub all_pages: bool,
+    pub format: OutputFormat,
+}
+
 /// `connector run`.
 pub async fn run(
     args: RunArgs<'_>,
     action: &str,
     input: Option<&str>,
-    all_pages: bool,
+    output: RunOutput,
     color: ColorChoice,
 ) -> anyhow::Result<Outcome> {
     let input = parse_input(input)?;
@@ -236,49 +243,95 @@ pub async fn run(
     };
     let hint = login_hint.as_deref();
     let ctx = runtime.context(&user, cancel_on_ctrl_c());
-    let streaming = dispatcher
-        .spec()
-        .actions
-        .get(action)
-        .is_some_and(|a| a.supports_streaming);
-    if streaming {
-        let mut events = match dispatcher.stream(&ctx, action, input).await {
-            Ok(s) => s,
-            Err(e) => {
-                report_with_hint(&e, hint);
-                return Ok(Outcome::Invalid);
-            }
-        };
-        let stdout = std::io::stdout();
-        while let Some(ev) = events.next().await {
-            match ev {
-                Ok(ev) => {
-                    let line = serde_json::json!({ "event": ev.event, "data": ev.data });
-                    let mut out = stdout.lock();
-                    let _ = writeln!(out, "{line}");
-                    let _ = out.flush();
-                }
-                Err(e) => {
-                    report_with_hint(&e, hint);
-                    return Ok(Outcome::Invalid);
-                }
-            }
-        }
-        return Ok(Outcome::Success);
-    }
-    match dispatcher
-        .execute(&ctx, action, input, ExecuteOptions { all_pages })
-        .await
-    {
-        Ok(v) => {
-            print_json(&v);
-            Ok(Outcome::Success)
-        }
-        Err(e) => {
+    let mut out = RecordWriter::new(output.format);
+    let result = print_action(&dispatcher, &ctx, action, input, output, &mut out).await;
+    match result {
+        // A reader that closed stdout (`| head`) has what it wanted.
+        Ok(()) | Err(Printed::Closed) => Ok(Outcome::Success),
+        Err(Printed::Failed(e)) => {
+            let _ = out.flush();
             report_with_hint(&e, hint);
             Ok(Outcome::Invalid)
         }
     }
+}
+
+/// Why printing an action's result ended early.
+enum Printed {
+    Failed(ActionError),
+    Closed,
+}
+
+impl From<ActionError> for Printed {
+    fn from(e: ActionError) -> Printed {
+        Printed::Failed(e)
+    }
+}
+
+impl From<Closed> for Printed {
+    fn from(_: Closed) -> Printed {
+        Printed::Closed
+    }
+}
+
+/// Run the action and print as results arrive: events of a streaming action, records of a
+/// listing page by page (constant memory), or the one output.
+async fn print_action(
+    dispatcher: &connector_runtime::Dispatcher,
+    ctx: &connector_runtime::ActionContext,
+    action: &str,
+    input: Value,
+    output: RunOutput,
+    out: &mut RecordWriter,
+) -> Result<(), Printed> {
+    let a = dispatcher.spec().actions.get(action);
+    if a.is_some_and(|a| a.supports_streaming) {
+        let mut events = dispatcher.stream(ctx, action, input).await?;
+        while let Some(ev) = events.next().await {
+            let ev = ev?;
+            out.event(&ev.event, &ev.data)?;
+        }
+        return Ok(());
+    }
+    if output.all_pages
+        && let Some(mut pages) = dispatcher.pages(ctx, action, input.clone())?
+    {
+        let mut truncated = None;
+        while let Some(page) = pages.next().await {
+            let page = page?;
+            for r in &page.records {
+                out.record(r)?;
+            }
+            out.flush()?;
+            truncated = truncated.or(page.truncated);
+        }
+        out.end_listing()?;
+        if let Some(t) = truncated {
+            emit(Stream::Stderr, &format!("warning: {t}\n"));
+        }
+        return Ok(());
+    }
+    let listing = dispatcher.is_listing(action);
+    let value = dispatcher
+        .execute(
+            ctx,
+            action,
+            input,
+            ExecuteOptions {
+                all_pages: output.all_pages,
+            },
+        )
+        .await?;
+    match value {
+        Value::Array(records) if listing => {
+            for r in &records {
+                out.record(r)?;
+            }
+            out.end_listing()?;
+        }
+        other => out.value(&other)?,
+    }
+    Ok(())
 }
 
 /// `connector test`.
