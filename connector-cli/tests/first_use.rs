@@ -359,3 +359,52 @@ async fn an_unclosed_flow_sequence_is_reported_where_it_opens() {
     assert!(all.contains("firstuse.yaml:5:22"), "{all}");
     assert!(all.contains("this `[` is never closed"), "{all}");
 }
+
+#[tokio::test]
+async fn a_streaming_action_maps_each_event_and_prints_one_per_line() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/events"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(
+            "data: {\"delta\":{\"text\":\"Hel\"},\"i\":1}\n\ndata: {\"delta\":{\"text\":\"lo\"},\"i\":2}\n\ndata: [DONE]\n\n",
+            "text/event-stream",
+        ))
+        .mount(&server)
+        .await;
+    let spec_text = format!(
+        r#"id: .firstuse
+displayName: First use
+description: A streaming API
+minimumLicense: basic
+baseUrl: {}
+auth: {{ types: [bearer] }}
+actions:
+  events:
+    description: Stream text
+    scope: read
+    request: {{ method: GET, path: /events }}
+    supportsStreaming: true
+    streaming: {{ format: sse, doneMarker: "[DONE]" }}
+    response:
+      output: {{ text: $.delta.text }}
+"#,
+        server.uri()
+    );
+    let f = files(&spec_text);
+    for format in ["json", "ndjson"] {
+        let out = output(run_args(&f, "events", &["--output", format]), vec![]).await;
+        let (stdout, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(0), "{stderr}");
+        let lines: Vec<Value> = stdout
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(
+            lines,
+            vec![
+                json!({ "event": "message", "data": { "text": "Hel" } }),
+                json!({ "event": "message", "data": { "text": "lo" } }),
+            ]
+        );
+    }
+}

@@ -613,7 +613,7 @@ impl DeclarativeExecutor {
     /// Start a streaming action: a stream of events that ends at the provider's end of stream
     /// (or the done marker), aborts when dropped or when the context is cancelled.
     pub async fn stream(
-        &self,
+        self: &Arc<Self>,
         ctx: &ActionContext,
         action: &str,
         input: &Value,
@@ -631,7 +631,7 @@ impl DeclarativeExecutor {
                     format!("action `{action}` does not stream"),
                 )
             })?;
-        let (request, _) = self.http_parts(action)?;
+        let (request, mapping) = self.http_parts(action)?;
         let tctx = template_context(ctx, input, None);
         let req = self.build_request(ctx, request, &tctx)?;
         let resp = ctx
@@ -693,6 +693,21 @@ impl DeclarativeExecutor {
                     })
                 })
                 .boxed(),
+        };
+        let events = match mapping.filter(|m| m.output.is_some()).cloned() {
+            // On a stream, `response.output` maps one event's data (`$` is the data).
+            Some(mapping) => {
+                let this = Arc::clone(self);
+                let (ctx, input) = (ctx.clone(), input.clone());
+                events
+                    .map(move |r| {
+                        let mut ev = r?;
+                        ev.data = this.map_output(&ctx, Some(&mapping), &input, ev.data)?;
+                        Ok(ev)
+                    })
+                    .boxed()
+            }
+            None => events,
         };
         let cancel = ctx.cancel.clone();
         Ok(events.take_until(cancel.cancelled_owned()).boxed())
