@@ -592,7 +592,10 @@ mod tests {
             assert_eq!(parsed.host_str(), Some("127.0.0.1"), "{raw}");
             let e = policy(false).check_url(&parsed).unwrap_err();
             assert!(e.0.contains("loopback"), "{raw}: {e}");
-            assert!(check_outbound(Some(&policy(false)), &parsed).is_err(), "{raw}");
+            assert!(
+                check_outbound(Some(&policy(false)), &parsed).is_err(),
+                "{raw}"
+            );
         }
         assert!(check_outbound(None, &url("http://127.0.0.1/")).is_ok());
     }
