@@ -296,6 +296,156 @@ impl OutboundError {
     }
 }
 
+/// A string of an instance that the runtime uses, or may use, as an outbound URL: what a
+/// save-time check must look at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfiguredUrl {
+    /// Where it comes from: `config.tokenUrl`, `secrets.url`, `spec.baseUrl`,
+    /// `spec.actions.send.url`, `config.extra.hooks[0]`.
+    pub field: String,
+    pub value: String,
+    /// Declared as a URL (a `format: uri` field, a rendered `baseUrl` or request `url`), so it
+    /// must be an http(s) URL. Otherwise it was found because the URL parser reads it as one.
+    pub declared: bool,
+}
+
+/// Whether the URL parser reads `s` as an http(s) URL, as reqwest will: `http:host`,
+/// `HTTP://host`, `http:/host` and `http:\\host` all count, not only strings with `://`.
+pub fn parses_as_http(s: &str) -> bool {
+    Url::parse(s).is_ok_and(|u| matches!(u.scheme(), "http" | "https"))
+}
+
+/// Every string of `instance` the runtime may use as a URL, declared ones first:
+///
+/// 1. config and secrets fields declared as URLs by the auth type or the spec (`format: uri`
+///    or an `x-ui` `url` widget): `tokenUrl`, `authorizationUrl`, `earsBaseUrl`, a webhook
+///    `url`, a connector's API URL field;
+/// 2. the spec's `baseUrl`, each action's and the connection test's absolute `url`, rendered
+///    with the instance's config and secrets (a template that needs the input is skipped:
+///    those are checked when the request is made);
+/// 3. as a safety net, any other config string, at any depth, that [`parses_as_http`].
+///
+/// A value is listed once, under the first field that holds it.
+pub fn configured_urls(instance: &crate::ConnectorInstance) -> Vec<ConfiguredUrl> {
+    let mut out: Vec<ConfiguredUrl> = Vec::new();
+    let mut push = |field: String, value: &str, declared: bool| {
+        if !value.trim().is_empty() && !out.iter().any(|u| u.value == value) {
+            out.push(ConfiguredUrl {
+                field,
+                value: value.to_string(),
+                declared,
+            });
+        }
+    };
+    let spec = &instance.spec;
+    for schema in [instance.auth_type.config_schema(), spec.config.clone()] {
+        for name in url_properties(&schema) {
+            if let Some(v) = instance
+                .config
+                .get(&name)
+                .and_then(serde_json::Value::as_str)
+            {
+                push(format!("config.{name}"), v, true);
+            }
+        }
+    }
+    for schema in [instance.auth_type.secrets_schema(), spec.secrets.clone()] {
+        for name in url_properties(&schema) {
+            if let Some(v) = instance.secrets.get_str(&name) {
+                push(format!("secrets.{name}"), v, true);
+            }
+        }
+    }
+    for (field, template) in url_templates(spec) {
+        if let Some(v) = render_with_instance(instance, &template) {
+            push(field, &v, true);
+        }
+    }
+    let mut found = Vec::new();
+    for (k, v) in &instance.config {
+        http_strings(format!("config.{k}"), v, &mut found);
+    }
+    for (field, v) in found {
+        push(field, &v, false);
+    }
+    out
+}
+
+/// The properties of an object schema declared as URLs.
+fn url_properties(schema: &serde_json::Value) -> Vec<String> {
+    let Some(props) = schema
+        .get("properties")
+        .and_then(serde_json::Value::as_object)
+    else {
+        return Vec::new();
+    };
+    props
+        .iter()
+        .filter(|(_, p)| {
+            let format = p.get("format").and_then(serde_json::Value::as_str);
+            let widget = p
+                .pointer("/x-ui/widget")
+                .and_then(serde_json::Value::as_str);
+            matches!(format, Some("uri" | "url" | "iri")) || widget == Some("url")
+        })
+        .map(|(k, _)| k.clone())
+        .collect()
+}
+
+/// The spec's URL templates: `baseUrl`, each HTTP action's absolute `url`, the test's.
+fn url_templates(spec: &connector_spec::ConnectorSpec) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    if let Some(b) = &spec.base_url {
+        out.push(("spec.baseUrl".to_string(), b.clone()));
+    }
+    for (name, action) in &spec.actions {
+        if let connector_spec::Implementation::Http { request, .. } = &action.implementation
+            && let Some(u) = &request.url
+        {
+            out.push((format!("spec.actions.{name}.url"), u.clone()));
+        }
+    }
+    if let Some(u) = spec
+        .test
+        .as_ref()
+        .and_then(|t| t.request.as_ref())
+        .and_then(|r| r.url.as_ref())
+    {
+        out.push(("spec.test.url".to_string(), u.clone()));
+    }
+    out
+}
+
+/// A URL template rendered with the instance's config and secrets; `None` when it needs
+/// more (the input) or does not render.
+fn render_with_instance(instance: &crate::ConnectorInstance, template: &str) -> Option<String> {
+    let ctx = minijinja::Value::from_serialize(serde_json::json!({
+        "config": instance.config,
+        "secrets": instance.secrets.expose(),
+    }));
+    crate::template::Renderer::new()
+        .render_str(template, &ctx)
+        .ok()
+}
+
+/// Strings under `v` that parse as http(s) URLs, with their paths.
+fn http_strings(path: String, v: &serde_json::Value, out: &mut Vec<(String, String)>) {
+    match v {
+        serde_json::Value::String(s) if parses_as_http(s) => out.push((path, s.clone())),
+        serde_json::Value::Array(a) => {
+            for (i, v) in a.iter().enumerate() {
+                http_strings(format!("{path}[{i}]"), v, out);
+            }
+        }
+        serde_json::Value::Object(m) => {
+            for (k, v) in m {
+                http_strings(format!("{path}.{k}"), v, out);
+            }
+        }
+        _ => {}
+    }
+}
+
 /// How the [`Resolver`] looks names up: the system resolver, or a fixed table (tests).
 pub(crate) type Lookup = Arc<
     dyn Fn(String) -> futures::future::BoxFuture<'static, std::io::Result<Vec<SocketAddr>>>
