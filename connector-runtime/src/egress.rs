@@ -11,7 +11,8 @@
 //!
 //! - the request URL, parsed (`http:host`, `HTTP://host`, `http:/host` and `http:\\host` all
 //!   parse to `http://host/` and are judged as such): scheme http(s), host on the allowed list,
-//!   not a metadata host name or `localhost`, and an IP literal must be a public address. An
+//!   not a metadata host name, `localhost` names count as loopback, and an IP literal must be
+//!   a public address (loopback only when the policy allows it). An
 //!   IPv6 literal that embeds an IPv4 address (IPv4-mapped `::ffff:a.b.c.d`, IPv4-compatible
 //!   `::a.b.c.d`, `::ffff:0:a.b.c.d`, NAT64 `64:ff9b::a.b.c.d`) is judged by that address;
 //! - every redirect hop, the same way (the OAuth token client follows none);
