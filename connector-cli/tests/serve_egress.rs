@@ -375,7 +375,7 @@ async fn stored_loopback_token_urls_are_refused_when_the_request_is_made() {
     assert_eq!(target.accepted(), 0, "saving sends nothing");
 
     server.restart(false).await;
-    for i in 0..open_urls.len() {
+    for (i, url) in open_urls.iter().enumerate() {
         // Client credentials: the token fetch before the API call.
         let run = |id: String| {
             let server = &server;
@@ -392,9 +392,9 @@ async fn stored_loopback_token_urls_are_refused_when_the_request_is_made() {
             }
         };
         let (st, open_body) = run(format!("cc-open-{i}")).await;
-        assert_eq!(st, 400, "{}: {open_body}", open_urls[i]);
+        assert_eq!(st, 400, "{}: {open_body}", url);
         let (code, message) = error_of(&open_body);
-        assert_eq!(code, "egress_refused", "{}: {open_body}", open_urls[i]);
+        assert_eq!(code, "egress_refused", "{}: {open_body}", url);
         assert!(message.contains("loopback"), "{message}");
         assert!(!message.contains(TARGET_ANSWER) && !message.contains(CLIENT_SECRET));
         let (st2, shut_body) = run(format!("cc-shut-{i}")).await;
@@ -426,8 +426,8 @@ async fn stored_loopback_token_urls_are_refused_when_the_request_is_made() {
                 None,
             )
             .await;
-        assert_eq!(st, 400, "{}: {page}", open_urls[i]);
-        assert!(page.contains("egress_refused"), "{}: {page}", open_urls[i]);
+        assert_eq!(st, 400, "{}: {page}", url);
+        assert!(page.contains("egress_refused"), "{}: {page}", url);
         assert!(!page.contains(TARGET_ANSWER), "{page}");
     }
     assert_eq!(target.accepted(), 0, "no token request reached the target");
