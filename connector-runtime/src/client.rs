@@ -546,7 +546,9 @@ impl HttpClient {
         &self.cancel
     }
 
-    /// A request builder on the underlying client (auth and policies apply at `send`).
+    /// A request builder on the underlying client. Send what it builds with
+    /// [`HttpClient::send`]: auth, policies and the egress URL check apply there, and sending
+    /// the builder directly would skip them.
     pub fn request(&self, method: reqwest::Method, url: reqwest::Url) -> reqwest::RequestBuilder {
         self.inner.request(method, url)
     }

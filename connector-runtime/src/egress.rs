@@ -21,12 +21,17 @@
 //!
 //! The URL check is [`check_outbound`]. Two paths lead there and nothing else sends:
 //!
-//! - an instance's [`HttpClient`](crate::client::HttpClient) (actions, pagination, connection
-//!   tests, sessions, hooks, streaming) calls it on every attempt, before auth is applied;
+//! - an instance's [`HttpClient::send`](crate::client::HttpClient::send) (actions, pagination,
+//!   connection tests, sessions, hooks, streaming, Rust handlers) calls it once per request,
+//!   before auth is applied (a builder from `HttpClient::request` must be sent with
+//!   `HttpClient::send`: sending it directly would skip auth, policies and this check);
 //! - everything else (the client-credentials token fetch, the authorization-code exchange,
 //!   refresh, EARS token/refresh/revoke, and future discovery or SMTP code) sends through an
 //!   [`EgressClient`], whose [`OutboundRequest::send`] calls it before handing the request to
 //!   reqwest. It does not expose the reqwest builder, so a request cannot skip the check.
+//!
+//! A connection that is not an http(s) URL (an SMTP relay) uses the same rules through
+//! [`EgressPolicy::check_host`] and [`EgressPolicy::filter_addrs`].
 //!
 //! A refusal is the typed error `egress_refused` (class `user`), never retried, and nothing is
 //! sent: no connection is opened to a refused address. Its message names the host and why,
@@ -109,6 +114,14 @@ impl EgressPolicy {
         let host = url
             .host()
             .ok_or_else(|| EgressRefused("the URL has no host".into()))?;
+        self.check_host(host)
+    }
+
+    /// The host part of [`EgressPolicy::check_url`]: allowed hosts, metadata and `localhost`
+    /// names, and IP literals. For a connection that is not an http(s) URL (an SMTP relay
+    /// will call it with its parsed host, then connect only to the addresses
+    /// [`EgressPolicy::filter_addrs`] keeps).
+    pub fn check_host(&self, host: Host<&str>) -> Result<(String, Option<IpAddr>), EgressRefused> {
         let (name, ip) = match host {
             Host::Domain(d) => (d.trim_end_matches('.').to_ascii_lowercase(), None),
             Host::Ipv4(ip) => (ip.to_string(), Some(IpAddr::V4(ip))),
