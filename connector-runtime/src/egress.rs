@@ -12,9 +12,10 @@
 //! - the request URL, parsed (`http:host`, `HTTP://host`, `http:/host` and `http:\\host` all
 //!   parse to `http://host/` and are judged as such): scheme http(s), host on the allowed list,
 //!   not a metadata host name, `localhost` names count as loopback, and an IP literal must be
-//!   a public address (loopback only when the policy allows it). An
-//!   IPv6 literal that embeds an IPv4 address (IPv4-mapped `::ffff:a.b.c.d`, IPv4-compatible
-//!   `::a.b.c.d`, `::ffff:0:a.b.c.d`, NAT64 `64:ff9b::a.b.c.d`) is judged by that address;
+//!   a public address (loopback only when the policy allows it). An IPv6 literal that embeds
+//!   an IPv4 address (IPv4-mapped `::ffff:a.b.c.d`, IPv4-compatible `::a.b.c.d`,
+//!   IPv4-translated `::ffff:0:a.b.c.d`, NAT64 `64:ff9b::a.b.c.d`, 6to4 `2002:AABB:CCDD::`)
+//!   is judged by that address; local-use NAT64 (`64:ff9b:1::/48`) counts as private;
 //! - every redirect hop, the same way (the OAuth token client follows none);
 //! - every address a host name resolves to, at connection time (the resolver drops refused
 //!   addresses; a name with none left fails).
