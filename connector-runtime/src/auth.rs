@@ -149,7 +149,9 @@ struct CachedToken {
 
 /// OAuth 2.0 client credentials grant with a cached token.
 pub struct ClientCredentials {
-    http: reqwest::Client,
+    /// The instance's client behind the egress check: the token URL is checked like an API
+    /// URL (`tokenUrl: "http:127.0.0.1:1/t"` is loopback however it is spelled).
+    http: crate::egress::EgressClient,
     token_url: String,
     client_id: String,
     client_secret: String,
@@ -192,10 +194,12 @@ impl ClientCredentials {
         if let Some(a) = &self.audience {
             form.push(("audience", a));
         }
-        let mut req = self
-            .http
-            .post(&self.token_url)
-            .header("Accept", "application/json");
+        let url = url::Url::parse(&self.token_url)
+            .map_err(|_| ActionError::user("invalid_config", "`tokenUrl` is not a valid URL"))?;
+        let mut req = self.http.post(url).header(
+            reqwest::header::ACCEPT,
+            HeaderValue::from_static("application/json"),
+        );
         match self.client_auth {
             ClientAuthentication::Basic => {
                 let creds = self.basic_credentials();
@@ -209,18 +213,17 @@ impl ClientCredentials {
                 form.push(("client_secret", &self.client_secret));
             }
         }
-        let resp = req.form(&form).send().await.map_err(|e| {
-            if let Some(refusal) = crate::egress::find_refusal(&e) {
-                return crate::egress::refused(refusal);
-            }
-            ActionError::transient(
-                "token_request_failed",
-                format!(
-                    "token request failed: {}",
-                    crate::client::describe_reqwest(&e)
+        let resp = req
+            .form(&form)
+            .send()
+            .await
+            .map_err(|e| match e.refusal() {
+                Some(refusal) => crate::egress::refused(refusal),
+                None => ActionError::transient(
+                    "token_request_failed",
+                    format!("token request failed: {e}"),
                 ),
-            )
-        })?;
+            })?;
         let status = resp.status().as_u16();
         let body = resp.bytes().await.map_err(|e| {
             ActionError::transient(
@@ -447,7 +450,7 @@ pub fn build_strategy(
     auth: AuthTypeId,
     config: &Map<String, Value>,
     secrets: &Secrets,
-    http: &reqwest::Client,
+    http: &crate::egress::EgressClient,
 ) -> Result<Arc<dyn AuthStrategy>, ActionError> {
     Ok(match auth {
         AuthTypeId::None | AuthTypeId::WebhookUrl | AuthTypeId::Mtls => Arc::new(NoAuth),

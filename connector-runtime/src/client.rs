@@ -27,7 +27,51 @@ pub const MAX_REDIRECTS: usize = 10;
 
 /// A reqwest error described without its URL (which may carry an API key).
 pub fn describe_reqwest(e: &reqwest::Error) -> String {
+    if e.is_connect() {
+        return connect_failure(e);
+    }
     strip_urls(&chain(e))
+}
+
+/// A connection that could not be made: to which origin (`scheme://host:port`, never a path
+/// or query), and why only when the reason is above TCP (TLS, DNS). A refused connection, a
+/// reset and a timeout all read "could not connect to ...", so the text does not tell a
+/// closed port from a filtered one.
+fn connect_failure(e: &reqwest::Error) -> String {
+    let target = e
+        .url()
+        .map(|u| u.origin().ascii_serialization())
+        .unwrap_or_else(|| "the server".into());
+    if e.is_timeout() || tcp_failure(e) {
+        format!("could not connect to {target}")
+    } else {
+        format!("could not connect to {target}: {}", strip_urls(&chain(e)))
+    }
+}
+
+/// Whether a TCP-level failure is somewhere in the error's source chain.
+fn tcp_failure(e: &(dyn std::error::Error + 'static)) -> bool {
+    use std::io::ErrorKind as K;
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        if let Some(io) = err.downcast_ref::<std::io::Error>()
+            && matches!(
+                io.kind(),
+                K::ConnectionRefused
+                    | K::ConnectionReset
+                    | K::ConnectionAborted
+                    | K::TimedOut
+                    | K::HostUnreachable
+                    | K::NetworkUnreachable
+                    | K::AddrNotAvailable
+                    | K::NotConnected
+            )
+        {
+            return true;
+        }
+        cur = err.source();
+    }
+    false
 }
 
 /// Shared state of the rate-limit policy: when the next request may go out.
@@ -128,8 +172,9 @@ pub struct HttpClient {
     pub(crate) redactor: Redactor,
     pub(crate) total_timeout: Duration,
     pub(crate) cancel: CancellationToken,
-    /// Checked on every request URL before it is sent (an IP literal never reaches the
-    /// resolver); the reqwest client checks redirects and resolved addresses.
+    /// [`crate::egress::check_outbound`] runs on every request URL before auth is applied
+    /// (an IP literal never reaches the resolver); the reqwest client checks redirects and
+    /// resolved addresses.
     pub(crate) egress: Option<Arc<EgressPolicy>>,
 }
 
@@ -222,6 +267,10 @@ impl HttpClient {
         );
         let retry_errors = idempotent || retry.as_ref().is_some_and(|r| r.retry_non_idempotent);
         let rate = self.policies.rate_limit.as_ref();
+        // The egress check comes before auth, so a refused URL does not even cost a token
+        // fetch; it is not an attempt and is never retried.
+        crate::egress::check_outbound(self.egress.as_deref(), req.url())
+            .map_err(|e| crate::egress::refused(&e))?;
         let mut attempt: u32 = 0;
         let mut refreshed = false;
         loop {
@@ -340,11 +389,6 @@ impl HttpClient {
 
     /// One attempt, up to the response head (the body is read separately).
     async fn execute_once(&self, req: reqwest::Request) -> Result<reqwest::Response, ActionError> {
-        if let Some(policy) = &self.egress {
-            policy
-                .check_url(req.url())
-                .map_err(|e| crate::egress::refused(&e))?;
-        }
         let fut = self.transport.execute(req);
         let timed = tokio::time::timeout(self.total_timeout, fut);
         let result = tokio::select! {
@@ -525,7 +569,9 @@ impl HttpClient {
         &self.cancel
     }
 
-    /// A request builder on the underlying client (auth and policies apply at `send`).
+    /// A request builder on the underlying client. Send what it builds with
+    /// [`HttpClient::send`]: auth, policies and the egress URL check apply there, and sending
+    /// the builder directly would skip them.
     pub fn request(&self, method: reqwest::Method, url: reqwest::Url) -> reqwest::RequestBuilder {
         self.inner.request(method, url)
     }
@@ -676,7 +722,9 @@ pub(crate) fn from_reqwest(e: &reqwest::Error) -> ActionError {
         return crate::egress::refused(refusal);
     }
     let detail = strip_urls(&chain(e));
-    if e.is_timeout() {
+    if e.is_connect() {
+        ActionError::transient("connection_failed", describe_reqwest(e))
+    } else if e.is_timeout() {
         ActionError::transient("timeout", format!("the request timed out: {detail}"))
     } else if e.is_redirect() {
         ActionError::new(
@@ -684,8 +732,6 @@ pub(crate) fn from_reqwest(e: &reqwest::Error) -> ActionError {
             "too_many_redirects",
             format!("redirect limit reached: {detail}"),
         )
-    } else if e.is_connect() {
-        ActionError::transient("connection_failed", format!("could not connect: {detail}"))
     } else if e.is_body() || e.is_decode() {
         ActionError::transient(
             "connection_failed",

@@ -59,11 +59,13 @@ impl InstanceRuntime {
         let tls = instance.tls();
         let inner = crate::client::build_reqwest(connect, tls.as_ref(), egress.as_ref())
             .map_err(|e| instance.redactor.redact_error(e))?;
+        // The auth strategy's own requests (a client-credentials token fetch) go through the
+        // same client and the same egress check as the API calls.
         let auth = crate::auth::build_strategy(
             instance.auth_type,
             &instance.config,
             &instance.secrets,
-            &inner,
+            &crate::egress::EgressClient::wrap(inner.clone(), egress.clone()),
         )
         .map_err(|e| instance.redactor.redact_error(e))?;
         let client = HttpClient {

@@ -1,4 +1,5 @@
-//! Egress policy: which hosts and addresses an instance's HTTP client may reach.
+//! Egress policy: which hosts and addresses the runtime may reach, and the one check every
+//! outbound request passes.
 //!
 //! A server that runs connectors for its users calls URLs its users configured, so it must not
 //! become a way into its own network (SSRF). Checking a URL when an instance is saved is not
@@ -6,15 +7,36 @@
 //! API can redirect anywhere. With a policy set
 //! ([`InstanceRuntime::new_with_egress`](crate::InstanceRuntime::new_with_egress),
 //! [`OAuthSettings::with_egress`](crate::oauth::OAuthSettings::with_egress)), every request is
-//! checked when it is made:
+//! checked when it is made, whoever sends it:
 //!
-//! - the request URL and every redirect hop: scheme http(s), host on the allowed list, not a
-//!   metadata host name, and an IP literal must be a public address;
+//! - the request URL, parsed (`http:host`, `HTTP://host`, `http:/host` and `http:\\host` all
+//!   parse to `http://host/` and are judged as such): scheme http(s), host on the allowed list,
+//!   not a metadata host name, `localhost` names count as loopback, and an IP literal must be
+//!   a public address (loopback only when the policy allows it). An IPv6 literal that embeds
+//!   an IPv4 address (IPv4-mapped `::ffff:a.b.c.d`, IPv4-compatible `::a.b.c.d`,
+//!   IPv4-translated `::ffff:0:a.b.c.d`, NAT64 `64:ff9b::a.b.c.d`, 6to4 `2002:AABB:CCDD::`)
+//!   is judged by that address; local-use NAT64 (`64:ff9b:1::/48`) counts as private;
+//! - every redirect hop, the same way (the OAuth token client follows none);
 //! - every address a host name resolves to, at connection time (the resolver drops refused
 //!   addresses; a name with none left fails).
 //!
-//! A refusal is the typed error `egress_refused` (class `user`), never retried, and no
-//! connection is opened to a refused address.
+//! The URL check is [`check_outbound`]. Two paths lead there and nothing else sends:
+//!
+//! - an instance's [`HttpClient::send`](crate::client::HttpClient::send) (actions, pagination,
+//!   connection tests, sessions, hooks, streaming, Rust handlers) calls it once per request,
+//!   before auth is applied (a builder from `HttpClient::request` must be sent with
+//!   `HttpClient::send`: sending it directly would skip auth, policies and this check);
+//! - everything else (the client-credentials token fetch, the authorization-code exchange,
+//!   refresh, EARS token/refresh/revoke, and future discovery or SMTP code) sends through an
+//!   [`EgressClient`], whose [`OutboundRequest::send`] calls it before handing the request to
+//!   reqwest. It does not expose the reqwest builder, so a request cannot skip the check.
+//!
+//! A connection that is not an http(s) URL (an SMTP relay) uses the same rules through
+//! [`EgressPolicy::check_host`] and [`EgressPolicy::filter_addrs`].
+//!
+//! A refusal is the typed error `egress_refused` (class `user`), never retried, and nothing is
+//! sent: no connection is opened to a refused address. Its message names the host and why,
+//! never the port, path or query, so it reads the same whether or not anything listens there.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
@@ -59,12 +81,10 @@ impl EgressPolicy {
     pub fn refused_ip(&self, ip: IpAddr) -> Option<&'static str> {
         match ip {
             IpAddr::V4(v4) => refused_v4(v4, self.allow_loopback),
-            IpAddr::V6(v6) => {
-                if let Some(v4) = v6.to_ipv4_mapped() {
-                    return refused_v4(v4, self.allow_loopback);
-                }
-                refused_v6(v6, self.allow_loopback)
-            }
+            IpAddr::V6(v6) => match embedded_v4(v6) {
+                Some(v4) => refused_v4(v4, self.allow_loopback),
+                None => refused_v6(v6, self.allow_loopback),
+            },
         }
     }
 
@@ -95,6 +115,14 @@ impl EgressPolicy {
         let host = url
             .host()
             .ok_or_else(|| EgressRefused("the URL has no host".into()))?;
+        self.check_host(host)
+    }
+
+    /// The host part of [`EgressPolicy::check_url`]: allowed hosts, metadata and `localhost`
+    /// names, and IP literals. For a connection that is not an http(s) URL (an SMTP relay
+    /// will call it with its parsed host, then connect only to the addresses
+    /// [`EgressPolicy::filter_addrs`] keeps).
+    pub fn check_host(&self, host: Host<&str>) -> Result<(String, Option<IpAddr>), EgressRefused> {
         let (name, ip) = match host {
             Host::Domain(d) => (d.trim_end_matches('.').to_ascii_lowercase(), None),
             Host::Ipv4(ip) => (ip.to_string(), Some(IpAddr::V4(ip))),
@@ -146,6 +174,290 @@ impl EgressPolicy {
             ))),
             (true, None) => Err(EgressRefused(format!("host `{name}` does not resolve"))),
         }
+    }
+}
+
+/// The egress check of one outbound request: its parsed URL against `policy` (no policy:
+/// allowed). Every request the runtime sends passes here first; see the module docs.
+pub fn check_outbound(policy: Option<&EgressPolicy>, url: &Url) -> Result<(), EgressRefused> {
+    match policy {
+        Some(p) => p.check_url(url).map(|_| ()),
+        None => Ok(()),
+    }
+}
+
+/// An HTTP client for requests that are not an instance's API calls (token endpoints, EARS,
+/// and later discovery or SMTP relays): every request it sends passes [`check_outbound`],
+/// and with a policy its host names resolve only to allowed addresses.
+#[derive(Clone)]
+pub struct EgressClient {
+    http: reqwest::Client,
+    policy: Option<Arc<EgressPolicy>>,
+}
+
+impl std::fmt::Debug for EgressClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EgressClient")
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
+    }
+}
+
+impl EgressClient {
+    /// Wrap a reqwest client built with the same policy's resolver and redirect policy
+    /// ([`crate::client::build_reqwest`]).
+    pub(crate) fn wrap(http: reqwest::Client, policy: Option<Arc<EgressPolicy>>) -> EgressClient {
+        EgressClient { http, policy }
+    }
+
+    /// A client for requests that carry credentials to a token endpoint: it never follows a
+    /// redirect (the credentials would go along), and gives up after `timeout`.
+    pub fn for_tokens(
+        policy: Option<Arc<EgressPolicy>>,
+        timeout: std::time::Duration,
+    ) -> Result<EgressClient, crate::error::ActionError> {
+        let mut builder = reqwest::Client::builder()
+            .connect_timeout(crate::client::DEFAULT_CONNECT_TIMEOUT)
+            .timeout(timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .user_agent(concat!("connector-runtime/", env!("CARGO_PKG_VERSION")));
+        if let Some(p) = &policy {
+            builder = builder.dns_resolver(Resolver::new(Arc::clone(p)));
+        }
+        let http = builder.build().map_err(|e| {
+            crate::error::ActionError::system(
+                "client_build_failed",
+                format!("could not build the HTTP client: {e}"),
+            )
+        })?;
+        Ok(EgressClient { http, policy })
+    }
+
+    /// The policy every request is checked against.
+    pub fn policy(&self) -> Option<&EgressPolicy> {
+        self.policy.as_deref()
+    }
+
+    /// Start a request; nothing is sent until [`OutboundRequest::send`].
+    pub fn request(&self, method: reqwest::Method, url: Url) -> OutboundRequest {
+        OutboundRequest {
+            builder: self.http.request(method, url),
+            policy: self.policy.clone(),
+        }
+    }
+
+    pub fn post(&self, url: Url) -> OutboundRequest {
+        self.request(reqwest::Method::POST, url)
+    }
+}
+
+/// A request being built on an [`EgressClient`]. It keeps the reqwest builder to itself, so
+/// the only way to send it is [`OutboundRequest::send`], which checks the URL first.
+pub struct OutboundRequest {
+    builder: reqwest::RequestBuilder,
+    policy: Option<Arc<EgressPolicy>>,
+}
+
+impl OutboundRequest {
+    pub fn header(
+        mut self,
+        name: reqwest::header::HeaderName,
+        value: impl Into<reqwest::header::HeaderValue>,
+    ) -> OutboundRequest {
+        self.builder = self.builder.header(name, value.into());
+        self
+    }
+
+    pub fn json<T: serde::Serialize + ?Sized>(mut self, body: &T) -> OutboundRequest {
+        self.builder = self.builder.json(body);
+        self
+    }
+
+    pub fn form<T: serde::Serialize + ?Sized>(mut self, body: &T) -> OutboundRequest {
+        self.builder = self.builder.form(body);
+        self
+    }
+
+    /// Check the URL against the policy, then send. A refused request is never handed to
+    /// reqwest: no connection is opened and nothing is sent.
+    pub async fn send(self) -> Result<reqwest::Response, OutboundError> {
+        let (client, req) = self.builder.build_split();
+        let req = req.map_err(OutboundError::Http)?;
+        check_outbound(self.policy.as_deref(), req.url()).map_err(OutboundError::Refused)?;
+        client.execute(req).await.map_err(OutboundError::Http)
+    }
+}
+
+/// Why an outbound request got no response.
+#[derive(Debug, thiserror::Error)]
+pub enum OutboundError {
+    /// The policy refused the request URL; nothing was sent.
+    #[error("the request was refused by the egress policy: {0}")]
+    Refused(EgressRefused),
+    /// reqwest failed: a connection that could not be made (a refused resolved address or
+    /// redirect included), or a broken exchange. Displayed without the URL's path or query.
+    #[error("{}", crate::client::describe_reqwest(.0))]
+    Http(reqwest::Error),
+}
+
+impl OutboundError {
+    /// The policy's refusal, whether the URL was refused or a resolved address or redirect.
+    pub fn refusal(&self) -> Option<&EgressRefused> {
+        match self {
+            OutboundError::Refused(r) => Some(r),
+            OutboundError::Http(e) => find_refusal(e),
+        }
+    }
+}
+
+/// A string of an instance that the runtime uses, or may use, as an outbound URL: what a
+/// save-time check must look at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfiguredUrl {
+    /// Where it comes from: `config.tokenUrl`, `secrets.url`, `spec.baseUrl`,
+    /// `spec.actions.send.url`, `config.extra.hooks[0]`.
+    pub field: String,
+    pub value: String,
+    /// Declared as a URL (a `format: uri` field, a rendered `baseUrl` or request `url`), so it
+    /// must be an http(s) URL. Otherwise it was found because the URL parser reads it as one.
+    pub declared: bool,
+}
+
+/// Whether the URL parser reads `s` as an http(s) URL, as reqwest will: `http:host`,
+/// `HTTP://host`, `http:/host` and `http:\\host` all count, not only strings with `://`.
+pub fn parses_as_http(s: &str) -> bool {
+    Url::parse(s).is_ok_and(|u| matches!(u.scheme(), "http" | "https"))
+}
+
+/// Every string of `instance` the runtime may use as a URL, declared ones first:
+///
+/// 1. config and secrets fields declared as URLs by the auth type or the spec (`format: uri`
+///    or an `x-ui` `url` widget): `tokenUrl`, `authorizationUrl`, `earsBaseUrl`, a webhook
+///    `url`, a connector's API URL field;
+/// 2. the spec's `baseUrl`, each action's and the connection test's absolute `url`, rendered
+///    with the instance's config and secrets (a template that needs the input is skipped:
+///    those are checked when the request is made);
+/// 3. as a safety net, any other config string, at any depth, that [`parses_as_http`].
+///
+/// A value is listed once, under the first field that holds it.
+pub fn configured_urls(instance: &crate::ConnectorInstance) -> Vec<ConfiguredUrl> {
+    let mut out: Vec<ConfiguredUrl> = Vec::new();
+    let mut push = |field: String, value: &str, declared: bool| {
+        if !value.trim().is_empty() && !out.iter().any(|u| u.value == value) {
+            out.push(ConfiguredUrl {
+                field,
+                value: value.to_string(),
+                declared,
+            });
+        }
+    };
+    let spec = &instance.spec;
+    for schema in [instance.auth_type.config_schema(), spec.config.clone()] {
+        for name in url_properties(&schema) {
+            if let Some(v) = instance
+                .config
+                .get(&name)
+                .and_then(serde_json::Value::as_str)
+            {
+                push(format!("config.{name}"), v, true);
+            }
+        }
+    }
+    for schema in [instance.auth_type.secrets_schema(), spec.secrets.clone()] {
+        for name in url_properties(&schema) {
+            if let Some(v) = instance.secrets.get_str(&name) {
+                push(format!("secrets.{name}"), v, true);
+            }
+        }
+    }
+    for (field, template) in url_templates(spec) {
+        if let Some(v) = render_with_instance(instance, &template) {
+            push(field, &v, true);
+        }
+    }
+    let mut found = Vec::new();
+    for (k, v) in &instance.config {
+        http_strings(format!("config.{k}"), v, &mut found);
+    }
+    for (field, v) in found {
+        push(field, &v, false);
+    }
+    out
+}
+
+/// The properties of an object schema declared as URLs.
+fn url_properties(schema: &serde_json::Value) -> Vec<String> {
+    let Some(props) = schema
+        .get("properties")
+        .and_then(serde_json::Value::as_object)
+    else {
+        return Vec::new();
+    };
+    props
+        .iter()
+        .filter(|(_, p)| {
+            let format = p.get("format").and_then(serde_json::Value::as_str);
+            let widget = p
+                .pointer("/x-ui/widget")
+                .and_then(serde_json::Value::as_str);
+            matches!(format, Some("uri" | "url" | "iri")) || widget == Some("url")
+        })
+        .map(|(k, _)| k.clone())
+        .collect()
+}
+
+/// The spec's URL templates: `baseUrl`, each HTTP action's absolute `url`, the test's.
+fn url_templates(spec: &connector_spec::ConnectorSpec) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    if let Some(b) = &spec.base_url {
+        out.push(("spec.baseUrl".to_string(), b.clone()));
+    }
+    for (name, action) in &spec.actions {
+        if let connector_spec::Implementation::Http { request, .. } = &action.implementation
+            && let Some(u) = &request.url
+        {
+            out.push((format!("spec.actions.{name}.url"), u.clone()));
+        }
+    }
+    if let Some(u) = spec
+        .test
+        .as_ref()
+        .and_then(|t| t.request.as_ref())
+        .and_then(|r| r.url.as_ref())
+    {
+        out.push(("spec.test.url".to_string(), u.clone()));
+    }
+    out
+}
+
+/// A URL template rendered with the instance's config and secrets; `None` when it needs
+/// more (the input) or does not render.
+fn render_with_instance(instance: &crate::ConnectorInstance, template: &str) -> Option<String> {
+    let ctx = minijinja::Value::from_serialize(serde_json::json!({
+        "config": instance.config,
+        "secrets": instance.secrets.expose(),
+    }));
+    crate::template::Renderer::new()
+        .render_str(template, &ctx)
+        .ok()
+}
+
+/// Strings under `v` that parse as http(s) URLs, with their paths.
+fn http_strings(path: String, v: &serde_json::Value, out: &mut Vec<(String, String)>) {
+    match v {
+        serde_json::Value::String(s) if parses_as_http(s) => out.push((path, s.clone())),
+        serde_json::Value::Array(a) => {
+            for (i, v) in a.iter().enumerate() {
+                http_strings(format!("{path}[{i}]"), v, out);
+            }
+        }
+        serde_json::Value::Object(m) => {
+            for (k, v) in m {
+                http_strings(format!("{path}.{k}"), v, out);
+            }
+        }
+        _ => {}
     }
 }
 
@@ -286,10 +598,33 @@ fn refused_v6(ip: Ipv6Addr, allow_loopback: bool) -> Option<&'static str> {
     if (s[0] & 0xffc0) == 0xfe80 {
         return Some("a link-local address");
     }
-    // NAT64 of an IPv4 address: judge the embedded address.
-    if s[0] == 0x64 && s[1] == 0xff9b {
-        let v4 = Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8);
-        return refused_v4(v4, allow_loopback);
+    // Local-use NAT64 (RFC 8215): translated by a gateway inside the operator's network.
+    if s[0] == 0x64 && s[1] == 0xff9b && s[2] == 1 {
+        return Some("a private address");
+    }
+    None
+}
+
+/// The IPv4 address an IPv6 address stands for, when a host or gateway would deliver it to
+/// that IPv4 address: IPv4-mapped (`::ffff:a.b.c.d`), IPv4-compatible (`::a.b.c.d`, any of
+/// `::/96` but `::` and `::1`), IPv4-translated (`::ffff:0:a.b.c.d`), NAT64 (`64:ff9b::/96`)
+/// and 6to4 (`2002:AABB:CCDD::/48`). Without this, `[::127.0.0.1]` would pass as a public
+/// IPv6 address while the kernel connects it to loopback.
+fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
+    let s = ip.segments();
+    let low =
+        |hi: u16, lo: u16| Ipv4Addr::new((hi >> 8) as u8, hi as u8, (lo >> 8) as u8, lo as u8);
+    if let Some(v4) = ip.to_ipv4_mapped() {
+        return Some(v4);
+    }
+    let compatible = s[..6] == [0; 6] && !ip.is_unspecified() && !ip.is_loopback();
+    let translated = s[..4] == [0; 4] && s[4] == 0xffff && s[5] == 0;
+    let nat64 = s[0] == 0x64 && s[1] == 0xff9b && s[2..6] == [0; 4];
+    if compatible || translated || nat64 {
+        return Some(low(s[6], s[7]));
+    }
+    if s[0] == 0x2002 {
+        return Some(low(s[1], s[2]));
     }
     None
 }
@@ -357,6 +692,89 @@ mod tests {
             assert!(e.0.contains("loopback"), "{u}: {e}");
             assert!(policy(true).check_url(&url(u)).is_ok(), "{u}");
         }
+    }
+
+    #[test]
+    fn ipv6_literals_that_embed_an_ipv4_address_are_judged_by_it() {
+        // Loopback in every IPv6 disguise: refused without the setting, allowed with it.
+        for u in [
+            "http://[::127.0.0.1]/",
+            "http://[::ffff:127.0.0.1]/",
+            "http://[::ffff:0:127.0.0.1]/",
+            "http://[64:ff9b::127.0.0.1]/",
+            "http://[2002:7f00:1::]/",
+            "http://[0:0:0:0:0:0:7f00:1]:8080/",
+        ] {
+            let e = policy(false).check_url(&url(u)).unwrap_err();
+            assert!(e.0.contains("loopback"), "{u}: {e}");
+            assert!(policy(true).check_url(&url(u)).is_ok(), "{u}");
+        }
+        // Private and metadata addresses stay refused even with loopback allowed.
+        for (u, why) in [
+            ("http://[::10.0.0.1]/", "private"),
+            ("http://[::ffff:0:192.168.1.1]/", "private"),
+            ("http://[::169.254.169.254]/", "metadata"),
+            ("http://[::ffff:0:169.254.169.254]/", "metadata"),
+            ("http://[64:ff9b::a9fe:a9fe]/", "metadata"),
+            ("http://[2002:a9fe:a9fe::1]/", "metadata"),
+            ("http://[::0.0.0.7]/", "reserved"),
+            ("http://[64:ff9b:1::8.8.8.8]/", "private"),
+        ] {
+            let e = policy(true).check_url(&url(u)).unwrap_err();
+            assert!(e.0.contains(why), "{u}: {e}");
+        }
+        // The unspecified and loopback IPv6 addresses are not read as IPv4-compatible.
+        assert!(policy(true).check_url(&url("http://[::]/")).is_err());
+        assert!(policy(false).check_url(&url("http://[::1]/")).is_err());
+        // Public addresses behind the same prefixes are allowed.
+        for u in [
+            "http://[::ffff:8.8.8.8]/",
+            "http://[64:ff9b::8.8.8.8]/",
+            "http://[2002:808:808::1]/",
+            "http://[2606:4700::1111]/",
+        ] {
+            assert!(policy(false).check_url(&url(u)).is_ok(), "{u}");
+        }
+    }
+
+    #[test]
+    fn every_spelling_of_an_http_url_is_judged_by_what_it_parses_to() {
+        // The URL parser reads all of these as http://127.0.0.1/...: the check must too.
+        for raw in [
+            "http:127.0.0.1:18230/x",
+            "HTTP://127.0.0.1:18230/x",
+            "hTtP:127.0.0.1:18230/x",
+            "http:/127.0.0.1:18230/x",
+            "http:\\\\127.0.0.1:18230\\x",
+            "https:127.0.0.1/",
+            " http://127.0.0.1/ ",
+            "http://127.1/",
+            "http://2130706433/",
+            "http://0x7f.0.0.1/",
+            "http://017700000001/",
+        ] {
+            let parsed = Url::parse(raw).unwrap_or_else(|e| panic!("{raw}: {e}"));
+            assert_eq!(parsed.host_str(), Some("127.0.0.1"), "{raw}");
+            let e = policy(false).check_url(&parsed).unwrap_err();
+            assert!(e.0.contains("loopback"), "{raw}: {e}");
+            assert!(
+                check_outbound(Some(&policy(false)), &parsed).is_err(),
+                "{raw}"
+            );
+        }
+        assert!(check_outbound(None, &url("http://127.0.0.1/")).is_ok());
+    }
+
+    #[test]
+    fn a_refusal_names_the_host_but_never_the_port_or_path() {
+        let a = policy(false)
+            .check_url(&url("http://127.0.0.1:1/a?k=v"))
+            .unwrap_err();
+        let b = policy(false)
+            .check_url(&url("http://127.0.0.1:65000/b"))
+            .unwrap_err();
+        assert_eq!(a, b);
+        assert!(!a.0.contains("65000") && !a.0.contains("/a"), "{a}");
     }
 
     #[test]

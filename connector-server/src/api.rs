@@ -404,9 +404,7 @@ async fn validate_instance(
     secrets: Value,
 ) -> AppResult<(ConnectorInstance, Value)> {
     let instance = ConnectorInstance::new(Arc::clone(dispatcher.spec()), config.clone(), secrets)?;
-    s.outbound
-        .check_outbound_config(&instance.config, dispatcher.spec().base_url.as_deref())
-        .await?;
+    s.outbound.check_outbound_instance(&instance).await?;
     if instance.auth_mode() == AuthMode::PerUser {
         OAuthClient::from_instance(&instance, s.flows.settings())?;
     }

@@ -3,8 +3,7 @@
 
 use std::net::SocketAddr;
 
-use connector_runtime::EgressPolicy;
-use serde_json::Value;
+use connector_runtime::{ConnectorInstance, EgressPolicy};
 use url::Url;
 
 use crate::error::ApiError;
@@ -26,13 +25,11 @@ pub(crate) trait OutboundCheck {
     /// resolves to public (loopback only when allowed). `field` names it in the error.
     async fn check_outbound_url(&self, field: &str, raw: &str) -> Result<(), ApiError>;
 
-    /// Check every http(s) URL found in an instance's config (API base URLs, authorization
-    /// and token URLs, the EARS base) and the spec's fixed base URL.
-    async fn check_outbound_config(
-        &self,
-        config: &serde_json::Map<String, Value>,
-        spec_base_url: Option<&str>,
-    ) -> Result<(), ApiError>;
+    /// Check every string the runtime will use as a URL for `instance`
+    /// ([`connector_runtime::egress::configured_urls`]): its declared URL fields, the spec's
+    /// base and request URLs rendered with its config, and any other config string the URL
+    /// parser reads as an http(s) URL (`http:host`, `HTTP:/host`, `http:\\host` included).
+    async fn check_outbound_instance(&self, instance: &ConnectorInstance) -> Result<(), ApiError>;
 }
 
 impl OutboundCheck for OutboundPolicy {
@@ -62,41 +59,9 @@ impl OutboundCheck for OutboundPolicy {
         Ok(())
     }
 
-    async fn check_outbound_config(
-        &self,
-        config: &serde_json::Map<String, Value>,
-        spec_base_url: Option<&str>,
-    ) -> Result<(), ApiError> {
-        let mut urls = Vec::new();
-        fn walk(path: String, v: &Value, out: &mut Vec<(String, String)>) {
-            match v {
-                Value::String(s) => {
-                    let t = s.trim();
-                    if t.len() > 7 && t.contains("://") {
-                        out.push((path, t.to_string()));
-                    }
-                }
-                Value::Array(a) => {
-                    for (i, v) in a.iter().enumerate() {
-                        walk(format!("{path}[{i}]"), v, out);
-                    }
-                }
-                Value::Object(m) => {
-                    for (k, v) in m {
-                        walk(format!("{path}.{k}"), v, out);
-                    }
-                }
-                _ => {}
-            }
-        }
-        for (k, v) in config {
-            walk(format!("config.{k}"), v, &mut urls);
-        }
-        if let Some(base) = spec_base_url.filter(|b| !b.contains("{{")) {
-            urls.push(("spec.baseUrl".to_string(), base.to_string()));
-        }
-        for (field, url) in urls {
-            self.check_outbound_url(&field, &url).await?;
+    async fn check_outbound_instance(&self, instance: &ConnectorInstance) -> Result<(), ApiError> {
+        for u in connector_runtime::egress::configured_urls(instance) {
+            self.check_outbound_url(&u.field, &u.value).await?;
         }
         Ok(())
     }
@@ -142,6 +107,7 @@ pub fn origin(url: &Url) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
 
     fn policy(loopback: bool) -> OutboundPolicy {
         OutboundPolicy {
@@ -209,6 +175,129 @@ mod tests {
             .await
             .unwrap_err();
         assert!(e.message.contains("allowed-hosts"), "{}", e.message);
+    }
+
+    const SPEC: &str = r#"id: .guard-test
+displayName: Guard test
+description: URLs in every place the runtime takes them from.
+minimumLicense: basic
+baseUrl: "http://{{ config.host }}/api"
+auth:
+  types: [oauth_client_credentials, webhook_url]
+config:
+  type: object
+  additionalProperties: false
+  properties:
+    host: { type: string, maxLength: 256 }
+    apiUrl: { type: string, format: uri, maxLength: 2048 }
+    extra: { type: object }
+actions:
+  get:
+    description: Read.
+    scope: read
+    request: { method: GET, path: /thing }
+"#;
+
+    fn instance(config: Value, secrets: Value) -> ConnectorInstance {
+        let loaded =
+            connector_spec::load_str("guard.yaml", SPEC, &connector_spec::LoadOptions::default());
+        assert!(!loaded.has_errors(), "{}", loaded.render(false));
+        let spec = std::sync::Arc::new(loaded.spec.unwrap());
+        ConnectorInstance::new(spec, config, secrets).unwrap()
+    }
+
+    /// A client-credentials instance whose other URLs are public IP literals (no DNS).
+    fn cc(extra: Value) -> ConnectorInstance {
+        let mut config = serde_json::json!({
+            "host": "192.0.2.10",
+            "tokenUrl": "https://192.0.2.10/token",
+            "clientId": "c",
+        });
+        config
+            .as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        instance(config, serde_json::json!({ "clientSecret": "s" }))
+    }
+
+    async fn denied_field(p: &OutboundPolicy, i: &ConnectorInstance) -> String {
+        let e = p.check_outbound_instance(i).await.unwrap_err();
+        assert_eq!(e.code, "outbound_url_denied", "{}", e.message);
+        e.message
+    }
+
+    #[tokio::test]
+    async fn every_spelling_of_a_token_url_is_denied_at_save() {
+        let ok = cc(serde_json::json!({}));
+        assert!(policy(false).check_outbound_instance(&ok).await.is_ok());
+        let list = OutboundPolicy {
+            allowed_hosts: vec!["192.0.2.10".into()],
+            allow_loopback: true,
+        };
+        assert!(list.check_outbound_instance(&ok).await.is_ok());
+        for url in [
+            "http:127.0.0.1:18230/cc-token",
+            "HTTP://127.0.0.1:18230/cc-token",
+            "http:/127.0.0.1:18230/cc-token",
+            "http:\\\\127.0.0.1:18230\\cc-token",
+            "http://[::127.0.0.1]:18230/cc-token",
+            "http://[::ffff:127.0.0.1]:18230/cc-token",
+            "http://[::ffff:0:127.0.0.1]:18230/cc-token",
+            "hTTps:2130706433/cc-token",
+        ] {
+            let i = cc(serde_json::json!({ "tokenUrl": url }));
+            let m = denied_field(&policy(false), &i).await;
+            assert!(m.starts_with("`config.tokenUrl`"), "{url}: {m}");
+            assert!(m.contains("loopback"), "{url}: {m}");
+            let m = denied_field(&list, &i).await;
+            assert!(m.contains("allowed-hosts"), "{url}: {m}");
+        }
+    }
+
+    #[tokio::test]
+    async fn declared_rendered_and_stray_urls_are_all_checked() {
+        let p = policy(false);
+        // A declared URL field must be an http(s) URL.
+        for (bad, why) in [
+            ("ftp://192.0.2.10/t", "scheme"),
+            ("192.0.2.10/t", "relative"),
+        ] {
+            let m = denied_field(&p, &cc(serde_json::json!({ "tokenUrl": bad }))).await;
+            assert!(
+                m.starts_with("`config.tokenUrl`") && m.contains(why),
+                "{bad}: {m}"
+            );
+        }
+        // A connector field declared `format: uri`.
+        let m = denied_field(&p, &cc(serde_json::json!({ "apiUrl": "http:10.0.0.1/" }))).await;
+        assert!(
+            m.starts_with("`config.apiUrl`") && m.contains("private"),
+            "{m}"
+        );
+        // The base URL as the runtime renders it: the host alone is not a URL.
+        let m = denied_field(&p, &cc(serde_json::json!({ "host": "127.0.0.1:8080" }))).await;
+        assert!(
+            m.starts_with("`spec.baseUrl`") && m.contains("loopback"),
+            "{m}"
+        );
+        // Any other string the parser reads as an http URL, at any depth.
+        let stray = serde_json::json!({ "extra": { "hooks": ["x", "HTTP:/169.254.169.254/"] } });
+        let m = denied_field(&p, &cc(stray)).await;
+        assert!(
+            m.starts_with("`config.extra.hooks[1]`") && m.contains("metadata"),
+            "{m}"
+        );
+        // Words that are not URLs are left alone.
+        let words = serde_json::json!({ "extra": { "note": "see http docs: 127.0.0.1" } });
+        assert!(p.check_outbound_instance(&cc(words)).await.is_ok());
+        // A webhook URL secret.
+        let hook = instance(
+            serde_json::json!({ "authType": "webhook_url", "host": "192.0.2.10" }),
+            serde_json::json!({ "url": "http:[::ffff:127.0.0.1]/hook/SECRETPATH" }),
+        );
+        let m = denied_field(&p, &hook).await;
+        assert!(m.starts_with("`secrets.url`"), "{m}");
+        assert!(!m.contains("SECRETPATH"), "{m}");
     }
 
     #[test]

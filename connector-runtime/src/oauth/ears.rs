@@ -6,11 +6,12 @@
 //! refresh and revoke take JSON bodies (`{code, pkce_verifier, callback_uri}`,
 //! `{refresh_token}`, `{token}`).
 
-use reqwest::header::ACCEPT;
+use reqwest::header::{ACCEPT, HeaderValue};
 use serde_json::json;
 
 use super::pkce::{METHOD, Pkce};
 use super::token::{TokenEndpointError, TokenPaths, TokenSet, send};
+use crate::egress::EgressClient;
 use crate::error::ActionError;
 use secrecy::{ExposeSecret, SecretString};
 
@@ -104,7 +105,7 @@ impl EarsClient {
 
     pub async fn exchange_code(
         &self,
-        http: &reqwest::Client,
+        http: &EgressClient,
         code: &str,
         callback_uri: &str,
         verifier: &SecretString,
@@ -116,7 +117,7 @@ impl EarsClient {
         });
         send(
             http.post(self.endpoint("token"))
-                .header(ACCEPT, "application/json")
+                .header(ACCEPT, HeaderValue::from_static("application/json"))
                 .json(&body),
             &TokenPaths::default(),
         )
@@ -125,13 +126,13 @@ impl EarsClient {
 
     pub async fn refresh(
         &self,
-        http: &reqwest::Client,
+        http: &EgressClient,
         refresh_token: &SecretString,
     ) -> Result<TokenSet, TokenEndpointError> {
         let body = json!({ "refresh_token": refresh_token.expose_secret() });
         send(
             http.post(self.endpoint("refresh"))
-                .header(ACCEPT, "application/json")
+                .header(ACCEPT, HeaderValue::from_static("application/json"))
                 .json(&body),
             &TokenPaths::default(),
         )
@@ -141,16 +142,16 @@ impl EarsClient {
     /// Ask EARS to revoke a token at the provider. Success is any 2xx.
     pub async fn revoke(
         &self,
-        http: &reqwest::Client,
+        http: &EgressClient,
         token: &SecretString,
     ) -> Result<(), TokenEndpointError> {
         let resp = http
             .post(self.endpoint("revoke"))
-            .header(ACCEPT, "application/json")
+            .header(ACCEPT, HeaderValue::from_static("application/json"))
             .json(&json!({ "token": token.expose_secret() }))
             .send()
             .await
-            .map_err(|e| TokenEndpointError::from_reqwest(&e))?;
+            .map_err(|e| TokenEndpointError::from_outbound(&e))?;
         let status = resp.status().as_u16();
         if (200..300).contains(&status) {
             Ok(())

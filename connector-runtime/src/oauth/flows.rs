@@ -148,7 +148,7 @@ pub struct Connected {
 /// Per-user OAuth for a runtime: flows, token hand-out and refresh for registered connectors.
 pub struct OAuthFlows {
     store: Arc<dyn TokenStore>,
-    http: reqwest::Client,
+    http: crate::egress::EgressClient,
     settings: OAuthSettings,
     connectors: RwLock<HashMap<String, Arc<OAuthConnector>>>,
     locks: RefreshLocks,
@@ -174,22 +174,12 @@ impl OAuthFlows {
         store: Arc<dyn TokenStore>,
         settings: OAuthSettings,
     ) -> Result<Arc<OAuthFlows>, ActionError> {
-        // Token requests carry credentials: never follow a redirect with them.
-        let mut builder = reqwest::Client::builder()
-            .connect_timeout(crate::client::DEFAULT_CONNECT_TIMEOUT)
-            .timeout(Duration::from_secs(30))
-            .redirect(reqwest::redirect::Policy::none())
-            .no_proxy()
-            .user_agent(concat!("connector-runtime/", env!("CARGO_PKG_VERSION")));
-        if let Some(policy) = &settings.egress {
-            builder = builder.dns_resolver(crate::egress::Resolver::new(Arc::new(policy.clone())));
-        }
-        let http = builder.build().map_err(|e| {
-            ActionError::system(
-                "client_build_failed",
-                format!("could not build the OAuth HTTP client: {e}"),
-            )
-        })?;
+        // Token, refresh and revocation requests carry credentials: the client never follows
+        // a redirect, and checks every URL (IP literals included) before it sends.
+        let http = crate::egress::EgressClient::for_tokens(
+            settings.egress.clone().map(Arc::new),
+            Duration::from_secs(30),
+        )?;
         Ok(Arc::new(OAuthFlows {
             store,
             http,

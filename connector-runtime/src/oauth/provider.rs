@@ -196,7 +196,7 @@ impl OAuthClient {
 
     pub async fn exchange_code(
         &self,
-        http: &reqwest::Client,
+        http: &crate::egress::EgressClient,
         code: &str,
         redirect_uri: &str,
         verifier: &SecretString,
@@ -213,7 +213,7 @@ impl OAuthClient {
 
     pub async fn refresh(
         &self,
-        http: &reqwest::Client,
+        http: &crate::egress::EgressClient,
         refresh_token: &SecretString,
     ) -> Result<TokenSet, TokenEndpointError> {
         match self {
@@ -226,7 +226,7 @@ impl OAuthClient {
     /// Returns whether a revocation was sent.
     pub async fn revoke(
         &self,
-        http: &reqwest::Client,
+        http: &crate::egress::EgressClient,
         token: &SecretString,
     ) -> Result<bool, TokenEndpointError> {
         match self {

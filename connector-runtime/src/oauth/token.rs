@@ -9,6 +9,7 @@ use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use serde_json::Value;
 
 use crate::auth::ClientAuthentication;
+use crate::egress::{EgressClient, OutboundRequest};
 use crate::error::ActionError;
 use secrecy::{ExposeSecret, SecretString};
 
@@ -124,11 +125,16 @@ pub enum TokenEndpointError {
 impl TokenEndpointError {
     /// A request that did not complete: [`TokenEndpointError::Refused`] when the egress
     /// policy stopped it, else [`TokenEndpointError::Transport`].
-    pub(crate) fn from_reqwest(e: &reqwest::Error) -> TokenEndpointError {
-        match crate::egress::find_refusal(e) {
+    pub(crate) fn from_outbound(e: &crate::egress::OutboundError) -> TokenEndpointError {
+        match e.refusal() {
             Some(r) => TokenEndpointError::Refused(r.0.clone()),
-            None => TokenEndpointError::Transport(crate::client::describe_reqwest(e)),
+            None => TokenEndpointError::Transport(e.to_string()),
         }
+    }
+
+    /// A reply whose body broke off.
+    fn from_body(e: &reqwest::Error) -> TokenEndpointError {
+        TokenEndpointError::Transport(crate::client::describe_reqwest(e))
     }
 }
 
@@ -198,7 +204,7 @@ impl TokenEndpoint {
     /// Exchange an authorization code (RFC 6749 4.1.3 with RFC 7636's `code_verifier`).
     pub async fn exchange_code(
         &self,
-        http: &reqwest::Client,
+        http: &EgressClient,
         code: &str,
         redirect_uri: &str,
         verifier: &SecretString,
@@ -218,7 +224,7 @@ impl TokenEndpoint {
     /// Use a refresh token (RFC 6749 6).
     pub async fn refresh(
         &self,
-        http: &reqwest::Client,
+        http: &EgressClient,
         refresh_token: &SecretString,
     ) -> Result<TokenSet, TokenEndpointError> {
         self.grant(
@@ -233,12 +239,12 @@ impl TokenEndpoint {
 
     async fn grant(
         &self,
-        http: &reqwest::Client,
+        http: &EgressClient,
         mut form: Vec<(&str, &str)>,
     ) -> Result<TokenSet, TokenEndpointError> {
         let mut req = http
             .post(self.url.clone())
-            .header(ACCEPT, "application/json");
+            .header(ACCEPT, HeaderValue::from_static("application/json"));
         match self.client_auth {
             ClientAuthentication::Basic => {
                 let mut v = HeaderValue::from_str(&format!("Basic {}", self.basic_credentials()))
@@ -261,13 +267,13 @@ impl TokenEndpoint {
 
 /// Send a token request and parse the reply.
 pub(crate) async fn send(
-    req: reqwest::RequestBuilder,
+    req: OutboundRequest,
     paths: &TokenPaths,
 ) -> Result<TokenSet, TokenEndpointError> {
     let mut resp = req
         .send()
         .await
-        .map_err(|e| TokenEndpointError::from_reqwest(&e))?;
+        .map_err(|e| TokenEndpointError::from_outbound(&e))?;
     let status = resp.status().as_u16();
     let form_encoded = resp
         .headers()
@@ -278,7 +284,7 @@ pub(crate) async fn send(
     while let Some(chunk) = resp
         .chunk()
         .await
-        .map_err(|e| TokenEndpointError::from_reqwest(&e))?
+        .map_err(|e| TokenEndpointError::from_body(&e))?
     {
         if body.len() + chunk.len() > MAX_TOKEN_RESPONSE {
             return Err(TokenEndpointError::Malformed {

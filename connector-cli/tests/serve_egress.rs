@@ -1,0 +1,434 @@
+//! `connector serve` without `--allow-loopback`: no URL spelling gets a token request (with
+//! the client id and secret) to a loopback address. Save refuses such URLs naming the field;
+//! instances saved earlier under `--allow-loopback` are refused when the request is made; and
+//! a refusal reads the same whether or not anything listens on the port.
+//!
+//!     cargo test -p connector-cli --test serve_egress
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// What a token endpoint would answer: if this text ever reaches a client, a request got out.
+const TARGET_ANSWER: &str = "TARGET-ANSWER-invalid-client";
+const CLIENT_SECRET: &str = "CANARY-egress-secret";
+
+/// A loopback listener that counts the connections it accepts and answers every request
+/// with an OAuth error carrying [`TARGET_ANSWER`].
+struct Target {
+    port: u16,
+    accepted: Arc<AtomicUsize>,
+}
+
+impl Target {
+    async fn start() -> Target {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let count = Arc::clone(&accepted);
+        tokio::spawn(async move {
+            while let Ok((mut sock, _)) = listener.accept().await {
+                count.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 16 * 1024];
+                    let mut seen = Vec::new();
+                    while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match sock.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => seen.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    let body =
+                        json!({"error": "invalid_client", "error_description": TARGET_ANSWER})
+                            .to_string();
+                    let reply = format!(
+                        "HTTP/1.1 401 Unauthorized\r\ncontent-type: application/json\r\n\
+                         content-length: {}\r\nconnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = sock.write_all(reply.as_bytes()).await;
+                });
+            }
+        });
+        Target { port, accepted }
+    }
+
+    fn accepted(&self) -> usize {
+        self.accepted.load(Ordering::SeqCst)
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Every way to write "127.0.0.1:PORT" that the URL parser reads as an http URL.
+fn spellings(port: u16, path: &str) -> Vec<String> {
+    vec![
+        format!("http:127.0.0.1:{port}{path}"),
+        format!("HTTP://127.0.0.1:{port}{path}"),
+        format!("http:/127.0.0.1:{port}{path}"),
+        format!("http:\\\\127.0.0.1:{port}{path}"),
+        format!("http://[::127.0.0.1]:{port}{path}"),
+        format!("http://[::ffff:127.0.0.1]:{port}{path}"),
+        format!("http://[::ffff:0:127.0.0.1]:{port}{path}"),
+    ]
+}
+
+// ---------------------------------------------------------------- the server under test
+
+/// The API is a public IP literal (TEST-NET-1): save accepts it without DNS, and no test
+/// gets as far as calling it.
+const CC_SPEC: &str = r#"id: .egress-cc
+displayName: Egress client credentials
+description: An API behind a client-credentials token endpoint.
+minimumLicense: basic
+baseUrl: https://192.0.2.10
+auth:
+  types: [oauth_client_credentials]
+actions:
+  get:
+    description: Read.
+    scope: read
+    input: { type: object, additionalProperties: false, properties: {} }
+    request: { method: GET, path: /thing }
+"#;
+
+const USER_SPEC: &str = r#"id: .egress-user
+displayName: Egress per-user
+description: Acts as the calling user.
+minimumLicense: basic
+baseUrl: https://192.0.2.10
+auth:
+  types: [oauth_authorization_code]
+actions:
+  get:
+    description: Read.
+    scope: read
+    input: { type: object, additionalProperties: false, properties: {} }
+    request: { method: GET, path: /thing }
+"#;
+
+struct Server {
+    child: Child,
+    base: String,
+    log: PathBuf,
+    data: PathBuf,
+    specs: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+fn spawn(data: &Path, specs: &Path, port: u16, log: &Path, allow_loopback: bool) -> Child {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_connector"));
+    cmd.args(["serve", "--data-dir"])
+        .arg(data)
+        .arg("--specs")
+        .arg(specs)
+        .args(["--listen", &format!("127.0.0.1:{port}")]);
+    if allow_loopback {
+        cmd.arg("--allow-loopback");
+    }
+    cmd.env("RUST_LOG", "info")
+        .env_remove("CONNECTOR_KEY")
+        .env_remove("CONNECTOR_KEY_FILE")
+        .stdout(Stdio::null())
+        .stderr(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(log)
+                .unwrap(),
+        )
+        .spawn()
+        .unwrap()
+}
+
+impl Server {
+    async fn start(allow_loopback: bool) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let specs = dir.path().join("specs");
+        std::fs::create_dir_all(&specs).unwrap();
+        std::fs::write(specs.join("cc.yaml"), CC_SPEC).unwrap();
+        std::fs::write(specs.join("user.yaml"), USER_SPEC).unwrap();
+        let data = dir.path().join("data");
+        let log = dir.path().join("server.log");
+        let port = free_port();
+        let s = Server {
+            child: spawn(&data, &specs, port, &log, allow_loopback),
+            base: format!("http://127.0.0.1:{port}"),
+            log,
+            data,
+            specs,
+            _dir: dir,
+        };
+        s.wait_ready().await;
+        s
+    }
+
+    /// Stop the process and start it again on the same data, with another loopback setting.
+    async fn restart(&mut self, allow_loopback: bool) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+        let port: u16 = self.base.rsplit(':').next().unwrap().parse().unwrap();
+        self.child = spawn(&self.data, &self.specs, port, &self.log, allow_loopback);
+        self.wait_ready().await;
+    }
+
+    async fn wait_ready(&self) {
+        let c = reqwest::Client::new();
+        for _ in 0..600 {
+            if let Ok(r) = c.get(format!("{}/readyz", self.base)).send().await
+                && r.status() == 200
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let mut log = String::new();
+        std::fs::File::open(&self.log)
+            .unwrap()
+            .read_to_string(&mut log)
+            .unwrap();
+        panic!("the server did not become ready; log:\n{log}");
+    }
+
+    fn admin_key(&self) -> String {
+        let out = Command::new(env!("CARGO_BIN_EXE_connector"))
+            .args(["users", "add", "admin", "--admin", "--data-dir"])
+            .arg(&self.data)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    }
+
+    /// A call with the admin key: status and body text, exactly as sent.
+    async fn call(
+        &self,
+        key: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, String) {
+        let mut r = reqwest::Client::new()
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(key);
+        if let Some(b) = body {
+            r = r.json(&b);
+        }
+        let resp = r.send().await.unwrap();
+        (resp.status().as_u16(), resp.text().await.unwrap())
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn cc_instance(id: &str, token_url: &str) -> Value {
+    json!({
+        "id": id,
+        "connectorType": ".egress-cc",
+        "name": "cc",
+        "config": { "tokenUrl": token_url, "clientId": "client-1" },
+        "secrets": { "clientSecret": CLIENT_SECRET },
+    })
+}
+
+fn user_instance(id: &str, token_url: &str) -> Value {
+    json!({
+        "id": id,
+        "connectorType": ".egress-user",
+        "name": "user",
+        "config": {
+            "authorizationUrl": "https://192.0.2.10/authorize",
+            "tokenUrl": token_url,
+            "clientId": "client-1",
+        },
+        "secrets": { "clientSecret": CLIENT_SECRET },
+    })
+}
+
+fn error_of(body: &str) -> (String, String) {
+    let v: Value = serde_json::from_str(body).unwrap_or_else(|_| panic!("not JSON: {body}"));
+    (
+        v["error"]["code"].as_str().unwrap_or_default().to_string(),
+        v["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+    )
+}
+
+use reqwest::Method;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_loopback_token_url_in_any_spelling_is_refused_at_save_naming_the_field() {
+    let target = Target::start().await;
+    let closed = free_port();
+    let server = Server::start(false).await;
+    let key = server.admin_key();
+    for (open, shut) in spellings(target.port, "/cc-token")
+        .into_iter()
+        .zip(spellings(closed, "/cc-token"))
+    {
+        let (st, body) = server
+            .call(
+                &key,
+                Method::POST,
+                "/api/instances",
+                Some(cc_instance("cc", &open)),
+            )
+            .await;
+        assert_eq!(st, 400, "{open}: {body}");
+        let (code, message) = error_of(&body);
+        assert_eq!(code, "outbound_url_denied", "{open}: {body}");
+        assert!(
+            message.starts_with("`config.tokenUrl`"),
+            "{open}: {message}"
+        );
+        assert!(message.contains("loopback"), "{open}: {message}");
+        // A closed port answers byte for byte the same.
+        let (st2, body2) = server
+            .call(
+                &key,
+                Method::POST,
+                "/api/instances",
+                Some(cc_instance("cc", &shut)),
+            )
+            .await;
+        assert_eq!((st2, &body2), (st, &body), "{open} / {shut}");
+
+        let (st, body) = server
+            .call(
+                &key,
+                Method::POST,
+                "/api/instances",
+                Some(user_instance("u", &open)),
+            )
+            .await;
+        assert_eq!(st, 400, "{open}: {body}");
+        let (code, message) = error_of(&body);
+        assert_eq!(code, "outbound_url_denied", "{open}: {body}");
+        assert!(
+            message.starts_with("`config.tokenUrl`"),
+            "{open}: {message}"
+        );
+    }
+    let (st, body) = server.call(&key, Method::GET, "/api/instances", None).await;
+    assert_eq!(st, 200);
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap()["instances"],
+        json!([])
+    );
+    assert_eq!(target.accepted(), 0, "nothing was sent to the target");
+}
+
+/// Instances saved while loopback was allowed, then run by a server that no longer allows
+/// it: the check made when the request is sent refuses every token path.
+#[tokio::test(flavor = "multi_thread")]
+async fn stored_loopback_token_urls_are_refused_when_the_request_is_made() {
+    let target = Target::start().await;
+    let closed = free_port();
+    let mut server = Server::start(true).await;
+    let key = server.admin_key();
+    let open_urls = spellings(target.port, "/cc-token");
+    let shut_urls = spellings(closed, "/cc-token");
+    for (i, (open, shut)) in open_urls.iter().zip(&shut_urls).enumerate() {
+        for (id, body) in [
+            (
+                format!("cc-open-{i}"),
+                cc_instance(&format!("cc-open-{i}"), open),
+            ),
+            (
+                format!("cc-shut-{i}"),
+                cc_instance(&format!("cc-shut-{i}"), shut),
+            ),
+            (
+                format!("user-{i}"),
+                user_instance(&format!("user-{i}"), open),
+            ),
+        ] {
+            let (st, text) = server
+                .call(&key, Method::POST, "/api/instances", Some(body))
+                .await;
+            assert_eq!(st, 201, "{id}: {text}");
+        }
+    }
+    assert_eq!(target.accepted(), 0, "saving sends nothing");
+
+    server.restart(false).await;
+    for (i, url) in open_urls.iter().enumerate() {
+        // Client credentials: the token fetch before the API call.
+        let run = |id: String| {
+            let server = &server;
+            let key = &key;
+            async move {
+                server
+                    .call(
+                        key,
+                        Method::POST,
+                        &format!("/api/instances/{id}/actions/get"),
+                        Some(json!({})),
+                    )
+                    .await
+            }
+        };
+        let (st, open_body) = run(format!("cc-open-{i}")).await;
+        assert_eq!(st, 400, "{}: {open_body}", url);
+        let (code, message) = error_of(&open_body);
+        assert_eq!(code, "egress_refused", "{}: {open_body}", url);
+        assert!(message.contains("loopback"), "{message}");
+        assert!(!message.contains(TARGET_ANSWER) && !message.contains(CLIENT_SECRET));
+        let (st2, shut_body) = run(format!("cc-shut-{i}")).await;
+        assert_eq!(
+            (st2, &shut_body),
+            (st, &open_body),
+            "open and closed ports read the same"
+        );
+
+        // Authorization code: the exchange in the callback.
+        let (st, text) = server
+            .call(
+                &key,
+                Method::POST,
+                &format!("/api/instances/user-{i}/oauth/start"),
+                Some(json!({})),
+            )
+            .await;
+        assert_eq!(st, 200, "{text}");
+        let state = serde_json::from_str::<Value>(&text).unwrap()["state"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let (st, page) = server
+            .call(
+                &key,
+                Method::GET,
+                &format!("/api/oauth/callback?state={state}&code=c"),
+                None,
+            )
+            .await;
+        assert_eq!(st, 400, "{}: {page}", url);
+        assert!(page.contains("egress_refused"), "{}: {page}", url);
+        assert!(!page.contains(TARGET_ANSWER), "{page}");
+    }
+    assert_eq!(target.accepted(), 0, "no token request reached the target");
+}
