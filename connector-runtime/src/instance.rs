@@ -123,6 +123,8 @@ impl ConnectorInstance {
         apply_defaults(&mut auth_config, &auth_config_schema);
         apply_defaults(&mut conn_config, &spec.config);
         let (auth_secrets, conn_secrets) = split(secrets, &auth_secret_schema);
+        refuse_undeclared(&conn_config, &spec.config, "config", &spec.id, auth)?;
+        refuse_undeclared(&conn_secrets, &spec.secrets, "secrets", &spec.id, auth)?;
         check(&spec.config, &conn_config, "config", false)?;
         check(&auth_config_schema, &auth_config, "config", false)?;
         check(&spec.secrets, &conn_secrets, "secrets", true)?;
@@ -201,6 +203,55 @@ fn split(values: Map<String, Value>, schema: &Value) -> (Map<String, Value>, Map
         .partition(|(k, _)| props.is_some_and(|p| p.contains_key(k)))
 }
 
+/// A field neither the connector's schema nor the auth type's declares is refused, naming it:
+/// the exported form schema says `additionalProperties: false`, and a silently stored stray
+/// field (a typo of a secret's name, say) would look saved while doing nothing. A connector
+/// schema that opens itself up (`additionalProperties` other than `false`, or
+/// `patternProperties`) is left to the validator.
+fn refuse_undeclared(
+    rest: &Map<String, Value>,
+    schema: &Value,
+    what: &'static str,
+    connector: &str,
+    auth: AuthTypeId,
+) -> Result<(), ActionError> {
+    let open = schema
+        .get("additionalProperties")
+        .is_some_and(|a| a != &Value::Bool(false))
+        || schema.get("patternProperties").is_some();
+    if open {
+        return Ok(());
+    }
+    let props = schema.get("properties").and_then(Value::as_object);
+    let mut undeclared: Vec<&str> = rest
+        .keys()
+        .filter(|k| !props.is_some_and(|p| p.contains_key(*k)))
+        .map(String::as_str)
+        .collect();
+    if undeclared.is_empty() {
+        return Ok(());
+    }
+    undeclared.sort_unstable();
+    let list = undeclared
+        .iter()
+        .take(10)
+        // A field name is not a secret, but it is the caller's text: keep the echo short.
+        .map(|k| format!("{what}.{}", k.chars().take(64).collect::<String>()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    Err(ActionError::user(
+        if what == "config" {
+            "invalid_config"
+        } else {
+            "invalid_secrets"
+        },
+        format!(
+            "invalid {what}: {list}: not declared by {connector} or the `{}` auth type",
+            auth.as_str()
+        ),
+    ))
+}
+
 fn apply_defaults(values: &mut Map<String, Value>, schema: &Value) {
     if let Some(props) = schema.get("properties").and_then(Value::as_object) {
         for (k, p) in props {
@@ -218,12 +269,17 @@ fn check(
     what: &'static str,
     secret: bool,
 ) -> Result<(), ActionError> {
-    let validator = jsonschema::draft202012::new(schema).map_err(|e| {
-        ActionError::system(
-            "invalid_schema",
-            format!("the {what} schema does not compile: {e}"),
-        )
-    })?;
+    // Formats are assertions here, not annotations: the runtime builds requests from these
+    // values, so a `format: uri` field must hold a URI.
+    let validator = jsonschema::draft202012::options()
+        .should_validate_formats(true)
+        .build(schema)
+        .map_err(|e| {
+            ActionError::system(
+                "invalid_schema",
+                format!("the {what} schema does not compile: {e}"),
+            )
+        })?;
     let instance = Value::Object(values.clone());
     let problems: Vec<String> = validator
         .iter_errors(&instance)
