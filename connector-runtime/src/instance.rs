@@ -330,3 +330,86 @@ pub(crate) fn describe_violation(
         format!("{field}: {e}")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const SPEC: &str = r#"id: .instance-test
+displayName: Instance test
+description: Config and secrets validation.
+minimumLicense: basic
+baseUrl: "https://api.example.com"
+auth:
+  types: [bearer]
+config:
+  type: object
+  additionalProperties: false
+  properties:
+    home: { type: string, format: uri, maxLength: 2048 }
+    region: { type: string, maxLength: 16 }
+actions:
+  ping:
+    description: Ping.
+    scope: read
+    input:
+      type: object
+      additionalProperties: false
+      properties: {}
+    request:
+      method: GET
+      path: /ping
+"#;
+
+    fn spec() -> Arc<ConnectorSpec> {
+        let loaded = connector_spec::load_str(
+            "instance.yaml",
+            SPEC,
+            &connector_spec::LoadOptions::default(),
+        );
+        assert!(!loaded.has_errors(), "{}", loaded.render(false));
+        Arc::new(loaded.spec.expect("spec"))
+    }
+
+    #[test]
+    fn declared_fields_pass() {
+        let i = ConnectorInstance::new(
+            spec(),
+            json!({"home": "https://example.com/x", "region": "eu"}),
+            json!({"token": "t0k3n"}),
+        )
+        .unwrap();
+        assert_eq!(i.config["region"], "eu");
+    }
+
+    #[test]
+    fn an_undeclared_config_field_is_refused_by_name() {
+        let e = ConnectorInstance::new(spec(), json!({"regoin": "eu"}), json!({"token": "t"}))
+            .unwrap_err();
+        assert_eq!(e.code, "invalid_config");
+        assert!(e.message.contains("config.regoin"), "{}", e.message);
+        assert!(e.message.contains("bearer"), "{}", e.message);
+    }
+
+    #[test]
+    fn an_undeclared_secret_is_refused_by_name_without_its_value() {
+        let e = ConnectorInstance::new(
+            spec(),
+            json!({}),
+            json!({"token": "t", "tokn": "s3cr3t-value"}),
+        )
+        .unwrap_err();
+        assert_eq!(e.code, "invalid_secrets");
+        assert!(e.message.contains("secrets.tokn"), "{}", e.message);
+        assert!(!e.message.contains("s3cr3t-value"), "{}", e.message);
+    }
+
+    #[test]
+    fn format_uri_is_asserted() {
+        let e = ConnectorInstance::new(spec(), json!({"home": "not a uri"}), json!({"token": "t"}))
+            .unwrap_err();
+        assert_eq!(e.code, "invalid_config");
+        assert!(e.message.contains("config.home"), "{}", e.message);
+    }
+}
