@@ -474,8 +474,24 @@ async fn a_flow_cookie_completes_only_its_own_state_and_only_once() {
     assert_eq!(st, 401, "{body}");
     // A's binding was left alone by the mismatch: A still completes with its own cookie.
     let url_a = provider_login(&c, &a, "alice-account").await;
+    assert!(url_a.contains(&a.state), "{url_a}");
     let (st, _, body) = callback(&c, &url_a, &[&a.cookie]).await;
     assert_eq!(st, 200, "{body}");
+
+    // A cancelled flow's cookie is forgotten with its state.
+    let f = start_flow(&c, &server.base, &alice, "files").await;
+    let url_f = provider_login(&c, &f, "alice-account").await;
+    let (st, _, v) = call(
+        &c,
+        &alice,
+        reqwest::Method::POST,
+        &format!("{}/api/oauth/cancel", server.base),
+        Some(json!({"state": f.state})),
+    )
+    .await;
+    assert_eq!((st, &v["cancelled"]), (200, &json!(true)), "{v}");
+    let (st, _, body) = callback(&c, &url_f, &[&f.cookie]).await;
+    assert_eq!(st, 401, "{body}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
