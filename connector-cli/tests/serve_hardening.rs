@@ -929,12 +929,21 @@ async fn the_data_dir_is_0700_and_the_database_files_0600() {
         assert_eq!(mode(&f), 0o600, "{}", f.display());
     }
 
-    // A database made readable by others (an older version's 0644) is tightened at start.
+    // A database made readable by others (an older version's 0644) is tightened at start; a
+    // data directory open to others is reported, not changed (it may be shared on purpose).
     use std::os::unix::fs::PermissionsExt;
     let db = server.data.join("connector.db");
     std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::fs::set_permissions(&server.data, std::fs::Permissions::from_mode(0o755)).unwrap();
     server.restart();
     assert_eq!(mode(&db), 0o600);
+    let log = server.log_text();
+    assert!(log.contains("was readable by others"), "{log}");
+    assert!(
+        log.contains("has mode 755") && log.contains("chmod 700"),
+        "{log}"
+    );
+    assert_eq!(mode(&server.data), 0o755);
 }
 
 #[cfg(unix)]
