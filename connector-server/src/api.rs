@@ -794,7 +794,7 @@ async fn start_flow(
         .await
         .map_err(|e| ApiError::from(e).into_response())?;
     let ttl = s.flows.settings().state_ttl;
-    let token = s.bind_flow(&auth.state, &user.id, ttl);
+    let token = s.flow_bindings.bind(&auth.state, &user.id, ttl);
     let cookie = flow_set_cookie(s, &token, ttl.as_secs())
         .map_err(|_| ApiError::internal("cookie").into_response())?;
     tracing::info!(instance = %id, "OAuth flow started");
@@ -948,7 +948,7 @@ async fn callback_response(s: &AppState, headers: &HeaderMap, query: &str) -> Re
     let params = CallbackParams::from_query(query);
     let from_cookie = match (cookies.first(), params.state.as_deref()) {
         (Some((name, value)), Some(state)) if *name == s.flow_cookie_name() => {
-            s.take_flow(state, value)
+            s.flow_bindings.take(state, value)
         }
         _ => None,
     };
@@ -1026,7 +1026,7 @@ async fn oauth_cancel(
         ));
     }
     let cancelled = s.flows.cancel(&user.id, &req.state).await?;
-    s.forget_flow(&req.state, &user.id);
+    s.flow_bindings.forget(&req.state, &user.id);
     Ok(Json(CancelResponse { cancelled }))
 }
 

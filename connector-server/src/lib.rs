@@ -224,7 +224,7 @@ pub async fn serve(
         public_base: public_base.clone(),
         max_body_bytes: config.max_body_bytes,
         oauth_limit: state::RateLimiter::new(config.oauth_rate_per_minute),
-        flow_bindings: Mutex::new(HashMap::new()),
+        flow_bindings: state::FlowBindings::default(),
     });
     let records = store
         .list_instances()

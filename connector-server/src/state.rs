@@ -39,8 +39,8 @@ pub struct AppState {
     pub public_base: Url,
     pub max_body_bytes: usize,
     pub oauth_limit: RateLimiter,
-    /// Browser flow bindings, one per pending OAuth state: state -> binding.
-    pub flow_bindings: Mutex<HashMap<String, FlowBinding>>,
+    /// Browser flow cookies, one per pending OAuth state.
+    pub flow_bindings: FlowBindings,
 }
 
 /// The cookie that ties a browser to one OAuth flow it started (plain-http base URL).
@@ -55,7 +55,7 @@ pub const HOST_FLOW_COOKIE: &str = "__Host-connector_flow";
 const MAX_FLOW_BINDINGS: usize = 100_000;
 
 /// What the flow cookie of one pending state must match at the callback.
-pub struct FlowBinding {
+struct FlowBinding {
     /// SHA-256 of the cookie value: a memory dump does not give working cookies.
     token_sha256: String,
     user_id: String,
@@ -133,14 +133,20 @@ impl AppState {
             FLOW_COOKIE
         }
     }
+}
 
+/// The flow cookie bindings: state -> (SHA-256 of the cookie, user, expiry).
+#[derive(Default)]
+pub struct FlowBindings(Mutex<HashMap<String, FlowBinding>>);
+
+impl FlowBindings {
     /// Bind a fresh browser cookie to the pending `state` of `user_id`; returns the cookie
     /// value. The binding lives as long as the state (`ttl`) and is spent by the callback.
-    pub fn bind_flow(&self, state: &str, user_id: &str, ttl: Duration) -> String {
+    pub fn bind(&self, state: &str, user_id: &str, ttl: Duration) -> String {
         let bytes: [u8; 32] = rand::random();
         let token = hex::encode(bytes);
         let now = Instant::now();
-        let mut m = self.flow_bindings.lock().expect("not poisoned");
+        let mut m = self.0.lock().expect("not poisoned");
         m.retain(|_, b| b.expires > now);
         if m.len() >= MAX_FLOW_BINDINGS
             && let Some(oldest) = m
@@ -164,8 +170,8 @@ impl AppState {
     /// The callback's check: the cookie must be the one bound to *this* state, unexpired.
     /// A match consumes the binding (a replayed callback finds nothing); a mismatch leaves
     /// it alone, so a stray cookie cannot cancel someone else's flow.
-    pub fn take_flow(&self, state: &str, token: &str) -> Option<String> {
-        let mut m = self.flow_bindings.lock().expect("not poisoned");
+    pub fn take(&self, state: &str, token: &str) -> Option<String> {
+        let mut m = self.0.lock().expect("not poisoned");
         let matches = m
             .get(state)
             .is_some_and(|b| b.expires > Instant::now() && b.token_sha256 == sha256(token));
@@ -176,8 +182,8 @@ impl AppState {
     }
 
     /// Forget the binding of a state its owner cancelled.
-    pub fn forget_flow(&self, state: &str, user_id: &str) {
-        let mut m = self.flow_bindings.lock().expect("not poisoned");
+    pub fn forget(&self, state: &str, user_id: &str) {
+        let mut m = self.0.lock().expect("not poisoned");
         if m.get(state).is_some_and(|b| b.user_id == user_id) {
             m.remove(state);
         }
@@ -244,5 +250,48 @@ impl RateLimiter {
         }
         e.1 += 1;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TTL: Duration = Duration::from_secs(600);
+
+    #[test]
+    fn a_cookie_opens_only_its_own_state_once() {
+        let b = FlowBindings::default();
+        let a = b.bind("state-a", "u_alice", TTL);
+        let c = b.bind("state-c", "u_alice", TTL);
+        assert_ne!(a, c);
+        assert_eq!(b.take("state-c", &a), None, "another flow's cookie");
+        assert_eq!(b.take("state-a", "forged"), None);
+        assert_eq!(b.take("state-a", &a).as_deref(), Some("u_alice"));
+        assert_eq!(b.take("state-a", &a), None, "spent");
+        assert_eq!(
+            b.take("state-c", &c).as_deref(),
+            Some("u_alice"),
+            "the mismatches above left it alone"
+        );
+    }
+
+    #[test]
+    fn an_expired_binding_opens_nothing() {
+        let b = FlowBindings::default();
+        let t = b.bind("s", "u_alice", Duration::ZERO);
+        assert_eq!(b.take("s", &t), None);
+    }
+
+    #[test]
+    fn only_the_owner_forgets_a_binding() {
+        let b = FlowBindings::default();
+        let t = b.bind("s", "u_alice", TTL);
+        b.forget("s", "u_mallory");
+        b.forget("s", "u_alice");
+        assert_eq!(b.take("s", &t), None);
+        let t = b.bind("s2", "u_alice", TTL);
+        b.forget("s2", "u_mallory");
+        assert_eq!(b.take("s2", &t).as_deref(), Some("u_alice"));
     }
 }
