@@ -123,6 +123,8 @@ impl ConnectorInstance {
         apply_defaults(&mut auth_config, &auth_config_schema);
         apply_defaults(&mut conn_config, &spec.config);
         let (auth_secrets, conn_secrets) = split(secrets, &auth_secret_schema);
+        refuse_undeclared(&conn_config, &spec.config, "config", &spec.id, auth)?;
+        refuse_undeclared(&conn_secrets, &spec.secrets, "secrets", &spec.id, auth)?;
         check(&spec.config, &conn_config, "config", false)?;
         check(&auth_config_schema, &auth_config, "config", false)?;
         check(&spec.secrets, &conn_secrets, "secrets", true)?;
@@ -201,6 +203,55 @@ fn split(values: Map<String, Value>, schema: &Value) -> (Map<String, Value>, Map
         .partition(|(k, _)| props.is_some_and(|p| p.contains_key(k)))
 }
 
+/// A field neither the connector's schema nor the auth type's declares is refused, naming it:
+/// the exported form schema says `additionalProperties: false`, and a silently stored stray
+/// field (a typo of a secret's name, say) would look saved while doing nothing. A connector
+/// schema that opens itself up (`additionalProperties` other than `false`, or
+/// `patternProperties`) is left to the validator.
+fn refuse_undeclared(
+    rest: &Map<String, Value>,
+    schema: &Value,
+    what: &'static str,
+    connector: &str,
+    auth: AuthTypeId,
+) -> Result<(), ActionError> {
+    let open = schema
+        .get("additionalProperties")
+        .is_some_and(|a| a != &Value::Bool(false))
+        || schema.get("patternProperties").is_some();
+    if open {
+        return Ok(());
+    }
+    let props = schema.get("properties").and_then(Value::as_object);
+    let mut undeclared: Vec<&str> = rest
+        .keys()
+        .filter(|k| !props.is_some_and(|p| p.contains_key(*k)))
+        .map(String::as_str)
+        .collect();
+    if undeclared.is_empty() {
+        return Ok(());
+    }
+    undeclared.sort_unstable();
+    let list = undeclared
+        .iter()
+        .take(10)
+        // A field name is not a secret, but it is the caller's text: keep the echo short.
+        .map(|k| format!("{what}.{}", k.chars().take(64).collect::<String>()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    Err(ActionError::user(
+        if what == "config" {
+            "invalid_config"
+        } else {
+            "invalid_secrets"
+        },
+        format!(
+            "invalid {what}: {list}: not declared by {connector} or the `{}` auth type",
+            auth.as_str()
+        ),
+    ))
+}
+
 fn apply_defaults(values: &mut Map<String, Value>, schema: &Value) {
     if let Some(props) = schema.get("properties").and_then(Value::as_object) {
         for (k, p) in props {
@@ -218,12 +269,17 @@ fn check(
     what: &'static str,
     secret: bool,
 ) -> Result<(), ActionError> {
-    let validator = jsonschema::draft202012::new(schema).map_err(|e| {
-        ActionError::system(
-            "invalid_schema",
-            format!("the {what} schema does not compile: {e}"),
-        )
-    })?;
+    // Formats are assertions here, not annotations: the runtime builds requests from these
+    // values, so a `format: uri` field must hold a URI.
+    let validator = jsonschema::draft202012::options()
+        .should_validate_formats(true)
+        .build(schema)
+        .map_err(|e| {
+            ActionError::system(
+                "invalid_schema",
+                format!("the {what} schema does not compile: {e}"),
+            )
+        })?;
     let instance = Value::Object(values.clone());
     let problems: Vec<String> = validator
         .iter_errors(&instance)
@@ -272,5 +328,88 @@ pub(crate) fn describe_violation(
         }
     } else {
         format!("{field}: {e}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const SPEC: &str = r#"id: .instance-test
+displayName: Instance test
+description: Config and secrets validation.
+minimumLicense: basic
+baseUrl: "https://api.example.com"
+auth:
+  types: [bearer]
+config:
+  type: object
+  additionalProperties: false
+  properties:
+    home: { type: string, format: uri, maxLength: 2048 }
+    region: { type: string, maxLength: 16 }
+actions:
+  ping:
+    description: Ping.
+    scope: read
+    input:
+      type: object
+      additionalProperties: false
+      properties: {}
+    request:
+      method: GET
+      path: /ping
+"#;
+
+    fn spec() -> Arc<ConnectorSpec> {
+        let loaded = connector_spec::load_str(
+            "instance.yaml",
+            SPEC,
+            &connector_spec::LoadOptions::default(),
+        );
+        assert!(!loaded.has_errors(), "{}", loaded.render(false));
+        Arc::new(loaded.spec.expect("spec"))
+    }
+
+    #[test]
+    fn declared_fields_pass() {
+        let i = ConnectorInstance::new(
+            spec(),
+            json!({"home": "https://example.com/x", "region": "eu"}),
+            json!({"token": "t0k3n"}),
+        )
+        .unwrap();
+        assert_eq!(i.config["region"], "eu");
+    }
+
+    #[test]
+    fn an_undeclared_config_field_is_refused_by_name() {
+        let e = ConnectorInstance::new(spec(), json!({"regoin": "eu"}), json!({"token": "t"}))
+            .unwrap_err();
+        assert_eq!(e.code, "invalid_config");
+        assert!(e.message.contains("config.regoin"), "{}", e.message);
+        assert!(e.message.contains("bearer"), "{}", e.message);
+    }
+
+    #[test]
+    fn an_undeclared_secret_is_refused_by_name_without_its_value() {
+        let e = ConnectorInstance::new(
+            spec(),
+            json!({}),
+            json!({"token": "t", "tokn": "s3cr3t-value"}),
+        )
+        .unwrap_err();
+        assert_eq!(e.code, "invalid_secrets");
+        assert!(e.message.contains("secrets.tokn"), "{}", e.message);
+        assert!(!e.message.contains("s3cr3t-value"), "{}", e.message);
+    }
+
+    #[test]
+    fn format_uri_is_asserted() {
+        let e = ConnectorInstance::new(spec(), json!({"home": "not a uri"}), json!({"token": "t"}))
+            .unwrap_err();
+        assert_eq!(e.code, "invalid_config");
+        assert!(e.message.contains("config.home"), "{}", e.message);
     }
 }

@@ -27,7 +27,7 @@ use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use crate::error::{ApiError, ErrorBody};
 use crate::guard::{OutboundCheck, same_origin_return_url};
-use crate::state::{AppState, FLOW_COOKIE, secrets_value};
+use crate::state::{AppState, FLOW_COOKIE, HOST_FLOW_COOKIE, secrets_value};
 use crate::users::User;
 
 type AppResult<T> = Result<T, ApiError>;
@@ -395,6 +395,21 @@ fn valid_id(id: &str) -> AppResult<()> {
     Ok(())
 }
 
+/// The longest instance name, in bytes.
+pub const MAX_NAME_BYTES: usize = 200;
+
+fn valid_name(name: &str) -> AppResult<()> {
+    if name.trim().is_empty() || name.len() > MAX_NAME_BYTES || name.chars().any(char::is_control) {
+        return Err(ApiError::bad_request(
+            "invalid_name",
+            format!(
+                "`name` must have 1 to {MAX_NAME_BYTES} bytes (UTF-8) and no control characters"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Validate config and secrets, check every outbound URL, and for per-user instances the
 /// OAuth settings. Returns the instance and the config to store (without `authType`).
 async fn validate_instance(
@@ -438,12 +453,7 @@ async fn create_instance(
     if let Some(id) = &body.id {
         valid_id(id)?;
     }
-    if body.name.trim().is_empty() || body.name.len() > 200 {
-        return Err(ApiError::bad_request(
-            "invalid_name",
-            "the name must have 1 to 200 characters",
-        ));
-    }
+    valid_name(&body.name)?;
     let dispatcher = s
         .registry
         .get(&body.connector_type)
@@ -555,6 +565,9 @@ async fn update_instance(
     JsonBody(body): JsonBody<UpdateInstance>,
 ) -> AppResult<Json<InstanceView>> {
     require_admin(&user)?;
+    if let Some(name) = &body.name {
+        valid_name(name)?;
+    }
     let live = s.get_live(&id)?;
     let dispatcher = Arc::clone(&live.dispatcher);
     let mut config = match body.config {
@@ -757,6 +770,9 @@ async fn start_flow(
         )
         .into_response());
     }
+    if let Some(t) = req.tenant.as_deref() {
+        valid_tenant(t).map_err(IntoResponse::into_response)?;
+    }
     let return_url = match req.return_url.as_deref() {
         Some(r) => {
             Some(same_origin_return_url(&s.public_base, r).map_err(IntoResponse::into_response)?)
@@ -776,18 +792,9 @@ async fn start_flow(
         .await
         .map_err(|e| ApiError::from(e).into_response())?;
     let ttl = s.flows.settings().state_ttl;
-    let token = s.new_flow_session(&user.id, ttl);
-    let secure = if s.public_base.scheme() == "https" {
-        "; Secure"
-    } else {
-        ""
-    };
-    let cookie = format!(
-        "{FLOW_COOKIE}={token}; Path=/api/oauth; Max-Age={}; HttpOnly; SameSite=Lax{secure}",
-        ttl.as_secs()
-    );
-    let cookie =
-        HeaderValue::from_str(&cookie).map_err(|_| ApiError::internal("cookie").into_response())?;
+    let token = s.flow_bindings.bind(&auth.state, &user.id, ttl);
+    let cookie = flow_set_cookie(s, &token, ttl.as_secs())
+        .map_err(|_| ApiError::internal("cookie").into_response())?;
     tracing::info!(instance = %id, "OAuth flow started");
     Ok((
         StartResponse {
@@ -841,14 +848,47 @@ async fn oauth_start_redirect(
     }
 }
 
-fn flow_cookie(headers: &HeaderMap) -> Option<&str> {
+/// The longest tenant accepted (it is stored with the pending state).
+pub const MAX_TENANT_CHARS: usize = 256;
+/// The longest `state` looked up by cancel (the server's states are 43 characters).
+const MAX_STATE_CHARS: usize = 256;
+
+fn valid_tenant(t: &str) -> AppResult<()> {
+    if t.chars().count() > MAX_TENANT_CHARS || t.chars().any(char::is_control) {
+        return Err(ApiError::bad_request(
+            "invalid_tenant",
+            format!("`tenant` has at most {MAX_TENANT_CHARS} characters and no control characters"),
+        ));
+    }
+    Ok(())
+}
+
+/// `Set-Cookie` for the flow cookie (`max_age` 0 deletes it). Over https the name carries the
+/// `__Host-` prefix, which requires `Secure` and `Path=/`; over plain http (local use) the
+/// cookie is limited to the OAuth routes.
+fn flow_set_cookie(s: &AppState, value: &str, max_age: u64) -> Result<HeaderValue, ApiError> {
+    let attrs = if s.secure_cookies() {
+        "Path=/; Secure"
+    } else {
+        "Path=/api/oauth"
+    };
+    let cookie = format!(
+        "{}={value}; {attrs}; Max-Age={max_age}; HttpOnly; SameSite=Lax",
+        s.flow_cookie_name()
+    );
+    HeaderValue::from_str(&cookie).map_err(|_| ApiError::internal("cookie"))
+}
+
+/// Every flow cookie the request carries, under either name: `(name, value)`.
+fn flow_cookies(headers: &HeaderMap) -> Vec<(&str, &str)> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
-        .filter_map(|c| c.trim().strip_prefix(FLOW_COOKIE)?.strip_prefix('='))
-        .next()
+        .filter_map(|c| c.trim().split_once('='))
+        .filter(|(name, _)| *name == FLOW_COOKIE || *name == HOST_FLOW_COOKIE)
+        .collect()
 }
 
 fn html_escape(s: &str) -> String {
@@ -882,16 +922,43 @@ fn page(status: StatusCode, title: &str, message: &str, link: &str) -> Response 
     responses((status = 200, description = "HTML page: connected"), (status = 400, description = "HTML page: what failed"),
         (status = 401, description = "HTML page: unknown browser"), (status = 403, description = "HTML page: the flow belongs to another user")))]
 async fn oauth_callback(State(s): St, headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
+    let mut r = callback_response(&s, &headers, q.as_deref().unwrap_or("")).await;
+    // Whatever the outcome, this browser's flow cookie has done its job.
+    if let Ok(clear) = flow_set_cookie(&s, "", 0) {
+        r.headers_mut().append(header::SET_COOKIE, clear);
+    }
+    r
+}
+
+async fn callback_response(s: &AppState, headers: &HeaderMap, query: &str) -> Response {
     let home = s.public_base.to_string();
-    let user_id = match flow_cookie(&headers).and_then(|c| s.flow_session_user(c)) {
+    let cookies = flow_cookies(headers);
+    if cookies.len() > 1 {
+        // Two flow cookies means one was planted (a browser holds one per name and path we
+        // set); the server cannot tell which is the browser's own, so it uses neither.
+        return ApiError::bad_request(
+            "multiple_flow_cookies",
+            "the request carries more than one OAuth flow cookie; clear this site's cookies \
+             and start again",
+        )
+        .into_response();
+    }
+    let params = CallbackParams::from_query(query);
+    let from_cookie = match (cookies.first(), params.state.as_deref()) {
+        (Some((name, value)), Some(state)) if *name == s.flow_cookie_name() => {
+            s.flow_bindings.take(state, value)
+        }
+        _ => None,
+    };
+    let user_id = match from_cookie {
         Some(u) => u,
-        None => match authenticate(&s, &headers).await {
+        None => match authenticate(s, headers).await {
             Ok(u) => u.id,
             Err(_) => {
                 return page(
                     StatusCode::UNAUTHORIZED,
                     "Not signed in",
-                    "This browser did not start an authorization here, or it expired. Start again.",
+                    "This browser did not start this authorization here, or it expired. Start again.",
                     &home,
                 );
             }
@@ -901,7 +968,6 @@ async fn oauth_callback(State(s): St, headers: HeaderMap, RawQuery(q): RawQuery)
     if let Err(w) = s.oauth_limit.hit(&user_id, "callback") {
         return rate_limited("callback", w);
     }
-    let params = CallbackParams::from_query(q.as_deref().unwrap_or(""));
     match s.flows.callback(&user_id, params).await {
         Ok(c) => {
             tracing::info!(instance = %c.connector_id, "OAuth flow completed");
@@ -951,7 +1017,14 @@ async fn oauth_cancel(
     Caller(user): Caller,
     JsonBody(req): JsonBody<CancelRequest>,
 ) -> AppResult<Json<CancelResponse>> {
+    if req.state.len() > MAX_STATE_CHARS {
+        return Err(ApiError::bad_request(
+            "invalid_state",
+            format!("`state` has at most {MAX_STATE_CHARS} characters"),
+        ));
+    }
     let cancelled = s.flows.cancel(&user.id, &req.state).await?;
+    s.flow_bindings.forget(&req.state, &user.id);
     Ok(Json(CancelResponse { cancelled }))
 }
 

@@ -8,6 +8,7 @@
 pub mod api;
 pub mod error;
 pub mod guard;
+pub mod http;
 pub mod state;
 pub mod users;
 
@@ -16,7 +17,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use axum::extract::{DefaultBodyLimit, Request};
@@ -32,6 +33,7 @@ use tracing::Instrument;
 use crate::guard::OutboundCheck;
 
 pub use guard::OutboundPolicy;
+pub use http::ConnLimits;
 pub use users::{User, UserStore};
 
 /// The store file inside the data directory.
@@ -59,6 +61,8 @@ pub struct ServerConfig {
     /// OAuth starts and callbacks per user per minute (each).
     pub oauth_rate_per_minute: u32,
     pub cleanup_every: Duration,
+    /// Header, body and idle timeouts and the connection cap (see [`http`]).
+    pub limits: ConnLimits,
 }
 
 impl ServerConfig {
@@ -74,6 +78,7 @@ impl ServerConfig {
             max_body_bytes: 256 * 1024,
             oauth_rate_per_minute: 20,
             cleanup_every: Duration::from_secs(10 * 60),
+            limits: ConnLimits::default(),
         }
     }
 }
@@ -113,7 +118,7 @@ pub fn operator_keyring(data_dir: &Path) -> Result<Keyring, StartError> {
     if path.exists() {
         return Keyring::from_file(&path).map_err(|e| start_err("reading the operator key", e));
     }
-    std::fs::create_dir_all(data_dir)
+    connector_runtime::store::sqlite::create_private_dir(data_dir)
         .map_err(|e| start_err(&format!("creating {}", data_dir.display()), e))?;
     let key = Keyring::generate_key();
     let entry = Keyring::format_entry("k1", &key);
@@ -219,7 +224,7 @@ pub async fn serve(
         public_base: public_base.clone(),
         max_body_bytes: config.max_body_bytes,
         oauth_limit: state::RateLimiter::new(config.oauth_rate_per_minute),
-        flow_sessions: Mutex::new(HashMap::new()),
+        flow_bindings: state::FlowBindings::default(),
     });
     let records = store
         .list_instances()
@@ -254,19 +259,21 @@ pub async fn serve(
 
     let app = api::router(Arc::clone(&state))
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
-        .layer(axum::middleware::from_fn(request_log));
+        .layer(axum::middleware::from_fn_with_state(
+            config.limits.body_timeout,
+            http::body_deadline,
+        ))
+        .layer(axum::middleware::from_fn(request_log))
+        .layer(axum::middleware::from_fn(http::security_headers));
     tracing::info!(%addr, public_base = %public_base, "connector serve listening");
     eprintln!("connector serve listening on http://{addr} (public URL {public_base})");
-    let result = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(|e| start_err("serving", e));
+    http::serve(listener, app, config.limits, shutdown).await;
     tracing::info!("shutting down: in-flight requests finished");
     cancel.cancel();
     let _ = cleanup.await;
     users.close().await;
     sqlite.close().await;
-    result
+    Ok(())
 }
 
 /// `{"connectorTypes": [...]}` and the per-type documents, as `connector export` writes them.

@@ -39,12 +39,28 @@ pub struct AppState {
     pub public_base: Url,
     pub max_body_bytes: usize,
     pub oauth_limit: RateLimiter,
-    /// Browser flow bindings: sha256(cookie) -> (user id, expiry).
-    pub flow_sessions: Mutex<HashMap<String, (String, Instant)>>,
+    /// Browser flow cookies, one per pending OAuth state.
+    pub flow_bindings: FlowBindings,
 }
 
-/// The cookie that ties a browser to the user who started an OAuth flow.
+/// The cookie that ties a browser to one OAuth flow it started (plain-http base URL).
 pub const FLOW_COOKIE: &str = "connector_flow";
+/// The same cookie when the public base URL is https: the `__Host-` prefix makes the browser
+/// refuse it unless it was set by this exact origin over https with `Path=/` and no `Domain`,
+/// so a sibling subdomain or a plain-http page cannot plant one.
+pub const HOST_FLOW_COOKIE: &str = "__Host-connector_flow";
+
+/// Pending flows kept at most; beyond this the oldest binding is dropped (its flow can still
+/// be completed with an API key). Starts are rate limited per user, this bounds the total.
+const MAX_FLOW_BINDINGS: usize = 100_000;
+
+/// What the flow cookie of one pending state must match at the callback.
+struct FlowBinding {
+    /// SHA-256 of the cookie value: a memory dump does not give working cookies.
+    token_sha256: String,
+    user_id: String,
+    expires: Instant,
+}
 
 impl AppState {
     /// The config as `ConnectorInstance::new` takes it: the stored config plus `authType`.
@@ -104,23 +120,73 @@ impl AppState {
             .ok_or_else(|| ApiError::not_found("instance", id))
     }
 
-    /// Remember a browser's flow binding for `user_id`; returns the cookie value.
-    pub fn new_flow_session(&self, user_id: &str, ttl: Duration) -> String {
+    /// Whether the flow cookie is `__Host-connector_flow` (https) or `connector_flow`.
+    pub fn secure_cookies(&self) -> bool {
+        self.public_base.scheme() == "https"
+    }
+
+    /// The flow cookie's name for this server.
+    pub fn flow_cookie_name(&self) -> &'static str {
+        if self.secure_cookies() {
+            HOST_FLOW_COOKIE
+        } else {
+            FLOW_COOKIE
+        }
+    }
+}
+
+/// The flow cookie bindings: state -> (SHA-256 of the cookie, user, expiry).
+#[derive(Default)]
+pub struct FlowBindings(Mutex<HashMap<String, FlowBinding>>);
+
+impl FlowBindings {
+    /// Bind a fresh browser cookie to the pending `state` of `user_id`; returns the cookie
+    /// value. The binding lives as long as the state (`ttl`) and is spent by the callback.
+    pub fn bind(&self, state: &str, user_id: &str, ttl: Duration) -> String {
         let bytes: [u8; 32] = rand::random();
         let token = hex::encode(bytes);
         let now = Instant::now();
-        let mut m = self.flow_sessions.lock().expect("not poisoned");
-        m.retain(|_, (_, exp)| *exp > now);
-        m.insert(sha256(&token), (user_id.to_string(), now + ttl));
+        let mut m = self.0.lock().expect("not poisoned");
+        m.retain(|_, b| b.expires > now);
+        if m.len() >= MAX_FLOW_BINDINGS
+            && let Some(oldest) = m
+                .iter()
+                .min_by_key(|(_, b)| b.expires)
+                .map(|(k, _)| k.clone())
+        {
+            m.remove(&oldest);
+        }
+        m.insert(
+            state.to_string(),
+            FlowBinding {
+                token_sha256: sha256(&token),
+                user_id: user_id.to_string(),
+                expires: now + ttl,
+            },
+        );
         token
     }
 
-    /// The user a flow cookie belongs to, while it is valid.
-    pub fn flow_session_user(&self, token: &str) -> Option<String> {
-        let m = self.flow_sessions.lock().expect("not poisoned");
-        m.get(&sha256(token))
-            .filter(|(_, exp)| *exp > Instant::now())
-            .map(|(u, _)| u.clone())
+    /// The callback's check: the cookie must be the one bound to *this* state, unexpired.
+    /// A match consumes the binding (a replayed callback finds nothing); a mismatch leaves
+    /// it alone, so a stray cookie cannot cancel someone else's flow.
+    pub fn take(&self, state: &str, token: &str) -> Option<String> {
+        let mut m = self.0.lock().expect("not poisoned");
+        let matches = m
+            .get(state)
+            .is_some_and(|b| b.expires > Instant::now() && b.token_sha256 == sha256(token));
+        if !matches {
+            return None;
+        }
+        m.remove(state).map(|b| b.user_id)
+    }
+
+    /// Forget the binding of a state its owner cancelled.
+    pub fn forget(&self, state: &str, user_id: &str) {
+        let mut m = self.0.lock().expect("not poisoned");
+        if m.get(state).is_some_and(|b| b.user_id == user_id) {
+            m.remove(state);
+        }
     }
 }
 
@@ -184,5 +250,48 @@ impl RateLimiter {
         }
         e.1 += 1;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TTL: Duration = Duration::from_secs(600);
+
+    #[test]
+    fn a_cookie_opens_only_its_own_state_once() {
+        let b = FlowBindings::default();
+        let a = b.bind("state-a", "u_alice", TTL);
+        let c = b.bind("state-c", "u_alice", TTL);
+        assert_ne!(a, c);
+        assert_eq!(b.take("state-c", &a), None, "another flow's cookie");
+        assert_eq!(b.take("state-a", "forged"), None);
+        assert_eq!(b.take("state-a", &a).as_deref(), Some("u_alice"));
+        assert_eq!(b.take("state-a", &a), None, "spent");
+        assert_eq!(
+            b.take("state-c", &c).as_deref(),
+            Some("u_alice"),
+            "the mismatches above left it alone"
+        );
+    }
+
+    #[test]
+    fn an_expired_binding_opens_nothing() {
+        let b = FlowBindings::default();
+        let t = b.bind("s", "u_alice", Duration::ZERO);
+        assert_eq!(b.take("s", &t), None);
+    }
+
+    #[test]
+    fn only_the_owner_forgets_a_binding() {
+        let b = FlowBindings::default();
+        let t = b.bind("s", "u_alice", TTL);
+        b.forget("s", "u_mallory");
+        b.forget("s", "u_alice");
+        assert_eq!(b.take("s", &t), None);
+        let t = b.bind("s2", "u_alice", TTL);
+        b.forget("s2", "u_mallory");
+        assert_eq!(b.take("s2", &t).as_deref(), Some("u_alice"));
     }
 }

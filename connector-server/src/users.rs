@@ -61,13 +61,13 @@ fn hash_key(key: &str) -> String {
 }
 
 impl UserStore {
-    /// Open the SQLite file at `path` (created if missing) and create the users table.
+    /// Open the SQLite file at `path` (created if missing, mode 0600 in a 0700 folder) and
+    /// create the users table.
     pub async fn open(path: &Path) -> Result<UserStore, UserError> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| {
-                UserError::Database(format!("cannot create {}: {e}", dir.display()))
-            })?;
-        }
+        // `connector users add` may be what creates the file: same modes as the token store
+        // (folder 0700, database 0600) whichever opens it first.
+        connector_runtime::store::sqlite::prepare_private_db(path)
+            .map_err(|e| UserError::Database(e.to_string()))?;
         let options = SqliteConnectOptions::from_str("sqlite://")?
             .filename(path)
             .create_if_missing(true)

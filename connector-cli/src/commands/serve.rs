@@ -2,10 +2,11 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use connector_server::{DB_FILE, OutboundPolicy, ServerConfig, UserStore};
+use connector_server::{ConnLimits, DB_FILE, OutboundPolicy, ServerConfig, UserStore};
 
 use crate::Outcome;
 
@@ -41,6 +42,21 @@ pub struct ServeArgs {
     /// OAuth starts (and, separately, callbacks) allowed per user per minute
     #[arg(long, value_name = "N", default_value_t = 20)]
     pub oauth_rate_per_minute: u32,
+    /// Seconds a client has to send a request's headers, counted from its first byte; a
+    /// connection still sending them is closed
+    #[arg(long, value_name = "SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    pub header_timeout: u64,
+    /// Seconds a client has to send a request body once the headers are in; past it the
+    /// answer is 408 and the connection is closed
+    #[arg(long, value_name = "SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    pub body_timeout: u64,
+    /// Seconds a connection may wait for its next request (after connecting, or between
+    /// keep-alive requests) before it is closed
+    #[arg(long, value_name = "SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    pub idle_timeout: u64,
+    /// Connections served at once; more wait in the listen backlog until one closes
+    #[arg(long, value_name = "N", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub max_connections: u64,
 }
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<Outcome> {
@@ -58,6 +74,12 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<Outcome> {
     config.ears_base_url = args.ears_base_url;
     config.max_body_bytes = args.max_body_bytes;
     config.oauth_rate_per_minute = args.oauth_rate_per_minute;
+    config.limits = ConnLimits {
+        header_timeout: Duration::from_secs(args.header_timeout),
+        body_timeout: Duration::from_secs(args.body_timeout),
+        idle_timeout: Duration::from_secs(args.idle_timeout),
+        max_connections: usize::try_from(args.max_connections).unwrap_or(usize::MAX),
+    };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
