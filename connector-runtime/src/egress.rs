@@ -148,7 +148,7 @@ impl EgressPolicy {
         if let Some(ip) = ip
             && let Some(why) = self.refused_ip(ip)
         {
-            return Err(EgressRefused(format!("host `{name}` is {why} ({ip})")));
+            return Err(EgressRefused(refusal_text(&name, "is", why, ip)));
         }
         Ok((name, ip))
     }
@@ -169,9 +169,9 @@ impl EgressPolicy {
         }
         match (kept.is_empty(), refused) {
             (false, _) => Ok(kept),
-            (true, Some((ip, why))) => Err(EgressRefused(format!(
-                "host `{name}` resolves to {why} ({ip})"
-            ))),
+            (true, Some((ip, why))) => {
+                Err(EgressRefused(refusal_text(name, "resolves to", why, ip)))
+            }
             (true, None) => Err(EgressRefused(format!("host `{name}` does not resolve"))),
         }
     }
@@ -531,6 +531,21 @@ pub(crate) fn redirect_policy(policy: Arc<EgressPolicy>, max: usize) -> reqwest:
 struct TooManyRedirects;
 
 /// The typed error for a refusal: `egress_refused`, class `user`, never retried.
+/// Why a host is refused, for a person: `host `x` is a loopback address (127.0.0.1)`, and for
+/// loopback the setting that allows it, since that is what someone testing locally needs.
+pub fn refusal_text(name: &str, verb: &str, why: &str, ip: IpAddr) -> String {
+    let hint = if why == LOOPBACK {
+        "; loopback is refused unless the server runs with `--allow-loopback` (for local \
+         testing)"
+    } else {
+        ""
+    };
+    format!("host `{name}` {verb} {why} ({ip}){hint}")
+}
+
+/// The reason given for a loopback address.
+const LOOPBACK: &str = "a loopback address";
+
 pub(crate) fn refused(e: &EgressRefused) -> crate::error::ActionError {
     crate::error::ActionError::user(
         "egress_refused",
@@ -555,7 +570,7 @@ pub(crate) fn find_refusal<'a>(
 fn refused_v4(ip: Ipv4Addr, allow_loopback: bool) -> Option<&'static str> {
     let o = ip.octets();
     if ip.is_loopback() {
-        return (!allow_loopback).then_some("a loopback address");
+        return (!allow_loopback).then_some(LOOPBACK);
     }
     if o == [169, 254, 169, 254] || o == [100, 100, 100, 200] {
         return Some("a cloud metadata address");
@@ -584,7 +599,7 @@ fn refused_v4(ip: Ipv4Addr, allow_loopback: bool) -> Option<&'static str> {
 fn refused_v6(ip: Ipv6Addr, allow_loopback: bool) -> Option<&'static str> {
     let s = ip.segments();
     if ip.is_loopback() {
-        return (!allow_loopback).then_some("a loopback address");
+        return (!allow_loopback).then_some(LOOPBACK);
     }
     if ip.is_unspecified() || ip.is_multicast() {
         return Some("a non-unicast address");

@@ -52,7 +52,7 @@ impl OutboundCheck for OutboundPolicy {
             if let Some(why) = self.refused_ip(a.ip()) {
                 return Err(outbound_denied(
                     field,
-                    format!("host `{name}` is {why} ({})", a.ip()),
+                    connector_runtime::egress::refusal_text(&name, "resolves to", why, a.ip()),
                 ));
             }
         }

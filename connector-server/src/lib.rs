@@ -175,6 +175,16 @@ pub async fn serve(
             .map_err(|e| StartError(e.message))?;
     }
 
+    if !config.specs.exists() {
+        let shown = match config.specs.is_relative() && !config.specs.starts_with(".") {
+            true => Path::new(".").join(&config.specs),
+            false => config.specs.clone(),
+        };
+        return Err(StartError(format!(
+            "no specs folder at {}; pass --specs DIR (a folder of spec files, or one file)",
+            shown.display()
+        )));
+    }
     let mut registry = Registry::new();
     registry.load_dir(&config.specs).map_err(|e| {
         start_err(

@@ -16,7 +16,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use connector_runtime::oauth::{CallbackParams, OAuthFlows, OAuthSettings, StartOptions};
+use connector_runtime::oauth::{
+    CallbackParams, OAuthFlows, OAuthSettings, Revocation, StartOptions,
+};
 use connector_runtime::store::crypto::{KEY_ENV, KEY_FILE_ENV};
 use connector_runtime::store::{
     Keyring, SqliteStore, Timestamp, TokenRecord, TokenStore, UserTokenKey, default_store_path,
@@ -111,7 +113,9 @@ pub enum AuthCommand {
     /// Delete the local user's tokens for a connector
     #[command(
         long_about = "Delete every token the local user holds for the spec's connector \
-            instance. With --config (EARS), the token is also revoked at the provider first. \
+            instance. With --config (EARS), the token is also revoked at the provider first; \
+            when the provider does not confirm the revocation, the tokens are still deleted \
+            here, a warning names the revocation endpoint that failed, and the exit code is 1. \
             Logging out when nothing is stored is not an error. Afterwards `connector run` on \
             the spec says to run `connector auth login` first.",
         after_help = "Examples:\n  \
@@ -770,19 +774,32 @@ async fn logout(
         },
     };
     let path = store_path(store)?;
-    let deleted = if path.is_file() {
+    let (deleted, revocation) = if path.is_file() {
         let store = open_store(&path).await?;
         let flows = flows(store, UNUSED_REDIRECT)?;
         if let Some(inst) = &loaded {
             flows.register(&instance_id, inst).map_err(action_error)?;
         }
-        flows
-            .disconnect(&instance_id, &user)
+        let done = flows
+            .disconnect_reporting(&instance_id, &user)
             .await
-            .map_err(action_error)?
+            .map_err(action_error)?;
+        (done.deleted, done.revocation)
     } else {
-        0
+        (0, Revocation::NotAttempted)
     };
+    // Deleted locally either way; a provider that still honours the token must be said.
+    match &revocation {
+        Revocation::Failed(why) => emit(
+            Stream::Stderr,
+            &format!(
+                "warning: {why}; the token was deleted here but may still be valid at the \
+                 provider: revoke it there (in the account's security settings)\n"
+            ),
+        ),
+        Revocation::Revoked => emit(Stream::Stderr, "revoked the token at the provider\n"),
+        Revocation::NotAttempted => {}
+    }
     if deleted == 0 {
         emit(
             Stream::Stdout,
@@ -796,6 +813,9 @@ async fn logout(
                 if deleted == 1 { "" } else { "s" }
             ),
         );
+    }
+    if matches!(revocation, Revocation::Failed(_)) {
+        return Ok(Outcome::Invalid);
     }
     Ok(Outcome::Success)
 }

@@ -378,11 +378,27 @@ impl OAuthFlows {
 
     /// Disconnect: delete every token `user_id` holds for `connector_id`, after asking the
     /// provider to revoke it where the connector can (EARS). Returns how many were deleted;
-    /// a repeat call returns 0.
+    /// a repeat call returns 0. [`OAuthFlows::disconnect_reporting`] also says how revocation
+    /// went.
     pub async fn disconnect(&self, connector_id: &str, user_id: &str) -> Result<u64, ActionError> {
+        Ok(self
+            .disconnect_reporting(connector_id, user_id)
+            .await?
+            .deleted)
+    }
+
+    /// [`OAuthFlows::disconnect`], reporting whether the provider revoked the token. A failed
+    /// revocation does not stop the local deletion (the user asked to be disconnected), but
+    /// the caller is told, with the revocation endpoint that failed.
+    pub async fn disconnect_reporting(
+        &self,
+        connector_id: &str,
+        user_id: &str,
+    ) -> Result<Disconnected, ActionError> {
         require_user(user_id)?;
         let owner = TokenOwner::User(user_id.to_string());
         let _guard = self.locks.lock(LockKey::new(connector_id, &owner)).await;
+        let mut revocation = Revocation::NotAttempted;
         if let Ok(connector) = self.connector(connector_id)
             && let Some(record) = self.read(connector_id, &owner).await?
         {
@@ -390,23 +406,35 @@ impl OAuthFlows {
                 .refresh_token
                 .as_ref()
                 .unwrap_or(&record.access_token);
-            match connector.client.revoke(&self.http, token).await {
-                Ok(true) => tracing::debug!(
-                    connector = connector_id,
-                    user = user_id,
-                    "token revoked at the provider"
-                ),
-                Ok(false) => {}
-                // Local deletion goes ahead: the user asked to be disconnected.
+            revocation = match connector.client.revoke(&self.http, token).await {
+                Ok(true) => Revocation::Revoked,
+                Ok(false) => Revocation::NotAttempted,
                 Err(e) => {
-                    tracing::warn!(connector = connector_id, user = user_id, error = %e, "revocation at the provider failed")
+                    let endpoint = connector
+                        .client
+                        .revoke_endpoint()
+                        .map_or_else(|| "the provider".to_string(), |u| u.to_string());
+                    let why = match &e {
+                        TokenEndpointError::Status { status } => {
+                            format!("it answered HTTP {status}")
+                        }
+                        other => other.to_string(),
+                    };
+                    let message = format!("revocation at {endpoint} failed: {why}");
+                    tracing::warn!(connector = connector_id, user = user_id, "{message}");
+                    Revocation::Failed(message)
                 }
-            }
+            };
         }
-        self.store
+        let deleted = self
+            .store
             .delete_user_tokens(user_id, connector_id)
             .await
-            .map_err(ActionError::from)
+            .map_err(ActionError::from)?;
+        Ok(Disconnected {
+            deleted,
+            revocation,
+        })
     }
 
     fn token_data(&self, t: TokenSet) -> TokenData {
@@ -675,6 +703,24 @@ fn describe(connector_id: &str, owner: &TokenOwner) -> String {
         TokenOwner::Shared => format!("connector `{connector_id}`"),
         TokenOwner::User(u) => format!("user `{u}` on connector `{connector_id}`"),
     }
+}
+
+/// What a disconnect did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Disconnected {
+    /// Tokens deleted from the store.
+    pub deleted: u64,
+    pub revocation: Revocation,
+}
+
+/// Whether the provider was asked to revoke the token, and how that went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Revocation {
+    /// The connector cannot revoke (no revocation endpoint), or there was no token.
+    NotAttempted,
+    Revoked,
+    /// The provider did not confirm; the message names the endpoint and never a token.
+    Failed(String),
 }
 
 /// No token stored: the user must go through the authorization flow first.

@@ -19,8 +19,8 @@ pub mod token;
 
 pub use ears::{EarsClient, EarsProvider};
 pub use flows::{
-    Authorization, CallbackParams, Connected, OAuthConnector, OAuthFlows, StartOptions, TokenOwner,
-    not_authorized,
+    Authorization, CallbackParams, Connected, Disconnected, OAuthConnector, OAuthFlows, Revocation,
+    StartOptions, TokenOwner, not_authorized,
 };
 pub use pkce::Pkce;
 pub use provider::{DirectClient, OAuthClient, RESERVED_PARAMETERS};

@@ -235,6 +235,14 @@ impl OAuthClient {
         }
     }
 
+    /// Where [`OAuthClient::revoke`] sends the token, when the client can revoke.
+    pub fn revoke_endpoint(&self) -> Option<reqwest::Url> {
+        match self {
+            OAuthClient::Direct(_) => None,
+            OAuthClient::Ears(e) => Some(e.endpoint("revoke")),
+        }
+    }
+
     /// Configured secrets in every form they take on the wire, for redaction.
     pub fn secrets(&self) -> Vec<String> {
         match self {
