@@ -7,7 +7,9 @@
 
 pub mod api;
 pub mod error;
+pub mod extract;
 pub mod guard;
+pub mod openapi;
 pub mod state;
 pub mod users;
 
