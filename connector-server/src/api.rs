@@ -25,9 +25,9 @@ use tokio_util::sync::CancellationToken;
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use crate::error::ApiError;
-use crate::openapi::Extras as OpenApiExtras;
-use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::extract::{ApiJson, ApiJsonOrEmpty, ApiPath, ApiQuery};
 use crate::guard::{OutboundCheck, same_origin_return_url};
+use crate::openapi::Extras as OpenApiExtras;
 use crate::state::{AppState, FLOW_COOKIE, secrets_value};
 use crate::users::User;
 
@@ -308,10 +308,7 @@ pub fn router(state: Arc<AppState>) -> Router {
 pub const MAX_URI_BYTES: usize = 8 * 1024;
 
 async fn limit_uri(req: Request, next: Next) -> Response {
-    let len = req
-        .uri()
-        .path_and_query()
-        .map_or(0, |pq| pq.as_str().len());
+    let len = req.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
     if len > MAX_URI_BYTES {
         return ApiError::uri_too_long(MAX_URI_BYTES).into_response();
     }
@@ -363,8 +360,7 @@ async fn openapi_json() -> Response {
 
 /// The OpenAPI document of this API.
 pub fn openapi_document() -> String {
-    ApiDoc::openapi()
-        .to_pretty_json()
+    serde_json::to_string_pretty(&crate::openapi::finish(ApiDoc::openapi()))
         .unwrap_or_else(|_| "{}".to_string())
 }
 
@@ -476,7 +472,7 @@ async fn create_instance(
     Admin(user): Admin,
     ApiJson(body): ApiJson<CreateInstance>,
 ) -> AppResult<(StatusCode, Json<InstanceView>)> {
-        if let Some(id) = &body.id {
+    if let Some(id) = &body.id {
         valid_id(id)?;
     }
     valid_name(&body.name)?;
@@ -590,7 +586,7 @@ async fn update_instance(
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<UpdateInstance>,
 ) -> AppResult<Json<InstanceView>> {
-        if let Some(name) = &body.name {
+    if let Some(name) = &body.name {
         valid_name(name)?;
     }
     let live = s.get_live(&id)?;
@@ -667,7 +663,7 @@ async fn delete_instance(
     Admin(user): Admin,
     ApiPath(id): ApiPath<String>,
 ) -> AppResult<StatusCode> {
-        let live = s.get_live(&id)?;
+    let live = s.get_live(&id)?;
     let ctx = hook_ctx(&live.runtime, &user);
     let store = Arc::clone(&s.store);
     let id2 = id.clone();
@@ -692,7 +688,7 @@ async fn delete_instance(
 /// final `end` event.
 #[utoipa::path(post, path = "/api/instances/{id}/actions/{action}", security(("bearer" = []), ("api_key" = [])),
     params(("id" = String, Path, description = "The instance id", min_length = 1, max_length = 64, pattern = r"^[a-z0-9_-]{1,64}$"), ("action" = String, Path, description = "The action name", pattern = r"^[A-Za-z][A-Za-z0-9_]*$"), ActionQuery),
-    request_body(content = Object, description = "The action's input: a JSON object (an empty body counts as `{}`)", content_type = "application/json"),
+    request_body(content = Option<Object>, description = "The action's input: a JSON object (an empty body counts as `{}`)", content_type = "application/json"),
     responses((status = 200, description = "The output, or for a streaming action Server-Sent Events", content(
             (ActionOutput = "application/json"),
             (String = "text/event-stream"))),
@@ -702,7 +698,7 @@ async fn run_action(
     Caller(user): Caller,
     ApiPath((id, action)): ApiPath<(String, String)>,
     ApiQuery(q): ApiQuery<ActionQuery>,
-    ApiJson(input): ApiJson<Value>,
+    ApiJsonOrEmpty(input): ApiJsonOrEmpty<Value>,
 ) -> AppResult<Response> {
     let live = s.get_live(&id)?;
     let streaming = live
@@ -841,13 +837,13 @@ async fn start_flow(
 /// Start connecting the caller's account. Also sets the `connector_flow` cookie that lets the
 /// callback recognise the caller's browser.
 #[utoipa::path(post, path = "/api/instances/{id}/oauth/start", security(("bearer" = []), ("api_key" = [])), params(("id" = String, Path, description = "The instance id", min_length = 1, max_length = 64, pattern = r"^[a-z0-9_-]{1,64}$")),
-    request_body(content = StartRequest, description = "Both fields optional; an empty body counts as `{}`", content_type = "application/json"),
+    request_body(content = Option<StartRequest>, description = "Both fields optional; an empty body counts as `{}`", content_type = "application/json"),
     responses((status = 200, description = "The authorization URL; sets the `connector_flow` cookie", body = StartResponse), (status = 400, response = crate::openapi::BadRequest), (status = 401, response = crate::openapi::Unauthorized), (status = 404, response = crate::openapi::NotFound), (status = 413, response = crate::openapi::PayloadTooLarge), (status = 415, response = crate::openapi::UnsupportedMediaType), (status = 429, response = crate::openapi::TooManyRequests), (status = 502, response = crate::openapi::BadGateway), (status = 503, response = crate::openapi::ServiceUnavailable)))]
 async fn oauth_start(
     State(s): St,
     Caller(user): Caller,
     ApiPath(id): ApiPath<String>,
-    ApiJson(req): ApiJson<StartRequest>,
+    ApiJsonOrEmpty(req): ApiJsonOrEmpty<StartRequest>,
 ) -> Response {
     match start_flow(&s, &user, &id, req).await {
         Ok((body, cookie)) => ([(header::SET_COOKIE, cookie)], Json(body)).into_response(),

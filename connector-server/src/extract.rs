@@ -17,55 +17,74 @@ use crate::state::AppState;
 /// The message for an empty body where the type needs fields.
 pub const EMPTY_BODY: &str = "the request body is empty; expected a JSON object";
 
-/// A JSON object body under the size limit, deserialized into `T`.
+/// A JSON object body under the size limit, deserialized into `T`; an empty body is refused
+/// with [`EMPTY_BODY`].
 ///
 /// The body is parsed to a [`Value`] first and anything but an object is refused: serde fills
 /// a struct from an array by position, so `["id", ".type", "name"]` would otherwise pass for
-/// an instance. An empty body stands for `{}` where `T` has no required field (the action
-/// input, the OAuth start options), and is refused with [`EMPTY_BODY`] otherwise. Errors give
-/// the position or the field, never the text: a misplaced secret could be in it.
+/// an instance. Errors give the position or the field, never the text: a misplaced secret
+/// could be in it.
 pub struct ApiJson<T>(pub T);
+
+/// The same, except that an empty body stands for `{}`: for the routes whose body is
+/// optional (an action's input, the OAuth start options).
+pub struct ApiJsonOrEmpty<T>(pub T);
 
 impl<T: DeserializeOwned> FromRequest<Arc<AppState>> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &Arc<AppState>) -> Result<Self, ApiError> {
-        let json_type = is_json_content_type(req.headers());
-        let bytes = Bytes::from_request(req, state)
-            .await
-            .map_err(|r| read_error(r, state.max_body_bytes))?;
-        if bytes.iter().all(u8::is_ascii_whitespace) {
-            return T::deserialize(Value::Object(Map::new()))
-                .map(ApiJson)
-                .map_err(|_| ApiError::bad_request("invalid_body", EMPTY_BODY));
-        }
-        if !json_type {
-            return Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                "the request body must be JSON (`Content-Type: application/json`)",
-            ));
-        }
-        let value: Value = serde_json::from_slice(&bytes).map_err(|e| {
-            ApiError::bad_request(
-                "invalid_body",
-                format!(
-                    "the body is not valid JSON (line {}, column {})",
-                    e.line(),
-                    e.column()
-                ),
-            )
-        })?;
-        if !value.is_object() {
-            return Err(ApiError::bad_request(
-                "invalid_body",
-                format!("expected a JSON object, found {}", kind(&value)),
-            ));
-        }
-        T::deserialize(value)
-            .map(ApiJson)
-            .map_err(|e| shape_error(&e))
+        json_object(req, state, false).await.map(ApiJson)
     }
+}
+
+impl<T: DeserializeOwned> FromRequest<Arc<AppState>> for ApiJsonOrEmpty<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &Arc<AppState>) -> Result<Self, ApiError> {
+        json_object(req, state, true).await.map(ApiJsonOrEmpty)
+    }
+}
+
+async fn json_object<T: DeserializeOwned>(
+    req: Request,
+    state: &Arc<AppState>,
+    empty_is_object: bool,
+) -> Result<T, ApiError> {
+    let json_type = is_json_content_type(req.headers());
+    let bytes = Bytes::from_request(req, state)
+        .await
+        .map_err(|r| read_error(r, state.max_body_bytes))?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        if !empty_is_object {
+            return Err(ApiError::bad_request("invalid_body", EMPTY_BODY));
+        }
+        return T::deserialize(Value::Object(Map::new())).map_err(|e| shape_error(&e));
+    }
+    if !json_type {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "the request body must be JSON (`Content-Type: application/json`)",
+        ));
+    }
+    let value: Value = serde_json::from_slice(&bytes).map_err(|e| {
+        ApiError::bad_request(
+            "invalid_body",
+            format!(
+                "the body is not valid JSON (line {}, column {})",
+                e.line(),
+                e.column()
+            ),
+        )
+    })?;
+    if !value.is_object() {
+        return Err(ApiError::bad_request(
+            "invalid_body",
+            format!("expected a JSON object, found {}", kind(&value)),
+        ));
+    }
+    T::deserialize(value).map_err(|e| shape_error(&e))
 }
 
 /// `application/json` or any `application/*+json`, parameters (`charset`) allowed.
@@ -76,7 +95,12 @@ fn is_json_content_type(headers: &HeaderMap) -> bool {
     else {
         return false;
     };
-    let essence = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let essence = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     essence == "application/json"
         || (essence.starts_with("application/") && essence.ends_with("+json"))
 }

@@ -2,9 +2,9 @@
 //! responses (one per status, each with its description), the security schemes, and the
 //! links stateful clients follow from a created instance. The paths are in `api.rs`.
 
+use serde_json::{Map, Value, json};
+use utoipa::openapi::OpenApi;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::openapi::link::LinkBuilder;
-use utoipa::openapi::{OpenApi, RefOr};
 
 use crate::error::ErrorBody;
 
@@ -66,7 +66,7 @@ pub struct ServiceUnavailable(ErrorBody);
 pub const BEARER: &str = "bearer";
 pub const API_KEY: &str = "api_key";
 
-/// Declares both ways to send a key and the links from `createInstance`.
+/// Declares both ways to send a key.
 pub struct Extras;
 
 impl utoipa::Modify for Extras {
@@ -77,7 +77,9 @@ impl utoipa::Modify for Extras {
             SecurityScheme::Http(
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
-                    .description(Some("`Authorization: Bearer <API key>` (scheme in any case)"))
+                    .description(Some(
+                        "`Authorization: Bearer <API key>` (scheme in any case)",
+                    ))
                     .build(),
             ),
         );
@@ -88,41 +90,70 @@ impl utoipa::Modify for Extras {
                 "`X-Api-Key: <API key>`",
             ))),
         );
-        link_created_instance(openapi);
     }
 }
 
-/// A created instance's id feeds every operation on `/api/instances/{id}...`, so stateful
-/// testing (and readers) can follow from the 201 to the rest.
-fn link_created_instance(openapi: &mut OpenApi) {
-    const TARGETS: [&str; 6] = [
-        "get_instance",
-        "update_instance",
-        "delete_instance",
-        "test_instance",
-        "oauth_start",
-        "oauth_disconnect",
-    ];
-    let Some(create) = openapi
-        .paths
-        .paths
-        .get_mut("/api/instances")
-        .and_then(|p| p.post.as_mut())
-    else {
+/// The finished document as JSON: utoipa's model plus the links, which are added here
+/// because utoipa 5 serializes a link's `operationId` as `operation_id`, which validators
+/// refuse.
+pub fn finish(doc: OpenApi) -> Value {
+    let mut v = serde_json::to_value(doc).unwrap_or_else(|_| json!({}));
+    // An instance id (from the created instance, or the first one listed) feeds every
+    // operation on `/api/instances/{id}...`, so stateful clients can follow from one to
+    // the next.
+    add_links(
+        &mut v,
+        "/api/instances",
+        "post",
+        "201",
+        "$response.body#/id",
+        &INSTANCE_OPS,
+    );
+    add_links(
+        &mut v,
+        "/api/instances",
+        "get",
+        "200",
+        "$response.body#/instances/0/id",
+        &INSTANCE_OPS,
+    );
+    add_links(
+        &mut v,
+        "/api/connector-types",
+        "get",
+        "200",
+        "$response.body#/connectorTypes/0/id",
+        &["connector_type"],
+    );
+    v
+}
+
+const INSTANCE_OPS: [&str; 7] = [
+    "get_instance",
+    "update_instance",
+    "delete_instance",
+    "test_instance",
+    "oauth_start",
+    "oauth_start_redirect",
+    "oauth_disconnect",
+];
+
+fn add_links(doc: &mut Value, path: &str, method: &str, status: &str, id: &str, targets: &[&str]) {
+    let Some(Value::Object(response)) = doc.pointer_mut(&format!(
+        "/paths/{}/{method}/responses/{status}",
+        path.replace('~', "~0").replace('/', "~1")
+    )) else {
         return;
     };
-    let Some(RefOr::T(created)) = create.responses.responses.get_mut("201") else {
-        return;
-    };
-    for target in TARGETS {
-        created.links.insert(
-            target.to_string(),
-            RefOr::T(
-                LinkBuilder::new()
-                    .operation_id(target)
-                    .parameter("id", "$response.body#/id")
-                    .build(),
-            ),
-        );
+    let links = response
+        .entry("links")
+        .or_insert_with(|| Value::Object(Map::new()));
+    if let Value::Object(links) = links {
+        for t in targets {
+            links.insert(
+                (*t).to_string(),
+                json!({ "operationId": t, "parameters": { "id": id } }),
+            );
+        }
     }
 }
