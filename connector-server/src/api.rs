@@ -355,7 +355,9 @@ async fn readyz(State(s): St) -> AppResult<Json<Health>> {
 /// The OpenAPI document of this API (this document).
 #[utoipa::path(get, path = "/api/openapi.json", responses((status = 200, description = "This document", content_type = "application/json", body = Object)))]
 async fn openapi_json() -> Response {
-    json_text(openapi_document())
+    // The document is the same for the life of the process: built once, on first request.
+    static DOC: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    json_text(DOC.get_or_init(openapi_document).clone())
 }
 
 /// The OpenAPI document of this API.
