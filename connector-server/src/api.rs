@@ -4,10 +4,10 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Path, Query, RawQuery, Request, State};
+use axum::extract::{FromRequestParts, RawQuery, Request, State};
 use axum::http::header::{self, HeaderMap, HeaderValue};
 use axum::http::{StatusCode, request::Parts};
+use axum::middleware::Next;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
@@ -19,14 +19,15 @@ use connector_runtime::store::{
 use connector_runtime::{ActionError, ConnectorInstance, ExecuteOptions, InstanceRuntime, Secrets};
 use connector_spec::AuthMode;
 use futures::StreamExt;
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use tokio_util::sync::CancellationToken;
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
-use crate::error::{ApiError, ErrorBody};
+use crate::error::ApiError;
+use crate::extract::{ApiJson, ApiJsonOrEmpty, ApiPath, ApiQuery};
 use crate::guard::{OutboundCheck, same_origin_return_url};
+use crate::openapi::Extras as OpenApiExtras;
 use crate::state::{AppState, FLOW_COOKIE, HOST_FLOW_COOKIE, secrets_value};
 use crate::users::User;
 
@@ -39,10 +40,12 @@ type St = State<Arc<AppState>>;
 pub struct Caller(pub User);
 
 fn api_key(headers: &HeaderMap) -> Option<&str> {
+    // RFC 9110 §11.1: the auth scheme is case-insensitive (`bearer`, `BEARER`).
     if let Some(v) = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        && let Some(k) = v.strip_prefix("Bearer ")
+        && let Some((scheme, k)) = v.trim_start().split_once(' ')
+        && scheme.eq_ignore_ascii_case("bearer")
     {
         return Some(k.trim());
     }
@@ -82,56 +85,24 @@ impl FromRequestParts<Arc<AppState>> for Caller {
     }
 }
 
-fn require_admin(user: &User) -> AppResult<()> {
-    if user.admin {
-        Ok(())
-    } else {
-        Err(ApiError::forbidden("this operation needs the admin role"))
-    }
-}
+/// The caller, who must be an admin. An extractor (not a check in the handler body) so that
+/// it runs before the body is read: a user's malformed body on an admin route gets 403.
+pub struct Admin(pub User);
 
-/// A JSON body under the size limit. Parse errors give the position, never the text (a
-/// misplaced secret could be in it).
-pub struct JsonBody<T>(pub T);
-
-impl<T: DeserializeOwned> FromRequest<Arc<AppState>> for JsonBody<T> {
+impl FromRequestParts<Arc<AppState>> for Admin {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &Arc<AppState>) -> Result<Self, ApiError> {
-        let bytes = read_body(req, state).await?;
-        let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
-            b"{}"
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Admin, ApiError> {
+        let user = authenticate(state, &parts.headers).await?;
+        if user.admin {
+            Ok(Admin(user))
         } else {
-            &bytes
-        };
-        serde_json::from_slice(bytes).map(JsonBody).map_err(|e| {
-            let what = match e.classify() {
-                serde_json::error::Category::Data => "the JSON does not have the expected shape",
-                _ => "the body is not valid JSON",
-            };
-            ApiError::bad_request(
-                "invalid_body",
-                format!("{what} (line {}, column {})", e.line(), e.column()),
-            )
-        })
-    }
-}
-
-async fn read_body(req: Request, state: &Arc<AppState>) -> AppResult<Bytes> {
-    Bytes::from_request(req, state).await.map_err(|r| {
-        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "body_too_large",
-                format!(
-                    "the request body is larger than {} bytes",
-                    state.max_body_bytes
-                ),
-            )
-        } else {
-            ApiError::bad_request("invalid_body", "the request body could not be read")
+            Err(ApiError::forbidden("this operation needs the admin role"))
         }
-    })
+    }
 }
 
 // ---------------------------------------------------------------- types
@@ -185,8 +156,13 @@ fn view(record: &ConnectorInstanceRecord, secret_names: Vec<String>) -> Instance
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateInstance {
     /// Optional id (`a-z`, `0-9`, `-`, `_`); generated when absent.
+    #[schema(min_length = 1, max_length = 64, pattern = r"^[a-z0-9_-]{1,64}$")]
     pub id: Option<String>,
+    /// A connector type id from `GET /api/connector-types`.
+    #[schema(pattern = r"^\.[A-Za-z0-9._-]{1,63}$")]
     pub connector_type: String,
+    /// 1 to 200 characters, not all white space.
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub name: String,
     /// Config, optionally with `authType`.
     #[serde(default)]
@@ -201,6 +177,8 @@ pub struct CreateInstance {
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct UpdateInstance {
+    /// 1 to 200 characters, not all white space.
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub name: Option<String>,
     /// Replaces the config (may carry `authType`).
     #[schema(value_type = Option<Object>)]
@@ -217,12 +195,14 @@ pub struct InstanceList {
 
 #[derive(Serialize, ToSchema)]
 pub struct ActionOutput {
-    #[schema(value_type = Object)]
+    /// The action's mapped output: any JSON value (an array for listings).
+    #[schema(value_type = Value)]
     pub output: Value,
 }
 
 #[derive(Deserialize, IntoParams)]
 #[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
 pub struct ActionQuery {
     /// Follow pagination and return every record.
     #[serde(default)]
@@ -231,6 +211,7 @@ pub struct ActionQuery {
 
 #[derive(Deserialize, ToSchema, IntoParams)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct StartRequest {
     /// Where to send the browser after the callback: a path here or a same-origin URL.
     pub return_url: Option<String>,
@@ -265,8 +246,20 @@ pub struct DisconnectResponse {
 #[derive(Serialize, ToSchema)]
 pub struct TestResponse {
     pub ok: bool,
-    #[schema(value_type = Object)]
+    /// What the connection check returned: any JSON value.
+    #[schema(value_type = Value)]
     pub result: Value,
+}
+
+/// The catalog's shape. Documentation only: the catalog is served as prebuilt text, each
+/// document byte-identical to what `connector export` writes.
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+#[allow(dead_code)]
+pub struct Catalog {
+    /// One schema document per connector type.
+    #[schema(value_type = Vec<Object>)]
+    connector_types: Vec<Value>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -294,7 +287,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/instances/{id}/test", post(test_instance))
         .route(
             "/api/instances/{id}/oauth/start",
-            post(oauth_start).get(oauth_start_redirect),
+            post(oauth_start)
+                .get(oauth_start_redirect)
+                .head(oauth_start_head),
         )
         .route(
             "/api/instances/{id}/oauth",
@@ -302,20 +297,48 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .route("/api/oauth/callback", get(oauth_callback))
         .route("/api/oauth/cancel", post(oauth_cancel))
-        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
+        .fallback(|| async { ApiError::route_not_found() })
+        .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
+        .layer(axum::middleware::from_fn(limit_uri))
         .with_state(state)
+}
+
+/// Longest request target (path and query) the API reads. Longer ones get a JSON 414 here;
+/// past 64 KiB hyper itself answers 414 with an empty body before any route runs.
+pub const MAX_URI_BYTES: usize = 8 * 1024;
+
+async fn limit_uri(req: Request, next: Next) -> Response {
+    let len = req.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
+    if len > MAX_URI_BYTES {
+        return ApiError::uri_too_long(MAX_URI_BYTES).into_response();
+    }
+    next.run(req).await
+}
+
+/// HEAD on the GET start route: axum would run the GET handler, and so start a flow (and
+/// spend a rate-limit slot) for a request that must be safe. Refused instead.
+async fn oauth_start_head() -> Response {
+    let mut r = ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "HEAD would start an authorization; use GET or POST",
+    )
+    .into_response();
+    r.headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static("GET,POST"));
+    r
 }
 
 // ---------------------------------------------------------------- health, docs, catalog
 
-#[utoipa::path(get, path = "/healthz", responses((status = 200, body = Health)))]
+#[utoipa::path(get, path = "/healthz", responses((status = 200, description = "The process serves", body = Health)))]
 async fn healthz() -> Json<Health> {
     Json(Health {
         status: "ok".into(),
     })
 }
 
-#[utoipa::path(get, path = "/readyz", responses((status = 200, body = Health), (status = 503, body = ErrorBody)))]
+#[utoipa::path(get, path = "/readyz", responses((status = 200, description = "The store answers", body = Health), (status = 503, response = crate::openapi::ServiceUnavailable)))]
 async fn readyz(State(s): St) -> AppResult<Json<Health>> {
     s.users.ping().await.map_err(|_| {
         ApiError::new(
@@ -329,14 +352,17 @@ async fn readyz(State(s): St) -> AppResult<Json<Health>> {
     }))
 }
 
+/// The OpenAPI document of this API (this document).
+#[utoipa::path(get, path = "/api/openapi.json", responses((status = 200, description = "This document", content_type = "application/json", body = Object)))]
 async fn openapi_json() -> Response {
-    json_text(openapi_document())
+    // The document is the same for the life of the process: built once, on first request.
+    static DOC: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    json_text(DOC.get_or_init(openapi_document).clone())
 }
 
 /// The OpenAPI document of this API.
 pub fn openapi_document() -> String {
-    ApiDoc::openapi()
-        .to_pretty_json()
+    serde_json::to_string_pretty(&crate::openapi::finish(ApiDoc::openapi()))
         .unwrap_or_else(|_| "{}".to_string())
 }
 
@@ -353,20 +379,20 @@ fn json_text(body: String) -> Response {
 
 /// The catalog: `{"connectorTypes": [...]}`, each document byte-identical to the file
 /// `connector export` writes for it.
-#[utoipa::path(get, path = "/api/connector-types", security(("api_key" = [])),
-    responses((status = 200, description = "The catalog", body = Object), (status = 401, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/connector-types", security(("bearer" = []), ("api_key" = [])),
+    responses((status = 200, description = "The catalog", body = Catalog), (status = 401, response = crate::openapi::Unauthorized), (status = 503, response = crate::openapi::ServiceUnavailable)))]
 async fn connector_types(State(s): St, Caller(_): Caller) -> Response {
     json_text(s.catalog.clone())
 }
 
 /// One connector type's schema document, byte-identical to `connectors/<id>.json`.
-#[utoipa::path(get, path = "/api/connector-types/{id}", security(("api_key" = [])),
-    params(("id" = String, Path)),
-    responses((status = 200, body = Object), (status = 404, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/connector-types/{id}", security(("bearer" = []), ("api_key" = [])),
+    params(("id" = String, Path, description = "The connector type id, e.g. `.slack_api`", pattern = r"^\.[A-Za-z0-9._-]{1,63}$")),
+    responses((status = 200, description = "The connector type's schema document", body = Object), (status = 400, response = crate::openapi::BadRequest), (status = 401, response = crate::openapi::Unauthorized), (status = 404, response = crate::openapi::NotFound), (status = 503, response = crate::openapi::ServiceUnavailable)))]
 async fn connector_type(
     State(s): St,
     Caller(_): Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> AppResult<Response> {
     s.catalog_docs
         .get(&id)
@@ -395,15 +421,20 @@ fn valid_id(id: &str) -> AppResult<()> {
     Ok(())
 }
 
-/// The longest instance name, in bytes.
-pub const MAX_NAME_BYTES: usize = 200;
+/// The longest instance name, in characters (the OpenAPI document's `maxLength`).
+pub const MAX_NAME_CHARS: usize = 200;
 
+/// 1 to 200 characters, not only white space, no control characters.
 fn valid_name(name: &str) -> AppResult<()> {
-    if name.trim().is_empty() || name.len() > MAX_NAME_BYTES || name.chars().any(char::is_control) {
+    if name.trim().is_empty()
+        || name.chars().count() > MAX_NAME_CHARS
+        || name.chars().any(char::is_control)
+    {
         return Err(ApiError::bad_request(
             "invalid_name",
             format!(
-                "`name` must have 1 to {MAX_NAME_BYTES} bytes (UTF-8) and no control characters"
+                "the name must have 1 to {MAX_NAME_CHARS} characters, not all white space, \
+                 and no control characters"
             ),
         ));
     }
@@ -442,14 +473,13 @@ fn secrets_map(v: Value) -> AppResult<Map<String, Value>> {
     }
 }
 
-#[utoipa::path(post, path = "/api/instances", security(("api_key" = [])), request_body = CreateInstance,
-    responses((status = 201, body = InstanceView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/instances", security(("bearer" = []), ("api_key" = [])), request_body = CreateInstance,
+    responses((status = 201, description = "Created", body = InstanceView), (status = 400, response = crate::openapi::BadRequest), (status = 401, response = crate::openapi::Unauthorized), (status = 403, response = crate::openapi::Forbidden), (status = 409, response = crate::openapi::Conflict), (status = 413, response = crate::openapi::PayloadTooLarge), (status = 415, response = crate::openapi::UnsupportedMediaType), (status = 502, response = crate::openapi::BadGateway), (status = 503, response = crate::openapi::ServiceUnavailable)))]
 async fn create_instance(
     State(s): St,
-    Caller(user): Caller,
-    JsonBody(body): JsonBody<CreateInstance>,
+    Admin(user): Admin,
+    ApiJson(body): ApiJson<CreateInstance>,
 ) -> AppResult<(StatusCode, Json<InstanceView>)> {
-    require_admin(&user)?;
     if let Some(id) = &body.id {
         valid_id(id)?;
     }
@@ -526,8 +556,8 @@ async fn instance_view(
     Ok(v)
 }
 
-#[utoipa::path(get, path = "/api/instances", security(("api_key" = [])),
-    responses((status = 200, body = InstanceList), (status = 401, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/instances", security(("bearer" = []), ("api_key" = [])),
+    responses((status = 200, description = "Every instance", body = InstanceList), (status = 401, response = crate::openapi::Unauthorized), (status = 503, response = crate::openapi::ServiceUnavailable)))]
 async fn list_instances(State(s): St, Caller(user): Caller) -> AppResult<Json<InstanceList>> {
     let mut lives: Vec<_> = s
         .live
@@ -544,27 +574,26 @@ async fn list_instances(State(s): St, Caller(user): Caller) -> AppResult<Json<In
     Ok(Json(InstanceList { instances }))
 }
 
-#[utoipa::path(get, path = "/api/instances/{id}", security(("api_key" = [])), params(("id" = String, Path)),
-    responses((status = 200, body = InstanceView), (status = 404, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/instances/{id}", security(("bearer" = []), ("api_key" = [])), params(("id" = String, Path, description = "The instance id", min_length = 1, max_length = 64, pattern = r"^[a-z0-9_-]{1,64}$")),
+    responses((status = 200, description = "The instance", body = InstanceView), (status = 400, response = crate::openapi::BadRequest), (status = 401, response = crate::openapi::Unauthorized), (status = 404, response = crate::openapi::NotFound), (status = 503, response = crate::openapi::ServiceUnavailable)))]
 async fn get_instance(
     State(s): St,
     Caller(user): Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> AppResult<Json<InstanceView>> {
     let live = s.get_live(&id)?;
     Ok(Json(instance_view(&s, &live, &user).await?))
 }
 
-#[utoipa::path(put, path = "/api/instances/{id}", security(("api_key" = [])), params(("id" = String, Path)),
+#[utoipa::path(put, path = "/api/instances/{id}", security(("bearer" = []), ("api_key" = [])), params(("id" = String, Path, description = "The instance id", min_length = 1, max_length = 64, pattern = r"^[a-z0-9_-]{1,64}$")),
     request_body = UpdateInstance,
-    responses((status = 200, body = InstanceView), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, description = "The updated instance", body = InstanceView), (status = 400, response = crate::openapi::BadRequest), (status = 401, response = crate::openapi::Unauthorized), (status = 403, response = crate::openapi::Forbidden), (status = 404, response = crate::openapi::NotFound), (status = 413, response = crate::openapi::PayloadTooLarge), (status = 415, response = crate::openapi::UnsupportedMediaType), (status = 502, response = crate::openapi::BadGateway), (status = 503, response = crate::openapi::ServiceUnavailable)))]
 async fn update_instance(
     State(s): St,
-    Caller(user): Caller,
-    Path(id): Path<String>,
-    JsonBody(body): JsonBody<UpdateInstance>,
+    Admin(user): Admin,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<UpdateInstance>,
 ) -> AppResult<Json<InstanceView>> {
-    require_admin(&user)?;
     if let Some(name) = &body.name {
         valid_name(name)?;
     }
@@ -635,14 +664,13 @@ async fn update_instance(
     Ok(Json(v))
 }
 
-#[utoipa::path(delete, path = "/api/instances/{id}", security(("api_key" = [])), params(("id" = String, Path)),
-    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+#[utoipa::path(delete, path = "/api/instances/{id}", security(("bearer" = []), ("api_key" = [])), params(("id" = String, Path, description = "The instance id", min_length = 1, max_length = 64, pattern = r"^[a-z0-9_-]{1,64}$")),
+    responses((status = 204, description = "Deleted"), (status = 400, response = crate::openapi::BadRequest), (status = 401, response = crate::openapi::Unauthorized), (status = 403, response = crate::openapi::Forbidden), (status = 404, response = crate::openapi::NotFound), (status = 502, response = crate::openapi::BadGateway), (status = 503, response = crate::openapi::ServiceUnavailable)))]
 async fn delete_instance(
     State(s): St,
-    Caller(user): Caller,
-    Path(id): Path<String>,
+    Admin(user): Admin,
+    ApiPath(id): ApiPath<String>,
 ) -> AppResult<StatusCode> {
-    require_admin(&user)?;
     let live = s.get_live(&id)?;
     let ctx = hook_ctx(&live.runtime, &user);
     let store = Arc::clone(&s.store);
@@ -666,17 +694,19 @@ async fn delete_instance(
 /// Run an action as the caller. A streaming action answers with Server-Sent Events: one
 /// event per item (its name is the upstream event name), an `error` event on failure, and a
 /// final `end` event.
-#[utoipa::path(post, path = "/api/instances/{id}/actions/{action}", security(("api_key" = [])),
-    params(("id" = String, Path), ("action" = String, Path), ActionQuery),
-    request_body(content = Object, description = "The action's input"),
-    responses((status = 200, body = ActionOutput, description = "The output; text/event-stream for streaming actions"),
-        (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 502, body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/instances/{id}/actions/{action}", security(("bearer" = []), ("api_key" = [])),
+    params(("id" = String, Path, description = "The instance id", min_length = 1, max_length = 64, pattern = r"^[a-z0-9_-]{1,64}$"), ("action" = String, Path, description = "The action name", pattern = r"^[A-Za-z][A-Za-z0-9_]*$"), ActionQuery),
+    request_body(content = Option<Object>, description = "The action's input: a JSON object (an empty body counts as `{}`)", content_type = "application/json"),
+    responses((status = 200, description = "The output, or for a streaming action Server-Sent Events", content(
+            (ActionOutput = "application/json"),
+            (String = "text/event-stream"))),
+        (status = 400, response = crate::openapi::BadRequest), (status = 401, response = crate::openapi::Unauthorized), (status = 403, response = crate::openapi::Forbidden), (status = 404, response = crate::openapi::NotFound), (status = 413, response = crate::openapi::PayloadTooLarge), (status = 415, response = crate::openapi::UnsupportedMediaType), (status = 429, response = crate::openapi::TooManyRequests), (status = 502, response = crate::openapi::BadGateway), (status = 503, response = crate::openapi::ServiceUnavailable)))]
 async fn run_action(
     State(s): St,
     Caller(user): Caller,
-    Path((id, action)): Path<(String, String)>,
-    Query(q): Query<ActionQuery>,
-    JsonBody(input): JsonBody<Value>,
+    ApiPath((id, action)): ApiPath<(String, String)>,
+    ApiQuery(q): ApiQuery<ActionQuery>,
+    ApiJsonOrEmpty(input): ApiJsonOrEmpty<Value>,
 ) -> AppResult<Response> {
     let live = s.get_live(&id)?;
     let streaming = live
@@ -725,12 +755,12 @@ async fn run_action(
     Ok(Json(ActionOutput { output }).into_response())
 }
 
-#[utoipa::path(post, path = "/api/instances/{id}/test", security(("api_key" = [])), params(("id" = String, Path)),
-    responses((status = 200, body = TestResponse), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 502, body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/instances/{id}/test", security(("bearer" = []), ("api_key" = [])), params(("id" = String, Path, description = "The instance id", min_length = 1, max_length = 64, pattern = r"^[a-z0-9_-]{1,64}$")),
+    responses((status = 200, description = "The connection check passed", body = TestResponse), (status = 400, response = crate::openapi::BadRequest), (status = 401, response = crate::openapi::Unauthorized), (status = 403, response = crate::openapi::Forbidden), (status = 404, response = crate::openapi::NotFound), (status = 429, response = crate::openapi::TooManyRequests), (status = 502, response = crate::openapi::BadGateway), (status = 503, response = crate::openapi::ServiceUnavailable)))]
 async fn test_instance(
     State(s): St,
     Caller(user): Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> AppResult<Json<TestResponse>> {
     let live = s.get_live(&id)?;
     let ctx = live.runtime.context(&user.id, CancellationToken::new());
@@ -808,14 +838,14 @@ async fn start_flow(
 
 /// Start connecting the caller's account. Also sets the `connector_flow` cookie that lets the
 /// callback recognise the caller's browser.
-#[utoipa::path(post, path = "/api/instances/{id}/oauth/start", security(("api_key" = [])), params(("id" = String, Path)),
-    request_body = StartRequest,
-    responses((status = 200, body = StartResponse), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/instances/{id}/oauth/start", security(("bearer" = []), ("api_key" = [])), params(("id" = String, Path, description = "The instance id", min_length = 1, max_length = 64, pattern = r"^[a-z0-9_-]{1,64}$")),
+    request_body(content = Option<StartRequest>, description = "Both fields optional; an empty body counts as `{}`", content_type = "application/json"),
+    responses((status = 200, description = "The authorization URL; sets the `connector_flow` cookie", body = StartResponse), (status = 400, response = crate::openapi::BadRequest), (status = 401, response = crate::openapi::Unauthorized), (status = 404, response = crate::openapi::NotFound), (status = 413, response = crate::openapi::PayloadTooLarge), (status = 415, response = crate::openapi::UnsupportedMediaType), (status = 429, response = crate::openapi::TooManyRequests), (status = 502, response = crate::openapi::BadGateway), (status = 503, response = crate::openapi::ServiceUnavailable)))]
 async fn oauth_start(
     State(s): St,
     Caller(user): Caller,
-    Path(id): Path<String>,
-    JsonBody(req): JsonBody<StartRequest>,
+    ApiPath(id): ApiPath<String>,
+    ApiJsonOrEmpty(req): ApiJsonOrEmpty<StartRequest>,
 ) -> Response {
     match start_flow(&s, &user, &id, req).await {
         Ok((body, cookie)) => ([(header::SET_COOKIE, cookie)], Json(body)).into_response(),
@@ -824,14 +854,14 @@ async fn oauth_start(
 }
 
 /// The same as the POST, answered with a redirect to the provider.
-#[utoipa::path(get, path = "/api/instances/{id}/oauth/start", security(("api_key" = [])),
-    params(("id" = String, Path), StartRequest),
-    responses((status = 303, description = "Redirect to the authorization URL"), (status = 400, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/instances/{id}/oauth/start", security(("bearer" = []), ("api_key" = [])),
+    params(("id" = String, Path, description = "The instance id", min_length = 1, max_length = 64, pattern = r"^[a-z0-9_-]{1,64}$"), StartRequest),
+    responses((status = 303, description = "Redirect to the authorization URL; sets the `connector_flow` cookie"), (status = 400, response = crate::openapi::BadRequest), (status = 401, response = crate::openapi::Unauthorized), (status = 404, response = crate::openapi::NotFound), (status = 429, response = crate::openapi::TooManyRequests), (status = 502, response = crate::openapi::BadGateway), (status = 503, response = crate::openapi::ServiceUnavailable)))]
 async fn oauth_start_redirect(
     State(s): St,
     Caller(user): Caller,
-    Path(id): Path<String>,
-    Query(req): Query<StartRequest>,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(req): ApiQuery<StartRequest>,
 ) -> Response {
     match start_flow(&s, &user, &id, req).await {
         Ok((body, cookie)) => match HeaderValue::from_str(&body.authorization_url) {
@@ -918,9 +948,14 @@ fn page(status: StatusCode, title: &str, message: &str, link: &str) -> Response 
 /// Where the provider sends the browser back. The caller is the user whose browser holds the
 /// flow cookie (or who sends an API key); the state must be theirs. Ends on a small HTML page.
 #[utoipa::path(get, path = "/api/oauth/callback",
-    params(("state" = Option<String>, Query), ("code" = Option<String>, Query), ("error" = Option<String>, Query)),
-    responses((status = 200, description = "HTML page: connected"), (status = 400, description = "HTML page: what failed"),
-        (status = 401, description = "HTML page: unknown browser"), (status = 403, description = "HTML page: the flow belongs to another user")))]
+    params(("state" = Option<String>, Query, description = "The state the flow started with"), ("code" = Option<String>, Query, description = "The authorization code"), ("error" = Option<String>, Query, description = "The provider's refusal"), ("error_description" = Option<String>, Query, description = "The provider's explanation")),
+    responses((status = 200, description = "HTML page: connected", content_type = "text/html", body = String),
+        (status = 400, description = "HTML page: unknown, expired, replayed or cancelled state, a provider refusal or a failed exchange", content_type = "text/html", body = String),
+        (status = 401, description = "HTML page: this browser did not start the flow and sent no key", content_type = "text/html", body = String),
+        (status = 403, description = "HTML page: the flow belongs to another user", content_type = "text/html", body = String),
+        (status = 429, response = crate::openapi::TooManyRequests),
+        (status = 502, description = "HTML page: the provider failed transiently", content_type = "text/html", body = String),
+        (status = 503, description = "HTML page: the store is not reachable", content_type = "text/html", body = String)))]
 async fn oauth_callback(State(s): St, headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
     let mut r = callback_response(&s, &headers, q.as_deref().unwrap_or("")).await;
     // Whatever the outcome, this browser's flow cookie has done its job.
@@ -984,7 +1019,7 @@ async fn callback_response(s: &AppState, headers: &HeaderMap, query: &str) -> Re
         }
         Err(e) => {
             tracing::info!(code = e.code, "OAuth callback refused");
-            let e = ApiError::from(e);
+            let e = ApiError::from_callback(e);
             page(
                 e.status,
                 "Authorization failed",
@@ -996,12 +1031,12 @@ async fn callback_response(s: &AppState, headers: &HeaderMap, query: &str) -> Re
 }
 
 /// Disconnect the caller's account from a per-user instance.
-#[utoipa::path(delete, path = "/api/instances/{id}/oauth", security(("api_key" = [])), params(("id" = String, Path)),
-    responses((status = 200, body = DisconnectResponse), (status = 404, body = ErrorBody)))]
+#[utoipa::path(delete, path = "/api/instances/{id}/oauth", security(("bearer" = []), ("api_key" = [])), params(("id" = String, Path, description = "The instance id", min_length = 1, max_length = 64, pattern = r"^[a-z0-9_-]{1,64}$")),
+    responses((status = 200, description = "The caller's tokens for the instance are deleted", body = DisconnectResponse), (status = 400, response = crate::openapi::BadRequest), (status = 401, response = crate::openapi::Unauthorized), (status = 404, response = crate::openapi::NotFound), (status = 502, response = crate::openapi::BadGateway), (status = 503, response = crate::openapi::ServiceUnavailable)))]
 async fn oauth_disconnect(
     State(s): St,
     Caller(user): Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> AppResult<Json<DisconnectResponse>> {
     s.get_live(&id)?;
     let deleted = s.flows.disconnect(&id, &user.id).await?;
@@ -1010,12 +1045,12 @@ async fn oauth_disconnect(
 }
 
 /// Cancel one of the caller's pending authorizations.
-#[utoipa::path(post, path = "/api/oauth/cancel", security(("api_key" = [])), request_body = CancelRequest,
-    responses((status = 200, body = CancelResponse), (status = 403, body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/oauth/cancel", security(("bearer" = []), ("api_key" = [])), request_body = CancelRequest,
+    responses((status = 200, description = "Whether a pending state was cancelled", body = CancelResponse), (status = 400, response = crate::openapi::BadRequest), (status = 401, response = crate::openapi::Unauthorized), (status = 403, response = crate::openapi::Forbidden), (status = 413, response = crate::openapi::PayloadTooLarge), (status = 415, response = crate::openapi::UnsupportedMediaType), (status = 503, response = crate::openapi::ServiceUnavailable)))]
 async fn oauth_cancel(
     State(s): St,
     Caller(user): Caller,
-    JsonBody(req): JsonBody<CancelRequest>,
+    ApiJson(req): ApiJson<CancelRequest>,
 ) -> AppResult<Json<CancelResponse>> {
     if req.state.len() > MAX_STATE_CHARS {
         return Err(ApiError::bad_request(
@@ -1030,27 +1065,17 @@ async fn oauth_cancel(
 
 // ---------------------------------------------------------------- OpenAPI
 
-struct ApiKeyScheme;
-
-impl utoipa::Modify for ApiKeyScheme {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "api_key",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
-        );
-    }
-}
-
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "connector serve", description = "Connector instances, actions, per-user OAuth. Authenticate with `Authorization: Bearer <API key>`."),
-    paths(healthz, readyz, connector_types, connector_type, list_instances, create_instance, get_instance,
+    info(title = "connector serve", description = "Connector instances, actions, per-user OAuth. Authenticate with `Authorization: Bearer <API key>` or `X-Api-Key: <API key>`. Every error is `{\"error\": {\"code\", \"message\"}}`."),
+    paths(healthz, readyz, openapi_json, connector_types, connector_type, list_instances, create_instance, get_instance,
         update_instance, delete_instance, run_action, test_instance, oauth_start, oauth_start_redirect,
         oauth_callback, oauth_disconnect, oauth_cancel),
-    components(schemas(ErrorBody, crate::error::ErrorDetail, InstanceView, InstanceList, CreateInstance, UpdateInstance,
-        ActionOutput, StartRequest, StartResponse, CancelRequest, CancelResponse, DisconnectResponse, TestResponse, Health)),
-    modifiers(&ApiKeyScheme)
+    components(schemas(crate::error::ErrorBody, crate::error::ErrorDetail, InstanceView, InstanceList, CreateInstance, UpdateInstance,
+        ActionOutput, StartRequest, StartResponse, CancelRequest, CancelResponse, DisconnectResponse, TestResponse, Health, Catalog),
+        responses(crate::openapi::BadRequest, crate::openapi::Unauthorized, crate::openapi::Forbidden, crate::openapi::NotFound,
+            crate::openapi::Conflict, crate::openapi::PayloadTooLarge, crate::openapi::UnsupportedMediaType,
+            crate::openapi::TooManyRequests, crate::openapi::BadGateway, crate::openapi::ServiceUnavailable)),
+    modifiers(&OpenApiExtras)
 )]
 pub struct ApiDoc;

@@ -7,8 +7,10 @@
 
 pub mod api;
 pub mod error;
+pub mod extract;
 pub mod guard;
 pub mod http;
+pub mod openapi;
 pub mod state;
 pub mod users;
 

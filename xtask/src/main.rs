@@ -4,10 +4,13 @@
 //!   (the spec format's JSON Schema) and `tests/golden/<spec>.schema.json` (the schema
 //!   document of every bundled spec in `specs/`). Golden files without a spec are removed.
 //! * `check`: verify those files are fresh; exit 1 listing the stale ones.
+//! * `test`: the whole test suite, with what it needs installed and started (see `test.rs`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+
+mod test;
 
 use anyhow::{Context, bail};
 use connector_spec::export::{schema_document, to_pretty_json};
@@ -20,6 +23,9 @@ usage: cargo xtask <command>
 commands:
   bless   regenerate docs/connector-spec.schema.json and tests/golden/*.schema.json
   check   verify the generated files are fresh (exit 1 listing stale files)
+  test    cargo test --workspace, then the served OpenAPI document checked with
+          openapi-spec-validator and the API with schemathesis (installed into
+          target/ci-venv); `test --api-only` skips cargo test
 ";
 
 /// Where the golden schema documents live, relative to the workspace root.
@@ -36,6 +42,8 @@ fn main() -> ExitCode {
     {
         ["bless"] => bless(),
         ["check"] => check(),
+        ["test"] => test::run(&workspace_root(), &test::Options { api_only: false }),
+        ["test", "--api-only"] => test::run(&workspace_root(), &test::Options { api_only: true }),
         ["help" | "--help" | "-h"] => {
             print!("{USAGE}");
             Ok(true)

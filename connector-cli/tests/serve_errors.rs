@@ -1,0 +1,585 @@
+//! `connector serve` answers every failure with the documented JSON error and refuses bodies
+//! that are not JSON objects. The real binary on 127.0.0.1, driven with reqwest (and raw TCP
+//! where a client would normalise the request).
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+/// A per-user connector, so the OAuth start routes can be exercised; its provider URLs point
+/// at a loopback port nobody listens on (starting a flow does not contact the provider).
+const PERUSER_SPEC: &str = r#"id: .peruser-errors
+displayName: Per-user errors
+description: A per-user connector whose provider is never reached.
+minimumLicense: basic
+baseUrl: "http://127.0.0.1:9/"
+auth:
+  types: [oauth_authorization_code]
+actions:
+  me:
+    description: Who am I.
+    scope: read
+    request:
+      method: GET
+      path: /me
+"#;
+
+struct Server {
+    child: Child,
+    base: String,
+    data: PathBuf,
+    log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Server {
+    async fn start(extra: &[&str]) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let specs = dir.path().join("specs");
+        std::fs::create_dir_all(&specs).unwrap();
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        std::fs::copy(
+            root.join("specs/server_log.yaml"),
+            specs.join("server_log.yaml"),
+        )
+        .unwrap();
+        std::fs::write(specs.join("peruser.yaml"), PERUSER_SPEC).unwrap();
+        let data = dir.path().join("data");
+        let log = dir.path().join("server.log");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new(env!("CARGO_BIN_EXE_connector"))
+            .args(["serve", "--data-dir"])
+            .arg(&data)
+            .arg("--specs")
+            .arg(&specs)
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .args(["--allow-loopback", "--max-body-bytes", "4096"])
+            .args(extra)
+            .env("RUST_LOG", "info")
+            .env_remove("CONNECTOR_KEY")
+            .env_remove("CONNECTOR_KEY_FILE")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let s = Server {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            data,
+            log,
+            _dir: dir,
+        };
+        let c = reqwest::Client::new();
+        for _ in 0..600 {
+            if let Ok(r) = c.get(format!("{}/readyz", s.base)).send().await
+                && r.status() == 200
+            {
+                return s;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("not ready:\n{}", std::fs::read_to_string(&s.log).unwrap());
+    }
+
+    fn add_user(&self, name: &str, admin: bool) -> String {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_connector"));
+        cmd.args(["users", "add", name, "--data-dir"])
+            .arg(&self.data);
+        if admin {
+            cmd.arg("--admin");
+        }
+        let out = cmd.output().unwrap();
+        assert!(out.status.success());
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    }
+
+    fn addr(&self) -> String {
+        self.base.trim_start_matches("http://").to_string()
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+struct Answer {
+    status: u16,
+    content_type: String,
+    headers: reqwest::header::HeaderMap,
+    body: Value,
+}
+
+/// Sends the request and reads the answer, which must be JSON.
+async fn send(r: reqwest::RequestBuilder) -> Answer {
+    let resp = r.send().await.unwrap();
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let content_type = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let text = resp.text().await.unwrap();
+    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    Answer {
+        status,
+        content_type,
+        headers,
+        body,
+    }
+}
+
+/// The documented error shape, with `application/json`.
+fn assert_error(a: &Answer, status: u16, code: &str) {
+    assert_eq!(a.status, status, "{:?}", a.body);
+    assert!(
+        a.content_type.starts_with("application/json"),
+        "content type `{}` for {:?}",
+        a.content_type,
+        a.body
+    );
+    assert_eq!(a.body["error"]["code"], code, "{:?}", a.body);
+    assert!(
+        a.body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty())
+    );
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// One raw HTTP/1.1 request, for targets reqwest would normalise or refuse to send.
+fn raw(addr: &str, request_line_target: &str, extra_headers: &str) -> (u16, String, String) {
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let req = format!(
+        "GET {request_line_target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{extra_headers}\r\n"
+    );
+    s.write_all(req.as_bytes()).unwrap();
+    let mut resp = Vec::new();
+    let _ = s.read_to_end(&mut resp);
+    let text = String::from_utf8_lossy(&resp).to_string();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    (status, head.to_ascii_lowercase(), body.to_string())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_json_array_is_refused_where_an_object_is_required_and_creates_nothing() {
+    let s = Server::start(&[]).await;
+    let admin = s.add_user("admin", true);
+    let c = client();
+    let a = send(
+        c.post(format!("{}/api/instances", s.base))
+            .bearer_auth(&admin)
+            .json(&json!(["arr-1", ".server-log", "From an array", {}, {}])),
+    )
+    .await;
+    assert_error(&a, 400, "invalid_body");
+    assert!(
+        a.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("expected a JSON object, found an array"),
+        "{:?}",
+        a.body
+    );
+    let a = send(
+        c.get(format!("{}/api/instances/arr-1", s.base))
+            .bearer_auth(&admin),
+    )
+    .await;
+    assert_error(&a, 404, "instance_not_found");
+
+    // Every JSON body route refuses a non-object, the optional-body ones included.
+    let created = send(
+        c.post(format!("{}/api/instances", s.base))
+            .bearer_auth(&admin)
+            .json(&json!({"id": "log-1", "connectorType": ".server-log", "name": "Log"})),
+    )
+    .await;
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    for (method, path, body) in [
+        (Method::PUT, "/api/instances/log-1", json!(["Renamed"])),
+        (
+            Method::POST,
+            "/api/instances/log-1/actions/execute",
+            json!(["hello"]),
+        ),
+        (Method::POST, "/api/instances/log-1/oauth/start", json!(1)),
+        (Method::POST, "/api/oauth/cancel", json!("state")),
+    ] {
+        let a = send(
+            c.request(method.clone(), format!("{}{path}", s.base))
+                .bearer_auth(&admin)
+                .json(&body),
+        )
+        .await;
+        assert_error(&a, 400, "invalid_body");
+        assert!(
+            a.body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("expected a JSON object"),
+            "{method} {path}: {:?}",
+            a.body
+        );
+    }
+    // Unknown fields are refused where the API documents the fields.
+    let a = send(
+        c.put(format!("{}/api/instances/log-1", s.base))
+            .bearer_auth(&admin)
+            .json(&json!({"nmae": "typo"})),
+    )
+    .await;
+    assert_error(&a, 400, "invalid_body");
+    assert!(
+        a.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("unknown field `nmae`")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_empty_body_is_named_as_such_except_where_it_counts_as_an_empty_object() {
+    let s = Server::start(&[]).await;
+    let admin = s.add_user("admin", true);
+    let c = client();
+    for (method, path) in [
+        (Method::POST, "/api/instances"),
+        (Method::PUT, "/api/instances/whatever"),
+        (Method::POST, "/api/oauth/cancel"),
+    ] {
+        let a = send(
+            c.request(method.clone(), format!("{}{path}", s.base))
+                .bearer_auth(&admin)
+                .header("content-type", "application/json"),
+        )
+        .await;
+        assert_error(&a, 400, "invalid_body");
+        assert_eq!(
+            a.body["error"]["message"], "the request body is empty; expected a JSON object",
+            "{method} {path}"
+        );
+    }
+    // An action's input may be empty: it counts as `{}` (and `.server-log` then names the
+    // missing field, which proves the body reached the action).
+    send(
+        c.post(format!("{}/api/instances", s.base))
+            .bearer_auth(&admin)
+            .json(&json!({"id": "log-1", "connectorType": ".server-log", "name": "Log"})),
+    )
+    .await;
+    let a = send(
+        c.post(format!("{}/api/instances/log-1/actions/execute", s.base))
+            .bearer_auth(&admin),
+    )
+    .await;
+    assert_error(&a, 400, "invalid_input");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn query_path_method_route_media_type_and_size_errors_are_json() {
+    let s = Server::start(&[]).await;
+    let admin = s.add_user("admin", true);
+    let c = client();
+    let a = send(
+        c.post(format!(
+            "{}/api/instances/x/actions/y?allPages=maybe",
+            s.base
+        ))
+        .bearer_auth(&admin),
+    )
+    .await;
+    assert_error(&a, 400, "invalid_query");
+    assert!(
+        a.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("allPages")
+    );
+
+    let a = send(
+        c.get(format!("{}/api/instances/%FF%FE", s.base))
+            .bearer_auth(&admin),
+    )
+    .await;
+    assert_error(&a, 400, "invalid_path");
+    assert!(
+        a.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not valid UTF-8")
+    );
+
+    let a = send(
+        c.patch(format!("{}/api/instances", s.base))
+            .bearer_auth(&admin),
+    )
+    .await;
+    assert_error(&a, 405, "method_not_allowed");
+    let allow = a.headers["allow"].to_str().unwrap();
+    assert!(allow.contains("GET") && allow.contains("POST"), "{allow}");
+
+    let a = send(c.get(format!("{}/api/nothing-here", s.base))).await;
+    assert_error(&a, 404, "not_found");
+
+    let a = send(
+        c.post(format!("{}/api/oauth/cancel", s.base))
+            .bearer_auth(&admin)
+            .header("content-type", "text/plain")
+            .body(r#"{"state": "x"}"#),
+    )
+    .await;
+    assert_error(&a, 415, "unsupported_media_type");
+
+    let big = json!({ "state": "x".repeat(8000) });
+    let a = send(
+        c.post(format!("{}/api/oauth/cancel", s.base))
+            .bearer_auth(&admin)
+            .json(&big),
+    )
+    .await;
+    assert_error(&a, 413, "body_too_large");
+
+    let a = send(
+        c.post(format!("{}/api/oauth/cancel", s.base))
+            .bearer_auth(&admin)
+            .header("content-type", "application/json")
+            .body("{\"state\": "),
+    )
+    .await;
+    assert_error(&a, 400, "invalid_body");
+    assert!(
+        a.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not valid JSON (line 1, column")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_long_uri_gets_a_json_414_and_past_hypers_limit_an_empty_414() {
+    let s = Server::start(&[]).await;
+    let long = format!("/api/instances?pad={}", "a".repeat(9000));
+    let (status, head, body) = raw(&s.addr(), &long, "");
+    assert_eq!(status, 414, "{head}");
+    assert!(head.contains("content-type: application/json"), "{head}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["error"]["code"], "uri_too_long");
+
+    // Past 64 KiB hyper refuses the request line before any route runs; the body is empty
+    // (documented in docs/server-api.md).
+    let huge = format!("/api/instances?pad={}", "a".repeat(70_000));
+    let (status, _, body) = raw(&s.addr(), &huge, "");
+    assert_eq!(status, 414);
+    assert!(body.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_users_malformed_body_on_an_admin_route_gets_403_not_400() {
+    let s = Server::start(&[]).await;
+    let admin = s.add_user("admin", true);
+    let user = s.add_user("alice", false);
+    let c = client();
+    send(
+        c.post(format!("{}/api/instances", s.base))
+            .bearer_auth(&admin)
+            .json(&json!({"id": "log-1", "connectorType": ".server-log", "name": "Log"})),
+    )
+    .await;
+    for (method, path) in [
+        (Method::POST, "/api/instances"),
+        (Method::PUT, "/api/instances/log-1"),
+    ] {
+        let a = send(
+            c.request(method.clone(), format!("{}{path}", s.base))
+                .bearer_auth(&user)
+                .header("content-type", "application/json")
+                .body("{not json"),
+        )
+        .await;
+        assert_error(&a, 403, "forbidden");
+    }
+    let a = send(
+        c.delete(format!("{}/api/instances/log-1", s.base))
+            .bearer_auth(&user),
+    )
+    .await;
+    assert_error(&a, 403, "forbidden");
+    // No key at all is 401 before either.
+    let a = send(
+        c.post(format!("{}/api/instances", s.base))
+            .header("content-type", "application/json")
+            .body("{not json"),
+    )
+    .await;
+    assert_error(&a, 401, "unauthorized");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_bearer_scheme_is_case_insensitive() {
+    let s = Server::start(&[]).await;
+    let user = s.add_user("alice", false);
+    let c = client();
+    for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] {
+        let a = send(
+            c.get(format!("{}/api/instances", s.base))
+                .header("authorization", format!("{scheme} {user}")),
+        )
+        .await;
+        assert_eq!(a.status, 200, "{scheme}: {:?}", a.body);
+    }
+    let a = send(
+        c.get(format!("{}/api/instances", s.base))
+            .header("x-api-key", &user),
+    )
+    .await;
+    assert_eq!(a.status, 200);
+    let a = send(
+        c.get(format!("{}/api/instances", s.base))
+            .header("authorization", format!("Basic {user}")),
+    )
+    .await;
+    assert_error(&a, 401, "unauthorized");
+}
+
+fn peruser_instance() -> Value {
+    json!({
+        "id": "files",
+        "connectorType": ".peruser-errors",
+        "name": "Files",
+        "config": {
+            "authType": "oauth_authorization_code",
+            "authorizationUrl": "http://127.0.0.1:9/authorize",
+            "tokenUrl": "http://127.0.0.1:9/token",
+            "clientId": "client-1",
+        },
+        "secrets": { "clientSecret": "s3cret-value" },
+    })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn head_on_the_get_start_route_starts_no_flow() {
+    // One start per minute: if HEAD started a flow, the GET after it would get 429.
+    let s = Server::start(&["--oauth-rate-per-minute", "1"]).await;
+    let admin = s.add_user("admin", true);
+    let user = s.add_user("alice", false);
+    let c = client();
+    let created = send(
+        c.post(format!("{}/api/instances", s.base))
+            .bearer_auth(&admin)
+            .json(&peruser_instance()),
+    )
+    .await;
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    for _ in 0..3 {
+        let r = c
+            .head(format!("{}/api/instances/files/oauth/start", s.base))
+            .bearer_auth(&user)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 405);
+        assert!(r.headers().get("set-cookie").is_none());
+        assert_eq!(r.headers()["allow"], "GET,POST");
+        assert!(
+            r.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("application/json")
+        );
+    }
+    assert!(!s.log_text().contains("OAuth flow started"));
+    let r = c
+        .get(format!("{}/api/instances/files/oauth/start", s.base))
+        .bearer_auth(&user)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303, "the HEADs spent no start");
+    assert!(r.headers().get("set-cookie").is_some());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_callback_answers_400_for_a_provider_refusal_as_documented() {
+    let s = Server::start(&[]).await;
+    let admin = s.add_user("admin", true);
+    let user = s.add_user("alice", false);
+    let c = client();
+    send(
+        c.post(format!("{}/api/instances", s.base))
+            .bearer_auth(&admin)
+            .json(&peruser_instance()),
+    )
+    .await;
+    let started = send(
+        c.post(format!("{}/api/instances/files/oauth/start", s.base))
+            .bearer_auth(&user),
+    )
+    .await;
+    assert_eq!(started.status, 200, "{:?}", started.body);
+    let state = started.body["state"].as_str().unwrap();
+    let r = c
+        .get(format!(
+            "{}/api/oauth/callback?state={state}&error=access_denied",
+            s.base
+        ))
+        .bearer_auth(&user)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let page = r.text().await.unwrap();
+    assert!(page.contains("authorization_denied"), "{page}");
+
+    // A state that belongs to another user stays 403.
+    let bob = s.add_user("bob", false);
+    let started = send(
+        c.post(format!("{}/api/instances/files/oauth/start", s.base))
+            .bearer_auth(&user),
+    )
+    .await;
+    let state = started.body["state"].as_str().unwrap();
+    let r = c
+        .get(format!(
+            "{}/api/oauth/callback?state={state}&code=abc",
+            s.base
+        ))
+        .bearer_auth(&bob)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+}
