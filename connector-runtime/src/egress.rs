@@ -332,9 +332,9 @@ pub fn parses_as_http(s: &str) -> bool {
 
 /// Every string of `instance` the runtime may use as a URL, declared ones first:
 ///
-/// 1. config and secrets fields declared as URLs by the auth type or the spec (`format: uri`
-///    or an `x-ui` `url` widget): `tokenUrl`, `authorizationUrl`, `earsBaseUrl`, a webhook
-///    `url`, a connector's API URL field;
+/// 1. config and secrets fields declared as URLs (`format: uri` or an `x-ui` `url` widget):
+///    every one the auth type declares (`tokenUrl`, `authorizationUrl`, `earsBaseUrl`, a
+///    webhook `url`), and those of the spec that hold an http(s) URL;
 /// 2. the spec's `baseUrl`, each action's and the connection test's absolute `url`, rendered
 ///    with the instance's config and secrets (a template that needs the input is skipped:
 ///    those are checked when the request is made);
@@ -353,20 +353,32 @@ pub fn configured_urls(instance: &crate::ConnectorInstance) -> Vec<ConfiguredUrl
         }
     };
     let spec = &instance.spec;
-    for schema in [instance.auth_type.config_schema(), spec.config.clone()] {
+    // The auth type's URL fields are always called as they are, so each must be an allowed
+    // http(s) URL. A connector's own `format: uri` field may hold any URI (`urn:...`, a link
+    // shown to people): it is checked when it is an http(s) URL, and wherever a template uses
+    // it, the rendered URL is checked too (2.).
+    let owned = |auth: bool, v: &str| auth || parses_as_http(v);
+    for (schema, auth) in [
+        (instance.auth_type.config_schema(), true),
+        (spec.config.clone(), false),
+    ] {
         for name in url_properties(&schema) {
             if let Some(v) = instance
                 .config
                 .get(&name)
                 .and_then(serde_json::Value::as_str)
+                .filter(|v| owned(auth, v))
             {
                 push(format!("config.{name}"), v, true);
             }
         }
     }
-    for schema in [instance.auth_type.secrets_schema(), spec.secrets.clone()] {
+    for (schema, auth) in [
+        (instance.auth_type.secrets_schema(), true),
+        (spec.secrets.clone(), false),
+    ] {
         for name in url_properties(&schema) {
-            if let Some(v) = instance.secrets.get_str(&name) {
+            if let Some(v) = instance.secrets.get_str(&name).filter(|v| owned(auth, v)) {
                 push(format!("secrets.{name}"), v, true);
             }
         }
