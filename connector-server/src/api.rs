@@ -198,6 +198,51 @@ pub struct ActionOutput {
     /// The action's mapped output: any JSON value (an array for listings).
     #[schema(value_type = Value)]
     pub output: Value,
+    /// Present when a listing run with `allPages` was stopped by a limit while the provider
+    /// had more records.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub truncated: Option<TruncatedView>,
+}
+
+/// The limit that stopped a listing.
+#[derive(Serialize, ToSchema)]
+pub struct TruncatedView {
+    /// `maxRecords`, `maxPages` or `defaultPageCap` (the built-in 1,000 pages).
+    #[schema(value_type = String, example = "maxRecords")]
+    pub limit: connector_runtime::ListingLimit,
+    /// The limit's value: records for `maxRecords`, pages otherwise.
+    pub value: u64,
+    /// The same, for a person: `listing stopped at maxRecords (250); more records exist`.
+    pub message: String,
+}
+
+impl From<connector_runtime::Truncation> for TruncatedView {
+    fn from(t: connector_runtime::Truncation) -> TruncatedView {
+        TruncatedView {
+            limit: t.limit,
+            value: t.value,
+            message: t.to_string(),
+        }
+    }
+}
+
+/// An action failure as the caller reads it: a per-user instance the caller has not connected
+/// (or must connect again) names the caller and the route that connects the account, rather
+/// than the internal user id.
+fn for_caller(e: ActionError, user: &User, instance: &str) -> ApiError {
+    let what = match e.code {
+        "not_authorized" => "has not connected an account to",
+        "token_revoked" => "must connect an account again to (the provider revoked the token of)",
+        _ => return e.into(),
+    };
+    let mut err = ApiError::from(e);
+    err.message = format!(
+        "user `{}` {what} instance `{instance}`: connect it with \
+         POST /api/instances/{instance}/oauth/start (or open GET \
+         /api/instances/{instance}/oauth/start in a browser)",
+        user.name
+    );
+    err
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -716,8 +761,13 @@ async fn run_action(
         .get(&action)
         .is_some_and(|a| a.supports_streaming);
     let ctx = live.runtime.context(&user.id, CancellationToken::new());
+    let caller = |e| for_caller(e, &user, &id);
     if streaming {
-        let stream = live.dispatcher.stream(&ctx, &action, input).await?;
+        let stream = live
+            .dispatcher
+            .stream(&ctx, &action, input)
+            .await
+            .map_err(caller)?;
         let events = stream
             .map(|item| {
                 let ev = match item {
@@ -741,6 +791,18 @@ async fn run_action(
             .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
             .into_response());
     }
+    if q.all_pages && live.dispatcher.is_listing(&action) {
+        let listing = live
+            .dispatcher
+            .list(&ctx, &action, input)
+            .await
+            .map_err(caller)?;
+        let output = ActionOutput {
+            output: Value::Array(listing.records),
+            truncated: listing.truncated.map(TruncatedView::from),
+        };
+        return Ok(Json(output).into_response());
+    }
     let output = live
         .dispatcher
         .execute(
@@ -751,8 +813,13 @@ async fn run_action(
                 all_pages: q.all_pages,
             },
         )
-        .await?;
-    Ok(Json(ActionOutput { output }).into_response())
+        .await
+        .map_err(caller)?;
+    Ok(Json(ActionOutput {
+        output,
+        truncated: None,
+    })
+    .into_response())
 }
 
 #[utoipa::path(post, path = "/api/instances/{id}/test", security(("bearer" = []), ("api_key" = [])), params(("id" = String, Path, description = "The instance id", min_length = 1, max_length = 64, pattern = r"^[a-z0-9_-]{1,64}$")),
@@ -764,7 +831,11 @@ async fn test_instance(
 ) -> AppResult<Json<TestResponse>> {
     let live = s.get_live(&id)?;
     let ctx = live.runtime.context(&user.id, CancellationToken::new());
-    let result = live.dispatcher.test(&ctx).await?;
+    let result = live
+        .dispatcher
+        .test(&ctx)
+        .await
+        .map_err(|e| for_caller(e, &user, &id))?;
     Ok(Json(TestResponse { ok: true, result }))
 }
 
@@ -1071,7 +1142,7 @@ async fn oauth_cancel(
     paths(healthz, readyz, openapi_json, connector_types, connector_type, list_instances, create_instance, get_instance,
         update_instance, delete_instance, run_action, test_instance, oauth_start, oauth_start_redirect,
         oauth_callback, oauth_disconnect, oauth_cancel),
-    components(schemas(crate::error::ErrorBody, crate::error::ErrorDetail, InstanceView, InstanceList, CreateInstance, UpdateInstance,
+    components(schemas(crate::error::ErrorBody, crate::error::ErrorDetail, InstanceView, InstanceList, CreateInstance, UpdateInstance, TruncatedView,
         ActionOutput, StartRequest, StartResponse, CancelRequest, CancelResponse, DisconnectResponse, TestResponse, Health, Catalog),
         responses(crate::openapi::BadRequest, crate::openapi::Unauthorized, crate::openapi::Forbidden, crate::openapi::NotFound,
             crate::openapi::Conflict, crate::openapi::PayloadTooLarge, crate::openapi::UnsupportedMediaType,
