@@ -452,6 +452,15 @@ async fn two_users_connect_their_own_accounts_and_every_attack_is_refused() {
         )
         .await;
     assert_eq!(st, 403, "{v}");
+    // The message names the user as they know themselves and the route that connects them.
+    assert_eq!(v["error"]["code"], "not_authorized", "{v}");
+    let msg = v["error"]["message"].as_str().unwrap();
+    assert!(msg.contains("user `alice`"), "{msg}");
+    assert!(
+        msg.contains("POST /api/instances/files/oauth/start"),
+        "{msg}"
+    );
+    assert!(!msg.contains("u_"), "no internal user id: {msg}");
 
     // Each user runs the dance in a browser: GET start -> provider -> callback page.
     for (who, account) in [(&alice, "alice-account"), (&bob, "bob-account")] {

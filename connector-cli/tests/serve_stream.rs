@@ -40,6 +40,21 @@ actions:
       path: /events
     supportsStreaming: true
     streaming: { format: sse, doneMarker: "[DONE]" }
+  lines:
+    description: Stream NDJSON lines from the API.
+    scope: read
+    request:
+      method: GET
+      path: /lines
+    supportsStreaming: true
+    streaming: { format: ndjson }
+  items:
+    description: A listing cut at three records.
+    scope: read
+    request:
+      method: GET
+      path: /items
+    pagination: { style: cursor, cursorParam: cursor, cursorPath: $.next, records: $.items, maxRecords: 3 }
   slow:
     description: An answer the API takes its time over.
     scope: read
@@ -85,6 +100,27 @@ async fn events(headers: HeaderMap) -> Response {
     ([(header::CONTENT_TYPE, "text/event-stream")], body).into_response()
 }
 
+/// Two NDJSON lines.
+async fn lines(headers: HeaderMap) -> Response {
+    if !authorized(&headers) {
+        return (StatusCode::UNAUTHORIZED, "bad token").into_response();
+    }
+    let body = "{\"id\":7,\"status\":\"done\"}\n{\"id\":8,\"status\":\"queued\"}\n";
+    ([(header::CONTENT_TYPE, "application/x-ndjson")], body).into_response()
+}
+
+/// Pages of two records, for ever: `cursor=N` answers records 2N and 2N+1.
+async fn items(
+    headers: HeaderMap,
+    axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    if !authorized(&headers) {
+        return (StatusCode::UNAUTHORIZED, "bad token").into_response();
+    }
+    let n: u64 = q.get("cursor").and_then(|c| c.parse().ok()).unwrap_or(0);
+    axum::Json(json!({ "items": [2 * n, 2 * n + 1], "next": (n + 1).to_string() })).into_response()
+}
+
 async fn slow(State(m): State<Arc<Mock>>, headers: HeaderMap) -> Response {
     if !authorized(&headers) {
         return (StatusCode::UNAUTHORIZED, "bad token").into_response();
@@ -112,6 +148,8 @@ async fn start_mock(m: Arc<Mock>) -> SocketAddr {
     let app = Router::new()
         .route("/events", get(events))
         .route("/slow", get(slow))
+        .route("/lines", get(lines))
+        .route("/items", get(items))
         .route("/me", get(me))
         .with_state(m);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -293,6 +331,66 @@ async fn a_streaming_action_answers_over_sse_in_order_without_secrets() {
     );
     assert!(!body.contains(TOKEN), "{body}");
     assert!(!server.log_text().contains(TOKEN));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ndjson_events_are_named_line_and_a_cut_listing_says_truncated() {
+    let mock = start_mock(Arc::default()).await;
+    let server = Server::start().await;
+    let admin = server.add_user("admin", true);
+    let user = server.add_user("reader", false);
+    server.create_instance(&admin, "feed", mock, TOKEN).await;
+    let c = reqwest::Client::new();
+
+    let r = c
+        .post(format!("{}/api/instances/feed/actions/lines", server.base))
+        .bearer_auth(&user)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let body = r.text().await.unwrap();
+    assert_eq!(
+        parse_sse(&body),
+        vec![
+            ("line".to_string(), json!({"id": 7, "status": "done"})),
+            ("line".to_string(), json!({"id": 8, "status": "queued"})),
+            ("end".to_string(), json!({})),
+        ],
+        "{body}"
+    );
+
+    let r = c
+        .post(format!(
+            "{}/api/instances/feed/actions/items?allPages=true",
+            server.base
+        ))
+        .bearer_auth(&user)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["output"], json!([0, 1, 2]), "{v}");
+    assert_eq!(v["truncated"]["limit"], "maxRecords", "{v}");
+    assert_eq!(v["truncated"]["value"], 3, "{v}");
+    assert_eq!(
+        v["truncated"]["message"],
+        "listing stopped at maxRecords (3); more records exist"
+    );
+    // The first page alone is what was asked for: not truncated.
+    let r = c
+        .post(format!("{}/api/instances/feed/actions/items", server.base))
+        .bearer_auth(&user)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["output"], json!([0, 1]), "{v}");
+    assert!(v.get("truncated").is_none(), "{v}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
