@@ -408,3 +408,22 @@ actions:
         );
     }
 }
+
+#[tokio::test]
+async fn a_connection_failure_names_scheme_host_and_port_but_never_path_or_query() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let base = format!("http://127.0.0.1:{port}/v1/secret-path?key={CANARY}");
+    let f = files(&spec(&base, "", NO_RETRY));
+    let out = output(run_args(&f, "create", &[]), vec![]).await;
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("could not connect to http://127.0.0.1:{port}")),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("secret-path"), "{stderr}");
+    assert!(!stderr.contains(CANARY), "{stderr}");
+}

@@ -519,7 +519,7 @@ fn secrets_map(v: Value) -> AppResult<Map<String, Value>> {
 }
 
 #[utoipa::path(post, path = "/api/instances", security(("bearer" = []), ("api_key" = [])), request_body = CreateInstance,
-    responses((status = 201, description = "Created", body = InstanceView), (status = 400, response = crate::openapi::BadRequest), (status = 401, response = crate::openapi::Unauthorized), (status = 403, response = crate::openapi::Forbidden), (status = 409, response = crate::openapi::Conflict), (status = 413, response = crate::openapi::PayloadTooLarge), (status = 415, response = crate::openapi::UnsupportedMediaType), (status = 502, response = crate::openapi::BadGateway), (status = 503, response = crate::openapi::ServiceUnavailable)))]
+    responses((status = 201, description = "Created", body = InstanceView), (status = 400, response = crate::openapi::BadRequest), (status = 401, response = crate::openapi::Unauthorized), (status = 403, response = crate::openapi::Forbidden), (status = 409, response = crate::openapi::Conflict), (status = 408, response = crate::openapi::RequestTimeout), (status = 413, response = crate::openapi::PayloadTooLarge), (status = 415, response = crate::openapi::UnsupportedMediaType), (status = 502, response = crate::openapi::BadGateway), (status = 503, response = crate::openapi::ServiceUnavailable)))]
 async fn create_instance(
     State(s): St,
     Admin(user): Admin,
@@ -632,7 +632,7 @@ async fn get_instance(
 
 #[utoipa::path(put, path = "/api/instances/{id}", security(("bearer" = []), ("api_key" = [])), params(("id" = String, Path, description = "The instance id", min_length = 1, max_length = 64, pattern = r"^[a-z0-9_-]{1,64}$")),
     request_body = UpdateInstance,
-    responses((status = 200, description = "The updated instance", body = InstanceView), (status = 400, response = crate::openapi::BadRequest), (status = 401, response = crate::openapi::Unauthorized), (status = 403, response = crate::openapi::Forbidden), (status = 404, response = crate::openapi::NotFound), (status = 413, response = crate::openapi::PayloadTooLarge), (status = 415, response = crate::openapi::UnsupportedMediaType), (status = 502, response = crate::openapi::BadGateway), (status = 503, response = crate::openapi::ServiceUnavailable)))]
+    responses((status = 200, description = "The updated instance", body = InstanceView), (status = 400, response = crate::openapi::BadRequest), (status = 401, response = crate::openapi::Unauthorized), (status = 403, response = crate::openapi::Forbidden), (status = 404, response = crate::openapi::NotFound), (status = 408, response = crate::openapi::RequestTimeout), (status = 413, response = crate::openapi::PayloadTooLarge), (status = 415, response = crate::openapi::UnsupportedMediaType), (status = 502, response = crate::openapi::BadGateway), (status = 503, response = crate::openapi::ServiceUnavailable)))]
 async fn update_instance(
     State(s): St,
     Admin(user): Admin,
@@ -745,7 +745,7 @@ async fn delete_instance(
     responses((status = 200, description = "The output, or for a streaming action Server-Sent Events", content(
             (ActionOutput = "application/json"),
             (String = "text/event-stream"))),
-        (status = 400, response = crate::openapi::BadRequest), (status = 401, response = crate::openapi::Unauthorized), (status = 403, response = crate::openapi::Forbidden), (status = 404, response = crate::openapi::NotFound), (status = 413, response = crate::openapi::PayloadTooLarge), (status = 415, response = crate::openapi::UnsupportedMediaType), (status = 429, response = crate::openapi::TooManyRequests), (status = 502, response = crate::openapi::BadGateway), (status = 503, response = crate::openapi::ServiceUnavailable)))]
+        (status = 400, response = crate::openapi::BadRequest), (status = 401, response = crate::openapi::Unauthorized), (status = 403, response = crate::openapi::Forbidden), (status = 404, response = crate::openapi::NotFound), (status = 408, response = crate::openapi::RequestTimeout), (status = 413, response = crate::openapi::PayloadTooLarge), (status = 415, response = crate::openapi::UnsupportedMediaType), (status = 429, response = crate::openapi::TooManyRequests), (status = 502, response = crate::openapi::BadGateway), (status = 503, response = crate::openapi::ServiceUnavailable)))]
 async fn run_action(
     State(s): St,
     Caller(user): Caller,
@@ -911,7 +911,7 @@ async fn start_flow(
 /// callback recognise the caller's browser.
 #[utoipa::path(post, path = "/api/instances/{id}/oauth/start", security(("bearer" = []), ("api_key" = [])), params(("id" = String, Path, description = "The instance id", min_length = 1, max_length = 64, pattern = r"^[a-z0-9_-]{1,64}$")),
     request_body(content = Option<StartRequest>, description = "Both fields optional; an empty body counts as `{}`", content_type = "application/json"),
-    responses((status = 200, description = "The authorization URL; sets the `connector_flow` cookie", body = StartResponse), (status = 400, response = crate::openapi::BadRequest), (status = 401, response = crate::openapi::Unauthorized), (status = 404, response = crate::openapi::NotFound), (status = 413, response = crate::openapi::PayloadTooLarge), (status = 415, response = crate::openapi::UnsupportedMediaType), (status = 429, response = crate::openapi::TooManyRequests), (status = 502, response = crate::openapi::BadGateway), (status = 503, response = crate::openapi::ServiceUnavailable)))]
+    responses((status = 200, description = "The authorization URL; sets the `connector_flow` cookie", body = StartResponse), (status = 400, response = crate::openapi::BadRequest), (status = 401, response = crate::openapi::Unauthorized), (status = 404, response = crate::openapi::NotFound), (status = 408, response = crate::openapi::RequestTimeout), (status = 413, response = crate::openapi::PayloadTooLarge), (status = 415, response = crate::openapi::UnsupportedMediaType), (status = 429, response = crate::openapi::TooManyRequests), (status = 502, response = crate::openapi::BadGateway), (status = 503, response = crate::openapi::ServiceUnavailable)))]
 async fn oauth_start(
     State(s): St,
     Caller(user): Caller,
@@ -1021,7 +1021,9 @@ fn page(status: StatusCode, title: &str, message: &str, link: &str) -> Response 
 #[utoipa::path(get, path = "/api/oauth/callback",
     params(("state" = Option<String>, Query, description = "The state the flow started with"), ("code" = Option<String>, Query, description = "The authorization code"), ("error" = Option<String>, Query, description = "The provider's refusal"), ("error_description" = Option<String>, Query, description = "The provider's explanation")),
     responses((status = 200, description = "HTML page: connected", content_type = "text/html", body = String),
-        (status = 400, description = "HTML page: unknown, expired, replayed or cancelled state, a provider refusal or a failed exchange", content_type = "text/html", body = String),
+        (status = 400, description = "HTML page: unknown, expired, replayed or cancelled state, a provider refusal or a failed exchange; JSON `multiple_flow_cookies` when the request carries more than one flow cookie", content(
+            (String = "text/html"),
+            (crate::error::ErrorBody = "application/json"))),
         (status = 401, description = "HTML page: this browser did not start the flow and sent no key", content_type = "text/html", body = String),
         (status = 403, description = "HTML page: the flow belongs to another user", content_type = "text/html", body = String),
         (status = 429, response = crate::openapi::TooManyRequests),
@@ -1117,7 +1119,7 @@ async fn oauth_disconnect(
 
 /// Cancel one of the caller's pending authorizations.
 #[utoipa::path(post, path = "/api/oauth/cancel", security(("bearer" = []), ("api_key" = [])), request_body = CancelRequest,
-    responses((status = 200, description = "Whether a pending state was cancelled", body = CancelResponse), (status = 400, response = crate::openapi::BadRequest), (status = 401, response = crate::openapi::Unauthorized), (status = 403, response = crate::openapi::Forbidden), (status = 413, response = crate::openapi::PayloadTooLarge), (status = 415, response = crate::openapi::UnsupportedMediaType), (status = 503, response = crate::openapi::ServiceUnavailable)))]
+    responses((status = 200, description = "Whether a pending state was cancelled", body = CancelResponse), (status = 400, response = crate::openapi::BadRequest), (status = 401, response = crate::openapi::Unauthorized), (status = 403, response = crate::openapi::Forbidden), (status = 408, response = crate::openapi::RequestTimeout), (status = 413, response = crate::openapi::PayloadTooLarge), (status = 415, response = crate::openapi::UnsupportedMediaType), (status = 503, response = crate::openapi::ServiceUnavailable)))]
 async fn oauth_cancel(
     State(s): St,
     Caller(user): Caller,
@@ -1144,7 +1146,7 @@ async fn oauth_cancel(
         oauth_callback, oauth_disconnect, oauth_cancel),
     components(schemas(crate::error::ErrorBody, crate::error::ErrorDetail, InstanceView, InstanceList, CreateInstance, UpdateInstance, TruncatedView,
         ActionOutput, StartRequest, StartResponse, CancelRequest, CancelResponse, DisconnectResponse, TestResponse, Health, Catalog),
-        responses(crate::openapi::BadRequest, crate::openapi::Unauthorized, crate::openapi::Forbidden, crate::openapi::NotFound,
+        responses(crate::openapi::BadRequest, crate::openapi::RequestTimeout, crate::openapi::Unauthorized, crate::openapi::Forbidden, crate::openapi::NotFound,
             crate::openapi::Conflict, crate::openapi::PayloadTooLarge, crate::openapi::UnsupportedMediaType,
             crate::openapi::TooManyRequests, crate::openapi::BadGateway, crate::openapi::ServiceUnavailable)),
     modifiers(&OpenApiExtras)

@@ -41,6 +41,11 @@ pub struct Conflict(ErrorBody);
 #[allow(dead_code)]
 pub struct PayloadTooLarge(ErrorBody);
 
+/// The body did not arrive within `--body-timeout`; the connection is closed.
+#[derive(utoipa::ToResponse)]
+#[allow(dead_code)]
+pub struct RequestTimeout(ErrorBody);
+
 /// The body is not `application/json`.
 #[derive(utoipa::ToResponse)]
 #[allow(dead_code)]
