@@ -427,3 +427,72 @@ async fn a_connection_failure_names_scheme_host_and_port_but_never_path_or_query
     assert!(!stderr.contains("secret-path"), "{stderr}");
     assert!(!stderr.contains(CANARY), "{stderr}");
 }
+
+#[tokio::test]
+async fn every_record_of_a_listing_and_every_event_is_checked_against_the_output_schema() {
+    let server = listing(3, 2, Duration::ZERO).await;
+    Mock::given(method("GET"))
+        .and(path("/events"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(
+            "data: {\"n\":1}\n\ndata: {\"n\":\"two\"}\n\n",
+            "text/event-stream",
+        ))
+        .mount(&server)
+        .await;
+    let spec_text = format!(
+        r#"id: .firstuse
+displayName: First use
+description: Checked outputs
+minimumLicense: basic
+baseUrl: {}
+auth: {{ types: [bearer] }}
+actions:
+  issues:
+    description: List issues; the schema allows numbers below 3 only
+    scope: read
+    request: {{ method: GET, path: /issues }}
+    pagination: {{ style: cursor, cursorParam: cursor, cursorPath: $.next, records: $.items }}
+    response:
+      output: {{ n: $.number }}
+    output:
+      type: array
+      maxItems: 2
+      items: {{ type: object, properties: {{ n: {{ type: integer, maximum: 2 }} }} }}
+  events:
+    description: Events whose n is a number
+    scope: read
+    request: {{ method: GET, path: /events }}
+    supportsStreaming: true
+    streaming: {{ format: sse }}
+    output: {{ type: object, properties: {{ n: {{ type: integer }} }} }}
+"#,
+        server.uri()
+    );
+    let f = files(&spec_text);
+    // The first page alone matches (two records, n 0 and 1).
+    let out = output(run_args(&f, "issues", &[]), vec![]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+    // All pages: the fourth record (n = 3) breaks `items`; the page-sized maxItems does not
+    // apply to the whole listing.
+    for format in ["json", "ndjson"] {
+        let out = output(
+            run_args(&f, "issues", &["--all-pages", "--output", format]),
+            vec![],
+        )
+        .await;
+        let (_, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(
+            stderr.contains("[invalid_output]") && stderr.contains("record of `issues`"),
+            "{stderr}"
+        );
+    }
+    let out = output(run_args(&f, "events", &[]), vec![]).await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(stdout.lines().count(), 1, "the valid event first: {stdout}");
+    assert!(
+        stderr.contains("[invalid_output]") && stderr.contains("event of `events`"),
+        "{stderr}"
+    );
+}

@@ -41,6 +41,32 @@ pub fn unknown_action(spec: &ConnectorSpec, action: &str) -> ActionError {
 struct Schemas {
     input: jsonschema::Validator,
     output: Option<jsonschema::Validator>,
+    /// What each item handed out one at a time must match: a listing's record (the output
+    /// schema's `items`), a stream's event data (the output schema itself).
+    item: Option<Arc<jsonschema::Validator>>,
+}
+
+/// Check one item (a record of a listing, the data of an event) against `v`.
+fn check_item(
+    v: &jsonschema::Validator,
+    action: &str,
+    what: &str,
+    item: &Value,
+) -> Result<(), ActionError> {
+    let problems: Vec<String> = v
+        .iter_errors(item)
+        .map(|e| crate::instance::describe_violation(&e, what, true))
+        .collect();
+    if problems.is_empty() {
+        return Ok(());
+    }
+    Err(ActionError::system(
+        "invalid_output",
+        format!(
+            "a {what} of `{action}` does not match its output schema: {}",
+            problems.join("; ")
+        ),
+    ))
 }
 
 /// A connector with compiled input/output validators.
@@ -68,7 +94,34 @@ impl Dispatcher {
                 })?),
                 None => None,
             };
-            schemas.insert(name.clone(), Schemas { input, output });
+            let item_schema = match (&a.output, a.supports_streaming) {
+                (Some(o), true) => Some(o.clone()),
+                (Some(o), false)
+                    if crate::executor::pagination_of(connector.spec(), name).is_some() =>
+                {
+                    o.get("items").filter(|i| i.is_object()).cloned()
+                }
+                _ => None,
+            };
+            let item = match item_schema {
+                Some(schema) => Some(Arc::new(jsonschema::draft202012::new(&schema).map_err(
+                    |e| {
+                        ActionError::system(
+                            "invalid_schema",
+                            format!("output schema of `{name}` does not compile: {e}"),
+                        )
+                    },
+                )?)),
+                None => None,
+            };
+            schemas.insert(
+                name.clone(),
+                Schemas {
+                    input,
+                    output,
+                    item,
+                },
+            );
         }
         Ok(Dispatcher { connector, schemas })
     }
@@ -161,6 +214,13 @@ impl Dispatcher {
                 ));
             }
         }
+        // Every page of a listing: the schema's array bounds describe one page, so each record
+        // is checked against its `items`.
+        if let (Some(v), true, Value::Array(records)) = (&s.item, opts.all_pages, &output) {
+            for r in records {
+                check_item(v, action, "record", r)?;
+            }
+        }
         Ok(output)
     }
 
@@ -180,7 +240,7 @@ impl Dispatcher {
         action: &str,
         input: Value,
     ) -> Result<Option<BoxStream<'static, Result<Page, ActionError>>>, ActionError> {
-        self.check_input(action, &input)?;
+        let item = self.check_input(action, &input)?.item.clone();
         let in_session = self
             .spec()
             .actions
@@ -193,16 +253,18 @@ impl Dispatcher {
             return Ok(None);
         };
         let redactor = output_redactor(ctx);
+        let action = action.to_string();
         Ok(Some(Box::pin(futures::StreamExt::map(
             pages,
-            move |item| {
-                item.map(|mut page| {
-                    for r in &mut page.records {
-                        redactor.redact_value(r);
+            move |page| {
+                let mut page = page.map_err(|e| redactor.redact_error(e))?;
+                for r in &mut page.records {
+                    redactor.redact_value(r);
+                    if let Some(v) = &item {
+                        check_item(v, &action, "record", r)?;
                     }
-                    page
-                })
-                .map_err(|e| redactor.redact_error(e))
+                }
+                Ok(page)
             },
         ))))
     }
@@ -246,7 +308,7 @@ impl Dispatcher {
         action: &str,
         input: Value,
     ) -> Result<EventStream, ActionError> {
-        self.check_input(action, &input)?;
+        let item = self.check_input(action, &input)?.item.clone();
         if !self
             .spec()
             .actions
@@ -261,12 +323,14 @@ impl Dispatcher {
         let started = self.connector.stream(ctx, action, input).await;
         let redactor = output_redactor(ctx);
         let stream = started.map_err(|e| redactor.redact_error(e))?;
-        Ok(Box::pin(futures::StreamExt::map(stream, move |item| {
-            item.map(|mut ev| {
-                redactor.redact_value(&mut ev.data);
-                ev
-            })
-            .map_err(|e| redactor.redact_error(e))
+        let action = action.to_string();
+        Ok(Box::pin(futures::StreamExt::map(stream, move |ev| {
+            let mut ev = ev.map_err(|e| redactor.redact_error(e))?;
+            redactor.redact_value(&mut ev.data);
+            if let Some(v) = &item {
+                check_item(v, &action, "event", &ev.data)?;
+            }
+            Ok(ev)
         })))
     }
 
