@@ -3,8 +3,7 @@
 //! The real binary runs on 127.0.0.1 against a loopback mock API (axum, in the test process).
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -15,6 +14,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::{Value, json};
 use tokio::sync::{Notify, oneshot};
+
+mod support;
+use support::{Serve, Server, bin};
 
 /// The upstream bearer token; a canary: it must not reach any response, stream or log line.
 const TOKEN: &str = "CANARY-upstream-token-93d1";
@@ -160,91 +162,14 @@ async fn start_mock(m: Arc<Mock>) -> SocketAddr {
 
 // ---------------------------------------------------------------- the server under test
 
-fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_connector")
-}
-
-struct Server {
-    child: Child,
-    base: String,
-    log: PathBuf,
-    data: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
 impl Server {
     async fn start() -> Server {
-        let dir = tempfile::tempdir().unwrap();
-        let specs = dir.path().join("specs");
-        std::fs::create_dir_all(&specs).unwrap();
-        std::fs::write(specs.join("stream.yaml"), SPEC).unwrap();
-        let data = dir.path().join("data");
-        let log = dir.path().join("server.log");
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new(bin())
-            .args(["serve", "--data-dir"])
-            .arg(&data)
-            .arg("--specs")
-            .arg(&specs)
-            .args(["--listen", &format!("127.0.0.1:{port}"), "--allow-loopback"])
-            .env("RUST_LOG", "debug")
-            .env_remove("CONNECTOR_KEY")
-            .env_remove("CONNECTOR_KEY_FILE")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        let s = Server {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-            log,
-            data,
-            _dir: dir,
-        };
-        let c = reqwest::Client::new();
-        for _ in 0..600 {
-            if let Ok(r) = c.get(format!("{}/readyz", s.base)).send().await
-                && r.status() == 200
-            {
-                return s;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("the server did not become ready; log:\n{}", s.log_text());
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap()
-    }
-
-    fn add_user(&self, name: &str, admin: bool) -> String {
-        let mut cmd = Command::new(bin());
-        cmd.args(["users", "add", name, "--data-dir"])
-            .arg(&self.data);
-        if admin {
-            cmd.arg("--admin");
-        }
-        let out = cmd.output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let key = String::from_utf8(out.stdout).unwrap().trim().to_string();
-        assert!(key.starts_with("ck_"), "{key}");
-        key
-    }
-
-    fn sigterm(&self) {
-        let st = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(st.success());
+        Serve::new()
+            .spec("stream.yaml", SPEC)
+            .args(&["--allow-loopback"])
+            .rust_log("debug")
+            .start()
+            .await
     }
 
     /// Create a shared bearer instance as `admin`.
@@ -266,13 +191,6 @@ impl Server {
         let body = r.text().await.unwrap();
         assert_eq!(status, 201, "{body}");
         assert!(!body.contains(token), "{body}");
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
