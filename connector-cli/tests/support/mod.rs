@@ -173,6 +173,11 @@ fn spawn_process(
 }
 
 impl Server {
+    /// The URL of `path` on this server.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
     /// `host:port`, for raw TCP clients.
     pub fn host_port(&self) -> String {
         self.addr.to_string()
