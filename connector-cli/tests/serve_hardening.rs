@@ -5,8 +5,8 @@
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -16,6 +16,9 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
+
+mod support;
+use support::{Serve, Server, bin, free_port};
 
 const CLIENT_SECRET: &str = "client-secret-h4rd3n";
 
@@ -111,149 +114,21 @@ actions:
       path: /api/me
 "#;
 
-fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_connector")
-}
-
-struct Server {
-    child: Child,
-    addr: SocketAddr,
-    base: String,
-    log: PathBuf,
-    data: PathBuf,
-    specs: PathBuf,
-    extra: Vec<String>,
-    _dir: tempfile::TempDir,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-struct Paths<'a> {
-    addr: SocketAddr,
-    data: &'a Path,
-    specs: &'a Path,
-    log: &'a Path,
-    extra: &'a [String],
-}
-
-fn spawn_server(p: Paths<'_>) -> Child {
-    Command::new(bin())
-        .args(["serve", "--data-dir"])
-        .arg(p.data)
-        .arg("--specs")
-        .arg(p.specs)
-        .args(["--listen", &p.addr.to_string(), "--allow-loopback"])
-        .args(p.extra)
-        .env("RUST_LOG", "info")
-        .env_remove("CONNECTOR_KEY")
-        .env_remove("CONNECTOR_KEY_FILE")
-        .stdout(Stdio::null())
-        .stderr(
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(p.log)
-                .unwrap(),
-        )
-        .spawn()
-        .unwrap()
-}
-
 impl Server {
     fn start(extra: &[&str]) -> Server {
-        let dir = tempfile::tempdir().unwrap();
-        let specs = dir.path().join("specs");
-        std::fs::create_dir_all(&specs).unwrap();
-        std::fs::write(specs.join("harden.yaml"), SPEC).unwrap();
-        let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-        let log = dir.path().join("server.log");
-        let data = dir.path().join("data");
-        let extra: Vec<String> = extra.iter().map(|a| a.to_string()).collect();
-        let child = spawn_server(Paths {
-            addr,
-            data: &data,
-            specs: &specs,
-            log: &log,
-            extra: &extra,
-        });
-        let s = Server {
-            child,
-            addr,
-            base: format!("http://{addr}"),
-            log,
-            data,
-            specs,
-            extra,
-            _dir: dir,
-        };
-        s.wait_ready();
+        let s = Serve::new()
+            .spec("harden.yaml", SPEC)
+            .args(&["--allow-loopback"])
+            .args(extra)
+            .rust_log("info")
+            .spawn();
+        s.wait_ready_raw();
         s
     }
 
     fn restart(&mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-        self.child = spawn_server(Paths {
-            addr: self.addr,
-            data: &self.data,
-            specs: &self.specs,
-            log: &self.log,
-            extra: &self.extra,
-        });
-        self.wait_ready();
-    }
-
-    /// Readiness over a raw `Connection: close` request, so no pooled client connection
-    /// stays open and counts against `--max-connections`.
-    fn wait_ready(&self) {
-        for _ in 0..600 {
-            if let Ok(mut c) = TcpStream::connect(self.addr) {
-                let _ = c.set_read_timeout(Some(Duration::from_secs(5)));
-                let req = "GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
-                let mut out = String::new();
-                if c.write_all(req.as_bytes()).is_ok()
-                    && c.read_to_string(&mut out).is_ok()
-                    && out.starts_with("HTTP/1.1 200")
-                {
-                    return;
-                }
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("the server did not become ready; log:\n{}", self.log_text());
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn add_user(&self, name: &str, admin: bool) -> String {
-        let mut cmd = Command::new(bin());
-        cmd.args(["users", "add", name, "--data-dir"])
-            .arg(&self.data);
-        if admin {
-            cmd.arg("--admin");
-        }
-        let out = cmd.output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap().trim().to_string()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.respawn_with(self.args.clone());
+        self.wait_ready_raw();
     }
 }
 
@@ -298,6 +173,30 @@ fn instance_body(mock: SocketAddr, id: &str) -> Value {
         },
         "secrets": { "clientSecret": CLIENT_SECRET },
     })
+}
+
+/// Create the per-user instance `files` as `admin`.
+async fn create_files(c: &reqwest::Client, base: &str, admin: &str, mock: SocketAddr) {
+    let (st, _, v) = call(
+        c,
+        admin,
+        reqwest::Method::POST,
+        &format!("{base}/api/instances"),
+        Some(instance_body(mock, "files")),
+    )
+    .await;
+    assert_eq!(st, 201, "{v}");
+}
+
+/// A 400 with the documented error `code`.
+fn assert_400(st: u16, v: &Value, code: &str) {
+    assert_eq!((st, v["error"]["code"].as_str()), (400, Some(code)), "{v}");
+}
+
+/// The error's message contains `needle`.
+fn assert_message_contains(v: &Value, needle: &str) {
+    let message = v["error"]["message"].as_str().unwrap();
+    assert!(message.contains(needle), "{v}");
 }
 
 /// A started flow: the cookie the server set (`name=value`), the raw `Set-Cookie`, the state
@@ -375,15 +274,7 @@ async fn a_planted_second_flow_cookie_is_refused_and_links_nothing() {
     let alice = server.add_user("alice", false);
     let mallory = server.add_user("mallory", false);
     let c = client();
-    let (st, _, v) = call(
-        &c,
-        &admin,
-        reqwest::Method::POST,
-        &format!("{}/api/instances", server.base),
-        Some(instance_body(mock, "files")),
-    )
-    .await;
-    assert_eq!(st, 201, "{v}");
+    create_files(&c, &server.base, &admin, mock).await;
 
     // The attack: mallory starts a flow and plants its cookie in alice's browser, which also
     // holds alice's own; alice logs in at the provider on mallory's authorization URL.
@@ -426,15 +317,7 @@ async fn a_flow_cookie_completes_only_its_own_state_and_only_once() {
     let admin = server.add_user("admin", true);
     let alice = server.add_user("alice", false);
     let c = client();
-    let (st, _, v) = call(
-        &c,
-        &admin,
-        reqwest::Method::POST,
-        &format!("{}/api/instances", server.base),
-        Some(instance_body(mock, "files")),
-    )
-    .await;
-    assert_eq!(st, 201, "{v}");
+    create_files(&c, &server.base, &admin, mock).await;
 
     let a = start_flow(&c, &server.base, &alice, "files").await;
     let b = start_flow(&c, &server.base, &alice, "files").await;
@@ -502,15 +385,7 @@ async fn over_https_the_flow_cookie_is_host_prefixed_and_secure() {
     let server = Server::start(&["--public-base-url", &public]);
     let admin = server.add_user("admin", true);
     let c = client();
-    let (st, _, v) = call(
-        &c,
-        &admin,
-        reqwest::Method::POST,
-        &format!("{}/api/instances", server.base),
-        Some(instance_body(mock, "files")),
-    )
-    .await;
-    assert_eq!(st, 201, "{v}");
+    create_files(&c, &server.base, &admin, mock).await;
     let f = start_flow(&c, &server.base, &admin, "files").await;
     assert!(
         f.set_cookie.starts_with("__Host-connector_flow="),
@@ -764,10 +639,7 @@ async fn every_stored_string_is_bounded_and_undeclared_fields_are_refused() {
         Some(json!({"returnUrl": format!("/{}", "r".repeat(3000))})),
     )
     .await;
-    assert_eq!(
-        (st, v["error"]["code"].as_str()),
-        (400, Some("invalid_return_url"))
-    );
+    assert_400(st, &v, "invalid_return_url");
     // Cancel looks up a bounded state.
     let (st, _, v) = call(
         &c,
@@ -777,20 +649,13 @@ async fn every_stored_string_is_bounded_and_undeclared_fields_are_refused() {
         Some(json!({"state": "s".repeat(10_000)})),
     )
     .await;
-    assert_eq!(
-        (st, v["error"]["code"].as_str()),
-        (400, Some("invalid_state"))
-    );
+    assert_400(st, &v, "invalid_state");
 
     // Instance names, on create and on update.
     let mut body = instance_body(mock, "named");
     body["name"] = json!("n".repeat(201));
     let (st, _, v) = post(body).await;
-    assert_eq!(
-        (st, v["error"]["code"].as_str()),
-        (400, Some("invalid_name")),
-        "{v}"
-    );
+    assert_400(st, &v, "invalid_name");
     let (st, _, v) = call(
         &c,
         &admin,
@@ -799,11 +664,7 @@ async fn every_stored_string_is_bounded_and_undeclared_fields_are_refused() {
         Some(json!({"name": "n".repeat(100_000)})),
     )
     .await;
-    assert_eq!(
-        (st, v["error"]["code"].as_str()),
-        (400, Some("invalid_name")),
-        "{v}"
-    );
+    assert_400(st, &v, "invalid_name");
     let msg = v["error"]["message"].as_str().unwrap();
     assert!(msg.contains("name") && msg.contains("200"), "{msg}");
 
@@ -811,26 +672,12 @@ async fn every_stored_string_is_bounded_and_undeclared_fields_are_refused() {
     let mut body = instance_body(mock, "extra");
     body["config"]["colour"] = json!("blue");
     let (st, _, v) = post(body).await;
-    assert_eq!(
-        (st, v["error"]["code"].as_str()),
-        (400, Some("invalid_config")),
-        "{v}"
-    );
-    assert!(
-        v["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("config.colour"),
-        "{v}"
-    );
+    assert_400(st, &v, "invalid_config");
+    assert_message_contains(&v, "config.colour");
     let mut body = instance_body(mock, "extra");
     body["secrets"]["clientSecrt"] = json!("typo-of-a-secret-value");
     let (st, _, v) = post(body).await;
-    assert_eq!(
-        (st, v["error"]["code"].as_str()),
-        (400, Some("invalid_secrets")),
-        "{v}"
-    );
+    assert_400(st, &v, "invalid_secrets");
     let msg = v["error"]["message"].as_str().unwrap();
     assert!(msg.contains("secrets.clientSecrt"), "{msg}");
     assert!(!msg.contains("typo-of-a-secret-value"), "{msg}");
@@ -842,28 +689,14 @@ async fn every_stored_string_is_bounded_and_undeclared_fields_are_refused() {
         Some(json!({"secrets": {"stray": "x"}})),
     )
     .await;
-    assert_eq!(
-        (st, v["error"]["code"].as_str()),
-        (400, Some("invalid_secrets")),
-        "{v}"
-    );
+    assert_400(st, &v, "invalid_secrets");
 
     // `format: uri` is checked.
     let mut body = instance_body(mock, "formats");
     body["config"]["home"] = json!("not a uri");
     let (st, _, v) = post(body).await;
-    assert_eq!(
-        (st, v["error"]["code"].as_str()),
-        (400, Some("invalid_config")),
-        "{v}"
-    );
-    assert!(
-        v["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("config.home"),
-        "{v}"
-    );
+    assert_400(st, &v, "invalid_config");
+    assert_message_contains(&v, "config.home");
     let mut body = instance_body(mock, "formats");
     // (Not an http URL: those must also pass the outbound guard, which resolves them.)
     body["config"]["home"] = json!("urn:example:home");
@@ -910,15 +743,7 @@ async fn the_data_dir_is_0700_and_the_database_files_0600() {
     // After writes (a user, an instance with sealed secrets, a pending OAuth state).
     let admin = server.add_user("admin", true);
     let c = client();
-    let (st, _, v) = call(
-        &c,
-        &admin,
-        reqwest::Method::POST,
-        &format!("{}/api/instances", server.base),
-        Some(instance_body(mock, "files")),
-    )
-    .await;
-    assert_eq!(st, 201, "{v}");
+    create_files(&c, &server.base, &admin, mock).await;
     start_flow(&c, &server.base, &admin, "files").await;
     let files = db_files(&server.data);
     assert!(
