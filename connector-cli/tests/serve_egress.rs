@@ -5,62 +5,21 @@
 //!
 //!     cargo test -p connector-cli --test serve_egress
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 mod support;
+use support::target::Target;
 use support::{Serve, Server, free_port};
 
 /// What a token endpoint would answer: if this text ever reaches a client, a request got out.
 const TARGET_ANSWER: &str = "TARGET-ANSWER-invalid-client";
 const CLIENT_SECRET: &str = "CANARY-egress-secret";
 
-/// A loopback listener that counts the connections it accepts and answers every request
-/// with an OAuth error carrying [`TARGET_ANSWER`].
-struct Target {
-    port: u16,
-    accepted: Arc<AtomicUsize>,
-}
-
-impl Target {
-    async fn start() -> Target {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let accepted = Arc::new(AtomicUsize::new(0));
-        let count = Arc::clone(&accepted);
-        tokio::spawn(async move {
-            while let Ok((mut sock, _)) = listener.accept().await {
-                count.fetch_add(1, Ordering::SeqCst);
-                tokio::spawn(async move {
-                    let mut buf = vec![0u8; 16 * 1024];
-                    let mut seen = Vec::new();
-                    while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
-                        match sock.read(&mut buf).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => seen.extend_from_slice(&buf[..n]),
-                        }
-                    }
-                    let body =
-                        json!({"error": "invalid_client", "error_description": TARGET_ANSWER})
-                            .to_string();
-                    let reply = format!(
-                        "HTTP/1.1 401 Unauthorized\r\ncontent-type: application/json\r\n\
-                         content-length: {}\r\nconnection: close\r\n\r\n{body}",
-                        body.len()
-                    );
-                    let _ = sock.write_all(reply.as_bytes()).await;
-                });
-            }
-        });
-        Target { port, accepted }
-    }
-
-    fn accepted(&self) -> usize {
-        self.accepted.load(Ordering::SeqCst)
-    }
+/// The loopback target: it answers every request with an OAuth error carrying
+/// [`TARGET_ANSWER`], and counts the connections it accepts.
+async fn start_target() -> Target {
+    let body = json!({"error": "invalid_client", "error_description": TARGET_ANSWER});
+    Target::start("401 Unauthorized", body.to_string()).await
 }
 
 /// Every way to write "127.0.0.1:PORT" that the URL parser reads as an http URL.
@@ -212,7 +171,7 @@ fn refused_at_save(url: &str, body: &str) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_loopback_token_url_in_any_spelling_is_refused_at_save_naming_the_field() {
-    let target = Target::start().await;
+    let target = start_target().await;
     let closed = free_port();
     let server = Server::start(false).await;
     let key = server.admin_key();
@@ -249,7 +208,7 @@ async fn a_loopback_token_url_in_any_spelling_is_refused_at_save_naming_the_fiel
 /// it: the check made when the request is sent refuses every token path.
 #[tokio::test(flavor = "multi_thread")]
 async fn stored_loopback_token_urls_are_refused_when_the_request_is_made() {
-    let target = Target::start().await;
+    let target = start_target().await;
     let closed = free_port();
     let mut server = Server::start(true).await;
     let key = server.admin_key();
