@@ -18,7 +18,7 @@ use axum::routing::{get, post};
 use serde_json::{Value, json};
 
 mod support;
-use support::{Serve, Server, bin, free_port};
+use support::{Serve, Server, bin, free_port, run_ok};
 
 const CLIENT_SECRET: &str = "client-secret-h4rd3n";
 
@@ -776,15 +776,10 @@ async fn the_data_dir_is_0700_and_the_database_files_0600() {
 fn users_add_on_a_fresh_data_dir_creates_private_files() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("fresh");
-    let out = Command::new(bin())
-        .args(["users", "add", "first", "--admin", "--data-dir"])
-        .arg(&data)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    run_ok(
+        Command::new(bin())
+            .args(["users", "add", "first", "--admin", "--data-dir"])
+            .arg(&data),
     );
     assert_eq!(mode(&data), 0o700);
     assert_eq!(mode(&data.join("connector.db")), 0o600);

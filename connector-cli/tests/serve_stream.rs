@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use tokio::sync::{Notify, oneshot};
 
 mod support;
-use support::{Serve, Server, bin};
+use support::{Serve, Server, bin, run_ok};
 
 /// The upstream bearer token; a canary: it must not reach any response, stream or log line.
 const TOKEN: &str = "CANARY-upstream-token-93d1";
@@ -194,6 +194,17 @@ impl Server {
     }
 }
 
+/// Run an action (`action[?query]`) of the instance `feed` as `user`, with `{}` as input.
+async fn run_feed(server: &Server, user: &str, action: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(server.url(&format!("/api/instances/feed/actions/{action}")))
+        .bearer_auth(user)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap()
+}
+
 /// `(event, data)` pairs of a `text/event-stream` body (comments and keep-alives skipped).
 fn parse_sse(body: &str) -> Vec<(String, Value)> {
     let mut out = Vec::new();
@@ -222,13 +233,7 @@ async fn a_streaming_action_answers_over_sse_in_order_without_secrets() {
     let user = server.add_user("reader", false);
     server.create_instance(&admin, "feed", mock, TOKEN).await;
 
-    let r = reqwest::Client::new()
-        .post(format!("{}/api/instances/feed/actions/events", server.base))
-        .bearer_auth(&user)
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap();
+    let r = run_feed(&server, &user, "events").await;
     assert_eq!(r.status(), 200);
     let ct = r.headers()[header::CONTENT_TYPE]
         .to_str()
@@ -258,15 +263,8 @@ async fn ndjson_events_are_named_line_and_a_cut_listing_says_truncated() {
     let admin = server.add_user("admin", true);
     let user = server.add_user("reader", false);
     server.create_instance(&admin, "feed", mock, TOKEN).await;
-    let c = reqwest::Client::new();
 
-    let r = c
-        .post(format!("{}/api/instances/feed/actions/lines", server.base))
-        .bearer_auth(&user)
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap();
+    let r = run_feed(&server, &user, "lines").await;
     assert_eq!(r.status(), 200);
     let body = r.text().await.unwrap();
     assert_eq!(
@@ -279,16 +277,7 @@ async fn ndjson_events_are_named_line_and_a_cut_listing_says_truncated() {
         "{body}"
     );
 
-    let r = c
-        .post(format!(
-            "{}/api/instances/feed/actions/items?allPages=true",
-            server.base
-        ))
-        .bearer_auth(&user)
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap();
+    let r = run_feed(&server, &user, "items?allPages=true").await;
     assert_eq!(r.status(), 200);
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["output"], json!([0, 1, 2]), "{v}");
@@ -299,13 +288,7 @@ async fn ndjson_events_are_named_line_and_a_cut_listing_says_truncated() {
         "listing stopped at maxRecords (3); more records exist"
     );
     // The first page alone is what was asked for: not truncated.
-    let r = c
-        .post(format!("{}/api/instances/feed/actions/items", server.base))
-        .bearer_auth(&user)
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap();
+    let r = run_feed(&server, &user, "items").await;
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["output"], json!([0, 1]), "{v}");
     assert!(v.get("truncated").is_none(), "{v}");
@@ -422,15 +405,10 @@ async fn users_list_shows_names_ids_and_roles_but_never_keys() {
         ),
         ("bob", server.add_user("bob", false)),
     ];
-    let out = Command::new(bin())
-        .args(["users", "list", "--data-dir"])
-        .arg(&server.data)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = run_ok(
+        Command::new(bin())
+            .args(["users", "list", "--data-dir"])
+            .arg(&server.data),
     );
     let stdout = String::from_utf8(out.stdout).unwrap();
     let mut rows: Vec<(String, String, String)> = stdout

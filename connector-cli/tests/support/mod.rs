@@ -24,6 +24,17 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// Run a command that must succeed (its stderr is the failure message); returns its output.
+pub fn run_ok(cmd: &mut Command) -> std::process::Output {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 /// The workspace root (where `specs/` lives).
 pub fn workspace_root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap()
@@ -254,12 +265,7 @@ impl Server {
         if admin {
             cmd.arg("--admin");
         }
-        let out = cmd.output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let out = run_ok(&mut cmd);
         let key = String::from_utf8(out.stdout).unwrap().trim().to_string();
         assert!(key.starts_with("ck_"), "{key}");
         key
