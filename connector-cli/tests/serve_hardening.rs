@@ -188,6 +188,17 @@ async fn create_files(c: &reqwest::Client, base: &str, admin: &str, mock: Socket
     assert_eq!(st, 201, "{v}");
 }
 
+/// A server (started with `extra`) whose admin has created `files` against the mock
+/// provider: the server, a client and the admin's key.
+async fn files_server(extra: &[&str]) -> (Server, reqwest::Client, String) {
+    let mock = start_mock().await;
+    let server = Server::start(extra);
+    let admin = server.add_user("admin", true);
+    let c = client();
+    create_files(&c, &server.base, &admin, mock).await;
+    (server, c, admin)
+}
+
 /// A 400 with the documented error `code`.
 fn assert_400(st: u16, v: &Value, code: &str) {
     assert_eq!((st, v["error"]["code"].as_str()), (400, Some(code)), "{v}");
@@ -268,13 +279,9 @@ async fn connected(c: &reqwest::Client, base: &str, key: &str) -> Value {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_planted_second_flow_cookie_is_refused_and_links_nothing() {
-    let mock = start_mock().await;
-    let server = Server::start(&[]);
-    let admin = server.add_user("admin", true);
+    let (server, c, _admin) = files_server(&[]).await;
     let alice = server.add_user("alice", false);
     let mallory = server.add_user("mallory", false);
-    let c = client();
-    create_files(&c, &server.base, &admin, mock).await;
 
     // The attack: mallory starts a flow and plants its cookie in alice's browser, which also
     // holds alice's own; alice logs in at the provider on mallory's authorization URL.
@@ -312,12 +319,8 @@ async fn a_planted_second_flow_cookie_is_refused_and_links_nothing() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_flow_cookie_completes_only_its_own_state_and_only_once() {
-    let mock = start_mock().await;
-    let server = Server::start(&[]);
-    let admin = server.add_user("admin", true);
+    let (server, c, _admin) = files_server(&[]).await;
     let alice = server.add_user("alice", false);
-    let c = client();
-    create_files(&c, &server.base, &admin, mock).await;
 
     let a = start_flow(&c, &server.base, &alice, "files").await;
     let b = start_flow(&c, &server.base, &alice, "files").await;
@@ -379,13 +382,9 @@ async fn a_flow_cookie_completes_only_its_own_state_and_only_once() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn over_https_the_flow_cookie_is_host_prefixed_and_secure() {
-    let mock = start_mock().await;
     let port = free_port();
     let public = format!("https://127.0.0.1:{port}/");
-    let server = Server::start(&["--public-base-url", &public]);
-    let admin = server.add_user("admin", true);
-    let c = client();
-    create_files(&c, &server.base, &admin, mock).await;
+    let (server, c, admin) = files_server(&["--public-base-url", &public]).await;
     let f = start_flow(&c, &server.base, &admin, "files").await;
     assert!(
         f.set_cookie.starts_with("__Host-connector_flow="),
