@@ -439,6 +439,21 @@ fn closed_within(s: &mut TcpStream, wait: Duration) -> bool {
     }
 }
 
+/// Write `piece(i)` to the socket every 500 ms, 30 times at most; the thread returns how
+/// many pieces went out before a write failed (the server closed), or 30.
+fn trickle(s: &TcpStream, piece: fn(usize) -> Vec<u8>) -> std::thread::JoinHandle<usize> {
+    let mut w = s.try_clone().unwrap();
+    std::thread::spawn(move || {
+        for i in 0..30 {
+            std::thread::sleep(Duration::from_millis(500));
+            if w.write_all(&piece(i)).is_err() {
+                return i;
+            }
+        }
+        30
+    })
+}
+
 fn still_open_now(s: &mut TcpStream) -> bool {
     !closed_within(s, Duration::from_millis(200))
 }
@@ -488,19 +503,8 @@ async fn headers_trickled_every_500_ms_are_cut_at_the_header_timeout() {
     let server = Server::start(&["--header-timeout", "1", "--idle-timeout", "60"]);
     let mut s = TcpStream::connect(server.addr).unwrap();
     s.write_all(b"GET /healthz HTTP/1.1\r\n").unwrap();
-    let mut w = s.try_clone().unwrap();
     // Left alone, this would keep the head open for 15 s.
-    let trickle = std::thread::spawn(move || {
-        for i in 0..30 {
-            std::thread::sleep(Duration::from_millis(500));
-            if w.write_all(format!("X-Slow-{i}: y\r\n").as_bytes())
-                .is_err()
-            {
-                return i;
-            }
-        }
-        30
-    });
+    let trickle = trickle(&s, |i| format!("X-Slow-{i}: y\r\n").into_bytes());
     assert!(still_open_now(&mut s));
     let t = Instant::now();
     assert!(closed_within(&mut s, Duration::from_secs(10)));
@@ -529,16 +533,7 @@ async fn a_body_trickled_every_500_ms_gets_408_and_a_closed_connection() {
          Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{{"
     );
     s.write_all(head.as_bytes()).unwrap();
-    let mut w = s.try_clone().unwrap();
-    let trickle = std::thread::spawn(move || {
-        for i in 0..30 {
-            std::thread::sleep(Duration::from_millis(500));
-            if w.write_all(b" ").is_err() {
-                return i;
-            }
-        }
-        30
-    });
+    let trickle = trickle(&s, |_| b" ".to_vec());
     assert!(still_open_now(&mut s));
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let t = Instant::now();

@@ -194,6 +194,17 @@ impl Server {
     }
 }
 
+/// A server with the shared instance `feed` on the mock API: the server and the key of the
+/// non-admin user `reader`.
+async fn feed_server() -> (Server, String) {
+    let mock = start_mock(Arc::default()).await;
+    let server = Server::start().await;
+    let admin = server.add_user("admin", true);
+    let user = server.add_user("reader", false);
+    server.create_instance(&admin, "feed", mock, TOKEN).await;
+    (server, user)
+}
+
 /// Run an action (`action[?query]`) of the instance `feed` as `user`, with `{}` as input.
 async fn run_feed(server: &Server, user: &str, action: &str) -> reqwest::Response {
     reqwest::Client::new()
@@ -227,11 +238,7 @@ fn parse_sse(body: &str) -> Vec<(String, Value)> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_streaming_action_answers_over_sse_in_order_without_secrets() {
-    let mock = start_mock(Arc::default()).await;
-    let server = Server::start().await;
-    let admin = server.add_user("admin", true);
-    let user = server.add_user("reader", false);
-    server.create_instance(&admin, "feed", mock, TOKEN).await;
+    let (server, user) = feed_server().await;
 
     let r = run_feed(&server, &user, "events").await;
     assert_eq!(r.status(), 200);
@@ -258,11 +265,7 @@ async fn a_streaming_action_answers_over_sse_in_order_without_secrets() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn ndjson_events_are_named_line_and_a_cut_listing_says_truncated() {
-    let mock = start_mock(Arc::default()).await;
-    let server = Server::start().await;
-    let admin = server.add_user("admin", true);
-    let user = server.add_user("reader", false);
-    server.create_instance(&admin, "feed", mock, TOKEN).await;
+    let (server, user) = feed_server().await;
 
     let r = run_feed(&server, &user, "lines").await;
     assert_eq!(r.status(), 200);
