@@ -102,6 +102,13 @@ async fn create_log_instance(c: &reqwest::Client, s: &Server, admin: &str) -> An
     .await
 }
 
+/// A server started with `extra`, the key of its admin, and a client.
+async fn admin_server(extra: &[&str]) -> (Server, String, reqwest::Client) {
+    let s = Server::start(extra).await;
+    let admin = s.add_user("admin", true);
+    (s, admin, client())
+}
+
 fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -131,9 +138,7 @@ fn raw(addr: &str, request_line_target: &str, extra_headers: &str) -> (u16, Stri
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_json_array_is_refused_where_an_object_is_required_and_creates_nothing() {
-    let s = Server::start(&[]).await;
-    let admin = s.add_user("admin", true);
-    let c = client();
+    let (s, admin, c) = admin_server(&[]).await;
     let a = send(
         c.post(s.url("/api/instances"))
             .bearer_auth(&admin)
@@ -187,9 +192,7 @@ async fn a_json_array_is_refused_where_an_object_is_required_and_creates_nothing
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_empty_body_is_named_as_such_except_where_it_counts_as_an_empty_object() {
-    let s = Server::start(&[]).await;
-    let admin = s.add_user("admin", true);
-    let c = client();
+    let (s, admin, c) = admin_server(&[]).await;
     for (method, path) in [
         (Method::POST, "/api/instances"),
         (Method::PUT, "/api/instances/whatever"),
@@ -220,9 +223,7 @@ async fn an_empty_body_is_named_as_such_except_where_it_counts_as_an_empty_objec
 
 #[tokio::test(flavor = "multi_thread")]
 async fn query_path_method_route_media_type_and_size_errors_are_json() {
-    let s = Server::start(&[]).await;
-    let admin = s.add_user("admin", true);
-    let c = client();
+    let (s, admin, c) = admin_server(&[]).await;
     let a = send(
         c.post(s.url("/api/instances/x/actions/y?allPages=maybe"))
             .bearer_auth(&admin),
@@ -292,10 +293,8 @@ async fn a_long_uri_gets_a_json_414_and_past_hypers_limit_an_empty_414() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_users_malformed_body_on_an_admin_route_gets_403_not_400() {
-    let s = Server::start(&[]).await;
-    let admin = s.add_user("admin", true);
+    let (s, admin, c) = admin_server(&[]).await;
     let user = s.add_user("alice", false);
-    let c = client();
     create_log_instance(&c, &s, &admin).await;
     for (method, path) in [
         (Method::POST, "/api/instances"),
@@ -363,10 +362,8 @@ fn peruser_instance() -> Value {
 #[tokio::test(flavor = "multi_thread")]
 async fn head_on_the_get_start_route_starts_no_flow() {
     // One start per minute: if HEAD started a flow, the GET after it would get 429.
-    let s = Server::start(&["--oauth-rate-per-minute", "1"]).await;
-    let admin = s.add_user("admin", true);
+    let (s, admin, c) = admin_server(&["--oauth-rate-per-minute", "1"]).await;
     let user = s.add_user("alice", false);
-    let c = client();
     let created = send(
         c.post(s.url("/api/instances"))
             .bearer_auth(&admin)
@@ -404,10 +401,8 @@ async fn head_on_the_get_start_route_starts_no_flow() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_callback_answers_400_for_a_provider_refusal_as_documented() {
-    let s = Server::start(&[]).await;
-    let admin = s.add_user("admin", true);
+    let (s, admin, c) = admin_server(&[]).await;
     let user = s.add_user("alice", false);
-    let c = client();
     send(
         c.post(s.url("/api/instances"))
             .bearer_auth(&admin)
