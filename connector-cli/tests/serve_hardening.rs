@@ -439,6 +439,15 @@ fn closed_within(s: &mut TcpStream, wait: Duration) -> bool {
     }
 }
 
+/// The trickling writer was stopped by the server's close before its 30 pieces.
+fn assert_cut_short(trickle: std::thread::JoinHandle<usize>, what: &str) {
+    let sent = trickle.join().unwrap();
+    assert!(
+        sent < 30,
+        "the server kept reading {what} for {sent} trickles"
+    );
+}
+
 /// The server closes the socket within 10 s, but not at once (a timeout of 1 s, not a
 /// refusal).
 fn assert_closed_by_the_timeout(s: &mut TcpStream) {
@@ -509,11 +518,7 @@ async fn headers_trickled_every_500_ms_are_cut_at_the_header_timeout() {
     let t = Instant::now();
     assert!(closed_within(&mut s, Duration::from_secs(10)));
     assert!(t.elapsed() < Duration::from_secs(10));
-    let sent = trickle.join().unwrap();
-    assert!(
-        sent < 30,
-        "the server kept reading headers for {sent} trickles"
-    );
+    assert_cut_short(trickle, "headers");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -553,11 +558,7 @@ async fn a_body_trickled_every_500_ms_gets_408_and_a_closed_connection() {
         resp.to_ascii_lowercase().contains("connection: close"),
         "{resp}"
     );
-    let sent = trickle.join().unwrap();
-    assert!(
-        sent < 30,
-        "the server kept reading the body for {sent} trickles"
-    );
+    assert_cut_short(trickle, "the body");
 }
 
 #[tokio::test(flavor = "multi_thread")]
