@@ -2,12 +2,10 @@
 //! provider and mock API, driven over HTTP by browser-like clients (cookies, redirects).
 
 use std::collections::HashMap;
-use std::io::Read;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{Form, Query, State};
@@ -15,6 +13,9 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
+
+mod support;
+use support::{Serve, Server, bin};
 
 const CLIENT_SECRET: &str = "CANARY-client-secret-7f3a9c";
 const CANARY: &str = "CANARY-";
@@ -180,136 +181,14 @@ actions:
       path: /api/me
 "#;
 
-fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_connector")
-}
-
-struct Server {
-    child: Child,
-    base: String,
-    log: PathBuf,
-    data: PathBuf,
-    specs: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn spawn_server(data: &Path, specs: &Path, port: u16, log: &Path) -> Child {
-    Command::new(bin())
-        .args(["serve", "--data-dir"])
-        .arg(data)
-        .arg("--specs")
-        .arg(specs)
-        .args(["--listen", &format!("127.0.0.1:{port}")])
-        .args(["--allow-loopback", "--max-body-bytes", "65536"])
-        .env("RUST_LOG", "debug")
-        .env_remove("CONNECTOR_KEY")
-        .env_remove("CONNECTOR_KEY_FILE")
-        .stdout(Stdio::null())
-        .stderr(
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(log)
-                .unwrap(),
-        )
-        .spawn()
-        .unwrap()
-}
-
 impl Server {
     async fn start() -> Server {
-        let dir = tempfile::tempdir().unwrap();
-        let specs = dir.path().join("specs");
-        std::fs::create_dir_all(&specs).unwrap();
-        std::fs::write(specs.join("peruser.yaml"), SPEC).unwrap();
-        let data = dir.path().join("data");
-        let log = dir.path().join("server.log");
-        let port = free_port();
-        let child = spawn_server(&data, &specs, port, &log);
-        let s = Server {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-            log,
-            data,
-            specs,
-            _dir: dir,
-        };
-        s.wait_ready().await;
-        s
-    }
-
-    /// SIGKILL the process and start it again on the same data directory and port.
-    async fn kill_and_restart(&mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-        let port: u16 = self.base.rsplit(':').next().unwrap().parse().unwrap();
-        self.child = spawn_server(&self.data, &self.specs, port, &self.log);
-        self.wait_ready().await;
-    }
-
-    async fn wait_ready(&self) {
-        let c = reqwest::Client::new();
-        for _ in 0..600 {
-            if let Ok(r) = c.get(format!("{}/readyz", self.base)).send().await
-                && r.status() == 200
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("the server did not become ready; log:\n{}", self.log_text());
-    }
-
-    fn log_text(&self) -> String {
-        let mut s = String::new();
-        std::fs::File::open(&self.log)
-            .unwrap()
-            .read_to_string(&mut s)
-            .unwrap();
-        s
-    }
-
-    fn add_user(&self, name: &str, admin: bool) -> String {
-        let mut cmd = Command::new(bin());
-        cmd.args(["users", "add", name, "--data-dir"])
-            .arg(&self.data);
-        if admin {
-            cmd.arg("--admin");
-        }
-        let out = cmd.output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let key = String::from_utf8(out.stdout).unwrap().trim().to_string();
-        assert!(key.starts_with("ck_"), "{key}");
-        key
-    }
-
-    /// SIGTERM, then wait for the process to end; returns whether it exited cleanly.
-    fn terminate(&mut self) -> bool {
-        let st = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(st.success());
-        self.child.wait().unwrap().success()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        Serve::new()
+            .spec("peruser.yaml", SPEC)
+            .args(&["--allow-loopback", "--max-body-bytes", "65536"])
+            .rust_log("debug")
+            .start()
+            .await
     }
 }
 

@@ -5,71 +5,21 @@
 //!
 //!     cargo test -p connector-cli --test serve_egress
 
-use std::io::Read;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
-
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+mod support;
+use support::target::Target;
+use support::{Serve, Server, free_port};
 
 /// What a token endpoint would answer: if this text ever reaches a client, a request got out.
 const TARGET_ANSWER: &str = "TARGET-ANSWER-invalid-client";
 const CLIENT_SECRET: &str = "CANARY-egress-secret";
 
-/// A loopback listener that counts the connections it accepts and answers every request
-/// with an OAuth error carrying [`TARGET_ANSWER`].
-struct Target {
-    port: u16,
-    accepted: Arc<AtomicUsize>,
-}
-
-impl Target {
-    async fn start() -> Target {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let accepted = Arc::new(AtomicUsize::new(0));
-        let count = Arc::clone(&accepted);
-        tokio::spawn(async move {
-            while let Ok((mut sock, _)) = listener.accept().await {
-                count.fetch_add(1, Ordering::SeqCst);
-                tokio::spawn(async move {
-                    let mut buf = vec![0u8; 16 * 1024];
-                    let mut seen = Vec::new();
-                    while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
-                        match sock.read(&mut buf).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => seen.extend_from_slice(&buf[..n]),
-                        }
-                    }
-                    let body =
-                        json!({"error": "invalid_client", "error_description": TARGET_ANSWER})
-                            .to_string();
-                    let reply = format!(
-                        "HTTP/1.1 401 Unauthorized\r\ncontent-type: application/json\r\n\
-                         content-length: {}\r\nconnection: close\r\n\r\n{body}",
-                        body.len()
-                    );
-                    let _ = sock.write_all(reply.as_bytes()).await;
-                });
-            }
-        });
-        Target { port, accepted }
-    }
-
-    fn accepted(&self) -> usize {
-        self.accepted.load(Ordering::SeqCst)
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// The loopback target: it answers every request with an OAuth error carrying
+/// [`TARGET_ANSWER`], and counts the connections it accepts.
+async fn start_target() -> Target {
+    let body = json!({"error": "invalid_client", "error_description": TARGET_ANSWER});
+    Target::start("401 Unauthorized", body.to_string()).await
 }
 
 /// Every way to write "127.0.0.1:PORT" that the URL parser reads as an http URL.
@@ -119,101 +69,34 @@ actions:
     request: { method: GET, path: /thing }
 "#;
 
-struct Server {
-    child: Child,
-    base: String,
-    log: PathBuf,
-    data: PathBuf,
-    specs: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-fn spawn(data: &Path, specs: &Path, port: u16, log: &Path, allow_loopback: bool) -> Child {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_connector"));
-    cmd.args(["serve", "--data-dir"])
-        .arg(data)
-        .arg("--specs")
-        .arg(specs)
-        .args(["--listen", &format!("127.0.0.1:{port}")]);
+fn loopback_flag(allow_loopback: bool) -> &'static [&'static str] {
     if allow_loopback {
-        cmd.arg("--allow-loopback");
+        &["--allow-loopback"]
+    } else {
+        &[]
     }
-    cmd.env("RUST_LOG", "info")
-        .env_remove("CONNECTOR_KEY")
-        .env_remove("CONNECTOR_KEY_FILE")
-        .stdout(Stdio::null())
-        .stderr(
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(log)
-                .unwrap(),
-        )
-        .spawn()
-        .unwrap()
 }
 
 impl Server {
     async fn start(allow_loopback: bool) -> Server {
-        let dir = tempfile::tempdir().unwrap();
-        let specs = dir.path().join("specs");
-        std::fs::create_dir_all(&specs).unwrap();
-        std::fs::write(specs.join("cc.yaml"), CC_SPEC).unwrap();
-        std::fs::write(specs.join("user.yaml"), USER_SPEC).unwrap();
-        let data = dir.path().join("data");
-        let log = dir.path().join("server.log");
-        let port = free_port();
-        let s = Server {
-            child: spawn(&data, &specs, port, &log, allow_loopback),
-            base: format!("http://127.0.0.1:{port}"),
-            log,
-            data,
-            specs,
-            _dir: dir,
-        };
-        s.wait_ready().await;
-        s
+        Serve::new()
+            .spec("cc.yaml", CC_SPEC)
+            .spec("user.yaml", USER_SPEC)
+            .args(loopback_flag(allow_loopback))
+            .rust_log("info")
+            .start()
+            .await
     }
 
     /// Stop the process and start it again on the same data, with another loopback setting.
     async fn restart(&mut self, allow_loopback: bool) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-        let port: u16 = self.base.rsplit(':').next().unwrap().parse().unwrap();
-        self.child = spawn(&self.data, &self.specs, port, &self.log, allow_loopback);
+        let args = loopback_flag(allow_loopback).iter().map(|a| a.to_string());
+        self.respawn_with(args.collect());
         self.wait_ready().await;
     }
 
-    async fn wait_ready(&self) {
-        let c = reqwest::Client::new();
-        for _ in 0..600 {
-            if let Ok(r) = c.get(format!("{}/readyz", self.base)).send().await
-                && r.status() == 200
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        let mut log = String::new();
-        std::fs::File::open(&self.log)
-            .unwrap()
-            .read_to_string(&mut log)
-            .unwrap();
-        panic!("the server did not become ready; log:\n{log}");
-    }
-
     fn admin_key(&self) -> String {
-        let out = Command::new(env!("CARGO_BIN_EXE_connector"))
-            .args(["users", "add", "admin", "--admin", "--data-dir"])
-            .arg(&self.data)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap().trim().to_string()
+        self.add_user("admin", true)
     }
 
     /// A call with the admin key: status and body text, exactly as sent.
@@ -224,21 +107,13 @@ impl Server {
         path: &str,
         body: Option<Value>,
     ) -> (u16, String) {
-        let mut r = reqwest::Client::new()
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(key);
-        if let Some(b) = body {
-            r = r.json(&b);
-        }
-        let resp = r.send().await.unwrap();
-        (resp.status().as_u16(), resp.text().await.unwrap())
+        support::call_text(&self.base, key, method, path, body).await
     }
-}
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    /// Save an instance: status and body text.
+    async fn save(&self, key: &str, instance: Value) -> (u16, String) {
+        self.call(key, Method::POST, "/api/instances", Some(instance))
+            .await
     }
 }
 
@@ -296,7 +171,7 @@ fn refused_at_save(url: &str, body: &str) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_loopback_token_url_in_any_spelling_is_refused_at_save_naming_the_field() {
-    let target = Target::start().await;
+    let target = start_target().await;
     let closed = free_port();
     let server = Server::start(false).await;
     let key = server.admin_key();
@@ -304,25 +179,11 @@ async fn a_loopback_token_url_in_any_spelling_is_refused_at_save_naming_the_fiel
         .into_iter()
         .zip(spellings(closed, "/cc-token"))
     {
-        let (st, body) = server
-            .call(
-                &key,
-                Method::POST,
-                "/api/instances",
-                Some(cc_instance("cc", &open)),
-            )
-            .await;
+        let (st, body) = server.save(&key, cc_instance("cc", &open)).await;
         assert_eq!(st, 400, "{open}: {body}");
         refused_at_save(&open, &body);
         // A closed port answers byte for byte the same.
-        let (st2, body2) = server
-            .call(
-                &key,
-                Method::POST,
-                "/api/instances",
-                Some(cc_instance("cc", &shut)),
-            )
-            .await;
+        let (st2, body2) = server.save(&key, cc_instance("cc", &shut)).await;
         // Byte for byte, but for the port numbers where a message quotes the URL.
         let same = |b: &str| {
             b.replace(&target.port.to_string(), "PORT")
@@ -330,14 +191,7 @@ async fn a_loopback_token_url_in_any_spelling_is_refused_at_save_naming_the_fiel
         };
         assert_eq!((st2, same(&body2)), (st, same(&body)), "{open} / {shut}");
 
-        let (st, body) = server
-            .call(
-                &key,
-                Method::POST,
-                "/api/instances",
-                Some(user_instance("u", &open)),
-            )
-            .await;
+        let (st, body) = server.save(&key, user_instance("u", &open)).await;
         assert_eq!(st, 400, "{open}: {body}");
         refused_at_save(&open, &body);
     }
@@ -354,7 +208,7 @@ async fn a_loopback_token_url_in_any_spelling_is_refused_at_save_naming_the_fiel
 /// it: the check made when the request is sent refuses every token path.
 #[tokio::test(flavor = "multi_thread")]
 async fn stored_loopback_token_urls_are_refused_when_the_request_is_made() {
-    let target = Target::start().await;
+    let target = start_target().await;
     let closed = free_port();
     let mut server = Server::start(true).await;
     let key = server.admin_key();
@@ -380,9 +234,7 @@ async fn stored_loopback_token_urls_are_refused_when_the_request_is_made() {
                 user_instance(&format!("user-{i}"), open),
             ),
         ] {
-            let (st, text) = server
-                .call(&key, Method::POST, "/api/instances", Some(body))
-                .await;
+            let (st, text) = server.save(&key, body).await;
             assert_eq!(st, 201, "{id}: {text}");
         }
     }

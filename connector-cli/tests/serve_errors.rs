@@ -3,12 +3,13 @@
 //! where a client would normalise the request).
 
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use reqwest::Method;
 use serde_json::{Value, json};
+
+mod support;
+use support::{Serve, Server, workspace_root};
 
 /// A per-user connector, so the OAuth start routes can be exercised; its provider URLs point
 /// at a loopback port nobody listens on (starting a flow does not contact the provider).
@@ -28,92 +29,16 @@ actions:
       path: /me
 "#;
 
-struct Server {
-    child: Child,
-    base: String,
-    data: PathBuf,
-    log: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
 impl Server {
     async fn start(extra: &[&str]) -> Server {
-        let dir = tempfile::tempdir().unwrap();
-        let specs = dir.path().join("specs");
-        std::fs::create_dir_all(&specs).unwrap();
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-        std::fs::copy(
-            root.join("specs/server_log.yaml"),
-            specs.join("server_log.yaml"),
-        )
-        .unwrap();
-        std::fs::write(specs.join("peruser.yaml"), PERUSER_SPEC).unwrap();
-        let data = dir.path().join("data");
-        let log = dir.path().join("server.log");
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new(env!("CARGO_BIN_EXE_connector"))
-            .args(["serve", "--data-dir"])
-            .arg(&data)
-            .arg("--specs")
-            .arg(&specs)
-            .args(["--listen", &format!("127.0.0.1:{port}")])
-            .args(["--allow-loopback", "--max-body-bytes", "4096"])
+        Serve::new()
+            .copy_spec(workspace_root().join("specs/server_log.yaml"))
+            .spec("peruser.yaml", PERUSER_SPEC)
+            .args(&["--allow-loopback", "--max-body-bytes", "4096"])
             .args(extra)
-            .env("RUST_LOG", "info")
-            .env_remove("CONNECTOR_KEY")
-            .env_remove("CONNECTOR_KEY_FILE")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        let s = Server {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-            data,
-            log,
-            _dir: dir,
-        };
-        let c = reqwest::Client::new();
-        for _ in 0..600 {
-            if let Ok(r) = c.get(format!("{}/readyz", s.base)).send().await
-                && r.status() == 200
-            {
-                return s;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("not ready:\n{}", std::fs::read_to_string(&s.log).unwrap());
-    }
-
-    fn add_user(&self, name: &str, admin: bool) -> String {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_connector"));
-        cmd.args(["users", "add", name, "--data-dir"])
-            .arg(&self.data);
-        if admin {
-            cmd.arg("--admin");
-        }
-        let out = cmd.output().unwrap();
-        assert!(out.status.success());
-        String::from_utf8(out.stdout).unwrap().trim().to_string()
-    }
-
-    fn addr(&self) -> String {
-        self.base.trim_start_matches("http://").to_string()
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+            .rust_log("info")
+            .start()
+            .await
     }
 }
 
@@ -161,6 +86,29 @@ fn assert_error(a: &Answer, status: u16, code: &str) {
     );
 }
 
+/// The error's message contains `needle`.
+fn assert_message_contains(a: &Answer, needle: &str) {
+    let message = a.body["error"]["message"].as_str().unwrap();
+    assert!(message.contains(needle), "{:?}", a.body);
+}
+
+/// The `.server-log` instance `log-1`, created as `admin`.
+async fn create_log_instance(c: &reqwest::Client, s: &Server, admin: &str) -> Answer {
+    send(
+        c.post(s.url("/api/instances"))
+            .bearer_auth(admin)
+            .json(&json!({"id": "log-1", "connectorType": ".server-log", "name": "Log"})),
+    )
+    .await
+}
+
+/// A server started with `extra`, the key of its admin, and a client.
+async fn admin_server(extra: &[&str]) -> (Server, String, reqwest::Client) {
+    let s = Server::start(extra).await;
+    let admin = s.add_user("admin", true);
+    (s, admin, client())
+}
+
 fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -190,38 +138,20 @@ fn raw(addr: &str, request_line_target: &str, extra_headers: &str) -> (u16, Stri
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_json_array_is_refused_where_an_object_is_required_and_creates_nothing() {
-    let s = Server::start(&[]).await;
-    let admin = s.add_user("admin", true);
-    let c = client();
+    let (s, admin, c) = admin_server(&[]).await;
     let a = send(
-        c.post(format!("{}/api/instances", s.base))
+        c.post(s.url("/api/instances"))
             .bearer_auth(&admin)
             .json(&json!(["arr-1", ".server-log", "From an array", {}, {}])),
     )
     .await;
     assert_error(&a, 400, "invalid_body");
-    assert!(
-        a.body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("expected a JSON object, found an array"),
-        "{:?}",
-        a.body
-    );
-    let a = send(
-        c.get(format!("{}/api/instances/arr-1", s.base))
-            .bearer_auth(&admin),
-    )
-    .await;
+    assert_message_contains(&a, "expected a JSON object, found an array");
+    let a = send(c.get(s.url("/api/instances/arr-1")).bearer_auth(&admin)).await;
     assert_error(&a, 404, "instance_not_found");
 
     // Every JSON body route refuses a non-object, the optional-body ones included.
-    let created = send(
-        c.post(format!("{}/api/instances", s.base))
-            .bearer_auth(&admin)
-            .json(&json!({"id": "log-1", "connectorType": ".server-log", "name": "Log"})),
-    )
-    .await;
+    let created = create_log_instance(&c, &s, &admin).await;
     assert_eq!(created.status, 201, "{:?}", created.body);
     for (method, path, body) in [
         (Method::PUT, "/api/instances/log-1", json!(["Renamed"])),
@@ -234,7 +164,7 @@ async fn a_json_array_is_refused_where_an_object_is_required_and_creates_nothing
         (Method::POST, "/api/oauth/cancel", json!("state")),
     ] {
         let a = send(
-            c.request(method.clone(), format!("{}{path}", s.base))
+            c.request(method.clone(), s.url(path))
                 .bearer_auth(&admin)
                 .json(&body),
         )
@@ -251,32 +181,25 @@ async fn a_json_array_is_refused_where_an_object_is_required_and_creates_nothing
     }
     // Unknown fields are refused where the API documents the fields.
     let a = send(
-        c.put(format!("{}/api/instances/log-1", s.base))
+        c.put(s.url("/api/instances/log-1"))
             .bearer_auth(&admin)
             .json(&json!({"nmae": "typo"})),
     )
     .await;
     assert_error(&a, 400, "invalid_body");
-    assert!(
-        a.body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("unknown field `nmae`")
-    );
+    assert_message_contains(&a, "unknown field `nmae`");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_empty_body_is_named_as_such_except_where_it_counts_as_an_empty_object() {
-    let s = Server::start(&[]).await;
-    let admin = s.add_user("admin", true);
-    let c = client();
+    let (s, admin, c) = admin_server(&[]).await;
     for (method, path) in [
         (Method::POST, "/api/instances"),
         (Method::PUT, "/api/instances/whatever"),
         (Method::POST, "/api/oauth/cancel"),
     ] {
         let a = send(
-            c.request(method.clone(), format!("{}{path}", s.base))
+            c.request(method.clone(), s.url(path))
                 .bearer_auth(&admin)
                 .header("content-type", "application/json"),
         )
@@ -289,14 +212,9 @@ async fn an_empty_body_is_named_as_such_except_where_it_counts_as_an_empty_objec
     }
     // An action's input may be empty: it counts as `{}` (and `.server-log` then names the
     // missing field, which proves the body reached the action).
-    send(
-        c.post(format!("{}/api/instances", s.base))
-            .bearer_auth(&admin)
-            .json(&json!({"id": "log-1", "connectorType": ".server-log", "name": "Log"})),
-    )
-    .await;
+    create_log_instance(&c, &s, &admin).await;
     let a = send(
-        c.post(format!("{}/api/instances/log-1/actions/execute", s.base))
+        c.post(s.url("/api/instances/log-1/actions/execute"))
             .bearer_auth(&admin),
     )
     .await;
@@ -305,52 +223,29 @@ async fn an_empty_body_is_named_as_such_except_where_it_counts_as_an_empty_objec
 
 #[tokio::test(flavor = "multi_thread")]
 async fn query_path_method_route_media_type_and_size_errors_are_json() {
-    let s = Server::start(&[]).await;
-    let admin = s.add_user("admin", true);
-    let c = client();
+    let (s, admin, c) = admin_server(&[]).await;
     let a = send(
-        c.post(format!(
-            "{}/api/instances/x/actions/y?allPages=maybe",
-            s.base
-        ))
-        .bearer_auth(&admin),
+        c.post(s.url("/api/instances/x/actions/y?allPages=maybe"))
+            .bearer_auth(&admin),
     )
     .await;
     assert_error(&a, 400, "invalid_query");
-    assert!(
-        a.body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("allPages")
-    );
+    assert_message_contains(&a, "allPages");
 
-    let a = send(
-        c.get(format!("{}/api/instances/%FF%FE", s.base))
-            .bearer_auth(&admin),
-    )
-    .await;
+    let a = send(c.get(s.url("/api/instances/%FF%FE")).bearer_auth(&admin)).await;
     assert_error(&a, 400, "invalid_path");
-    assert!(
-        a.body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("not valid UTF-8")
-    );
+    assert_message_contains(&a, "not valid UTF-8");
 
-    let a = send(
-        c.patch(format!("{}/api/instances", s.base))
-            .bearer_auth(&admin),
-    )
-    .await;
+    let a = send(c.patch(s.url("/api/instances")).bearer_auth(&admin)).await;
     assert_error(&a, 405, "method_not_allowed");
     let allow = a.headers["allow"].to_str().unwrap();
     assert!(allow.contains("GET") && allow.contains("POST"), "{allow}");
 
-    let a = send(c.get(format!("{}/api/nothing-here", s.base))).await;
+    let a = send(c.get(s.url("/api/nothing-here"))).await;
     assert_error(&a, 404, "not_found");
 
     let a = send(
-        c.post(format!("{}/api/oauth/cancel", s.base))
+        c.post(s.url("/api/oauth/cancel"))
             .bearer_auth(&admin)
             .header("content-type", "text/plain")
             .body(r#"{"state": "x"}"#),
@@ -360,7 +255,7 @@ async fn query_path_method_route_media_type_and_size_errors_are_json() {
 
     let big = json!({ "state": "x".repeat(8000) });
     let a = send(
-        c.post(format!("{}/api/oauth/cancel", s.base))
+        c.post(s.url("/api/oauth/cancel"))
             .bearer_auth(&admin)
             .json(&big),
     )
@@ -368,26 +263,21 @@ async fn query_path_method_route_media_type_and_size_errors_are_json() {
     assert_error(&a, 413, "body_too_large");
 
     let a = send(
-        c.post(format!("{}/api/oauth/cancel", s.base))
+        c.post(s.url("/api/oauth/cancel"))
             .bearer_auth(&admin)
             .header("content-type", "application/json")
             .body("{\"state\": "),
     )
     .await;
     assert_error(&a, 400, "invalid_body");
-    assert!(
-        a.body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("not valid JSON (line 1, column")
-    );
+    assert_message_contains(&a, "not valid JSON (line 1, column");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_long_uri_gets_a_json_414_and_past_hypers_limit_an_empty_414() {
     let s = Server::start(&[]).await;
     let long = format!("/api/instances?pad={}", "a".repeat(9000));
-    let (status, head, body) = raw(&s.addr(), &long, "");
+    let (status, head, body) = raw(&s.host_port(), &long, "");
     assert_eq!(status, 414, "{head}");
     assert!(head.contains("content-type: application/json"), "{head}");
     let v: Value = serde_json::from_str(&body).unwrap();
@@ -396,29 +286,22 @@ async fn a_long_uri_gets_a_json_414_and_past_hypers_limit_an_empty_414() {
     // Past 64 KiB hyper refuses the request line before any route runs; the body is empty
     // (documented in docs/server-api.md).
     let huge = format!("/api/instances?pad={}", "a".repeat(70_000));
-    let (status, _, body) = raw(&s.addr(), &huge, "");
+    let (status, _, body) = raw(&s.host_port(), &huge, "");
     assert_eq!(status, 414);
     assert!(body.is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_users_malformed_body_on_an_admin_route_gets_403_not_400() {
-    let s = Server::start(&[]).await;
-    let admin = s.add_user("admin", true);
+    let (s, admin, c) = admin_server(&[]).await;
     let user = s.add_user("alice", false);
-    let c = client();
-    send(
-        c.post(format!("{}/api/instances", s.base))
-            .bearer_auth(&admin)
-            .json(&json!({"id": "log-1", "connectorType": ".server-log", "name": "Log"})),
-    )
-    .await;
+    create_log_instance(&c, &s, &admin).await;
     for (method, path) in [
         (Method::POST, "/api/instances"),
         (Method::PUT, "/api/instances/log-1"),
     ] {
         let a = send(
-            c.request(method.clone(), format!("{}{path}", s.base))
+            c.request(method.clone(), s.url(path))
                 .bearer_auth(&user)
                 .header("content-type", "application/json")
                 .body("{not json"),
@@ -426,15 +309,11 @@ async fn a_users_malformed_body_on_an_admin_route_gets_403_not_400() {
         .await;
         assert_error(&a, 403, "forbidden");
     }
-    let a = send(
-        c.delete(format!("{}/api/instances/log-1", s.base))
-            .bearer_auth(&user),
-    )
-    .await;
+    let a = send(c.delete(s.url("/api/instances/log-1")).bearer_auth(&user)).await;
     assert_error(&a, 403, "forbidden");
     // No key at all is 401 before either.
     let a = send(
-        c.post(format!("{}/api/instances", s.base))
+        c.post(s.url("/api/instances"))
             .header("content-type", "application/json")
             .body("{not json"),
     )
@@ -449,20 +328,16 @@ async fn the_bearer_scheme_is_case_insensitive() {
     let c = client();
     for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] {
         let a = send(
-            c.get(format!("{}/api/instances", s.base))
+            c.get(s.url("/api/instances"))
                 .header("authorization", format!("{scheme} {user}")),
         )
         .await;
         assert_eq!(a.status, 200, "{scheme}: {:?}", a.body);
     }
-    let a = send(
-        c.get(format!("{}/api/instances", s.base))
-            .header("x-api-key", &user),
-    )
-    .await;
+    let a = send(c.get(s.url("/api/instances")).header("x-api-key", &user)).await;
     assert_eq!(a.status, 200);
     let a = send(
-        c.get(format!("{}/api/instances", s.base))
+        c.get(s.url("/api/instances"))
             .header("authorization", format!("Basic {user}")),
     )
     .await;
@@ -487,12 +362,10 @@ fn peruser_instance() -> Value {
 #[tokio::test(flavor = "multi_thread")]
 async fn head_on_the_get_start_route_starts_no_flow() {
     // One start per minute: if HEAD started a flow, the GET after it would get 429.
-    let s = Server::start(&["--oauth-rate-per-minute", "1"]).await;
-    let admin = s.add_user("admin", true);
+    let (s, admin, c) = admin_server(&["--oauth-rate-per-minute", "1"]).await;
     let user = s.add_user("alice", false);
-    let c = client();
     let created = send(
-        c.post(format!("{}/api/instances", s.base))
+        c.post(s.url("/api/instances"))
             .bearer_auth(&admin)
             .json(&peruser_instance()),
     )
@@ -500,7 +373,7 @@ async fn head_on_the_get_start_route_starts_no_flow() {
     assert_eq!(created.status, 201, "{:?}", created.body);
     for _ in 0..3 {
         let r = c
-            .head(format!("{}/api/instances/files/oauth/start", s.base))
+            .head(s.url("/api/instances/files/oauth/start"))
             .bearer_auth(&user)
             .send()
             .await
@@ -517,7 +390,7 @@ async fn head_on_the_get_start_route_starts_no_flow() {
     }
     assert!(!s.log_text().contains("OAuth flow started"));
     let r = c
-        .get(format!("{}/api/instances/files/oauth/start", s.base))
+        .get(s.url("/api/instances/files/oauth/start"))
         .bearer_auth(&user)
         .send()
         .await
@@ -528,28 +401,25 @@ async fn head_on_the_get_start_route_starts_no_flow() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_callback_answers_400_for_a_provider_refusal_as_documented() {
-    let s = Server::start(&[]).await;
-    let admin = s.add_user("admin", true);
+    let (s, admin, c) = admin_server(&[]).await;
     let user = s.add_user("alice", false);
-    let c = client();
     send(
-        c.post(format!("{}/api/instances", s.base))
+        c.post(s.url("/api/instances"))
             .bearer_auth(&admin)
             .json(&peruser_instance()),
     )
     .await;
     let started = send(
-        c.post(format!("{}/api/instances/files/oauth/start", s.base))
+        c.post(s.url("/api/instances/files/oauth/start"))
             .bearer_auth(&user),
     )
     .await;
     assert_eq!(started.status, 200, "{:?}", started.body);
     let state = started.body["state"].as_str().unwrap();
     let r = c
-        .get(format!(
-            "{}/api/oauth/callback?state={state}&error=access_denied",
-            s.base
-        ))
+        .get(s.url(&format!(
+            "/api/oauth/callback?state={state}&error=access_denied"
+        )))
         .bearer_auth(&user)
         .send()
         .await
@@ -567,16 +437,13 @@ async fn the_callback_answers_400_for_a_provider_refusal_as_documented() {
     // A state that belongs to another user stays 403.
     let bob = s.add_user("bob", false);
     let started = send(
-        c.post(format!("{}/api/instances/files/oauth/start", s.base))
+        c.post(s.url("/api/instances/files/oauth/start"))
             .bearer_auth(&user),
     )
     .await;
     let state = started.body["state"].as_str().unwrap();
     let r = c
-        .get(format!(
-            "{}/api/oauth/callback?state={state}&code=abc",
-            s.base
-        ))
+        .get(s.url(&format!("/api/oauth/callback?state={state}&code=abc")))
         .bearer_auth(&bob)
         .send()
         .await

@@ -5,8 +5,8 @@
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -16,6 +16,9 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
+
+mod support;
+use support::{Serve, Server, bin, free_port, run_ok};
 
 const CLIENT_SECRET: &str = "client-secret-h4rd3n";
 
@@ -111,149 +114,21 @@ actions:
       path: /api/me
 "#;
 
-fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_connector")
-}
-
-struct Server {
-    child: Child,
-    addr: SocketAddr,
-    base: String,
-    log: PathBuf,
-    data: PathBuf,
-    specs: PathBuf,
-    extra: Vec<String>,
-    _dir: tempfile::TempDir,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-struct Paths<'a> {
-    addr: SocketAddr,
-    data: &'a Path,
-    specs: &'a Path,
-    log: &'a Path,
-    extra: &'a [String],
-}
-
-fn spawn_server(p: Paths<'_>) -> Child {
-    Command::new(bin())
-        .args(["serve", "--data-dir"])
-        .arg(p.data)
-        .arg("--specs")
-        .arg(p.specs)
-        .args(["--listen", &p.addr.to_string(), "--allow-loopback"])
-        .args(p.extra)
-        .env("RUST_LOG", "info")
-        .env_remove("CONNECTOR_KEY")
-        .env_remove("CONNECTOR_KEY_FILE")
-        .stdout(Stdio::null())
-        .stderr(
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(p.log)
-                .unwrap(),
-        )
-        .spawn()
-        .unwrap()
-}
-
 impl Server {
     fn start(extra: &[&str]) -> Server {
-        let dir = tempfile::tempdir().unwrap();
-        let specs = dir.path().join("specs");
-        std::fs::create_dir_all(&specs).unwrap();
-        std::fs::write(specs.join("harden.yaml"), SPEC).unwrap();
-        let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-        let log = dir.path().join("server.log");
-        let data = dir.path().join("data");
-        let extra: Vec<String> = extra.iter().map(|a| a.to_string()).collect();
-        let child = spawn_server(Paths {
-            addr,
-            data: &data,
-            specs: &specs,
-            log: &log,
-            extra: &extra,
-        });
-        let s = Server {
-            child,
-            addr,
-            base: format!("http://{addr}"),
-            log,
-            data,
-            specs,
-            extra,
-            _dir: dir,
-        };
-        s.wait_ready();
+        let s = Serve::new()
+            .spec("harden.yaml", SPEC)
+            .args(&["--allow-loopback"])
+            .args(extra)
+            .rust_log("info")
+            .spawn();
+        s.wait_ready_raw();
         s
     }
 
     fn restart(&mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-        self.child = spawn_server(Paths {
-            addr: self.addr,
-            data: &self.data,
-            specs: &self.specs,
-            log: &self.log,
-            extra: &self.extra,
-        });
-        self.wait_ready();
-    }
-
-    /// Readiness over a raw `Connection: close` request, so no pooled client connection
-    /// stays open and counts against `--max-connections`.
-    fn wait_ready(&self) {
-        for _ in 0..600 {
-            if let Ok(mut c) = TcpStream::connect(self.addr) {
-                let _ = c.set_read_timeout(Some(Duration::from_secs(5)));
-                let req = "GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
-                let mut out = String::new();
-                if c.write_all(req.as_bytes()).is_ok()
-                    && c.read_to_string(&mut out).is_ok()
-                    && out.starts_with("HTTP/1.1 200")
-                {
-                    return;
-                }
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("the server did not become ready; log:\n{}", self.log_text());
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn add_user(&self, name: &str, admin: bool) -> String {
-        let mut cmd = Command::new(bin());
-        cmd.args(["users", "add", name, "--data-dir"])
-            .arg(&self.data);
-        if admin {
-            cmd.arg("--admin");
-        }
-        let out = cmd.output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap().trim().to_string()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.respawn_with(self.args.clone());
+        self.wait_ready_raw();
     }
 }
 
@@ -298,6 +173,41 @@ fn instance_body(mock: SocketAddr, id: &str) -> Value {
         },
         "secrets": { "clientSecret": CLIENT_SECRET },
     })
+}
+
+/// Create the per-user instance `files` as `admin`.
+async fn create_files(c: &reqwest::Client, base: &str, admin: &str, mock: SocketAddr) {
+    let (st, _, v) = call(
+        c,
+        admin,
+        reqwest::Method::POST,
+        &format!("{base}/api/instances"),
+        Some(instance_body(mock, "files")),
+    )
+    .await;
+    assert_eq!(st, 201, "{v}");
+}
+
+/// A server (started with `extra`) whose admin has created `files` against the mock
+/// provider: the server, a client and the admin's key.
+async fn files_server(extra: &[&str]) -> (Server, reqwest::Client, String) {
+    let mock = start_mock().await;
+    let server = Server::start(extra);
+    let admin = server.add_user("admin", true);
+    let c = client();
+    create_files(&c, &server.base, &admin, mock).await;
+    (server, c, admin)
+}
+
+/// A 400 with the documented error `code`.
+fn assert_400(st: u16, v: &Value, code: &str) {
+    assert_eq!((st, v["error"]["code"].as_str()), (400, Some(code)), "{v}");
+}
+
+/// The error's message contains `needle`.
+fn assert_message_contains(v: &Value, needle: &str) {
+    let message = v["error"]["message"].as_str().unwrap();
+    assert!(message.contains(needle), "{v}");
 }
 
 /// A started flow: the cookie the server set (`name=value`), the raw `Set-Cookie`, the state
@@ -369,21 +279,9 @@ async fn connected(c: &reqwest::Client, base: &str, key: &str) -> Value {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_planted_second_flow_cookie_is_refused_and_links_nothing() {
-    let mock = start_mock().await;
-    let server = Server::start(&[]);
-    let admin = server.add_user("admin", true);
+    let (server, c, _admin) = files_server(&[]).await;
     let alice = server.add_user("alice", false);
     let mallory = server.add_user("mallory", false);
-    let c = client();
-    let (st, _, v) = call(
-        &c,
-        &admin,
-        reqwest::Method::POST,
-        &format!("{}/api/instances", server.base),
-        Some(instance_body(mock, "files")),
-    )
-    .await;
-    assert_eq!(st, 201, "{v}");
 
     // The attack: mallory starts a flow and plants its cookie in alice's browser, which also
     // holds alice's own; alice logs in at the provider on mallory's authorization URL.
@@ -421,20 +319,8 @@ async fn a_planted_second_flow_cookie_is_refused_and_links_nothing() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_flow_cookie_completes_only_its_own_state_and_only_once() {
-    let mock = start_mock().await;
-    let server = Server::start(&[]);
-    let admin = server.add_user("admin", true);
+    let (server, c, _admin) = files_server(&[]).await;
     let alice = server.add_user("alice", false);
-    let c = client();
-    let (st, _, v) = call(
-        &c,
-        &admin,
-        reqwest::Method::POST,
-        &format!("{}/api/instances", server.base),
-        Some(instance_body(mock, "files")),
-    )
-    .await;
-    assert_eq!(st, 201, "{v}");
 
     let a = start_flow(&c, &server.base, &alice, "files").await;
     let b = start_flow(&c, &server.base, &alice, "files").await;
@@ -496,21 +382,9 @@ async fn a_flow_cookie_completes_only_its_own_state_and_only_once() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn over_https_the_flow_cookie_is_host_prefixed_and_secure() {
-    let mock = start_mock().await;
     let port = free_port();
     let public = format!("https://127.0.0.1:{port}/");
-    let server = Server::start(&["--public-base-url", &public]);
-    let admin = server.add_user("admin", true);
-    let c = client();
-    let (st, _, v) = call(
-        &c,
-        &admin,
-        reqwest::Method::POST,
-        &format!("{}/api/instances", server.base),
-        Some(instance_body(mock, "files")),
-    )
-    .await;
-    assert_eq!(st, 201, "{v}");
+    let (server, c, admin) = files_server(&["--public-base-url", &public]).await;
     let f = start_flow(&c, &server.base, &admin, "files").await;
     assert!(
         f.set_cookie.starts_with("__Host-connector_flow="),
@@ -565,6 +439,42 @@ fn closed_within(s: &mut TcpStream, wait: Duration) -> bool {
     }
 }
 
+/// The trickling writer was stopped by the server's close before its 30 pieces.
+fn assert_cut_short(trickle: std::thread::JoinHandle<usize>, what: &str) {
+    let sent = trickle.join().unwrap();
+    assert!(
+        sent < 30,
+        "the server kept reading {what} for {sent} trickles"
+    );
+}
+
+/// The server closes the socket within 10 s, but not at once (a timeout of 1 s, not a
+/// refusal).
+fn assert_closed_by_the_timeout(s: &mut TcpStream) {
+    let t = Instant::now();
+    assert!(closed_within(s, Duration::from_secs(10)));
+    assert!(
+        t.elapsed() >= Duration::from_millis(500),
+        "{:?}",
+        t.elapsed()
+    );
+}
+
+/// Write `piece(i)` to the socket every 500 ms, 30 times at most; the thread returns how
+/// many pieces went out before a write failed (the server closed), or 30.
+fn trickle(s: &TcpStream, piece: fn(usize) -> Vec<u8>) -> std::thread::JoinHandle<usize> {
+    let mut w = s.try_clone().unwrap();
+    std::thread::spawn(move || {
+        for i in 0..30 {
+            std::thread::sleep(Duration::from_millis(500));
+            if w.write_all(&piece(i)).is_err() {
+                return i;
+            }
+        }
+        30
+    })
+}
+
 fn still_open_now(s: &mut TcpStream) -> bool {
     !closed_within(s, Duration::from_millis(200))
 }
@@ -574,13 +484,7 @@ async fn an_idle_connection_is_closed_after_the_idle_timeout() {
     let server = Server::start(&["--idle-timeout", "1", "--header-timeout", "30"]);
     let mut s = TcpStream::connect(server.addr).unwrap();
     assert!(still_open_now(&mut s), "open right after connecting");
-    let t = Instant::now();
-    assert!(closed_within(&mut s, Duration::from_secs(10)));
-    assert!(
-        t.elapsed() >= Duration::from_millis(500),
-        "{:?}",
-        t.elapsed()
-    );
+    assert_closed_by_the_timeout(&mut s);
 
     // The same after a served keep-alive request.
     let mut s = TcpStream::connect(server.addr).unwrap();
@@ -600,13 +504,7 @@ async fn a_partial_request_line_is_closed_after_the_header_timeout() {
     let mut s = TcpStream::connect(server.addr).unwrap();
     s.write_all(b"GET /heal").unwrap();
     assert!(still_open_now(&mut s));
-    let t = Instant::now();
-    assert!(closed_within(&mut s, Duration::from_secs(10)));
-    assert!(
-        t.elapsed() >= Duration::from_millis(500),
-        "{:?}",
-        t.elapsed()
-    );
+    assert_closed_by_the_timeout(&mut s);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -614,28 +512,13 @@ async fn headers_trickled_every_500_ms_are_cut_at_the_header_timeout() {
     let server = Server::start(&["--header-timeout", "1", "--idle-timeout", "60"]);
     let mut s = TcpStream::connect(server.addr).unwrap();
     s.write_all(b"GET /healthz HTTP/1.1\r\n").unwrap();
-    let mut w = s.try_clone().unwrap();
     // Left alone, this would keep the head open for 15 s.
-    let trickle = std::thread::spawn(move || {
-        for i in 0..30 {
-            std::thread::sleep(Duration::from_millis(500));
-            if w.write_all(format!("X-Slow-{i}: y\r\n").as_bytes())
-                .is_err()
-            {
-                return i;
-            }
-        }
-        30
-    });
+    let trickle = trickle(&s, |i| format!("X-Slow-{i}: y\r\n").into_bytes());
     assert!(still_open_now(&mut s));
     let t = Instant::now();
     assert!(closed_within(&mut s, Duration::from_secs(10)));
     assert!(t.elapsed() < Duration::from_secs(10));
-    let sent = trickle.join().unwrap();
-    assert!(
-        sent < 30,
-        "the server kept reading headers for {sent} trickles"
-    );
+    assert_cut_short(trickle, "headers");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -655,16 +538,7 @@ async fn a_body_trickled_every_500_ms_gets_408_and_a_closed_connection() {
          Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{{"
     );
     s.write_all(head.as_bytes()).unwrap();
-    let mut w = s.try_clone().unwrap();
-    let trickle = std::thread::spawn(move || {
-        for i in 0..30 {
-            std::thread::sleep(Duration::from_millis(500));
-            if w.write_all(b" ").is_err() {
-                return i;
-            }
-        }
-        30
-    });
+    let trickle = trickle(&s, |_| b" ".to_vec());
     assert!(still_open_now(&mut s));
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let t = Instant::now();
@@ -684,11 +558,7 @@ async fn a_body_trickled_every_500_ms_gets_408_and_a_closed_connection() {
         resp.to_ascii_lowercase().contains("connection: close"),
         "{resp}"
     );
-    let sent = trickle.join().unwrap();
-    assert!(
-        sent < 30,
-        "the server kept reading the body for {sent} trickles"
-    );
+    assert_cut_short(trickle, "the body");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -764,10 +634,7 @@ async fn every_stored_string_is_bounded_and_undeclared_fields_are_refused() {
         Some(json!({"returnUrl": format!("/{}", "r".repeat(3000))})),
     )
     .await;
-    assert_eq!(
-        (st, v["error"]["code"].as_str()),
-        (400, Some("invalid_return_url"))
-    );
+    assert_400(st, &v, "invalid_return_url");
     // Cancel looks up a bounded state.
     let (st, _, v) = call(
         &c,
@@ -777,20 +644,13 @@ async fn every_stored_string_is_bounded_and_undeclared_fields_are_refused() {
         Some(json!({"state": "s".repeat(10_000)})),
     )
     .await;
-    assert_eq!(
-        (st, v["error"]["code"].as_str()),
-        (400, Some("invalid_state"))
-    );
+    assert_400(st, &v, "invalid_state");
 
     // Instance names, on create and on update.
     let mut body = instance_body(mock, "named");
     body["name"] = json!("n".repeat(201));
     let (st, _, v) = post(body).await;
-    assert_eq!(
-        (st, v["error"]["code"].as_str()),
-        (400, Some("invalid_name")),
-        "{v}"
-    );
+    assert_400(st, &v, "invalid_name");
     let (st, _, v) = call(
         &c,
         &admin,
@@ -799,11 +659,7 @@ async fn every_stored_string_is_bounded_and_undeclared_fields_are_refused() {
         Some(json!({"name": "n".repeat(100_000)})),
     )
     .await;
-    assert_eq!(
-        (st, v["error"]["code"].as_str()),
-        (400, Some("invalid_name")),
-        "{v}"
-    );
+    assert_400(st, &v, "invalid_name");
     let msg = v["error"]["message"].as_str().unwrap();
     assert!(msg.contains("name") && msg.contains("200"), "{msg}");
 
@@ -811,26 +667,12 @@ async fn every_stored_string_is_bounded_and_undeclared_fields_are_refused() {
     let mut body = instance_body(mock, "extra");
     body["config"]["colour"] = json!("blue");
     let (st, _, v) = post(body).await;
-    assert_eq!(
-        (st, v["error"]["code"].as_str()),
-        (400, Some("invalid_config")),
-        "{v}"
-    );
-    assert!(
-        v["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("config.colour"),
-        "{v}"
-    );
+    assert_400(st, &v, "invalid_config");
+    assert_message_contains(&v, "config.colour");
     let mut body = instance_body(mock, "extra");
     body["secrets"]["clientSecrt"] = json!("typo-of-a-secret-value");
     let (st, _, v) = post(body).await;
-    assert_eq!(
-        (st, v["error"]["code"].as_str()),
-        (400, Some("invalid_secrets")),
-        "{v}"
-    );
+    assert_400(st, &v, "invalid_secrets");
     let msg = v["error"]["message"].as_str().unwrap();
     assert!(msg.contains("secrets.clientSecrt"), "{msg}");
     assert!(!msg.contains("typo-of-a-secret-value"), "{msg}");
@@ -842,28 +684,14 @@ async fn every_stored_string_is_bounded_and_undeclared_fields_are_refused() {
         Some(json!({"secrets": {"stray": "x"}})),
     )
     .await;
-    assert_eq!(
-        (st, v["error"]["code"].as_str()),
-        (400, Some("invalid_secrets")),
-        "{v}"
-    );
+    assert_400(st, &v, "invalid_secrets");
 
     // `format: uri` is checked.
     let mut body = instance_body(mock, "formats");
     body["config"]["home"] = json!("not a uri");
     let (st, _, v) = post(body).await;
-    assert_eq!(
-        (st, v["error"]["code"].as_str()),
-        (400, Some("invalid_config")),
-        "{v}"
-    );
-    assert!(
-        v["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("config.home"),
-        "{v}"
-    );
+    assert_400(st, &v, "invalid_config");
+    assert_message_contains(&v, "config.home");
     let mut body = instance_body(mock, "formats");
     // (Not an http URL: those must also pass the outbound guard, which resolves them.)
     body["config"]["home"] = json!("urn:example:home");
@@ -910,15 +738,7 @@ async fn the_data_dir_is_0700_and_the_database_files_0600() {
     // After writes (a user, an instance with sealed secrets, a pending OAuth state).
     let admin = server.add_user("admin", true);
     let c = client();
-    let (st, _, v) = call(
-        &c,
-        &admin,
-        reqwest::Method::POST,
-        &format!("{}/api/instances", server.base),
-        Some(instance_body(mock, "files")),
-    )
-    .await;
-    assert_eq!(st, 201, "{v}");
+    create_files(&c, &server.base, &admin, mock).await;
     start_flow(&c, &server.base, &admin, "files").await;
     let files = db_files(&server.data);
     assert!(
@@ -951,15 +771,10 @@ async fn the_data_dir_is_0700_and_the_database_files_0600() {
 fn users_add_on_a_fresh_data_dir_creates_private_files() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("fresh");
-    let out = Command::new(bin())
-        .args(["users", "add", "first", "--admin", "--data-dir"])
-        .arg(&data)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    run_ok(
+        Command::new(bin())
+            .args(["users", "add", "first", "--admin", "--data-dir"])
+            .arg(&data),
     );
     assert_eq!(mode(&data), 0o700);
     assert_eq!(mode(&data.join("connector.db")), 0o600);

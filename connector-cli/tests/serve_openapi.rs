@@ -4,61 +4,27 @@
 //! declared. (`cargo xtask test` also runs openapi-spec-validator and schemathesis on it.)
 
 use std::collections::BTreeSet;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
 
 use serde_json::Value;
 
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+mod support;
+use support::{Serve, workspace_root};
 
 /// Start the real binary on the bundled specs and fetch `/api/openapi.json` (no key needed).
 async fn served_document() -> Value {
-    let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap();
-    let _server = Server(
-        Command::new(env!("CARGO_BIN_EXE_connector"))
-            .args(["serve", "--data-dir"])
-            .arg(dir.path().join("data"))
-            .arg("--specs")
-            .arg(root.join("specs"))
-            .args(["--listen", &format!("127.0.0.1:{port}")])
-            .env_remove("CONNECTOR_KEY")
-            .env_remove("CONNECTOR_KEY_FILE")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
+    let server = Serve::new()
+        .specs_dir(workspace_root().join("specs"))
+        .start()
+        .await;
+    let r = reqwest::get(server.url("/api/openapi.json")).await.unwrap();
+    assert_eq!(r.status(), 200, "the server did not serve its document");
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json")
     );
-    let url = format!("http://127.0.0.1:{port}/api/openapi.json");
-    for _ in 0..600 {
-        if let Ok(r) = reqwest::get(&url).await
-            && r.status() == 200
-        {
-            assert!(
-                r.headers()["content-type"]
-                    .to_str()
-                    .unwrap()
-                    .starts_with("application/json")
-            );
-            return r.json().await.unwrap();
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("the server did not serve its document");
+    r.json().await.unwrap()
 }
 
 const METHODS: [&str; 5] = ["get", "post", "put", "delete", "patch"];

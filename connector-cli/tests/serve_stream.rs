@@ -3,8 +3,7 @@
 //! The real binary runs on 127.0.0.1 against a loopback mock API (axum, in the test process).
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -15,6 +14,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::{Value, json};
 use tokio::sync::{Notify, oneshot};
+
+mod support;
+use support::{Serve, Server, bin, run_ok};
 
 /// The upstream bearer token; a canary: it must not reach any response, stream or log line.
 const TOKEN: &str = "CANARY-upstream-token-93d1";
@@ -160,91 +162,14 @@ async fn start_mock(m: Arc<Mock>) -> SocketAddr {
 
 // ---------------------------------------------------------------- the server under test
 
-fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_connector")
-}
-
-struct Server {
-    child: Child,
-    base: String,
-    log: PathBuf,
-    data: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
 impl Server {
     async fn start() -> Server {
-        let dir = tempfile::tempdir().unwrap();
-        let specs = dir.path().join("specs");
-        std::fs::create_dir_all(&specs).unwrap();
-        std::fs::write(specs.join("stream.yaml"), SPEC).unwrap();
-        let data = dir.path().join("data");
-        let log = dir.path().join("server.log");
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new(bin())
-            .args(["serve", "--data-dir"])
-            .arg(&data)
-            .arg("--specs")
-            .arg(&specs)
-            .args(["--listen", &format!("127.0.0.1:{port}"), "--allow-loopback"])
-            .env("RUST_LOG", "debug")
-            .env_remove("CONNECTOR_KEY")
-            .env_remove("CONNECTOR_KEY_FILE")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        let s = Server {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-            log,
-            data,
-            _dir: dir,
-        };
-        let c = reqwest::Client::new();
-        for _ in 0..600 {
-            if let Ok(r) = c.get(format!("{}/readyz", s.base)).send().await
-                && r.status() == 200
-            {
-                return s;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("the server did not become ready; log:\n{}", s.log_text());
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap()
-    }
-
-    fn add_user(&self, name: &str, admin: bool) -> String {
-        let mut cmd = Command::new(bin());
-        cmd.args(["users", "add", name, "--data-dir"])
-            .arg(&self.data);
-        if admin {
-            cmd.arg("--admin");
-        }
-        let out = cmd.output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let key = String::from_utf8(out.stdout).unwrap().trim().to_string();
-        assert!(key.starts_with("ck_"), "{key}");
-        key
-    }
-
-    fn sigterm(&self) {
-        let st = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(st.success());
+        Serve::new()
+            .spec("stream.yaml", SPEC)
+            .args(&["--allow-loopback"])
+            .rust_log("debug")
+            .start()
+            .await
     }
 
     /// Create a shared bearer instance as `admin`.
@@ -269,11 +194,26 @@ impl Server {
     }
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// A server with the shared instance `feed` on the mock API: the server and the key of the
+/// non-admin user `reader`.
+async fn feed_server() -> (Server, String) {
+    let mock = start_mock(Arc::default()).await;
+    let server = Server::start().await;
+    let admin = server.add_user("admin", true);
+    let user = server.add_user("reader", false);
+    server.create_instance(&admin, "feed", mock, TOKEN).await;
+    (server, user)
+}
+
+/// Run an action (`action[?query]`) of the instance `feed` as `user`, with `{}` as input.
+async fn run_feed(server: &Server, user: &str, action: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(server.url(&format!("/api/instances/feed/actions/{action}")))
+        .bearer_auth(user)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap()
 }
 
 /// `(event, data)` pairs of a `text/event-stream` body (comments and keep-alives skipped).
@@ -298,19 +238,9 @@ fn parse_sse(body: &str) -> Vec<(String, Value)> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_streaming_action_answers_over_sse_in_order_without_secrets() {
-    let mock = start_mock(Arc::default()).await;
-    let server = Server::start().await;
-    let admin = server.add_user("admin", true);
-    let user = server.add_user("reader", false);
-    server.create_instance(&admin, "feed", mock, TOKEN).await;
+    let (server, user) = feed_server().await;
 
-    let r = reqwest::Client::new()
-        .post(format!("{}/api/instances/feed/actions/events", server.base))
-        .bearer_auth(&user)
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap();
+    let r = run_feed(&server, &user, "events").await;
     assert_eq!(r.status(), 200);
     let ct = r.headers()[header::CONTENT_TYPE]
         .to_str()
@@ -335,20 +265,9 @@ async fn a_streaming_action_answers_over_sse_in_order_without_secrets() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn ndjson_events_are_named_line_and_a_cut_listing_says_truncated() {
-    let mock = start_mock(Arc::default()).await;
-    let server = Server::start().await;
-    let admin = server.add_user("admin", true);
-    let user = server.add_user("reader", false);
-    server.create_instance(&admin, "feed", mock, TOKEN).await;
-    let c = reqwest::Client::new();
+    let (server, user) = feed_server().await;
 
-    let r = c
-        .post(format!("{}/api/instances/feed/actions/lines", server.base))
-        .bearer_auth(&user)
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap();
+    let r = run_feed(&server, &user, "lines").await;
     assert_eq!(r.status(), 200);
     let body = r.text().await.unwrap();
     assert_eq!(
@@ -361,16 +280,7 @@ async fn ndjson_events_are_named_line_and_a_cut_listing_says_truncated() {
         "{body}"
     );
 
-    let r = c
-        .post(format!(
-            "{}/api/instances/feed/actions/items?allPages=true",
-            server.base
-        ))
-        .bearer_auth(&user)
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap();
+    let r = run_feed(&server, &user, "items?allPages=true").await;
     assert_eq!(r.status(), 200);
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["output"], json!([0, 1, 2]), "{v}");
@@ -381,13 +291,7 @@ async fn ndjson_events_are_named_line_and_a_cut_listing_says_truncated() {
         "listing stopped at maxRecords (3); more records exist"
     );
     // The first page alone is what was asked for: not truncated.
-    let r = c
-        .post(format!("{}/api/instances/feed/actions/items", server.base))
-        .bearer_auth(&user)
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap();
+    let r = run_feed(&server, &user, "items").await;
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["output"], json!([0, 1]), "{v}");
     assert!(v.get("truncated").is_none(), "{v}");
@@ -504,15 +408,10 @@ async fn users_list_shows_names_ids_and_roles_but_never_keys() {
         ),
         ("bob", server.add_user("bob", false)),
     ];
-    let out = Command::new(bin())
-        .args(["users", "list", "--data-dir"])
-        .arg(&server.data)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = run_ok(
+        Command::new(bin())
+            .args(["users", "list", "--data-dir"])
+            .arg(&server.data),
     );
     let stdout = String::from_utf8(out.stdout).unwrap();
     let mut rows: Vec<(String, String, String)> = stdout

@@ -7,7 +7,6 @@
 //!     cargo test -p connector-runtime --test egress_paths
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use connector_runtime::egress::EgressClient;
@@ -24,54 +23,21 @@ use connector_runtime::{
 use connector_spec::{ConnectorSpec, LoadOptions};
 use secrecy::SecretString;
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
-/// A loopback HTTP server that answers every request with a valid token response (so a
-/// request that gets through visibly succeeds) and counts the connections it accepted.
-struct Target {
-    port: u16,
-    accepted: Arc<AtomicUsize>,
-}
+// The counting loopback target, shared with the `connector serve` egress tests.
+#[path = "../../connector-cli/tests/support/target.rs"]
+mod target;
+use target::Target;
 
-impl Target {
-    async fn start() -> Target {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let accepted = Arc::new(AtomicUsize::new(0));
-        let count = Arc::clone(&accepted);
-        tokio::spawn(async move {
-            while let Ok((mut sock, _)) = listener.accept().await {
-                count.fetch_add(1, Ordering::SeqCst);
-                tokio::spawn(async move {
-                    let mut buf = vec![0u8; 16 * 1024];
-                    let mut seen = Vec::new();
-                    while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
-                        match sock.read(&mut buf).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => seen.extend_from_slice(&buf[..n]),
-                        }
-                    }
-                    let body = json!({
-                        "access_token": "LEAKED-access", "refresh_token": "LEAKED-refresh",
-                        "token_type": "Bearer", "expires_in": 3600,
-                    })
-                    .to_string();
-                    let reply = format!(
-                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\
-                         content-length: {}\r\nconnection: close\r\n\r\n{body}",
-                        body.len()
-                    );
-                    let _ = sock.write_all(reply.as_bytes()).await;
-                });
-            }
-        });
-        Target { port, accepted }
-    }
-
-    fn accepted(&self) -> usize {
-        self.accepted.load(Ordering::SeqCst)
-    }
+/// The loopback target: it answers every request with a valid token response (so a request
+/// that gets through visibly succeeds) and counts the connections it accepted.
+async fn start_target() -> Target {
+    let body = json!({
+        "access_token": "LEAKED-access", "refresh_token": "LEAKED-refresh",
+        "token_type": "Bearer", "expires_in": 3600,
+    });
+    Target::start("200 OK", body.to_string()).await
 }
 
 /// A port on 127.0.0.1 with nothing listening.
@@ -100,6 +66,14 @@ fn spellings(port: u16, path: &str) -> Vec<String> {
 /// No loopback (the server default).
 fn no_loopback() -> EgressPolicy {
     EgressPolicy::default()
+}
+
+/// Loopback allowed (the setup check: with it, a request reaches the target).
+fn loopback_allowed() -> EgressPolicy {
+    EgressPolicy {
+        allow_loopback: true,
+        ..EgressPolicy::default()
+    }
 }
 
 /// Loopback allowed, but only `api.example.test` on the allowed-hosts list.
@@ -165,12 +139,9 @@ fn assert_refused(e: &ActionError, why: &str, what: &str) {
 
 #[tokio::test]
 async fn the_client_credentials_fetch_is_refused_however_the_token_url_is_spelled() {
-    let target = Target::start().await;
+    let target = start_target().await;
     // The setup can tell: with loopback allowed, the fetch reaches the target.
-    let open = EgressPolicy {
-        allow_loopback: true,
-        ..EgressPolicy::default()
-    };
+    let open = loopback_allowed();
     let url = format!("http://127.0.0.1:{}/t", target.port);
     assert_eq!(cc_run(&url, open).await.unwrap(), json!({"ok": true}));
     assert_eq!(target.accepted(), 1);
@@ -186,7 +157,7 @@ async fn the_client_credentials_fetch_is_refused_however_the_token_url_is_spelle
 
 #[tokio::test]
 async fn a_refused_token_url_reads_the_same_whether_or_not_the_port_is_open() {
-    let target = Target::start().await;
+    let target = start_target().await;
     let closed = closed_port();
     for (open, shut) in spellings(target.port, "/t")
         .into_iter()
@@ -211,10 +182,7 @@ async fn a_refused_token_url_reads_the_same_whether_or_not_the_port_is_open() {
 #[tokio::test]
 async fn a_closed_port_on_an_allowed_host_says_only_that_it_could_not_connect() {
     let closed = closed_port();
-    let open = EgressPolicy {
-        allow_loopback: true,
-        ..EgressPolicy::default()
-    };
+    let open = loopback_allowed();
     let e = cc_run(&format!("http://127.0.0.1:{closed}/t?k=v"), open)
         .await
         .unwrap_err();
@@ -340,12 +308,9 @@ impl Flows {
 
 #[tokio::test]
 async fn the_code_exchange_and_refresh_are_refused_however_the_token_url_is_spelled() {
-    let target = Target::start().await;
+    let target = start_target().await;
     // The setup can tell: with loopback allowed, the exchange reaches the target.
-    let open = EgressPolicy {
-        allow_loopback: true,
-        ..EgressPolicy::default()
-    };
+    let open = loopback_allowed();
     let f = flows(open, direct(&format!("http://127.0.0.1:{}/t", target.port))).await;
     f.refresh().await.unwrap();
     assert_eq!(target.accepted(), 1);
@@ -368,11 +333,8 @@ async fn the_code_exchange_and_refresh_are_refused_however_the_token_url_is_spel
 
 #[tokio::test]
 async fn ears_token_refresh_and_revoke_are_refused_however_the_base_is_spelled() {
-    let target = Target::start().await;
-    let open = EgressPolicy {
-        allow_loopback: true,
-        ..EgressPolicy::default()
-    };
+    let target = start_target().await;
+    let open = loopback_allowed();
     let f = flows(
         open,
         ears(&format!("http://127.0.0.1:{}/ears", target.port)),
