@@ -827,6 +827,38 @@ fn decode_actions(
     actions
 }
 
+/// Keys a streaming action would ignore: a stream is not a listing, and its events are not
+/// replies that error rules read.
+fn streaming_conflicts(d: &mut Decoder, f: &crate::decode::Fields<'_>, what: &str) {
+    if let Some(pn) = f.get("pagination") {
+        d.push(
+            Diagnostic::error(
+                Code::Conflict,
+                f.key_span("pagination").unwrap_or(pn.span),
+                format!("{what} streams, so `pagination` would have no effect"),
+            )
+            .with_help("remove `pagination`, or `supportsStreaming` to make it a listing"),
+        );
+    }
+    let errors = f
+        .get("response")
+        .and_then(|r| r.as_map())
+        .and_then(|m| m.iter().find(|(k, _)| k.as_str() == Some("errors")));
+    if let Some((k, _)) = errors {
+        d.push(
+            Diagnostic::error(
+                Code::Conflict,
+                k.span,
+                format!("{what} streams: `response.errors` is not applied to streamed events"),
+            )
+            .with_help(
+                "remove it; a failed stream is classified by its HTTP status and \
+                 `policies.errors`",
+            ),
+        );
+    }
+}
+
 fn decode_action(
     d: &mut Decoder,
     p: &mut Pending,
@@ -948,34 +980,7 @@ fn decode_action(
         );
     }
     if supports_streaming && is_http {
-        // A stream is not a listing, and its events are not replies that error rules read.
-        if let Some(pn) = f.get("pagination") {
-            d.push(
-                Diagnostic::error(
-                    Code::Conflict,
-                    f.key_span("pagination").unwrap_or(pn.span),
-                    format!("{what} streams, so `pagination` would have no effect"),
-                )
-                .with_help("remove `pagination`, or `supportsStreaming` to make it a listing"),
-            );
-        }
-        let errors = f
-            .get("response")
-            .and_then(|r| r.as_map())
-            .and_then(|m| m.iter().find(|(k, _)| k.as_str() == Some("errors")));
-        if let Some((k, _)) = errors {
-            d.push(
-                Diagnostic::error(
-                    Code::Conflict,
-                    k.span,
-                    format!("{what} streams: `response.errors` is not applied to streamed events"),
-                )
-                .with_help(
-                    "remove it; a failed stream is classified by its HTTP status and \
-                     `policies.errors`",
-                ),
-            );
-        }
+        streaming_conflicts(d, &f, &what);
     }
     if let (Some(pn), Some(Implementation::Code { .. })) = (f.get("pagination"), &implementation) {
         d.error(
