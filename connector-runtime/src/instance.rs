@@ -9,15 +9,7 @@ use serde_json::{Map, Value};
 use crate::error::ActionError;
 use crate::secrets::{Redactor, Secrets};
 
-/// TLS settings for mTLS instances.
-#[derive(Clone, Default)]
-pub struct TlsConfig {
-    /// Client certificate and private key, PEM, concatenated.
-    pub identity_pem: Option<String>,
-    /// Extra trusted CA certificates, PEM.
-    pub ca_pem: Option<String>,
-    pub verify_server: bool,
-}
+pub use crate::auth::TlsConfig;
 
 /// A configured connector: what a user saved, validated.
 #[derive(Clone)]
@@ -135,10 +127,7 @@ impl ConnectorInstance {
         all_secrets.extend(auth_secrets);
         let secrets = Secrets::new(all_secrets);
         let mut known = secrets.strings();
-        // Basic auth puts `username:password` on the wire base64-encoded as one value.
-        if let (Some(u), Some(p)) = (secrets.get_str("username"), secrets.get_str("password")) {
-            known.push(format!("{u}:{p}"));
-        }
+        known.extend(crate::auth::for_type(auth).secret_forms(&secrets));
         let redactor = Redactor::new(known);
         Ok(ConnectorInstance {
             spec,
@@ -154,26 +143,9 @@ impl ConnectorInstance {
         self.auth_type.auth_mode()
     }
 
-    /// TLS settings when the auth type is mTLS.
+    /// TLS settings the auth type needs (mTLS), if any.
     pub fn tls(&self) -> Option<TlsConfig> {
-        if self.auth_type != AuthTypeId::Mtls {
-            return None;
-        }
-        let cert = self.secrets.get_str("certificate").unwrap_or_default();
-        let key = self.secrets.get_str("privateKey").unwrap_or_default();
-        Some(TlsConfig {
-            identity_pem: Some(format!("{}\n{}\n", cert.trim(), key.trim())),
-            ca_pem: self
-                .config
-                .get("caCertificate")
-                .and_then(Value::as_str)
-                .map(str::to_string),
-            verify_server: self
-                .config
-                .get("verifyServerCertificate")
-                .and_then(Value::as_bool)
-                .unwrap_or(true),
-        })
+        crate::auth::for_type(self.auth_type).tls(&self.config, &self.secrets)
     }
 
     /// The redactor for this instance's secrets.

@@ -27,3 +27,19 @@ pub use provider::{DirectClient, OAuthClient, RESERVED_PARAMETERS};
 pub use settings::OAuthSettings;
 pub use strategy::{PerUserAuth, StoredTokenAuth};
 pub use token::{TokenEndpoint, TokenEndpointError, TokenPaths, TokenSet};
+
+impl OAuthClient {
+    /// Build from a per-user instance's auth config and secrets, by its auth type (see
+    /// [`crate::auth::AuthType::oauth_client`]). Missing or contradictory settings are
+    /// `invalid_config` errors naming the field; a shared type is `not_per_user`.
+    pub fn from_instance(
+        instance: &crate::instance::ConnectorInstance,
+        settings: &OAuthSettings,
+    ) -> Result<OAuthClient, crate::error::ActionError> {
+        crate::auth::for_type(instance.auth_type).oauth_client(
+            &instance.config,
+            &instance.secrets,
+            settings,
+        )
+    }
+}

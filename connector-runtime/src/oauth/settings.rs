@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use crate::auth::Clock;
+use crate::auth::strategy::Clock;
 use crate::error::ActionError;
 
 /// How long a pending authorization (its state record) stays valid.

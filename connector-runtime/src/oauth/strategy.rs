@@ -8,7 +8,7 @@ use reqwest::header::{AUTHORIZATION, HeaderValue};
 use secrecy::{ExposeSecret, SecretString};
 
 use super::flows::{OAuthConnector, OAuthFlows, TokenOwner};
-use crate::auth::{AuthStrategy, UserAuthProvider};
+use crate::auth::strategy::{AuthStrategy, UserAuthProvider};
 use crate::error::ActionError;
 
 /// Sends the owner's stored access token as a bearer token.

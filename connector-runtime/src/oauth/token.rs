@@ -1,6 +1,8 @@
-//! The token endpoint client: the `authorization_code` and `refresh_token` grants, client
-//! authentication (`client_secret_basic` / `client_secret_post`), and parsing of token
-//! responses with configurable paths (Slack puts user tokens under `authed_user`).
+//! The one OAuth token client: the `client_credentials`, `authorization_code` and
+//! `refresh_token` grants, client authentication (`client_secret_basic` /
+//! `client_secret_post`), and parsing of token responses (JSON or form-encoded, at most
+//! [`MAX_TOKEN_RESPONSE`] bytes) with configurable paths (Slack puts user tokens under
+//! `authed_user`). EARS sends its JSON requests through the same [`send`].
 
 use std::time::Duration;
 
@@ -8,13 +10,38 @@ use base64::Engine;
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use serde_json::Value;
 
-use crate::auth::ClientAuthentication;
 use crate::egress::{EgressClient, OutboundRequest};
 use crate::error::ActionError;
 use secrecy::{ExposeSecret, SecretString};
 
 /// Largest token response read; a provider sending more is broken or hostile.
 pub const MAX_TOKEN_RESPONSE: usize = 256 * 1024;
+
+/// How an OAuth client authenticates at the token endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientAuthentication {
+    /// HTTP Basic with client id and secret (RFC 6749 2.3.1, the default).
+    Basic,
+    /// `client_id` and `client_secret` in the form body.
+    Post,
+}
+
+impl ClientAuthentication {
+    /// The `clientAuthentication` config value; absent is `client_secret_basic`.
+    pub fn parse(value: Option<&str>) -> Result<ClientAuthentication, ActionError> {
+        match value {
+            None | Some("client_secret_basic") => Ok(ClientAuthentication::Basic),
+            Some("client_secret_post") => Ok(ClientAuthentication::Post),
+            Some(other) => Err(ActionError::user(
+                "invalid_config",
+                format!(
+                    "`clientAuthentication` `{other}` is not one of: \
+                     client_secret_basic, client_secret_post"
+                ),
+            )),
+        }
+    }
+}
 
 /// Tokens from a token endpoint.
 #[derive(Clone)]
@@ -235,6 +262,24 @@ impl TokenEndpoint {
             ],
         )
         .await
+    }
+
+    /// The client credentials grant (RFC 6749 4.4), with the optional `scope` and the
+    /// `audience` some providers (Auth0) require.
+    pub async fn client_credentials(
+        &self,
+        http: &EgressClient,
+        scope: Option<&str>,
+        audience: Option<&str>,
+    ) -> Result<TokenSet, TokenEndpointError> {
+        let mut form = vec![("grant_type", "client_credentials")];
+        if let Some(s) = scope {
+            form.push(("scope", s));
+        }
+        if let Some(a) = audience {
+            form.push(("audience", a));
+        }
+        self.grant(http, form).await
     }
 
     async fn grant(
