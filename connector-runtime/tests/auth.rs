@@ -617,6 +617,128 @@ async fn client_credentials_secrets_and_tokens_do_not_leak() {
     }
 }
 
+#[tokio::test]
+async fn client_credentials_accepts_a_form_encoded_token_reply() {
+    // GitHub-style providers answer `application/x-www-form-urlencoded` by default.
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/oauth/token"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(
+            "access_token=canary-form%2Btok&token_type=bearer&expires_in=3600",
+            "application/x-www-form-urlencoded",
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(path("/api/things"))
+        .and(header_is("authorization", "Bearer canary-form+tok"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"ok": true})))
+        .expect(2)
+        .mount(&server)
+        .await;
+    let h = oauth(&server, "client_secret_basic");
+    assert_eq!(h.call().await.unwrap(), json!({"ok": true}));
+    // `expires_in` came as text and was read: the token is cached, not fetched again.
+    h.call().await.unwrap();
+    server.verify().await;
+}
+
+#[tokio::test]
+async fn client_credentials_oversized_token_reply_is_a_typed_error() {
+    let server = MockServer::start().await;
+    let pad = "a".repeat(connector_runtime::oauth::MAX_TOKEN_RESPONSE);
+    Mock::given(method("POST"))
+        .and(path("/oauth/token"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"access_token": "canary-big-tok", "pad": pad})),
+        )
+        .mount(&server)
+        .await;
+    api_ok(&server).await;
+    let h = oauth(&server, "client_secret_post");
+    let err = h.call().await.expect_err("the reply is over the cap");
+    assert_eq!(err.code, "invalid_token_response", "{err}");
+    assert_eq!(err.class, ErrorClass::Auth, "{err}");
+    assert_eq!(err.status, Some(200), "{err}");
+    assert!(
+        err.message.contains(&format!(
+            "larger than {} bytes",
+            connector_runtime::oauth::MAX_TOKEN_RESPONSE
+        )),
+        "{err}"
+    );
+    assert!(
+        received(&server, "/api/things").await.is_empty(),
+        "no API call without a token"
+    );
+    assert_no_leak(&[CLIENT_SECRET, "canary"], &err, &h.runtime);
+}
+
+#[tokio::test]
+async fn invalid_client_is_one_typed_token_error_for_client_credentials_and_code_exchange() {
+    use connector_runtime::auth::ClientAuthentication;
+    use connector_runtime::egress::EgressClient;
+    use connector_runtime::oauth::{TokenEndpoint, TokenEndpointError, TokenPaths};
+    use secrecy::SecretString;
+
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/oauth/token"))
+        .respond_with(ResponseTemplate::new(401).set_body_json(json!({"error": "invalid_client"})))
+        .mount(&server)
+        .await;
+    let http = EgressClient::for_tokens(None, Duration::from_secs(5)).unwrap();
+    let expected = TokenEndpointError::Provider {
+        status: 401,
+        error: "invalid_client".into(),
+        description: None,
+    };
+    for client_auth in [ClientAuthentication::Basic, ClientAuthentication::Post] {
+        let endpoint = TokenEndpoint {
+            url: format!("{}/oauth/token", server.uri()).parse().unwrap(),
+            client_id: CLIENT_ID.into(),
+            client_secret: SecretString::from(CLIENT_SECRET),
+            client_auth,
+            paths: TokenPaths::default(),
+        };
+        let cc = endpoint
+            .client_credentials(&http, Some("read"), None)
+            .await
+            .unwrap_err();
+        let code = endpoint
+            .exchange_code(
+                &http,
+                "the-code",
+                "http://127.0.0.1:9/cb",
+                &SecretString::from("verifier"),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(cc, expected, "{client_auth:?}");
+        assert_eq!(code, expected, "{client_auth:?}");
+        for text in [cc.to_string(), format!("{cc:?}"), format!("{endpoint:?}")] {
+            assert_absent(CLIENT_SECRET, &[&text]);
+            assert_absent(
+                &b64("my+client%3Aid:canary-cl1ent%2Fsecret%2B%3D%26"),
+                &[&text],
+            );
+        }
+    }
+
+    // Through an instance: a typed auth error that names the provider's code, with the
+    // status, and never the secret that went on the wire.
+    for client_auth in ["client_secret_basic", "client_secret_post"] {
+        let h = oauth(&server, client_auth);
+        let err = h.call().await.expect_err("the client is refused");
+        assert_eq!(err.code, "token_request_failed", "{err}");
+        assert_eq!(err.class, ErrorClass::Auth, "{err}");
+        assert_eq!(err.status, Some(401), "{err}");
+        assert!(err.message.contains("`invalid_client`"), "{err}");
+        assert_no_leak(&[CLIENT_SECRET, "canary"], &err, &h.runtime);
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // AWS Signature Version 4
 // ---------------------------------------------------------------------------------------

@@ -26,7 +26,10 @@ pub use pkce::Pkce;
 pub use provider::{DirectClient, OAuthClient, RESERVED_PARAMETERS};
 pub use settings::OAuthSettings;
 pub use strategy::{PerUserAuth, StoredTokenAuth};
-pub use token::{TokenEndpoint, TokenEndpointError, TokenPaths, TokenSet};
+pub use token::{
+    ClientAuthentication, MAX_TOKEN_RESPONSE, TokenEndpoint, TokenEndpointError, TokenPaths,
+    TokenSet,
+};
 
 impl OAuthClient {
     /// Build from a per-user instance's auth config and secrets, by its auth type (see
