@@ -81,4 +81,22 @@ mod tests {
             assert_eq!(for_type(id).id(), id);
         }
     }
+
+    /// The spec's `auth_mode` and the runtime's per-user hook agree: a per-user type builds
+    /// an OAuth client (here it lacks its config, so `invalid_config`), a shared one refuses.
+    #[test]
+    fn exactly_the_per_user_types_build_an_oauth_client() {
+        use connector_spec::AuthMode;
+        let settings = crate::oauth::OAuthSettings::new("http://127.0.0.1:9/callback").unwrap();
+        for id in AuthTypeId::ALL {
+            let e = for_type(id)
+                .oauth_client(&Map::new(), &Secrets::default(), &settings)
+                .unwrap_err();
+            let expected = match id.auth_mode() {
+                AuthMode::PerUser => "invalid_config",
+                AuthMode::Shared => "not_per_user",
+            };
+            assert_eq!(e.code, expected, "{id}: {e}");
+        }
+    }
 }
