@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use auth_support::{GET_THINGS, Harness, assert_absent, assert_no_leak, header, spec};
 use base64::Engine;
-use connector_runtime::ErrorClass;
+use connector_runtime::{ActionError, ErrorClass};
 use serde_json::{Value, json};
 use wiremock::matchers::{body_string_contains, header as header_is, method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
@@ -582,6 +582,16 @@ async fn client_credentials_permanent_401_is_an_auth_error_after_one_retry() {
     server.verify().await;
 }
 
+/// A call on an instance whose token endpoint refuses the client: an `auth` error with the
+/// code `token_request_failed`, checked by the caller for what it may not contain.
+async fn token_refused(server: &MockServer, client_auth: &str) -> (Harness, ActionError) {
+    let h = oauth(server, client_auth);
+    let err = h.call().await.expect_err("the token endpoint refuses");
+    assert_eq!(err.class, ErrorClass::Auth, "{client_auth}: {err}");
+    assert_eq!(err.code, "token_request_failed", "{client_auth}: {err}");
+    (h, err)
+}
+
 #[tokio::test]
 async fn client_credentials_secrets_and_tokens_do_not_leak() {
     // The API echoes the access token.
@@ -604,10 +614,7 @@ async fn client_credentials_secrets_and_tokens_do_not_leak() {
         .mount(&server)
         .await;
     for client_auth in ["client_secret_basic", "client_secret_post"] {
-        let h = oauth(&server, client_auth);
-        let err = h.call().await.expect_err("token refused");
-        assert_eq!(err.class, ErrorClass::Auth, "{err}");
-        assert_eq!(err.code, "token_request_failed");
+        let (h, err) = token_refused(&server, client_auth).await;
         assert!(err.message.contains("[REDACTED]"), "{err}");
         if client_auth == "client_secret_basic" {
             // Only what went on the wire can come back.
@@ -729,10 +736,7 @@ async fn invalid_client_is_one_typed_token_error_for_client_credentials_and_code
     // Through an instance: a typed auth error that names the provider's code, with the
     // status, and never the secret that went on the wire.
     for client_auth in ["client_secret_basic", "client_secret_post"] {
-        let h = oauth(&server, client_auth);
-        let err = h.call().await.expect_err("the client is refused");
-        assert_eq!(err.code, "token_request_failed", "{err}");
-        assert_eq!(err.class, ErrorClass::Auth, "{err}");
+        let (h, err) = token_refused(&server, client_auth).await;
         assert_eq!(err.status, Some(401), "{err}");
         assert!(err.message.contains("`invalid_client`"), "{err}");
         assert_no_leak(&[CLIENT_SECRET, "canary"], &err, &h.runtime);

@@ -8,7 +8,7 @@ use connector_spec::{AuthMode, AuthTypeId};
 use serde_json::{Map, Value};
 
 use super::mtls::TlsConfig;
-use super::strategy::AuthStrategy;
+use super::strategy::{AuthStrategy, Refuse};
 use crate::egress::EgressClient;
 use crate::error::ActionError;
 use crate::oauth::provider::OAuthClient;
@@ -23,12 +23,24 @@ pub trait AuthType: Sync {
 
     /// The strategy that puts the instance's shared credentials on every request. `http` is
     /// the instance's client behind its egress check, for strategies that fetch tokens.
+    ///
+    /// By default a per-user type has no shared credential ([`Refuse::no_user_auth`]: its
+    /// users' strategies come from a `UserAuthProvider`), and a shared type that did not
+    /// implement this is a typed error rather than requests without credentials.
     fn build_strategy(
         &self,
-        config: &Map<String, Value>,
-        secrets: &Secrets,
-        http: &EgressClient,
-    ) -> Result<Arc<dyn AuthStrategy>, ActionError>;
+        _config: &Map<String, Value>,
+        _secrets: &Secrets,
+        _http: &EgressClient,
+    ) -> Result<Arc<dyn AuthStrategy>, ActionError> {
+        match self.id().auth_mode() {
+            AuthMode::PerUser => Ok(Arc::new(Refuse::no_user_auth(self.id()))),
+            AuthMode::Shared => Err(ActionError::system(
+                "auth_type_not_implemented",
+                format!("the runtime has no strategy for auth type `{}`", self.id()),
+            )),
+        }
+    }
 
     /// Per-user types: the OAuth client the users' tokens come from. Shared types refuse.
     fn oauth_client(

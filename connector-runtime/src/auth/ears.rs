@@ -1,14 +1,10 @@
 //! `ears`: OAuth through the Elastic Auth Redirect Service, which holds the client; per user.
 
-use std::sync::Arc;
-
 use connector_spec::AuthTypeId;
 use serde_json::{Map, Value};
 
 use super::auth_type::AuthType;
 use super::fields::{config_str, required_config};
-use super::strategy::{AuthStrategy, Refuse};
-use crate::egress::EgressClient;
 use crate::error::ActionError;
 use crate::oauth::ears::{EarsClient, EarsProvider};
 use crate::oauth::provider::OAuthClient;
@@ -21,15 +17,6 @@ pub struct EarsType;
 impl AuthType for EarsType {
     fn id(&self) -> AuthTypeId {
         AuthTypeId::Ears
-    }
-
-    fn build_strategy(
-        &self,
-        _config: &Map<String, Value>,
-        _secrets: &Secrets,
-        _http: &EgressClient,
-    ) -> Result<Arc<dyn AuthStrategy>, ActionError> {
-        Ok(Arc::new(Refuse::no_user_auth(self.id())))
     }
 
     fn oauth_client(

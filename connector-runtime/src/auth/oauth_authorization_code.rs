@@ -1,16 +1,12 @@
 //! `oauth_authorization_code`: the OAuth 2.0 authorization code grant with PKCE, per user.
 //! The provider is configured directly; the users' tokens come from the OAuth flows.
 
-use std::sync::Arc;
-
 use connector_spec::AuthTypeId;
 use secrecy::SecretString;
 use serde_json::{Map, Value};
 
 use super::auth_type::AuthType;
 use super::fields::{config_str, required_config, required_secret};
-use super::strategy::{AuthStrategy, Refuse};
-use crate::egress::EgressClient;
 use crate::error::ActionError;
 use crate::oauth::provider::{DirectClient, OAuthClient, RESERVED_PARAMETERS};
 use crate::oauth::settings::OAuthSettings;
@@ -70,15 +66,6 @@ fn scope_parameter(config: &Map<String, Value>) -> Result<String, ActionError> {
 impl AuthType for AuthorizationCodeType {
     fn id(&self) -> AuthTypeId {
         AuthTypeId::OauthAuthorizationCode
-    }
-
-    fn build_strategy(
-        &self,
-        _config: &Map<String, Value>,
-        _secrets: &Secrets,
-        _http: &EgressClient,
-    ) -> Result<Arc<dyn AuthStrategy>, ActionError> {
-        Ok(Arc::new(Refuse::no_user_auth(self.id())))
     }
 
     fn oauth_client(
