@@ -321,11 +321,27 @@ pub enum Outcome {
     Invalid,
 }
 
-/// Run an async command on a runtime made for it (only `run` and `test` need one).
+/// Which tokio runtime an async command runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flavor {
+    /// Worker threads on every core: the server, and commands that serve a callback while
+    /// they wait.
+    MultiThread,
+    /// Everything on the main thread: one action at a time (`run`, `test`), where starting
+    /// and handing work to worker threads costs more than it brings.
+    CurrentThread,
+}
+
+/// Run an async command on a runtime made for it.
 fn block_on<F: std::future::Future<Output = anyhow::Result<Outcome>>>(
+    flavor: Flavor,
     f: F,
 ) -> anyhow::Result<Outcome> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
+    let mut builder = match flavor {
+        Flavor::MultiThread => tokio::runtime::Builder::new_multi_thread(),
+        Flavor::CurrentThread => tokio::runtime::Builder::new_current_thread(),
+    };
+    let rt = builder
         .enable_all()
         .build()
         .map_err(|e| anyhow::anyhow!("cannot start the async runtime: {e}"))?;
@@ -377,10 +393,10 @@ fn main() -> ExitCode {
         }
         Command::List { paths, format } => commands::list::run(&paths, format, color),
         Command::New { name, dir, auth } => commands::new::run(&name, &dir, auth),
-        Command::Keys(cmd) => block_on(commands::keys::run(cmd)),
-        Command::Serve(args) => block_on(commands::serve::serve(args)),
-        Command::Users(cmd) => block_on(commands::serve::users(cmd)),
-        Command::Auth(cmd) => block_on(commands::auth::run(cmd, color)),
+        Command::Keys(cmd) => block_on(Flavor::MultiThread, commands::keys::run(cmd)),
+        Command::Serve(args) => block_on(Flavor::MultiThread, commands::serve::serve(args)),
+        Command::Users(cmd) => block_on(Flavor::MultiThread, commands::serve::users(cmd)),
+        Command::Auth(cmd) => block_on(Flavor::MultiThread, commands::auth::run(cmd, color)),
         Command::Run {
             spec,
             action,
@@ -392,23 +408,26 @@ fn main() -> ExitCode {
             user,
             store,
             instance,
-        } => block_on(commands::run::run(
-            commands::run::RunArgs {
-                spec: &spec,
-                config: config.as_deref(),
-                secrets: secrets.as_deref(),
-                user: &user,
-                store: store.as_deref(),
-                instance: instance.as_deref(),
-            },
-            &action,
-            input.as_deref(),
-            commands::run::RunOutput {
-                all_pages,
-                format: output,
-            },
-            color,
-        )),
+        } => block_on(
+            Flavor::CurrentThread,
+            commands::run::run(
+                commands::run::RunArgs {
+                    spec: &spec,
+                    config: config.as_deref(),
+                    secrets: secrets.as_deref(),
+                    user: &user,
+                    store: store.as_deref(),
+                    instance: instance.as_deref(),
+                },
+                &action,
+                input.as_deref(),
+                commands::run::RunOutput {
+                    all_pages,
+                    format: output,
+                },
+                color,
+            ),
+        ),
         Command::Test {
             spec,
             config,
@@ -416,17 +435,20 @@ fn main() -> ExitCode {
             user,
             store,
             instance,
-        } => block_on(commands::run::test(
-            commands::run::RunArgs {
-                spec: &spec,
-                config: config.as_deref(),
-                secrets: secrets.as_deref(),
-                user: &user,
-                store: store.as_deref(),
-                instance: instance.as_deref(),
-            },
-            color,
-        )),
+        } => block_on(
+            Flavor::CurrentThread,
+            commands::run::test(
+                commands::run::RunArgs {
+                    spec: &spec,
+                    config: config.as_deref(),
+                    secrets: secrets.as_deref(),
+                    user: &user,
+                    store: store.as_deref(),
+                    instance: instance.as_deref(),
+                },
+                color,
+            ),
+        ),
     };
     match result {
         Ok(Outcome::Success) => ExitCode::SUCCESS,

@@ -5,11 +5,16 @@
 //!   document of every bundled spec in `specs/`). Golden files without a spec are removed.
 //! * `check`: verify those files are fresh; exit 1 listing the stale ones.
 //! * `test`: the whole test suite, with what it needs installed and started (see `test.rs`).
+//! * `bench-e2e`: `connector run` against curl over the same loopback pages (see
+//!   `bench_e2e.rs`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+mod bench_e2e;
+mod cargo;
+mod page_server;
 mod test;
 
 use anyhow::{Context, bail};
@@ -44,12 +49,14 @@ fn main() -> ExitCode {
         ["check"] => check(),
         ["test"] => test::run(&workspace_root(), &test::Options { api_only: false }),
         ["test", "--api-only"] => test::run(&workspace_root(), &test::Options { api_only: true }),
+        ["bench-e2e", rest @ ..] => bench_e2e::Options::parse(rest)
+            .and_then(|opts| bench_e2e::run(&workspace_root(), &opts)),
         ["help" | "--help" | "-h"] => {
-            print!("{USAGE}");
+            print!("{USAGE}{}", bench_e2e::USAGE);
             Ok(true)
         }
         _ => {
-            eprint!("{USAGE}");
+            eprint!("{USAGE}{}", bench_e2e::USAGE);
             return ExitCode::from(2);
         }
     };

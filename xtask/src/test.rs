@@ -18,6 +18,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
+use crate::cargo::{cargo, step, target_dir};
+
 /// The pinned Python tools. Bump together with a run of `cargo xtask test`.
 const PY_PACKAGES: [&str; 2] = ["schemathesis==4.32.5", "openapi-spec-validator==0.9.0"];
 /// The instances the runs find (and `schemathesis.toml` points `run_action` at).
@@ -46,27 +48,6 @@ pub fn run(root: &Path, opts: &Options) -> anyhow::Result<bool> {
     let result = api_checks(root, &venv, &server);
     server.stop();
     result
-}
-
-fn step(what: &str) {
-    println!("\n==> {what}");
-}
-
-fn cargo(root: &Path, args: &[&str]) -> anyhow::Result<bool> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let st = Command::new(cargo)
-        .args(args)
-        .current_dir(root)
-        .status()
-        .context("running cargo")?;
-    Ok(st.success())
-}
-
-fn target_dir(root: &Path) -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .map(|p| if p.is_absolute() { p } else { root.join(p) })
-        .unwrap_or_else(|| root.join("target"))
 }
 
 /// `target/ci-venv`, created or refreshed when the pins in its stamp file differ.
