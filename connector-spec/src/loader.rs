@@ -741,10 +741,11 @@ fn decode_ui(d: &mut Decoder, p: &mut Pending, ui: &Node, schema: &str) {
     }
 }
 
-fn json_path(d: &mut Decoder, n: &Node, what: &str) -> Option<String> {
+/// A JSON path, parsed here once: the model keeps it parsed, so the runtime never re-parses it.
+fn json_path(d: &mut Decoder, n: &Node, what: &str) -> Option<JsonPath> {
     let text = d.string(n, what)?;
     match JsonPath::parse(&text) {
-        Ok(_) => Some(text),
+        Ok(path) => Some(path),
         Err(e) => {
             let at = n.span.start + quote_offset(d, n) + e.offset;
             d.push(

@@ -52,7 +52,7 @@ fn http_action(path: &str) -> Action {
                 output: Some(json!("$.message")),
                 errors: vec![ErrorRule {
                     when: Condition {
-                        path: Some("$.ok".into()),
+                        path: Some("$.ok".parse().unwrap()),
                         equals: Some(json!(false)),
                         ..Condition::default()
                     },
