@@ -12,6 +12,7 @@ use crate::auth::AuthTypeId;
 use crate::decode::{Decoder, did_you_mean_or, suggest};
 use crate::diagnostic::{Code, Diagnostic};
 use crate::model::*;
+use crate::output::OutputMapping;
 use crate::path::JsonPath;
 use crate::schema_check::{self, UI_KEYS, WIDGETS};
 use crate::source::Span;
@@ -1184,7 +1185,8 @@ fn decode_response(
     };
     if let Some(o) = f.get("output") {
         check_output(d, p, o, &scope);
-        r.output = Some(o.to_json());
+        // A bad path was reported by `check_output` (and the spec is then discarded).
+        r.output = OutputMapping::parse(o.to_json()).ok();
     }
     if let Some(e) = f.get("errors")
         && let Some(items) = d.seq(e, "`response.errors`")

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::auth::AuthTypeId;
+use crate::output::OutputMapping;
 use crate::path::JsonPath;
 
 /// A JSON Schema (2020-12) document embedded in a spec, with `x-ui` hints.
@@ -308,7 +309,7 @@ pub struct ResponseMapping {
     /// Output: a JSON path into the response body (`$.channels`), or an object whose string
     /// values are JSON paths or templates over `response`. Defaults to the whole body.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub output: Option<Value>,
+    pub output: Option<OutputMapping>,
     /// Rules that turn a successful HTTP response into an error.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<ErrorRule>,

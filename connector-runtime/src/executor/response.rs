@@ -1,7 +1,7 @@
 //! Response mapping: error rules that turn a reply into a typed error, the parsing of a
 //! successful body, and the output mapping (`$` paths and templates over `response`).
 
-use connector_spec::path::JsonPath;
+use connector_spec::output::OutputNode;
 use connector_spec::{ErrorRule, ResponseMapping};
 use serde_json::Value;
 
@@ -79,12 +79,12 @@ impl DeclarativeExecutor {
         };
         // The template context is built only when the mapping renders a template: a mapping
         // made of `$` paths and literals never reads it.
-        let tctx = if has_template(output) {
+        let tctx = if output.has_template() {
             template_context(ctx, input, Some(&body))
         } else {
             minijinja::Value::UNDEFINED
         };
-        self.map_value(output, &body, &tctx)
+        self.map_node(output.node(), &body, &tctx)
     }
 
     /// Apply the output mapping to each record of a listing page: on a listing, `output`
@@ -105,45 +105,31 @@ impl DeclarativeExecutor {
         Ok(())
     }
 
-    fn map_value(
+    /// Apply a parsed output mapping; its `$` paths were parsed when the spec loaded.
+    fn map_node(
         &self,
-        spec: &Value,
+        node: &OutputNode,
         body: &Value,
         tctx: &minijinja::Value,
     ) -> Result<Value, ActionError> {
-        Ok(match spec {
-            Value::String(s) if s.starts_with('$') => {
-                let p = JsonPath::parse(s).map_err(|e| {
-                    ActionError::system("invalid_spec", format!("output path: {e}"))
-                })?;
-                p.evaluate(body).unwrap_or(Value::Null)
-            }
-            Value::String(_) => self.renderer.render_json(spec, tctx)?,
-            Value::Object(m) => {
-                let mut out = serde_json::Map::with_capacity(m.len());
-                for (k, v) in m {
-                    out.insert(k.clone(), self.map_value(v, body, tctx)?);
+        Ok(match node {
+            OutputNode::Path(p) => p.evaluate(body).unwrap_or(Value::Null),
+            OutputNode::Template(t) => self.renderer.render_json(t, tctx)?,
+            OutputNode::Object(fields) => {
+                let mut out = serde_json::Map::with_capacity(fields.len());
+                for (k, v) in fields {
+                    out.insert(k.clone(), self.map_node(v, body, tctx)?);
                 }
                 Value::Object(out)
             }
-            Value::Array(items) => Value::Array(
+            OutputNode::Array(items) => Value::Array(
                 items
                     .iter()
-                    .map(|v| self.map_value(v, body, tctx))
+                    .map(|v| self.map_node(v, body, tctx))
                     .collect::<Result<_, _>>()?,
             ),
-            other => other.clone(),
+            OutputNode::Literal(v) => v.clone(),
         })
-    }
-}
-
-/// Whether an output mapping has a string that `map_value` renders as a template.
-fn has_template(v: &Value) -> bool {
-    match v {
-        Value::String(s) => !s.starts_with('$') && connector_spec::template::is_template(s),
-        Value::Array(items) => items.iter().any(has_template),
-        Value::Object(m) => m.values().any(has_template),
-        _ => false,
     }
 }
 
