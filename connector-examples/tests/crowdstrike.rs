@@ -66,7 +66,7 @@ fn the_session_attribute_becomes_the_spec_sessions_section() {
     let rtr = &spec.sessions["rtr"];
     assert_eq!(rtr.init, "initSession");
     assert_eq!(rtr.cleanup.as_deref(), Some("closeSession"));
-    assert_eq!(rtr.id, "$.session_id");
+    assert_eq!(rtr.id.as_str(), "$.session_id");
     assert_eq!(spec.actions["runCommand"].session.as_deref(), Some("rtr"));
     assert_eq!(spec.actions["initSession"].session, None);
     // The config default from `#[field(default = ...)]` is in the schema.

@@ -10,7 +10,6 @@
 use std::sync::Arc;
 
 use connector_spec::SessionSpec;
-use connector_spec::path::JsonPath;
 use serde_json::{Map, Value};
 
 use crate::connector::ExecuteOptions;
@@ -118,23 +117,22 @@ impl Dispatcher {
                 ExecuteOptions::default(),
             )
             .await?;
-        let id = JsonPath::parse(&s.id)
-            .ok()
-            .and_then(|p| p.evaluate(&data))
-            .and_then(|v| match v {
-                Value::String(s) if !s.is_empty() => Some(s),
-                Value::Number(n) => Some(n.to_string()),
-                _ => None,
-            })
-            .ok_or_else(|| {
-                ActionError::system(
-                    "session_id_missing",
-                    format!(
-                        "`{}` opened session `{name}` but its output has no id at `{}`",
-                        s.init, s.id
-                    ),
-                )
-            })?;
+        let id =
+            s.id.evaluate(&data)
+                .and_then(|v| match v {
+                    Value::String(s) if !s.is_empty() => Some(s),
+                    Value::Number(n) => Some(n.to_string()),
+                    _ => None,
+                })
+                .ok_or_else(|| {
+                    ActionError::system(
+                        "session_id_missing",
+                        format!(
+                            "`{}` opened session `{name}` but its output has no id at `{}`",
+                            s.init, s.id
+                        ),
+                    )
+                })?;
         tracing::debug!(session = name, "session opened");
         Ok(SessionInfo {
             name: name.to_string(),

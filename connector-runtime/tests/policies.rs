@@ -13,7 +13,7 @@ use connector_runtime::{ErrorClass, StreamEvent};
 use futures::StreamExt;
 use policy_support::*;
 use serde_json::{Value, json};
-use wiremock::matchers::{method, path};
+use wiremock::matchers::{method, path, query_param, query_param_is_missing};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 fn ok() -> ResponseTemplate {
@@ -701,6 +701,73 @@ async fn link_header_pagination_follows_rel_next() {
     .await;
 }
 
+/// A listing of GitHub's search shape: `/search/issues?q=label:a,b`, followed by `Link`.
+fn search_spec(base: &str) -> Harness {
+    let rest = "actions:\n  list:\n    description: Search issues.\n    scope: read\n    request:\n      method: GET\n      path: /search/issues\n      query: { q: \"label:a,b\" }\n    pagination: { style: link_header, records: $.items }\n";
+    Harness::new(base, rest)
+}
+
+/// Page 1 (no `page` parameter) answers with `link`; page 2 answers only when `q` arrived
+/// intact. Any other request gets wiremock's 404.
+async fn mount_search(server: &MockServer, link: &str) {
+    Mock::given(path("/search/issues"))
+        .and(query_param("q", "label:a,b"))
+        .and(query_param("page", "2"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"items": [3, 4]})))
+        .with_priority(1)
+        .mount(server)
+        .await;
+    Mock::given(path("/search/issues"))
+        .and(query_param("q", "label:a,b"))
+        .and(query_param_is_missing("page"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"items": [1, 2]}))
+                .insert_header("Link", link),
+        )
+        .mount(server)
+        .await;
+}
+
+#[tokio::test]
+async fn a_link_with_a_comma_in_its_query_is_followed_intact() {
+    bounded(async {
+        let server = MockServer::start().await;
+        let base = server.uri();
+        let link = format!(
+            "<{base}/search/issues?q=label:a,b&page=2>; rel=\"next\", <{base}/search/issues?q=label:a,b&page=2>; rel=\"last\""
+        );
+        mount_search(&server, &link).await;
+        let h = search_spec(&base);
+        assert_eq!(h.run_all("list", json!({})).await, Ok(json!([1, 2, 3, 4])));
+        let asked: Vec<String> = server
+            .received_requests()
+            .await
+            .unwrap_or_default()
+            .iter()
+            .map(|r| r.url.query().unwrap_or_default().to_string())
+            .collect();
+        assert_eq!(asked.len(), 2, "{asked:?}");
+        assert_eq!(asked[1], "q=label:a,b&page=2", "the next URL as the server wrote it");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn rel_next_last_is_seen_as_next_and_a_relative_target_resolves() {
+    bounded(async {
+        let server = MockServer::start().await;
+        mount_search(
+            &server,
+            "</search/issues?q=label:a,b&page=2>; rel=\"next last\"",
+        )
+        .await;
+        let h = search_spec(&server.uri());
+        assert_eq!(h.run_all("list", json!({})).await, Ok(json!([1, 2, 3, 4])));
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn max_pages_and_max_records_cap_an_endless_listing() {
     bounded(async {
@@ -977,6 +1044,138 @@ async fn cancelling_ends_the_stream_promptly() {
             start.elapsed() < Duration::from_secs(1),
             "{:?}",
             start.elapsed()
+        );
+    })
+    .await;
+}
+
+/// Every result of a stream, errors included.
+async fn stream_results(h: &Harness) -> Vec<Result<StreamEvent, connector_runtime::ActionError>> {
+    let s = h
+        .dispatcher
+        .stream(&h.ctx(), "events", json!({}))
+        .await
+        .expect("stream starts");
+    s.collect().await
+}
+
+/// A stream answered with `body` as `content_type`.
+async fn stream_server(body: String, content_type: &str) -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(path("/events"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(body, content_type))
+        .mount(&server)
+        .await;
+    server
+}
+
+#[track_caller]
+fn assert_too_large(r: &Result<StreamEvent, connector_runtime::ActionError>) {
+    let e = r.as_ref().expect_err("over the limit");
+    assert_eq!(
+        (e.class, e.code),
+        (ErrorClass::System, "stream_event_too_large")
+    );
+    let limit = connector_runtime::executor::MAX_STREAM_EVENT_BYTES.to_string();
+    assert!(
+        e.message.contains(&limit),
+        "the limit is in the message: {e}"
+    );
+}
+
+#[tokio::test]
+async fn an_ndjson_line_over_the_limit_is_a_typed_error() {
+    bounded(async {
+        let max = connector_runtime::executor::MAX_STREAM_EVENT_BYTES;
+        let body = format!("{{\"n\":1}}\n\"{}\"\n{{\"n\":2}}\n", "x".repeat(max + 10));
+        let server = stream_server(body, "application/x-ndjson").await;
+        let h = stream_spec(&server.uri(), "{ format: ndjson }");
+        let got = stream_results(&h).await;
+        assert_eq!(got.len(), 2, "one event, then the error ends the stream");
+        assert_eq!(got[0].as_ref().expect("first line").data, json!({"n": 1}));
+        assert_too_large(&got[1]);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_sse_event_over_the_limit_is_a_typed_error_though_each_line_is_short() {
+    bounded(async {
+        let max = connector_runtime::executor::MAX_STREAM_EVENT_BYTES;
+        let line = format!("data: {}\n", "y".repeat(1000));
+        let body = format!(
+            "data: ok\n\n{}\ndata: never\n\n",
+            line.repeat(max / 1000 + 2)
+        );
+        let server = stream_server(body, "text/event-stream").await;
+        let h = stream_spec(&server.uri(), "{ format: sse }");
+        let got = stream_results(&h).await;
+        assert_eq!(
+            got.len(),
+            2,
+            "{:?}",
+            got.iter().map(|r| r.is_ok()).collect::<Vec<_>>()
+        );
+        assert_eq!(got[0].as_ref().expect("first event").data, json!("ok"));
+        assert_too_large(&got[1]);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn many_small_events_all_arrive() {
+    bounded(async {
+        const N: usize = 20_000;
+        let ndjson: String = (0..N).map(|i| format!("{{\"i\":{i}}}\n")).collect();
+        let server = stream_server(ndjson, "application/x-ndjson").await;
+        let h = stream_spec(&server.uri(), "{ format: ndjson }");
+        let events = collect_events(&h).await;
+        assert_eq!(events.len(), N);
+        assert_eq!(events[N - 1].data, json!({"i": N - 1}));
+
+        let sse: String = (0..N).map(|i| format!("data: {i}\r\n\r\n")).collect();
+        let server = stream_server(sse, "text/event-stream").await;
+        let h = stream_spec(&server.uri(), "{ format: sse }");
+        let events = collect_events(&h).await;
+        assert_eq!(events.len(), N);
+        assert!(events.iter().enumerate().all(|(i, e)| e.data == json!(i)));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_event_split_across_many_tiny_chunks_is_reassembled() {
+    bounded(async {
+        const BODY: &str = "event: delta\r\ndata: {\"text\": \"h\u{e9}llo, world\"}\r\n\r\ndata: 2\n\n";
+        let (base, _) = raw_server(|mut sock| async move {
+            let _ = sock.set_nodelay(true);
+            let _ = read_head(&mut sock).await;
+            let head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n";
+            if !write(&mut sock, head.as_bytes()).await {
+                return;
+            }
+            // One byte a chunk, so every line end and the two bytes of `é` are split.
+            for b in BODY.as_bytes() {
+                let mut chunk = b"1\r\n".to_vec();
+                chunk.push(*b);
+                chunk.extend_from_slice(b"\r\n");
+                if !write(&mut sock, &chunk).await {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            let _ = write(&mut sock, b"0\r\n\r\n").await;
+        })
+        .await;
+        let h = stream_spec(&base, "{ format: sse }");
+        let events = collect_events(&h).await;
+        let got: Vec<(&str, &Value)> = events.iter().map(|e| (e.event.as_str(), &e.data)).collect();
+        assert_eq!(
+            got,
+            vec![
+                ("delta", &json!({"text": "h\u{e9}llo, world"})),
+                ("message", &json!(2)),
+            ]
         );
     })
     .await;

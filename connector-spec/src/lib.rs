@@ -15,6 +15,7 @@ pub mod export;
 pub mod format_schema;
 pub mod loader;
 pub mod model;
+pub mod output;
 pub mod path;
 pub mod schema_check;
 pub mod source;

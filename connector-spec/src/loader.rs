@@ -12,6 +12,7 @@ use crate::auth::AuthTypeId;
 use crate::decode::{Decoder, did_you_mean_or, suggest};
 use crate::diagnostic::{Code, Diagnostic};
 use crate::model::*;
+use crate::output::OutputMapping;
 use crate::path::JsonPath;
 use crate::schema_check::{self, UI_KEYS, WIDGETS};
 use crate::source::Span;
@@ -741,10 +742,11 @@ fn decode_ui(d: &mut Decoder, p: &mut Pending, ui: &Node, schema: &str) {
     }
 }
 
-fn json_path(d: &mut Decoder, n: &Node, what: &str) -> Option<String> {
+/// A JSON path, parsed here once: the model keeps it parsed, so the runtime never re-parses it.
+fn json_path(d: &mut Decoder, n: &Node, what: &str) -> Option<JsonPath> {
     let text = d.string(n, what)?;
     match JsonPath::parse(&text) {
-        Ok(_) => Some(text),
+        Ok(path) => Some(path),
         Err(e) => {
             let at = n.span.start + quote_offset(d, n) + e.offset;
             d.push(
@@ -1183,7 +1185,8 @@ fn decode_response(
     };
     if let Some(o) = f.get("output") {
         check_output(d, p, o, &scope);
-        r.output = Some(o.to_json());
+        // A bad path was reported by `check_output` (and the spec is then discarded).
+        r.output = OutputMapping::parse(o.to_json()).ok();
     }
     if let Some(e) = f.get("errors")
         && let Some(items) = d.seq(e, "`response.errors`")

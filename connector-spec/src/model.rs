@@ -10,6 +10,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::auth::AuthTypeId;
+use crate::output::OutputMapping;
+use crate::path::JsonPath;
 
 /// A JSON Schema (2020-12) document embedded in a spec, with `x-ui` hints.
 pub type Schema = Value;
@@ -82,7 +84,7 @@ pub struct SessionSpec {
     /// its own input schema declares.
     pub init: String,
     /// JSON path to the session id in `init`'s output (e.g. `$.resources[0].session_id`).
-    pub id: String,
+    pub id: JsonPath,
     /// The action that closes the session; it runs after the member actions, also when they
     /// fail. Its templates can read `session.id` and `session.data` (init's output).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -307,7 +309,7 @@ pub struct ResponseMapping {
     /// Output: a JSON path into the response body (`$.channels`), or an object whose string
     /// values are JSON paths or templates over `response`. Defaults to the whole body.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub output: Option<Value>,
+    pub output: Option<OutputMapping>,
     /// Rules that turn a successful HTTP response into an error.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<ErrorRule>,
@@ -337,7 +339,7 @@ fn default_user_class() -> ErrorClass {
 pub struct Condition {
     /// JSON path into the response body; omit to test the raw body text (`contains`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub path: Option<String>,
+    pub path: Option<JsonPath>,
     /// HTTP status codes this condition is limited to.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(inner(range(min = 100, max = 599)))]
@@ -586,13 +588,13 @@ pub struct Pagination {
     pub style: PaginationStyle,
     /// JSON path to the records array in each page (default `$`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub records: Option<String>,
+    pub records: Option<JsonPath>,
     /// cursor: query parameter that carries the cursor.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cursor_param: Option<String>,
     /// cursor: JSON path to the next cursor; empty or missing ends the listing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cursor_path: Option<String>,
+    pub cursor_path: Option<JsonPath>,
     /// offset: query parameter that carries the offset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub offset_param: Option<String>,
@@ -610,7 +612,7 @@ pub struct Pagination {
     pub page_size: Option<u64>,
     /// offset/page: JSON path to the total number of records, when the API reports it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub total_path: Option<String>,
+    pub total_path: Option<JsonPath>,
     /// Stop after this many pages.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_pages: Option<u64>,

@@ -13,10 +13,12 @@ pub enum Segment {
     Wildcard,
 }
 
-/// A parsed JSON path.
+/// A parsed JSON path. It keeps its source text: it serialises as that text (so exports and
+/// the format schema see a plain string) and deserialises by parsing it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JsonPath {
     pub segments: Vec<Segment>,
+    source: String,
 }
 
 /// Why a path does not parse, with the byte offset inside the path text.
@@ -127,7 +129,15 @@ impl JsonPath {
                 }
             }
         }
-        Ok(JsonPath { segments })
+        Ok(JsonPath {
+            segments,
+            source: text.to_string(),
+        })
+    }
+
+    /// The text the path was parsed from.
+    pub fn as_str(&self) -> &str {
+        &self.source
     }
 
     /// True when the path can select more than one value.
@@ -171,6 +181,67 @@ impl JsonPath {
     }
 }
 
+/// `$`, the whole document.
+impl Default for JsonPath {
+    fn default() -> JsonPath {
+        JsonPath {
+            segments: Vec::new(),
+            source: "$".into(),
+        }
+    }
+}
+
+impl std::fmt::Display for JsonPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.source)
+    }
+}
+
+/// The source text, so code written when path fields were `String`s (`JsonPath::parse(p)`,
+/// `p.starts_with(..)`) keeps compiling while it moves to the parsed form.
+impl std::ops::Deref for JsonPath {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.source
+    }
+}
+
+impl std::str::FromStr for JsonPath {
+    type Err = PathError;
+    fn from_str(text: &str) -> Result<JsonPath, PathError> {
+        JsonPath::parse(text)
+    }
+}
+
+impl serde::Serialize for JsonPath {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.source)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for JsonPath {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<JsonPath, D::Error> {
+        let text = String::deserialize(d)?;
+        JsonPath::parse(&text).map_err(|e| {
+            serde::de::Error::custom(format_args!("`{text}` is not a valid JSON path: {e}"))
+        })
+    }
+}
+
+/// Described as a plain string, inline, so the generated format schema is what it was when
+/// path fields were `String`s.
+impl schemars::JsonSchema for JsonPath {
+    fn inline_schema() -> bool {
+        true
+    }
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        String::schema_name()
+    }
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        String::json_schema(generator)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -201,5 +272,19 @@ mod tests {
         assert_eq!(JsonPath::parse("$.a[1").unwrap_err().offset, 5);
         assert!(JsonPath::parse("$.a..b").is_err());
         assert!(JsonPath::parse("$.a[?(@.x)]").is_err());
+    }
+
+    #[test]
+    fn serialises_as_its_source_and_parses_when_deserialised() {
+        let p = JsonPath::parse("$.items[*]['x-y']").unwrap();
+        assert_eq!(
+            serde_json::to_value(&p).unwrap(),
+            json!("$.items[*]['x-y']")
+        );
+        let back: JsonPath = serde_json::from_value(json!("$.items[*]['x-y']")).unwrap();
+        assert_eq!(back, p);
+        assert!(back.is_multi());
+        let err = serde_json::from_value::<JsonPath>(json!("items")).unwrap_err();
+        assert!(err.to_string().contains("starts with `$`"), "{err}");
     }
 }

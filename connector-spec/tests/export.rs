@@ -5,6 +5,7 @@ use connector_spec::export::{
     export_catalog, fingerprint, schema_document, to_pretty_json, ui_schema,
 };
 use connector_spec::model::*;
+use connector_spec::output::OutputMapping;
 use indexmap::IndexMap;
 use serde_json::{Value, json};
 
@@ -49,10 +50,10 @@ fn http_action(path: &str) -> Action {
                 body: Some(Body::Json(json!({ "channel": "{{ input.channel }}" }))),
             },
             response: Some(ResponseMapping {
-                output: Some(json!("$.message")),
+                output: Some(OutputMapping::parse(json!("$.message")).unwrap()),
                 errors: vec![ErrorRule {
                     when: Condition {
-                        path: Some("$.ok".into()),
+                        path: Some("$.ok".parse().unwrap()),
                         equals: Some(json!(false)),
                         ..Condition::default()
                     },

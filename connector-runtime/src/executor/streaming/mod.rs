@@ -1,0 +1,112 @@
+//! Streaming responses: a reply read as it arrives and turned into events, one framing per
+//! file: [`sse`] (Server-Sent Events), [`ndjson`] (one JSON value a line), [`chunked`] (text
+//! as it arrives). Lines and events are bounded by [`MAX_STREAM_EVENT_BYTES`].
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use connector_spec::{StreamFormat, Streaming};
+use futures::stream::{BoxStream, StreamExt};
+use serde_json::Value;
+
+use super::DeclarativeExecutor;
+use super::request::template_context;
+use crate::client::SendOptions;
+use crate::context::ActionContext;
+use crate::error::ActionError;
+
+mod chunked;
+mod lines;
+mod ndjson;
+mod sse;
+
+/// The largest NDJSON line or SSE event (its `event` name and `data` together), in bytes: a
+/// provider that never ends a line cannot make the runtime buffer without bound.
+pub const MAX_STREAM_EVENT_BYTES: usize = 1024 * 1024;
+
+/// One event of a streaming response.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamEvent {
+    /// SSE event name (`message` by default); `line` for NDJSON, `chunk` for chunked text.
+    pub event: String,
+    /// Parsed JSON when the payload is JSON, else the text.
+    pub data: Value,
+}
+
+/// A stream of events from a streaming action.
+pub type EventStream = BoxStream<'static, Result<StreamEvent, ActionError>>;
+
+/// The body of a streaming reply, chunk by chunk.
+type ByteStream = BoxStream<'static, Result<Bytes, ActionError>>;
+
+/// The error for a line or event over the limit.
+fn too_large(what: &str, max: usize) -> ActionError {
+    ActionError::system(
+        "stream_event_too_large",
+        format!("a {what} of the stream is larger than the limit of {max} bytes"),
+    )
+}
+
+impl DeclarativeExecutor {
+    /// Start a streaming action: a stream of events that ends at the provider's end of stream
+    /// (or the done marker), aborts when dropped or when the context is cancelled.
+    pub async fn stream(
+        self: &Arc<Self>,
+        ctx: &ActionContext,
+        action: &str,
+        input: &Value,
+    ) -> Result<EventStream, ActionError> {
+        let a = self.spec.actions.get(action).ok_or_else(|| {
+            ActionError::user("unknown_action", format!("unknown action `{action}`"))
+        })?;
+        let streaming: Streaming = a
+            .streaming
+            .clone()
+            .or_else(|| self.spec.policies.streaming.clone())
+            .ok_or_else(|| {
+                ActionError::user(
+                    "not_streaming",
+                    format!("action `{action}` does not stream"),
+                )
+            })?;
+        let (request, mapping) = self.http_parts(action)?;
+        let tctx = template_context(ctx, input, None);
+        let req = self.build_request(ctx, request, &tctx)?;
+        let resp = ctx
+            .client
+            .send(req, SendOptions { streaming: true })
+            .await?;
+        let status = resp.status().as_u16();
+        if !(200..300).contains(&status) {
+            let body = ctx.client.read_body(resp).await.unwrap_or_default();
+            return Err(ctx.client.error_for(status, &body));
+        }
+        let client = ctx.client.clone();
+        let bytes: ByteStream = resp
+            .bytes_stream()
+            .map(move |r| r.map_err(|e| client.scrub(crate::client::from_reqwest(&e))))
+            .boxed();
+        let events = match streaming.format {
+            StreamFormat::Sse => sse::events(bytes, streaming.done_marker, MAX_STREAM_EVENT_BYTES),
+            StreamFormat::Ndjson => ndjson::events(bytes, MAX_STREAM_EVENT_BYTES),
+            StreamFormat::Chunked => chunked::events(bytes),
+        };
+        let events = match mapping.filter(|m| m.output.is_some()).cloned() {
+            // On a stream, `response.output` maps one event's data (`$` is the data).
+            Some(mapping) => {
+                let this = Arc::clone(self);
+                let (ctx, input) = (ctx.clone(), input.clone());
+                events
+                    .map(move |r| {
+                        let mut ev = r?;
+                        ev.data = this.map_output(&ctx, Some(&mapping), &input, ev.data)?;
+                        Ok(ev)
+                    })
+                    .boxed()
+            }
+            None => events,
+        };
+        let cancel = ctx.cancel.clone();
+        Ok(events.take_until(cancel.cancelled_owned()).boxed())
+    }
+}
