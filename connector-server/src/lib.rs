@@ -33,9 +33,9 @@ use tracing::Instrument;
 
 use crate::guard::OutboundCheck;
 
+pub use connector_runtime::store::{User, UserStore};
 pub use guard::OutboundPolicy;
 pub use http::ConnLimits;
-pub use connector_runtime::store::{User, UserStore};
 
 /// The store file inside the data directory.
 pub const DB_FILE: &str = "connector.db";
@@ -216,8 +216,12 @@ pub async fn serve(
     if let Some(ears) = &config.ears_base_url {
         settings = settings.with_ears_base_url(ears.clone());
     }
-    let flows = OAuthFlows::new(Arc::clone(&stores.tokens), Arc::clone(&stores.states), settings)
-        .map_err(|e| start_err("OAuth flows", e.message))?;
+    let flows = OAuthFlows::new(
+        Arc::clone(&stores.tokens),
+        Arc::clone(&stores.states),
+        settings,
+    )
+    .map_err(|e| start_err("OAuth flows", e.message))?;
 
     let state = Arc::new(state::AppState {
         registry,
@@ -250,7 +254,13 @@ pub async fn serve(
             }
         }
     }
-    if stores.users.list_users().await.map(|u| u.is_empty()).unwrap_or(false) {
+    if stores
+        .users
+        .list_users()
+        .await
+        .map(|u| u.is_empty())
+        .unwrap_or(false)
+    {
         eprintln!(
             "no users yet: create an admin with `connector users add <name> --admin --data-dir {}`",
             config.data_dir.display()

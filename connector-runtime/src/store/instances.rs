@@ -55,16 +55,19 @@ pub struct InstanceUpdate {
 /// durable when it returns.
 #[async_trait]
 pub trait InstanceStore: Send + Sync + std::fmt::Debug {
+    /// Store a new instance; a taken id is [`StoreError::InstanceExists`].
     async fn create_instance(
         &self,
         new: NewConnectorInstance,
     ) -> Result<ConnectorInstanceRecord, StoreError>;
 
+    /// The instance `id`, if any.
     async fn get_instance(&self, id: &str) -> Result<Option<ConnectorInstanceRecord>, StoreError>;
 
     /// Every instance, ordered by id.
     async fn list_instances(&self) -> Result<Vec<ConnectorInstanceRecord>, StoreError>;
 
+    /// Apply `update` to instance `id` ([`StoreError::InstanceNotFound`] when there is none).
     async fn update_instance(
         &self,
         id: &str,
@@ -72,6 +75,6 @@ pub trait InstanceStore: Send + Sync + std::fmt::Debug {
     ) -> Result<ConnectorInstanceRecord, StoreError>;
 
     /// Delete an instance with its tokens (shared and per-user) and pending states; `false`
-    /// when there was none.
+    /// when there was none. A backend that keeps tokens or states apart deletes them there.
     async fn delete_instance(&self, id: &str) -> Result<bool, StoreError>;
 }

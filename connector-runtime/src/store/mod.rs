@@ -56,8 +56,7 @@ pub use states::{NewOAuthState, OAuthStateRecord, OAuthStateStore, STATE_TTL};
 pub use stores::Stores;
 pub use timestamp::Timestamp;
 pub use tokens::{
-    DEFAULT_CREDENTIAL_TYPE, TokenData, TokenId, TokenRecord, TokenStore, TokenUpdate,
-    UserTokenKey,
+    DEFAULT_CREDENTIAL_TYPE, TokenData, TokenId, TokenRecord, TokenStore, TokenUpdate, UserTokenKey,
 };
 pub use users::{
     ApiKey, KEY_PREFIX, User, UserStore, check_user_name, key_sha256, new_user_id,

@@ -71,7 +71,6 @@ fn random_hex(n: usize) -> String {
         .collect()
 }
 
-
 fn object_or_empty(field: &'static str, v: Value) -> Result<Value, StoreError> {
     match v {
         Value::Null => Ok(Value::Object(Map::new())),
@@ -82,7 +81,6 @@ fn object_or_empty(field: &'static str, v: Value) -> Result<Value, StoreError> {
         }),
     }
 }
-
 
 #[async_trait]
 impl InstanceStore for SqliteStore {

@@ -1,12 +1,15 @@
 //! The embedded SQLite backend of every store trait ([`TokenStore`](super::TokenStore),
 //! [`OAuthStateStore`](super::OAuthStateStore), [`InstanceStore`](super::InstanceStore),
-//! [`UserStore`](super::UserStore), [`Maintenance`](super::Maintenance)): one file, WAL journal, `synchronous=FULL`
-//! (a commit is on disk before the call returns), versioned migrations embedded in the binary.
+//! [`UserStore`](super::UserStore), [`Maintenance`](super::Maintenance)): one file, WAL
+//! journal, `synchronous=FULL` (a commit is on disk before the call returns), versioned
+//! migrations embedded in the binary. One file here per store (`tokens.rs`, `states.rs`,
+//! `instances.rs`, `users.rs`, `maintenance.rs`); opening the file and its modes are in
+//! `connect.rs`.
 //!
 //! # Schema (version 1)
 //!
 //! - `schema_version(version, applied_at)`: one row per applied migration.
-//! - `tokens`: shared and per-user tokens. `id` is the full [`TokenId`] string; `scope` is
+//! - `tokens`: shared and per-user tokens. `id` is the full [`TokenId`](super::TokenId) string; `scope` is
 //!   `shared` / `per-user`; `user_id` is `''` for shared tokens; unique on
 //!   `(scope, user_id, connector_id, credential_type)`. `access_token` and `refresh_token`
 //!   are sealed blobs.
@@ -21,10 +24,6 @@
 //! transaction that also records them in `schema_version`; opening a store runs the pending
 //! ones, so running them twice is a no-op. A file written by a newer program (a version this
 //! program does not know) is refused with [`StoreError::SchemaTooNew`].
-
-//!
-//! One file per store: [`tokens`](self) (`tokens.rs`), states, instances, users, maintenance;
-//! the connection setup and file modes are in `connect.rs`.
 
 mod connect;
 mod instances;
@@ -246,4 +245,3 @@ fn check_name(field: &'static str, value: &str) -> Result<(), StoreError> {
     }
     Ok(())
 }
-

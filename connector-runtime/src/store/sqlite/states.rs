@@ -51,7 +51,6 @@ fn state_value() -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
-
 #[async_trait]
 impl OAuthStateStore for SqliteStore {
     async fn insert_state(&self, new: NewOAuthState) -> Result<OAuthStateRecord, StoreError> {

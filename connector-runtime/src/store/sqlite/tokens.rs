@@ -13,8 +13,7 @@ use crate::store::error::StoreError;
 use crate::store::scope::TokenScope;
 use crate::store::timestamp::Timestamp;
 use crate::store::tokens::{
-    DEFAULT_CREDENTIAL_TYPE, TokenData, TokenId, TokenRecord, TokenStore, TokenUpdate,
-    UserTokenKey,
+    DEFAULT_CREDENTIAL_TYPE, TokenData, TokenId, TokenRecord, TokenStore, TokenUpdate, UserTokenKey,
 };
 
 /// `SELECT <token columns> FROM tokens` (kept as literals: sqlx takes `&'static str`).
@@ -297,7 +296,6 @@ fn check_user_key(key: &UserTokenKey) -> Result<(), StoreError> {
     check_name("connector id", &key.connector_id)?;
     check_name("credential type", &key.credential_type)
 }
-
 
 #[async_trait]
 impl TokenStore for SqliteStore {
