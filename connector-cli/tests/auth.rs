@@ -16,7 +16,8 @@ use std::time::Duration;
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use connector_runtime::store::{
-    ExposeSecret, Keyring, SqliteStore, Timestamp, TokenStore, TokenUpdate, UserTokenKey,
+    ExposeSecret, Keyring, OAuthStateStore, SqliteStore, Timestamp, TokenStore, TokenUpdate,
+    UserTokenKey,
 };
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;

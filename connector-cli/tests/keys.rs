@@ -6,8 +6,8 @@ use assert_cmd::Command;
 use base64::Engine;
 use connector_runtime::Secrets;
 use connector_runtime::store::{
-    ExposeSecret, Keyring, NewConnectorInstance, NewOAuthState, SecretString, SqliteStore,
-    StoreError, Timestamp, TokenData, TokenStore, UserTokenKey,
+    ExposeSecret, InstanceStore, Keyring, NewConnectorInstance, NewOAuthState, OAuthStateStore,
+    SecretString, SqliteStore, StoreError, Timestamp, TokenData, TokenStore, UserTokenKey,
 };
 use connector_spec::AuthTypeId;
 use predicates::prelude::*;

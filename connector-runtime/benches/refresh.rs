@@ -60,8 +60,10 @@ fn token(link: refresh_support::Link) -> TokenData {
 async fn setup() -> Bench {
     let provider = StormProvider::start(3600).await;
     let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn TokenStore> =
-        Arc::new(refresh_support::open_store(&dir.path().join("tokens.db")).await);
+    let stores = refresh_support::open_store(&dir.path().join("tokens.db"))
+        .await
+        .stores();
+    let store: Arc<dyn TokenStore> = Arc::clone(&stores.tokens);
     let clock = Arc::new(AtomicU64::new(0));
     let offset = Arc::clone(&clock);
     let settings = OAuthSettings::new("http://127.0.0.1:9/callback")
@@ -69,7 +71,7 @@ async fn setup() -> Bench {
         .with_clock(Arc::new(move || {
             SystemTime::now() + Duration::from_secs(offset.load(Ordering::SeqCst))
         }));
-    let flows = OAuthFlows::new(Arc::clone(&store), settings).unwrap();
+    let flows = OAuthFlows::new(Arc::clone(&store), stores.states, settings).unwrap();
     let spec = Arc::new(refresh_support::spec());
     let instance = refresh_support::instance(Arc::clone(&spec), &provider.url(""));
     flows.register(CONNECTOR, &instance).unwrap();

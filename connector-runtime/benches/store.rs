@@ -7,8 +7,8 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use connector_runtime::store::{
-    Keyring, NewOAuthState, SecretString, SqliteStore, Timestamp, TokenData, TokenStore,
-    TokenUpdate, UserTokenKey,
+    Keyring, NewOAuthState, OAuthStateStore, SecretString, SqliteStore, Timestamp, TokenData,
+    TokenStore, TokenUpdate, UserTokenKey,
 };
 use criterion::{Criterion, criterion_group, criterion_main};
 

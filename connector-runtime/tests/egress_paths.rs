@@ -221,15 +221,15 @@ struct Flows {
 async fn flows(policy: EgressPolicy, config: Value) -> Flows {
     let dir = tempfile::tempdir().unwrap();
     let keyring = Keyring::single("test-key", &[7u8; 32]).unwrap();
-    let store: Arc<dyn TokenStore> = Arc::new(
-        SqliteStore::open(&dir.path().join("t.db"), keyring)
-            .await
-            .unwrap(),
-    );
+    let stores = SqliteStore::open(&dir.path().join("t.db"), keyring)
+        .await
+        .unwrap()
+        .stores();
+    let store: Arc<dyn TokenStore> = Arc::clone(&stores.tokens);
     let settings = OAuthSettings::new("http://127.0.0.1:9/callback")
         .unwrap()
         .with_egress(policy);
-    let flows = OAuthFlows::new(Arc::clone(&store), settings).unwrap();
+    let flows = OAuthFlows::new(Arc::clone(&store), stores.states, settings).unwrap();
     // EARS holds the client: its instances declare no client secret (an undeclared one is
     // refused).
     let secrets = match config["authType"].as_str() {

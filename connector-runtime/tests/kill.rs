@@ -118,9 +118,10 @@ fn child_users() -> Vec<String> {
 async fn child_runtime() -> (Arc<InstanceRuntime>, Arc<connector_runtime::Dispatcher>) {
     let path = PathBuf::from(std::env::var(STORE_ENV).expect("store path"));
     let base = std::env::var(PROVIDER_ENV).expect("provider URL");
-    let store: Arc<dyn TokenStore> = Arc::new(refresh_support::open_store(&path).await);
+    let stores = refresh_support::open_store(&path).await.stores();
     let flows = OAuthFlows::new(
-        store,
+        stores.tokens,
+        stores.states,
         OAuthSettings::new("http://127.0.0.1:9/callback").expect("settings"),
     )
     .expect("flows");

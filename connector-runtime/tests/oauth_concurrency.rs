@@ -215,7 +215,9 @@ async fn a_refresh_lost_to_another_process_uses_its_token_instead_of_revoking() 
     w.connect("alice").await;
     let store_b = oauth_support::store(&w.dir).await;
     let settings = w.flows.settings().clone();
-    let flows_b = connector_runtime::oauth::OAuthFlows::new(store_b, settings).unwrap();
+    let flows_b =
+        connector_runtime::oauth::OAuthFlows::new(store_b.tokens, store_b.states, settings)
+            .unwrap();
     flows_b.register(CONNECTOR, &w.runtime.instance).unwrap();
     let runtime_b = InstanceRuntime::new(w.runtime.instance.clone())
         .unwrap()

@@ -206,7 +206,8 @@ async fn a_scope_parameter_named_like_a_reserved_parameter_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let store = oauth_support::store(&dir).await;
         let flows = connector_runtime::oauth::OAuthFlows::new(
-            store,
+            store.tokens,
+            store.states,
             OAuthSettings::new("http://127.0.0.1:9/cb").unwrap(),
         )
         .unwrap();

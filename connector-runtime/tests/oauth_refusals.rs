@@ -258,7 +258,12 @@ async fn exchange_against(body: ResponseTemplate) -> connector_runtime::ActionEr
     let dir = tempfile::tempdir().unwrap();
     let store = oauth_support::store(&dir).await;
     let redirect_uri = "http://127.0.0.1:9/cb";
-    let flows = OAuthFlows::new(store, OAuthSettings::new(redirect_uri).unwrap()).unwrap();
+    let flows = OAuthFlows::new(
+        store.tokens,
+        store.states,
+        OAuthSettings::new(redirect_uri).unwrap(),
+    )
+    .unwrap();
     let instance = connector_runtime::ConnectorInstance::new(
         Arc::new(oauth_support::spec()),
         json!({
@@ -321,7 +326,7 @@ async fn a_token_endpoint_the_egress_policy_refuses_gets_no_request() {
     let settings = OAuthSettings::new(w.redirect_uri.clone())
         .unwrap()
         .with_egress(connector_runtime::EgressPolicy::default());
-    let flows = OAuthFlows::new(Arc::clone(&w.store), settings).unwrap();
+    let flows = OAuthFlows::new(Arc::clone(&w.store), Arc::clone(&w.states), settings).unwrap();
     let port = w.provider.addr.port();
     let instance = connector_runtime::ConnectorInstance::new(
         Arc::new(oauth_support::spec()),

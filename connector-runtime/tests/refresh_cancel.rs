@@ -24,8 +24,10 @@ const HANG_GUARD: Duration = Duration::from_secs(120);
 async fn a_caller_dropped_mid_refresh_does_not_lose_the_rotated_token() {
     let provider = StormProvider::start(3600).await;
     let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn TokenStore> =
-        Arc::new(refresh_support::open_store(&dir.path().join("tokens.db")).await);
+    let stores = refresh_support::open_store(&dir.path().join("tokens.db"))
+        .await
+        .stores();
+    let store: Arc<dyn TokenStore> = Arc::clone(&stores.tokens);
     let first = provider.grant("alice");
     let key = UserTokenKey::oauth("alice", CONNECTOR);
     store
@@ -44,6 +46,7 @@ async fn a_caller_dropped_mid_refresh_does_not_lose_the_rotated_token() {
         .unwrap();
     let flows = OAuthFlows::new(
         Arc::clone(&store),
+        stores.states,
         OAuthSettings::new("http://127.0.0.1:9/callback").unwrap(),
     )
     .unwrap();

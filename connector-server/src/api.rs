@@ -14,7 +14,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use connector_runtime::oauth::{CallbackParams, OAuthClient, StartOptions};
 use connector_runtime::store::{
-    ConnectorInstanceRecord, InstanceUpdate, NewConnectorInstance, UserTokenKey,
+    ConnectorInstanceRecord, InstanceUpdate, NewConnectorInstance, User, UserTokenKey,
 };
 use connector_runtime::{ActionError, ConnectorInstance, ExecuteOptions, InstanceRuntime, Secrets};
 use connector_spec::AuthMode;
@@ -29,7 +29,6 @@ use crate::extract::{ApiJson, ApiJsonOrEmpty, ApiPath, ApiQuery};
 use crate::guard::{OutboundCheck, same_origin_return_url};
 use crate::openapi::Extras as OpenApiExtras;
 use crate::state::{AppState, FLOW_COOKIE, HOST_FLOW_COOKIE, secrets_value};
-use crate::users::User;
 
 type AppResult<T> = Result<T, ApiError>;
 type St = State<Arc<AppState>>;
@@ -57,7 +56,7 @@ fn api_key(headers: &HeaderMap) -> Option<&str> {
 
 async fn authenticate(state: &AppState, headers: &HeaderMap) -> AppResult<User> {
     let key = api_key(headers).ok_or_else(ApiError::unauthorized)?;
-    match state.users.authenticate(key).await {
+    match state.stores.users.authenticate(key).await {
         Ok(Some(u)) => {
             tracing::Span::current().record("user", u.id.as_str());
             Ok(u)
@@ -385,7 +384,7 @@ async fn healthz() -> Json<Health> {
 
 #[utoipa::path(get, path = "/readyz", responses((status = 200, description = "The store answers", body = Health), (status = 503, response = crate::openapi::ServiceUnavailable)))]
 async fn readyz(State(s): St) -> AppResult<Json<Health>> {
-    s.users.ping().await.map_err(|_| {
+    s.stores.users.ping().await.map_err(|_| {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "not_ready",
@@ -555,7 +554,7 @@ async fn create_instance(
         config,
         secrets,
     };
-    let store = Arc::clone(&s.store);
+    let store = Arc::clone(&s.stores.instances);
     let outcome = dispatcher
         .save_instance(&ctx, || async move {
             store.create_instance(new).await.map_err(ActionError::from)
@@ -590,7 +589,8 @@ async fn instance_view(
     );
     if live.record.auth_mode == AuthMode::PerUser {
         let t = s
-            .store
+            .stores
+            .tokens
             .get_user_token(&UserTokenKey::oauth(
                 user.id.as_str(),
                 live.record.id.as_str(),
@@ -685,7 +685,7 @@ async fn update_instance(
         config: Some(config),
         secrets: Some(Secrets::new(secrets)),
     };
-    let store = Arc::clone(&s.store);
+    let store = Arc::clone(&s.stores.instances);
     let id2 = id.clone();
     let outcome = dispatcher
         .save_instance(&ctx, || async move {
@@ -718,7 +718,7 @@ async fn delete_instance(
 ) -> AppResult<StatusCode> {
     let live = s.get_live(&id)?;
     let ctx = hook_ctx(&live.runtime, &user);
-    let store = Arc::clone(&s.store);
+    let store = Arc::clone(&s.stores.instances);
     let id2 = id.clone();
     let outcome = live
         .dispatcher

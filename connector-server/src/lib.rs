@@ -12,7 +12,6 @@ pub mod guard;
 pub mod http;
 pub mod openapi;
 pub mod state;
-pub mod users;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -28,15 +27,15 @@ use axum::middleware::Next;
 use axum::response::Response;
 use connector_runtime::oauth::{OAuthFlows, OAuthSettings};
 use connector_runtime::store::crypto::{KEY_ENV, KEY_FILE_ENV};
-use connector_runtime::store::{CleanupPolicy, Keyring, SqliteStore, TokenStore, spawn_cleanup};
+use connector_runtime::store::{CleanupPolicy, Keyring, SqliteStore, spawn_cleanup};
 use connector_runtime::{CancellationToken, Registry};
 use tracing::Instrument;
 
 use crate::guard::OutboundCheck;
 
+pub use connector_runtime::store::{User, UserStore};
 pub use guard::OutboundPolicy;
 pub use http::ConnLimits;
-pub use users::{User, UserStore};
 
 /// The store file inside the data directory.
 pub const DB_FILE: &str = "connector.db";
@@ -206,10 +205,7 @@ pub async fn serve(
     let sqlite = SqliteStore::open(&db, keys)
         .await
         .map_err(|e| start_err(&format!("opening {}", db.display()), e))?;
-    let store: Arc<dyn TokenStore> = Arc::new(sqlite.clone());
-    let users = UserStore::open(&db)
-        .await
-        .map_err(|e| start_err("opening the user table", e))?;
+    let stores = sqlite.stores();
 
     let redirect_uri = public_base
         .join("api/oauth/callback")
@@ -220,17 +216,20 @@ pub async fn serve(
     if let Some(ears) = &config.ears_base_url {
         settings = settings.with_ears_base_url(ears.clone());
     }
-    let flows = OAuthFlows::new(Arc::clone(&store), settings)
-        .map_err(|e| start_err("OAuth flows", e.message))?;
+    let flows = OAuthFlows::new(
+        Arc::clone(&stores.tokens),
+        Arc::clone(&stores.states),
+        settings,
+    )
+    .map_err(|e| start_err("OAuth flows", e.message))?;
 
     let state = Arc::new(state::AppState {
         registry,
         catalog,
         catalog_docs,
         sqlite: sqlite.clone(),
-        store: Arc::clone(&store),
+        stores: stores.clone(),
         flows,
-        users: users.clone(),
         live: RwLock::new(HashMap::new()),
         outbound: config.outbound.clone(),
         public_base: public_base.clone(),
@@ -238,7 +237,8 @@ pub async fn serve(
         oauth_limit: state::RateLimiter::new(config.oauth_rate_per_minute),
         flow_bindings: state::FlowBindings::default(),
     });
-    let records = store
+    let records = stores
+        .instances
         .list_instances()
         .await
         .map_err(|e| start_err("listing instances", e))?;
@@ -254,7 +254,13 @@ pub async fn serve(
             }
         }
     }
-    if users.list().await.map(|u| u.is_empty()).unwrap_or(false) {
+    if stores
+        .users
+        .list_users()
+        .await
+        .map(|u| u.is_empty())
+        .unwrap_or(false)
+    {
         eprintln!(
             "no users yet: create an admin with `connector users add <name> --admin --data-dir {}`",
             config.data_dir.display()
@@ -263,7 +269,7 @@ pub async fn serve(
 
     let cancel = CancellationToken::new();
     let cleanup = spawn_cleanup(
-        Arc::clone(&store),
+        Arc::clone(&stores.maintenance),
         config.cleanup_every,
         CleanupPolicy::default(),
         cancel.clone(),
@@ -283,7 +289,6 @@ pub async fn serve(
     tracing::info!("shutting down: in-flight requests finished");
     cancel.cancel();
     let _ = cleanup.await;
-    users.close().await;
     sqlite.close().await;
     Ok(())
 }

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use connector_runtime::oauth::OAuthFlows;
-use connector_runtime::store::{ConnectorInstanceRecord, SqliteStore, TokenStore};
+use connector_runtime::store::{ConnectorInstanceRecord, SqliteStore, Stores};
 use connector_runtime::{ConnectorInstance, Dispatcher, InstanceRuntime, Registry};
 use connector_spec::AuthMode;
 use serde_json::{Map, Value};
@@ -14,7 +14,6 @@ use url::Url;
 
 use crate::error::ApiError;
 use crate::guard::OutboundPolicy;
-use crate::users::UserStore;
 
 /// A stored instance with its runtime built.
 pub struct Live {
@@ -30,10 +29,10 @@ pub struct AppState {
     pub catalog: String,
     /// `connectors/<id>.json` of the export, by connector type id.
     pub catalog_docs: HashMap<String, String>,
+    /// The file behind `stores` (closed on shutdown).
     pub sqlite: SqliteStore,
-    pub store: Arc<dyn TokenStore>,
+    pub stores: Stores,
     pub flows: Arc<OAuthFlows>,
-    pub users: UserStore,
     pub live: RwLock<HashMap<String, Arc<Live>>>,
     pub outbound: OutboundPolicy,
     pub public_base: Url,

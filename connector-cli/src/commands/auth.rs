@@ -21,7 +21,7 @@ use connector_runtime::oauth::{
 };
 use connector_runtime::store::crypto::{KEY_ENV, KEY_FILE_ENV};
 use connector_runtime::store::{
-    Keyring, SqliteStore, Timestamp, TokenRecord, TokenStore, UserTokenKey, default_store_path,
+    Keyring, SqliteStore, Stores, Timestamp, TokenRecord, UserTokenKey, default_store_path,
 };
 use connector_runtime::{ActionError, ConnectorInstance, InstanceRuntime};
 use connector_spec::{AuthMode, LoadOptions, SpecLoader};
@@ -248,12 +248,12 @@ fn keyring() -> anyhow::Result<Keyring> {
         .with_context(|| format!("reading the keyring from {KEY_ENV} / {KEY_FILE_ENV}"))
 }
 
-async fn open_store(path: &Path) -> anyhow::Result<Arc<dyn TokenStore>> {
+async fn open_store(path: &Path) -> anyhow::Result<Stores> {
     let keys = keyring()?;
     let store = SqliteStore::open(path, keys)
         .await
         .with_context(|| format!("opening the token store {}", path.display()))?;
-    Ok(Arc::new(store))
+    Ok(store.stores())
 }
 
 /// Give a per-user instance the tokens stored for `user` under `instance_id`, refreshed
@@ -278,7 +278,7 @@ pub async fn with_stored_tokens(
         )));
     }
     let store = open_store(&path).await?;
-    let flows = flows(store, UNUSED_REDIRECT)?;
+    let flows = flows(&store, UNUSED_REDIRECT)?;
     flows
         .register(instance_id, instance)
         .map_err(action_error)?;
@@ -307,9 +307,14 @@ pub fn login_hint(args: &RunArgs<'_>, user: &str) -> String {
     format!("hint: run `{cmd}` first to authorize user `{user}`")
 }
 
-fn flows(store: Arc<dyn TokenStore>, redirect_uri: &str) -> anyhow::Result<Arc<OAuthFlows>> {
+fn flows(stores: &Stores, redirect_uri: &str) -> anyhow::Result<Arc<OAuthFlows>> {
     let settings = OAuthSettings::new(redirect_uri).map_err(action_error)?;
-    OAuthFlows::new(store, settings).map_err(action_error)
+    OAuthFlows::new(
+        Arc::clone(&stores.tokens),
+        Arc::clone(&stores.states),
+        settings,
+    )
+    .map_err(action_error)
 }
 
 /// The spec's id, for commands that need no config. `Ok(None)`: the spec has errors (printed).
@@ -363,7 +368,7 @@ async fn login(a: LoginArgs, color: ColorChoice) -> anyhow::Result<Outcome> {
         .with_context(|| format!("cannot listen on 127.0.0.1:{}", a.port))?;
     let port = listener.local_addr()?.port();
     let redirect_uri = format!("http://127.0.0.1:{port}{CALLBACK_PATH}");
-    let flows = flows(Arc::clone(&store), &redirect_uri)?;
+    let flows = flows(&store, &redirect_uri)?;
     flows
         .register(&instance_id, &instance)
         .map_err(action_error)?;
@@ -437,6 +442,7 @@ async fn login(a: LoginArgs, color: ColorChoice) -> anyhow::Result<Outcome> {
         }
     };
     let record = store
+        .tokens
         .get_user_token(&UserTokenKey::oauth(&user, &instance_id))
         .await
         .ok()
@@ -608,6 +614,7 @@ async fn status(
     let tokens = if path.is_file() {
         let store = open_store(&path).await?;
         store
+            .tokens
             .list_user_tokens(&user)
             .await
             .map_err(|e| action_error(e.into()))?
@@ -776,7 +783,7 @@ async fn logout(
     let path = store_path(store)?;
     let (deleted, revocation) = if path.is_file() {
         let store = open_store(&path).await?;
-        let flows = flows(store, UNUSED_REDIRECT)?;
+        let flows = flows(&store, UNUSED_REDIRECT)?;
         if let Some(inst) = &loaded {
             flows.register(&instance_id, inst).map_err(action_error)?;
         }

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use clap::Subcommand;
 use connector_runtime::store::crypto::{KEY_ENV, KEY_FILE_ENV};
-use connector_runtime::store::{Keyring, SqliteStore, TokenStore, default_store_path};
+use connector_runtime::store::{Keyring, Maintenance, SqliteStore, default_store_path};
 
 use crate::Outcome;
 

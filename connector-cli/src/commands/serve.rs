@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use connector_server::{ConnLimits, DB_FILE, OutboundPolicy, ServerConfig, UserStore};
+use connector_runtime::store::{ExposeSecret, SqliteUserStore, UserStore};
+use connector_server::{ConnLimits, DB_FILE, OutboundPolicy, ServerConfig};
 
 use crate::Outcome;
 
@@ -138,7 +139,7 @@ pub async fn users(cmd: UsersCommand) -> anyhow::Result<Outcome> {
             data_dir,
         } => {
             let store = open_users(data_dir).await?;
-            let (user, key) = store.add(&name, admin).await?;
+            let (user, key) = store.add_user(&name, admin).await?;
             store.close().await;
             eprintln!(
                 "added {} `{}` (id {}). The API key below is shown only this once:",
@@ -146,7 +147,7 @@ pub async fn users(cmd: UsersCommand) -> anyhow::Result<Outcome> {
                 user.name,
                 user.id
             );
-            println!("{key}");
+            println!("{}", key.key.expose_secret());
             Ok(Outcome::Success)
         }
         UsersCommand::List { data_dir } => {
@@ -161,7 +162,7 @@ pub async fn users(cmd: UsersCommand) -> anyhow::Result<Outcome> {
                 );
             }
             let store = open_users(Some(dir)).await?;
-            let list = store.list().await?;
+            let list = store.list_users().await?;
             store.close().await;
             for u in list {
                 println!(
@@ -176,10 +177,10 @@ pub async fn users(cmd: UsersCommand) -> anyhow::Result<Outcome> {
     }
 }
 
-async fn open_users(data_dir: Option<PathBuf>) -> anyhow::Result<UserStore> {
+async fn open_users(data_dir: Option<PathBuf>) -> anyhow::Result<SqliteUserStore> {
     let dir = data_dir.unwrap_or_else(connector_server::default_data_dir);
     let db = dir.join(DB_FILE);
-    UserStore::open(&db)
+    SqliteUserStore::open(&db)
         .await
         .with_context(|| format!("opening the user store {}", db.display()))
 }

@@ -17,8 +17,8 @@ use crate::error::{ActionError, ErrorClass};
 use crate::instance::ConnectorInstance;
 use crate::secrets::Redactor;
 use crate::store::{
-    NewOAuthState, StoreError, Timestamp, TokenData, TokenId, TokenRecord, TokenStore, TokenUpdate,
-    UserTokenKey,
+    NewOAuthState, OAuthStateStore, StoreError, Timestamp, TokenData, TokenId, TokenRecord,
+    TokenStore, TokenUpdate, UserTokenKey,
 };
 
 /// A per-user token's last use is recorded at most this often (it drives the cleanup of
@@ -148,6 +148,7 @@ pub struct Connected {
 /// Per-user OAuth for a runtime: flows, token hand-out and refresh for registered connectors.
 pub struct OAuthFlows {
     store: Arc<dyn TokenStore>,
+    states: Arc<dyn OAuthStateStore>,
     http: crate::egress::EgressClient,
     settings: OAuthSettings,
     connectors: RwLock<HashMap<String, Arc<OAuthConnector>>>,
@@ -158,6 +159,7 @@ impl std::fmt::Debug for OAuthFlows {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("OAuthFlows")
             .field("store", &self.store)
+            .field("states", &self.states)
             .field("settings", &self.settings)
             .finish_non_exhaustive()
     }
@@ -170,8 +172,10 @@ fn provider_says(e: &TokenEndpointError) -> String {
 }
 
 impl OAuthFlows {
+    /// Flows keeping tokens in `store` and pending authorizations in `states`.
     pub fn new(
         store: Arc<dyn TokenStore>,
+        states: Arc<dyn OAuthStateStore>,
         settings: OAuthSettings,
     ) -> Result<Arc<OAuthFlows>, ActionError> {
         // Token, refresh and revocation requests carry credentials: the client never follows
@@ -182,6 +186,7 @@ impl OAuthFlows {
         )?;
         Ok(Arc::new(OAuthFlows {
             store,
+            states,
             http,
             settings,
             connectors: RwLock::new(HashMap::new()),
@@ -193,8 +198,14 @@ impl OAuthFlows {
         &self.settings
     }
 
+    /// The token store.
     pub fn store(&self) -> &Arc<dyn TokenStore> {
         &self.store
+    }
+
+    /// The store of pending authorizations.
+    pub fn states(&self) -> &Arc<dyn OAuthStateStore> {
+        &self.states
     }
 
     /// Register a per-user connector instance under its instance id. Its auth config is
@@ -268,7 +279,7 @@ impl OAuthFlows {
         // The exchange must repeat the exact redirect URI of the authorization request.
         state.metadata = json!({ "redirect_uri": self.settings.redirect_uri });
         let record = self
-            .store
+            .states
             .insert_state(state)
             .await
             .map_err(ActionError::from)?;
@@ -306,7 +317,7 @@ impl OAuthFlows {
             });
         };
         let record = self
-            .store
+            .states
             .consume_state(state, user_id, self.now())
             .await
             .map_err(ActionError::from)?;
@@ -370,7 +381,7 @@ impl OAuthFlows {
     /// exist (or no longer does) returns `false`.
     pub async fn cancel(&self, user_id: &str, state: &str) -> Result<bool, ActionError> {
         require_user(user_id)?;
-        self.store
+        self.states
             .delete_state(state, user_id)
             .await
             .map_err(ActionError::from)

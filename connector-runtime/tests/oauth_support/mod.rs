@@ -17,7 +17,7 @@ use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use bytes::Bytes;
 use connector_runtime::oauth::{CallbackParams, OAuthFlows, OAuthSettings};
-use connector_runtime::store::{Keyring, SqliteStore, TokenStore};
+use connector_runtime::store::{Keyring, OAuthStateStore, SqliteStore, Stores, TokenStore};
 use connector_runtime::{
     ActionError, ConnectorInstance, Dispatcher, ExecuteOptions, InstanceRuntime, Registry,
 };
@@ -746,13 +746,13 @@ actions:
     loaded.spec.expect("spec")
 }
 
-/// The SQLite store in a temp dir, a fixed test key.
-pub async fn store(dir: &tempfile::TempDir) -> Arc<dyn TokenStore> {
+/// The SQLite stores in a temp dir, a fixed test key.
+pub async fn store(dir: &tempfile::TempDir) -> Stores {
     let keyring = Keyring::single("test-key", &[7u8; 32]).expect("keyring");
-    let s = SqliteStore::open(&dir.path().join("tokens.db"), keyring)
+    SqliteStore::open(&dir.path().join("tokens.db"), keyring)
         .await
-        .expect("open the SQLite token store");
-    Arc::new(s)
+        .expect("open the SQLite token store")
+        .stores()
 }
 
 /// Which auth type the harness instance uses.
@@ -767,6 +767,7 @@ pub struct World {
     pub provider: MockProvider,
     pub dir: tempfile::TempDir,
     pub store: Arc<dyn TokenStore>,
+    pub states: Arc<dyn OAuthStateStore>,
     pub flows: Arc<OAuthFlows>,
     pub clock: TestClock,
     pub runtime: InstanceRuntime,
@@ -786,7 +787,11 @@ impl World {
     pub async fn with_config(mode: Mode, extra: Value) -> World {
         let provider = MockProvider::start().await;
         let dir = tempfile::tempdir().unwrap();
-        let store = store(&dir).await;
+        let Stores {
+            tokens: store,
+            states,
+            ..
+        } = store(&dir).await;
         let clock = TestClock::default();
         // The callback route belongs to the server (next issue); the browser only needs to
         // be sent there, so any loopback URL works.
@@ -795,7 +800,7 @@ impl World {
             .unwrap()
             .with_ears_base_url(provider.url(""))
             .with_clock(clock.clock());
-        let flows = OAuthFlows::new(Arc::clone(&store), settings).unwrap();
+        let flows = OAuthFlows::new(Arc::clone(&store), Arc::clone(&states), settings).unwrap();
         let (mut config, secrets) = match mode {
             Mode::Direct => (
                 json!({
@@ -833,6 +838,7 @@ impl World {
             provider,
             dir,
             store,
+            states,
             flows,
             clock,
             runtime,

@@ -1,0 +1,247 @@
+//! The embedded SQLite backend of every store trait ([`TokenStore`](super::TokenStore),
+//! [`OAuthStateStore`](super::OAuthStateStore), [`InstanceStore`](super::InstanceStore),
+//! [`UserStore`](super::UserStore), [`Maintenance`](super::Maintenance)): one file, WAL
+//! journal, `synchronous=FULL` (a commit is on disk before the call returns), versioned
+//! migrations embedded in the binary. One file here per store (`tokens.rs`, `states.rs`,
+//! `instances.rs`, `users.rs`, `maintenance.rs`); opening the file and its modes are in
+//! `connect.rs`.
+//!
+//! # Schema (version 1)
+//!
+//! - `schema_version(version, applied_at)`: one row per applied migration.
+//! - `tokens`: shared and per-user tokens. `id` is the full [`TokenId`](super::TokenId) string; `scope` is
+//!   `shared` / `per-user`; `user_id` is `''` for shared tokens; unique on
+//!   `(scope, user_id, connector_id, credential_type)`. `access_token` and `refresh_token`
+//!   are sealed blobs.
+//! - `oauth_states`: pending authorization-code states; `pkce_verifier` is sealed and set to
+//!   NULL when the state is consumed.
+//! - `connector_instances`: id, type, name, auth type, auth mode, config JSON, sealed secrets.
+//! - `server_users`: users and their API-key hashes. Not a numbered migration: it predates
+//!   this module (the server created it) and is created with `IF NOT EXISTS` on open, so
+//!   files written before and after it moved here are the same.
+//!
+//! Migrations are plain SQL in [`MIGRATIONS`], applied in order inside one `BEGIN IMMEDIATE`
+//! transaction that also records them in `schema_version`; opening a store runs the pending
+//! ones, so running them twice is a no-op. A file written by a newer program (a version this
+//! program does not know) is refused with [`StoreError::SchemaTooNew`].
+
+mod connect;
+mod instances;
+mod maintenance;
+mod states;
+mod tokens;
+mod users;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use secrecy::{ExposeSecret, SecretString};
+use sqlx::sqlite::SqlitePool;
+
+use super::crypto::{Aad, Keyring};
+use super::error::StoreError;
+use super::stores::Stores;
+use super::timestamp::Timestamp;
+
+pub use connect::{create_private_dir, prepare_private_db};
+pub use users::SqliteUserStore;
+
+/// The embedded migrations: `(version, SQL)`, applied in order.
+pub const MIGRATIONS: &[(i64, &str)] = &[(
+    1,
+    r#"
+CREATE TABLE tokens (
+    id                       TEXT PRIMARY KEY NOT NULL,
+    scope                    TEXT NOT NULL CHECK (scope IN ('shared', 'per-user')),
+    user_id                  TEXT NOT NULL,
+    connector_id             TEXT NOT NULL,
+    credential_type          TEXT NOT NULL,
+    access_token             BLOB NOT NULL,
+    refresh_token            BLOB,
+    token_type               TEXT NOT NULL,
+    granted_scope            TEXT,
+    expires_at               INTEGER,
+    refresh_token_expires_at INTEGER,
+    created_at               INTEGER NOT NULL,
+    updated_at               INTEGER NOT NULL,
+    last_used_at             INTEGER,
+    revoked                  INTEGER NOT NULL DEFAULT 0,
+    version                  INTEGER NOT NULL,
+    UNIQUE (scope, user_id, connector_id, credential_type),
+    CHECK ((scope = 'shared') = (user_id = ''))
+);
+CREATE INDEX tokens_by_connector ON tokens (connector_id);
+CREATE TABLE oauth_states (
+    state           TEXT PRIMARY KEY NOT NULL,
+    connector_id    TEXT NOT NULL,
+    user_id         TEXT NOT NULL,
+    credential_type TEXT NOT NULL,
+    tenant          TEXT,
+    return_url      TEXT,
+    pkce_verifier   BLOB,
+    metadata        TEXT NOT NULL,
+    created_at      INTEGER NOT NULL,
+    expires_at      INTEGER NOT NULL,
+    consumed_at     INTEGER
+);
+CREATE INDEX oauth_states_by_expiry ON oauth_states (expires_at);
+CREATE TABLE connector_instances (
+    id             TEXT PRIMARY KEY NOT NULL,
+    connector_type TEXT NOT NULL,
+    name           TEXT NOT NULL,
+    auth_type      TEXT NOT NULL,
+    auth_mode      TEXT NOT NULL,
+    config         TEXT NOT NULL,
+    secrets        BLOB NOT NULL,
+    created_at     INTEGER NOT NULL,
+    updated_at     INTEGER NOT NULL
+);
+"#,
+)];
+
+/// Every store in one SQLite file. Cloning shares the connection pool.
+#[derive(Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+    keys: Keyring,
+    path: PathBuf,
+}
+
+impl fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.path)
+            .field("keys", &self.keys)
+            .finish()
+    }
+}
+
+impl SqliteStore {
+    /// Open (creating it and its parent folders if missing) the store at `path`, sealing with
+    /// `keys`, and run pending migrations.
+    pub async fn open(path: impl AsRef<Path>, keys: Keyring) -> Result<SqliteStore, StoreError> {
+        let path = path.as_ref().to_path_buf();
+        let pool = connect::connect(&path).await?;
+        let store = SqliteStore { pool, keys, path };
+        store.migrate().await?;
+        store.users().create_table().await?;
+        Ok(store)
+    }
+
+    /// The users and API keys in this file (no keyring needed for them).
+    pub fn users(&self) -> SqliteUserStore {
+        SqliteUserStore::from_pool(self.pool.clone())
+    }
+
+    /// Every store trait, backed by this file.
+    pub fn stores(&self) -> Stores {
+        let this = Arc::new(self.clone());
+        Stores {
+            tokens: this.clone(),
+            states: this.clone(),
+            instances: this.clone(),
+            users: Arc::new(self.users()),
+            maintenance: this,
+        }
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn keyring(&self) -> &Keyring {
+        &self.keys
+    }
+
+    /// Apply pending migrations; returns how many were applied (0 when up to date).
+    pub async fn migrate(&self) -> Result<usize, StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        sqlx::query(
+            "CREATE TABLE IF NOT EXISTS schema_version (\
+                version INTEGER PRIMARY KEY NOT NULL, applied_at INTEGER NOT NULL)",
+        )
+        .execute(&mut *tx)
+        .await?;
+        let current: i64 =
+            sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM schema_version")
+                .fetch_one(&mut *tx)
+                .await?;
+        let known = MIGRATIONS.last().map(|m| m.0).unwrap_or(0);
+        if current > known {
+            return Err(StoreError::SchemaTooNew {
+                found: current,
+                known,
+            });
+        }
+        let mut applied = 0;
+        for &(version, sql) in MIGRATIONS.iter().filter(|m| m.0 > current) {
+            sqlx::raw_sql(sql)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| StoreError::Migration {
+                    version,
+                    message: e.to_string(),
+                })?;
+            sqlx::query("INSERT INTO schema_version (version, applied_at) VALUES (?, ?)")
+                .bind(version)
+                .bind(Timestamp::now().0)
+                .execute(&mut *tx)
+                .await?;
+            applied += 1;
+        }
+        tx.commit().await?;
+        Ok(applied)
+    }
+
+    /// The highest applied migration.
+    pub async fn schema_version(&self) -> Result<i64, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM schema_version")
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
+    /// Close the pool (checkpointing the WAL into the main file).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    fn seal_str(&self, s: &SecretString, aad: &Aad) -> Result<Vec<u8>, StoreError> {
+        Ok(self.keys.seal(s.expose_secret().as_bytes(), aad)?)
+    }
+
+    fn open_secret(&self, sealed: &[u8], aad: &Aad) -> Result<SecretString, StoreError> {
+        let s = self.keys.open_string(sealed, aad)?;
+        Ok(SecretString::from(s.as_str()))
+    }
+
+    fn reseal(&self, sealed: &[u8], aad: &Aad) -> Result<Vec<u8>, StoreError> {
+        let plain = self.keys.open(sealed, aad)?;
+        Ok(self.keys.seal(&plain, aad)?)
+    }
+}
+
+fn check_name(field: &'static str, value: &str) -> Result<(), StoreError> {
+    if value.is_empty() {
+        return Err(StoreError::InvalidInput {
+            field,
+            reason: "must not be empty".into(),
+        });
+    }
+    if value.len() > 512 {
+        return Err(StoreError::InvalidInput {
+            field,
+            reason: "must be at most 512 bytes".into(),
+        });
+    }
+    if value.chars().any(char::is_control) {
+        return Err(StoreError::InvalidInput {
+            field,
+            reason: "must not contain control characters".into(),
+        });
+    }
+    Ok(())
+}

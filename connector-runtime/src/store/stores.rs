@@ -1,0 +1,21 @@
+//! [`Stores`]: one handle per store trait, so call sites pass one value.
+
+use std::sync::Arc;
+
+use super::instances::InstanceStore;
+use super::maintenance::Maintenance;
+use super::states::OAuthStateStore;
+use super::tokens::TokenStore;
+use super::users::UserStore;
+
+/// Every store a process uses. A backend may implement all of them in one type
+/// ([`SqliteStore::stores`](super::SqliteStore::stores)); the fields are separate so another
+/// backend can provide them one by one.
+#[derive(Debug, Clone)]
+pub struct Stores {
+    pub tokens: Arc<dyn TokenStore>,
+    pub states: Arc<dyn OAuthStateStore>,
+    pub instances: Arc<dyn InstanceStore>,
+    pub users: Arc<dyn UserStore>,
+    pub maintenance: Arc<dyn Maintenance>,
+}

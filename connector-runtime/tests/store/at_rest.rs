@@ -1,0 +1,275 @@
+//! The SQLite file itself: no secret in plaintext on disk, ciphertexts bound to their row, the
+//! wrong key refused, no secret in `Debug` or errors, migrations, bad input.
+
+use super::*;
+
+#[tokio::test]
+async fn no_token_secret_or_verifier_in_plaintext_on_disk() {
+    let dir = TempDir::new().unwrap();
+    let path = db(&dir);
+    let store = open(&path, k1()).await;
+    fill(&store).await;
+    // While open, the WAL holds the latest pages.
+    let live = files_of(&path);
+    assert!(
+        live.iter()
+            .any(|(p, b)| p.to_string_lossy().ends_with("-wal") && !b.is_empty()),
+        "expected a non-empty WAL file while the store is open"
+    );
+    // The test can see what it looks for: the non-secret connector type is on disk.
+    assert!(
+        live.iter()
+            .any(|(_, b)| b.windows(9).any(|w| w == b"slack_api")),
+        "plaintext columns should be visible to this check"
+    );
+    assert_no_canary(&live);
+    store.close().await;
+    let closed = files_of(&path);
+    assert!(!closed.is_empty());
+    assert_no_canary(&closed);
+}
+
+#[tokio::test]
+async fn a_ciphertext_moved_to_another_row_fails_to_open() {
+    let dir = TempDir::new().unwrap();
+    let path = db(&dir);
+    let store = open(&path, k1()).await;
+    fill(&store).await;
+    store
+        .create_instance(new_instance("c2", AuthTypeId::Bearer))
+        .await
+        .unwrap();
+    let pool = raw_pool(&path).await;
+
+    // Alice's access token copied onto bob's row (same connector and field).
+    sqlx::query(
+        "UPDATE tokens SET access_token = (SELECT access_token FROM tokens WHERE user_id = 'alice') \
+         WHERE user_id = 'bob'",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let err = store
+        .get_user_token(&UserTokenKey::oauth("bob", "c1"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::Crypto(CryptoError::Open { .. })),
+        "{err}"
+    );
+    let e: ActionError = err.into();
+    assert_eq!((e.class, e.code), (ErrorClass::System, "decrypt_failed"));
+    assert!(!e.message.contains(CANARY_ACCESS));
+
+    // Alice's refresh token moved into her own access token field.
+    sqlx::query("UPDATE tokens SET access_token = refresh_token WHERE user_id = 'alice'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert!(matches!(
+        store
+            .get_user_token(&UserTokenKey::oauth("alice", "c1"))
+            .await
+            .unwrap_err(),
+        StoreError::Crypto(CryptoError::Open { .. })
+    ));
+
+    // A per-user ciphertext moved onto the shared row of the same connector.
+    sqlx::query(
+        "UPDATE tokens SET refresh_token = (SELECT refresh_token FROM tokens WHERE user_id = 'bob') \
+         WHERE scope = 'shared'",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    assert!(matches!(
+        store.get_shared_token("c1").await.unwrap_err(),
+        StoreError::Crypto(CryptoError::Open { .. })
+    ));
+
+    // Connector secrets moved between instances.
+    sqlx::query(
+        "UPDATE connector_instances SET secrets = (SELECT secrets FROM connector_instances \
+         WHERE id = 'c1') WHERE id = 'c2'",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    assert!(matches!(
+        store.get_instance("c2").await.unwrap_err(),
+        StoreError::Crypto(CryptoError::Open { .. })
+    ));
+    assert!(store.get_instance("c1").await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn a_store_opened_with_the_wrong_key_refuses_to_open_values() {
+    let dir = TempDir::new().unwrap();
+    let path = db(&dir);
+    let store = open(&path, k1()).await;
+    fill(&store).await;
+    store.close().await;
+    // Same key id, other bytes.
+    let wrong = open(&path, ring(&format!("k1:{}", key(99)))).await;
+    assert!(matches!(
+        wrong.get_shared_token("c1").await.unwrap_err(),
+        StoreError::Crypto(CryptoError::Open { .. })
+    ));
+    // Another key id.
+    let other = open(&path, ring(&format!("k9:{}", key(1)))).await;
+    let err = other.get_instance("c1").await.unwrap_err();
+    assert!(
+        matches!(err, StoreError::Crypto(CryptoError::UnknownKey { ref key_id, .. }) if key_id == "k1"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn debug_output_and_errors_hold_no_secret() {
+    let dir = TempDir::new().unwrap();
+    let store = open(&db(&dir), k1()).await;
+    let shared = store
+        .put_shared_token("c1", token(CANARY_ACCESS, Some(CANARY_REFRESH)))
+        .await
+        .unwrap();
+    let new_state = NewOAuthState::new("c1", "alice", verifier(), Timestamp::now());
+    let state = store.insert_state(new_state.clone()).await.unwrap();
+    let consumed = store
+        .consume_state(&state.state, "alice", Timestamp::now())
+        .await
+        .unwrap();
+    let new_inst = new_instance("c1", AuthTypeId::Bearer);
+    let inst = store.create_instance(new_inst.clone()).await.unwrap();
+    let data = token(CANARY_ACCESS, Some(CANARY_REFRESH));
+    let update = refresh_update(CANARY_ACCESS, Some(CANARY_REFRESH));
+    let dumps = [
+        format!("{shared:?}"),
+        format!("{state:?}"),
+        format!("{consumed:?}"),
+        format!("{new_state:?}"),
+        format!("{inst:?}"),
+        format!("{new_inst:?}"),
+        format!("{data:?}"),
+        format!("{update:?}"),
+        format!("{store:?}"),
+        format!("{:?}", store.keyring()),
+    ];
+    for d in &dumps {
+        for c in CANARIES {
+            assert!(!d.contains(c), "Debug shows `{c}`: {d}");
+        }
+        assert!(!d.contains(&key(1)), "Debug shows the key: {d}");
+    }
+    // The dumps do show the non-secret parts.
+    assert!(dumps[0].contains(&shared.id.to_string()) && dumps[0].contains("c1"));
+
+    // Every refusal, as text and as an ActionError.
+    let errors: Vec<StoreError> = vec![
+        store
+            .consume_state(&state.state, "alice", Timestamp::now())
+            .await
+            .unwrap_err(),
+        store
+            .update_shared_token(&shared.id, Some(9), refresh_update(CANARY_ACCESS, None))
+            .await
+            .unwrap_err(),
+        store
+            .create_instance(new_instance("c1", AuthTypeId::Bearer))
+            .await
+            .unwrap_err(),
+    ];
+    for e in errors {
+        let text = format!("{e} {e:?}");
+        let action: ActionError = e.into();
+        let text = format!("{text} {action} {action:?}");
+        for c in CANARIES {
+            assert!(!text.contains(c), "{text}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn migrations_are_versioned_and_idempotent() {
+    let dir = TempDir::new().unwrap();
+    let path = db(&dir);
+    let store = open(&path, k1()).await;
+    assert_eq!(store.schema_version().await.unwrap(), 1);
+    fill(&store).await;
+    assert_eq!(
+        store.migrate().await.unwrap(),
+        0,
+        "second run applies nothing"
+    );
+    store.close().await;
+    let store = open(&path, k1()).await;
+    assert_eq!(store.migrate().await.unwrap(), 0);
+    assert_eq!(store.schema_version().await.unwrap(), 1);
+    assert!(store.get_shared_token("c1").await.unwrap().is_some());
+    store.close().await;
+    let pool = raw_pool(&path).await;
+    let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM schema_version")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(rows, 1);
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(mode, "wal");
+    // A file from a newer program is refused, not downgraded.
+    sqlx::query("INSERT INTO schema_version (version, applied_at) VALUES (99, 0)")
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let err = SqliteStore::open(&path, k1()).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::SchemaTooNew {
+                found: 99,
+                known: 1
+            }
+        ),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn bad_input_is_a_typed_error() {
+    let dir = TempDir::new().unwrap();
+    let store = open(&db(&dir), k1()).await;
+    let err = store
+        .put_user_token(&UserTokenKey::oauth("", "c1"), token("x", None))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::InvalidInput {
+                field: "user id",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let err = store.get_shared_token("c\n1").await.unwrap_err();
+    assert!(matches!(err, StoreError::InvalidInput { .. }), "{err}");
+    let mut st = NewOAuthState::new("c1", "alice", verifier(), Timestamp(5_000));
+    st.expires_at = Timestamp(5_000);
+    assert!(matches!(
+        store.insert_state(st).await.unwrap_err(),
+        StoreError::InvalidInput {
+            field: "expires_at",
+            ..
+        }
+    ));
+    // A store path that cannot be a file.
+    let blocker = dir.path().join("file");
+    std::fs::write(&blocker, b"x").unwrap();
+    let err = SqliteStore::open(blocker.join("sub").join("db"), k1())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Database(_)), "{err}");
+}
