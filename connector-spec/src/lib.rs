@@ -138,9 +138,10 @@ impl SpecLoader {
         root: &yaml::Node,
         source: &SourceFile,
     ) -> Option<ConnectorSpec> {
-        let malformed = validate::format::check(d, root, &root.to_json());
-        let pending = validate::check(d, root);
-        let outline = validate::Outline::of(root);
+        let document = root.to_json();
+        let malformed = validate::format::check(d, root, &document);
+        let pending = validate::check(d, root, &document);
+        let outline = validate::Outline::of(root, &document);
         validate::resolve(d, &outline, &pending, source, &self.templates);
         if malformed || d.diags.iter().any(Diagnostic::is_error) {
             return None;

@@ -1,6 +1,8 @@
 //! Actions: names, one implementation, requests that can be sent, response rules that can
 //! apply, and streaming that does not contradict pagination or error rules.
 
+use serde_json::Value;
+
 use super::schemas::{self, Role};
 use super::{Pending, PendingRef, TemplateScope, key_span, policies, start_of, values};
 use crate::decode::Decoder;
@@ -9,7 +11,8 @@ use crate::diagnostic::{Code, Diagnostic};
 use crate::model::HttpMethod;
 use crate::yaml::{Node, NodeValue};
 
-pub fn check(d: &mut Decoder, p: &mut Pending, root: &Node, actions: &Node) {
+/// `actions` with its JSON form `json`, for the embedded schemas.
+pub fn check(d: &mut Decoder, p: &mut Pending, root: &Node, actions: &Node, json: Option<&Value>) {
     let Some(entries) = actions.as_map() else {
         return;
     };
@@ -35,7 +38,8 @@ pub fn check(d: &mut Decoder, p: &mut Pending, root: &Node, actions: &Node) {
             );
         }
         if action.as_map().is_some() {
-            check_action(d, p, root, name, action);
+            let json = json.and_then(|j| j.get(name)).unwrap_or(&Value::Null);
+            check_action(d, p, root, name, action, json);
         }
     }
 }
@@ -46,14 +50,13 @@ fn flag(n: &Node, key: &str) -> bool {
         .unwrap_or(false)
 }
 
-fn check_action(d: &mut Decoder, p: &mut Pending, root: &Node, name: &str, a: &Node) {
+fn check_action(d: &mut Decoder, p: &mut Pending, root: &Node, name: &str, a: &Node, json: &Value) {
     let what = format!("action `{name}`");
     values::non_blank(d, a.get("description"), "`description`");
-    if let Some(i) = a.get("input") {
-        schemas::check(d, p, i, &format!("{name}.input"), Role::Input);
-    }
-    if let Some(o) = a.get("output") {
-        schemas::check(d, p, o, &format!("{name}.output"), Role::Output);
+    for (key, role) in [("input", Role::Input), ("output", Role::Output)] {
+        if let (Some(n), Some(schema)) = (a.get(key), json.get(key)) {
+            schemas::check(d, p, n, schema, &format!("{name}.{key}"), role);
+        }
     }
     let is_http = check_implementation(d, p, root, name, a);
     if let Some(s) = a.get("session")

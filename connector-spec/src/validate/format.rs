@@ -353,3 +353,25 @@ fn out_of_range(node: &Node, place: &str, bound: &str, limit: &Value) -> Diagnos
     )
     .with_label("out of range")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn choice_keys_are_the_model_variants() {
+        assert_eq!(choice_keys("Body"), ["json", "form", "multipart", "text"]);
+        assert_eq!(choice_keys("Action"), ["request", "handler"]);
+        assert!(choice_keys("NoSuchType").is_empty());
+    }
+
+    #[test]
+    fn places_read_as_paths() {
+        let segs = |s: &[&str]| s.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        assert_eq!(place(&[]), "the connector spec");
+        assert_eq!(
+            place(&segs(&["policies", "errors", "1", "status"])),
+            "`policies.errors[1].status`"
+        );
+    }
+}

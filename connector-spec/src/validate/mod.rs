@@ -24,6 +24,8 @@ pub mod values;
 
 pub use references::{Outline, resolve};
 
+use serde_json::Value;
+
 use crate::decode::Decoder;
 use crate::source::Span;
 use crate::yaml::{Node, NodeValue};
@@ -137,8 +139,9 @@ pub(crate) fn start_of(n: &Node) -> Span {
     Span::at(n.span.start, 0)
 }
 
-/// Run every rule over the tree. Returns what [`resolve`] must check.
-pub fn check(d: &mut Decoder, root: &Node) -> Pending {
+/// Run every rule over the tree; `document` is the same tree as JSON. Returns what [`resolve`]
+/// must check.
+pub fn check(d: &mut Decoder, root: &Node, document: &Value) -> Pending {
     let mut p = Pending::default();
     if root.as_map().is_none() {
         return p;
@@ -159,15 +162,15 @@ pub fn check(d: &mut Decoder, root: &Node) -> Pending {
         auth::check(d, &mut p, n);
     }
     for name in ["config", "secrets"] {
-        if let Some(n) = root.get(name) {
-            schemas::check(d, &mut p, n, name, schemas::Role::Form);
+        if let (Some(n), Some(schema)) = (root.get(name), document.get(name)) {
+            schemas::check(d, &mut p, n, schema, name, schemas::Role::Form);
         }
     }
     if let Some(n) = root.get("policies") {
         policies::check(d, n);
     }
     if let Some(n) = root.get("actions") {
-        actions::check(d, &mut p, root, n);
+        actions::check(d, &mut p, root, n, document.get("actions"));
     }
     if let Some(n) = root.get("test") {
         connection_test::check(d, &mut p, root, n);

@@ -20,26 +20,26 @@ use crate::yaml::Node;
 /// What the references can point at, read from the tree.
 pub struct Outline<'n> {
     root: &'n Node,
-    config: Value,
-    secrets: Value,
+    config: &'n Value,
+    secrets: &'n Value,
     auth_types: Vec<AuthTypeId>,
     /// Action names in order, with their input schemas.
-    actions: Vec<(&'n str, Value)>,
+    actions: Vec<(&'n str, &'n Value)>,
     /// Session names with their `init` and `cleanup` actions.
     sessions: Vec<(&'n str, Option<&'n str>, Option<&'n str>)>,
 }
 
-/// A schema as written, or the model's default when the key is absent.
-fn schema_at(n: Option<&Node>) -> Value {
-    n.map_or_else(empty_object_schema, Node::to_json)
-}
+/// The model's default for an absent schema.
+static EMPTY_OBJECT: std::sync::LazyLock<Value> = std::sync::LazyLock::new(empty_object_schema);
 
 fn entries(n: Option<&Node>) -> &[(Node, Node)] {
     n.and_then(Node::as_map).unwrap_or_default()
 }
 
 impl<'n> Outline<'n> {
-    pub fn of(root: &'n Node) -> Outline<'n> {
+    /// The outline of a tree; `document` is the same tree as JSON.
+    pub fn of(root: &'n Node, document: &'n Value) -> Outline<'n> {
+        let schema = |v: Option<&'n Value>| v.unwrap_or(&EMPTY_OBJECT);
         let auth_types = root
             .get("auth")
             .and_then(|a| a.get("types"))
@@ -50,7 +50,11 @@ impl<'n> Outline<'n> {
             .collect();
         let actions = entries(root.get("actions"))
             .iter()
-            .filter_map(|(k, a)| Some((k.as_str()?, schema_at(a.get("input")))))
+            .filter_map(|(k, _)| {
+                let name = k.as_str()?;
+                let input = document.get("actions")?.get(name)?.get("input");
+                Some((name, schema(input)))
+            })
             .collect();
         let sessions = entries(root.get("sessions"))
             .iter()
@@ -64,8 +68,8 @@ impl<'n> Outline<'n> {
             .collect();
         Outline {
             root,
-            config: schema_at(root.get("config")),
-            secrets: schema_at(root.get("secrets")),
+            config: schema(document.get("config")),
+            secrets: schema(document.get("secrets")),
             auth_types,
             actions,
             sessions,
@@ -76,7 +80,7 @@ impl<'n> Outline<'n> {
         self.actions
             .iter()
             .find(|(a, _)| *a == action)
-            .map(|(_, input)| input)
+            .map(|(_, input)| *input)
     }
 
     fn action_names(&self) -> impl Iterator<Item = &'n str> + '_ {
@@ -145,8 +149,8 @@ pub fn resolve(
     checker: &TemplateChecker,
 ) {
     let broken = |name: &str| pending.broken_schemas.iter().any(|b| b == name);
-    let mut config = Namespace::of(&outline.config, broken("config"));
-    let mut secrets = Namespace::of(&outline.secrets, broken("secrets"));
+    let mut config = Namespace::of(outline.config, broken("config"));
+    let mut secrets = Namespace::of(outline.secrets, broken("secrets"));
     for t in &outline.auth_types {
         config.extend(&t.config_schema());
         secrets.extend(&t.secrets_schema());

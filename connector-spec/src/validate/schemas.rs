@@ -1,6 +1,8 @@
 //! Embedded JSON Schemas (`config`, `secrets`, action `input` and `output`): valid 2020-12,
 //! objects where a form or an input is expected, bounded inputs, and `x-ui` hints.
 
+use serde_json::Value;
+
 use super::{Pending, PendingRef, values};
 use crate::decode::{Decoder, did_you_mean_or};
 use crate::diagnostic::{Code, Diagnostic};
@@ -18,8 +20,9 @@ pub enum Role {
     Output,
 }
 
-/// Check an embedded schema. `name` is how it is referred to in messages and in `Pending`.
-pub fn check(d: &mut Decoder, p: &mut Pending, n: &Node, name: &str, role: Role) {
+/// Check an embedded schema: its node, and the same as JSON. `name` is how it is referred to
+/// in messages and in `Pending`.
+pub fn check(d: &mut Decoder, p: &mut Pending, n: &Node, schema: &Value, name: &str, role: Role) {
     // Not a mapping: the structure check has said so.
     if n.as_map().is_none() {
         if !matches!(n.value, NodeValue::Bool(_)) {
@@ -27,8 +30,7 @@ pub fn check(d: &mut Decoder, p: &mut Pending, n: &Node, name: &str, role: Role)
         }
         return;
     }
-    let schema = n.to_json();
-    let problems = schema_check::meta_validate(&schema);
+    let problems = schema_check::meta_validate(schema);
     for problem in &problems {
         let segs = schema_check::pointer_segments(&problem.pointer);
         let at = locate(n, &segs);
@@ -47,7 +49,7 @@ pub fn check(d: &mut Decoder, p: &mut Pending, n: &Node, name: &str, role: Role)
     if !problems.is_empty() {
         p.broken_schemas.push(name.to_string());
     }
-    if role != Role::Output && !schema_check::has_type(&schema, "object") {
+    if role != Role::Output && !schema_check::has_type(schema, "object") {
         d.push(
             Diagnostic::error(
                 Code::InvalidValue,
@@ -57,7 +59,7 @@ pub fn check(d: &mut Decoder, p: &mut Pending, n: &Node, name: &str, role: Role)
             .with_help("a form or an action input is an object with named fields"),
         );
     }
-    check_subschemas(d, p, n, &schema, name, role);
+    check_subschemas(d, p, n, schema, name, role);
 }
 
 /// `x-ui` hints everywhere; for inputs, strings and lists without bounds.
@@ -65,7 +67,7 @@ fn check_subschemas(
     d: &mut Decoder,
     p: &mut Pending,
     n: &Node,
-    schema: &serde_json::Value,
+    schema: &Value,
     name: &str,
     role: Role,
 ) {
