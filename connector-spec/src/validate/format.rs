@@ -188,14 +188,13 @@ impl Reporter<'_> {
             }
             ValidationErrorKind::Enum { options } => {
                 let options = options.as_array().cloned().unwrap_or_default();
-                d.push(not_a_choice(node, &place(&segs), &options));
+                let what = choice_name(error, &segs);
+                d.push(not_a_choice(node, &what, &place(&segs), &options));
             }
             ValidationErrorKind::Constant { expected_value } => {
-                d.push(not_a_choice(
-                    node,
-                    &place(&segs),
-                    &[(**expected_value).clone()],
-                ));
+                let options = [(**expected_value).clone()];
+                let what = choice_name(error, &segs);
+                d.push(not_a_choice(node, &what, &place(&segs), &options));
             }
             ValidationErrorKind::Minimum { limit } => {
                 d.push(out_of_range(node, &place(&segs), "at least", limit));
@@ -208,7 +207,7 @@ impl Reporter<'_> {
             ValidationErrorKind::Pattern { .. } if segs == ["id"] => {}
             ValidationErrorKind::OneOfNotValid { context }
             | ValidationErrorKind::AnyOf { context } => {
-                self.report_choice(d, node, &segs, context);
+                self.report_choice(d, error, node, &segs, context);
             }
             // Exactly one of several shapes is checked by hand where the shapes are mappings
             // (an action's implementation, a body kind), with a message that names them.
@@ -225,12 +224,18 @@ impl Reporter<'_> {
     fn report_choice(
         &self,
         d: &mut Decoder,
+        error: &ValidationError<'_>,
         node: &Node,
         segs: &[String],
         context: &[Vec<ValidationError<'static>>],
     ) {
         if let Some(options) = constants(context, segs) {
-            d.push(not_a_choice(node, &place(segs), &options));
+            d.push(not_a_choice(
+                node,
+                &choice_name(error, segs),
+                &place(segs),
+                &options,
+            ));
             return;
         }
         let fitting: Vec<&Vec<ValidationError<'static>>> =
@@ -295,9 +300,30 @@ fn expected_types(kind: &TypeKind) -> String {
     }
 }
 
+/// What a closed set of values is called: the model type's name in words (`ActionScope` is
+/// "action scope"), or "value for" the place when the set is not a named type.
+fn choice_name(error: &ValidationError<'_>, segs: &[String]) -> String {
+    let path = error.schema_path().as_str();
+    let Some(i) = path.rfind("/$defs/") else {
+        return format!("value for {}", place(segs));
+    };
+    let name = path[i + "/$defs/".len()..]
+        .split('/')
+        .next()
+        .unwrap_or_default();
+    let mut words = String::new();
+    for c in name.chars() {
+        if c.is_ascii_uppercase() && !words.is_empty() {
+            words.push(' ');
+        }
+        words.push(c.to_ascii_lowercase());
+    }
+    words
+}
+
 /// A value outside a closed set. The auth type ids get their own code: they are the one set a
 /// reader looks up in another chapter.
-fn not_a_choice(node: &Node, place: &str, options: &[Value]) -> Diagnostic {
+fn not_a_choice(node: &Node, what: &str, place: &str, options: &[Value]) -> Diagnostic {
     let names: Vec<&str> = options.iter().filter_map(Value::as_str).collect();
     let Some(written) = node.as_str() else {
         let expected = format!(
@@ -334,7 +360,7 @@ fn not_a_choice(node: &Node, place: &str, options: &[Value]) -> Diagnostic {
     Diagnostic::error(
         Code::InvalidValue,
         node.span,
-        format!("`{written}` is not a valid value for {place}"),
+        format!("`{written}` is not a valid {what}"),
     )
     .with_label("not allowed here")
     .with_help(help)
