@@ -89,6 +89,12 @@ pub struct SessionSpec {
     pub cleanup: Option<String>,
 }
 
+/// A JSON value under a key that is present: `equals: null` tests for null rather than
+/// meaning "no test" (serde's `Option` would read a present `null` as `None`).
+fn present_value<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
+}
+
 /// An empty object schema: `{ "type": "object", "properties": {} }`.
 pub fn empty_object_schema() -> Schema {
     serde_json::json!({ "type": "object", "properties": {} })
@@ -336,7 +342,11 @@ pub enum Body {
 pub struct ResponseMapping {
     /// Output: a JSON path into the response body (`$.channels`), or an object whose string
     /// values are JSON paths or templates over `response`. Defaults to the whole body.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present_value",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub output: Option<Value>,
     /// Rules that turn a successful HTTP response into an error.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -372,9 +382,17 @@ pub struct Condition {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(inner(range(min = 100, max = 599)))]
     pub status: Vec<u16>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present_value",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub equals: Option<Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present_value",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub not_equals: Option<Value>,
     #[serde(default, rename = "in", skip_serializing_if = "Option::is_none")]
     pub one_of: Option<Vec<Value>>,
@@ -733,7 +751,11 @@ pub struct ConnectionTest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub action: Option<String>,
     /// Input for `action`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present_value",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub input: Option<Value>,
     /// Implemented by a Rust `test` method.
     #[serde(default, skip_serializing_if = "Option::is_none")]

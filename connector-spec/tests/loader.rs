@@ -181,3 +181,35 @@ fn the_model_decodes_with_its_defaults_and_both_auth_type_forms() {
         connector_spec::empty_object_schema()
     );
 }
+
+#[test]
+fn a_present_null_is_a_value_to_compare_with() {
+    let loaded = load_str(
+        "t.yaml",
+        &format!(
+            "{BASE}actions:\n  a:\n    description: A\n    scope: read\n    request: {{ method: GET, path: /a }}\n    response:\n      errors: [ {{ when: {{ path: $.error, notEquals: null }} }} ]\n"
+        ),
+        &LoadOptions::default(),
+    );
+    let rendered = loaded.render(false);
+    let spec = loaded.spec.unwrap_or_else(|| panic!("{rendered}"));
+    let connector_spec::Implementation::Http { response, .. } = &spec.actions["a"].implementation
+    else {
+        panic!("a declarative action");
+    };
+    let rule = &response.as_ref().expect("a response mapping").errors[0];
+    assert_eq!(rule.when.not_equals, Some(serde_json::Value::Null));
+    assert_eq!(rule.when.equals, None);
+}
+
+#[test]
+fn embedded_schemas_must_be_object_schemas() {
+    let action = |input: &str| {
+        format!(
+            "actions:\n  a:\n    description: A\n    scope: read\n    handler: code\n    input: {input}\n"
+        )
+    };
+    assert_eq!(errors(&action("3")), vec![(Code::WrongType, 12, 12)]);
+    assert_eq!(errors(&action("true")), vec![(Code::InvalidValue, 12, 12)]);
+    assert!(errors(&action("{ type: object }")).is_empty());
+}

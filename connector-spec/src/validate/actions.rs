@@ -24,7 +24,9 @@ pub fn check(d: &mut Decoder, p: &mut Pending, root: &Node, actions: &Node, json
         );
     }
     for (k, action) in entries {
-        let Some(name) = k.as_str() else { continue };
+        // A key like `123:` is read as the text `123` and then fails the name rule.
+        let key = k.key_text();
+        let name = key.as_str();
         let valid_name = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
             && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
         if !valid_name {

@@ -30,7 +30,8 @@ static STRUCTURE: LazyLock<Structure> = LazyLock::new(|| {
     let validator = jsonschema::options()
         .should_validate_formats(false)
         .build(&schema)
-        // The schema is generated from our own types; `format_schema` tests compile it.
+        // The schema is generated from our own types; the unit test
+        // `choice_keys_are_the_model_variants` builds it.
         .expect("the generated structure schema compiles");
     Structure { schema, validator }
 });

@@ -23,11 +23,20 @@ pub enum Role {
 /// Check an embedded schema: its node, and the same as JSON. `name` is how it is referred to
 /// in messages and in `Pending`.
 pub fn check(d: &mut Decoder, p: &mut Pending, n: &Node, schema: &Value, name: &str, role: Role) {
-    // Not a mapping: the structure check has said so.
-    if n.as_map().is_none() {
-        if !matches!(n.value, NodeValue::Bool(_)) {
-            p.broken_schemas.push(name.to_string());
-        }
+    // The format schema leaves embedded schemas to this module (see `structure_schema`).
+    if n.as_map().is_none() && !matches!(n.value, NodeValue::Bool(_)) {
+        d.push(
+            Diagnostic::error(
+                Code::WrongType,
+                n.span,
+                format!(
+                    "the `{name}` schema must be a JSON Schema mapping, found {}",
+                    n.kind()
+                ),
+            )
+            .with_label("expected a JSON Schema mapping"),
+        );
+        p.broken_schemas.push(name.to_string());
         return;
     }
     let problems = schema_check::meta_validate(schema);
@@ -298,15 +307,18 @@ fn check_when(d: &mut Decoder, p: &mut Pending, n: &Node, schema: &str) {
         }
     }
     match n.get("field") {
-        Some(field) => {
-            if let Some(name) = field.as_str() {
-                p.refs.push(PendingRef::Field {
-                    name: name.to_string(),
-                    span: field.span,
-                    schema: schema.to_string(),
-                });
-            }
-        }
+        Some(field) => match field.as_str() {
+            Some(name) => p.refs.push(PendingRef::Field {
+                name: name.to_string(),
+                span: field.span,
+                schema: schema.to_string(),
+            }),
+            None => d.push(Diagnostic::error(
+                Code::WrongType,
+                field.span,
+                format!("`x-ui.when.field` must be a string, found {}", field.kind()),
+            )),
+        },
         None => d.push(Diagnostic::error(
             Code::MissingKey,
             super::start_of(n),
