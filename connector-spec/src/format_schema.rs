@@ -3,16 +3,16 @@
 //! It is generated from the model with schemars, so it cannot drift from the types the loader
 //! fills, and then adjusted where the written YAML form differs from the model's serde form.
 //! Its audience is YAML editors (yaml-language-server and friends): completion, hover docs and
-//! inline errors while writing a spec. The loader's diagnostics stay authoritative; this schema
-//! must never reject a spec the loader accepts, and should reject what the loader rejects when
-//! JSON Schema can express it.
+//! inline errors while writing a spec. The loader checks every file against the same schema
+//! ([`structure_schema`], this one without the meta-schema references), so what it says about
+//! keys, types, enum values and ranges is what the loader says; the loader adds the rules JSON
+//! Schema cannot express (see [`crate::validate`]).
 //!
 //! Adjustments to the generated schema, each because of how specs are written:
 //!
 //! * `$id`, `title` and key order at the root, for tools that display them;
 //! * optional fields do not accept `null` (schemars adds it for `Option<T>`; the loader wants
 //!   the key left out instead);
-//! * an `auth.types` entry may be a bare id (`bearer`) or a map (`{type: bearer, ...}`);
 //! * an action is exactly one of `{request, response?}` or `{handler: code}`. The model
 //!   flattens an untagged enum, which schemars renders as `anyOf` + `unevaluatedProperties`;
 //!   editors that only know draft-07 then accept any key. We list every key under one
@@ -37,17 +37,23 @@ pub const FORMAT_SCHEMA_PATH: &str = "docs/connector-spec.schema.json";
 
 /// The JSON Schema (2020-12) of a connector spec file.
 pub fn format_schema() -> Value {
-    let generated = schemars::generate::SchemaSettings::draft2020_12()
+    let mut schema = structure_schema();
+    embed_meta_schema(&mut schema);
+    with_root_header(schema)
+}
+
+/// The format schema without the meta-schema checks of embedded schemas: what the loader
+/// validates a file against ([`crate::validate::format`]). Embedded schemas are checked on
+/// their own by [`crate::schema_check`], which points inside them.
+pub fn structure_schema() -> Value {
+    let mut schema = schemars::generate::SchemaSettings::draft2020_12()
         .into_generator()
         .into_root_schema_for::<ConnectorSpec>()
         .to_value();
-    let mut schema = generated;
     remove_null_options(&mut schema);
-    allow_bare_auth_type_ids(&mut schema);
     close_action_implementations(&mut schema);
-    embed_meta_schema(&mut schema);
     accept_scalar_map_values(&mut schema);
-    with_root_header(schema)
+    schema
 }
 
 /// `$schema`, `$id`, `title`, `description` first, then everything else as generated.
@@ -100,18 +106,6 @@ fn remove_null_options(schema: &mut Value) {
         }
         Value::Array(items) => items.iter_mut().for_each(remove_null_options),
         _ => {}
-    }
-}
-
-/// `auth.types` items: a bare `AuthTypeId` string or an `AuthTypeRef` map.
-fn allow_bare_auth_type_ids(schema: &mut Value) {
-    if let Some(items) = schema.pointer_mut("/$defs/AuthSpec/properties/types/items") {
-        *items = json!({
-            "anyOf": [
-                { "$ref": "#/$defs/AuthTypeId" },
-                { "$ref": "#/$defs/AuthTypeRef" }
-            ]
-        });
     }
 }
 

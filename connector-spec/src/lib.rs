@@ -10,10 +10,10 @@
 
 pub mod auth;
 pub mod decode;
+pub mod deserialize;
 pub mod diagnostic;
 pub mod export;
 pub mod format_schema;
-pub mod loader;
 pub mod model;
 pub mod output;
 pub mod path;
@@ -108,17 +108,15 @@ impl SpecLoader {
                 .with_help("start from `connector new <name>`"),
             );
         }
-        let mut spec = None;
-        if let Some(root) = root {
+        let spec = root.and_then(|root| {
             let mut d = decode::Decoder {
                 diags: std::mem::take(&mut diagnostics),
                 source: Some(source.clone()),
             };
-            let (decoded, pending) = loader::decode_spec(&mut d, &root);
-            validate::resolve(&mut d, &decoded, &pending, &root, &source, &self.templates);
+            let spec = self.check(&mut d, &root, &source);
             diagnostics = d.diags;
-            spec = Some(decoded);
-        }
+            spec
+        });
         if self.options.strict {
             for diag in &mut diagnostics {
                 diag.severity = Severity::Error;
@@ -131,6 +129,34 @@ impl SpecLoader {
             source,
             spec: spec.filter(|_| !has_errors),
             diagnostics,
+        }
+    }
+
+    /// Every check on a parsed document, then the model when the structure is sound.
+    fn check(
+        &self,
+        d: &mut decode::Decoder,
+        root: &yaml::Node,
+        source: &SourceFile,
+    ) -> Option<ConnectorSpec> {
+        let document = root.to_json();
+        let malformed = validate::format::check(d, root, &document);
+        let pending = validate::check(d, root, &document);
+        let outline = validate::Outline::of(root, &document);
+        validate::resolve(d, &outline, &pending, source, &self.templates);
+        if malformed || d.diags.iter().any(Diagnostic::is_error) {
+            return None;
+        }
+        match deserialize::from_node::<ConnectorSpec>(root) {
+            Ok(spec) => Some(spec),
+            Err(e) => {
+                d.push(Diagnostic::error(
+                    Code::InvalidValue,
+                    e.span.unwrap_or(root.span),
+                    e.message,
+                ));
+                None
+            }
         }
     }
 

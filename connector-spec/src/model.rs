@@ -91,6 +91,14 @@ pub struct SessionSpec {
     pub cleanup: Option<String>,
 }
 
+/// A JSON value under a key that is present: `equals: null` tests for null rather than
+/// meaning "no test" (serde's `Option` would read a present `null` as `None`).
+fn present_value<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
+}
+
 /// An empty object schema: `{ "type": "object", "properties": {} }`.
 pub fn empty_object_schema() -> Schema {
     serde_json::json!({ "type": "object", "properties": {} })
@@ -130,10 +138,37 @@ impl License {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AuthSpec {
     /// Accepted auth types, by id or with defaults.
+    #[serde(deserialize_with = "auth_type_entries")]
+    #[schemars(with = "Vec<AuthTypeEntry>")]
     pub types: Vec<AuthTypeRef>,
     /// Headers added to every request (values may be templates).
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub headers: IndexMap<String, String>,
+}
+
+/// How an `auth.types` entry is written.
+#[derive(Deserialize, JsonSchema)]
+#[serde(untagged)]
+enum AuthTypeEntry {
+    /// A bare id: `- bearer`.
+    Id(AuthTypeId),
+    /// A mapping: `- { type: bearer, recommended: true }`.
+    Ref(AuthTypeRef),
+}
+
+fn auth_type_entries<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<AuthTypeRef>, D::Error> {
+    let entries = Vec::<AuthTypeEntry>::deserialize(d)?;
+    Ok(entries
+        .into_iter()
+        .map(|e| match e {
+            AuthTypeEntry::Id(kind) => AuthTypeRef {
+                kind,
+                recommended: false,
+                defaults: IndexMap::new(),
+            },
+            AuthTypeEntry::Ref(r) => r,
+        })
+        .collect())
 }
 
 /// One accepted auth type. Written as a bare id (`bearer`) or as a map.
@@ -208,8 +243,11 @@ impl ActionScope {
 }
 
 /// One named action.
+// No `deny_unknown_fields`: serde cannot combine it with the flattened implementation. The
+// format schema closes the action's keys (see `format_schema`), and the loader checks every
+// file against it before decoding.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct Action {
     /// What the action does; shown to users and to AI callers.
     pub description: String,
@@ -308,7 +346,11 @@ pub enum Body {
 pub struct ResponseMapping {
     /// Output: a JSON path into the response body (`$.channels`), or an object whose string
     /// values are JSON paths or templates over `response`. Defaults to the whole body.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present_value",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub output: Option<OutputMapping>,
     /// Rules that turn a successful HTTP response into an error.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -344,9 +386,17 @@ pub struct Condition {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(inner(range(min = 100, max = 599)))]
     pub status: Vec<u16>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present_value",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub equals: Option<Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present_value",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub not_equals: Option<Value>,
     #[serde(default, rename = "in", skip_serializing_if = "Option::is_none")]
     pub one_of: Option<Vec<Value>>,
@@ -457,11 +507,13 @@ pub struct RetryPolicy {
     pub status_codes: Vec<u16>,
     /// Retries after the first attempt.
     #[serde(default = "default_max_retries")]
+    #[schemars(range(max = 20))]
     pub max_retries: u32,
     #[serde(default)]
     pub backoff: Backoff,
     /// Cap on any single wait, including a server's `Retry-After`, in milliseconds.
     #[serde(default = "default_max_wait_ms")]
+    #[schemars(range(min = 1, max = 3_600_000))]
     pub max_wait_ms: u64,
     /// Retry connection errors and timeouts for non-idempotent methods (POST, PATCH) too.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -498,9 +550,11 @@ pub struct Backoff {
     pub strategy: BackoffStrategy,
     /// First delay in milliseconds.
     #[serde(default = "default_initial_delay_ms")]
+    #[schemars(range(max = 600_000))]
     pub initial_delay_ms: u64,
     /// Largest computed delay in milliseconds.
     #[serde(default = "default_max_delay_ms")]
+    #[schemars(range(max = 3_600_000))]
     pub max_delay_ms: u64,
     /// Randomize each delay (full jitter) so clients do not retry in lockstep.
     #[serde(default = "default_true")]
@@ -603,21 +657,25 @@ pub struct Pagination {
     pub page_param: Option<String>,
     /// page: number of the first page (default 1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(max = 1_000_000_000))]
     pub start_page: Option<u64>,
     /// Query parameter that carries the page size.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit_param: Option<String>,
     /// Records requested per page.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 1_000_000_000))]
     pub page_size: Option<u64>,
     /// offset/page: JSON path to the total number of records, when the API reports it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub total_path: Option<JsonPath>,
     /// Stop after this many pages.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 1_000_000_000))]
     pub max_pages: Option<u64>,
     /// Stop after this many records.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 1_000_000_000))]
     pub max_records: Option<u64>,
 }
 
@@ -664,8 +722,10 @@ pub enum StreamFormat {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Timeouts {
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 600_000))]
     pub connect_ms: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 3_600_000))]
     pub total_ms: Option<u64>,
 }
 
@@ -695,7 +755,11 @@ pub struct ConnectionTest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub action: Option<String>,
     /// Input for `action`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present_value",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub input: Option<Value>,
     /// Implemented by a Rust `test` method.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -74,3 +74,142 @@ fn many_aliases_load_quickly_enough_to_stay_linear() {
         "not a spec, but it must finish and report"
     );
 }
+
+fn help_of(extra: &str, code: Code) -> String {
+    let loaded = load_str("t.yaml", &format!("{BASE}{extra}"), &LoadOptions::default());
+    loaded
+        .diagnostics
+        .iter()
+        .find(|d| d.code == code)
+        .and_then(|d| d.help.clone())
+        .unwrap_or_else(|| panic!("no {code} in {}", loaded.render(false)))
+}
+
+#[test]
+fn unknown_keys_and_values_are_suggested_from_the_model() {
+    let actions = "actions:\n  a: { description: A, scope: read, handler: code }\n";
+    let key = help_of(
+        &format!("policies:\n  retry: {{ presets: [gateway], maxRetry: 2 }}\n{actions}"),
+        Code::UnknownKey,
+    );
+    assert_eq!(key, "did you mean `maxRetries`?");
+    let value = help_of(
+        &format!(
+            "policies:\n  retry: {{ presets: [gateway], backoff: {{ strategy: exponentail }} }}\n{actions}"
+        ),
+        Code::InvalidValue,
+    );
+    assert_eq!(value, "did you mean `exponential`?");
+    // A variant with a doc comment is generated as a `const`; it is suggested all the same.
+    let class = help_of(
+        &format!("policies:\n  errors: [ {{ status: [500], class: transiant }} ]\n{actions}"),
+        Code::InvalidValue,
+    );
+    assert_eq!(class, "did you mean `transient`?");
+}
+
+#[test]
+fn number_ranges_come_from_the_model() {
+    let actions = "actions:\n  a: { description: A, scope: read, handler: code }\n";
+    let e = errors(&format!(
+        "policies:\n  retry: {{ presets: [gateway], maxRetries: 25 }}\n  timeouts: {{ connectMs: 0 }}\n{actions}"
+    ));
+    assert_eq!(
+        e,
+        vec![(Code::InvalidValue, 8, 44), (Code::InvalidValue, 9, 26)]
+    );
+    assert!(
+        errors(&format!(
+            "policies:\n  retry: {{ presets: [gateway], maxRetries: 20 }}\n{actions}"
+        ))
+        .is_empty()
+    );
+}
+
+#[test]
+fn mistakes_of_every_kind_in_one_file_are_each_reported_at_their_place() {
+    let e = errors(concat!(
+        "docUrl: https://example.com\n",
+        "actions:\n",
+        "  list:\n",
+        "    description: List\n",
+        "    scope: read\n",
+        "    request: { method: GET, path: /items, body: { text: x } }\n",
+        "    pagination: { style: cursor, cursorParam: c, cursorPath: $.next, pageSize: lots }\n",
+        "test:\n",
+        "  action: lst\n",
+    ));
+    assert_eq!(
+        e,
+        vec![
+            (Code::UnknownKey, 7, 1),
+            (Code::Conflict, 12, 43),
+            (Code::WrongType, 13, 80),
+            (Code::UnknownAction, 15, 11),
+        ]
+    );
+}
+
+#[test]
+fn the_model_decodes_with_its_defaults_and_both_auth_type_forms() {
+    let text = BASE.replace(
+        "auth: { types: [bearer] }",
+        "auth: { types: [bearer, { type: basic, recommended: true }], headers: { X-Version: 3 } }",
+    );
+    let loaded = load_str(
+        "t.yaml",
+        &format!(
+            "{text}policies:\n  retry: {{ presets: [gateway] }}\nactions:\n  a: {{ description: A, scope: read, handler: code }}\n"
+        ),
+        &LoadOptions::default(),
+    );
+    let rendered = loaded.render(false);
+    let spec = loaded.spec.unwrap_or_else(|| panic!("{rendered}"));
+    let kinds: Vec<(&str, bool)> = spec
+        .auth
+        .types
+        .iter()
+        .map(|t| (t.kind.as_str(), t.recommended))
+        .collect();
+    assert_eq!(kinds, vec![("bearer", false), ("basic", true)]);
+    assert_eq!(spec.auth.headers["X-Version"], "3");
+    let retry = spec.policies.retry.expect("retry");
+    assert_eq!((retry.max_retries, retry.max_wait_ms), (3, 30_000));
+    assert_eq!(retry.backoff, connector_spec::Backoff::default());
+    assert_eq!(
+        spec.actions["a"].input,
+        connector_spec::empty_object_schema()
+    );
+}
+
+#[test]
+fn a_present_null_is_a_value_to_compare_with() {
+    let loaded = load_str(
+        "t.yaml",
+        &format!(
+            "{BASE}actions:\n  a:\n    description: A\n    scope: read\n    request: {{ method: GET, path: /a }}\n    response:\n      errors: [ {{ when: {{ path: $.error, notEquals: null }} }} ]\n"
+        ),
+        &LoadOptions::default(),
+    );
+    let rendered = loaded.render(false);
+    let spec = loaded.spec.unwrap_or_else(|| panic!("{rendered}"));
+    let connector_spec::Implementation::Http { response, .. } = &spec.actions["a"].implementation
+    else {
+        panic!("a declarative action");
+    };
+    let rule = &response.as_ref().expect("a response mapping").errors[0];
+    assert_eq!(rule.when.not_equals, Some(serde_json::Value::Null));
+    assert_eq!(rule.when.equals, None);
+}
+
+#[test]
+fn embedded_schemas_must_be_object_schemas() {
+    let action = |input: &str| {
+        format!(
+            "actions:\n  a:\n    description: A\n    scope: read\n    handler: code\n    input: {input}\n"
+        )
+    };
+    assert_eq!(errors(&action("3")), vec![(Code::WrongType, 12, 12)]);
+    assert_eq!(errors(&action("true")), vec![(Code::InvalidValue, 12, 12)]);
+    assert!(errors(&action("{ type: object }")).is_empty());
+}

@@ -1,0 +1,133 @@
+//! The `auth` section: each auth type once, one recommendation, defaults that fit the type.
+
+use serde_json::Value;
+
+use super::{Pending, TemplateScope, values};
+use crate::auth::AuthTypeId;
+use crate::decode::{Decoder, suggest};
+use crate::deserialize::from_node;
+use crate::diagnostic::{Code, Diagnostic};
+use crate::yaml::Node;
+
+/// The id of an `auth.types` entry, bare (`bearer`) or in a mapping, with its node.
+pub(super) fn entry_id(item: &Node) -> Option<(AuthTypeId, &Node)> {
+    let id_node = if item.as_map().is_some() {
+        item.get("type")?
+    } else {
+        item
+    };
+    Some((from_node(id_node).ok()?, id_node))
+}
+
+pub fn check(d: &mut Decoder, p: &mut Pending, auth: &Node) {
+    if let Some(types) = auth.get("types")
+        && let Some(items) = types.as_seq()
+    {
+        if items.is_empty() {
+            d.error(
+                Code::InvalidValue,
+                types.span,
+                "`auth.types` must list at least one auth type",
+            )
+            .help = Some("use `- none` for connectors without credentials".into());
+        }
+        check_entries(d, items);
+    }
+    if let Some(h) = auth.get("headers") {
+        values::check_header_names(d, h);
+        p.templates_in_values(h, &TemplateScope::Connection);
+    }
+}
+
+fn check_entries(d: &mut Decoder, items: &[Node]) {
+    let mut seen: Vec<AuthTypeId> = Vec::new();
+    let mut recommended = false;
+    for item in items {
+        let Some((id, id_node)) = entry_id(item) else {
+            continue;
+        };
+        if seen.contains(&id) {
+            d.push(
+                Diagnostic::error(
+                    Code::DuplicateAuthType,
+                    id_node.span,
+                    format!("auth type `{id}` is listed twice"),
+                )
+                .with_label("second entry"),
+            );
+            continue;
+        }
+        seen.push(id);
+        if item
+            .get("recommended")
+            .and_then(|n| from_node::<bool>(n).ok())
+            == Some(true)
+        {
+            if recommended {
+                d.error(
+                    Code::Conflict,
+                    item.span,
+                    "only one auth type may be `recommended`",
+                );
+            }
+            recommended = true;
+        }
+        if let Some(defaults) = item.get("defaults") {
+            check_defaults(d, id, defaults);
+        }
+    }
+}
+
+/// `defaults` name configuration fields of the auth type, with values its schema accepts.
+fn check_defaults(d: &mut Decoder, id: AuthTypeId, defaults: &Node) {
+    let schema = id.config_schema();
+    let empty = serde_json::Map::new();
+    let props = schema["properties"].as_object().unwrap_or(&empty);
+    for (k, v) in defaults.as_map().unwrap_or_default() {
+        let Some(key) = k.as_str() else { continue };
+        match props.get(key) {
+            None => {
+                let help = match suggest(key, props.keys().map(String::as_str)) {
+                    Some(m) => format!("did you mean `{m}`?"),
+                    None if props.is_empty() => {
+                        format!("`{id}` has no configuration fields to default")
+                    }
+                    None => format!(
+                        "its fields are: {}",
+                        props.keys().cloned().collect::<Vec<_>>().join(", ")
+                    ),
+                };
+                d.push(
+                    Diagnostic::error(
+                        Code::UnknownKey,
+                        k.span,
+                        format!("auth type `{id}` has no config field `{key}`"),
+                    )
+                    .with_label("unknown field")
+                    .with_help(help),
+                );
+            }
+            Some(prop) if !jsonschema::draft202012::is_valid(prop, &v.to_json()) => {
+                d.error(
+                    Code::InvalidValue,
+                    v.span,
+                    format!(
+                        "default for `{key}` does not match its schema ({})",
+                        short_schema(prop)
+                    ),
+                );
+            }
+            Some(_) => {}
+        }
+    }
+}
+
+fn short_schema(schema: &Value) -> String {
+    if let Some(e) = schema.get("enum") {
+        return format!("one of {e}");
+    }
+    match schema.get("type") {
+        Some(Value::String(t)) => format!("a {t}"),
+        _ => "see the auth type reference".into(),
+    }
+}
