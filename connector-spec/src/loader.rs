@@ -787,6 +787,7 @@ const ACTION_KEYS: &[&str] = &[
     "pagination",
     "streaming",
     "session",
+    "maxResponseBytes",
 ];
 
 fn decode_actions(
@@ -1004,14 +1005,30 @@ fn decode_action(
         pagination,
         streaming,
         session,
+        max_response_bytes: f
+            .get("maxResponseBytes")
+            .and_then(|v| max_response_bytes(d, v)),
     })
+}
+
+/// `maxResponseBytes`: at least one byte, at most 1 TiB (beyond that it is no limit).
+fn max_response_bytes(d: &mut Decoder, n: &Node) -> Option<u64> {
+    d.ranged(n, "`maxResponseBytes`", 1, 1 << 40)
 }
 
 fn decode_code_handler(d: &mut Decoder, n: &Node, what: &str) -> Option<CodeHandler> {
     d.choice(n, &format!("{what} kind"), &[("code", CodeHandler::Code)])
 }
 
-const REQUEST_KEYS: &[&str] = &["method", "path", "url", "query", "headers", "body"];
+const REQUEST_KEYS: &[&str] = &[
+    "method",
+    "path",
+    "url",
+    "query",
+    "headers",
+    "body",
+    "idempotencyKey",
+];
 
 fn decode_request(
     d: &mut Decoder,
@@ -1104,6 +1121,9 @@ fn decode_request(
             format!("a {} request cannot have a body", m.as_str()),
         );
     }
+    let idempotency_key = f
+        .get("idempotencyKey")
+        .and_then(|k| decode_idempotency_key(d, p, k, &scope));
     Some(Request {
         method: method?,
         path,
@@ -1111,6 +1131,38 @@ fn decode_request(
         query,
         headers,
         body,
+        idempotency_key,
+    })
+}
+
+fn decode_idempotency_key(
+    d: &mut Decoder,
+    p: &mut Pending,
+    n: &Node,
+    scope: &TemplateScope,
+) -> Option<IdempotencyKey> {
+    let f = d.object(n, "`idempotencyKey`", &["header", "value"])?;
+    let header = d
+        .require(&f, "header", "`idempotencyKey`")
+        .and_then(|h| {
+            let s = d.string(h, "`idempotencyKey.header`")?;
+            if s.is_empty() || !s.bytes().all(is_header_name_byte) {
+                d.error(
+                    Code::InvalidValue,
+                    h.span,
+                    format!("`{s}` is not a valid HTTP header name"),
+                );
+            }
+            Some(s)
+        });
+    let value = f.get("value").and_then(|v| {
+        let s = d.scalar_text(v, "`idempotencyKey.value`")?;
+        template(p, v, &s, scope.clone());
+        Some(s)
+    });
+    Some(IdempotencyKey {
+        header: header?,
+        value,
     })
 }
 
@@ -1327,10 +1379,14 @@ fn decode_policies(d: &mut Decoder, n: &Node) -> Policies {
             "streaming",
             "timeouts",
             "errors",
+            "maxResponseBytes",
         ],
     ) else {
         return pol;
     };
+    pol.max_response_bytes = f
+        .get("maxResponseBytes")
+        .and_then(|v| max_response_bytes(d, v));
     pol.retry = f.get("retry").and_then(|r| decode_retry(d, r));
     pol.rate_limit = f.get("rateLimit").and_then(|r| decode_rate_limit(d, r));
     pol.pagination = f.get("pagination").and_then(|r| decode_pagination(d, r));

@@ -47,6 +47,7 @@ fn http_action(path: &str) -> Action {
                 query: IndexMap::new(),
                 headers: IndexMap::new(),
                 body: Some(Body::Json(json!({ "channel": "{{ input.channel }}" }))),
+                idempotency_key: None,
             },
             response: Some(ResponseMapping {
                 output: Some(json!("$.message")),
@@ -64,6 +65,7 @@ fn http_action(path: &str) -> Action {
         pagination: None,
         streaming: None,
         session: None,
+        max_response_bytes: None,
     }
 }
 
@@ -81,6 +83,7 @@ fn code_action() -> Action {
         pagination: None,
         streaming: None,
         session: None,
+        max_response_bytes: None,
     }
 }
 
@@ -196,6 +199,7 @@ fn slack() -> ConnectorSpec {
                 query: IndexMap::new(),
                 headers: IndexMap::new(),
                 body: None,
+                idempotency_key: None,
             }),
             response: None,
             action: None,
