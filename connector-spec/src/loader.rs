@@ -1142,19 +1142,17 @@ fn decode_idempotency_key(
     scope: &TemplateScope,
 ) -> Option<IdempotencyKey> {
     let f = d.object(n, "`idempotencyKey`", &["header", "value"])?;
-    let header = d
-        .require(&f, "header", "`idempotencyKey`")
-        .and_then(|h| {
-            let s = d.string(h, "`idempotencyKey.header`")?;
-            if s.is_empty() || !s.bytes().all(is_header_name_byte) {
-                d.error(
-                    Code::InvalidValue,
-                    h.span,
-                    format!("`{s}` is not a valid HTTP header name"),
-                );
-            }
-            Some(s)
-        });
+    let header = d.require(&f, "header", "`idempotencyKey`").and_then(|h| {
+        let s = d.string(h, "`idempotencyKey.header`")?;
+        if s.is_empty() || !s.bytes().all(is_header_name_byte) {
+            d.error(
+                Code::InvalidValue,
+                h.span,
+                format!("`{s}` is not a valid HTTP header name"),
+            );
+        }
+        Some(s)
+    });
     let value = f.get("value").and_then(|v| {
         let s = d.scalar_text(v, "`idempotencyKey.value`")?;
         template(p, v, &s, scope.clone());
