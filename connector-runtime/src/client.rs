@@ -16,7 +16,7 @@ use crate::egress::EgressPolicy;
 use crate::error::{ActionError, classify_status};
 use crate::http::{
     ActionPolicy, Auth, BodyLimit, EgressCheck, IdempotencyHeader, Layer, RateLimit, Redact, Reply,
-    Retry, Timeout, max_wait, read_limited, throttle_verdict,
+    Retry, Timeout, max_wait, throttle_verdict,
 };
 use crate::secrets::Redactor;
 
@@ -174,9 +174,10 @@ impl HttpClient {
         let body = BodyLimit {
             limit: self.body_limit(),
             streaming: opts.streaming,
+            time: timeout,
         };
         let layers: [&dyn Layer; 8] = [
-            &redact, &egress, &key, &retrying, &auth, &rate, &timeout, &body,
+            &redact, &egress, &key, &retrying, &auth, &rate, &body, &timeout,
         ];
         let reply = crate::http::run(&layers, &*self.transport, req).await?;
         throttle_verdict(reply)
@@ -205,19 +206,15 @@ impl HttpClient {
     /// Read a whole body within the total timeout, the cancellation token and the response
     /// body limit (`response_too_large` past it).
     pub async fn read_body(&self, resp: reqwest::Response) -> Result<Bytes, ActionError> {
-        let status = resp.status().as_u16();
-        let fut = tokio::time::timeout(self.total_timeout, read_limited(resp, self.body_limit()));
-        let r = tokio::select! {
-            r = fut => r,
-            _ = self.cancel.cancelled() => return Err(ActionError::cancelled()),
+        let body = BodyLimit {
+            limit: self.body_limit(),
+            streaming: false,
+            time: Timeout {
+                total: self.total_timeout,
+                cancel: &self.cancel,
+            },
         };
-        match r {
-            Err(_) => Err(
-                ActionError::timeout("the response body did not arrive in time")
-                    .with_status(status),
-            ),
-            Ok(r) => r.map_err(|e| self.scrub(e)),
-        }
+        body.read(resp).await.map_err(|e| self.scrub(e))
     }
 
     /// The error for a non-2xx reply, using the spec's classification rules first.

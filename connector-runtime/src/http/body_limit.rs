@@ -1,19 +1,35 @@
 //! The body limit layer: a non-streaming reply is read whole here, never past the response
 //! body limit. A `Content-Length` over the limit fails before any of the body is read; a
 //! chunked body is counted chunk by chunk and fails as soon as it passes the limit, so memory
-//! never grows beyond it. A streaming reply passes through unread.
+//! never grows beyond it. The body must arrive within the attempt's timeout. A streaming reply
+//! passes through unread.
 
 use bytes::{Bytes, BytesMut};
 
 use super::layer::{Layer, Next, Reply};
+use super::timeout::Timeout;
 use super::transport_error::from_reqwest;
 use crate::error::ActionError;
 
-/// Reads non-streaming bodies within `limit` bytes.
-pub struct BodyLimit {
+/// Reads non-streaming bodies within `limit` bytes and the attempt's time bound.
+pub struct BodyLimit<'a> {
     pub limit: u64,
     /// The caller streams the body: leave it on the wire.
     pub streaming: bool,
+    pub time: Timeout<'a>,
+}
+
+impl BodyLimit<'_> {
+    /// Read `resp` whole within the limit and the time bound.
+    pub async fn read(&self, resp: reqwest::Response) -> Result<Bytes, ActionError> {
+        let status = resp.status().as_u16();
+        self.time
+            .bound(read_limited(resp, self.limit), || {
+                "the response body did not arrive in time".into()
+            })
+            .await
+            .map_err(|e| e.with_status(status))
+    }
 }
 
 /// Read a whole body, failing with `response_too_large` past `limit` bytes.
@@ -47,7 +63,7 @@ pub async fn read_limited(mut resp: reqwest::Response, limit: u64) -> Result<Byt
 }
 
 #[async_trait::async_trait]
-impl Layer for BodyLimit {
+impl Layer for BodyLimit<'_> {
     async fn handle(&self, req: reqwest::Request, next: Next<'_>) -> Result<Reply, ActionError> {
         let reply = next.run(req).await?;
         let resp = match reply {
@@ -58,7 +74,7 @@ impl Layer for BodyLimit {
         *head.status_mut() = resp.status();
         *head.version_mut() = resp.version();
         *head.headers_mut() = resp.headers().clone();
-        let body = read_limited(resp, self.limit).await?;
+        let body = self.read(resp).await?;
         Ok(Reply::Read(head.map(|()| body)))
     }
 }
@@ -69,15 +85,27 @@ mod tests {
 
     use super::*;
     use crate::error::ErrorKind;
+    use tokio_util::sync::CancellationToken;
+
+    static NEVER: std::sync::LazyLock<CancellationToken> =
+        std::sync::LazyLock::new(CancellationToken::new);
+
+    fn layer(limit: u64, streaming: bool) -> BodyLimit<'static> {
+        BodyLimit {
+            limit,
+            streaming,
+            time: Timeout {
+                total: std::time::Duration::from_secs(60),
+                cancel: &NEVER,
+            },
+        }
+    }
     use crate::http::test_support::{Counter, get, reply, run_one};
 
     #[tokio::test]
     async fn a_body_within_the_limit_is_read_whole() {
         let counter = Counter::script(vec![reply(200, &[], "0123456789")]);
-        let layer = BodyLimit {
-            limit: 10,
-            streaming: false,
-        };
+        let layer = layer(10, false);
         let r = run_one(&layer, &counter, get("http://127.0.0.1:9/"))
             .await
             .unwrap();
@@ -87,10 +115,7 @@ mod tests {
     #[tokio::test]
     async fn a_body_over_the_limit_is_a_typed_system_error_naming_the_limit() {
         let counter = Counter::script(vec![reply(200, &[], "0123456789!")]);
-        let layer = BodyLimit {
-            limit: 10,
-            streaming: false,
-        };
+        let layer = layer(10, false);
         let e = run_one(&layer, &counter, get("http://127.0.0.1:9/"))
             .await
             .unwrap_err();
@@ -135,13 +160,19 @@ mod tests {
         assert_eq!(e.code, "response_too_large");
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn a_body_that_does_not_arrive_in_time_is_a_timeout_with_its_status() {
+        let body =
+            reqwest::Body::wrap_stream(futures::stream::pending::<Result<Bytes, std::io::Error>>());
+        let resp = reqwest::Response::from(http::Response::new(body));
+        let e = layer(10, false).read(resp).await.unwrap_err();
+        assert_eq!((e.kind, e.status), (ErrorKind::Timeout, Some(200)));
+    }
+
     #[tokio::test]
     async fn a_streaming_reply_is_left_unread() {
         let counter = Counter::script(vec![reply(200, &[], "0123456789!")]);
-        let layer = BodyLimit {
-            limit: 10,
-            streaming: true,
-        };
+        let layer = layer(10, true);
         let r = run_one(&layer, &counter, get("http://127.0.0.1:9/"))
             .await
             .unwrap();

@@ -11,8 +11,9 @@
 //! 4. [`Retry`]: backoff, `Retry-After`, and which methods may be retried on what;
 //! 5. [`Auth`]: credentials applied, one refresh and retry after a 401;
 //! 6. [`RateLimit`]: the shared gate, rate-limit headers, throttling signals;
-//! 7. [`Timeout`]: the per-attempt timeout and cancellation;
-//! 8. [`BodyLimit`]: a non-streaming body read whole, never past the response body limit;
+//! 7. [`BodyLimit`]: a non-streaming body read whole, never past the response body limit,
+//!    within the same time bound as the head;
+//! 8. [`Timeout`]: the per-attempt timeout (for the head) and cancellation;
 //!
 //! and at the bottom a [`Transport`].
 

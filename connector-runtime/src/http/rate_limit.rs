@@ -144,9 +144,14 @@ mod tests {
     }
 
     async fn send(layer: &RateLimit<'_>, counter: &Counter) -> Result<Reply, ActionError> {
+        let never = CancellationToken::new();
         let body = BodyLimit {
             limit: 1 << 20,
             streaming: false,
+            time: crate::http::Timeout {
+                total: Duration::from_secs(60),
+                cancel: &never,
+            },
         };
         let layers: [&dyn Layer; 2] = [layer, &body];
         crate::http::run(&layers, counter, get("http://127.0.0.1:9/")).await

@@ -1,6 +1,8 @@
-//! The timeout layer: each attempt (its head, and its body when the layer below reads it)
-//! must finish within the total timeout, and stops at once when the call is cancelled.
+//! The timeout layer: the head of each attempt must arrive within the total timeout, and the
+//! attempt stops at once when the call is cancelled. [`Timeout::bound`] applies the same
+//! bound to reading a body ([`super::BodyLimit`], `HttpClient::read_body`).
 
+use std::future::Future;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
@@ -9,22 +11,34 @@ use super::layer::{Layer, Next, Reply};
 use crate::error::ActionError;
 
 /// Bounds one attempt in time.
+#[derive(Clone, Copy)]
 pub struct Timeout<'a> {
     pub total: Duration,
     pub cancel: &'a CancellationToken,
 }
 
+impl Timeout<'_> {
+    /// Run `fut` within the total timeout (else `timeout` with `message`) and the
+    /// cancellation token (else `cancelled`).
+    pub async fn bound<T>(
+        &self,
+        fut: impl Future<Output = Result<T, ActionError>>,
+        message: impl FnOnce() -> String,
+    ) -> Result<T, ActionError> {
+        let timed = tokio::time::timeout(self.total, fut);
+        tokio::select! {
+            r = timed => r.unwrap_or_else(|_| Err(ActionError::timeout(message()))),
+            _ = self.cancel.cancelled() => Err(ActionError::cancelled()),
+        }
+    }
+}
+
 #[async_trait::async_trait]
 impl Layer for Timeout<'_> {
     async fn handle(&self, req: reqwest::Request, next: Next<'_>) -> Result<Reply, ActionError> {
-        let timed = tokio::time::timeout(self.total, next.run(req));
-        tokio::select! {
-            r = timed => r.unwrap_or_else(|_| Err(ActionError::timeout(format!(
-                "no response within {} ms",
-                self.total.as_millis()
-            )))),
-            _ = self.cancel.cancelled() => Err(ActionError::cancelled()),
-        }
+        let total = self.total.as_millis();
+        self.bound(next.run(req), || format!("no response within {total} ms"))
+            .await
     }
 }
 

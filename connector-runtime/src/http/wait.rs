@@ -95,3 +95,49 @@ pub fn parse_reset(v: &str, format: Option<ResetFormat>) -> Option<Duration> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_accepts_seconds_and_http_dates() {
+        let mut h = HeaderMap::new();
+        h.insert("retry-after", "2".parse().unwrap());
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(2)));
+        let future = SystemTime::now() + Duration::from_secs(5);
+        h.insert(
+            "retry-after",
+            httpdate::fmt_http_date(future).parse().unwrap(),
+        );
+        let w = retry_after(&h).unwrap();
+        assert!(
+            w <= Duration::from_secs(5) && w >= Duration::from_secs(3),
+            "{w:?}"
+        );
+        h.insert("retry-after", "soon".parse().unwrap());
+        assert_eq!(retry_after(&h), None);
+    }
+
+    #[test]
+    fn a_wait_within_the_cap_is_kept_and_a_longer_one_names_itself() {
+        let cap = Duration::from_secs(10);
+        assert_eq!(
+            within_cap(Duration::from_secs(3), cap, "x")
+                .unwrap()
+                .as_secs(),
+            3
+        );
+        let e = within_cap(
+            Duration::from_millis(1500),
+            Duration::from_secs(1),
+            "the provider asked to wait",
+        )
+        .unwrap_err();
+        assert_eq!(e.code, "rate_limited");
+        assert!(
+            e.message.contains("1.5 s") && e.message.contains("maxWaitMs: 1000"),
+            "{e}"
+        );
+    }
+}
