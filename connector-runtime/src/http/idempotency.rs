@@ -25,7 +25,7 @@ impl ResolvedKey {
         })?;
         let value = match value {
             None => None,
-            Some(v) if v.is_empty() => {
+            Some("") => {
                 return Err(ActionError::user(
                     "invalid_idempotency_key",
                     "the idempotency key rendered empty",
