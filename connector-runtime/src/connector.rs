@@ -137,6 +137,33 @@ impl DeclarativeConnector {
         &self.executor
     }
 
+    /// `ctx` with its client set up for `action`'s requests (idempotency key, body limit);
+    /// the key's value template is rendered here, once per call.
+    fn action_context(
+        &self,
+        ctx: &ActionContext,
+        action: &str,
+        input: &Value,
+    ) -> Result<ActionContext, ActionError> {
+        let mut ctx = ctx.clone();
+        let Some(a) = self.executor.spec.actions.get(action) else {
+            return Ok(ctx);
+        };
+        let key = match &a.implementation {
+            Implementation::Http { request, .. } => request.idempotency_key.as_ref(),
+            Implementation::Code { .. } => None,
+        };
+        if key.is_none() && a.max_response_bytes.is_none() {
+            return Ok(ctx);
+        }
+        let client = ctx.client.for_action(a, |template| {
+            let tctx = crate::executor::template_context(&ctx, input, None);
+            crate::template::Renderer::new().render_str(template, &tctx)
+        })?;
+        ctx.client = client;
+        Ok(ctx)
+    }
+
     /// A stream of pages for a paginated action.
     pub fn pages(
         &self,
@@ -166,6 +193,7 @@ impl Connector for DeclarativeConnector {
             .actions
             .get(action)
             .ok_or_else(|| crate::dispatch::unknown_action(spec, action))?;
+        let ctx = &self.action_context(ctx, action, &input)?;
         if let Implementation::Code { .. } = a.implementation {
             let h = self.handlers.get(action).ok_or_else(|| {
                 ActionError::system(
@@ -199,6 +227,7 @@ impl Connector for DeclarativeConnector {
         action: &str,
         input: Value,
     ) -> Result<EventStream, ActionError> {
+        let ctx = &self.action_context(ctx, action, &input)?;
         self.executor.stream(ctx, action, &input).await
     }
 
@@ -210,8 +239,14 @@ impl Connector for DeclarativeConnector {
     ) -> Option<futures::stream::BoxStream<'static, Result<Page, ActionError>>> {
         let a = self.executor.spec.actions.get(action)?;
         let code = matches!(a.implementation, Implementation::Code { .. });
-        (!code && self.executor.pagination(action).is_some())
-            .then(|| self.executor.record_pages(ctx, action, input))
+        if code || self.executor.pagination(action).is_none() {
+            return None;
+        }
+        // A key that does not render fails the listing's first page.
+        match self.action_context(&ctx, action, &input) {
+            Ok(ctx) => Some(self.executor.record_pages(ctx, action, input)),
+            Err(e) => Some(futures::stream::once(async move { Err(e) }).boxed()),
+        }
     }
 
     async fn test(&self, ctx: &ActionContext) -> Result<Value, ActionError> {

@@ -78,6 +78,7 @@ impl InstanceRuntime {
             total_timeout: total,
             cancel: CancellationToken::new(),
             egress,
+            action: Default::default(),
         };
         Ok(InstanceRuntime {
             instance,

@@ -14,6 +14,27 @@ pub struct ActionError {
     /// The HTTP status, when the error came from a response.
     pub status: Option<u16>,
     pub message: String,
+    /// What happened, for control flow (retry, refresh); `code` is the wire name.
+    pub kind: ErrorKind,
+}
+
+/// What went wrong, as the HTTP layers branch on it. The wire `code` strings stay the
+/// stable contract; this enum keeps decisions off string comparisons.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ErrorKind {
+    /// No reply (head or body) within the per-attempt timeout.
+    Timeout,
+    /// The connection could not be made, or broke before the reply was complete.
+    Connect,
+    /// The caller cancelled the action.
+    Cancelled,
+    /// The reply body is larger than the response body limit.
+    ResponseTooLarge,
+    /// The provider asked to slow down (or wait longer than the retry policy allows).
+    RateLimited,
+    /// Anything else: not retried by the transport layers.
+    #[default]
+    Other,
 }
 
 impl ActionError {
@@ -23,7 +44,36 @@ impl ActionError {
             code,
             status: None,
             message: message.into(),
+            kind: ErrorKind::Other,
         }
+    }
+
+    /// The same error with a kind for the HTTP layers to branch on.
+    pub fn with_kind(mut self, kind: ErrorKind) -> ActionError {
+        self.kind = kind;
+        self
+    }
+
+    /// No reply within the per-attempt timeout (`timeout`, transient).
+    pub fn timeout(message: impl Into<String>) -> ActionError {
+        ActionError::transient("timeout", message).with_kind(ErrorKind::Timeout)
+    }
+
+    /// A connection that failed or broke (`connection_failed`, transient).
+    pub fn connection_failed(message: impl Into<String>) -> ActionError {
+        ActionError::transient("connection_failed", message).with_kind(ErrorKind::Connect)
+    }
+
+    /// A reply body over `limit` bytes (`response_too_large`, system).
+    pub fn response_too_large(limit: u64) -> ActionError {
+        ActionError::system(
+            "response_too_large",
+            format!(
+                "the response body is larger than the limit of {limit} bytes; raise \
+                 `maxResponseBytes` on the action or in `policies` if the reply is expected"
+            ),
+        )
+        .with_kind(ErrorKind::ResponseTooLarge)
     }
 
     pub fn with_status(mut self, status: u16) -> ActionError {
@@ -49,6 +99,7 @@ impl ActionError {
 
     pub fn rate_limited(message: impl Into<String>) -> ActionError {
         ActionError::new(ErrorClass::RateLimited, "rate_limited", message)
+            .with_kind(ErrorKind::RateLimited)
     }
 
     pub fn cancelled() -> ActionError {
@@ -57,6 +108,7 @@ impl ActionError {
             "cancelled",
             "the action was cancelled",
         )
+        .with_kind(ErrorKind::Cancelled)
     }
 }
 

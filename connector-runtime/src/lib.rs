@@ -16,6 +16,7 @@ pub mod dispatch;
 pub mod egress;
 pub mod error;
 pub mod executor;
+pub mod http;
 pub mod instance;
 pub mod lifecycle;
 pub mod listing;
@@ -34,7 +35,7 @@ pub use connector::{
 pub use context::{ActionContext, InstanceRuntime};
 pub use dispatch::Dispatcher;
 pub use egress::EgressPolicy;
-pub use error::{ActionError, ErrorClass};
+pub use error::{ActionError, ErrorClass, ErrorKind};
 pub use executor::{EventStream, Page, StreamEvent};
 pub use instance::ConnectorInstance;
 pub use listing::{Listing, ListingLimit, Truncation};

@@ -151,7 +151,12 @@ async fn retry_policy_applies_around_the_in_memory_transport() {
     let count = Arc::clone(&calls);
     let transport = InMemoryTransport::new(move |_req| {
         if count.fetch_add(1, Ordering::SeqCst) == 0 {
-            reply(503, "{}")
+            // `create` is a POST: only a 503 that says when to come back is retried.
+            Ok(http::Response::builder()
+                .status(503)
+                .header("retry-after", "0")
+                .body(Bytes::from_static(b"{}"))
+                .expect("response"))
         } else {
             reply(200, r#"{"thing": {"id": "t-2"}}"#)
         }

@@ -278,6 +278,11 @@ pub struct Action {
     /// `session.id` and `session.data`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session: Option<String>,
+    /// Largest response body this action reads, in bytes, overriding
+    /// `policies.maxResponseBytes` (default 64 MiB).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 1_099_511_627_776_u64))]
+    pub max_response_bytes: Option<u64>,
 }
 
 /// Either a declarative HTTP request or a Rust code handler.
@@ -323,6 +328,22 @@ pub struct Request {
     /// Request body.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body: Option<Body>,
+    /// A header that makes a write safe to retry: sent with the same value on every attempt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<IdempotencyKey>,
+}
+
+/// An idempotency key header (`Idempotency-Key: <value>`). With one, a POST or PATCH is
+/// retried like a GET: the provider sees the same key on every attempt and acts once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct IdempotencyKey {
+    /// The header name, for example `Idempotency-Key`.
+    pub header: String,
+    /// The value (template), rendered once per call. Omitted: a fresh random UUID for each
+    /// request (every attempt of that request carries the same one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
 }
 
 /// A request body; exactly one kind.
@@ -461,7 +482,15 @@ pub struct Policies {
     /// Error classification by HTTP status, checked in order before the built-in rules.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<StatusClassification>,
+    /// Largest response body read, in bytes (default 64 MiB); a larger reply fails with
+    /// `response_too_large` before memory grows past it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 1_099_511_627_776_u64))]
+    pub max_response_bytes: Option<u64>,
 }
+
+/// The response body limit when neither the action nor `policies` sets one: 64 MiB.
+pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 64 * 1024 * 1024;
 
 impl Policies {
     pub fn is_empty(&self) -> bool {

@@ -48,6 +48,7 @@ fn http_action(path: &str) -> Action {
                 query: IndexMap::new(),
                 headers: IndexMap::new(),
                 body: Some(Body::Json(json!({ "channel": "{{ input.channel }}" }))),
+                idempotency_key: None,
             },
             response: Some(ResponseMapping {
                 output: Some(OutputMapping::parse(json!("$.message")).unwrap()),
@@ -65,6 +66,7 @@ fn http_action(path: &str) -> Action {
         pagination: None,
         streaming: None,
         session: None,
+        max_response_bytes: None,
     }
 }
 
@@ -82,6 +84,7 @@ fn code_action() -> Action {
         pagination: None,
         streaming: None,
         session: None,
+        max_response_bytes: None,
     }
 }
 
@@ -197,6 +200,7 @@ fn slack() -> ConnectorSpec {
                 query: IndexMap::new(),
                 headers: IndexMap::new(),
                 body: None,
+                idempotency_key: None,
             }),
             response: None,
             action: None,

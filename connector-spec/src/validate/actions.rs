@@ -234,6 +234,14 @@ pub fn check_request(
         values::check_header_names(d, h);
         p.templates_in_values(h, scope);
     }
+    if let Some(k) = r.get("idempotencyKey") {
+        if let Some(h) = k.get("header") {
+            values::check_header_name(d, h);
+        }
+        if let Some(v) = k.get("value") {
+            p.template(v, scope);
+        }
+    }
     if let Some(b) = r.get("body") {
         check_body(d, p, b, scope);
         let method = r

@@ -97,14 +97,19 @@ fn is_header_name_byte(b: u8) -> bool {
 /// Every key of a header mapping is an HTTP header name.
 pub fn check_header_names(d: &mut Decoder, headers: &Node) {
     for (k, _) in headers.as_map().unwrap_or_default() {
-        let Some(name) = k.as_str() else { continue };
-        if name.is_empty() || !name.bytes().all(is_header_name_byte) {
-            d.error(
-                Code::InvalidValue,
-                k.span,
-                format!("`{name}` is not a valid HTTP header name"),
-            );
-        }
+        check_header_name(d, k);
+    }
+}
+
+/// A string node that names an HTTP header.
+pub fn check_header_name(d: &mut Decoder, n: &Node) {
+    let Some(name) = n.as_str() else { return };
+    if name.is_empty() || !name.bytes().all(is_header_name_byte) {
+        d.error(
+            Code::InvalidValue,
+            n.span,
+            format!("`{name}` is not a valid HTTP header name"),
+        );
     }
 }
 
