@@ -10,9 +10,7 @@ pub fn condition_matches(c: &Condition, status: u16, body: &[u8]) -> bool {
     }
     let json: Option<Value> = serde_json::from_slice(body).ok();
     let target: Option<Value> = match (&c.path, &json) {
-        (Some(p), Some(j)) => connector_spec::path::JsonPath::parse(p)
-            .ok()
-            .and_then(|p| p.evaluate(j)),
+        (Some(p), Some(j)) => p.evaluate(j),
         (Some(_), None) => None,
         (None, _) => None,
     };

@@ -210,7 +210,7 @@ mod tests {
     async fn throttling_in_a_body_or_a_named_status_is_marked() {
         let mut p = policy(RateLimitStrategy::ResponseBody);
         p.when = Some(Condition {
-            path: Some("$.error".into()),
+            path: Some("$.error".parse().expect("a JSON path")),
             equals: Some(serde_json::json!("ratelimited")),
             ..Condition::default()
         });
