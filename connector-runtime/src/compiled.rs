@@ -1,7 +1,7 @@
 //! What users of connectors compiled by `connector-macros` (`#[connector]` structs and impl
 //! blocks, YAML specs compiled with `include_spec!`) name: [`Secret`] fields, the traits the
 //! macros implement, and [`call`] with a typed input. What only the generated code calls is
-//! in [`crate::__private`].
+//! in `connector_runtime::__private`.
 
 use std::fmt;
 

@@ -11,12 +11,15 @@ use crate::connector::{ActionHandler, Connector, DeclarativeConnector};
 use crate::dispatch::Dispatcher;
 use crate::error::ActionError;
 
+/// The code handlers installed for one connector type: `(action, handler)`.
+type CodeHandlers = Vec<(String, Arc<dyn ActionHandler>)>;
+
 /// Connector types by id.
 #[derive(Default)]
 pub struct Registry {
     types: BTreeMap<String, Arc<Dispatcher>>,
     /// Code handlers by connector type id, attached when a spec with that id is registered.
-    handlers: BTreeMap<String, Vec<(String, Arc<dyn ActionHandler>)>>,
+    handlers: BTreeMap<String, CodeHandlers>,
 }
 
 impl Registry {

@@ -1,24 +1,6 @@
 //! `ctx.http()`: requests from `handler: code` actions through the instance's client, so the
-//! instance's auth (and the spec's `auth.headers`), the spec's retry, rate limit, timeouts, egress check and error classification apply to
-//! them exactly as to declarative actions.
-//!
-//! ```no_run
-//! # use connector_runtime::{ActionContext, ActionError};
-//! # async fn handler(ctx: &ActionContext) -> Result<(), ActionError> {
-//! #[derive(serde::Deserialize)]
-//! struct Created {
-//!     id: String,
-//! }
-//! let created: Created = ctx
-//!     .http()
-//!     .post("/issues")
-//!     .json(&serde_json::json!({ "title": "Disk full" }))
-//!     .send_json()
-//!     .await?;
-//! # let _ = created.id;
-//! # Ok(())
-//! # }
-//! ```
+//! instance's auth (and the spec's `auth.headers`), the spec's retry, rate limit, timeouts,
+//! egress check and error classification apply to them exactly as to declarative actions.
 
 use bytes::Bytes;
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
@@ -32,13 +14,32 @@ use crate::context::ActionContext;
 use crate::error::ActionError;
 
 impl ActionContext {
-    /// Requests through this call's client: paths resolve against the instance's base URL.
+    /// Requests through this call's client: paths resolve against the instance's base URL,
+    /// and the instance's auth and the spec's policies apply as to declarative requests.
+    ///
+    /// ```no_run
+    /// # use connector_runtime::{ActionContext, ActionError};
+    /// # async fn handler(ctx: &ActionContext) -> Result<(), ActionError> {
+    /// #[derive(serde::Deserialize)]
+    /// struct Created {
+    ///     id: String,
+    /// }
+    /// let created: Created = ctx
+    ///     .http()
+    ///     .post("/issues")
+    ///     .json(&serde_json::json!({ "title": "Disk full" }))
+    ///     .send_json()
+    ///     .await?;
+    /// # let _ = created.id;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn http(&self) -> Http<'_> {
         Http { ctx: self }
     }
 }
 
-/// The request helper of one action call; see the [module docs](self).
+/// The request helper of one action call; see [`ActionContext::http`].
 #[derive(Clone, Copy, Debug)]
 pub struct Http<'c> {
     ctx: &'c ActionContext,
