@@ -506,8 +506,8 @@ fn generate(
     test: Option<&Test>,
     sessions: &[Session],
 ) -> TokenStream {
-    let c = quote!(#krate::compiled);
-    let p = quote!(#krate::compiled::__private);
+    let c = quote!(#krate::__private);
+    let p = quote!(#krate::__private);
     let action_docs = actions.iter().map(|a| {
         let name = &a.name;
         let description = &a.description;
@@ -653,7 +653,7 @@ fn generate(
             ) -> ::core::result::Result<#p::serde_json::Value, #krate::ActionError> {
                 match action {
                     #(#arms)*
-                    _ => ::core::result::Result::Err(#krate::dispatch::unknown_action(&self.spec, action)),
+                    _ => ::core::result::Result::Err(#krate::__private::unknown_action(&self.spec, action)),
                 }
             }
 
@@ -670,7 +670,7 @@ fn generate(
 /// The connector type with no behaviour, emitted when the impl block has errors so that code
 /// using it still type-checks.
 fn fallback(krate: &syn::Path, connector: &syn::Ident) -> TokenStream {
-    let p = quote!(#krate::compiled::__private);
+    let p = quote!(#krate::__private);
     quote! {
         #[derive(Clone)]
         pub struct #connector {

@@ -491,8 +491,8 @@ pub fn option_inner(ty: &syn::Type) -> Option<syn::Type> {
 }
 
 fn generate(krate: &syn::Path, name: &syn::Ident, m: &Meta, fields: &[Field]) -> TokenStream {
-    let p = quote!(#krate::compiled::__private);
-    let c = quote!(#krate::compiled);
+    let p = quote!(#krate::__private);
+    let c = quote!(#krate::__private);
     let Meta {
         id,
         display_name,
@@ -600,8 +600,8 @@ fn generate(krate: &syn::Path, name: &syn::Ident, m: &Meta, fields: &[Field]) ->
 /// and the user sees only the real mistakes.
 fn fallback(krate: &syn::Path, name: &syn::Ident) -> TokenStream {
     quote! {
-        impl #krate::compiled::ConnectorConfig for #name {
-            fn spec_document() -> #krate::compiled::__private::serde_json::Map<::std::string::String, #krate::compiled::__private::serde_json::Value> {
+        impl #krate::__private::ConnectorConfig for #name {
+            fn spec_document() -> #krate::__private::serde_json::Map<::std::string::String, #krate::__private::serde_json::Value> {
                 ::core::unreachable!("the #[connector] attribute has errors")
             }
             fn from_context(

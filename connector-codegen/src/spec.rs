@@ -138,8 +138,8 @@ fn generate(
     full: &str,
     spec: &ConnectorSpec,
 ) -> TokenStream {
-    let c = quote!(#krate::compiled);
-    let p = quote!(#krate::compiled::__private);
+    let c = quote!(#krate::__private);
+    let p = quote!(#krate::__private);
     let mut types = TypeGen::new(p.clone());
     for name in spec.actions.keys() {
         types.reserve(&type_name(name, "Input").to_string());
@@ -337,8 +337,8 @@ fn generate(
 /// `FILE`, `SOURCE` (with `include_str!` so editing the file rebuilds), `spec()` and
 /// `schema_json()`.
 fn common_items(krate: &syn::Path, written: &str, full: &str, id: Option<&str>) -> TokenStream {
-    let c = quote!(#krate::compiled);
-    let p = quote!(#krate::compiled::__private);
+    let c = quote!(#krate::__private);
+    let p = quote!(#krate::__private);
     let id = id.map(|id| {
         quote! {
             /// The connector id.

@@ -8,7 +8,7 @@ use crate::args;
 
 /// Generates structs; nested object properties become their own structs.
 pub struct TypeGen {
-    /// `::connector_runtime::compiled::__private` (serde, serde_json).
+    /// `::connector_runtime::__private` (serde, serde_json).
     private: TokenStream,
     /// The same path as a string, for `#[serde(crate = "...")]`.
     serde_path: String,

@@ -96,7 +96,7 @@ fn count(input: Count) -> Sum {
 
 /// The same handlers behind a hand-written `match`.
 struct HandWritten {
-    spec: Arc<connector_runtime::compiled::__private::connector_spec::ConnectorSpec>,
+    spec: Arc<connector_runtime::__private::connector_spec::ConnectorSpec>,
 }
 
 fn bad(e: serde_json::Error) -> ActionError {
@@ -105,7 +105,7 @@ fn bad(e: serde_json::Error) -> ActionError {
 
 #[async_trait]
 impl Connector for HandWritten {
-    fn spec(&self) -> &Arc<connector_runtime::compiled::__private::connector_spec::ConnectorSpec> {
+    fn spec(&self) -> &Arc<connector_runtime::__private::connector_spec::ConnectorSpec> {
         &self.spec
     }
 

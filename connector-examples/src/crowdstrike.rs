@@ -16,7 +16,8 @@ use serde_json::{Value, json};
     description = "Run real-time response commands on CrowdStrike Falcon hosts, each inside its own session.",
     license = "enterprise",
     features = ["security", "workflows"],
-    auth = ["oauth_client_credentials", "bearer"]
+    auth = ["oauth_client_credentials", "bearer"],
+    base_url = "{{ config.apiUrl }}"
 )]
 pub struct Crowdstrike {
     /// The Falcon API of your cloud, e.g. https://api.eu-1.crowdstrike.com.
@@ -90,16 +91,6 @@ pub struct NoInput {}
 
 const SESSIONS: &str = "/real-time-response/entities/sessions/v1";
 
-impl Crowdstrike {
-    fn url(&self, path: &str) -> String {
-        let base = self
-            .api_url
-            .as_deref()
-            .unwrap_or("https://api.crowdstrike.com");
-        format!("{}{path}", base.trim_end_matches('/'))
-    }
-}
-
 /// The open session's id, from the context the runtime set up.
 fn session_id(ctx: &ActionContext) -> Result<&str, ActionError> {
     ctx.session
@@ -138,9 +129,7 @@ impl Crowdstrike {
         input: InitSession,
     ) -> Result<SessionOpened, ActionError> {
         let body = json!({ "device_id": input.device_id, "queue_offline": input.queue_offline });
-        let reply =
-            crate::http::send_json(ctx, reqwest::Method::POST, &self.url(SESSIONS), None, &body)
-                .await?;
+        let reply: Value = ctx.http().post(SESSIONS).json(&body).send_json().await?;
         let id = first_resource(&reply)?
             .get("session_id")
             .and_then(Value::as_str)
@@ -166,8 +155,12 @@ impl Crowdstrike {
             "command_string": input.command_string,
             "persist": false,
         });
-        let url = self.url("/real-time-response/entities/command/v1");
-        let reply = crate::http::send_json(ctx, reqwest::Method::POST, &url, None, &body).await?;
+        let reply: Value = ctx
+            .http()
+            .post("/real-time-response/entities/command/v1")
+            .json(&body)
+            .send_json()
+            .await?;
         let r = first_resource(&reply)?;
         let text = |k: &str| {
             r.get(k)
@@ -185,24 +178,20 @@ impl Crowdstrike {
     /// Close the current real-time response session.
     #[action(scope = "write")]
     async fn close_session(&self, ctx: &ActionContext, _input: NoInput) -> Result<(), ActionError> {
-        let mut url = reqwest::Url::parse(&self.url(SESSIONS))
-            .map_err(|e| ActionError::user("invalid_config", format!("invalid API URL: {e}")))?;
-        url.query_pairs_mut()
-            .append_pair("session_id", session_id(ctx)?);
-        crate::http::send_json(
-            ctx,
-            reqwest::Method::DELETE,
-            url.as_str(),
-            None,
-            &Value::Null,
-        )
-        .await?;
+        ctx.http()
+            .delete(SESSIONS)
+            .query("session_id", session_id(ctx)?)
+            .send()
+            .await?;
         Ok(())
     }
 
     /// The connection check: list one host id.
     async fn test(&self, ctx: &ActionContext) -> Result<Value, ActionError> {
-        let url = self.url("/devices/queries/devices/v1?limit=1");
-        crate::http::send_json(ctx, reqwest::Method::GET, &url, None, &Value::Null).await
+        ctx.http()
+            .get("/devices/queries/devices/v1")
+            .query("limit", "1")
+            .send_json()
+            .await
     }
 }

@@ -7,7 +7,6 @@
 //! - [`crowdstrike`]: a session lifecycle (init, execute, cleanup) for real-time response.
 
 pub mod crowdstrike;
-mod http;
 pub mod server_log;
 pub mod teams;
 

@@ -2,7 +2,7 @@
 //! a collector URL is configured, forwards the line to it.
 
 use connector_runtime::compiled::Secret;
-use connector_runtime::{ActionContext, ActionError, connector};
+use connector_runtime::{ActionContext, ActionError, HttpRequest, connector};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -67,6 +67,25 @@ pub struct LogOutput {
     pub forwarded: bool,
 }
 
+impl ServerLog {
+    /// A request to the collector, with its token when one is configured.
+    fn collector<'c>(
+        &self,
+        ctx: &'c ActionContext,
+        method: reqwest::Method,
+        url: &str,
+    ) -> Result<HttpRequest<'c>, ActionError> {
+        let url = reqwest::Url::parse(url).map_err(|e| {
+            ActionError::user("invalid_config", format!("invalid collector URL: {e}"))
+        })?;
+        let req = ctx.http().request_url(method, url);
+        Ok(match &self.collector_token {
+            Some(token) => req.bearer(token),
+            None => req,
+        })
+    }
+}
+
 #[connector]
 impl ServerLog {
     /// Write a message to the server log.
@@ -91,14 +110,10 @@ impl ServerLog {
         let forwarded = match &self.collector_url {
             Some(url) => {
                 let body = serde_json::json!({ "line": line, "level": level });
-                crate::http::send_json(
-                    ctx,
-                    reqwest::Method::POST,
-                    url,
-                    self.collector_token.as_ref(),
-                    &body,
-                )
-                .await?;
+                self.collector(ctx, reqwest::Method::POST, url)?
+                    .json(&body)
+                    .send()
+                    .await?;
                 true
             }
             None => false,
@@ -110,14 +125,9 @@ impl ServerLog {
     async fn test(&self, ctx: &ActionContext) -> Result<serde_json::Value, ActionError> {
         match &self.collector_url {
             Some(url) => {
-                crate::http::send_json(
-                    ctx,
-                    reqwest::Method::GET,
-                    url,
-                    self.collector_token.as_ref(),
-                    &serde_json::Value::Null,
-                )
-                .await?;
+                self.collector(ctx, reqwest::Method::GET, url)?
+                    .send()
+                    .await?;
                 Ok(serde_json::json!({ "collector": "reachable" }))
             }
             None => Ok(serde_json::json!({ "collector": "none configured" })),

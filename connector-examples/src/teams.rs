@@ -19,15 +19,19 @@ impl teams_cards::Handlers for CardHandlers {
             .secrets
             .get_str("url")
             .ok_or_else(|| ActionError::user("invalid_secrets", "secret `url` is missing"))?;
-        let reply =
-            crate::http::send_json(ctx, reqwest::Method::POST, url, None, &card(&input)).await?;
-        // The rate-limit policy has already turned a throttled 200 into an error; anything else
-        // Teams puts in a 200 that is not `1` is a delivery failure of the channel behind it.
-        let reply = match reply {
-            Value::Null => None,
-            Value::String(s) => Some(s),
-            other => Some(other.to_string()),
-        };
+        let url = reqwest::Url::parse(url)
+            .map_err(|e| ActionError::user("invalid_secrets", format!("secret `url`: {e}")))?;
+        let reply = ctx
+            .http()
+            .request_url(reqwest::Method::POST, url)
+            .json(&card(&input))
+            .send()
+            .await?;
+        // Teams answers 200 with plain text (`1` on success). The rate-limit policy has already
+        // turned a throttled 200 into an error; any other text is a delivery failure of the
+        // channel behind it.
+        let text = String::from_utf8_lossy(&reply.body).trim().to_string();
+        let reply = (!text.is_empty()).then_some(text);
         if let Some(r) = &reply
             && r.contains("Microsoft Teams endpoint returned HTTP error")
         {

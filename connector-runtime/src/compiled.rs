@@ -1,15 +1,11 @@
-//! Support for connectors compiled by `connector-macros`: `#[connector]` structs and impl
-//! blocks, and YAML specs compiled with `include_spec!`.
-//!
-//! The generated code calls only the items here (and the runtime's public API), so what a
-//! macro emits stays small and the behaviour it relies on is tested in one place.
+//! What users of connectors compiled by `connector-macros` (`#[connector]` structs and impl
+//! blocks, YAML specs compiled with `include_spec!`) name: [`Secret`] fields, the traits the
+//! macros implement, and [`call`] with a typed input. What only the generated code calls is
+//! in `connector_runtime::__private`.
 
 use std::fmt;
-use std::sync::Arc;
 
-use connector_spec::ConnectorSpec;
 use serde::Serialize;
-use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use crate::connector::ExecuteOptions;
@@ -99,192 +95,15 @@ pub async fn call<I: ActionInput>(
         .await
 }
 
-/// The JSON Schema (2020-12) of a type, with every subschema inlined so that it can be embedded
-/// in a spec and used on its own. The root `$schema` and `title` are dropped: a spec's
-/// embedded schemas carry neither.
-pub fn schema_of<T: schemars::JsonSchema>() -> Value {
-    let generator = schemars::generate::SchemaSettings::draft2020_12()
-        .with(|s| s.inline_subschemas = true)
-        .into_generator();
-    let mut value = generator.into_root_schema_for::<T>().to_value();
-    if let Value::Object(map) = &mut value {
-        map.remove("$schema");
-        map.remove("title");
-    }
-    value
-}
-
-/// The schema of one config or secret field with its description and `x-ui` hints.
-pub fn field_schema<T: schemars::JsonSchema>(description: Option<&str>, ui: Value) -> Value {
-    let mut value = schema_of::<T>();
-    if let Value::Object(map) = &mut value {
-        if let Some(d) = description {
-            map.insert("description".into(), Value::String(d.to_string()));
-        }
-        if ui.as_object().is_some_and(|m| !m.is_empty()) {
-            map.insert("x-ui".into(), ui);
-        }
-    }
-    value
-}
-
-/// Deserialize an action's input into its Rust type.
-pub fn decode_input<T: DeserializeOwned>(action: &str, input: Value) -> Result<T, ActionError> {
-    serde_json::from_value(input).map_err(|e| {
-        ActionError::user(
-            "invalid_input",
-            format!("invalid input for `{action}`: {e}"),
-        )
-    })
-}
-
-/// Serialize an action's output.
-pub fn encode_output<T: Serialize>(action: &str, output: &T) -> Result<Value, ActionError> {
-    serde_json::to_value(output).map_err(|e| {
-        ActionError::system(
-            "invalid_output",
-            format!("the output of `{action}` does not serialize: {e}"),
-        )
-    })
-}
-
-/// Read a config field. A missing field reads as `null`, so `Option` fields become `None`.
-pub fn config_field<T: DeserializeOwned>(
-    config: &Map<String, Value>,
-    key: &str,
-) -> Result<T, ActionError> {
-    let value = config.get(key).cloned().unwrap_or(Value::Null);
-    let missing = value.is_null();
-    serde_json::from_value(value).map_err(|e| {
-        if missing {
-            ActionError::user("invalid_config", format!("config field `{key}` is missing"))
-        } else {
-            ActionError::user("invalid_config", format!("config field `{key}`: {e}"))
-        }
-    })
-}
-
-/// Read a secret field. Errors name the field, never the value.
-pub fn secret_field<T: DeserializeOwned>(
-    secrets: &crate::secrets::Secrets,
-    key: &str,
-) -> Result<T, ActionError> {
-    let value = secrets.get(key).cloned().unwrap_or(Value::Null);
-    let missing = value.is_null();
-    serde_json::from_value(value).map_err(|_| {
-        ActionError::user(
-            "invalid_secrets",
-            if missing {
-                format!("secret `{key}` is missing")
-            } else {
-                format!("secret `{key}` does not have the declared type")
-            },
-        )
-    })
-}
-
-/// Turn a spec document (spec-format JSON) into the model with the YAML loader (JSON is YAML),
-/// so a compiled connector gets every check a spec file gets and the very same model type.
-pub fn build_spec(document: Map<String, Value>) -> Result<ConnectorSpec, ActionError> {
-    let name = match document.get("id").and_then(Value::as_str) {
-        Some(id) => format!("#[connector] {id}"),
-        None => "#[connector]".to_string(),
-    };
-    let text = serde_json::to_string_pretty(&Value::Object(document)).map_err(|e| {
-        ActionError::system("invalid_spec", format!("{name}: cannot serialize: {e}"))
-    })?;
-    let loaded = connector_spec::load_str(&name, &text, &connector_spec::LoadOptions::default());
-    match loaded.spec {
-        Some(spec) => Ok(spec),
-        None => Err(ActionError::system(
-            "invalid_spec",
-            format!("{name} has errors:\n{}", loaded.render(false)),
-        )),
-    }
-}
-
-/// The `connector schema` document of a spec, as the CLI prints it.
-pub fn schema_json(spec: &ConnectorSpec) -> String {
-    connector_spec::export::to_pretty_json(&connector_spec::export::schema_document(spec))
-}
-
-/// Load a spec embedded by `include_spec!`. The text was validated when the crate was built,
-/// with the same loader, so an error here means the runtime and the macro disagree.
-pub fn load_embedded(name: &str, text: &str) -> Result<Arc<ConnectorSpec>, ActionError> {
-    let loaded = connector_spec::load_str(name, text, &connector_spec::LoadOptions::default());
-    match loaded.spec {
-        Some(spec) => Ok(Arc::new(spec)),
-        None => Err(ActionError::system(
-            "invalid_spec",
-            format!("{name} has errors:\n{}", loaded.render(false)),
-        )),
-    }
-}
-
-/// Items the generated code names; not part of the public API.
-#[doc(hidden)]
-pub mod __private {
-    pub use async_trait::async_trait;
-    pub use connector_spec;
-    pub use schemars;
-    pub use serde;
-    pub use serde_json;
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
-
-    #[derive(schemars::JsonSchema)]
-    #[allow(dead_code)]
-    /// Input of a test action.
-    struct In {
-        /// The text.
-        text: String,
-        nested: Nested,
-    }
-
-    #[derive(schemars::JsonSchema)]
-    #[allow(dead_code)]
-    struct Nested {
-        n: u8,
-    }
-
-    #[test]
-    fn schema_of_inlines_subschemas_and_drops_root_schema_and_title() {
-        let s = schema_of::<In>();
-        assert!(s.get("$schema").is_none(), "{s}");
-        assert!(s.get("title").is_none(), "{s}");
-        assert!(s.get("$defs").is_none(), "{s}");
-        assert_eq!(s["properties"]["nested"]["type"], "object");
-        assert_eq!(s["description"], "Input of a test action.");
-    }
 
     #[test]
     fn secret_never_prints_its_value() {
         let s: Secret = serde_json::from_value(json!("canary-9f1c")).unwrap();
         assert_eq!(s.expose(), "canary-9f1c");
         assert!(!format!("{s:?} {s}").contains("canary"));
-    }
-
-    #[test]
-    fn secret_field_errors_name_the_field_not_the_value() {
-        let secrets =
-            crate::secrets::Secrets::new(json!({"token": 12345678}).as_object().unwrap().clone());
-        let e = secret_field::<String>(&secrets, "token").unwrap_err();
-        assert_eq!(e.code, "invalid_secrets");
-        assert!(!e.message.contains("12345678"), "{}", e.message);
-        let e = secret_field::<String>(&secrets, "other").unwrap_err();
-        assert!(e.message.contains("missing"), "{}", e.message);
-    }
-
-    #[test]
-    fn config_field_reads_options_and_reports_missing_fields() {
-        let config = json!({"a": "x"}).as_object().unwrap().clone();
-        assert_eq!(config_field::<Option<String>>(&config, "b").unwrap(), None);
-        assert_eq!(config_field::<String>(&config, "a").unwrap(), "x");
-        let e = config_field::<String>(&config, "b").unwrap_err();
-        assert_eq!(e.message, "config field `b` is missing");
     }
 }

@@ -154,7 +154,7 @@ impl Dispatcher {
     }
 
     /// Validate input, run, validate output. An action that runs inside a session gets a
-    /// session of its own (init, the action, cleanup); see [`crate::session`].
+    /// session of its own (init, the action, cleanup); see [`Session`](crate::Session).
     pub async fn execute(
         &self,
         ctx: &ActionContext,

@@ -7,19 +7,64 @@ use std::sync::Arc;
 
 use connector_spec::{ConnectorSpec, LoadOptions, SpecLoader};
 
-use crate::connector::{Connector, DeclarativeConnector};
+use crate::connector::{ActionHandler, Connector, DeclarativeConnector};
 use crate::dispatch::Dispatcher;
 use crate::error::ActionError;
+
+/// The code handlers installed for one connector type: `(action, handler)`.
+type CodeHandlers = Vec<(String, Arc<dyn ActionHandler>)>;
 
 /// Connector types by id.
 #[derive(Default)]
 pub struct Registry {
     types: BTreeMap<String, Arc<Dispatcher>>,
+    /// Code handlers by connector type id, attached when a spec with that id is registered.
+    handlers: BTreeMap<String, CodeHandlers>,
 }
 
 impl Registry {
+    /// An empty registry: no connector types, no code handlers.
     pub fn new() -> Registry {
         Registry::default()
+    }
+
+    /// An empty registry with the built-in connectors' code handlers installed (see
+    /// [`crate::builtins`]): what the CLI and the server run with.
+    pub fn with_builtins() -> Registry {
+        let mut registry = Registry::new();
+        for b in crate::builtins::all() {
+            registry.attach(b.connector, b.action, b.handler);
+        }
+        registry
+    }
+
+    /// Install the Rust handler of a `handler: code` action of connector type `connector`,
+    /// attached when its spec is registered with [`Registry::register_spec`]. Refused once
+    /// that type is registered: its dispatcher is built and would never see the handler.
+    pub fn add_handler(
+        &mut self,
+        connector: &str,
+        action: &str,
+        handler: Arc<dyn ActionHandler>,
+    ) -> Result<(), ActionError> {
+        if self.types.contains_key(connector) {
+            return Err(ActionError::user(
+                "handler_too_late",
+                format!(
+                    "connector type {connector} is already registered; add the handler of \
+                     `{action}` before registering its spec"
+                ),
+            ));
+        }
+        self.attach(connector, action, handler);
+        Ok(())
+    }
+
+    fn attach(&mut self, connector: &str, action: &str, handler: Arc<dyn ActionHandler>) {
+        self.handlers
+            .entry(connector.to_string())
+            .or_default()
+            .push((action.to_string(), handler));
     }
 
     /// Register a connector type. A second type with the same id is refused.
@@ -39,10 +84,13 @@ impl Registry {
         Ok(d)
     }
 
-    /// Register a declarative spec with the built-in code handlers for bundled connectors.
+    /// Register a declarative spec with the code handlers installed for its id.
     pub fn register_spec(&mut self, spec: ConnectorSpec) -> Result<Arc<Dispatcher>, ActionError> {
-        let connector =
-            crate::builtin::with_builtin_handlers(DeclarativeConnector::new(Arc::new(spec)));
+        let handlers = self.handlers.get(&spec.id).cloned().unwrap_or_default();
+        let connector = handlers.into_iter().fold(
+            DeclarativeConnector::new(Arc::new(spec)),
+            |c, (action, handler)| c.with_handler(&action, handler),
+        );
         self.register(Arc::new(connector))
     }
 

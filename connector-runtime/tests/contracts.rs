@@ -113,6 +113,34 @@ async fn server_log_execute_runs_the_builtin_handler() {
     assert_eq!(e.code, "no_test");
 }
 
+#[tokio::test]
+async fn builtin_handlers_are_installed_only_when_asked_for() {
+    use connector_runtime::Registry;
+    let input = json!({"message": "hello"});
+    // A plain registry knows no vendor: the code action has no handler.
+    let mut plain = Registry::new();
+    plain.register_spec(load_spec("server_log.yaml")).unwrap();
+    let log = plain.instance(".server-log", json!({}), json!({})).unwrap();
+    let e = log.execute("execute", input.clone()).await.unwrap_err();
+    assert_eq!(e.code, "no_handler", "{e}");
+    // `install` on a plain registry is the same as `with_builtins`.
+    let mut installed = Registry::new();
+    connector_runtime::builtins::install(&mut installed).unwrap();
+    installed
+        .register_spec(load_spec("server_log.yaml"))
+        .unwrap();
+    let log = installed
+        .instance(".server-log", json!({}), json!({}))
+        .unwrap();
+    assert_eq!(
+        log.execute("execute", input).await,
+        Ok(json!({"logged": true}))
+    );
+    // Installing after the type is registered would be silently ignored, so it is refused.
+    let e = connector_runtime::builtins::install(&mut installed).unwrap_err();
+    assert_eq!(e.code, "handler_too_late", "{e}");
+}
+
 // ---------------------------------------------------------------------------------------------
 // .slack (incoming webhook)
 // ---------------------------------------------------------------------------------------------

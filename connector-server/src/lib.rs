@@ -186,7 +186,7 @@ pub async fn serve(
             shown.display()
         )));
     }
-    let mut registry = Registry::new();
+    let mut registry = Registry::with_builtins();
     registry.load_dir(&config.specs).map_err(|e| {
         start_err(
             &format!("loading specs from {}", config.specs.display()),

@@ -90,7 +90,7 @@ pub(crate) fn load(
     let spec = loaded.spec.expect("no errors means a spec");
     let config = read_json(config, "config")?;
     let secrets = read_json(secrets, "secrets")?;
-    let mut registry = Registry::new();
+    let mut registry = Registry::with_builtins();
     let dispatcher = registry
         .register_spec(spec)
         .map_err(|e| anyhow::anyhow!("{e}"))?;

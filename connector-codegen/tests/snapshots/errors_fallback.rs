@@ -22,10 +22,10 @@ pub struct Acme {
 ::core::compile_error! {
     "unknown widget `dropdown`; expected one of: text, password, textarea, select, json, code, url, keyValue, fileUpload, hidden"
 }
-impl ::connector_runtime::compiled::ConnectorConfig for Acme {
-    fn spec_document() -> ::connector_runtime::compiled::__private::serde_json::Map<
+impl ::connector_runtime::__private::ConnectorConfig for Acme {
+    fn spec_document() -> ::connector_runtime::__private::serde_json::Map<
         ::std::string::String,
-        ::connector_runtime::compiled::__private::serde_json::Value,
+        ::connector_runtime::__private::serde_json::Value,
     > {
         ::core::unreachable!("the #[connector] attribute has errors")
     }

@@ -31,7 +31,7 @@ impl Acme {
 #[derive(Clone)]
 pub struct AcmeConnector {
     spec: ::std::sync::Arc<
-        ::connector_runtime::compiled::__private::connector_spec::ConnectorSpec,
+        ::connector_runtime::__private::connector_spec::ConnectorSpec,
     >,
 }
 impl AcmeConnector {
@@ -44,190 +44,178 @@ impl AcmeConnector {
     }
     /// The connector's model: the same type the YAML loader produces.
     pub fn spec_model() -> ::core::result::Result<
-        ::connector_runtime::compiled::__private::connector_spec::ConnectorSpec,
+        ::connector_runtime::__private::connector_spec::ConnectorSpec,
         ::connector_runtime::ActionError,
     > {
-        ::connector_runtime::compiled::build_spec(Self::spec_document())
+        ::connector_runtime::__private::build_spec(Self::spec_document())
     }
     /// The model in the spec format (camelCase JSON, which is also valid YAML).
-    pub fn spec_document() -> ::connector_runtime::compiled::__private::serde_json::Map<
+    pub fn spec_document() -> ::connector_runtime::__private::serde_json::Map<
         ::std::string::String,
-        ::connector_runtime::compiled::__private::serde_json::Value,
+        ::connector_runtime::__private::serde_json::Value,
     > {
-        let mut doc = <Acme as ::connector_runtime::compiled::ConnectorConfig>::spec_document();
-        let mut actions = ::connector_runtime::compiled::__private::serde_json::Map::new();
+        let mut doc = <Acme as ::connector_runtime::__private::ConnectorConfig>::spec_document();
+        let mut actions = ::connector_runtime::__private::serde_json::Map::new();
         {
-            let mut a = ::connector_runtime::compiled::__private::serde_json::Map::new();
+            let mut a = ::connector_runtime::__private::serde_json::Map::new();
             a.insert(
                 "description".into(),
-                ::connector_runtime::compiled::__private::serde_json::json!(
-                    "Create a ticket."
-                ),
+                ::connector_runtime::__private::serde_json::json!("Create a ticket."),
             );
             a.insert(
                 "isTool".into(),
-                ::connector_runtime::compiled::__private::serde_json::json!(true),
+                ::connector_runtime::__private::serde_json::json!(true),
             );
             a.insert(
                 "scope".into(),
-                ::connector_runtime::compiled::__private::serde_json::json!("write"),
+                ::connector_runtime::__private::serde_json::json!("write"),
             );
             a.insert(
                 "input".into(),
-                ::connector_runtime::compiled::schema_of::<NewTicket>(),
+                ::connector_runtime::__private::schema_of::<NewTicket>(),
             );
             a.insert(
                 "output".into(),
-                ::connector_runtime::compiled::schema_of::<Ticket>(),
+                ::connector_runtime::__private::schema_of::<Ticket>(),
             );
             a.insert(
                 "handler".into(),
-                ::connector_runtime::compiled::__private::serde_json::json!("code"),
+                ::connector_runtime::__private::serde_json::json!("code"),
             );
             actions
                 .insert(
                     "createTicket".into(),
-                    ::connector_runtime::compiled::__private::serde_json::Value::Object(
-                        a,
-                    ),
+                    ::connector_runtime::__private::serde_json::Value::Object(a),
                 );
         }
         {
-            let mut a = ::connector_runtime::compiled::__private::serde_json::Map::new();
+            let mut a = ::connector_runtime::__private::serde_json::Map::new();
             a.insert(
                 "description".into(),
-                ::connector_runtime::compiled::__private::serde_json::json!(
-                    "Open a session."
-                ),
+                ::connector_runtime::__private::serde_json::json!("Open a session."),
             );
             a.insert(
                 "isTool".into(),
-                ::connector_runtime::compiled::__private::serde_json::json!(false),
+                ::connector_runtime::__private::serde_json::json!(false),
             );
             a.insert(
                 "scope".into(),
-                ::connector_runtime::compiled::__private::serde_json::json!("write"),
+                ::connector_runtime::__private::serde_json::json!("write"),
             );
-            a.insert("input".into(), ::connector_runtime::compiled::schema_of::<Open>());
+            a.insert(
+                "input".into(),
+                ::connector_runtime::__private::schema_of::<Open>(),
+            );
             a.insert(
                 "output".into(),
-                ::connector_runtime::compiled::schema_of::<Opened>(),
+                ::connector_runtime::__private::schema_of::<Opened>(),
             );
             a.insert(
                 "handler".into(),
-                ::connector_runtime::compiled::__private::serde_json::json!("code"),
+                ::connector_runtime::__private::serde_json::json!("code"),
             );
             actions
                 .insert(
                     "open".into(),
-                    ::connector_runtime::compiled::__private::serde_json::Value::Object(
-                        a,
-                    ),
+                    ::connector_runtime::__private::serde_json::Value::Object(a),
                 );
         }
         {
-            let mut a = ::connector_runtime::compiled::__private::serde_json::Map::new();
+            let mut a = ::connector_runtime::__private::serde_json::Map::new();
             a.insert(
                 "description".into(),
-                ::connector_runtime::compiled::__private::serde_json::json!(
+                ::connector_runtime::__private::serde_json::json!(
                     "Run inside the session."
                 ),
             );
             a.insert(
                 "isTool".into(),
-                ::connector_runtime::compiled::__private::serde_json::json!(false),
+                ::connector_runtime::__private::serde_json::json!(false),
             );
             a.insert(
                 "scope".into(),
-                ::connector_runtime::compiled::__private::serde_json::json!("read"),
+                ::connector_runtime::__private::serde_json::json!("read"),
             );
-            a.insert("input".into(), ::connector_runtime::compiled::schema_of::<Run>());
-            a.insert("output".into(), ::connector_runtime::compiled::schema_of::<Ran>());
+            a.insert("input".into(), ::connector_runtime::__private::schema_of::<Run>());
+            a.insert(
+                "output".into(),
+                ::connector_runtime::__private::schema_of::<Ran>(),
+            );
             a.insert(
                 "handler".into(),
-                ::connector_runtime::compiled::__private::serde_json::json!("code"),
+                ::connector_runtime::__private::serde_json::json!("code"),
             );
             a.insert(
                 "session".into(),
-                ::connector_runtime::compiled::__private::serde_json::json!("rtr"),
+                ::connector_runtime::__private::serde_json::json!("rtr"),
             );
             actions
                 .insert(
                     "run".into(),
-                    ::connector_runtime::compiled::__private::serde_json::Value::Object(
-                        a,
-                    ),
+                    ::connector_runtime::__private::serde_json::Value::Object(a),
                 );
         }
         {
-            let mut a = ::connector_runtime::compiled::__private::serde_json::Map::new();
+            let mut a = ::connector_runtime::__private::serde_json::Map::new();
             a.insert(
                 "description".into(),
-                ::connector_runtime::compiled::__private::serde_json::json!(
-                    "Close the session."
-                ),
+                ::connector_runtime::__private::serde_json::json!("Close the session."),
             );
             a.insert(
                 "isTool".into(),
-                ::connector_runtime::compiled::__private::serde_json::json!(false),
+                ::connector_runtime::__private::serde_json::json!(false),
             );
             a.insert(
                 "scope".into(),
-                ::connector_runtime::compiled::__private::serde_json::json!("write"),
+                ::connector_runtime::__private::serde_json::json!("write"),
             );
             a.insert(
                 "input".into(),
-                ::connector_runtime::compiled::schema_of::<Close>(),
+                ::connector_runtime::__private::schema_of::<Close>(),
             );
-            a.insert("output".into(), ::connector_runtime::compiled::schema_of::<()>());
+            a.insert("output".into(), ::connector_runtime::__private::schema_of::<()>());
             a.insert(
                 "handler".into(),
-                ::connector_runtime::compiled::__private::serde_json::json!("code"),
+                ::connector_runtime::__private::serde_json::json!("code"),
             );
             actions
                 .insert(
                     "close".into(),
-                    ::connector_runtime::compiled::__private::serde_json::Value::Object(
-                        a,
-                    ),
+                    ::connector_runtime::__private::serde_json::Value::Object(a),
                 );
         }
         doc.insert(
             "actions".into(),
-            ::connector_runtime::compiled::__private::serde_json::Value::Object(actions),
+            ::connector_runtime::__private::serde_json::Value::Object(actions),
         );
         doc.insert(
             "test".into(),
-            ::connector_runtime::compiled::__private::serde_json::json!(
-                { "handler" : "code" }
-            ),
+            ::connector_runtime::__private::serde_json::json!({ "handler" : "code" }),
         );
-        let mut sessions = ::connector_runtime::compiled::__private::serde_json::Map::new();
+        let mut sessions = ::connector_runtime::__private::serde_json::Map::new();
         {
-            let mut m = ::connector_runtime::compiled::__private::serde_json::Map::new();
+            let mut m = ::connector_runtime::__private::serde_json::Map::new();
             m.insert(
                 "init".into(),
-                ::connector_runtime::compiled::__private::serde_json::json!("open"),
+                ::connector_runtime::__private::serde_json::json!("open"),
             );
             m.insert(
                 "id".into(),
-                ::connector_runtime::compiled::__private::serde_json::json!("$.id"),
+                ::connector_runtime::__private::serde_json::json!("$.id"),
             );
             m.insert(
                 "cleanup".into(),
-                ::connector_runtime::compiled::__private::serde_json::json!("close"),
+                ::connector_runtime::__private::serde_json::json!("close"),
             );
             sessions
                 .insert(
                     "rtr".into(),
-                    ::connector_runtime::compiled::__private::serde_json::Value::Object(
-                        m,
-                    ),
+                    ::connector_runtime::__private::serde_json::Value::Object(m),
                 );
         }
         doc.insert(
             "sessions".into(),
-            ::connector_runtime::compiled::__private::serde_json::Value::Object(sessions),
+            ::connector_runtime::__private::serde_json::Value::Object(sessions),
         );
         doc
     }
@@ -237,16 +225,16 @@ impl AcmeConnector {
         ::connector_runtime::ActionError,
     > {
         ::core::result::Result::Ok(
-            ::connector_runtime::compiled::schema_json(&Self::spec_model()?),
+            ::connector_runtime::__private::schema_json(&Self::spec_model()?),
         )
     }
 }
-#[::connector_runtime::compiled::__private::async_trait]
+#[::connector_runtime::__private::async_trait]
 impl ::connector_runtime::Connector for AcmeConnector {
     fn spec(
         &self,
     ) -> &::std::sync::Arc<
-        ::connector_runtime::compiled::__private::connector_spec::ConnectorSpec,
+        ::connector_runtime::__private::connector_spec::ConnectorSpec,
     > {
         &self.spec
     }
@@ -254,60 +242,60 @@ impl ::connector_runtime::Connector for AcmeConnector {
         &self,
         ctx: &::connector_runtime::ActionContext,
         action: &str,
-        input: ::connector_runtime::compiled::__private::serde_json::Value,
+        input: ::connector_runtime::__private::serde_json::Value,
         _opts: ::connector_runtime::ExecuteOptions,
     ) -> ::core::result::Result<
-        ::connector_runtime::compiled::__private::serde_json::Value,
+        ::connector_runtime::__private::serde_json::Value,
         ::connector_runtime::ActionError,
     > {
         match action {
             "createTicket" => {
-                let this = <Acme as ::connector_runtime::compiled::ConnectorConfig>::from_context(
+                let this = <Acme as ::connector_runtime::__private::ConnectorConfig>::from_context(
                     ctx,
                 )?;
-                let input: NewTicket = ::connector_runtime::compiled::decode_input(
+                let input: NewTicket = ::connector_runtime::__private::decode_input(
                     "createTicket",
                     input,
                 )?;
                 let output = this.create_ticket(ctx, input).await?;
-                ::connector_runtime::compiled::encode_output("createTicket", &output)
+                ::connector_runtime::__private::encode_output("createTicket", &output)
             }
             "open" => {
-                let this = <Acme as ::connector_runtime::compiled::ConnectorConfig>::from_context(
+                let this = <Acme as ::connector_runtime::__private::ConnectorConfig>::from_context(
                     ctx,
                 )?;
-                let input: Open = ::connector_runtime::compiled::decode_input(
+                let input: Open = ::connector_runtime::__private::decode_input(
                     "open",
                     input,
                 )?;
                 let output = this.open(ctx, input).await?;
-                ::connector_runtime::compiled::encode_output("open", &output)
+                ::connector_runtime::__private::encode_output("open", &output)
             }
             "run" => {
-                let this = <Acme as ::connector_runtime::compiled::ConnectorConfig>::from_context(
+                let this = <Acme as ::connector_runtime::__private::ConnectorConfig>::from_context(
                     ctx,
                 )?;
-                let input: Run = ::connector_runtime::compiled::decode_input(
+                let input: Run = ::connector_runtime::__private::decode_input(
                     "run",
                     input,
                 )?;
                 let output = this.run(ctx, input).await?;
-                ::connector_runtime::compiled::encode_output("run", &output)
+                ::connector_runtime::__private::encode_output("run", &output)
             }
             "close" => {
-                let this = <Acme as ::connector_runtime::compiled::ConnectorConfig>::from_context(
+                let this = <Acme as ::connector_runtime::__private::ConnectorConfig>::from_context(
                     ctx,
                 )?;
-                let input: Close = ::connector_runtime::compiled::decode_input(
+                let input: Close = ::connector_runtime::__private::decode_input(
                     "close",
                     input,
                 )?;
                 let output = this.close(ctx, input).await?;
-                ::connector_runtime::compiled::encode_output("close", &output)
+                ::connector_runtime::__private::encode_output("close", &output)
             }
             _ => {
                 ::core::result::Result::Err(
-                    ::connector_runtime::dispatch::unknown_action(&self.spec, action),
+                    ::connector_runtime::__private::unknown_action(&self.spec, action),
                 )
             }
         }
@@ -316,13 +304,13 @@ impl ::connector_runtime::Connector for AcmeConnector {
         &self,
         ctx: &::connector_runtime::ActionContext,
     ) -> ::core::result::Result<
-        ::connector_runtime::compiled::__private::serde_json::Value,
+        ::connector_runtime::__private::serde_json::Value,
         ::connector_runtime::ActionError,
     > {
-        let this = <Acme as ::connector_runtime::compiled::ConnectorConfig>::from_context(
+        let this = <Acme as ::connector_runtime::__private::ConnectorConfig>::from_context(
             ctx,
         )?;
         let output = this.test(ctx).await?;
-        ::connector_runtime::compiled::encode_output("test", &output)
+        ::connector_runtime::__private::encode_output("test", &output)
     }
 }

@@ -10,20 +10,18 @@ pub mod jira_spec {
     /// The connector's model, loaded from [`SOURCE`] by the same loader that validated it
     /// at build time (once; later calls share it).
     pub fn spec() -> ::core::result::Result<
-        ::std::sync::Arc<
-            ::connector_runtime::compiled::__private::connector_spec::ConnectorSpec,
-        >,
+        ::std::sync::Arc<::connector_runtime::__private::connector_spec::ConnectorSpec>,
         ::connector_runtime::ActionError,
     > {
         static SPEC: ::std::sync::OnceLock<
             ::core::result::Result<
                 ::std::sync::Arc<
-                    ::connector_runtime::compiled::__private::connector_spec::ConnectorSpec,
+                    ::connector_runtime::__private::connector_spec::ConnectorSpec,
                 >,
                 ::connector_runtime::ActionError,
             >,
         > = ::std::sync::OnceLock::new();
-        SPEC.get_or_init(|| ::connector_runtime::compiled::load_embedded(FILE, SOURCE))
+        SPEC.get_or_init(|| ::connector_runtime::__private::load_embedded(FILE, SOURCE))
             .clone()
     }
     /// The `connector schema` document of this spec, byte for byte.
@@ -31,29 +29,31 @@ pub mod jira_spec {
         ::std::string::String,
         ::connector_runtime::ActionError,
     > {
-        ::core::result::Result::Ok(::connector_runtime::compiled::schema_json(&*spec()?))
+        ::core::result::Result::Ok(
+            ::connector_runtime::__private::schema_json(&*spec()?),
+        )
     }
     ///Input of `getFields`: List every system and custom field of the Jira site.
     #[derive(
         ::core::fmt::Debug,
         ::core::clone::Clone,
         ::core::cmp::PartialEq,
-        ::connector_runtime::compiled::__private::serde::Serialize,
-        ::connector_runtime::compiled::__private::serde::Deserialize
+        ::connector_runtime::__private::serde::Serialize,
+        ::connector_runtime::__private::serde::Deserialize
     )]
-    #[serde(crate = "::connector_runtime::compiled::__private::serde")]
+    #[serde(crate = "::connector_runtime::__private::serde")]
     pub struct GetFieldsInput {}
     ///Output of `getFields`.
-    pub type GetFieldsOutput = ::connector_runtime::compiled::__private::serde_json::Value;
+    pub type GetFieldsOutput = ::connector_runtime::__private::serde_json::Value;
     ///Input of `getIncident`: Read the main fields of one issue by ID or key.
     #[derive(
         ::core::fmt::Debug,
         ::core::clone::Clone,
         ::core::cmp::PartialEq,
-        ::connector_runtime::compiled::__private::serde::Serialize,
-        ::connector_runtime::compiled::__private::serde::Deserialize
+        ::connector_runtime::__private::serde::Serialize,
+        ::connector_runtime::__private::serde::Deserialize
     )]
-    #[serde(crate = "::connector_runtime::compiled::__private::serde")]
+    #[serde(crate = "::connector_runtime::__private::serde")]
     #[serde(deny_unknown_fields)]
     pub struct GetIncidentInput {
         ///Issue ID (10001) or key (SEC-12).
@@ -65,10 +65,10 @@ pub mod jira_spec {
         ::core::fmt::Debug,
         ::core::clone::Clone,
         ::core::cmp::PartialEq,
-        ::connector_runtime::compiled::__private::serde::Serialize,
-        ::connector_runtime::compiled::__private::serde::Deserialize
+        ::connector_runtime::__private::serde::Serialize,
+        ::connector_runtime::__private::serde::Deserialize
     )]
-    #[serde(crate = "::connector_runtime::compiled::__private::serde")]
+    #[serde(crate = "::connector_runtime::__private::serde")]
     pub struct GetIncidentOutput {
         #[serde(
             rename = "id",
@@ -94,7 +94,7 @@ pub mod jira_spec {
             skip_serializing_if = "::core::option::Option::is_none"
         )]
         pub description: ::core::option::Option<
-            ::connector_runtime::compiled::__private::serde_json::Value,
+            ::connector_runtime::__private::serde_json::Value,
         >,
         #[serde(
             rename = "status",
@@ -120,10 +120,10 @@ pub mod jira_spec {
         ::core::fmt::Debug,
         ::core::clone::Clone,
         ::core::cmp::PartialEq,
-        ::connector_runtime::compiled::__private::serde::Serialize,
-        ::connector_runtime::compiled::__private::serde::Deserialize
+        ::connector_runtime::__private::serde::Serialize,
+        ::connector_runtime::__private::serde::Deserialize
     )]
-    #[serde(crate = "::connector_runtime::compiled::__private::serde")]
+    #[serde(crate = "::connector_runtime::__private::serde")]
     #[serde(deny_unknown_fields)]
     pub struct PushToServiceInputIncident {
         #[serde(rename = "summary")]
@@ -134,7 +134,7 @@ pub mod jira_spec {
             skip_serializing_if = "::core::option::Option::is_none"
         )]
         pub description: ::core::option::Option<
-            ::connector_runtime::compiled::__private::serde_json::Value,
+            ::connector_runtime::__private::serde_json::Value,
         >,
         ///ID or key of the issue to update; null creates a new issue.
         #[serde(
@@ -143,7 +143,7 @@ pub mod jira_spec {
             skip_serializing_if = "::core::option::Option::is_none"
         )]
         pub external_id: ::core::option::Option<
-            ::connector_runtime::compiled::__private::serde_json::Value,
+            ::connector_runtime::__private::serde_json::Value,
         >,
         ///Issue type ID; defaults to the project's first issue type.
         #[serde(
@@ -152,7 +152,7 @@ pub mod jira_spec {
             skip_serializing_if = "::core::option::Option::is_none"
         )]
         pub issue_type: ::core::option::Option<
-            ::connector_runtime::compiled::__private::serde_json::Value,
+            ::connector_runtime::__private::serde_json::Value,
         >,
         ///Priority name, e.g. High.
         #[serde(
@@ -161,7 +161,7 @@ pub mod jira_spec {
             skip_serializing_if = "::core::option::Option::is_none"
         )]
         pub priority: ::core::option::Option<
-            ::connector_runtime::compiled::__private::serde_json::Value,
+            ::connector_runtime::__private::serde_json::Value,
         >,
         ///Labels; Jira labels cannot contain spaces.
         #[serde(
@@ -170,7 +170,7 @@ pub mod jira_spec {
             skip_serializing_if = "::core::option::Option::is_none"
         )]
         pub labels: ::core::option::Option<
-            ::connector_runtime::compiled::__private::serde_json::Value,
+            ::connector_runtime::__private::serde_json::Value,
         >,
         ///Key of the parent issue, for sub-tasks.
         #[serde(
@@ -179,7 +179,7 @@ pub mod jira_spec {
             skip_serializing_if = "::core::option::Option::is_none"
         )]
         pub parent: ::core::option::Option<
-            ::connector_runtime::compiled::__private::serde_json::Value,
+            ::connector_runtime::__private::serde_json::Value,
         >,
         ///Further fields by field ID, sent as-is in the issue's `fields`.
         #[serde(
@@ -188,7 +188,7 @@ pub mod jira_spec {
             skip_serializing_if = "::core::option::Option::is_none"
         )]
         pub other_fields: ::core::option::Option<
-            ::connector_runtime::compiled::__private::serde_json::Value,
+            ::connector_runtime::__private::serde_json::Value,
         >,
     }
     ///Input of `pushToService`: Create an issue, or update it when `incident.externalId` is set, then add the comments.
@@ -196,10 +196,10 @@ pub mod jira_spec {
         ::core::fmt::Debug,
         ::core::clone::Clone,
         ::core::cmp::PartialEq,
-        ::connector_runtime::compiled::__private::serde::Serialize,
-        ::connector_runtime::compiled::__private::serde::Deserialize
+        ::connector_runtime::__private::serde::Serialize,
+        ::connector_runtime::__private::serde::Deserialize
     )]
-    #[serde(crate = "::connector_runtime::compiled::__private::serde")]
+    #[serde(crate = "::connector_runtime::__private::serde")]
     #[serde(deny_unknown_fields)]
     pub struct PushToServiceInput {
         #[serde(rename = "incident")]
@@ -210,7 +210,7 @@ pub mod jira_spec {
             skip_serializing_if = "::core::option::Option::is_none"
         )]
         pub comments: ::core::option::Option<
-            ::connector_runtime::compiled::__private::serde_json::Value,
+            ::connector_runtime::__private::serde_json::Value,
         >,
     }
     ///A nested object.
@@ -218,10 +218,10 @@ pub mod jira_spec {
         ::core::fmt::Debug,
         ::core::clone::Clone,
         ::core::cmp::PartialEq,
-        ::connector_runtime::compiled::__private::serde::Serialize,
-        ::connector_runtime::compiled::__private::serde::Deserialize
+        ::connector_runtime::__private::serde::Serialize,
+        ::connector_runtime::__private::serde::Deserialize
     )]
-    #[serde(crate = "::connector_runtime::compiled::__private::serde")]
+    #[serde(crate = "::connector_runtime::__private::serde")]
     pub struct PushToServiceOutputCommentsItem {
         #[serde(
             rename = "commentId",
@@ -241,10 +241,10 @@ pub mod jira_spec {
         ::core::fmt::Debug,
         ::core::clone::Clone,
         ::core::cmp::PartialEq,
-        ::connector_runtime::compiled::__private::serde::Serialize,
-        ::connector_runtime::compiled::__private::serde::Deserialize
+        ::connector_runtime::__private::serde::Serialize,
+        ::connector_runtime::__private::serde::Deserialize
     )]
-    #[serde(crate = "::connector_runtime::compiled::__private::serde")]
+    #[serde(crate = "::connector_runtime::__private::serde")]
     pub struct PushToServiceOutput {
         #[serde(
             rename = "id",
@@ -285,10 +285,10 @@ pub mod jira_spec {
         ::core::fmt::Debug,
         ::core::clone::Clone,
         ::core::cmp::PartialEq,
-        ::connector_runtime::compiled::__private::serde::Serialize,
-        ::connector_runtime::compiled::__private::serde::Deserialize
+        ::connector_runtime::__private::serde::Serialize,
+        ::connector_runtime::__private::serde::Deserialize
     )]
-    #[serde(crate = "::connector_runtime::compiled::__private::serde")]
+    #[serde(crate = "::connector_runtime::__private::serde")]
     #[serde(deny_unknown_fields)]
     pub struct CreateIssueInput {
         #[serde(rename = "summary")]
@@ -315,10 +315,10 @@ pub mod jira_spec {
         ::core::fmt::Debug,
         ::core::clone::Clone,
         ::core::cmp::PartialEq,
-        ::connector_runtime::compiled::__private::serde::Serialize,
-        ::connector_runtime::compiled::__private::serde::Deserialize
+        ::connector_runtime::__private::serde::Serialize,
+        ::connector_runtime::__private::serde::Deserialize
     )]
-    #[serde(crate = "::connector_runtime::compiled::__private::serde")]
+    #[serde(crate = "::connector_runtime::__private::serde")]
     pub struct CreateIssueOutput {
         #[serde(
             rename = "id",
@@ -344,22 +344,22 @@ pub mod jira_spec {
         ::core::fmt::Debug,
         ::core::clone::Clone,
         ::core::cmp::PartialEq,
-        ::connector_runtime::compiled::__private::serde::Serialize,
-        ::connector_runtime::compiled::__private::serde::Deserialize
+        ::connector_runtime::__private::serde::Serialize,
+        ::connector_runtime::__private::serde::Deserialize
     )]
-    #[serde(crate = "::connector_runtime::compiled::__private::serde")]
+    #[serde(crate = "::connector_runtime::__private::serde")]
     pub struct IssueTypesInput {}
     ///Output of `issueTypes`.
-    pub type IssueTypesOutput = ::connector_runtime::compiled::__private::serde_json::Value;
+    pub type IssueTypesOutput = ::connector_runtime::__private::serde_json::Value;
     ///Input of `fieldsByIssueType`: List the fields (with allowed values and whether they are required) for creating an issue of one type.
     #[derive(
         ::core::fmt::Debug,
         ::core::clone::Clone,
         ::core::cmp::PartialEq,
-        ::connector_runtime::compiled::__private::serde::Serialize,
-        ::connector_runtime::compiled::__private::serde::Deserialize
+        ::connector_runtime::__private::serde::Serialize,
+        ::connector_runtime::__private::serde::Deserialize
     )]
-    #[serde(crate = "::connector_runtime::compiled::__private::serde")]
+    #[serde(crate = "::connector_runtime::__private::serde")]
     #[serde(deny_unknown_fields)]
     pub struct FieldsByIssueTypeInput {
         ///Issue type ID.
@@ -367,16 +367,16 @@ pub mod jira_spec {
         pub id: ::std::string::String,
     }
     ///Output of `fieldsByIssueType`.
-    pub type FieldsByIssueTypeOutput = ::connector_runtime::compiled::__private::serde_json::Value;
+    pub type FieldsByIssueTypeOutput = ::connector_runtime::__private::serde_json::Value;
     ///Input of `issues`: Find issues of the configured project whose summary matches the given text.
     #[derive(
         ::core::fmt::Debug,
         ::core::clone::Clone,
         ::core::cmp::PartialEq,
-        ::connector_runtime::compiled::__private::serde::Serialize,
-        ::connector_runtime::compiled::__private::serde::Deserialize
+        ::connector_runtime::__private::serde::Serialize,
+        ::connector_runtime::__private::serde::Deserialize
     )]
-    #[serde(crate = "::connector_runtime::compiled::__private::serde")]
+    #[serde(crate = "::connector_runtime::__private::serde")]
     #[serde(deny_unknown_fields)]
     pub struct IssuesInput {
         ///Text to search for in issue summaries.
@@ -384,16 +384,16 @@ pub mod jira_spec {
         pub title: ::std::string::String,
     }
     ///Output of `issues`.
-    pub type IssuesOutput = ::connector_runtime::compiled::__private::serde_json::Value;
+    pub type IssuesOutput = ::connector_runtime::__private::serde_json::Value;
     ///Input of `issue`: Read one issue's ID, key and summary.
     #[derive(
         ::core::fmt::Debug,
         ::core::clone::Clone,
         ::core::cmp::PartialEq,
-        ::connector_runtime::compiled::__private::serde::Serialize,
-        ::connector_runtime::compiled::__private::serde::Deserialize
+        ::connector_runtime::__private::serde::Serialize,
+        ::connector_runtime::__private::serde::Deserialize
     )]
-    #[serde(crate = "::connector_runtime::compiled::__private::serde")]
+    #[serde(crate = "::connector_runtime::__private::serde")]
     #[serde(deny_unknown_fields)]
     pub struct IssueInput {
         ///Issue ID (10001) or key (SEC-12).
@@ -405,10 +405,10 @@ pub mod jira_spec {
         ::core::fmt::Debug,
         ::core::clone::Clone,
         ::core::cmp::PartialEq,
-        ::connector_runtime::compiled::__private::serde::Serialize,
-        ::connector_runtime::compiled::__private::serde::Deserialize
+        ::connector_runtime::__private::serde::Serialize,
+        ::connector_runtime::__private::serde::Deserialize
     )]
-    #[serde(crate = "::connector_runtime::compiled::__private::serde")]
+    #[serde(crate = "::connector_runtime::__private::serde")]
     pub struct IssueOutput {
         #[serde(
             rename = "id",
@@ -429,28 +429,28 @@ pub mod jira_spec {
         )]
         pub title: ::core::option::Option<::std::string::String>,
     }
-    impl ::connector_runtime::compiled::ActionInput for GetFieldsInput {
+    impl ::connector_runtime::__private::ActionInput for GetFieldsInput {
         const ACTION: &'static str = "getFields";
     }
-    impl ::connector_runtime::compiled::ActionInput for GetIncidentInput {
+    impl ::connector_runtime::__private::ActionInput for GetIncidentInput {
         const ACTION: &'static str = "getIncident";
     }
-    impl ::connector_runtime::compiled::ActionInput for PushToServiceInput {
+    impl ::connector_runtime::__private::ActionInput for PushToServiceInput {
         const ACTION: &'static str = "pushToService";
     }
-    impl ::connector_runtime::compiled::ActionInput for CreateIssueInput {
+    impl ::connector_runtime::__private::ActionInput for CreateIssueInput {
         const ACTION: &'static str = "createIssue";
     }
-    impl ::connector_runtime::compiled::ActionInput for IssueTypesInput {
+    impl ::connector_runtime::__private::ActionInput for IssueTypesInput {
         const ACTION: &'static str = "issueTypes";
     }
-    impl ::connector_runtime::compiled::ActionInput for FieldsByIssueTypeInput {
+    impl ::connector_runtime::__private::ActionInput for FieldsByIssueTypeInput {
         const ACTION: &'static str = "fieldsByIssueType";
     }
-    impl ::connector_runtime::compiled::ActionInput for IssuesInput {
+    impl ::connector_runtime::__private::ActionInput for IssuesInput {
         const ACTION: &'static str = "issues";
     }
-    impl ::connector_runtime::compiled::ActionInput for IssueInput {
+    impl ::connector_runtime::__private::ActionInput for IssueInput {
         const ACTION: &'static str = "issue";
     }
     /// The Rust code the spec asks for: one method per `handler: code` action (snake_case
@@ -492,22 +492,22 @@ pub mod jira_spec {
         ::core::result::Result::Ok(c)
     }
     struct __PushToServiceHandler<H>(::std::sync::Arc<H>);
-    #[::connector_runtime::compiled::__private::async_trait]
+    #[::connector_runtime::__private::async_trait]
     impl<H: Handlers> ::connector_runtime::ActionHandler for __PushToServiceHandler<H> {
         async fn call(
             &self,
             ctx: &::connector_runtime::ActionContext,
-            input: ::connector_runtime::compiled::__private::serde_json::Value,
+            input: ::connector_runtime::__private::serde_json::Value,
         ) -> ::core::result::Result<
-            ::connector_runtime::compiled::__private::serde_json::Value,
+            ::connector_runtime::__private::serde_json::Value,
             ::connector_runtime::ActionError,
         > {
-            let input: PushToServiceInput = ::connector_runtime::compiled::decode_input(
+            let input: PushToServiceInput = ::connector_runtime::__private::decode_input(
                 "pushToService",
                 input,
             )?;
             let output = self.0.push_to_service(ctx, input).await?;
-            ::connector_runtime::compiled::encode_output("pushToService", &output)
+            ::connector_runtime::__private::encode_output("pushToService", &output)
         }
     }
 }

@@ -10,20 +10,18 @@ pub mod slack_api {
     /// The connector's model, loaded from [`SOURCE`] by the same loader that validated it
     /// at build time (once; later calls share it).
     pub fn spec() -> ::core::result::Result<
-        ::std::sync::Arc<
-            ::connector_runtime::compiled::__private::connector_spec::ConnectorSpec,
-        >,
+        ::std::sync::Arc<::connector_runtime::__private::connector_spec::ConnectorSpec>,
         ::connector_runtime::ActionError,
     > {
         static SPEC: ::std::sync::OnceLock<
             ::core::result::Result<
                 ::std::sync::Arc<
-                    ::connector_runtime::compiled::__private::connector_spec::ConnectorSpec,
+                    ::connector_runtime::__private::connector_spec::ConnectorSpec,
                 >,
                 ::connector_runtime::ActionError,
             >,
         > = ::std::sync::OnceLock::new();
-        SPEC.get_or_init(|| ::connector_runtime::compiled::load_embedded(FILE, SOURCE))
+        SPEC.get_or_init(|| ::connector_runtime::__private::load_embedded(FILE, SOURCE))
             .clone()
     }
     /// The `connector schema` document of this spec, byte for byte.
@@ -31,17 +29,19 @@ pub mod slack_api {
         ::std::string::String,
         ::connector_runtime::ActionError,
     > {
-        ::core::result::Result::Ok(::connector_runtime::compiled::schema_json(&*spec()?))
+        ::core::result::Result::Ok(
+            ::connector_runtime::__private::schema_json(&*spec()?),
+        )
     }
     ///Input of `getAllowedChannels`: List the public and private channels the bot can see (conversations.list).
     #[derive(
         ::core::fmt::Debug,
         ::core::clone::Clone,
         ::core::cmp::PartialEq,
-        ::connector_runtime::compiled::__private::serde::Serialize,
-        ::connector_runtime::compiled::__private::serde::Deserialize
+        ::connector_runtime::__private::serde::Serialize,
+        ::connector_runtime::__private::serde::Deserialize
     )]
-    #[serde(crate = "::connector_runtime::compiled::__private::serde")]
+    #[serde(crate = "::connector_runtime::__private::serde")]
     #[serde(deny_unknown_fields)]
     pub struct GetAllowedChannelsInput {
         ///Comma-separated conversation types (public_channel, private_channel, mpim, im).
@@ -60,16 +60,16 @@ pub mod slack_api {
         pub exclude_archived: ::core::option::Option<bool>,
     }
     ///Output of `getAllowedChannels`.
-    pub type GetAllowedChannelsOutput = ::connector_runtime::compiled::__private::serde_json::Value;
+    pub type GetAllowedChannelsOutput = ::connector_runtime::__private::serde_json::Value;
     ///Input of `validChannelId`: Check that a channel ID exists and is visible to the bot (conversations.info).
     #[derive(
         ::core::fmt::Debug,
         ::core::clone::Clone,
         ::core::cmp::PartialEq,
-        ::connector_runtime::compiled::__private::serde::Serialize,
-        ::connector_runtime::compiled::__private::serde::Deserialize
+        ::connector_runtime::__private::serde::Serialize,
+        ::connector_runtime::__private::serde::Deserialize
     )]
-    #[serde(crate = "::connector_runtime::compiled::__private::serde")]
+    #[serde(crate = "::connector_runtime::__private::serde")]
     #[serde(deny_unknown_fields)]
     pub struct ValidChannelIdInput {
         ///Channel ID, e.g. C0123456789.
@@ -81,10 +81,10 @@ pub mod slack_api {
         ::core::fmt::Debug,
         ::core::clone::Clone,
         ::core::cmp::PartialEq,
-        ::connector_runtime::compiled::__private::serde::Serialize,
-        ::connector_runtime::compiled::__private::serde::Deserialize
+        ::connector_runtime::__private::serde::Serialize,
+        ::connector_runtime::__private::serde::Deserialize
     )]
-    #[serde(crate = "::connector_runtime::compiled::__private::serde")]
+    #[serde(crate = "::connector_runtime::__private::serde")]
     pub struct ValidChannelIdOutput {
         #[serde(
             rename = "id",
@@ -122,10 +122,10 @@ pub mod slack_api {
         ::core::fmt::Debug,
         ::core::clone::Clone,
         ::core::cmp::PartialEq,
-        ::connector_runtime::compiled::__private::serde::Serialize,
-        ::connector_runtime::compiled::__private::serde::Deserialize
+        ::connector_runtime::__private::serde::Serialize,
+        ::connector_runtime::__private::serde::Deserialize
     )]
-    #[serde(crate = "::connector_runtime::compiled::__private::serde")]
+    #[serde(crate = "::connector_runtime::__private::serde")]
     #[serde(deny_unknown_fields)]
     pub struct PostMessageInput {
         ///The channel to post to (ID or name), as a one-element list.
@@ -140,10 +140,10 @@ pub mod slack_api {
         ::core::fmt::Debug,
         ::core::clone::Clone,
         ::core::cmp::PartialEq,
-        ::connector_runtime::compiled::__private::serde::Serialize,
-        ::connector_runtime::compiled::__private::serde::Deserialize
+        ::connector_runtime::__private::serde::Serialize,
+        ::connector_runtime::__private::serde::Deserialize
     )]
-    #[serde(crate = "::connector_runtime::compiled::__private::serde")]
+    #[serde(crate = "::connector_runtime::__private::serde")]
     pub struct PostMessageOutput {
         ///ID of the channel the message was posted to.
         #[serde(
@@ -165,10 +165,10 @@ pub mod slack_api {
         ::core::fmt::Debug,
         ::core::clone::Clone,
         ::core::cmp::PartialEq,
-        ::connector_runtime::compiled::__private::serde::Serialize,
-        ::connector_runtime::compiled::__private::serde::Deserialize
+        ::connector_runtime::__private::serde::Serialize,
+        ::connector_runtime::__private::serde::Deserialize
     )]
-    #[serde(crate = "::connector_runtime::compiled::__private::serde")]
+    #[serde(crate = "::connector_runtime::__private::serde")]
     pub struct PostBlockkitInputBlocksItem {
         #[serde(rename = "type")]
         pub r#type: ::std::string::String,
@@ -178,10 +178,10 @@ pub mod slack_api {
         ::core::fmt::Debug,
         ::core::clone::Clone,
         ::core::cmp::PartialEq,
-        ::connector_runtime::compiled::__private::serde::Serialize,
-        ::connector_runtime::compiled::__private::serde::Deserialize
+        ::connector_runtime::__private::serde::Serialize,
+        ::connector_runtime::__private::serde::Deserialize
     )]
-    #[serde(crate = "::connector_runtime::compiled::__private::serde")]
+    #[serde(crate = "::connector_runtime::__private::serde")]
     #[serde(deny_unknown_fields)]
     pub struct PostBlockkitInput {
         ///The channel to post to (ID or name), as a one-element list.
@@ -203,10 +203,10 @@ pub mod slack_api {
         ::core::fmt::Debug,
         ::core::clone::Clone,
         ::core::cmp::PartialEq,
-        ::connector_runtime::compiled::__private::serde::Serialize,
-        ::connector_runtime::compiled::__private::serde::Deserialize
+        ::connector_runtime::__private::serde::Serialize,
+        ::connector_runtime::__private::serde::Deserialize
     )]
-    #[serde(crate = "::connector_runtime::compiled::__private::serde")]
+    #[serde(crate = "::connector_runtime::__private::serde")]
     pub struct PostBlockkitOutput {
         #[serde(
             rename = "channel",
@@ -221,16 +221,16 @@ pub mod slack_api {
         )]
         pub ts: ::core::option::Option<::std::string::String>,
     }
-    impl ::connector_runtime::compiled::ActionInput for GetAllowedChannelsInput {
+    impl ::connector_runtime::__private::ActionInput for GetAllowedChannelsInput {
         const ACTION: &'static str = "getAllowedChannels";
     }
-    impl ::connector_runtime::compiled::ActionInput for ValidChannelIdInput {
+    impl ::connector_runtime::__private::ActionInput for ValidChannelIdInput {
         const ACTION: &'static str = "validChannelId";
     }
-    impl ::connector_runtime::compiled::ActionInput for PostMessageInput {
+    impl ::connector_runtime::__private::ActionInput for PostMessageInput {
         const ACTION: &'static str = "postMessage";
     }
-    impl ::connector_runtime::compiled::ActionInput for PostBlockkitInput {
+    impl ::connector_runtime::__private::ActionInput for PostBlockkitInput {
         const ACTION: &'static str = "postBlockkit";
     }
     /// The Rust code the spec asks for: one method per `handler: code` action (snake_case

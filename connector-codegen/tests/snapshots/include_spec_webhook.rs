@@ -10,20 +10,18 @@ pub mod webhook {
     /// The connector's model, loaded from [`SOURCE`] by the same loader that validated it
     /// at build time (once; later calls share it).
     pub fn spec() -> ::core::result::Result<
-        ::std::sync::Arc<
-            ::connector_runtime::compiled::__private::connector_spec::ConnectorSpec,
-        >,
+        ::std::sync::Arc<::connector_runtime::__private::connector_spec::ConnectorSpec>,
         ::connector_runtime::ActionError,
     > {
         static SPEC: ::std::sync::OnceLock<
             ::core::result::Result<
                 ::std::sync::Arc<
-                    ::connector_runtime::compiled::__private::connector_spec::ConnectorSpec,
+                    ::connector_runtime::__private::connector_spec::ConnectorSpec,
                 >,
                 ::connector_runtime::ActionError,
             >,
         > = ::std::sync::OnceLock::new();
-        SPEC.get_or_init(|| ::connector_runtime::compiled::load_embedded(FILE, SOURCE))
+        SPEC.get_or_init(|| ::connector_runtime::__private::load_embedded(FILE, SOURCE))
             .clone()
     }
     /// The `connector schema` document of this spec, byte for byte.
@@ -31,17 +29,19 @@ pub mod webhook {
         ::std::string::String,
         ::connector_runtime::ActionError,
     > {
-        ::core::result::Result::Ok(::connector_runtime::compiled::schema_json(&*spec()?))
+        ::core::result::Result::Ok(
+            ::connector_runtime::__private::schema_json(&*spec()?),
+        )
     }
     ///Input of `execute`: Send the body to the configured URL with the configured method and headers.
     #[derive(
         ::core::fmt::Debug,
         ::core::clone::Clone,
         ::core::cmp::PartialEq,
-        ::connector_runtime::compiled::__private::serde::Serialize,
-        ::connector_runtime::compiled::__private::serde::Deserialize
+        ::connector_runtime::__private::serde::Serialize,
+        ::connector_runtime::__private::serde::Deserialize
     )]
-    #[serde(crate = "::connector_runtime::compiled::__private::serde")]
+    #[serde(crate = "::connector_runtime::__private::serde")]
     #[serde(deny_unknown_fields)]
     pub struct ExecuteInput {
         ///Request body, sent as-is (usually JSON).
@@ -57,10 +57,10 @@ pub mod webhook {
         ::core::fmt::Debug,
         ::core::clone::Clone,
         ::core::cmp::PartialEq,
-        ::connector_runtime::compiled::__private::serde::Serialize,
-        ::connector_runtime::compiled::__private::serde::Deserialize
+        ::connector_runtime::__private::serde::Serialize,
+        ::connector_runtime::__private::serde::Deserialize
     )]
-    #[serde(crate = "::connector_runtime::compiled::__private::serde")]
+    #[serde(crate = "::connector_runtime::__private::serde")]
     #[serde(deny_unknown_fields)]
     pub struct ExecuteOutput {
         ///HTTP status of the response.
@@ -73,10 +73,10 @@ pub mod webhook {
             skip_serializing_if = "::core::option::Option::is_none"
         )]
         pub body: ::core::option::Option<
-            ::connector_runtime::compiled::__private::serde_json::Value,
+            ::connector_runtime::__private::serde_json::Value,
         >,
     }
-    impl ::connector_runtime::compiled::ActionInput for ExecuteInput {
+    impl ::connector_runtime::__private::ActionInput for ExecuteInput {
         const ACTION: &'static str = "execute";
     }
     /// The Rust code the spec asks for: one method per `handler: code` action (snake_case
@@ -118,22 +118,22 @@ pub mod webhook {
         ::core::result::Result::Ok(c)
     }
     struct __ExecuteHandler<H>(::std::sync::Arc<H>);
-    #[::connector_runtime::compiled::__private::async_trait]
+    #[::connector_runtime::__private::async_trait]
     impl<H: Handlers> ::connector_runtime::ActionHandler for __ExecuteHandler<H> {
         async fn call(
             &self,
             ctx: &::connector_runtime::ActionContext,
-            input: ::connector_runtime::compiled::__private::serde_json::Value,
+            input: ::connector_runtime::__private::serde_json::Value,
         ) -> ::core::result::Result<
-            ::connector_runtime::compiled::__private::serde_json::Value,
+            ::connector_runtime::__private::serde_json::Value,
             ::connector_runtime::ActionError,
         > {
-            let input: ExecuteInput = ::connector_runtime::compiled::decode_input(
+            let input: ExecuteInput = ::connector_runtime::__private::decode_input(
                 "execute",
                 input,
             )?;
             let output = self.0.execute(ctx, input).await?;
-            ::connector_runtime::compiled::encode_output("execute", &output)
+            ::connector_runtime::__private::encode_output("execute", &output)
         }
     }
 }

@@ -4,35 +4,35 @@ pub struct Acme {
     pub project: Option<String>,
     pub signing_key: Secret,
 }
-impl ::connector_runtime::compiled::ConnectorConfig for Acme {
-    fn spec_document() -> ::connector_runtime::compiled::__private::serde_json::Map<
+impl ::connector_runtime::__private::ConnectorConfig for Acme {
+    fn spec_document() -> ::connector_runtime::__private::serde_json::Map<
         ::std::string::String,
-        ::connector_runtime::compiled::__private::serde_json::Value,
+        ::connector_runtime::__private::serde_json::Value,
     > {
-        let mut doc = ::connector_runtime::compiled::__private::serde_json::Map::new();
+        let mut doc = ::connector_runtime::__private::serde_json::Map::new();
         doc.insert(
             "id".into(),
-            ::connector_runtime::compiled::__private::serde_json::json!(".acme"),
+            ::connector_runtime::__private::serde_json::json!(".acme"),
         );
         doc.insert(
             "displayName".into(),
-            ::connector_runtime::compiled::__private::serde_json::json!("Acme"),
+            ::connector_runtime::__private::serde_json::json!("Acme"),
         );
         doc.insert(
             "description".into(),
-            ::connector_runtime::compiled::__private::serde_json::json!("Acme tickets."),
+            ::connector_runtime::__private::serde_json::json!("Acme tickets."),
         );
         doc.insert(
             "minimumLicense".into(),
-            ::connector_runtime::compiled::__private::serde_json::json!("gold"),
+            ::connector_runtime::__private::serde_json::json!("gold"),
         );
         doc.insert(
             "supportedFeatureIds".into(),
-            ::connector_runtime::compiled::__private::serde_json::json!(["workflows"]),
+            ::connector_runtime::__private::serde_json::json!(["workflows"]),
         );
         doc.insert(
             "auth".into(),
-            ::connector_runtime::compiled::__private::serde_json::json!(
+            ::connector_runtime::__private::serde_json::json!(
                 { "types" : [{ "type" : "bearer" }] }
             ),
         );
@@ -40,14 +40,14 @@ impl ::connector_runtime::compiled::ConnectorConfig for Acme {
             "config".into(),
             {
                 #[allow(unused_mut)]
-                let mut props = ::connector_runtime::compiled::__private::serde_json::Map::new();
+                let mut props = ::connector_runtime::__private::serde_json::Map::new();
                 {
                     #[allow(unused_mut)]
-                    let mut s = ::connector_runtime::compiled::field_schema::<
+                    let mut s = ::connector_runtime::__private::field_schema::<
                         String,
                     >(
                         ::core::option::Option::Some("The API's base URL."),
-                        ::connector_runtime::compiled::__private::serde_json::json!(
+                        ::connector_runtime::__private::serde_json::json!(
                             { "label" : "API URL", "widget" : "url", "order" : 1i64 }
                         ),
                     );
@@ -55,95 +55,85 @@ impl ::connector_runtime::compiled::ConnectorConfig for Acme {
                 }
                 {
                     #[allow(unused_mut)]
-                    let mut s = ::connector_runtime::compiled::field_schema::<
+                    let mut s = ::connector_runtime::__private::field_schema::<
                         String,
                     >(
                         ::core::option::Option::None,
-                        ::connector_runtime::compiled::__private::serde_json::json!(
+                        ::connector_runtime::__private::serde_json::json!(
                             { "label" : "Project" }
                         ),
                     );
-                    if let ::connector_runtime::compiled::__private::serde_json::Value::Object(
+                    if let ::connector_runtime::__private::serde_json::Value::Object(
                         m,
                     ) = &mut s {
                         m.insert(
                             "default".into(),
-                            ::connector_runtime::compiled::__private::serde_json::json!(
-                                "OPS"
-                            ),
+                            ::connector_runtime::__private::serde_json::json!("OPS"),
                         );
                     }
                     props.insert("project".into(), s);
                 }
-                let mut s = ::connector_runtime::compiled::__private::serde_json::Map::new();
+                let mut s = ::connector_runtime::__private::serde_json::Map::new();
                 s.insert(
                     "type".into(),
-                    ::connector_runtime::compiled::__private::serde_json::json!("object"),
+                    ::connector_runtime::__private::serde_json::json!("object"),
                 );
                 s.insert(
                     "additionalProperties".into(),
-                    ::connector_runtime::compiled::__private::serde_json::json!(false),
+                    ::connector_runtime::__private::serde_json::json!(false),
                 );
                 let required: &[&str] = &["apiUrl"];
                 if !required.is_empty() {
                     s.insert(
                         "required".into(),
-                        ::connector_runtime::compiled::__private::serde_json::json!(
-                            required
-                        ),
+                        ::connector_runtime::__private::serde_json::json!(required),
                     );
                 }
                 s.insert(
                     "properties".into(),
-                    ::connector_runtime::compiled::__private::serde_json::Value::Object(
-                        props,
-                    ),
+                    ::connector_runtime::__private::serde_json::Value::Object(props),
                 );
-                ::connector_runtime::compiled::__private::serde_json::Value::Object(s)
+                ::connector_runtime::__private::serde_json::Value::Object(s)
             },
         );
         doc.insert(
             "secrets".into(),
             {
                 #[allow(unused_mut)]
-                let mut props = ::connector_runtime::compiled::__private::serde_json::Map::new();
+                let mut props = ::connector_runtime::__private::serde_json::Map::new();
                 {
                     #[allow(unused_mut)]
-                    let mut s = ::connector_runtime::compiled::field_schema::<
+                    let mut s = ::connector_runtime::__private::field_schema::<
                         Secret,
                     >(
                         ::core::option::Option::None,
-                        ::connector_runtime::compiled::__private::serde_json::json!(
+                        ::connector_runtime::__private::serde_json::json!(
                             { "label" : "Signing key" }
                         ),
                     );
                     props.insert("signingKey".into(), s);
                 }
-                let mut s = ::connector_runtime::compiled::__private::serde_json::Map::new();
+                let mut s = ::connector_runtime::__private::serde_json::Map::new();
                 s.insert(
                     "type".into(),
-                    ::connector_runtime::compiled::__private::serde_json::json!("object"),
+                    ::connector_runtime::__private::serde_json::json!("object"),
                 );
                 s.insert(
                     "additionalProperties".into(),
-                    ::connector_runtime::compiled::__private::serde_json::json!(false),
+                    ::connector_runtime::__private::serde_json::json!(false),
                 );
                 let required: &[&str] = &["signingKey"];
                 if !required.is_empty() {
                     s.insert(
                         "required".into(),
-                        ::connector_runtime::compiled::__private::serde_json::json!(
-                            required
-                        ),
+                        ::connector_runtime::__private::serde_json::json!(required),
                     );
                 }
                 s.insert(
                     "properties".into(),
-                    ::connector_runtime::compiled::__private::serde_json::Value::Object(
-                        props,
-                    ),
+                    ::connector_runtime::__private::serde_json::Value::Object(props),
                 );
-                ::connector_runtime::compiled::__private::serde_json::Value::Object(s)
+                ::connector_runtime::__private::serde_json::Value::Object(s)
             },
         );
         doc
@@ -153,13 +143,13 @@ impl ::connector_runtime::compiled::ConnectorConfig for Acme {
     ) -> ::core::result::Result<Self, ::connector_runtime::ActionError> {
         let _ = ctx;
         ::core::result::Result::Ok(Acme {
-            api_url: ::connector_runtime::compiled::config_field::<
+            api_url: ::connector_runtime::__private::config_field::<
                 String,
             >(&ctx.config, "apiUrl")?,
-            project: ::connector_runtime::compiled::config_field::<
+            project: ::connector_runtime::__private::config_field::<
                 Option<String>,
             >(&ctx.config, "project")?,
-            signing_key: ::connector_runtime::compiled::secret_field::<
+            signing_key: ::connector_runtime::__private::secret_field::<
                 Secret,
             >(&ctx.secrets, "signingKey")?,
         })

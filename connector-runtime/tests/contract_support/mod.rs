@@ -84,7 +84,7 @@ impl Harness {
         let instance = ConnectorInstance::new(Arc::clone(&spec), config, secrets)
             .unwrap_or_else(|e| panic!("instance: {e}"));
         let runtime = InstanceRuntime::new(instance).unwrap_or_else(|e| panic!("runtime: {e}"));
-        let mut registry = Registry::new();
+        let mut registry = Registry::with_builtins();
         let dispatcher = registry
             .register_spec((*spec).clone())
             .unwrap_or_else(|e| panic!("register: {e}"));

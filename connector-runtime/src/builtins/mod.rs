@@ -1,0 +1,57 @@
+//! The built-in connectors' code handlers: the bundled specs whose `handler: code` actions
+//! are written in Rust (`.server-log`, `.webhook`, `.jira`).
+//!
+//! Nothing here is wired in by default: a registry gets them from [`install`] (or
+//! [`Registry::with_builtins`]), so the generic runtime knows no vendor.
+
+mod jira;
+mod server_log;
+mod webhook;
+
+use std::sync::Arc;
+
+use crate::connector::ActionHandler;
+use crate::error::ActionError;
+use crate::registry::Registry;
+
+pub use jira::JiraPushToService;
+pub use server_log::ServerLog;
+pub use webhook::WebhookExecute;
+
+/// One built-in code handler: the connector type and action it implements.
+pub struct Builtin {
+    /// The id of the bundled spec (`.jira`).
+    pub connector: &'static str,
+    /// The `handler: code` action (`pushToService`).
+    pub action: &'static str,
+    pub handler: Arc<dyn ActionHandler>,
+}
+
+/// Every built-in code handler.
+pub fn all() -> Vec<Builtin> {
+    vec![
+        Builtin {
+            connector: ".server-log",
+            action: "execute",
+            handler: Arc::new(ServerLog),
+        },
+        Builtin {
+            connector: ".webhook",
+            action: "execute",
+            handler: Arc::new(WebhookExecute),
+        },
+        Builtin {
+            connector: ".jira",
+            action: "pushToService",
+            handler: Arc::new(JiraPushToService),
+        },
+    ]
+}
+
+/// Install every built-in handler in `registry`, before the bundled specs are registered.
+pub fn install(registry: &mut Registry) -> Result<(), ActionError> {
+    for b in all() {
+        registry.add_handler(b.connector, b.action, b.handler)?;
+    }
+    Ok(())
+}
