@@ -142,96 +142,11 @@ impl AuthTypeId {
                 }),
                 &[],
             ),
-            AuthTypeId::OauthClientCredentials => object(
-                json!({
-                    "tokenUrl": url_field("Token URL", 1),
-                    "clientId": text_field("Client ID", 2),
-                    "scope": {
-                        "type": "string", "maxLength": 2048,
-                        "x-ui": { "label": "Scope", "widget": "text", "order": 3,
-                                  "helpText": "Space-separated scopes to request" }
-                    },
-                    "audience": {
-                        "type": "string", "maxLength": 2048,
-                        "x-ui": { "label": "Audience", "widget": "text", "order": 4 }
-                    },
-                    "clientAuthentication": client_auth_field(5)
-                }),
-                &["tokenUrl", "clientId"],
-            ),
-            AuthTypeId::OauthAuthorizationCode => object(
-                json!({
-                    "authorizationUrl": url_field("Authorization URL", 1),
-                    "tokenUrl": url_field("Token URL", 2),
-                    "clientId": text_field("Client ID", 3),
-                    "scope": {
-                        "type": "string", "maxLength": 2048,
-                        "x-ui": { "label": "Scope", "widget": "text", "order": 4,
-                                  "helpText": "Space-separated scopes to request" }
-                    },
-                    "scopeParameter": {
-                        "type": "string", "default": "scope", "minLength": 1, "maxLength": 64,
-                        "x-ui": { "label": "Scope parameter name", "widget": "text", "order": 5,
-                                  "section": "Advanced",
-                                  "helpText": "Some providers (e.g. Slack user scopes) use another name" }
-                    },
-                    "clientAuthentication": client_auth_field(6),
-                    "accessTokenPath": {
-                        "type": "string", "default": "$.access_token", "maxLength": 256,
-                        "x-ui": { "label": "Access token path", "widget": "text", "order": 7, "section": "Advanced" }
-                    },
-                    "refreshTokenPath": {
-                        "type": "string", "default": "$.refresh_token", "maxLength": 256,
-                        "x-ui": { "label": "Refresh token path", "widget": "text", "order": 8, "section": "Advanced" }
-                    }
-                }),
-                &["authorizationUrl", "tokenUrl", "clientId"],
-            ),
-            AuthTypeId::Ears => object(
-                json!({
-                    "provider": {
-                        "type": "string", "enum": ["google", "microsoft", "slack"],
-                        "x-ui": { "label": "Provider", "widget": "select", "order": 1 }
-                    },
-                    "scope": {
-                        "type": "string", "maxLength": 2048,
-                        "x-ui": { "label": "Scope", "widget": "text", "order": 2 }
-                    },
-                    "earsBaseUrl": {
-                        "type": "string", "format": "uri", "maxLength": 2048,
-                        "x-ui": { "label": "EARS base URL", "widget": "url", "order": 3, "section": "Advanced",
-                                  "helpText": "Defaults to the server's configured EARS URL" }
-                    }
-                }),
-                &["provider"],
-            ),
-            AuthTypeId::Mtls => object(
-                json!({
-                    "caCertificate": {
-                        "type": "string", "maxLength": 65536,
-                        "x-ui": { "label": "CA certificate (PEM)", "widget": "fileUpload", "order": 1,
-                                  "helpText": "Trust this CA in addition to the system roots" }
-                    },
-                    "verifyServerCertificate": {
-                        "type": "boolean", "default": true,
-                        "x-ui": { "label": "Verify the server certificate", "order": 2, "section": "Advanced" }
-                    }
-                }),
-                &[],
-            ),
-            AuthTypeId::AwsSigv4 => object(
-                json!({
-                    "region": {
-                        "type": "string", "minLength": 1, "maxLength": 64,
-                        "x-ui": { "label": "Region", "widget": "text", "order": 1, "placeholder": "us-east-1" }
-                    },
-                    "service": {
-                        "type": "string", "minLength": 1, "maxLength": 64,
-                        "x-ui": { "label": "Service", "widget": "text", "order": 2, "placeholder": "bedrock" }
-                    }
-                }),
-                &["region", "service"],
-            ),
+            AuthTypeId::OauthClientCredentials => oauth_client_credentials_config(),
+            AuthTypeId::OauthAuthorizationCode => oauth_authorization_code_config(),
+            AuthTypeId::Ears => ears_config(),
+            AuthTypeId::Mtls => mtls_config(),
+            AuthTypeId::AwsSigv4 => aws_sigv4_config(),
         }
     }
 
@@ -310,6 +225,116 @@ impl std::fmt::Display for AuthTypeId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
     }
+}
+
+/// OAuth 2.0 client credentials: token endpoint, client, requested scope and audience.
+fn oauth_client_credentials_config() -> Value {
+    object(
+        json!({
+            "tokenUrl": url_field("Token URL", 1),
+            "clientId": text_field("Client ID", 2),
+            "scope": {
+                "type": "string", "maxLength": 2048,
+                "x-ui": { "label": "Scope", "widget": "text", "order": 3,
+                          "helpText": "Space-separated scopes to request" }
+            },
+            "audience": {
+                "type": "string", "maxLength": 2048,
+                "x-ui": { "label": "Audience", "widget": "text", "order": 4 }
+            },
+            "clientAuthentication": client_auth_field(5)
+        }),
+        &["tokenUrl", "clientId"],
+    )
+}
+
+/// OAuth 2.0 authorization code: the two endpoints, client, scopes and where the tokens sit in the reply.
+fn oauth_authorization_code_config() -> Value {
+    object(
+        json!({
+            "authorizationUrl": url_field("Authorization URL", 1),
+            "tokenUrl": url_field("Token URL", 2),
+            "clientId": text_field("Client ID", 3),
+            "scope": {
+                "type": "string", "maxLength": 2048,
+                "x-ui": { "label": "Scope", "widget": "text", "order": 4,
+                          "helpText": "Space-separated scopes to request" }
+            },
+            "scopeParameter": {
+                "type": "string", "default": "scope", "minLength": 1, "maxLength": 64,
+                "x-ui": { "label": "Scope parameter name", "widget": "text", "order": 5,
+                          "section": "Advanced",
+                          "helpText": "Some providers (e.g. Slack user scopes) use another name" }
+            },
+            "clientAuthentication": client_auth_field(6),
+            "accessTokenPath": {
+                "type": "string", "default": "$.access_token", "maxLength": 256,
+                "x-ui": { "label": "Access token path", "widget": "text", "order": 7, "section": "Advanced" }
+            },
+            "refreshTokenPath": {
+                "type": "string", "default": "$.refresh_token", "maxLength": 256,
+                "x-ui": { "label": "Refresh token path", "widget": "text", "order": 8, "section": "Advanced" }
+            }
+        }),
+        &["authorizationUrl", "tokenUrl", "clientId"],
+    )
+}
+
+/// EARS: the provider, its scope and an optional EARS base URL.
+fn ears_config() -> Value {
+    object(
+        json!({
+            "provider": {
+                "type": "string", "enum": ["google", "microsoft", "slack"],
+                "x-ui": { "label": "Provider", "widget": "select", "order": 1 }
+            },
+            "scope": {
+                "type": "string", "maxLength": 2048,
+                "x-ui": { "label": "Scope", "widget": "text", "order": 2 }
+            },
+            "earsBaseUrl": {
+                "type": "string", "format": "uri", "maxLength": 2048,
+                "x-ui": { "label": "EARS base URL", "widget": "url", "order": 3, "section": "Advanced",
+                          "helpText": "Defaults to the server's configured EARS URL" }
+            }
+        }),
+        &["provider"],
+    )
+}
+
+/// Mutual TLS: an extra CA and whether to verify the server.
+fn mtls_config() -> Value {
+    object(
+        json!({
+            "caCertificate": {
+                "type": "string", "maxLength": 65536,
+                "x-ui": { "label": "CA certificate (PEM)", "widget": "fileUpload", "order": 1,
+                          "helpText": "Trust this CA in addition to the system roots" }
+            },
+            "verifyServerCertificate": {
+                "type": "boolean", "default": true,
+                "x-ui": { "label": "Verify the server certificate", "order": 2, "section": "Advanced" }
+            }
+        }),
+        &[],
+    )
+}
+
+/// AWS Signature Version 4: region and service.
+fn aws_sigv4_config() -> Value {
+    object(
+        json!({
+            "region": {
+                "type": "string", "minLength": 1, "maxLength": 64,
+                "x-ui": { "label": "Region", "widget": "text", "order": 1, "placeholder": "us-east-1" }
+            },
+            "service": {
+                "type": "string", "minLength": 1, "maxLength": 64,
+                "x-ui": { "label": "Service", "widget": "text", "order": 2, "placeholder": "bedrock" }
+            }
+        }),
+        &["region", "service"],
+    )
 }
 
 fn object(properties: Value, required: &[&str]) -> Value {

@@ -120,15 +120,44 @@ fn close_action_implementations(schema: &mut Value) {
     };
     action.shift_remove("unevaluatedProperties");
 
-    // Every key of every implementation, in model order: the common keys up to
-    // `supportsStreaming`, then the implementation keys, then the rest.
     let common = match action.shift_remove("properties") {
         Some(Value::Object(p)) => p,
         _ => Map::new(),
     };
+    let (properties, implementation_keys) = merge_implementation_properties(common, &branches);
+    let alternatives = implementation_alternatives(&branches, &implementation_keys);
+
+    let description = action.shift_remove("description");
+    let required = action.shift_remove("required");
+    let mut rebuilt = Map::new();
+    rebuilt.insert("type".into(), json!("object"));
+    rebuilt.insert("properties".into(), Value::Object(properties));
+    if let Some(required) = required {
+        rebuilt.insert("required".into(), required);
+    }
+    rebuilt.insert("additionalProperties".into(), json!(false));
+    rebuilt.insert("oneOf".into(), Value::Array(alternatives));
+    rebuilt.extend(
+        std::mem::take(action)
+            .into_iter()
+            .filter(|(k, _)| k != "type"),
+    );
+    if let Some(description) = description {
+        rebuilt.insert("description".into(), description);
+    }
+    *action = rebuilt;
+}
+
+/// Every key of every implementation, in model order: the common keys up to
+/// `supportsStreaming`, then the implementation keys, then the rest. Also returns each
+/// implementation's own keys, in branch order.
+fn merge_implementation_properties(
+    common: Map<String, Value>,
+    branches: &[Value],
+) -> (Map<String, Value>, Vec<Vec<String>>) {
     let mut implementation_keys: Vec<Vec<String>> = Vec::new();
     let mut implementation_props = Map::new();
-    for branch in &branches {
+    for branch in branches {
         let props = branch.get("properties").and_then(Value::as_object);
         let keys: Vec<String> = props
             .map(|p| p.keys().cloned().collect())
@@ -148,10 +177,16 @@ fn close_action_implementations(schema: &mut Value) {
         properties.insert(key, value);
     }
     properties.extend(implementation_props);
+    (properties, implementation_keys)
+}
 
-    // Each alternative requires its own keys' `required` and forbids every other
-    // implementation's keys, so an action with both `request` and `handler` matches neither.
-    let alternatives: Vec<Value> = branches
+/// Each alternative requires its own keys' `required` and forbids every other
+/// implementation's keys, so an action with both `request` and `handler` matches neither.
+fn implementation_alternatives(
+    branches: &[Value],
+    implementation_keys: &[Vec<String>],
+) -> Vec<Value> {
+    branches
         .iter()
         .enumerate()
         .map(|(i, branch)| {
@@ -175,27 +210,7 @@ fn close_action_implementations(schema: &mut Value) {
             }
             Value::Object(alt)
         })
-        .collect();
-
-    let description = action.shift_remove("description");
-    let required = action.shift_remove("required");
-    let mut rebuilt = Map::new();
-    rebuilt.insert("type".into(), json!("object"));
-    rebuilt.insert("properties".into(), Value::Object(properties));
-    if let Some(required) = required {
-        rebuilt.insert("required".into(), required);
-    }
-    rebuilt.insert("additionalProperties".into(), json!(false));
-    rebuilt.insert("oneOf".into(), Value::Array(alternatives));
-    rebuilt.extend(
-        std::mem::take(action)
-            .into_iter()
-            .filter(|(k, _)| k != "type"),
-    );
-    if let Some(description) = description {
-        rebuilt.insert("description".into(), description);
-    }
-    *action = rebuilt;
+        .collect()
 }
 
 /// Fields that hold a JSON Schema are validated against the 2020-12 meta-schema, which

@@ -34,6 +34,78 @@ impl std::fmt::Display for PathError {
     }
 }
 
+/// The segment after a `.` (`i` is just past the dot): `*` or a field name. Returns the
+/// segment and the offset after it.
+fn parse_dot_segment(text: &str, mut i: usize) -> Result<(Segment, usize), PathError> {
+    let bytes = text.as_bytes();
+    if bytes.get(i) == Some(&b'*') {
+        return Ok((Segment::Wildcard, i + 1));
+    }
+    let start = i;
+    while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || matches!(bytes[i], b'_' | b'-')) {
+        i += 1;
+    }
+    if start == i {
+        return Err(PathError {
+            offset: start,
+            message: "expected a field name after `.`".into(),
+        });
+    }
+    Ok((Segment::Key(text[start..i].to_string()), i))
+}
+
+/// The segment inside `[...]` (`i` is just past the `[`): `*`, a quoted name or an index,
+/// then the closing `]`. Returns the segment and the offset after the `]`.
+fn parse_bracket_segment(text: &str, mut i: usize) -> Result<(Segment, usize), PathError> {
+    let bytes = text.as_bytes();
+    let segment = match bytes.get(i) {
+        Some(b'*') => {
+            i += 1;
+            Segment::Wildcard
+        }
+        Some(q @ (b'\'' | b'"')) => {
+            let quote = *q;
+            i += 1;
+            let start = i;
+            while i < bytes.len() && bytes[i] != quote {
+                i += 1;
+            }
+            if i >= bytes.len() {
+                return Err(PathError {
+                    offset: start - 1,
+                    message: "unterminated quoted name".into(),
+                });
+            }
+            i += 1;
+            Segment::Key(text[start..i - 1].to_string())
+        }
+        Some(b'0'..=b'9') => {
+            let start = i;
+            while i < bytes.len() && bytes[i].is_ascii_digit() {
+                i += 1;
+            }
+            let index = text[start..i].parse::<usize>().map_err(|_| PathError {
+                offset: start,
+                message: "index is too large".into(),
+            })?;
+            Segment::Index(index)
+        }
+        _ => {
+            return Err(PathError {
+                offset: i,
+                message: "expected an index, `*` or a quoted name after `[`".into(),
+            });
+        }
+    };
+    if bytes.get(i) != Some(&b']') {
+        return Err(PathError {
+            offset: i,
+            message: "expected `]`".into(),
+        });
+    }
+    Ok((segment, i + 1))
+}
+
 impl JsonPath {
     /// Parse a path. It must start with `$`.
     pub fn parse(text: &str) -> Result<JsonPath, PathError> {
@@ -47,77 +119,9 @@ impl JsonPath {
         let mut i = 1;
         let mut segments = Vec::new();
         while i < bytes.len() {
-            match bytes[i] {
-                b'.' => {
-                    i += 1;
-                    if bytes.get(i) == Some(&b'*') {
-                        segments.push(Segment::Wildcard);
-                        i += 1;
-                        continue;
-                    }
-                    let start = i;
-                    while i < bytes.len()
-                        && (bytes[i].is_ascii_alphanumeric() || matches!(bytes[i], b'_' | b'-'))
-                    {
-                        i += 1;
-                    }
-                    if start == i {
-                        return Err(PathError {
-                            offset: start,
-                            message: "expected a field name after `.`".into(),
-                        });
-                    }
-                    segments.push(Segment::Key(text[start..i].to_string()));
-                }
-                b'[' => {
-                    i += 1;
-                    match bytes.get(i) {
-                        Some(b'*') => {
-                            i += 1;
-                            segments.push(Segment::Wildcard);
-                        }
-                        Some(q @ (b'\'' | b'"')) => {
-                            let quote = *q;
-                            i += 1;
-                            let start = i;
-                            while i < bytes.len() && bytes[i] != quote {
-                                i += 1;
-                            }
-                            if i >= bytes.len() {
-                                return Err(PathError {
-                                    offset: start - 1,
-                                    message: "unterminated quoted name".into(),
-                                });
-                            }
-                            segments.push(Segment::Key(text[start..i].to_string()));
-                            i += 1;
-                        }
-                        Some(b'0'..=b'9') => {
-                            let start = i;
-                            while i < bytes.len() && bytes[i].is_ascii_digit() {
-                                i += 1;
-                            }
-                            let index = text[start..i].parse::<usize>().map_err(|_| PathError {
-                                offset: start,
-                                message: "index is too large".into(),
-                            })?;
-                            segments.push(Segment::Index(index));
-                        }
-                        _ => {
-                            return Err(PathError {
-                                offset: i,
-                                message: "expected an index, `*` or a quoted name after `[`".into(),
-                            });
-                        }
-                    }
-                    if bytes.get(i) != Some(&b']') {
-                        return Err(PathError {
-                            offset: i,
-                            message: "expected `]`".into(),
-                        });
-                    }
-                    i += 1;
-                }
+            let (segment, next) = match bytes[i] {
+                b'.' => parse_dot_segment(text, i + 1)?,
+                b'[' => parse_bracket_segment(text, i + 1)?,
                 _ => {
                     return Err(PathError {
                         offset: i,
@@ -127,7 +131,9 @@ impl JsonPath {
                         ),
                     });
                 }
-            }
+            };
+            segments.push(segment);
+            i = next;
         }
         Ok(JsonPath {
             segments,

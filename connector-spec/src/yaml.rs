@@ -4,7 +4,9 @@
 //! byte span, duplicate keys are reported (a hash map would silently drop one), and input budgets
 //! (node count, nesting depth, alias expansion) bound the work any file can cause.
 
-use saphyr_parser::{Event, Parser, ScalarStyle, ScanError};
+use std::borrow::Cow;
+
+use saphyr_parser::{Event, Parser, ScalarStyle, ScanError, Tag};
 use serde_json::Value;
 
 use crate::diagnostic::{Code, Diagnostic};
@@ -281,63 +283,10 @@ impl Builder<'_> {
     fn on_event(&mut self, event: Event<'_>, span: Span) -> Result<(), Diagnostic> {
         match event {
             Event::Nothing | Event::StreamStart | Event::StreamEnd | Event::DocumentEnd => Ok(()),
-            Event::DocumentStart(_) => {
-                self.documents += 1;
-                if self.documents > 1 {
-                    return Err(Diagnostic::error(
-                        Code::YamlUnsupported,
-                        span,
-                        "a spec file holds exactly one YAML document",
-                    )
-                    .with_label("second document starts here")
-                    .with_help("put each connector in its own file"));
-                }
-                Ok(())
-            }
-            Event::Alias(id) => {
-                let Some(node) = self.anchors.get(&id).cloned() else {
-                    return Err(Diagnostic::error(
-                        Code::YamlSyntax,
-                        span,
-                        "alias refers to an unknown anchor",
-                    ));
-                };
-                self.bump(node.count(), span)?;
-                let node = Node {
-                    span,
-                    value: node.value,
-                };
-                self.push_node(node, 0)
-            }
+            Event::DocumentStart(_) => self.on_document_start(span),
+            Event::Alias(id) => self.on_alias(id, span),
             Event::Scalar(text, style, anchor, tag) => {
-                self.bump(1, span)?;
-                // The parser's end marker can sit after trailing blanks and line breaks; keep
-                // the span on the scalar itself so carets underline just the value.
-                let raw = self.source.text().get(span.start..span.end).unwrap_or("");
-                let span = Span::new(span.start, span.start + raw.trim_end().len());
-                let value = if let Some(tag) = tag {
-                    let known = tag.handle == "tag:yaml.org,2002:" || tag.handle == "!!";
-                    match (known, tag.suffix.as_str()) {
-                        (true, "str") => NodeValue::Str(text.into_owned()),
-                        (true, _) => resolve_plain(&text),
-                        (false, _) => {
-                            self.diags.push(Diagnostic::error(
-                                Code::YamlUnsupported,
-                                span,
-                                format!(
-                                    "custom YAML tag `{}{}` is not supported",
-                                    tag.handle, tag.suffix
-                                ),
-                            ));
-                            NodeValue::Str(text.into_owned())
-                        }
-                    }
-                } else if style == ScalarStyle::Plain {
-                    resolve_plain(&text)
-                } else {
-                    NodeValue::Str(text.into_owned())
-                };
-                self.push_node(Node { span, value }, anchor)
+                self.on_scalar(text, style, anchor, tag, span)
             }
             Event::SequenceStart(anchor, _tag) => {
                 self.bump(1, span)?;
@@ -360,49 +309,134 @@ impl Builder<'_> {
                 });
                 Ok(())
             }
-            Event::SequenceEnd => match self.stack.pop() {
-                Some(Frame::Seq {
-                    start,
-                    anchor,
-                    items,
-                }) => {
-                    let end = items.last().map_or(span.end, |n| n.span.end);
-                    self.push_node(
-                        Node {
-                            span: Span::new(start, end),
-                            value: NodeValue::Seq(items),
-                        },
-                        anchor,
-                    )
-                }
-                _ => Err(Diagnostic::error(
-                    Code::YamlSyntax,
+            Event::SequenceEnd => self.on_sequence_end(span),
+            Event::MappingEnd => self.on_mapping_end(span),
+        }
+    }
+
+    /// A spec file holds one document; the second start is an error.
+    fn on_document_start(&mut self, span: Span) -> Result<(), Diagnostic> {
+        self.documents += 1;
+        if self.documents > 1 {
+            return Err(Diagnostic::error(
+                Code::YamlUnsupported,
+                span,
+                "a spec file holds exactly one YAML document",
+            )
+            .with_label("second document starts here")
+            .with_help("put each connector in its own file"));
+        }
+        Ok(())
+    }
+
+    /// An alias is a copy of its anchored node (counted in full against the budget), located
+    /// at the alias.
+    fn on_alias(&mut self, id: usize, span: Span) -> Result<(), Diagnostic> {
+        let Some(node) = self.anchors.get(&id).cloned() else {
+            return Err(Diagnostic::error(
+                Code::YamlSyntax,
+                span,
+                "alias refers to an unknown anchor",
+            ));
+        };
+        self.bump(node.count(), span)?;
+        let node = Node {
+            span,
+            value: node.value,
+        };
+        self.push_node(node, 0)
+    }
+
+    fn on_scalar(
+        &mut self,
+        text: Cow<'_, str>,
+        style: ScalarStyle,
+        anchor: usize,
+        tag: Option<Cow<'_, Tag>>,
+        span: Span,
+    ) -> Result<(), Diagnostic> {
+        self.bump(1, span)?;
+        // The parser's end marker can sit after trailing blanks and line breaks; keep
+        // the span on the scalar itself so carets underline just the value.
+        let raw = self.source.text().get(span.start..span.end).unwrap_or("");
+        let span = Span::new(span.start, span.start + raw.trim_end().len());
+        let value = if let Some(tag) = tag {
+            self.tagged_scalar(text, &tag, span)
+        } else if style == ScalarStyle::Plain {
+            resolve_plain(&text)
+        } else {
+            NodeValue::Str(text.into_owned())
+        };
+        self.push_node(Node { span, value }, anchor)
+    }
+
+    /// The value of an explicitly tagged scalar: `!!str` keeps the text, other core tags
+    /// resolve it as plain, and a custom tag is reported and kept as text.
+    fn tagged_scalar(&mut self, text: Cow<'_, str>, tag: &Tag, span: Span) -> NodeValue {
+        let known = tag.handle == "tag:yaml.org,2002:" || tag.handle == "!!";
+        match (known, tag.suffix.as_str()) {
+            (true, "str") => NodeValue::Str(text.into_owned()),
+            (true, _) => resolve_plain(&text),
+            (false, _) => {
+                self.diags.push(Diagnostic::error(
+                    Code::YamlUnsupported,
                     span,
-                    "unbalanced sequence end",
-                )),
-            },
-            Event::MappingEnd => match self.stack.pop() {
-                Some(Frame::Map {
-                    start,
+                    format!(
+                        "custom YAML tag `{}{}` is not supported",
+                        tag.handle, tag.suffix
+                    ),
+                ));
+                NodeValue::Str(text.into_owned())
+            }
+        }
+    }
+
+    fn on_sequence_end(&mut self, span: Span) -> Result<(), Diagnostic> {
+        match self.stack.pop() {
+            Some(Frame::Seq {
+                start,
+                anchor,
+                items,
+            }) => {
+                let end = items.last().map_or(span.end, |n| n.span.end);
+                self.push_node(
+                    Node {
+                        span: Span::new(start, end),
+                        value: NodeValue::Seq(items),
+                    },
                     anchor,
-                    entries,
-                    ..
-                }) => {
-                    let end = entries.last().map_or(span.end, |(_, v)| v.span.end);
-                    self.push_node(
-                        Node {
-                            span: Span::new(start, end),
-                            value: NodeValue::Map(entries),
-                        },
-                        anchor,
-                    )
-                }
-                _ => Err(Diagnostic::error(
-                    Code::YamlSyntax,
-                    span,
-                    "unbalanced mapping end",
-                )),
-            },
+                )
+            }
+            _ => Err(Diagnostic::error(
+                Code::YamlSyntax,
+                span,
+                "unbalanced sequence end",
+            )),
+        }
+    }
+
+    fn on_mapping_end(&mut self, span: Span) -> Result<(), Diagnostic> {
+        match self.stack.pop() {
+            Some(Frame::Map {
+                start,
+                anchor,
+                entries,
+                ..
+            }) => {
+                let end = entries.last().map_or(span.end, |(_, v)| v.span.end);
+                self.push_node(
+                    Node {
+                        span: Span::new(start, end),
+                        value: NodeValue::Map(entries),
+                    },
+                    anchor,
+                )
+            }
+            _ => Err(Diagnostic::error(
+                Code::YamlSyntax,
+                span,
+                "unbalanced mapping end",
+            )),
         }
     }
 
