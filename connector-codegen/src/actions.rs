@@ -43,56 +43,13 @@ struct Session {
 /// Expand `#[connector]` on an impl block.
 pub fn expand_impl(attr: TokenStream, mut item: syn::ItemImpl) -> TokenStream {
     let mut errors = Errors::default();
-    let mut krate: syn::Path = syn::parse_quote!(::connector_runtime);
-    let mut type_name: Option<syn::Ident> = None;
-    let mut sessions: Vec<Session> = Vec::new();
-    match args::parse_args(attr) {
-        Ok(all) => {
-            let (session_args, rest): (Vec<&Arg>, Vec<&Arg>) =
-                all.iter().partition(|a| a.name() == "session");
-            let rest: Vec<Arg> = rest.into_iter().map(clone_arg).collect();
-            for a in check_keys(&rest, &IMPL_KEYS, "connector impl", &mut errors) {
-                match a.name().as_str() {
-                    "crate" => {
-                        if let Some(p) = a.path(&mut errors) {
-                            krate = p;
-                        }
-                    }
-                    "name" => type_name = a.ident(&mut errors),
-                    _ => {}
-                }
-            }
-            for a in session_args {
-                if let Some(s) = parse_session(a, &mut errors) {
-                    if sessions.iter().any(|o| o.name == s.name) {
-                        errors.push(
-                            a.span(),
-                            format_args!("session `{}` is declared twice", s.name),
-                        );
-                    }
-                    sessions.push(s);
-                }
-            }
-        }
-        Err(e) => errors.push_error(e),
-    }
-    if item.trait_.is_some() {
-        errors.push(
-            item.impl_token.span,
-            "`#[connector]` goes on an inherent impl block (`impl MyConnector { ... }`), not a trait impl",
-        );
-    }
-    if !item.generics.params.is_empty() {
-        errors.push(
-            item.generics.span(),
-            "a `#[connector]` impl block cannot be generic",
-        );
-    }
-    let self_ident = match &*item.self_ty {
-        syn::Type::Path(p) if p.qself.is_none() => p.path.segments.last().map(|s| s.ident.clone()),
-        _ => None,
-    };
-    let Some(self_ident) = self_ident else {
+    let ImplArgs {
+        krate,
+        type_name,
+        sessions,
+    } = parse_impl_args(attr, &mut errors);
+    check_impl_block(&item, &mut errors);
+    let Some(self_ident) = self_type_ident(&item.self_ty) else {
         errors.push(
             item.self_ty.span(),
             "`#[connector]` needs a named struct type",
@@ -101,46 +58,7 @@ pub fn expand_impl(attr: TokenStream, mut item: syn::ItemImpl) -> TokenStream {
         return quote!(#item #errs);
     };
     let self_ty = item.self_ty.clone();
-    let mut actions: Vec<Action> = Vec::new();
-    let mut test: Option<Test> = None;
-    for it in item.items.iter_mut() {
-        let syn::ImplItem::Fn(f) = it else { continue };
-        let mut action_attrs = Vec::new();
-        f.attrs.retain(|a| {
-            if a.path().is_ident("action") {
-                action_attrs.push(a.clone());
-                false
-            } else {
-                true
-            }
-        });
-        if action_attrs.is_empty() {
-            if f.sig.ident == "test" && check_test(&f.sig, &mut errors) {
-                test = Some(Test {
-                    method: f.sig.ident.clone(),
-                });
-            }
-            continue;
-        }
-        for extra in action_attrs.iter().skip(1) {
-            errors.push(
-                extra.span(),
-                "a method takes one `#[action(...)]` attribute",
-            );
-        }
-        if let Some(a) = parse_action(&action_attrs[0], f, &mut errors) {
-            if let Some(prev) = actions.iter().find(|p| p.name == a.name) {
-                errors.push(
-                    a.name_span,
-                    format_args!(
-                        "duplicate action `{}`: method `{}` already declares it",
-                        a.name, prev.method
-                    ),
-                );
-            }
-            actions.push(a);
-        }
-    }
+    let (actions, test) = collect_methods(&mut item, &mut errors);
     if actions.is_empty() && errors.is_empty() {
         errors.push(
             item.self_ty.span(),
@@ -167,6 +85,130 @@ pub fn expand_impl(attr: TokenStream, mut item: syn::ItemImpl) -> TokenStream {
         #errs
         #body
     }
+}
+
+/// The arguments of `#[connector(...)]` on the impl block.
+struct ImplArgs {
+    krate: syn::Path,
+    type_name: Option<syn::Ident>,
+    sessions: Vec<Session>,
+}
+
+/// Parse `#[connector(crate = ..., name = ..., session(...)...)]`.
+fn parse_impl_args(attr: TokenStream, errors: &mut Errors) -> ImplArgs {
+    let mut out = ImplArgs {
+        krate: syn::parse_quote!(::connector_runtime),
+        type_name: None,
+        sessions: Vec::new(),
+    };
+    let all = match args::parse_args(attr) {
+        Ok(all) => all,
+        Err(e) => {
+            errors.push_error(e);
+            return out;
+        }
+    };
+    let (session_args, rest): (Vec<&Arg>, Vec<&Arg>) =
+        all.iter().partition(|a| a.name() == "session");
+    let rest: Vec<Arg> = rest.into_iter().map(clone_arg).collect();
+    for a in check_keys(&rest, &IMPL_KEYS, "connector impl", errors) {
+        match a.name().as_str() {
+            "crate" => {
+                if let Some(p) = a.path(errors) {
+                    out.krate = p;
+                }
+            }
+            "name" => out.type_name = a.ident(errors),
+            _ => {}
+        }
+    }
+    for a in session_args {
+        if let Some(s) = parse_session(a, errors) {
+            if out.sessions.iter().any(|o| o.name == s.name) {
+                errors.push(
+                    a.span(),
+                    format_args!("session `{}` is declared twice", s.name),
+                );
+            }
+            out.sessions.push(s);
+        }
+    }
+    out
+}
+
+/// The impl block is an inherent, non-generic impl.
+fn check_impl_block(item: &syn::ItemImpl, errors: &mut Errors) {
+    if item.trait_.is_some() {
+        errors.push(
+            item.impl_token.span,
+            "`#[connector]` goes on an inherent impl block (`impl MyConnector { ... }`), not a trait impl",
+        );
+    }
+    if !item.generics.params.is_empty() {
+        errors.push(
+            item.generics.span(),
+            "a `#[connector]` impl block cannot be generic",
+        );
+    }
+}
+
+/// The name of the impl block's self type, when it is a plain path.
+fn self_type_ident(self_ty: &syn::Type) -> Option<syn::Ident> {
+    match self_ty {
+        syn::Type::Path(p) if p.qself.is_none() => p.path.segments.last().map(|s| s.ident.clone()),
+        _ => None,
+    }
+}
+
+/// The `#[action]` methods (their attributes removed from the impl block) and the `test` method.
+fn collect_methods(item: &mut syn::ItemImpl, errors: &mut Errors) -> (Vec<Action>, Option<Test>) {
+    let mut actions: Vec<Action> = Vec::new();
+    let mut test: Option<Test> = None;
+    for it in item.items.iter_mut() {
+        let syn::ImplItem::Fn(f) = it else { continue };
+        let action_attrs = take_action_attrs(f);
+        if action_attrs.is_empty() {
+            if f.sig.ident == "test" && check_test(&f.sig, errors) {
+                test = Some(Test {
+                    method: f.sig.ident.clone(),
+                });
+            }
+            continue;
+        }
+        for extra in action_attrs.iter().skip(1) {
+            errors.push(
+                extra.span(),
+                "a method takes one `#[action(...)]` attribute",
+            );
+        }
+        if let Some(a) = parse_action(&action_attrs[0], f, errors) {
+            if let Some(prev) = actions.iter().find(|p| p.name == a.name) {
+                errors.push(
+                    a.name_span,
+                    format_args!(
+                        "duplicate action `{}`: method `{}` already declares it",
+                        a.name, prev.method
+                    ),
+                );
+            }
+            actions.push(a);
+        }
+    }
+    (actions, test)
+}
+
+/// Remove the method's `#[action(...)]` attributes and return them.
+fn take_action_attrs(f: &mut syn::ImplItemFn) -> Vec<syn::Attribute> {
+    let mut action_attrs = Vec::new();
+    f.attrs.retain(|a| {
+        if a.path().is_ident("action") {
+            action_attrs.push(a.clone());
+            false
+        } else {
+            true
+        }
+    });
+    action_attrs
 }
 
 fn clone_arg(a: &Arg) -> Arg {
@@ -291,21 +333,7 @@ fn resolve<'a>(target: &str, actions: &'a [Action]) -> Option<&'a Action> {
 
 fn parse_action(attr: &syn::Attribute, f: &syn::ImplItemFn, errors: &mut Errors) -> Option<Action> {
     let before = errors.len();
-    let tokens = match &attr.meta {
-        syn::Meta::Path(_) => TokenStream::new(),
-        syn::Meta::List(l) => l.tokens.clone(),
-        syn::Meta::NameValue(nv) => {
-            errors.push(nv.span(), "write `#[action(scope = \"read\", ...)]`");
-            return None;
-        }
-    };
-    let parsed = match args::parse_args(tokens) {
-        Ok(a) => a,
-        Err(e) => {
-            errors.push_error(e);
-            return None;
-        }
-    };
+    let parsed = action_args(attr, errors)?;
     let method = f.sig.ident.clone();
     let mut name = (args::camel_case(&method.to_string()), method.span());
     let mut description = args::doc_text(&f.attrs);
@@ -315,43 +343,9 @@ fn parse_action(attr: &syn::Attribute, f: &syn::ImplItemFn, errors: &mut Errors)
     for a in check_keys(&parsed, &ACTION_KEYS, "action", errors) {
         match a.name().as_str() {
             "tool" => tool = a.flag(errors),
-            "scope" => {
-                if let Some((s, span)) = a.string(errors) {
-                    if SCOPES.contains(&s.as_str()) {
-                        scope = Some(s);
-                    } else {
-                        errors.push(
-                            span,
-                            format_args!("unknown scope `{s}`; {}", args::one_of_help(&s, &SCOPES)),
-                        );
-                    }
-                }
-            }
-            "description" => {
-                if let Some((d, span)) = a.string(errors) {
-                    if d.trim().is_empty() {
-                        errors.push(span, "`description` cannot be empty");
-                    }
-                    description = Some(d);
-                }
-            }
-            "name" => {
-                if let Some((n, span)) = a.string(errors) {
-                    if n.is_empty()
-                        || !n
-                            .chars()
-                            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.')
-                    {
-                        errors.push(
-                            span,
-                            format_args!(
-                                "invalid action name `{n}`: use letters, digits, `_`, `-` and `.`"
-                            ),
-                        );
-                    }
-                    name = (n, span);
-                }
-            }
+            "scope" => scope = parse_scope(a, errors).or(scope),
+            "description" => description = parse_description(a, errors).or(description),
+            "name" => name = parse_action_name(a, errors).unwrap_or(name),
             "session" => session = a.string(errors),
             _ => {}
         }
@@ -384,6 +378,65 @@ fn parse_action(attr: &syn::Attribute, f: &syn::ImplItemFn, errors: &mut Errors)
         input,
         output,
     })
+}
+
+/// The arguments inside `#[action(...)]`.
+fn action_args(attr: &syn::Attribute, errors: &mut Errors) -> Option<Vec<Arg>> {
+    let tokens = match &attr.meta {
+        syn::Meta::Path(_) => TokenStream::new(),
+        syn::Meta::List(l) => l.tokens.clone(),
+        syn::Meta::NameValue(nv) => {
+            errors.push(nv.span(), "write `#[action(scope = \"read\", ...)]`");
+            return None;
+        }
+    };
+    match args::parse_args(tokens) {
+        Ok(a) => Some(a),
+        Err(e) => {
+            errors.push_error(e);
+            None
+        }
+    }
+}
+
+/// `scope = "..."`: one of [`SCOPES`]; `None` when missing or unknown.
+fn parse_scope(a: &Arg, errors: &mut Errors) -> Option<String> {
+    let (s, span) = a.string(errors)?;
+    if SCOPES.contains(&s.as_str()) {
+        Some(s)
+    } else {
+        errors.push(
+            span,
+            format_args!("unknown scope `{s}`; {}", args::one_of_help(&s, &SCOPES)),
+        );
+        None
+    }
+}
+
+/// `description = "..."`: reported when blank, but kept.
+fn parse_description(a: &Arg, errors: &mut Errors) -> Option<String> {
+    let (d, span) = a.string(errors)?;
+    if d.trim().is_empty() {
+        errors.push(span, "`description` cannot be empty");
+    }
+    Some(d)
+}
+
+/// `name = "..."`: reported when it has other characters than letters, digits, `_`, `-`
+/// and `.`, but kept.
+fn parse_action_name(a: &Arg, errors: &mut Errors) -> Option<(String, Span)> {
+    let (n, span) = a.string(errors)?;
+    if n.is_empty()
+        || !n
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.')
+    {
+        errors.push(
+            span,
+            format_args!("invalid action name `{n}`: use letters, digits, `_`, `-` and `.`"),
+        );
+    }
+    Some((n, span))
 }
 
 /// `async fn name(&self, ctx: &ActionContext, input: In) -> Result<Out, ActionError>`:
@@ -508,94 +561,11 @@ fn generate(
 ) -> TokenStream {
     let c = quote!(#krate::__private);
     let p = quote!(#krate::__private);
-    let action_docs = actions.iter().map(|a| {
-        let name = &a.name;
-        let description = &a.description;
-        let tool = a.tool;
-        let scope = &a.scope;
-        let input = &a.input;
-        let output = &a.output;
-        let session = a
-            .session
-            .as_ref()
-            .map(|(s, _)| quote!(a.insert("session".into(), #p::serde_json::json!(#s));));
-        quote! {{
-            let mut a = #p::serde_json::Map::new();
-            a.insert("description".into(), #p::serde_json::json!(#description));
-            a.insert("isTool".into(), #p::serde_json::json!(#tool));
-            a.insert("scope".into(), #p::serde_json::json!(#scope));
-            a.insert("input".into(), #c::schema_of::<#input>());
-            a.insert("output".into(), #c::schema_of::<#output>());
-            a.insert("handler".into(), #p::serde_json::json!("code"));
-            #session
-            actions.insert(#name.into(), #p::serde_json::Value::Object(a));
-        }}
-    });
-    let session_docs = sessions.iter().map(|s| {
-        let name = &s.name;
-        let init = resolve(&s.init.0, actions)
-            .map(|a| a.name.clone())
-            .unwrap_or_default();
-        let id = &s.id;
-        let cleanup = s
-            .cleanup
-            .as_ref()
-            .and_then(|c| resolve(&c.0, actions))
-            .map(|a| {
-                let n = &a.name;
-                quote!(m.insert("cleanup".into(), #p::serde_json::json!(#n));)
-            });
-        let description = s
-            .description
-            .as_ref()
-            .map(|d| quote!(m.insert("description".into(), #p::serde_json::json!(#d));));
-        quote! {{
-            let mut m = #p::serde_json::Map::new();
-            #description
-            m.insert("init".into(), #p::serde_json::json!(#init));
-            m.insert("id".into(), #p::serde_json::json!(#id));
-            #cleanup
-            sessions.insert(#name.into(), #p::serde_json::Value::Object(m));
-        }}
-    });
-    let sessions_insert = (!sessions.is_empty()).then(|| {
-        quote! {
-            let mut sessions = #p::serde_json::Map::new();
-            #(#session_docs)*
-            doc.insert("sessions".into(), #p::serde_json::Value::Object(sessions));
-        }
-    });
+    let action_docs = actions.iter().map(|a| action_doc(krate, a));
+    let sessions_insert = sessions_doc(krate, sessions, actions);
     let test_doc = test
         .map(|_| quote!(doc.insert("test".into(), #p::serde_json::json!({ "handler": "code" }));));
-    let arms = actions.iter().map(|a| {
-        let name = &a.name;
-        let method = &a.method;
-        let input = &a.input;
-        quote_spanned! {a.method.span()=>
-            #name => {
-                let this = <#self_ty as #c::ConnectorConfig>::from_context(ctx)?;
-                let input: #input = #c::decode_input(#name, input)?;
-                let output = this.#method(ctx, input).await?;
-                #c::encode_output(#name, &output)
-            }
-        }
-    });
-    let test_body = match test {
-        Some(t) => {
-            let method = &t.method;
-            quote! {
-                let this = <#self_ty as #c::ConnectorConfig>::from_context(ctx)?;
-                let output = this.#method(ctx).await?;
-                #c::encode_output("test", &output)
-            }
-        }
-        None => quote! {
-            ::core::result::Result::Err(#krate::ActionError::user(
-                "no_test",
-                ::std::format!("{} declares no connection test", self.spec.id),
-            ))
-        },
-    };
+    let connector_impl = connector_trait_impl(krate, self_ty, connector, actions, test);
     let doc = format!(
         "The runtime connector type of [`{}`], generated by `#[connector]`: its spec and dispatch by action name.",
         quote!(#self_ty).to_string().replace(' ', "")
@@ -638,6 +608,22 @@ fn generate(
             }
         }
 
+        #connector_impl
+    }
+}
+
+/// `impl Connector for` the connector type: dispatch by action name and the connection test.
+fn connector_trait_impl(
+    krate: &syn::Path,
+    self_ty: &syn::Type,
+    connector: &syn::Ident,
+    actions: &[Action],
+    test: Option<&Test>,
+) -> TokenStream {
+    let p = quote!(#krate::__private);
+    let arms = actions.iter().map(|a| dispatch_arm(krate, self_ty, a));
+    let test_body = test_body(krate, self_ty, test);
+    quote! {
         #[#p::async_trait]
         impl #krate::Connector for #connector {
             fn spec(&self) -> &::std::sync::Arc<#p::connector_spec::ConnectorSpec> {
@@ -664,6 +650,114 @@ fn generate(
                 #test_body
             }
         }
+    }
+}
+
+/// The statement inserting one action's entry into the `actions` map of the spec document.
+fn action_doc(krate: &syn::Path, a: &Action) -> TokenStream {
+    let c = quote!(#krate::__private);
+    let p = quote!(#krate::__private);
+    let name = &a.name;
+    let description = &a.description;
+    let tool = a.tool;
+    let scope = &a.scope;
+    let input = &a.input;
+    let output = &a.output;
+    let session = a
+        .session
+        .as_ref()
+        .map(|(s, _)| quote!(a.insert("session".into(), #p::serde_json::json!(#s));));
+    quote! {{
+        let mut a = #p::serde_json::Map::new();
+        a.insert("description".into(), #p::serde_json::json!(#description));
+        a.insert("isTool".into(), #p::serde_json::json!(#tool));
+        a.insert("scope".into(), #p::serde_json::json!(#scope));
+        a.insert("input".into(), #c::schema_of::<#input>());
+        a.insert("output".into(), #c::schema_of::<#output>());
+        a.insert("handler".into(), #p::serde_json::json!("code"));
+        #session
+        actions.insert(#name.into(), #p::serde_json::Value::Object(a));
+    }}
+}
+
+/// The statements inserting the `sessions` map into the spec document; none without sessions.
+fn sessions_doc(
+    krate: &syn::Path,
+    sessions: &[Session],
+    actions: &[Action],
+) -> Option<TokenStream> {
+    let p = quote!(#krate::__private);
+    let session_docs = sessions.iter().map(|s| {
+        let name = &s.name;
+        let init = resolve(&s.init.0, actions)
+            .map(|a| a.name.clone())
+            .unwrap_or_default();
+        let id = &s.id;
+        let cleanup = s
+            .cleanup
+            .as_ref()
+            .and_then(|c| resolve(&c.0, actions))
+            .map(|a| {
+                let n = &a.name;
+                quote!(m.insert("cleanup".into(), #p::serde_json::json!(#n));)
+            });
+        let description = s
+            .description
+            .as_ref()
+            .map(|d| quote!(m.insert("description".into(), #p::serde_json::json!(#d));));
+        quote! {{
+            let mut m = #p::serde_json::Map::new();
+            #description
+            m.insert("init".into(), #p::serde_json::json!(#init));
+            m.insert("id".into(), #p::serde_json::json!(#id));
+            #cleanup
+            sessions.insert(#name.into(), #p::serde_json::Value::Object(m));
+        }}
+    });
+    (!sessions.is_empty()).then(|| {
+        quote! {
+            let mut sessions = #p::serde_json::Map::new();
+            #(#session_docs)*
+            doc.insert("sessions".into(), #p::serde_json::Value::Object(sessions));
+        }
+    })
+}
+
+/// The `execute` match arm that decodes the input, calls the action method and encodes its
+/// output.
+fn dispatch_arm(krate: &syn::Path, self_ty: &syn::Type, a: &Action) -> TokenStream {
+    let c = quote!(#krate::__private);
+    let name = &a.name;
+    let method = &a.method;
+    let input = &a.input;
+    quote_spanned! {a.method.span()=>
+        #name => {
+            let this = <#self_ty as #c::ConnectorConfig>::from_context(ctx)?;
+            let input: #input = #c::decode_input(#name, input)?;
+            let output = this.#method(ctx, input).await?;
+            #c::encode_output(#name, &output)
+        }
+    }
+}
+
+/// The body of `Connector::test`: the `test` method's call, or the `no_test` error.
+fn test_body(krate: &syn::Path, self_ty: &syn::Type, test: Option<&Test>) -> TokenStream {
+    let c = quote!(#krate::__private);
+    match test {
+        Some(t) => {
+            let method = &t.method;
+            quote! {
+                let this = <#self_ty as #c::ConnectorConfig>::from_context(ctx)?;
+                let output = this.#method(ctx).await?;
+                #c::encode_output("test", &output)
+            }
+        }
+        None => quote! {
+            ::core::result::Result::Err(#krate::ActionError::user(
+                "no_test",
+                ::std::format!("{} declares no connection test", self.spec.id),
+            ))
+        },
     }
 }
 

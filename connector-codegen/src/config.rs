@@ -117,62 +117,12 @@ fn parse_meta(all: &[Arg], at: Span, errors: &mut Errors) -> (Option<Meta>, Opti
         let key = arg.name();
         seen.push(key.clone());
         match key.as_str() {
-            "id" => {
-                if let Some((id, span)) = arg.string(errors) {
-                    if let Some(problem) = id_problem(&id) {
-                        errors.push(span, format_args!("invalid connector id `{id}`: {problem}"));
-                    }
-                    m.id = id;
-                }
-            }
+            "id" => m.id = parse_id(arg, errors).unwrap_or(m.id),
             "display_name" => m.display_name = non_empty(arg, errors),
             "description" => m.description = non_empty(arg, errors),
-            "license" => {
-                if let Some((l, span)) = arg.string(errors) {
-                    if !LICENSES.contains(&l.as_str()) {
-                        errors.push(
-                            span,
-                            format_args!(
-                                "unknown license `{l}`; {}",
-                                args::one_of_help(&l, &LICENSES)
-                            ),
-                        );
-                    }
-                    m.license = l;
-                }
-            }
-            "features" => {
-                for (f, span) in arg.strings(errors).unwrap_or_default() {
-                    if f.trim().is_empty() {
-                        errors.push(span, "a feature id cannot be empty");
-                    }
-                    m.features.push(f);
-                }
-            }
-            "auth" => {
-                let names: Vec<&str> = connector_spec::AuthTypeId::ALL
-                    .iter()
-                    .map(|t| t.as_str())
-                    .collect();
-                let list = arg.strings(errors).unwrap_or_default();
-                if list.is_empty() && matches!(arg.value, args::ArgValue::Array(..)) {
-                    errors.push(arg.span(), "`auth` must name at least one auth type");
-                }
-                for (a, span) in list {
-                    if connector_spec::AuthTypeId::parse(&a).is_none() {
-                        errors.push(
-                            span,
-                            format_args!(
-                                "unknown auth type `{a}`; {}",
-                                args::one_of_help(&a, &names)
-                            ),
-                        );
-                    } else if m.auth.contains(&a) {
-                        errors.push(span, format_args!("auth type `{a}` is listed twice"));
-                    }
-                    m.auth.push(a);
-                }
-            }
+            "license" => m.license = parse_license(arg, errors).unwrap_or(m.license),
+            "features" => parse_features(arg, &mut m.features, errors),
+            "auth" => parse_auth(arg, &mut m.auth, errors),
             "icon" => m.icon = arg.string(errors).map(|s| s.0),
             "docs_url" => m.docs_url = arg.string(errors).map(|s| s.0),
             "base_url" => m.base_url = arg.string(errors).map(|s| s.0),
@@ -180,6 +130,70 @@ fn parse_meta(all: &[Arg], at: Span, errors: &mut Errors) -> (Option<Meta>, Opti
             _ => {}
         }
     }
+    check_required(all, &seen, at, errors);
+    let ok = errors.len() == before;
+    (ok.then_some(m), krate)
+}
+
+/// `id = ".acme"`: reported when invalid, but kept.
+fn parse_id(arg: &Arg, errors: &mut Errors) -> Option<String> {
+    let (id, span) = arg.string(errors)?;
+    if let Some(problem) = id_problem(&id) {
+        errors.push(span, format_args!("invalid connector id `{id}`: {problem}"));
+    }
+    Some(id)
+}
+
+/// `license = "..."`: reported when not one of [`LICENSES`], but kept.
+fn parse_license(arg: &Arg, errors: &mut Errors) -> Option<String> {
+    let (l, span) = arg.string(errors)?;
+    if !LICENSES.contains(&l.as_str()) {
+        errors.push(
+            span,
+            format_args!(
+                "unknown license `{l}`; {}",
+                args::one_of_help(&l, &LICENSES)
+            ),
+        );
+    }
+    Some(l)
+}
+
+/// `features = [...]`, appended to `features`; empty ids are reported.
+fn parse_features(arg: &Arg, features: &mut Vec<String>, errors: &mut Errors) {
+    for (f, span) in arg.strings(errors).unwrap_or_default() {
+        if f.trim().is_empty() {
+            errors.push(span, "a feature id cannot be empty");
+        }
+        features.push(f);
+    }
+}
+
+/// `auth = [...]`, appended to `auth`; an empty list, unknown and repeated types are reported.
+fn parse_auth(arg: &Arg, auth: &mut Vec<String>, errors: &mut Errors) {
+    let names: Vec<&str> = connector_spec::AuthTypeId::ALL
+        .iter()
+        .map(|t| t.as_str())
+        .collect();
+    let list = arg.strings(errors).unwrap_or_default();
+    if list.is_empty() && matches!(arg.value, args::ArgValue::Array(..)) {
+        errors.push(arg.span(), "`auth` must name at least one auth type");
+    }
+    for (a, span) in list {
+        if connector_spec::AuthTypeId::parse(&a).is_none() {
+            errors.push(
+                span,
+                format_args!("unknown auth type `{a}`; {}", args::one_of_help(&a, &names)),
+            );
+        } else if auth.contains(&a) {
+            errors.push(span, format_args!("auth type `{a}` is listed twice"));
+        }
+        auth.push(a);
+    }
+}
+
+/// Report the required keys that are not among the `seen` ones.
+fn check_required(all: &[Arg], seen: &[String], at: Span, errors: &mut Errors) {
     // A misspelt key already got "did you mean `license`?"; do not also call `license` missing.
     let suggested: Vec<&str> = all
         .iter()
@@ -208,8 +222,6 @@ fn parse_meta(all: &[Arg], at: Span, errors: &mut Errors) -> (Option<Meta>, Opti
             ),
         );
     }
-    let ok = errors.len() == before;
-    (ok.then_some(m), krate)
 }
 
 fn non_empty(arg: &Arg, errors: &mut Errors) -> String {
@@ -303,19 +315,8 @@ fn parse_field(
     };
     let mut seen_keys: Vec<String> = Vec::new();
     for attr in hint_attrs {
-        let list = match attr.meta.require_list() {
-            Ok(l) => l.tokens.clone(),
-            Err(e) => {
-                errors.push_error(e);
-                continue;
-            }
-        };
-        let parsed = match args::parse_args(list) {
-            Ok(a) => a,
-            Err(e) => {
-                errors.push_error(e);
-                continue;
-            }
+        let Some(parsed) = field_attr_args(attr, errors) else {
+            continue;
         };
         for arg in check_keys(&parsed, &FIELD_KEYS, "field", errors) {
             let key = arg.name();
@@ -324,79 +325,118 @@ fn parse_field(
                 continue;
             }
             seen_keys.push(key.clone());
-            match key.as_str() {
-                "label" | "placeholder" | "section" => {
-                    if let Some((s, _)) = arg.string(errors) {
-                        field.ui.push((key.clone(), quote!(#s)));
-                    }
-                }
-                "help" => {
-                    if let Some((s, _)) = arg.string(errors) {
-                        field.ui.push(("helpText".into(), quote!(#s)));
-                    }
-                }
-                "widget" => {
-                    if let Some((w, span)) = arg.string(errors) {
-                        let widgets = connector_spec::schema_check::WIDGETS;
-                        if !widgets.contains(&w.as_str()) {
-                            errors.push(
-                                span,
-                                format_args!(
-                                    "unknown widget `{w}`; {}",
-                                    args::one_of_help(&w, &widgets)
-                                ),
-                            );
-                        }
-                        field.ui.push(("widget".into(), quote!(#w)));
-                    }
-                }
-                "order" => {
-                    if let Some(n) = arg.int(errors) {
-                        field.ui.push(("order".into(), quote!(#n)));
-                    }
-                }
-                "sensitive" => {
-                    let b = arg.flag(errors);
-                    field.ui.push(("sensitive".into(), quote!(#b)));
-                }
-                "secret" => field.secret = arg.flag(errors),
-                "skip" => field.skip = arg.flag(errors),
-                "options_from" => {
-                    if let Some((a, _)) = arg.string(errors) {
-                        field.ui.push(("optionsFrom".into(), quote!(#a)));
-                    }
-                }
-                "when" => {
-                    if let Some(tokens) = parse_when(arg, errors) {
-                        field.ui.push(("when".into(), tokens));
-                    }
-                }
-                "rename" => {
-                    if let Some((r, span)) = arg.string(errors) {
-                        if r.is_empty() {
-                            errors.push(span, "`rename` cannot be empty");
-                        }
-                        field.key = r;
-                    }
-                }
-                "default" => match &arg.value {
-                    args::ArgValue::Lit(
-                        l @ (syn::Lit::Str(_)
-                        | syn::Lit::Int(_)
-                        | syn::Lit::Bool(_)
-                        | syn::Lit::Float(_)),
-                    ) => {
-                        field.default = Some(l.clone());
-                    }
-                    _ => errors.push(
-                        arg.span(),
-                        "`default` takes a string, number or boolean literal",
-                    ),
-                },
-                _ => {}
-            }
+            apply_field_arg(&mut field, arg, key, errors);
         }
     }
+    check_field_default(&field, errors);
+    Some(field)
+}
+
+/// The arguments inside one `#[field(...)]`.
+fn field_attr_args(attr: &syn::Attribute, errors: &mut Errors) -> Option<Vec<Arg>> {
+    let list = match attr.meta.require_list() {
+        Ok(l) => l.tokens.clone(),
+        Err(e) => {
+            errors.push_error(e);
+            return None;
+        }
+    };
+    match args::parse_args(list) {
+        Ok(a) => Some(a),
+        Err(e) => {
+            errors.push_error(e);
+            None
+        }
+    }
+}
+
+/// Apply one `#[field(key = ...)]` argument to the field.
+fn apply_field_arg(field: &mut Field, arg: &Arg, key: String, errors: &mut Errors) {
+    match key.as_str() {
+        "label" | "placeholder" | "section" => {
+            if let Some((s, _)) = arg.string(errors) {
+                field.ui.push((key.clone(), quote!(#s)));
+            }
+        }
+        "help" => {
+            if let Some((s, _)) = arg.string(errors) {
+                field.ui.push(("helpText".into(), quote!(#s)));
+            }
+        }
+        "widget" => {
+            if let Some(w) = parse_widget(arg, errors) {
+                field.ui.push(("widget".into(), quote!(#w)));
+            }
+        }
+        "order" => {
+            if let Some(n) = arg.int(errors) {
+                field.ui.push(("order".into(), quote!(#n)));
+            }
+        }
+        "sensitive" => {
+            let b = arg.flag(errors);
+            field.ui.push(("sensitive".into(), quote!(#b)));
+        }
+        "secret" => field.secret = arg.flag(errors),
+        "skip" => field.skip = arg.flag(errors),
+        "options_from" => {
+            if let Some((a, _)) = arg.string(errors) {
+                field.ui.push(("optionsFrom".into(), quote!(#a)));
+            }
+        }
+        "when" => {
+            if let Some(tokens) = parse_when(arg, errors) {
+                field.ui.push(("when".into(), tokens));
+            }
+        }
+        "rename" => {
+            if let Some((r, span)) = arg.string(errors) {
+                if r.is_empty() {
+                    errors.push(span, "`rename` cannot be empty");
+                }
+                field.key = r;
+            }
+        }
+        "default" => {
+            if let Some(l) = parse_default(arg, errors) {
+                field.default = Some(l);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// `widget = "..."`: reported when not a known widget, but kept.
+fn parse_widget(arg: &Arg, errors: &mut Errors) -> Option<String> {
+    let (w, span) = arg.string(errors)?;
+    let widgets = connector_spec::schema_check::WIDGETS;
+    if !widgets.contains(&w.as_str()) {
+        errors.push(
+            span,
+            format_args!("unknown widget `{w}`; {}", args::one_of_help(&w, &widgets)),
+        );
+    }
+    Some(w)
+}
+
+/// `default = <literal>`: a string, number or boolean.
+fn parse_default(arg: &Arg, errors: &mut Errors) -> Option<syn::Lit> {
+    match &arg.value {
+        args::ArgValue::Lit(
+            l @ (syn::Lit::Str(_) | syn::Lit::Int(_) | syn::Lit::Bool(_) | syn::Lit::Float(_)),
+        ) => Some(l.clone()),
+        _ => {
+            errors.push(
+                arg.span(),
+                "`default` takes a string, number or boolean literal",
+            );
+            None
+        }
+    }
+}
+
+/// A `default` needs an `Option` field that is not secret.
+fn check_field_default(field: &Field, errors: &mut Errors) {
     if field.default.is_some() && field.inner.is_none() {
         errors.push(
             field.ident.span(),
@@ -412,10 +452,8 @@ fn parse_field(
             "a secret field cannot have a `default`: defaults are published in the schema",
         );
     }
-    Some(field)
 }
 
-/// `when(field = "method", equals = "put")` -> `{ "field": ..., "equals": ... }`.
 fn parse_when(arg: &Arg, errors: &mut Errors) -> Option<TokenStream> {
     let items = arg.list(errors)?;
     let mut field = None;
@@ -512,64 +550,9 @@ fn generate(krate: &syn::Path, name: &syn::Ident, m: &Meta, fields: &[Field]) ->
         v.as_ref()
             .map(|v| quote!(doc.insert(#k.into(), #p::serde_json::json!(#v));))
     });
-    let schema = |secret: bool| {
-        let mut props = Vec::new();
-        let mut required = Vec::new();
-        for f in fields.iter().filter(|f| f.secret == secret && !f.skip) {
-            let key = &f.key;
-            let ty = f.inner.as_ref().unwrap_or(&f.ty);
-            let desc = match &f.description {
-                Some(d) => quote!(::core::option::Option::Some(#d)),
-                None => quote!(::core::option::Option::None),
-            };
-            let ui_keys = f.ui.iter().map(|(k, _)| k);
-            let ui_vals = f.ui.iter().map(|(_, v)| v);
-            let default = f.default.as_ref().map(|d| {
-                quote!(if let #p::serde_json::Value::Object(m) = &mut s {
-                    m.insert("default".into(), #p::serde_json::json!(#d));
-                })
-            });
-            props.push(quote_spanned! {f.ty.span()=>
-                {
-                    #[allow(unused_mut)]
-                    let mut s = #c::field_schema::<#ty>(#desc, #p::serde_json::json!({ #(#ui_keys: #ui_vals),* }));
-                    #default
-                    props.insert(#key.into(), s);
-                }
-            });
-            if f.inner.is_none() {
-                required.push(key);
-            }
-        }
-        quote! {{
-            #[allow(unused_mut)]
-            let mut props = #p::serde_json::Map::new();
-            #(#props)*
-            let mut s = #p::serde_json::Map::new();
-            s.insert("type".into(), #p::serde_json::json!("object"));
-            s.insert("additionalProperties".into(), #p::serde_json::json!(false));
-            let required: &[&str] = &[#(#required),*];
-            if !required.is_empty() {
-                s.insert("required".into(), #p::serde_json::json!(required));
-            }
-            s.insert("properties".into(), #p::serde_json::Value::Object(props));
-            #p::serde_json::Value::Object(s)
-        }}
-    };
-    let config = schema(false);
-    let secrets = schema(true);
-    let reads = fields.iter().map(|f| {
-        let ident = &f.ident;
-        let key = &f.key;
-        let ty = &f.ty;
-        if f.skip {
-            quote_spanned!(f.ty.span()=> #ident: ::core::default::Default::default())
-        } else if f.secret {
-            quote_spanned!(f.ty.span()=> #ident: #c::secret_field::<#ty>(&ctx.secrets, #key)?)
-        } else {
-            quote_spanned!(f.ty.span()=> #ident: #c::config_field::<#ty>(&ctx.config, #key)?)
-        }
-    });
+    let config = fields_schema(krate, fields, false);
+    let secrets = fields_schema(krate, fields, true);
+    let reads = fields.iter().map(|f| field_read(krate, f));
     quote! {
         impl #c::ConnectorConfig for #name {
             fn spec_document() -> #p::serde_json::Map<::std::string::String, #p::serde_json::Value> {
@@ -593,6 +576,77 @@ fn generate(krate: &syn::Path, name: &syn::Ident, m: &Meta, fields: &[Field]) ->
                 ::core::result::Result::Ok(#name { #(#reads),* })
             }
         }
+    }
+}
+
+/// The JSON schema of the config form (`secret == false`) or of the secrets form: one
+/// property per field of that kind, required unless the field is an `Option`.
+fn fields_schema(krate: &syn::Path, fields: &[Field], secret: bool) -> TokenStream {
+    let p = quote!(#krate::__private);
+    let mut props = Vec::new();
+    let mut required = Vec::new();
+    for f in fields.iter().filter(|f| f.secret == secret && !f.skip) {
+        props.push(field_property(krate, f));
+        if f.inner.is_none() {
+            required.push(&f.key);
+        }
+    }
+    quote! {{
+        #[allow(unused_mut)]
+        let mut props = #p::serde_json::Map::new();
+        #(#props)*
+        let mut s = #p::serde_json::Map::new();
+        s.insert("type".into(), #p::serde_json::json!("object"));
+        s.insert("additionalProperties".into(), #p::serde_json::json!(false));
+        let required: &[&str] = &[#(#required),*];
+        if !required.is_empty() {
+            s.insert("required".into(), #p::serde_json::json!(required));
+        }
+        s.insert("properties".into(), #p::serde_json::Value::Object(props));
+        #p::serde_json::Value::Object(s)
+    }}
+}
+
+/// The block inserting one field's schema into `props`.
+fn field_property(krate: &syn::Path, f: &Field) -> TokenStream {
+    let p = quote!(#krate::__private);
+    let c = quote!(#krate::__private);
+    let key = &f.key;
+    let ty = f.inner.as_ref().unwrap_or(&f.ty);
+    let desc = match &f.description {
+        Some(d) => quote!(::core::option::Option::Some(#d)),
+        None => quote!(::core::option::Option::None),
+    };
+    let ui_keys = f.ui.iter().map(|(k, _)| k);
+    let ui_vals = f.ui.iter().map(|(_, v)| v);
+    let default = f.default.as_ref().map(|d| {
+        quote!(if let #p::serde_json::Value::Object(m) = &mut s {
+            m.insert("default".into(), #p::serde_json::json!(#d));
+        })
+    });
+    quote_spanned! {f.ty.span()=>
+        {
+            #[allow(unused_mut)]
+            let mut s = #c::field_schema::<#ty>(#desc, #p::serde_json::json!({ #(#ui_keys: #ui_vals),* }));
+            #default
+            props.insert(#key.into(), s);
+        }
+    }
+}
+
+/// `ident: value` of one field in `from_context`: from the config, the secrets, or the default
+/// for a skipped field.
+fn field_read(krate: &syn::Path, f: &Field) -> TokenStream {
+    let c = quote!(#krate::__private);
+    let ident = &f.ident;
+    let key = &f.key;
+    let ty = &f.ty;
+    if f.skip {
+        quote_spanned!(f.ty.span()=> #ident: ::core::default::Default::default())
+    } else if f.secret {
+        quote_spanned!(f.ty.span()=> #ident: #c::secret_field::<#ty>(&ctx.secrets, #key)?)
+    } else {
+        quote_spanned!(f.ty.span()=> #ident: #c::config_field::<#ty>(&ctx.config, #key)?)
     }
 }
 

@@ -138,6 +138,48 @@ fn generate(
     full: &str,
     spec: &ConnectorSpec,
 ) -> TokenStream {
+    let ActionTypes {
+        types,
+        input_impls,
+        outputs,
+    } = action_types(krate, spec);
+    let code = code_actions(spec);
+    let id = &spec.id;
+    let handlers = handler_parts(krate, spec, &code, &outputs);
+    let handlers_trait = handlers_trait(module, id, &code, &handlers.trait_methods);
+    let connector_fn = connector_fn(krate, &handlers);
+    let adapters = &handlers.adapters;
+    let mod_doc = format!(
+        "`{id}` ({}), compiled from `{written}` by `include_spec!`: {}",
+        spec.display_name, spec.description
+    );
+    let type_items = &types.items;
+    let common = common_items(krate, written, full, Some(id));
+    quote! {
+        #[doc = #mod_doc]
+        #[allow(dead_code)]
+        pub mod #module {
+            #common
+            #(#type_items)*
+            #(#input_impls)*
+            #handlers_trait
+            #connector_fn
+            #(#adapters)*
+        }
+    }
+}
+
+/// The generated Rust types of the actions' inputs and outputs.
+struct ActionTypes {
+    types: TypeGen,
+    /// `impl ActionInput for <Action>Input`, one per action.
+    input_impls: Vec<TokenStream>,
+    /// The output type of each action, by action name.
+    outputs: Vec<(String, TokenStream)>,
+}
+
+/// An input struct per action (with its `ActionInput` impl) and an output type per action.
+fn action_types(krate: &syn::Path, spec: &ConnectorSpec) -> ActionTypes {
     let c = quote!(#krate::__private);
     let p = quote!(#krate::__private);
     let mut types = TypeGen::new(p.clone());
@@ -156,127 +198,190 @@ fn generate(
                 const ACTION: &'static str = #name;
             }
         });
-        let output_name = type_name(name, "Output");
-        let out_doc = format!("Output of `{name}`.");
-        let output = match &action.output {
-            Some(o)
-                if o.get("type").and_then(Value::as_str) == Some("object")
-                    && o.get("properties")
-                        .and_then(Value::as_object)
-                        .is_some_and(|m| !m.is_empty()) =>
-            {
-                let ident = types.object_exact(&output_name.to_string(), o, &out_doc);
-                quote!(#ident)
-            }
-            _ => {
-                types.items.push(quote! {
-                    #[doc = #out_doc]
-                    pub type #output_name = #p::serde_json::Value;
-                });
-                quote!(#output_name)
-            }
-        };
+        let output = output_type(&mut types, &p, name, action.output.as_ref());
         outputs.push((name.clone(), output));
     }
-    let code = code_actions(spec);
-    let has_test_handler = spec.test.as_ref().is_some_and(|t| t.handler.is_some());
-    let has_hooks = !spec.hooks.is_empty();
-    let id = &spec.id;
-    let mut trait_methods = Vec::new();
-    let mut adapters = Vec::new();
-    let mut registrations = Vec::new();
-    for (name, method) in &code {
-        let action = &spec.actions[name];
-        let input = type_name(name, "Input");
+    ActionTypes {
+        types,
+        input_impls,
+        outputs,
+    }
+}
+
+/// An action's output type: a struct for an object schema with properties, otherwise an alias
+/// of `serde_json::Value`.
+fn output_type(
+    types: &mut TypeGen,
+    p: &TokenStream,
+    name: &str,
+    output: Option<&Value>,
+) -> TokenStream {
+    let output_name = type_name(name, "Output");
+    let out_doc = format!("Output of `{name}`.");
+    match output {
+        Some(o)
+            if o.get("type").and_then(Value::as_str) == Some("object")
+                && o.get("properties")
+                    .and_then(Value::as_object)
+                    .is_some_and(|m| !m.is_empty()) =>
+        {
+            let ident = types.object_exact(&output_name.to_string(), o, &out_doc);
+            quote!(#ident)
+        }
+        _ => {
+            types.items.push(quote! {
+                #[doc = #out_doc]
+                pub type #output_name = #p::serde_json::Value;
+            });
+            quote!(#output_name)
+        }
+    }
+}
+
+/// What the spec's code handlers add: `Handlers` trait methods, adapter types to the runtime's
+/// handler traits, and the registrations in `connector(handlers)`.
+#[derive(Default)]
+struct HandlerParts {
+    trait_methods: Vec<TokenStream>,
+    adapters: Vec<TokenStream>,
+    registrations: Vec<TokenStream>,
+}
+
+/// The handler parts of the `handler: code` actions, then of the code `test`, then of the hooks.
+fn handler_parts(
+    krate: &syn::Path,
+    spec: &ConnectorSpec,
+    code: &[(String, syn::Ident)],
+    outputs: &[(String, TokenStream)],
+) -> HandlerParts {
+    let mut parts = HandlerParts::default();
+    for (name, method) in code {
         let output = &outputs
             .iter()
             .find(|(n, _)| n == name)
             .expect("every action has an output type")
             .1;
-        let doc = format!("`{name}` (`handler: code`): {}", action.description);
-        trait_methods.push(quote! {
-            #[doc = #doc]
-            fn #method(
+        let description = &spec.actions[name].description;
+        code_action_parts(&mut parts, krate, name, method, output, description);
+    }
+    if spec.test.as_ref().is_some_and(|t| t.handler.is_some()) {
+        test_handler_parts(&mut parts, krate);
+    }
+    if !spec.hooks.is_empty() {
+        hook_handler_parts(&mut parts, krate);
+    }
+    parts
+}
+
+/// One `handler: code` action: its trait method, adapter and registration.
+fn code_action_parts(
+    parts: &mut HandlerParts,
+    krate: &syn::Path,
+    name: &str,
+    method: &syn::Ident,
+    output: &TokenStream,
+    description: &str,
+) {
+    let c = quote!(#krate::__private);
+    let p = quote!(#krate::__private);
+    let input = type_name(name, "Input");
+    let doc = format!("`{name}` (`handler: code`): {description}");
+    parts.trait_methods.push(quote! {
+        #[doc = #doc]
+        fn #method(
+            &self,
+            ctx: &#krate::ActionContext,
+            input: #input,
+        ) -> impl ::core::future::Future<Output = ::core::result::Result<#output, #krate::ActionError>> + ::core::marker::Send;
+    });
+    let adapter = format_ident!("__{}Handler", args::pascal_case(name));
+    parts.adapters.push(quote! {
+        struct #adapter<H>(::std::sync::Arc<H>);
+
+        #[#p::async_trait]
+        impl<H: Handlers> #krate::ActionHandler for #adapter<H> {
+            async fn call(
                 &self,
                 ctx: &#krate::ActionContext,
-                input: #input,
-            ) -> impl ::core::future::Future<Output = ::core::result::Result<#output, #krate::ActionError>> + ::core::marker::Send;
-        });
-        let adapter = format_ident!("__{}Handler", args::pascal_case(name));
-        adapters.push(quote! {
-            struct #adapter<H>(::std::sync::Arc<H>);
-
-            #[#p::async_trait]
-            impl<H: Handlers> #krate::ActionHandler for #adapter<H> {
-                async fn call(
-                    &self,
-                    ctx: &#krate::ActionContext,
-                    input: #p::serde_json::Value,
-                ) -> ::core::result::Result<#p::serde_json::Value, #krate::ActionError> {
-                    let input: #input = #c::decode_input(#name, input)?;
-                    let output = self.0.#method(ctx, input).await?;
-                    #c::encode_output(#name, &output)
-                }
+                input: #p::serde_json::Value,
+            ) -> ::core::result::Result<#p::serde_json::Value, #krate::ActionError> {
+                let input: #input = #c::decode_input(#name, input)?;
+                let output = self.0.#method(ctx, input).await?;
+                #c::encode_output(#name, &output)
             }
-        });
-        registrations.push(quote! {
-            let c = c.with_handler(#name, ::std::sync::Arc::new(#adapter(::std::sync::Arc::clone(&handlers))));
-        });
-    }
-    if has_test_handler {
-        trait_methods.push(quote! {
-            /// The connection check (`test: { handler: code }`).
-            fn test(
+        }
+    });
+    parts.registrations.push(quote! {
+        let c = c.with_handler(#name, ::std::sync::Arc::new(#adapter(::std::sync::Arc::clone(&handlers))));
+    });
+}
+
+/// The code connection check: its trait method, adapter and registration.
+fn test_handler_parts(parts: &mut HandlerParts, krate: &syn::Path) {
+    let p = quote!(#krate::__private);
+    parts.trait_methods.push(quote! {
+        /// The connection check (`test: { handler: code }`).
+        fn test(
+            &self,
+            ctx: &#krate::ActionContext,
+        ) -> impl ::core::future::Future<Output = ::core::result::Result<#p::serde_json::Value, #krate::ActionError>> + ::core::marker::Send;
+    });
+    parts.adapters.push(quote! {
+        struct __TestHandler<H>(::std::sync::Arc<H>);
+
+        #[#p::async_trait]
+        impl<H: Handlers> #krate::ActionHandler for __TestHandler<H> {
+            async fn call(
                 &self,
                 ctx: &#krate::ActionContext,
-            ) -> impl ::core::future::Future<Output = ::core::result::Result<#p::serde_json::Value, #krate::ActionError>> + ::core::marker::Send;
-        });
-        adapters.push(quote! {
-            struct __TestHandler<H>(::std::sync::Arc<H>);
-
-            #[#p::async_trait]
-            impl<H: Handlers> #krate::ActionHandler for __TestHandler<H> {
-                async fn call(
-                    &self,
-                    ctx: &#krate::ActionContext,
-                    _input: #p::serde_json::Value,
-                ) -> ::core::result::Result<#p::serde_json::Value, #krate::ActionError> {
-                    self.0.test(ctx).await
-                }
+                _input: #p::serde_json::Value,
+            ) -> ::core::result::Result<#p::serde_json::Value, #krate::ActionError> {
+                self.0.test(ctx).await
             }
-        });
-        registrations.push(quote! {
-            let c = c.with_test_handler(::std::sync::Arc::new(__TestHandler(::std::sync::Arc::clone(&handlers))));
-        });
-    }
-    if has_hooks {
-        trait_methods.push(quote! {
-            /// The lifecycle hooks the spec declares.
-            fn hook(
+        }
+    });
+    parts.registrations.push(quote! {
+        let c = c.with_test_handler(::std::sync::Arc::new(__TestHandler(::std::sync::Arc::clone(&handlers))));
+    });
+}
+
+/// The lifecycle hooks: their trait method, adapter and registration.
+fn hook_handler_parts(parts: &mut HandlerParts, krate: &syn::Path) {
+    let p = quote!(#krate::__private);
+    parts.trait_methods.push(quote! {
+        /// The lifecycle hooks the spec declares.
+        fn hook(
+            &self,
+            ctx: &#krate::ActionContext,
+            hook: #krate::Hook,
+        ) -> impl ::core::future::Future<Output = ::core::result::Result<(), #krate::ActionError>> + ::core::marker::Send;
+    });
+    parts.adapters.push(quote! {
+        struct __HookHandler<H>(::std::sync::Arc<H>);
+
+        #[#p::async_trait]
+        impl<H: Handlers> #krate::HookHandler for __HookHandler<H> {
+            async fn call(
                 &self,
                 ctx: &#krate::ActionContext,
                 hook: #krate::Hook,
-            ) -> impl ::core::future::Future<Output = ::core::result::Result<(), #krate::ActionError>> + ::core::marker::Send;
-        });
-        adapters.push(quote! {
-            struct __HookHandler<H>(::std::sync::Arc<H>);
-
-            #[#p::async_trait]
-            impl<H: Handlers> #krate::HookHandler for __HookHandler<H> {
-                async fn call(
-                    &self,
-                    ctx: &#krate::ActionContext,
-                    hook: #krate::Hook,
-                ) -> ::core::result::Result<(), #krate::ActionError> {
-                    self.0.hook(ctx, hook).await
-                }
+            ) -> ::core::result::Result<(), #krate::ActionError> {
+                self.0.hook(ctx, hook).await
             }
-        });
-        registrations.push(quote! {
-            let c = c.with_hooks(::std::sync::Arc::new(__HookHandler(::std::sync::Arc::clone(&handlers))));
-        });
-    }
-    let needs_handlers = !trait_methods.is_empty();
+        }
+    });
+    parts.registrations.push(quote! {
+        let c = c.with_hooks(::std::sync::Arc::new(__HookHandler(::std::sync::Arc::clone(&handlers))));
+    });
+}
+
+/// The `Handlers` trait, with a diagnostic naming the code actions when it is not implemented.
+fn handlers_trait(
+    module: &syn::Ident,
+    id: &str,
+    code: &[(String, syn::Ident)],
+    trait_methods: &[TokenStream],
+) -> TokenStream {
     let code_names: Vec<&str> = code.iter().map(|(n, _)| n.as_str()).collect();
     let unimplemented_msg = format!("`{{Self}}` does not implement the code handlers of `{id}`");
     let unimplemented_note = if code_names.is_empty() {
@@ -287,15 +392,21 @@ fn generate(
             code_names.join(", ")
         )
     };
-    let handlers_trait = quote! {
+    quote! {
         /// The Rust code the spec asks for: one method per `handler: code` action (snake_case
         /// of the action name), plus `test` and `hook` when the spec declares them in code.
         #[diagnostic::on_unimplemented(message = #unimplemented_msg, note = #unimplemented_note)]
         pub trait Handlers: ::core::marker::Send + ::core::marker::Sync + 'static {
             #(#trait_methods)*
         }
-    };
-    let connector_fn = if needs_handlers {
+    }
+}
+
+/// `connector(handlers)` registering the code handlers, or `connector()` when there are none.
+fn connector_fn(krate: &syn::Path, handlers: &HandlerParts) -> TokenStream {
+    let needs_handlers = !handlers.trait_methods.is_empty();
+    let registrations = &handlers.registrations;
+    if needs_handlers {
         quote! {
             /// The connector: the declarative executor runs the spec's requests, `handlers`
             /// the `handler: code` actions.
@@ -312,24 +423,6 @@ fn generate(
             pub fn connector() -> ::core::result::Result<#krate::DeclarativeConnector, #krate::ActionError> {
                 ::core::result::Result::Ok(#krate::DeclarativeConnector::new(spec()?))
             }
-        }
-    };
-    let mod_doc = format!(
-        "`{id}` ({}), compiled from `{written}` by `include_spec!`: {}",
-        spec.display_name, spec.description
-    );
-    let type_items = &types.items;
-    let common = common_items(krate, written, full, Some(id));
-    quote! {
-        #[doc = #mod_doc]
-        #[allow(dead_code)]
-        pub mod #module {
-            #common
-            #(#type_items)*
-            #(#input_impls)*
-            #handlers_trait
-            #connector_fn
-            #(#adapters)*
         }
     }
 }
