@@ -304,7 +304,9 @@ fn cycle_report(krate: &str) -> Vec<String> {
                     graph[from]
                         .iter()
                         .filter(|(to, _)| members.contains(to))
-                        .map(move |(to, line)| format!("{} -> {} (line {line})", show(from), show(to)))
+                        .map(move |(to, line)| {
+                            format!("{} -> {} (line {line})", show(from), show(to))
+                        })
                 })
                 .collect();
             format!("{krate}: {}", edges.join(", "))
@@ -331,7 +333,13 @@ struct LongFns<'a> {
 }
 
 impl LongFns<'_> {
-    fn check(&mut self, name: &syn::Ident, attrs: &[syn::Attribute], sig: &syn::Signature, block: &syn::Block) {
+    fn check(
+        &mut self,
+        name: &syn::Ident,
+        attrs: &[syn::Attribute],
+        sig: &syn::Signature,
+        block: &syn::Block,
+    ) {
         if is_test_attr(attrs) {
             return;
         }
@@ -403,7 +411,11 @@ fn no_function_is_over_80_lines_without_a_reason() {
                 found: Vec::new(),
             };
             v.visit_file(&ast);
-            let rel = path.strip_prefix(repo_root()).expect("in the repo").display().to_string();
+            let rel = path
+                .strip_prefix(repo_root())
+                .expect("in the repo")
+                .display()
+                .to_string();
             found.extend(
                 v.found
                     .into_iter()

@@ -411,7 +411,7 @@ fn main() -> ExitCode {
         } => block_on(
             Flavor::CurrentThread,
             commands::run::run(
-                commands::run::RunArgs {
+                commands::instance::RunArgs {
                     spec: &spec,
                     config: config.as_deref(),
                     secrets: secrets.as_deref(),
@@ -438,7 +438,7 @@ fn main() -> ExitCode {
         } => block_on(
             Flavor::CurrentThread,
             commands::run::test(
-                commands::run::RunArgs {
+                commands::instance::RunArgs {
                     spec: &spec,
                     config: config.as_deref(),
                     secrets: secrets.as_deref(),

@@ -26,12 +26,7 @@ pub use crate::http::{
     condition_matches, describe_reqwest, parse_reset, retry_after,
 };
 
-/// Default connect timeout.
-pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// Default total timeout for one attempt.
-pub const DEFAULT_TOTAL_TIMEOUT: Duration = Duration::from_secs(60);
-/// Most redirects followed before the request fails.
-pub const MAX_REDIRECTS: usize = 10;
+pub use crate::http::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_TOTAL_TIMEOUT, MAX_REDIRECTS};
 
 /// Options for one send.
 #[derive(Debug, Clone, Copy, Default)]
@@ -75,7 +70,7 @@ impl std::fmt::Debug for HttpClient {
 /// (see [`crate::egress`]).
 pub fn build_reqwest(
     connect_timeout: Duration,
-    tls: Option<&crate::instance::TlsConfig>,
+    tls: Option<&crate::auth::TlsConfig>,
     egress: Option<&Arc<EgressPolicy>>,
 ) -> Result<reqwest::Client, ActionError> {
     build_reqwest_with(
@@ -87,7 +82,7 @@ pub fn build_reqwest(
 
 pub(crate) fn build_reqwest_with(
     connect_timeout: Duration,
-    tls: Option<&crate::instance::TlsConfig>,
+    tls: Option<&crate::auth::TlsConfig>,
     egress: Option<(Arc<EgressPolicy>, crate::egress::Resolver)>,
 ) -> Result<reqwest::Client, ActionError> {
     let mut b = reqwest::Client::builder()

@@ -192,7 +192,7 @@ impl Connector for DeclarativeConnector {
         let a = spec
             .actions
             .get(action)
-            .ok_or_else(|| crate::dispatch::unknown_action(spec, action))?;
+            .ok_or_else(|| crate::error::unknown_action(spec, action))?;
         let ctx = &self.action_context(ctx, action, &input)?;
         if let Implementation::Code { .. } = a.implementation {
             let h = self.handlers.get(action).ok_or_else(|| {

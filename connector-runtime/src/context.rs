@@ -24,7 +24,7 @@ pub struct ActionContext {
     pub user_id: String,
     pub instance: ConnectorInstance,
     /// The session this call runs inside, if its action belongs to one.
-    pub session: Option<crate::session::SessionInfo>,
+    pub session: Option<SessionInfo>,
 }
 
 /// Per-instance state reused across calls: the HTTP client and rate-limit state.
@@ -165,4 +165,16 @@ impl crate::secrets::Redactor {
         e.message = self.redact(&e.message);
         e
     }
+}
+
+/// An open session, as member actions and cleanup see it (`ctx.session`, and `session.id` /
+/// `session.data` in templates).
+#[derive(Clone, Debug, PartialEq)]
+pub struct SessionInfo {
+    /// The session's name in the spec.
+    pub name: String,
+    /// The id found at the session's `id` path in init's output.
+    pub id: String,
+    /// Init's whole output.
+    pub data: Value,
 }

@@ -25,19 +25,6 @@ fn output_redactor(ctx: &ActionContext) -> crate::secrets::Redactor {
     }
 }
 
-/// The error for an action name the spec does not have.
-pub fn unknown_action(spec: &ConnectorSpec, action: &str) -> ActionError {
-    let names: Vec<&str> = spec.actions.keys().map(String::as_str).collect();
-    ActionError::user(
-        "unknown_action",
-        format!(
-            "{} has no action `{action}`; available: {}",
-            spec.id,
-            names.join(", ")
-        ),
-    )
-}
-
 struct Schemas {
     input: jsonschema::Validator,
     output: Option<jsonschema::Validator>,

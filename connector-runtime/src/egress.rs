@@ -217,7 +217,7 @@ impl EgressClient {
         timeout: std::time::Duration,
     ) -> Result<EgressClient, crate::error::ActionError> {
         let mut builder = reqwest::Client::builder()
-            .connect_timeout(crate::client::DEFAULT_CONNECT_TIMEOUT)
+            .connect_timeout(crate::http::DEFAULT_CONNECT_TIMEOUT)
             .timeout(timeout)
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
@@ -297,7 +297,7 @@ pub enum OutboundError {
     Refused(EgressRefused),
     /// reqwest failed: a connection that could not be made (a refused resolved address or
     /// redirect included), or a broken exchange. Displayed without the URL's path or query.
-    #[error("{}", crate::client::describe_reqwest(.0))]
+    #[error("{}", crate::http::describe_reqwest(.0))]
     Http(reqwest::Error),
 }
 

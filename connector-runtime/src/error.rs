@@ -122,3 +122,16 @@ pub fn classify_status(status: u16) -> ErrorClass {
         _ => ErrorClass::System,
     }
 }
+
+/// The error for an action name the spec does not have.
+pub fn unknown_action(spec: &connector_spec::ConnectorSpec, action: &str) -> ActionError {
+    let names: Vec<&str> = spec.actions.keys().map(String::as_str).collect();
+    ActionError::user(
+        "unknown_action",
+        format!(
+            "{} has no action `{action}`; available: {}",
+            spec.id,
+            names.join(", ")
+        ),
+    )
+}

@@ -157,12 +157,10 @@ impl ConnectorInstance {
     pub fn timeouts(&self) -> (Duration, Duration) {
         let t = self.spec.policies.timeouts.as_ref();
         (
-            t.and_then(|t| t.connect_ms).map_or(
-                crate::client::DEFAULT_CONNECT_TIMEOUT,
-                Duration::from_millis,
-            ),
+            t.and_then(|t| t.connect_ms)
+                .map_or(crate::http::DEFAULT_CONNECT_TIMEOUT, Duration::from_millis),
             t.and_then(|t| t.total_ms)
-                .map_or(crate::client::DEFAULT_TOTAL_TIMEOUT, Duration::from_millis),
+                .map_or(crate::http::DEFAULT_TOTAL_TIMEOUT, Duration::from_millis),
         )
     }
 }

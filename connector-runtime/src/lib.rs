@@ -84,7 +84,7 @@ pub use tokio_util::sync::CancellationToken;
 #[doc(hidden)]
 pub mod __private {
     pub use crate::compiled::{ActionInput, ConnectorConfig, Secret, call};
-    pub use crate::dispatch::unknown_action;
+    pub use crate::error::unknown_action;
     pub use crate::generated::*;
     pub use async_trait::async_trait;
     pub use connector_spec;

@@ -38,6 +38,15 @@ impl Registry {
         registry
     }
 
+    /// Install every built-in handler ([`crate::builtins::all`]), before the bundled specs
+    /// are registered.
+    pub fn install_builtins(&mut self) -> Result<(), ActionError> {
+        for b in crate::builtins::all() {
+            self.add_handler(b.connector, b.action, b.handler)?;
+        }
+        Ok(())
+    }
+
     /// Install the Rust handler of a `handler: code` action of connector type `connector`,
     /// attached when its spec is registered with [`Registry::register_spec`]. Refused once
     /// that type is registered: its dispatcher is built and would never see the handler.

@@ -17,17 +17,7 @@ use crate::context::ActionContext;
 use crate::dispatch::Dispatcher;
 use crate::error::ActionError;
 
-/// An open session, as member actions and cleanup see it (`ctx.session`, and `session.id` /
-/// `session.data` in templates).
-#[derive(Clone, Debug, PartialEq)]
-pub struct SessionInfo {
-    /// The session's name in the spec.
-    pub name: String,
-    /// The id found at the session's `id` path in init's output.
-    pub id: String,
-    /// Init's whole output.
-    pub data: Value,
-}
+pub use crate::context::SessionInfo;
 
 /// An open session. Close it with [`Session::close`]; dropping it closes it in the
 /// background (on the current tokio runtime) and logs the outcome.
@@ -200,7 +190,7 @@ impl Session {
         if !member {
             let spec = self.dispatcher.spec();
             if !spec.actions.contains_key(action) {
-                return Err(crate::dispatch::unknown_action(spec, action));
+                return Err(crate::error::unknown_action(spec, action));
             }
             return Err(ActionError::user(
                 "not_in_session",

@@ -125,7 +125,7 @@ async fn builtin_handlers_are_installed_only_when_asked_for() {
     assert_eq!(e.code, "no_handler", "{e}");
     // `install` on a plain registry is the same as `with_builtins`.
     let mut installed = Registry::new();
-    connector_runtime::builtins::install(&mut installed).unwrap();
+    installed.install_builtins().unwrap();
     installed
         .register_spec(load_spec("server_log.yaml"))
         .unwrap();
@@ -137,7 +137,7 @@ async fn builtin_handlers_are_installed_only_when_asked_for() {
         Ok(json!({"logged": true}))
     );
     // Installing after the type is registered would be silently ignored, so it is refused.
-    let e = connector_runtime::builtins::install(&mut installed).unwrap_err();
+    let e = installed.install_builtins().unwrap_err();
     assert_eq!(e.code, "handler_too_late", "{e}");
 }
 

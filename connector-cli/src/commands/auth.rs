@@ -33,7 +33,7 @@ use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::commands::run::{Failed, Loaded, RunArgs, action_error, load, report};
+use crate::commands::instance::{Failed, Loaded, RunArgs, action_error, load, report};
 use crate::output::{ColorChoice, Stream, emit};
 use crate::{ListFormat, Outcome};
 

@@ -1,5 +1,6 @@
 pub mod auth;
 pub mod export;
+pub mod instance;
 pub mod keys;
 pub mod list;
 pub mod new;

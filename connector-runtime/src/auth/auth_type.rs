@@ -7,13 +7,22 @@ use std::sync::Arc;
 use connector_spec::{AuthMode, AuthTypeId};
 use serde_json::{Map, Value};
 
-use super::mtls::TlsConfig;
 use super::strategy::{AuthStrategy, Refuse};
 use crate::egress::EgressClient;
 use crate::error::ActionError;
 use crate::oauth::provider::OAuthClient;
 use crate::oauth::settings::OAuthSettings;
 use crate::secrets::Secrets;
+
+/// TLS settings for mTLS instances.
+#[derive(Clone, Default)]
+pub struct TlsConfig {
+    /// Client certificate and private key, PEM, concatenated.
+    pub identity_pem: Option<String>,
+    /// Extra trusted CA certificates, PEM.
+    pub ca_pem: Option<String>,
+    pub verify_server: bool,
+}
 
 /// One auth type as the runtime sees it. The schema of its config and secrets lives in
 /// `connector_spec::AuthTypeId`; this is how those values act on the wire.

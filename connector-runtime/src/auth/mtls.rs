@@ -6,7 +6,7 @@ use std::sync::Arc;
 use connector_spec::AuthTypeId;
 use serde_json::{Map, Value};
 
-use super::auth_type::AuthType;
+use super::auth_type::{AuthType, TlsConfig};
 use super::none::NoAuth;
 use super::strategy::AuthStrategy;
 use crate::egress::EgressClient;
@@ -15,16 +15,6 @@ use crate::secrets::Secrets;
 
 /// The `mtls` auth type.
 pub struct MtlsType;
-
-/// TLS settings for mTLS instances.
-#[derive(Clone, Default)]
-pub struct TlsConfig {
-    /// Client certificate and private key, PEM, concatenated.
-    pub identity_pem: Option<String>,
-    /// Extra trusted CA certificates, PEM.
-    pub ca_pem: Option<String>,
-    pub verify_server: bool,
-}
 
 impl AuthType for MtlsType {
     fn id(&self) -> AuthTypeId {

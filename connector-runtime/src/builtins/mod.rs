@@ -1,8 +1,12 @@
 //! The built-in connectors' code handlers: the bundled specs whose `handler: code` actions
 //! are written in Rust (`.server-log`, `.webhook`, `.jira`).
 //!
-//! Nothing here is wired in by default: a registry gets them from [`install`] (or
-//! [`Registry::with_builtins`]), so the generic runtime knows no vendor.
+//! Nothing here is wired in by default: a registry gets them from
+//! [`Registry::install_builtins`] (or [`Registry::with_builtins`]), so the generic runtime
+//! knows no vendor. This module names no registry: the registry reads [`all`].
+//!
+//! [`Registry::install_builtins`]: crate::Registry::install_builtins
+//! [`Registry::with_builtins`]: crate::Registry::with_builtins
 
 mod jira;
 mod server_log;
@@ -11,8 +15,6 @@ mod webhook;
 use std::sync::Arc;
 
 use crate::connector::ActionHandler;
-use crate::error::ActionError;
-use crate::registry::Registry;
 
 pub use jira::JiraPushToService;
 pub use server_log::ServerLog;
@@ -46,12 +48,4 @@ pub fn all() -> Vec<Builtin> {
             handler: Arc::new(JiraPushToService),
         },
     ]
-}
-
-/// Install every built-in handler in `registry`, before the bundled specs are registered.
-pub fn install(registry: &mut Registry) -> Result<(), ActionError> {
-    for b in all() {
-        registry.add_handler(b.connector, b.action, b.handler)?;
-    }
-    Ok(())
 }

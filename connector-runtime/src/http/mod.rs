@@ -45,7 +45,7 @@ pub use layer::{Layer, Next, Reply, Throttle, run};
 pub use rate_limit::{RateLimit, RateLimitGate, throttle_verdict};
 pub use redact::{Redact, scrub};
 pub use retry::{Retry, backoff_delay, is_idempotent};
-pub use timeout::Timeout;
+pub use timeout::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_TOTAL_TIMEOUT, MAX_REDIRECTS, Timeout};
 pub use transport::{InMemoryReply, InMemoryTransport, ReqwestTransport, Transport};
 pub use transport_error::describe_reqwest;
 pub(crate) use transport_error::from_reqwest;

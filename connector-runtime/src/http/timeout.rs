@@ -10,6 +10,13 @@ use tokio_util::sync::CancellationToken;
 use super::layer::{Layer, Next, Reply};
 use crate::error::ActionError;
 
+/// Default connect timeout.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default total timeout for one attempt.
+pub const DEFAULT_TOTAL_TIMEOUT: Duration = Duration::from_secs(60);
+/// Most redirects followed before the request fails.
+pub const MAX_REDIRECTS: usize = 10;
+
 /// Bounds one attempt in time.
 #[derive(Clone, Copy)]
 pub struct Timeout<'a> {

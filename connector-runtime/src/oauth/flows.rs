@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 
 use super::pkce::Pkce;
 use super::provider::OAuthClient;
+pub use super::refresh::TokenOwner;
 use super::refresh::{LockKey, RefreshLocks};
 use super::settings::OAuthSettings;
 use super::token::{TokenEndpointError, TokenSet};
@@ -24,13 +25,6 @@ use crate::store::{
 /// A per-user token's last use is recorded at most this often (it drives the cleanup of
 /// tokens unused for 90 days; a write per request would be waste).
 const TOUCH_EVERY: Duration = Duration::from_secs(60 * 60);
-
-/// Whose token: a connector's shared token, or one user's token for a connector.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum TokenOwner {
-    Shared,
-    User(String),
-}
 
 /// A connector registered for OAuth: its instance id and endpoints.
 pub struct OAuthConnector {

@@ -7,7 +7,12 @@ use std::sync::{Arc, Weak};
 
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
-use super::flows::TokenOwner;
+/// Whose token: a connector's shared token, or one user's token for a connector.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum TokenOwner {
+    Shared,
+    User(String),
+}
 
 /// What a refresh lock is keyed by.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

@@ -161,7 +161,7 @@ impl TokenEndpointError {
 
     /// A reply whose body broke off.
     fn from_body(e: &reqwest::Error) -> TokenEndpointError {
-        TokenEndpointError::Transport(crate::client::describe_reqwest(e))
+        TokenEndpointError::Transport(crate::http::describe_reqwest(e))
     }
 }
 
