@@ -373,15 +373,22 @@ fn init_logs(filter: tracing_subscriber::EnvFilter, color: ColorChoice, format: 
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    // Logs go to stderr, off unless RUST_LOG asks for them (the server logs at info by
-    // default); the runtime never logs secrets.
-    let filter = match (&cli.command, std::env::var_os("RUST_LOG")) {
+    init_logs(log_filter(&cli.command), cli.color, cli.log_format);
+    exit_code(dispatch(cli.command, cli.color))
+}
+
+/// Logs go to stderr, off unless RUST_LOG asks for them (the server logs at info by
+/// default); the runtime never logs secrets.
+fn log_filter(command: &Command) -> tracing_subscriber::EnvFilter {
+    match (command, std::env::var_os("RUST_LOG")) {
         (Command::Serve(_), None) => tracing_subscriber::EnvFilter::new("info"),
         _ => tracing_subscriber::EnvFilter::from_default_env(),
-    };
-    init_logs(filter, cli.color, cli.log_format);
-    let color = cli.color;
-    let result = match cli.command {
+    }
+}
+
+/// Run the subcommand (the async ones on the runtime flavour they need).
+fn dispatch(command: Command, color: ColorChoice) -> anyhow::Result<Outcome> {
+    match command {
         Command::Validate {
             paths,
             format,
@@ -449,7 +456,11 @@ fn main() -> ExitCode {
                 color,
             ),
         ),
-    };
+    }
+}
+
+/// 0 on success, 1 when the input is invalid, 2 (with the error on stderr) on failure.
+fn exit_code(result: anyhow::Result<Outcome>) -> ExitCode {
     match result {
         Ok(Outcome::Success) => ExitCode::SUCCESS,
         Ok(Outcome::Invalid) => ExitCode::from(1),

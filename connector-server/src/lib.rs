@@ -27,7 +27,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 use connector_runtime::oauth::{OAuthFlows, OAuthSettings};
 use connector_runtime::store::crypto::{KEY_ENV, KEY_FILE_ENV};
-use connector_runtime::store::{CleanupPolicy, Keyring, SqliteStore, spawn_cleanup};
+use connector_runtime::store::{CleanupPolicy, Keyring, SqliteStore, Stores, spawn_cleanup};
 use connector_runtime::{CancellationToken, Registry};
 use tracing::Instrument;
 
@@ -160,14 +160,7 @@ pub async fn serve(
     let addr = listener
         .local_addr()
         .map_err(|e| start_err("reading the listen address", e))?;
-    let public_base = config
-        .public_base_url
-        .clone()
-        .unwrap_or_else(|| format!("http://{addr}/"));
-    let public_base = url::Url::parse(&public_base).map_err(|e| start_err("publicBaseUrl", e))?;
-    if !matches!(public_base.scheme(), "http" | "https") || public_base.cannot_be_a_base() {
-        return Err(StartError("publicBaseUrl must be an http(s) URL".into()));
-    }
+    let public_base = public_base_url(&config, addr)?;
     if let Some(ears) = &config.ears_base_url {
         config
             .outbound
@@ -176,23 +169,7 @@ pub async fn serve(
             .map_err(|e| StartError(e.message))?;
     }
 
-    if !config.specs.exists() {
-        let shown = match config.specs.is_relative() && !config.specs.starts_with(".") {
-            true => Path::new(".").join(&config.specs),
-            false => config.specs.clone(),
-        };
-        return Err(StartError(format!(
-            "no specs folder at {}; pass --specs DIR (a folder of spec files, or one file)",
-            shown.display()
-        )));
-    }
-    let mut registry = Registry::with_builtins();
-    registry.load_dir(&config.specs).map_err(|e| {
-        start_err(
-            &format!("loading specs from {}", config.specs.display()),
-            e.message,
-        )
-    })?;
+    let registry = load_specs(&config.specs)?;
     let specs: Vec<_> = registry
         .ids()
         .filter_map(|id| registry.get(id))
@@ -206,22 +183,7 @@ pub async fn serve(
         .await
         .map_err(|e| start_err(&format!("opening {}", db.display()), e))?;
     let stores = sqlite.stores();
-
-    let redirect_uri = public_base
-        .join("api/oauth/callback")
-        .map_err(|e| start_err("building the redirect URI", e))?;
-    let mut settings = OAuthSettings::new(redirect_uri.to_string())
-        .map_err(|e| start_err("OAuth settings", e.message))?
-        .with_egress(config.outbound.clone());
-    if let Some(ears) = &config.ears_base_url {
-        settings = settings.with_ears_base_url(ears.clone());
-    }
-    let flows = OAuthFlows::new(
-        Arc::clone(&stores.tokens),
-        Arc::clone(&stores.states),
-        settings,
-    )
-    .map_err(|e| start_err("OAuth flows", e.message))?;
+    let flows = oauth_flows(&config, &public_base, &stores)?;
 
     let state = Arc::new(state::AppState {
         registry,
@@ -237,7 +199,90 @@ pub async fn serve(
         oauth_limit: state::RateLimiter::new(config.oauth_rate_per_minute),
         flow_bindings: state::FlowBindings::default(),
     });
-    let records = stores
+    load_instances(&state).await?;
+    hint_first_admin(&stores, &config.data_dir).await;
+
+    let cancel = CancellationToken::new();
+    let cleanup = spawn_cleanup(
+        Arc::clone(&stores.maintenance),
+        config.cleanup_every,
+        CleanupPolicy::default(),
+        cancel.clone(),
+    );
+
+    let app = app(Arc::clone(&state), &config);
+    tracing::info!(%addr, public_base = %public_base, "connector serve listening");
+    eprintln!("connector serve listening on http://{addr} (public URL {public_base})");
+    http::serve(listener, app, config.limits, shutdown).await;
+    tracing::info!("shutting down: in-flight requests finished");
+    cancel.cancel();
+    let _ = cleanup.await;
+    sqlite.close().await;
+    Ok(())
+}
+
+/// `publicBaseUrl`, else `http://<listen address>/`; it must be an http(s) base URL.
+fn public_base_url(config: &ServerConfig, addr: SocketAddr) -> Result<url::Url, StartError> {
+    let public_base = config
+        .public_base_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{addr}/"));
+    let public_base = url::Url::parse(&public_base).map_err(|e| start_err("publicBaseUrl", e))?;
+    if !matches!(public_base.scheme(), "http" | "https") || public_base.cannot_be_a_base() {
+        return Err(StartError("publicBaseUrl must be an http(s) URL".into()));
+    }
+    Ok(public_base)
+}
+
+/// The built-in connector types and those of the specs folder (or file).
+fn load_specs(specs: &Path) -> Result<Registry, StartError> {
+    if !specs.exists() {
+        let shown = match specs.is_relative() && !specs.starts_with(".") {
+            true => Path::new(".").join(specs),
+            false => specs.to_path_buf(),
+        };
+        return Err(StartError(format!(
+            "no specs folder at {}; pass --specs DIR (a folder of spec files, or one file)",
+            shown.display()
+        )));
+    }
+    let mut registry = Registry::with_builtins();
+    registry.load_dir(specs).map_err(|e| {
+        start_err(
+            &format!("loading specs from {}", specs.display()),
+            e.message,
+        )
+    })?;
+    Ok(registry)
+}
+
+/// The OAuth flow manager, redirecting to `<public base>/api/oauth/callback`.
+fn oauth_flows(
+    config: &ServerConfig,
+    public_base: &url::Url,
+    stores: &Stores,
+) -> Result<Arc<OAuthFlows>, StartError> {
+    let redirect_uri = public_base
+        .join("api/oauth/callback")
+        .map_err(|e| start_err("building the redirect URI", e))?;
+    let mut settings = OAuthSettings::new(redirect_uri.to_string())
+        .map_err(|e| start_err("OAuth settings", e.message))?
+        .with_egress(config.outbound.clone());
+    if let Some(ears) = &config.ears_base_url {
+        settings = settings.with_ears_base_url(ears.clone());
+    }
+    OAuthFlows::new(
+        Arc::clone(&stores.tokens),
+        Arc::clone(&stores.states),
+        settings,
+    )
+    .map_err(|e| start_err("OAuth flows", e.message))
+}
+
+/// Bring up the stored instances; one that cannot be built is logged and left out.
+async fn load_instances(state: &state::AppState) -> Result<(), StartError> {
+    let records = state
+        .stores
         .instances
         .list_instances()
         .await
@@ -254,6 +299,11 @@ pub async fn serve(
             }
         }
     }
+    Ok(())
+}
+
+/// With no users yet, say how to create the first admin.
+async fn hint_first_admin(stores: &Stores, data_dir: &Path) {
     if stores
         .users
         .list_users()
@@ -263,34 +313,22 @@ pub async fn serve(
     {
         eprintln!(
             "no users yet: create an admin with `connector users add <name> --admin --data-dir {}`",
-            config.data_dir.display()
+            data_dir.display()
         );
     }
+}
 
-    let cancel = CancellationToken::new();
-    let cleanup = spawn_cleanup(
-        Arc::clone(&stores.maintenance),
-        config.cleanup_every,
-        CleanupPolicy::default(),
-        cancel.clone(),
-    );
-
-    let app = api::router(Arc::clone(&state))
+/// The API routes under the body limit, the body deadline, the request log and the
+/// security headers.
+fn app(state: Arc<state::AppState>, config: &ServerConfig) -> axum::Router {
+    api::router(state)
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .layer(axum::middleware::from_fn_with_state(
             config.limits.body_timeout,
             http::body_deadline,
         ))
         .layer(axum::middleware::from_fn(request_log))
-        .layer(axum::middleware::from_fn(http::security_headers));
-    tracing::info!(%addr, public_base = %public_base, "connector serve listening");
-    eprintln!("connector serve listening on http://{addr} (public URL {public_base})");
-    http::serve(listener, app, config.limits, shutdown).await;
-    tracing::info!("shutting down: in-flight requests finished");
-    cancel.cancel();
-    let _ = cleanup.await;
-    sqlite.close().await;
-    Ok(())
+        .layer(axum::middleware::from_fn(http::security_headers))
 }
 
 /// `{"connectorTypes": [...]}` and the per-type documents, as `connector export` writes them.

@@ -17,7 +17,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use connector_runtime::oauth::{
-    CallbackParams, OAuthFlows, OAuthSettings, Revocation, StartOptions,
+    Authorization, CallbackParams, Connected, OAuthFlows, OAuthSettings, Revocation, StartOptions,
 };
 use connector_runtime::store::crypto::{KEY_ENV, KEY_FILE_ENV};
 use connector_runtime::store::{
@@ -347,17 +347,7 @@ async fn login(a: LoginArgs, color: ColorChoice) -> anyhow::Result<Outcome> {
     else {
         return Ok(Outcome::Invalid);
     };
-    if instance.auth_mode() != AuthMode::PerUser {
-        return Err(action_error(ActionError::user(
-            "not_per_user",
-            format!(
-                "`{}` uses auth type `{}`, which is shared: give its credentials to `connector \
-                 run` with --secrets. `connector auth login` is for the per-user auth types \
-                 oauth_authorization_code and ears",
-                instance.spec.id, instance.auth_type
-            ),
-        )));
-    }
+    require_per_user(&instance)?;
     let user = resolve_user(&a.user)?;
     let instance_id = a.instance.clone().unwrap_or(instance.spec.id.clone());
     let path = store_path(a.store.clone())?;
@@ -377,7 +367,7 @@ async fn login(a: LoginArgs, color: ColorChoice) -> anyhow::Result<Outcome> {
         .await
         .map_err(action_error)?;
 
-    let (tx, mut rx) = mpsc::channel::<Pending>(1);
+    let (tx, rx) = mpsc::channel::<Pending>(1);
     let (finished_tx, finished_rx) = oneshot::channel::<()>();
     let server = tokio::spawn(serve(
         listener,
@@ -385,7 +375,45 @@ async fn login(a: LoginArgs, color: ColorChoice) -> anyhow::Result<Outcome> {
         tx,
         Arc::new(Mutex::new(Some(finished_tx))),
     ));
+    print_login_instructions(&instance_id, &user, &started, &redirect_uri, a.timeout);
+    let result = await_callback(&flows, &instance_id, &user, rx, finished_rx, a.timeout).await;
+    server.abort();
+    let connected = match result {
+        Ok(c) => c,
+        Err(e) => {
+            // The pending authorization is useless now; a late redirect must find nothing.
+            let _ = flows.cancel(&user, &started.state).await;
+            return Err(action_error(e));
+        }
+    };
+    report_authorized(&store, &path, &a.spec, &instance_id, &user, &connected).await;
+    Ok(Outcome::Success)
+}
 
+/// `connector auth login` only serves the per-user auth types; a shared one is refused.
+fn require_per_user(instance: &ConnectorInstance) -> anyhow::Result<()> {
+    if instance.auth_mode() != AuthMode::PerUser {
+        return Err(action_error(ActionError::user(
+            "not_per_user",
+            format!(
+                "`{}` uses auth type `{}`, which is shared: give its credentials to `connector \
+                 run` with --secrets. `connector auth login` is for the per-user auth types \
+                 oauth_authorization_code and ears",
+                instance.spec.id, instance.auth_type
+            ),
+        )));
+    }
+    Ok(())
+}
+
+/// The URL to open (stdout) and what the login waits for (stderr).
+fn print_login_instructions(
+    instance_id: &str,
+    user: &str,
+    started: &Authorization,
+    redirect_uri: &str,
+    timeout: u64,
+) {
     emit(
         Stream::Stdout,
         &format!(
@@ -397,53 +425,85 @@ async fn login(a: LoginArgs, color: ColorChoice) -> anyhow::Result<Outcome> {
     emit(
         Stream::Stderr,
         &format!(
-            "waiting up to {} s for the provider to redirect to {redirect_uri} (Ctrl-C to \
-             cancel)\n",
-            a.timeout
+            "waiting up to {timeout} s for the provider to redirect to {redirect_uri} (Ctrl-C to \
+             cancel)\n"
         ),
     );
+}
 
-    let timeout = tokio::time::sleep(Duration::from_secs(a.timeout));
-    let result = tokio::select! {
+/// Wait for the provider's redirect (finishing the flow with it and answering the browser),
+/// the timeout, or Ctrl-C, whichever comes first.
+async fn await_callback(
+    flows: &OAuthFlows,
+    instance_id: &str,
+    user: &str,
+    mut rx: mpsc::Receiver<Pending>,
+    finished_rx: oneshot::Receiver<()>,
+    timeout_secs: u64,
+) -> Result<Connected, ActionError> {
+    let timeout = tokio::time::sleep(Duration::from_secs(timeout_secs));
+    tokio::select! {
         pending = rx.recv() => match pending {
-            Some(p) => {
-                let r = flows.callback(&user, p.params).await;
-                let page = match &r {
-                    Ok(_) => (200, page("Authorized", &format!(
-                        "`{instance_id}` is authorized for user `{user}`. You can close this \
-                         window and return to the terminal."))),
-                    Err(e) => (400, page("Authorization failed", &format!(
-                        "{} [{}]: {}", e.class.as_str(), e.code, e.message))),
-                };
-                let _ = p.page.send(page);
-                // Let the browser receive the page before the process exits.
-                let _ = tokio::time::timeout(PAGE_GRACE, finished_rx).await;
-                r
-            }
+            Some(p) => finish_callback(flows, instance_id, user, p, finished_rx).await,
             None => Err(ActionError::system("callback_listener_failed", "the callback listener stopped")),
         },
         _ = timeout => Err(ActionError::auth(
             "login_timeout",
             format!(
-                "no redirect from the provider within {} s: run `connector auth login` again \
-                 and finish the authorization in the browser sooner (--timeout)",
-                a.timeout
+                "no redirect from the provider within {timeout_secs} s: run `connector auth login` again \
+                 and finish the authorization in the browser sooner (--timeout)"
             ),
         )),
         _ = tokio::signal::ctrl_c() => Err(ActionError::user("login_cancelled", "the login was cancelled")),
+    }
+}
+
+/// Finish the flow with the callback's parameters and send the browser its result page.
+async fn finish_callback(
+    flows: &OAuthFlows,
+    instance_id: &str,
+    user: &str,
+    p: Pending,
+    finished_rx: oneshot::Receiver<()>,
+) -> Result<Connected, ActionError> {
+    let r = flows.callback(user, p.params).await;
+    let page = match &r {
+        Ok(_) => (
+            200,
+            page(
+                "Authorized",
+                &format!(
+                    "`{instance_id}` is authorized for user `{user}`. You can close this \
+                     window and return to the terminal."
+                ),
+            ),
+        ),
+        Err(e) => (
+            400,
+            page(
+                "Authorization failed",
+                &format!("{} [{}]: {}", e.class.as_str(), e.code, e.message),
+            ),
+        ),
     };
-    server.abort();
-    let connected = match result {
-        Ok(c) => c,
-        Err(e) => {
-            // The pending authorization is useless now; a late redirect must find nothing.
-            let _ = flows.cancel(&user, &started.state).await;
-            return Err(action_error(e));
-        }
-    };
+    let _ = p.page.send(page);
+    // Let the browser receive the page before the process exits.
+    let _ = tokio::time::timeout(PAGE_GRACE, finished_rx).await;
+    r
+}
+
+/// Say what was stored, where, and that `connector run` now acts as the user.
+async fn report_authorized(
+    store: &Stores,
+    path: &Path,
+    spec: &Path,
+    instance_id: &str,
+    user: &str,
+    connected: &Connected,
+) {
     let record = store
         .tokens
-        .get_user_token(&UserTokenKey::oauth(&user, &instance_id))
+        .get_user_token(&UserTokenKey::oauth(user, instance_id))
         .await
         .ok()
         .flatten();
@@ -455,10 +515,9 @@ async fn login(a: LoginArgs, color: ColorChoice) -> anyhow::Result<Outcome> {
              `connector run {}` now acts as `{user}`\n",
             connected.token_id,
             path.display(),
-            a.spec.display(),
+            spec.display(),
         ),
     );
-    Ok(Outcome::Success)
 }
 
 fn describe_token(r: &TokenRecord) -> String {
@@ -611,110 +670,136 @@ async fn status(
         (None, None) => None,
     };
     let path = store_path(store)?;
-    let tokens = if path.is_file() {
-        let store = open_store(&path).await?;
-        store
-            .tokens
-            .list_user_tokens(&user)
-            .await
-            .map_err(|e| action_error(e.into()))?
-    } else {
-        Vec::new()
-    };
+    let tokens = stored_tokens(&path, &user).await?;
     let tokens: Vec<&TokenRecord> = tokens
         .iter()
         .filter(|t| filter.as_deref().is_none_or(|f| t.connector_id == f))
         .collect();
     let now = Timestamp::now();
-    match format {
-        ListFormat::Json => {
-            let rows: Vec<_> = tokens
-                .iter()
-                .map(|t| {
-                    json!({
-                        "user": user,
-                        "instance": t.connector_id,
-                        "credentialType": t.credential_type,
-                        "tokenId": t.id.to_string(),
-                        "state": token_state(t, now),
-                        "expiresAt": t.expires_at.map(format_time),
-                        "refreshable": t.refresh_token.is_some(),
-                        "revoked": t.revoked,
-                        "scope": t.scope,
-                        "updatedAt": format_time(t.updated_at),
-                    })
-                })
-                .collect();
-            let text = serde_json::to_string_pretty(&rows).unwrap_or_else(|_| "[]".into());
-            emit(Stream::Stdout, &format!("{text}\n"));
-        }
-        ListFormat::Table => {
-            let mut out = format!("user `{user}`, token store {}\n", path.display());
-            if tokens.is_empty() {
-                out.push_str(&match &filter {
-                    Some(f) => format!(
-                        "no tokens stored for `{f}`: run `connector auth login <spec>` to \
-                         authorize\n"
-                    ),
-                    None => "no tokens stored: run `connector auth login <spec>` to authorize\n"
-                        .to_string(),
-                });
-            } else {
-                let rows: Vec<[String; 6]> = tokens
-                    .iter()
-                    .map(|t| {
-                        [
-                            t.connector_id.clone(),
-                            t.credential_type.clone(),
-                            token_state(t, now).to_string(),
-                            t.expires_at
-                                .map(format_time)
-                                .unwrap_or_else(|| "-".to_string()),
-                            if t.refresh_token.is_some() {
-                                "yes"
-                            } else {
-                                "no"
-                            }
-                            .to_string(),
-                            format_time(t.updated_at),
-                        ]
-                    })
-                    .collect();
-                let header = [
-                    "INSTANCE",
-                    "CREDENTIAL",
-                    "STATE",
-                    "EXPIRES",
-                    "REFRESH",
-                    "UPDATED",
-                ];
-                let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
-                for r in &rows {
-                    for (w, c) in widths.iter_mut().zip(r) {
-                        *w = (*w).max(c.chars().count());
-                    }
-                }
-                let line = |cells: Vec<&str>| {
-                    let mut l = String::new();
-                    for (i, (c, w)) in cells.iter().zip(&widths).enumerate() {
-                        if i + 1 == cells.len() {
-                            l.push_str(c);
-                        } else {
-                            l.push_str(&format!("{c:<w$}  "));
-                        }
-                    }
-                    l.push('\n');
-                    l
-                };
-                out.push_str(&line(header.to_vec()));
-                for r in &rows {
-                    out.push_str(&line(r.iter().map(String::as_str).collect()));
-                }
+    let out = match format {
+        ListFormat::Json => status_json(&user, &tokens, now),
+        ListFormat::Table => status_table(&user, &path, filter.as_deref(), &tokens, now),
+    };
+    emit(Stream::Stdout, &out);
+    Ok(Outcome::Success)
+}
+
+/// The user's tokens in the store at `path`; none when there is no store file yet.
+async fn stored_tokens(path: &Path, user: &str) -> anyhow::Result<Vec<TokenRecord>> {
+    if !path.is_file() {
+        return Ok(Vec::new());
+    }
+    let store = open_store(path).await?;
+    store
+        .tokens
+        .list_user_tokens(user)
+        .await
+        .map_err(|e| action_error(e.into()))
+}
+
+/// `status --format json`: one object per token.
+fn status_json(user: &str, tokens: &[&TokenRecord], now: Timestamp) -> String {
+    let rows: Vec<_> = tokens
+        .iter()
+        .map(|t| {
+            json!({
+                "user": user,
+                "instance": t.connector_id,
+                "credentialType": t.credential_type,
+                "tokenId": t.id.to_string(),
+                "state": token_state(t, now),
+                "expiresAt": t.expires_at.map(format_time),
+                "refreshable": t.refresh_token.is_some(),
+                "revoked": t.revoked,
+                "scope": t.scope,
+                "updatedAt": format_time(t.updated_at),
+            })
+        })
+        .collect();
+    let text = serde_json::to_string_pretty(&rows).unwrap_or_else(|_| "[]".into());
+    format!("{text}\n")
+}
+
+/// `status --format table`: a heading line, then the tokens' table or a hint to log in.
+fn status_table(
+    user: &str,
+    path: &Path,
+    filter: Option<&str>,
+    tokens: &[&TokenRecord],
+    now: Timestamp,
+) -> String {
+    let mut out = format!("user `{user}`, token store {}\n", path.display());
+    if tokens.is_empty() {
+        out.push_str(&match filter {
+            Some(f) => format!(
+                "no tokens stored for `{f}`: run `connector auth login <spec>` to \
+                 authorize\n"
+            ),
+            None => {
+                "no tokens stored: run `connector auth login <spec>` to authorize\n".to_string()
             }
-            emit(Stream::Stdout, &out);
+        });
+    } else {
+        let rows: Vec<[String; 6]> = tokens.iter().map(|t| token_row(t, now)).collect();
+        out.push_str(&table(
+            &[
+                "INSTANCE",
+                "CREDENTIAL",
+                "STATE",
+                "EXPIRES",
+                "REFRESH",
+                "UPDATED",
+            ],
+            &rows,
+        ));
+    }
+    out
+}
+
+/// One token's cells in the status table.
+fn token_row(t: &TokenRecord, now: Timestamp) -> [String; 6] {
+    [
+        t.connector_id.clone(),
+        t.credential_type.clone(),
+        token_state(t, now).to_string(),
+        t.expires_at
+            .map(format_time)
+            .unwrap_or_else(|| "-".to_string()),
+        if t.refresh_token.is_some() {
+            "yes"
+        } else {
+            "no"
+        }
+        .to_string(),
+        format_time(t.updated_at),
+    ]
+}
+
+/// Left-aligned columns two spaces apart, the last one unpadded.
+fn table<const N: usize>(header: &[&str; N], rows: &[[String; N]]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for r in rows {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
         }
     }
-    Ok(Outcome::Success)
+    let line = |cells: Vec<&str>| {
+        let mut l = String::new();
+        for (i, (c, w)) in cells.iter().zip(&widths).enumerate() {
+            if i + 1 == cells.len() {
+                l.push_str(c);
+            } else {
+                l.push_str(&format!("{c:<w$}  "));
+            }
+        }
+        l.push('\n');
+        l
+    };
+    let mut out = line(header.to_vec());
+    for r in rows {
+        out.push_str(&line(r.iter().map(String::as_str).collect()));
+    }
+    out
 }
 
 /// `revoked` (authorize again), `expired` (the next run refreshes it, if it can) or `valid`.
