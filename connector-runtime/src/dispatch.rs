@@ -125,7 +125,7 @@ impl Dispatcher {
         let s = self
             .schemas
             .get(action)
-            .ok_or_else(|| unknown_action(self.spec(), action))?;
+            .ok_or_else(|| crate::error::unknown_action(self.spec(), action))?;
         let problems: Vec<String> = s
             .input
             .iter_errors(input)

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use connector_spec::{AuthMode, AuthTypeId, ConnectorSpec};
+use connector_spec::{AuthMode, AuthTypeId, AuthTypeRef, ConnectorSpec};
 use serde_json::{Map, Value};
 
 use crate::error::ActionError;
@@ -34,6 +34,54 @@ impl std::fmt::Debug for ConnectorInstance {
     }
 }
 
+/// A JSON object (null is an empty one); anything else is the user error `code`.
+fn object(
+    v: Value,
+    code: &'static str,
+    message: &'static str,
+) -> Result<Map<String, Value>, ActionError> {
+    match v {
+        Value::Object(m) => Ok(m),
+        Value::Null => Ok(Map::new()),
+        _ => Err(ActionError::user(code, message)),
+    }
+}
+
+/// The auth type `config.authType` names, else the recommended one, else the first listed.
+fn selected_auth_type(
+    spec: &ConnectorSpec,
+    named: Option<Value>,
+) -> Result<AuthTypeRef, ActionError> {
+    let types = &spec.auth.types;
+    match named {
+        Some(Value::String(s)) => types
+            .iter()
+            .find(|t| t.kind.as_str() == s)
+            .cloned()
+            .ok_or_else(|| {
+                let accepted: Vec<&str> = types.iter().map(|t| t.kind.as_str()).collect();
+                ActionError::user(
+                    "invalid_config",
+                    format!(
+                        "`authType` `{s}` is not accepted by {}; it accepts: {}",
+                        spec.id,
+                        accepted.join(", ")
+                    ),
+                )
+            }),
+        Some(_) => Err(ActionError::user(
+            "invalid_config",
+            "`authType` must be a string",
+        )),
+        None => types
+            .iter()
+            .find(|t| t.recommended)
+            .or_else(|| types.first())
+            .cloned()
+            .ok_or_else(|| ActionError::user("invalid_config", "the spec accepts no auth type")),
+    }
+}
+
 impl ConnectorInstance {
     /// Validate `config` and `secrets` against the spec and the selected auth type.
     ///
@@ -44,67 +92,9 @@ impl ConnectorInstance {
         config: Value,
         secrets: Value,
     ) -> Result<ConnectorInstance, ActionError> {
-        let mut config = match config {
-            Value::Object(m) => m,
-            Value::Null => Map::new(),
-            _ => {
-                return Err(ActionError::user(
-                    "invalid_config",
-                    "config must be a JSON object",
-                ));
-            }
-        };
-        let secrets = match secrets {
-            Value::Object(m) => m,
-            Value::Null => Map::new(),
-            _ => {
-                return Err(ActionError::user(
-                    "invalid_secrets",
-                    "secrets must be a JSON object",
-                ));
-            }
-        };
-        let auth_ref = match config.remove("authType") {
-            Some(Value::String(s)) => {
-                let t = spec
-                    .auth
-                    .types
-                    .iter()
-                    .find(|t| t.kind.as_str() == s)
-                    .ok_or_else(|| {
-                        ActionError::user(
-                            "invalid_config",
-                            format!(
-                                "`authType` `{s}` is not accepted by {}; it accepts: {}",
-                                spec.id,
-                                spec.auth
-                                    .types
-                                    .iter()
-                                    .map(|t| t.kind.as_str())
-                                    .collect::<Vec<_>>()
-                                    .join(", ")
-                            ),
-                        )
-                    })?;
-                t.clone()
-            }
-            Some(_) => {
-                return Err(ActionError::user(
-                    "invalid_config",
-                    "`authType` must be a string",
-                ));
-            }
-            None => spec
-                .auth
-                .types
-                .iter()
-                .find(|t| t.recommended)
-                .or_else(|| spec.auth.types.first())
-                .cloned()
-                .ok_or_else(|| {
-                    ActionError::user("invalid_config", "the spec accepts no auth type")
-                })?,
-        };
+        let mut config = object(config, "invalid_config", "config must be a JSON object")?;
+        let secrets = object(secrets, "invalid_secrets", "secrets must be a JSON object")?;
+        let auth_ref = selected_auth_type(&spec, config.remove("authType"))?;
         let auth = auth_ref.kind;
         let auth_config_schema = auth.config_schema();
         let auth_secret_schema = auth.secrets_schema();

@@ -1,18 +1,14 @@
 //! `connector run` and `connector test`: execute a spec's action or connection check.
 
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use anyhow::{Context, bail};
-use connector_runtime::{
-    ActionError, CancellationToken, ConnectorInstance, ExecuteOptions, InstanceRuntime, Registry,
-};
-use connector_spec::{AuthMode, LoadOptions, SpecLoader};
+use connector_runtime::{ActionError, CancellationToken, ExecuteOptions, InstanceRuntime};
+use connector_spec::AuthMode;
 use futures::StreamExt;
 use serde_json::Value;
 
 use crate::Outcome;
-use crate::commands::instance::{Failed, Loaded, RunArgs, action_error, load, report};
+use crate::commands::instance::{Failed, Loaded, RunArgs, action_error, load, parse_input, report};
 use crate::commands::records::{Closed, OutputFormat, RecordWriter};
 use crate::output::{ColorChoice, Stream, emit};
 

@@ -605,57 +605,12 @@ impl OAuthFlows {
         let (_guard, result) = exchange.await.map_err(|e| {
             ActionError::system("refresh_failed", format!("the refresh task failed: {e}"))
         })?;
-        let scrub = |e: ActionError| {
-            connector
-                .redactor
-                .with([
-                    refresh_token.expose_secret().to_string(),
-                    record.access_token.expose_secret().to_string(),
-                ])
-                .redact_error(e)
-        };
         let written = match result {
             Ok(written) => written,
-            Err(e) if e.oauth_error() == Some("invalid_grant") => {
-                // Another process sharing the store may have spent this refresh token a
-                // moment ago (rotation): its newer token is not revoked.
-                if let Some(newer) = self.read(&connector.id, owner).await?
-                    && newer.version != record.version
-                    && !newer.revoked
-                {
-                    return Ok(newer);
-                }
-                let marked = match owner {
-                    TokenOwner::Shared => self.store.revoke_shared_token(&record.id).await,
-                    TokenOwner::User(u) => self.store.revoke_user_token(u, &record.id).await,
-                };
-                if let Err(store_err) = marked {
-                    tracing::warn!(token = %record.id, error = %store_err, "could not mark the token revoked");
-                }
-                tracing::info!(connector = %connector.id, owner = ?owner, "refresh token refused (invalid_grant): marked revoked");
-                let mut err = revoked(&connector.id, owner);
-                err.message = format!("{}; the provider said: {}", err.message, provider_says(&e));
-                return Err(scrub(err.with_status(e.status().unwrap_or(400))));
-            }
             Err(e) => {
-                let (class, code) = match &e {
-                    TokenEndpointError::Refused(_) => (ErrorClass::User, "egress_refused"),
-                    e if e.is_transient() => (ErrorClass::Transient, "refresh_failed"),
-                    _ => (ErrorClass::Auth, "refresh_failed"),
-                };
-                let mut err = ActionError::new(
-                    class,
-                    code,
-                    format!(
-                        "refreshing the token for {} failed: {}",
-                        describe(&connector.id, owner),
-                        provider_says(&e)
-                    ),
-                );
-                if let Some(s) = e.status() {
-                    err = err.with_status(s);
-                }
-                return Err(scrub(err));
+                return self
+                    .refresh_failed(connector, owner, &record, &refresh_token, e)
+                    .await;
             }
         };
         match written {
@@ -665,6 +620,65 @@ impl OAuthFlows {
             Err(StoreError::TokenNotFound { .. }) => Err(not_authorized(&connector.id, owner)),
             Err(e) => Err(ActionError::from(e)),
         }
+    }
+
+    /// What a refused or failed refresh means. `invalid_grant` marks the token revoked,
+    /// unless another process sharing the store has just replaced it (rotation): then its
+    /// newer token is the answer (`Ok`). Every error is scrubbed of both tokens.
+    async fn refresh_failed(
+        &self,
+        connector: &OAuthConnector,
+        owner: &TokenOwner,
+        record: &TokenRecord,
+        refresh_token: &SecretString,
+        e: TokenEndpointError,
+    ) -> Result<TokenRecord, ActionError> {
+        let scrub = |err: ActionError| {
+            connector
+                .redactor
+                .with([
+                    refresh_token.expose_secret().to_string(),
+                    record.access_token.expose_secret().to_string(),
+                ])
+                .redact_error(err)
+        };
+        if e.oauth_error() == Some("invalid_grant") {
+            if let Some(newer) = self.read(&connector.id, owner).await?
+                && newer.version != record.version
+                && !newer.revoked
+            {
+                return Ok(newer);
+            }
+            let marked = match owner {
+                TokenOwner::Shared => self.store.revoke_shared_token(&record.id).await,
+                TokenOwner::User(u) => self.store.revoke_user_token(u, &record.id).await,
+            };
+            if let Err(store_err) = marked {
+                tracing::warn!(token = %record.id, error = %store_err, "could not mark the token revoked");
+            }
+            tracing::info!(connector = %connector.id, owner = ?owner, "refresh token refused (invalid_grant): marked revoked");
+            let mut err = revoked(&connector.id, owner);
+            err.message = format!("{}; the provider said: {}", err.message, provider_says(&e));
+            return Err(scrub(err.with_status(e.status().unwrap_or(400))));
+        }
+        let (class, code) = match &e {
+            TokenEndpointError::Refused(_) => (ErrorClass::User, "egress_refused"),
+            e if e.is_transient() => (ErrorClass::Transient, "refresh_failed"),
+            _ => (ErrorClass::Auth, "refresh_failed"),
+        };
+        let mut err = ActionError::new(
+            class,
+            code,
+            format!(
+                "refreshing the token for {} failed: {}",
+                describe(&connector.id, owner),
+                provider_says(&e)
+            ),
+        );
+        if let Some(s) = e.status() {
+            err = err.with_status(s);
+        }
+        Err(scrub(err))
     }
 }
 

@@ -350,6 +350,43 @@ pub fn parse_response(
     body: &[u8],
     paths: &TokenPaths,
 ) -> Result<TokenSet, TokenEndpointError> {
+    let json = reply_object(status, form_encoded, body)?;
+    let malformed = |reason: String| TokenEndpointError::Malformed { status, reason };
+    let access_token = access_token(&json, &paths.access).map_err(malformed)?;
+    let refresh_token = refresh_token(&json, &paths.refresh).map_err(malformed)?;
+    // Lifetimes sit beside the access token (Slack: `authed_user.expires_in`), else at the top.
+    let parent = lookup(&json, &paths.access[..paths.access.len() - 1]).unwrap_or(&json);
+    let seconds = |key: &str| -> Result<Option<Duration>, TokenEndpointError> {
+        let v = parent.get(key).or_else(|| json.get(key));
+        match v {
+            None | Some(Value::Null) => Ok(None),
+            Some(v) => v
+                .as_u64()
+                .or_else(|| v.as_str()?.trim().parse().ok())
+                .map(|s| Some(Duration::from_secs(s)))
+                .ok_or_else(|| malformed(format!("`{key}` is not a number of seconds"))),
+        }
+    };
+    let text = |key: &str| {
+        parent
+            .get(key)
+            .or_else(|| json.get(key))
+            .and_then(Value::as_str)
+            .map(|s| printable(s, 2048))
+    };
+    Ok(TokenSet {
+        access_token: SecretString::from(access_token),
+        refresh_token,
+        expires_in: seconds("expires_in")?,
+        refresh_token_expires_in: seconds("refresh_token_expires_in")?,
+        token_type: text("token_type"),
+        scope: text("scope"),
+    })
+}
+
+/// The reply as a JSON object (a form-encoded one read as an object of strings), once it is
+/// known to be a success: an OAuth `error` or a failing status is the matching error.
+fn reply_object(status: u16, form_encoded: bool, body: &[u8]) -> Result<Value, TokenEndpointError> {
     let json: Option<Value> = if form_encoded {
         let map: serde_json::Map<String, Value> = url::form_urlencoded::parse(body)
             .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
@@ -387,72 +424,32 @@ pub fn parse_response(
     if !success {
         return Err(TokenEndpointError::Status { status });
     }
-    let malformed = |reason: String| TokenEndpointError::Malformed { status, reason };
-    let access_token = match lookup(&json, &paths.access) {
+    Ok(json)
+}
+
+/// The access token at `path`: a non-empty string that can be sent in a header. The error is
+/// the reason the reply is malformed.
+fn access_token(json: &Value, path: &[String]) -> Result<String, String> {
+    let token = match lookup(json, path) {
         Some(Value::String(s)) if !s.is_empty() => s.clone(),
-        Some(Value::String(_)) => {
-            return Err(malformed(format!(
-                "`$.{}` is empty",
-                paths.access.join(".")
-            )));
-        }
-        Some(_) => {
-            return Err(malformed(format!(
-                "`$.{}` is not a string",
-                paths.access.join(".")
-            )));
-        }
-        None => {
-            return Err(malformed(format!(
-                "it has no `$.{}`",
-                paths.access.join(".")
-            )));
-        }
+        Some(Value::String(_)) => return Err(format!("`$.{}` is empty", path.join("."))),
+        Some(_) => return Err(format!("`$.{}` is not a string", path.join("."))),
+        None => return Err(format!("it has no `$.{}`", path.join("."))),
     };
-    if !access_token.bytes().all(|b| (0x21..0x7f).contains(&b)) {
-        return Err(malformed(
-            "the access token contains characters that cannot be sent in a header".into(),
-        ));
+    if !token.bytes().all(|b| (0x21..0x7f).contains(&b)) {
+        return Err("the access token contains characters that cannot be sent in a header".into());
     }
-    let refresh_token = match lookup(&json, &paths.refresh) {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) if s.is_empty() => None,
-        Some(Value::String(s)) => Some(SecretString::from(s.clone())),
-        Some(_) => {
-            return Err(malformed(format!(
-                "`$.{}` is not a string",
-                paths.refresh.join(".")
-            )));
-        }
-    };
-    // Lifetimes sit beside the access token (Slack: `authed_user.expires_in`), else at the top.
-    let parent = lookup(&json, &paths.access[..paths.access.len() - 1]).unwrap_or(&json);
-    let seconds = |key: &str| -> Result<Option<Duration>, TokenEndpointError> {
-        let v = parent.get(key).or_else(|| json.get(key));
-        match v {
-            None | Some(Value::Null) => Ok(None),
-            Some(v) => v
-                .as_u64()
-                .or_else(|| v.as_str()?.trim().parse().ok())
-                .map(|s| Some(Duration::from_secs(s)))
-                .ok_or_else(|| malformed(format!("`{key}` is not a number of seconds"))),
-        }
-    };
-    let text = |key: &str| {
-        parent
-            .get(key)
-            .or_else(|| json.get(key))
-            .and_then(Value::as_str)
-            .map(|s| printable(s, 2048))
-    };
-    Ok(TokenSet {
-        access_token: SecretString::from(access_token),
-        refresh_token,
-        expires_in: seconds("expires_in")?,
-        refresh_token_expires_in: seconds("refresh_token_expires_in")?,
-        token_type: text("token_type"),
-        scope: text("scope"),
-    })
+    Ok(token)
+}
+
+/// The refresh token at `path`, if the reply has one (absent, null and empty are none).
+fn refresh_token(json: &Value, path: &[String]) -> Result<Option<SecretString>, String> {
+    match lookup(json, path) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if s.is_empty() => Ok(None),
+        Some(Value::String(s)) => Ok(Some(SecretString::from(s.clone()))),
+        Some(_) => Err(format!("`$.{}` is not a string", path.join("."))),
+    }
 }
 
 /// Provider text made safe to show: control characters dropped, length capped.
