@@ -706,3 +706,28 @@ fn bundled_specs_export_valid_documents() {
     let catalog = export_catalog(&specs);
     assert_eq!(catalog.len(), specs.len() + 2);
 }
+
+/// A templated auth default is rendered when the instance is created: the form shows no
+/// default for it and does not make the user fill it in; plain defaults stay.
+#[test]
+fn a_templated_auth_default_is_neither_a_form_default_nor_required() {
+    let mut spec = webhook();
+    let mut r = auth_ref(AuthTypeId::OauthClientCredentials);
+    r.defaults.insert(
+        "tokenUrl".into(),
+        json!("https://login.example.com/{{ config.tenantId }}/token"),
+    );
+    r.defaults.insert("scope".into(), json!("api.read"));
+    spec.auth.types = vec![r];
+    let doc = schema_document(&spec);
+    let branch = &doc["auth"]["oneOf"][0];
+    assert!(
+        branch["properties"]["tokenUrl"].get("default").is_none(),
+        "{branch}"
+    );
+    assert_eq!(branch["properties"]["scope"]["default"], "api.read");
+    let required = branch["required"].as_array().unwrap();
+    assert!(!required.contains(&json!("tokenUrl")), "{branch}");
+    assert!(required.contains(&json!("clientId")), "{branch}");
+    assert!(required.contains(&json!("clientSecret")), "{branch}");
+}

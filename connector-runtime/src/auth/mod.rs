@@ -6,6 +6,7 @@
 //! here and one line in [`for_type`] (see "Adding an auth type" in `docs/spec-format.md`).
 
 mod api_key_header;
+mod api_key_pair;
 mod api_key_query;
 mod auth_type;
 mod aws_sigv4;
@@ -18,6 +19,7 @@ pub(crate) mod mtls;
 mod none;
 mod oauth_authorization_code;
 mod oauth_client_credentials;
+mod oauth_jwt_bearer;
 mod static_headers;
 pub(crate) mod strategy;
 mod webhook_url;
@@ -57,6 +59,8 @@ pub fn for_type(id: AuthTypeId) -> &'static dyn AuthType {
         AuthTypeId::Ears => &ears::EarsType,
         AuthTypeId::Mtls => &mtls::MtlsType,
         AuthTypeId::AwsSigv4 => &aws_sigv4::AwsSigv4Type,
+        AuthTypeId::ApiKeyPair => &api_key_pair::ApiKeyPairType,
+        AuthTypeId::OauthJwtBearer => &oauth_jwt_bearer::JwtBearerType,
     }
 }
 
