@@ -201,7 +201,18 @@ impl AuthTypeId {
                 }),
                 &["url"],
             ),
-            AuthTypeId::OauthClientCredentials | AuthTypeId::OauthAuthorizationCode => object(
+            // `clientSecret` is required unless `clientAuthentication` is `private_key_jwt`,
+            // which needs `privateKey` instead: a condition across config and secrets, so it
+            // is in `form_conditions` and checked when the strategy is built.
+            AuthTypeId::OauthClientCredentials => object(
+                json!({
+                    "clientSecret": secret_field("Client secret", 1),
+                    "privateKey": private_key_field(2, "For `private_key_jwt`: the RSA private key that signs the client assertion"),
+                    "privateKeyPassword": secret_field("Private key password", 3)
+                }),
+                &[],
+            ),
+            AuthTypeId::OauthAuthorizationCode => object(
                 json!({ "clientSecret": secret_field("Client secret", 1) }),
                 &["clientSecret"],
             ),
@@ -253,6 +264,25 @@ impl AuthTypeId {
     }
 }
 
+impl AuthTypeId {
+    /// Conditions across this type's config and secrets fields, for a form that shows them
+    /// together (each an `allOf` item over the merged object). The runtime checks the same
+    /// when it builds the type's strategy.
+    pub fn form_conditions(self) -> Vec<Value> {
+        match self {
+            AuthTypeId::OauthClientCredentials => vec![json!({
+                "if": {
+                    "properties": { "clientAuthentication": { "const": "private_key_jwt" } },
+                    "required": ["clientAuthentication"]
+                },
+                "then": { "required": ["keyId", "privateKey"] },
+                "else": { "required": ["clientSecret"] }
+            })],
+            _ => Vec::new(),
+        }
+    }
+}
+
 impl std::fmt::Display for AuthTypeId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
@@ -274,7 +304,19 @@ fn oauth_client_credentials_config() -> Value {
                 "type": "string", "maxLength": 2048,
                 "x-ui": { "label": "Audience", "widget": "text", "order": 4 }
             },
-            "clientAuthentication": client_auth_field(5)
+            "clientAuthentication": client_auth_field(5, true),
+            "keyId": {
+                "type": "string", "minLength": 1, "maxLength": 1024,
+                "x-ui": { "label": "Key ID", "widget": "text", "order": 6, "section": "Advanced",
+                          "when": { "field": "clientAuthentication", "equals": "private_key_jwt" },
+                          "helpText": "For `private_key_jwt`: the id of the signing key, written in the JWT header" }
+            },
+            "keyIdHeader": {
+                "type": "string", "enum": ["kid", "x5t", "x5t#S256"], "default": "kid",
+                "x-ui": { "label": "Key ID header parameter", "widget": "select", "order": 7, "section": "Advanced",
+                          "when": { "field": "clientAuthentication", "equals": "private_key_jwt" },
+                          "helpText": "Entra ID names the key by its certificate's thumbprint: `x5t` (SHA-1) or `x5t#S256` (SHA-256), base64url" }
+            }
         }),
         &["tokenUrl", "clientId"],
     )
@@ -298,7 +340,7 @@ fn oauth_authorization_code_config() -> Value {
                           "section": "Advanced",
                           "helpText": "Some providers (e.g. Slack user scopes) use another name" }
             },
-            "clientAuthentication": client_auth_field(6),
+            "clientAuthentication": client_auth_field(6, false),
             "accessTokenPath": {
                 "type": "string", "default": "$.access_token", "maxLength": 256,
                 "x-ui": { "label": "Access token path", "widget": "text", "order": 7, "section": "Advanced" }
@@ -469,9 +511,18 @@ fn private_key_field(order: u32, help: &str) -> Value {
     })
 }
 
-fn client_auth_field(order: u32) -> Value {
+fn client_auth_field(order: u32, private_key_jwt: bool) -> Value {
+    let methods: &[&str] = if private_key_jwt {
+        &[
+            "client_secret_basic",
+            "client_secret_post",
+            "private_key_jwt",
+        ]
+    } else {
+        &["client_secret_basic", "client_secret_post"]
+    };
     json!({
-        "type": "string", "enum": ["client_secret_basic", "client_secret_post"],
+        "type": "string", "enum": methods,
         "default": "client_secret_basic",
         "x-ui": { "label": "Client authentication", "widget": "select", "order": order, "section": "Advanced" }
     })

@@ -238,6 +238,10 @@ fn auth_branch(r: &AuthTypeRef) -> Value {
     branch.insert("properties".into(), Value::Object(properties));
     branch.insert("required".into(), Value::Array(required));
     branch.insert("additionalProperties".into(), json!(false));
+    let conditions = r.kind.form_conditions();
+    if !conditions.is_empty() {
+        branch.insert("allOf".into(), Value::Array(conditions));
+    }
     branch.insert("x-authType".into(), json!(r.kind.as_str()));
     branch.insert("x-authMode".into(), json!(r.kind.auth_mode().as_str()));
     if r.recommended {

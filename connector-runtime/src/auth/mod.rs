@@ -22,6 +22,7 @@ mod oauth_client_credentials;
 mod oauth_jwt_bearer;
 mod static_headers;
 pub(crate) mod strategy;
+pub(crate) mod token_grant;
 mod webhook_url;
 
 use std::sync::Arc;
@@ -38,6 +39,7 @@ pub use none::NoAuth;
 pub use oauth_client_credentials::ClientCredentials;
 pub use static_headers::StaticHeaders;
 pub use strategy::{AuthStrategy, Clock, Refuse, UserAuthProvider};
+pub use token_grant::GrantedToken;
 
 use crate::egress::EgressClient;
 use crate::error::ActionError;
