@@ -201,17 +201,7 @@ impl AuthTypeId {
                 }),
                 &["url"],
             ),
-            // `clientSecret` is required unless `clientAuthentication` is `private_key_jwt`,
-            // which needs `privateKey` instead: a condition across config and secrets, so it
-            // is in `form_conditions` and checked when the strategy is built.
-            AuthTypeId::OauthClientCredentials => object(
-                json!({
-                    "clientSecret": secret_field("Client secret", 1),
-                    "privateKey": private_key_field(2, "For `private_key_jwt`: the RSA private key that signs the client assertion"),
-                    "privateKeyPassword": secret_field("Private key password", 3)
-                }),
-                &[],
-            ),
+            AuthTypeId::OauthClientCredentials => oauth_client_credentials_secrets(),
             AuthTypeId::OauthAuthorizationCode => object(
                 json!({ "clientSecret": secret_field("Client secret", 1) }),
                 &["clientSecret"],
@@ -241,25 +231,8 @@ impl AuthTypeId {
                 }),
                 &["accessKeyId", "secretAccessKey"],
             ),
-            AuthTypeId::ApiKeyPair => object(
-                json!({
-                    "keyId": {
-                        "type": "string", "minLength": 1, "maxLength": 1024,
-                        "x-ui": { "label": "Key ID", "widget": "text", "order": 1, "sensitive": true,
-                                  "helpText": "The identifier sent with the key (a user's email, an API key ID)" }
-                    },
-                    "apiKey": secret_field("API key", 2)
-                }),
-                &["keyId", "apiKey"],
-            ),
-            AuthTypeId::OauthJwtBearer => object(
-                json!({
-                    "clientSecret": secret_field("Client secret", 1),
-                    "privateKey": private_key_field(2, "RSA private key (PEM) that signs the JWT assertion"),
-                    "privateKeyPassword": secret_field("Private key password", 3)
-                }),
-                &["clientSecret", "privateKey"],
-            ),
+            AuthTypeId::ApiKeyPair => api_key_pair_secrets(),
+            AuthTypeId::OauthJwtBearer => oauth_jwt_bearer_secrets(),
         }
     }
 }
@@ -408,6 +381,47 @@ fn aws_sigv4_config() -> Value {
             }
         }),
         &["region", "service"],
+    )
+}
+
+/// `clientSecret` is required unless `clientAuthentication` is `private_key_jwt`, which needs
+/// `privateKey` instead: a condition across config and secrets, so it is in
+/// [`AuthTypeId::form_conditions`] and checked when the strategy is built.
+fn oauth_client_credentials_secrets() -> Value {
+    object(
+        json!({
+            "clientSecret": secret_field("Client secret", 1),
+            "privateKey": private_key_field(2, "For `private_key_jwt`: the RSA private key that signs the client assertion"),
+            "privateKeyPassword": secret_field("Private key password", 3)
+        }),
+        &[],
+    )
+}
+
+/// The key id (a user's email, an API key ID) and the key.
+fn api_key_pair_secrets() -> Value {
+    object(
+        json!({
+            "keyId": {
+                "type": "string", "minLength": 1, "maxLength": 1024,
+                "x-ui": { "label": "Key ID", "widget": "text", "order": 1, "sensitive": true,
+                          "helpText": "The identifier sent with the key (a user's email, an API key ID)" }
+            },
+            "apiKey": secret_field("API key", 2)
+        }),
+        &["keyId", "apiKey"],
+    )
+}
+
+/// The client secret sent with the grant, and the key that signs the assertion.
+fn oauth_jwt_bearer_secrets() -> Value {
+    object(
+        json!({
+            "clientSecret": secret_field("Client secret", 1),
+            "privateKey": private_key_field(2, "RSA private key (PEM) that signs the JWT assertion"),
+            "privateKeyPassword": secret_field("Private key password", 3)
+        }),
+        &["clientSecret", "privateKey"],
     )
 }
 
