@@ -606,3 +606,75 @@ async fn a_templated_token_url_is_rendered_and_checked_by_the_egress_policy() {
     assert!(received(&server, TOKEN_PATH).await.is_empty());
     assert!(received(&server, "/api/things").await.is_empty());
 }
+
+// ---------------------------------------------------------------------------------------
+// Assertions are credentials until they expire: the redactor learns them
+// ---------------------------------------------------------------------------------------
+
+/// The strategy of `auth` built from `config` and `secrets`; one request applied; the
+/// assertion the token endpoint received must be among the strategy's runtime secrets.
+async fn assertion_is_a_runtime_secret(
+    auth: connector_spec::AuthTypeId,
+    config: Value,
+    secrets: Value,
+    field_name: &str,
+    server: &MockServer,
+    token_path: &str,
+) {
+    let http =
+        connector_runtime::egress::EgressClient::for_tokens(None, Duration::from_secs(5)).unwrap();
+    let strategy = connector_runtime::auth::build_strategy(
+        auth,
+        config.as_object().unwrap(),
+        &connector_runtime::Secrets::new(secrets.as_object().unwrap().clone()),
+        &http,
+    )
+    .unwrap();
+    let mut req = reqwest::Request::new(
+        reqwest::Method::GET,
+        format!("{}/api/things", server.uri()).parse().unwrap(),
+    );
+    strategy.apply(&mut req).await.unwrap();
+    let tok = received(server, token_path).await;
+    let f = form(&tok[0].body);
+    let sent = field(&f, field_name).to_string();
+    let known = strategy.runtime_secrets();
+    assert!(
+        known.contains(&sent),
+        "{auth}: the assertion is not redacted"
+    );
+    assert!(known.contains(&"canary-jwt-tok-1".to_string()));
+}
+
+#[tokio::test]
+async fn signed_assertions_are_known_to_the_redactor() {
+    let key = test_key();
+    let server = MockServer::start().await;
+    token_endpoint(&server, 3600).await;
+    assertion_is_a_runtime_secret(
+        connector_spec::AuthTypeId::OauthJwtBearer,
+        json!({
+            "tokenUrl": format!("{}{TOKEN_PATH}", server.uri()),
+            "clientId": CLIENT_ID, "userIdentifier": "u", "keyId": "k"
+        }),
+        json!({"clientSecret": CLIENT_SECRET, "privateKey": key.pem}),
+        "assertion",
+        &server,
+        TOKEN_PATH,
+    )
+    .await;
+    let server = MockServer::start().await;
+    token_endpoint(&server, 3600).await;
+    assertion_is_a_runtime_secret(
+        connector_spec::AuthTypeId::OauthClientCredentials,
+        json!({
+            "tokenUrl": format!("{}{TOKEN_PATH}", server.uri()),
+            "clientId": CLIENT_ID, "clientAuthentication": "private_key_jwt", "keyId": "k"
+        }),
+        json!({"privateKey": key.pem}),
+        "client_assertion",
+        &server,
+        TOKEN_PATH,
+    )
+    .await;
+}

@@ -44,10 +44,15 @@ impl Grant for ClientCredentialsGrant {
     async fn request(
         &self,
         http: &EgressClient,
-        _issued: &mut Vec<String>,
+        issued: &mut Vec<String>,
     ) -> Result<TokenSet, TokenEndpointError> {
         self.endpoint
-            .client_credentials(http, self.scope.as_deref(), self.audience.as_deref())
+            .client_credentials_issuing(
+                http,
+                self.scope.as_deref(),
+                self.audience.as_deref(),
+                issued,
+            )
             .await
     }
 }

@@ -72,7 +72,7 @@ impl Grant for JwtBearerGrant {
         // A bearer credential until it expires: the redactor learns it before it is sent.
         issued.push(assertion.clone());
         self.endpoint
-            .jwt_bearer(http, &assertion, self.scope.as_deref())
+            .jwt_bearer(http, &assertion, self.scope.as_deref(), issued)
             .await
     }
 }

@@ -268,6 +268,7 @@ impl TokenEndpoint {
                 ("redirect_uri", redirect_uri),
                 ("code_verifier", verifier.expose_secret()),
             ],
+            &mut Vec::new(),
         )
         .await
     }
@@ -284,6 +285,7 @@ impl TokenEndpoint {
                 ("grant_type", "refresh_token"),
                 ("refresh_token", refresh_token.expose_secret()),
             ],
+            &mut Vec::new(),
         )
         .await
     }
@@ -296,6 +298,19 @@ impl TokenEndpoint {
         scope: Option<&str>,
         audience: Option<&str>,
     ) -> Result<TokenSet, TokenEndpointError> {
+        self.client_credentials_issuing(http, scope, audience, &mut Vec::new())
+            .await
+    }
+
+    /// [`TokenEndpoint::client_credentials`], handing a `private_key_jwt` client assertion
+    /// to `issued` before it is sent (for the redactor: it is a credential until it expires).
+    pub async fn client_credentials_issuing(
+        &self,
+        http: &EgressClient,
+        scope: Option<&str>,
+        audience: Option<&str>,
+        issued: &mut Vec<String>,
+    ) -> Result<TokenSet, TokenEndpointError> {
         let mut form = vec![("grant_type", "client_credentials")];
         if let Some(s) = scope {
             form.push(("scope", s));
@@ -303,22 +318,24 @@ impl TokenEndpoint {
         if let Some(a) = audience {
             form.push(("audience", a));
         }
-        self.grant(http, form).await
+        self.grant(http, form, issued).await
     }
 
     /// The JWT bearer grant (RFC 7523 2.1): `assertion` is the signed JWT, with the optional
-    /// `scope`. The client authenticates as configured (ServiceNow: `client_secret_post`).
+    /// `scope`. The client authenticates as configured (ServiceNow: `client_secret_post`);
+    /// a client assertion it makes goes to `issued`.
     pub async fn jwt_bearer(
         &self,
         http: &EgressClient,
         assertion: &str,
         scope: Option<&str>,
+        issued: &mut Vec<String>,
     ) -> Result<TokenSet, TokenEndpointError> {
         let mut form = vec![("grant_type", JWT_BEARER_GRANT), ("assertion", assertion)];
         if let Some(s) = scope {
             form.push(("scope", s));
         }
-        self.grant(http, form).await
+        self.grant(http, form, issued).await
     }
 
     /// A `private_key_jwt` client assertion (RFC 7523 2.2 and 3): `iss` = `sub` = the client
@@ -346,6 +363,7 @@ impl TokenEndpoint {
         &self,
         http: &EgressClient,
         mut form: Vec<(&str, &str)>,
+        issued: &mut Vec<String>,
     ) -> Result<TokenSet, TokenEndpointError> {
         let assertion;
         let mut req = http
@@ -368,6 +386,7 @@ impl TokenEndpoint {
             }
             ClientAuthentication::PrivateKeyJwt => {
                 assertion = self.client_assertion(SystemTime::now())?;
+                issued.push(assertion.clone());
                 form.push(("client_id", &self.client_id));
                 form.push(("client_assertion_type", CLIENT_ASSERTION_TYPE));
                 form.push(("client_assertion", &assertion));
