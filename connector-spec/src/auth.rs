@@ -511,7 +511,7 @@ fn header_name_field(label: &str, order: u32) -> Value {
 
 fn prefix_field(label: &str, order: u32, help: &str) -> Value {
     json!({
-        "type": "string", "default": "", "maxLength": 64,
+        "type": "string", "default": "", "maxLength": 64, "pattern": "^[ -~]*$",
         "x-ui": { "label": label, "widget": "text", "order": order, "section": "Advanced",
                   "helpText": help }
     })

@@ -291,6 +291,20 @@ fn the_new_auth_types_take_their_documented_defaults() {
     ));
     assert_eq!(e.len(), 1, "{e:?}");
     assert_eq!(e[0].0, Code::UnknownKey);
+    // Header names are HTTP tokens; a prefix is printable ASCII.
+    let e = located_errors(&with_auth(
+        "auth:\n  types:\n    - type: api_key_pair\n      defaults: { idHeaderName: \"X User\", keyHeaderName: X-Key }\n",
+        "",
+    ));
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert_eq!((e[0].0, e[0].1), (Code::InvalidValue, 9), "{e:?}");
+    assert!(e[0].3.contains("not a valid HTTP header name"), "{e:?}");
+    let e = located_errors(&with_auth(
+        "auth:\n  types:\n    - type: api_key_header\n      defaults: { prefix: \"Key\\n\" }\n",
+        "",
+    ));
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert_eq!(e[0].0, Code::InvalidValue);
     let long = "x".repeat(65);
     let e = located_errors(&with_auth(
         &format!(

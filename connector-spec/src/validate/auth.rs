@@ -127,6 +127,8 @@ fn check_defaults(d: &mut Decoder, p: &mut Pending, id: AuthTypeId, defaults: &N
                     ),
                 );
             }
+            // `headerName`, `idHeaderName`, `keyHeaderName`: an HTTP header name.
+            Some(_) if key.ends_with("eaderName") => values::check_header_name(d, v),
             Some(_) => {}
         }
     }
