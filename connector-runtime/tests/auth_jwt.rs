@@ -46,6 +46,34 @@ fn test_key() -> TestKey {
     }
 }
 
+/// The same key as PKCS#1 (`RSA PRIVATE KEY`): the RSAPrivateKey inside the PKCS#8
+/// PrivateKeyInfo's OCTET STRING (version, rsaEncryption AlgorithmIdentifier, then 04 82 len).
+fn pkcs1_pem(pkcs8_pem: &str) -> String {
+    let b64: String = pkcs8_pem
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect();
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .unwrap();
+    // 30 82 xx xx | 02 01 00 | 30 0d 06 09 2a 86 48 86 f7 0d 01 01 01 05 00 | 04 82 xx xx
+    assert_eq!(&der[4..7], &[0x02, 0x01, 0x00], "version 0");
+    assert_eq!(&der[7..9], &[0x30, 0x0d], "rsaEncryption algorithm");
+    assert_eq!(&der[22..24], &[0x04, 0x82], "the key's OCTET STRING");
+    let len = usize::from(der[24]) << 8 | usize::from(der[25]);
+    let inner = &der[26..26 + len];
+    let b64 = base64::engine::general_purpose::STANDARD.encode(inner);
+    let body: Vec<&str> = b64
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    format!(
+        "-----BEGIN RSA PRIVATE KEY-----\n{}\n-----END RSA PRIVATE KEY-----\n",
+        body.join("\n")
+    )
+}
+
 /// Lines of the PEM body: what must never appear in output.
 fn key_canaries(pem: &str) -> Vec<String> {
     pem.lines()
@@ -677,4 +705,24 @@ async fn signed_assertions_are_known_to_the_redactor() {
         TOKEN_PATH,
     )
     .await;
+}
+
+#[tokio::test]
+async fn a_pkcs1_rsa_private_key_signs_too() {
+    let key = test_key();
+    let pkcs1 = TestKey {
+        pem: pkcs1_pem(&key.pem),
+        public: key.public.clone(),
+    };
+    assert!(pkcs1.pem.starts_with("-----BEGIN RSA PRIVATE KEY-----"));
+    let server = MockServer::start().await;
+    token_endpoint(&server, 3600).await;
+    api_ok(&server).await;
+    let h = jwt_bearer(&server, &pkcs1, json!({}));
+    h.call().await.unwrap();
+    let tok = received(&server, TOKEN_PATH).await;
+    let f = form(&tok[0].body);
+    let (head, claims) = verified(field(&f, "assertion"), &pkcs1.public);
+    assert_eq!(head["kid"], "key-1");
+    assert_eq!(claims["iss"], CLIENT_ID);
 }

@@ -4,6 +4,12 @@
 //! default), `iat`, `exp` = now + 1 h and a `jti`, its header naming the key (`kid`), posted
 //! as `grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer&assertion=...` with
 //! `client_id` and `client_secret` in the form. Cached and refreshed by [`GrantedToken`].
+//!
+//! References: RFC 7523 (https://www.rfc-editor.org/rfc/rfc7523); ServiceNow, "Create an
+//! OAuth JWT API endpoint for external clients"
+//! (https://docs.servicenow.com/bundle/tokyo-platform-security/page/administer/security/task/create-jwt-endpoint.html:
+//! `aud` must match the client id, `sub` is the user, `iss` the client id) and KB2683759
+//! (the grant's request).
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
