@@ -1,8 +1,9 @@
 //! The one OAuth token client: the `client_credentials`, `authorization_code`,
 //! `refresh_token` and JWT bearer (RFC 7523 2.1) grants, client authentication
-//! (`client_secret_basic` / `client_secret_post` / `private_key_jwt`), and parsing of token responses (JSON or form-encoded, at most
-//! [`MAX_TOKEN_RESPONSE`] bytes) with configurable paths (Slack puts user tokens under
-//! `authed_user`). EARS sends its JSON requests through the same [`send`].
+//! (`client_secret_basic` / `client_secret_post` / `private_key_jwt`), and parsing of token
+//! responses (JSON or form-encoded, at most [`MAX_TOKEN_RESPONSE`] bytes) with configurable
+//! paths (Slack puts user tokens under `authed_user`). EARS sends its JSON requests through
+//! the same [`send`].
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
