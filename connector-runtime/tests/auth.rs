@@ -336,13 +336,20 @@ fn api_key_pair_refuses_missing_or_clashing_header_names_and_missing_secrets() {
     .unwrap();
     assert_eq!(code, "invalid_config");
     assert!(message.contains("two headers"), "{message}");
-    let (code, message) = build(
-        "[{ type: api_key_pair, defaults: { idHeaderName: \"X A\", keyHeaderName: X-B } }]",
-        &secrets,
+    // A header name the user typed (a spec's default is checked at load).
+    let e = Harness::new(
+        spec("[api_key_pair]", GET_THINGS),
+        json!({"base": "http://127.0.0.1:9", "idHeaderName": "X A", "keyHeaderName": "X-B"}),
+        secrets.clone(),
     )
-    .unwrap();
-    assert_eq!(code, "invalid_config");
-    assert!(message.contains("not a valid header name"), "{message}");
+    .err()
+    .expect("refused");
+    assert_eq!(e.code, "invalid_config");
+    assert!(
+        e.message.contains("not a valid header name"),
+        "{}",
+        e.message
+    );
     let (code, message) = build(
         "[{ type: api_key_pair, defaults: { idHeaderName: X-A, keyHeaderName: X-B } }]",
         &json!({"keyId": "id"}),
