@@ -30,11 +30,12 @@ const TOKEN: &str = "bench-e2e-token.eyJhbGciOiJIUzI1NiJ9.c2lnbmF0dXJl";
 /// The ratio issue 11 asks for.
 const TARGET_RATIO: f64 = 2.0;
 
-pub const USAGE: &str = "  bench-e2e [--runs N] [--pages P] [--per-page R] [--no-build]
+pub const USAGE: &str = "  bench-e2e [--runs N] [--pages P] [--per-page R] [--no-build] [--serve]
           wall time of `connector run --all-pages --output ndjson` against curl fetching
           the same P pages (default 200) of R records (default 100) over one keep-alive
           connection, N alternating runs each (default 15); builds the release CLI first
-          unless --no-build; needs curl
+          unless --no-build; needs curl. --serve starts the server and writes the files,
+          prints both command lines (to run under a profiler) and serves until stdin closes
 ";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,6 +43,8 @@ pub struct Options {
     pub runs: usize,
     pub shape: Shape,
     pub build: bool,
+    /// Serve and print the command lines instead of timing.
+    pub serve: bool,
 }
 
 impl Options {
@@ -54,11 +57,13 @@ impl Options {
                 per_page: 100,
             },
             build: true,
+            serve: false,
         };
         let mut args = args.iter();
         while let Some(&arg) = args.next() {
-            if arg == "--no-build" {
-                opts.build = false;
+            if arg == "--no-build" || arg == "--serve" {
+                opts.build &= arg != "--no-build";
+                opts.serve |= arg == "--serve";
                 continue;
             }
             let slot = match arg {
@@ -122,6 +127,9 @@ pub fn run(root: &Path, opts: &Options) -> anyhow::Result<bool> {
     ));
     check_curl_output(&contenders[0], &server, opts.shape)?;
     check_connector_output(&contenders[1], &server, opts.shape)?;
+    if opts.serve {
+        return serve_until_stdin_closes(&contenders);
+    }
     step(&format!(
         "{} alternating runs (load average before: {})",
         opts.runs,
@@ -135,6 +143,17 @@ pub fn run(root: &Path, opts: &Options) -> anyhow::Result<bool> {
     }
     report(&contenders, &times);
     println!("load average after: {}", load_average());
+    Ok(true)
+}
+
+/// `--serve`: print each contender's command line, then keep the server up until stdin
+/// closes (Ctrl-D), so a profiler can run either one as often as it likes.
+fn serve_until_stdin_closes(contenders: &[Contender]) -> anyhow::Result<bool> {
+    for c in contenders {
+        println!("{}: {} {}", c.name, c.program.display(), c.args.join(" "));
+    }
+    println!("serving until stdin closes");
+    std::io::copy(&mut std::io::stdin(), &mut std::io::sink())?;
     Ok(true)
 }
 
@@ -410,8 +429,8 @@ mod tests {
     fn options_default_and_parse_every_flag() {
         let d = Options::parse(&[]).unwrap();
         assert_eq!(
-            (d.runs, d.shape.pages, d.shape.per_page, d.build),
-            (15, 200, 100, true)
+            (d.runs, d.shape.pages, d.shape.per_page, d.build, d.serve),
+            (15, 200, 100, true, false)
         );
         let o = Options::parse(&[
             "--runs",
@@ -424,9 +443,11 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(
-            (o.runs, o.shape.pages, o.shape.per_page, o.build),
-            (3, 7, 9, false)
+            (o.runs, o.shape.pages, o.shape.per_page, o.build, o.serve),
+            (3, 7, 9, false, false)
         );
+        let s = Options::parse(&["--serve"]).unwrap();
+        assert_eq!((s.build, s.serve), (true, true));
     }
 
     #[test]
