@@ -138,7 +138,12 @@ fn add_auth_headers(ctx: &ActionContext, headers: &mut HeaderMap) -> Result<(), 
         if headers.contains_key(&header) {
             continue;
         }
-        let mut value = HeaderValue::from_str(&render_base(ctx, template)?).map_err(|_| {
+        let rendered = render_base(ctx, template)?;
+        // Empty (an optional config field left unset): left out, as in declarative actions.
+        if rendered.is_empty() {
+            continue;
+        }
+        let mut value = HeaderValue::from_str(&rendered).map_err(|_| {
             ActionError::user(
                 "invalid_header",
                 format!("header `{name}` renders to a value not allowed in HTTP"),

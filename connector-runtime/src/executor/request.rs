@@ -46,6 +46,11 @@ impl DeclarativeExecutor {
         let mut b = ctx.client.request(method(req.method), url);
         for (k, template) in self.spec.auth.headers.iter().chain(req.headers.iter()) {
             let v = self.renderer.render_str(template, tctx)?;
+            // A header that renders empty (an optional field left unset) is left out, as an
+            // empty query parameter is.
+            if v.is_empty() {
+                continue;
+            }
             let mut hv = reqwest::header::HeaderValue::from_str(&v).map_err(|_| {
                 ActionError::user(
                     "invalid_header",
