@@ -13,6 +13,8 @@ use std::process::Command;
 use connector_runtime::include_spec;
 
 include_spec!("../../specs/crowdstrike.yaml");
+include_spec!("../../specs/d3security.yaml");
+include_spec!("../../specs/index.yaml");
 include_spec!("../../specs/jira.yaml");
 include_spec!("../../specs/opsgenie.yaml");
 include_spec!("../../specs/pagerduty.yaml");
@@ -20,6 +22,8 @@ include_spec!("../../specs/server_log.yaml");
 include_spec!("../../specs/slack.yaml");
 include_spec!("../../specs/slack_api.yaml");
 include_spec!("../../specs/teams.yaml");
+include_spec!("../../specs/thehive.yaml");
+include_spec!("../../specs/torq.yaml");
 include_spec!("../../specs/webhook.yaml");
 
 type SchemaFn = fn() -> Result<String, connector_runtime::ActionError>;
@@ -27,6 +31,8 @@ type SchemaFn = fn() -> Result<String, connector_runtime::ActionError>;
 /// Every spec compiled above: (file name, its generated `schema_json`).
 const COMPILED: &[(&str, SchemaFn)] = &[
     ("crowdstrike.yaml", crowdstrike::schema_json),
+    ("d3security.yaml", d3security::schema_json),
+    ("index.yaml", index::schema_json),
     ("jira.yaml", jira::schema_json),
     ("opsgenie.yaml", opsgenie::schema_json),
     ("pagerduty.yaml", pagerduty::schema_json),
@@ -34,6 +40,8 @@ const COMPILED: &[(&str, SchemaFn)] = &[
     ("slack.yaml", slack::schema_json),
     ("slack_api.yaml", slack_api::schema_json),
     ("teams.yaml", teams::schema_json),
+    ("thehive.yaml", thehive::schema_json),
+    ("torq.yaml", torq::schema_json),
     ("webhook.yaml", webhook::schema_json),
 ];
 

@@ -8,6 +8,15 @@
 
 mod contract_support;
 
+#[path = "contracts/d3security.rs"]
+mod d3security;
+#[path = "contracts/index.rs"]
+mod index;
+#[path = "contracts/thehive.rs"]
+mod thehive;
+#[path = "contracts/torq.rs"]
+mod torq;
+
 use base64::Engine as _;
 use connector_runtime::ErrorClass;
 use contract_support::*;
@@ -28,6 +37,8 @@ const COVERED: &[(&str, &[&str])] = &[
             "runCommand",
         ],
     ),
+    ("d3security.yaml", &["runQuery", "test"]),
+    ("index.yaml", &[]),
     (
         "jira.yaml",
         &[
@@ -54,6 +65,11 @@ const COVERED: &[(&str, &[&str])] = &[
         ],
     ),
     ("teams.yaml", &["execute"]),
+    (
+        "thehive.yaml",
+        &["createAlert", "getFields", "getIncident", "test"],
+    ),
+    ("torq.yaml", &["execute"]),
     ("webhook.yaml", &[]),
 ];
 
