@@ -7,6 +7,7 @@ use connector_spec::{AuthMode, AuthTypeId, AuthTypeRef, ConnectorSpec};
 use serde_json::{Map, Value};
 
 use crate::error::ActionError;
+use crate::request_base::{InstanceScope, RequestBase};
 use crate::secrets::{Redactor, Secrets};
 
 pub use crate::auth::TlsConfig;
@@ -21,6 +22,10 @@ pub struct ConnectorInstance {
     pub config: Map<String, Value>,
     pub secrets: Secrets,
     pub(crate) redactor: Redactor,
+    /// `config` and `secrets` as template values, built once for every call's templates.
+    pub(crate) scope: InstanceScope,
+    /// The rendered `baseUrl` and `auth.headers`.
+    pub(crate) base: Arc<RequestBase>,
 }
 
 impl std::fmt::Debug for ConnectorInstance {
@@ -119,12 +124,16 @@ impl ConnectorInstance {
         let mut known = secrets.strings();
         known.extend(crate::auth::for_type(auth).secret_forms(&secrets));
         let redactor = Redactor::new(known);
+        let scope = InstanceScope::new(&config, &secrets);
+        let base = Arc::new(RequestBase::render(&spec, &scope, &redactor));
         Ok(ConnectorInstance {
             spec,
             auth_type: auth,
             config,
             secrets,
             redactor,
+            scope,
+            base,
         })
     }
 
