@@ -203,3 +203,22 @@ async fn index_without_auth_sends_no_authorization() {
     assert_line(&r, "POST", "/_bulk");
     assert_eq!(header(&r, "authorization"), None);
 }
+
+#[tokio::test]
+async fn index_api_key_is_sent_with_the_apikey_scheme() {
+    let server = loopback().await;
+    mount_any(&server, json_reply(bulk_ok(1))).await;
+    let h = Harness::new(
+        load_spec("index.yaml"),
+        json!({ "url": server.uri(), "index": "alerts-history", "authType": "api_key_header" }),
+        json!({ "apiKey": CANARY }),
+    );
+    h.exec("execute", json!({ "documents": [{"a": 1}] }))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let r = only_request(&server).await;
+    assert_eq!(
+        header(&r, "authorization"),
+        Some(format!("ApiKey {CANARY}"))
+    );
+}
