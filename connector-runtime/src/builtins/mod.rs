@@ -10,6 +10,7 @@
 
 mod es_index;
 mod jira;
+mod sentinelone;
 mod server_log;
 mod thehive;
 mod time;
@@ -22,6 +23,7 @@ use crate::connector::ActionHandler;
 
 pub use es_index::EsIndexExecute;
 pub use jira::JiraPushToService;
+pub use sentinelone::SentinelOneDownloadAgentFile;
 pub use server_log::ServerLog;
 pub use thehive::TheHivePushToService;
 pub use webhook::WebhookExecute;
@@ -57,6 +59,11 @@ pub fn all() -> Vec<Builtin> {
             connector: ".index",
             action: "execute",
             handler: Arc::new(EsIndexExecute),
+        },
+        Builtin {
+            connector: ".sentinelone",
+            action: "downloadAgentFile",
+            handler: Arc::new(SentinelOneDownloadAgentFile),
         },
         Builtin {
             connector: ".thehive",
