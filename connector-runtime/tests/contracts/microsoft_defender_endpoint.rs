@@ -334,3 +334,28 @@ async fn defender_not_found_is_user_and_test_action_runs() {
     let e = h.exec("testConnector", json!({})).await.expect_err("404");
     assert_eq!(e.status, Some(404));
 }
+
+#[test]
+fn defender_token_url_and_scope_default_from_the_tenant() {
+    let spec = std::sync::Arc::new(load_spec("microsoft_defender_endpoint.yaml"));
+    let instance = connector_runtime::ConnectorInstance::new(
+        spec,
+        json!({ "tenantId": "contoso.onmicrosoft.com", "clientId": "app-1" }),
+        json!({ "clientSecret": CANARY }),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        instance.config.get("tokenUrl"),
+        Some(&json!(
+            "https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/token"
+        ))
+    );
+    assert_eq!(
+        instance.config.get("scope"),
+        Some(&json!("https://api.securitycenter.microsoft.com/.default"))
+    );
+    assert_eq!(
+        instance.config.get("apiUrl"),
+        Some(&json!("https://api.securitycenter.microsoft.com"))
+    );
+}
