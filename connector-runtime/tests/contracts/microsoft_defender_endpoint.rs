@@ -359,3 +359,30 @@ fn defender_token_url_and_scope_default_from_the_tenant() {
         Some(&json!("https://api.securitycenter.microsoft.com"))
     );
 }
+
+#[tokio::test]
+async fn defender_429_with_retry_after_is_retried() {
+    let server = loopback().await;
+    mount_token(&server).await;
+    Mock::given(method("GET"))
+        .and(path(format!("/api/machines/{MACHINE}")))
+        .respond_with(
+            ResponseTemplate::new(429)
+                .insert_header("Retry-After", "0")
+                .set_body_json(json!({ "error": { "code": "TooManyRequests", "message": "Rate limit is exceeded" } })),
+        )
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("/api/machines/{MACHINE}")))
+        .respond_with(json_reply(machine(1)))
+        .mount(&server)
+        .await;
+    let out = defender(&server)
+        .exec("getAgentDetails", json!({ "id": MACHINE }))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(out, machine(1));
+    assert_eq!(api_calls(&server).await.len(), 2);
+}

@@ -186,3 +186,23 @@ async fn tines_bearer_api_key_is_accepted_too() {
     );
     assert_eq!(header(&r, "x-user-token"), None);
 }
+
+#[tokio::test]
+async fn tines_webhook_429_is_retried_after_the_wait() {
+    let server = loopback().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(429).insert_header("Retry-After", "0"))
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    mount_any(&server, json_reply(json!({ "status": "ok" }))).await;
+    let out = tines(&server)
+        .exec(
+            "webhook",
+            json!({ "webhook": { "path": "p", "secret": "s" }, "body": { "a": 1 } }),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(out, json!({ "status": "ok" }));
+    assert_eq!(requests(&server).await.len(), 2);
+}
