@@ -13,28 +13,47 @@ use std::process::Command;
 use connector_runtime::include_spec;
 
 include_spec!("../../specs/crowdstrike.yaml");
+include_spec!("../../specs/d3security.yaml");
+include_spec!("../../specs/index.yaml");
 include_spec!("../../specs/jira.yaml");
+include_spec!("../../specs/microsoft_defender_endpoint.yaml");
 include_spec!("../../specs/opsgenie.yaml");
 include_spec!("../../specs/pagerduty.yaml");
+include_spec!("../../specs/sentinelone.yaml");
 include_spec!("../../specs/server_log.yaml");
 include_spec!("../../specs/slack.yaml");
 include_spec!("../../specs/slack_api.yaml");
 include_spec!("../../specs/teams.yaml");
+include_spec!("../../specs/thehive.yaml");
+include_spec!("../../specs/tines.yaml");
+include_spec!("../../specs/torq.yaml");
 include_spec!("../../specs/webhook.yaml");
+include_spec!("../../specs/xsoar.yaml");
 
 type SchemaFn = fn() -> Result<String, connector_runtime::ActionError>;
 
 /// Every spec compiled above: (file name, its generated `schema_json`).
 const COMPILED: &[(&str, SchemaFn)] = &[
     ("crowdstrike.yaml", crowdstrike::schema_json),
+    ("d3security.yaml", d3security::schema_json),
+    ("index.yaml", index::schema_json),
     ("jira.yaml", jira::schema_json),
+    (
+        "microsoft_defender_endpoint.yaml",
+        microsoft_defender_endpoint::schema_json,
+    ),
     ("opsgenie.yaml", opsgenie::schema_json),
     ("pagerduty.yaml", pagerduty::schema_json),
+    ("sentinelone.yaml", sentinelone::schema_json),
     ("server_log.yaml", server_log::schema_json),
     ("slack.yaml", slack::schema_json),
     ("slack_api.yaml", slack_api::schema_json),
     ("teams.yaml", teams::schema_json),
+    ("thehive.yaml", thehive::schema_json),
+    ("tines.yaml", tines::schema_json),
+    ("torq.yaml", torq::schema_json),
     ("webhook.yaml", webhook::schema_json),
+    ("xsoar.yaml", xsoar::schema_json),
 ];
 
 fn root() -> PathBuf {

@@ -56,9 +56,11 @@ impl RequestBase {
                 .auth
                 .headers
                 .iter()
-                .map(|(name, template)| {
-                    let value = scope.render(template)?;
-                    header(name, template, &value)
+                .filter_map(|(name, template)| match scope.render(template) {
+                    // Empty (an optional config field left unset): the header is left out.
+                    Ok(value) if value.is_empty() => None,
+                    Ok(value) => Some(header(name, template, &value)),
+                    Err(e) => Some(Err(e)),
                 })
                 .collect::<Result<_, _>>()
                 .map_err(scrub),
@@ -146,6 +148,25 @@ mod tests {
             ("x-tenant", "t1")
         );
         assert!(!headers[1].1.is_sensitive());
+    }
+
+    #[test]
+    fn a_header_that_renders_empty_is_left_out() {
+        let spec = spec(
+            "auth:\n  types: [none]\n  headers:\n    X-Org: \"{{ config.org | default('') }}\"\n    \
+             Accept: application/json\nconfig:\n  type: object\n  properties:\n    \
+             org: { type: string, maxLength: 99 }",
+        );
+        let base = RequestBase::render(&spec, &scope(json!({}), json!({})), &Redactor::default());
+        let headers = base.headers().unwrap();
+        assert_eq!(headers.len(), 1);
+        assert_eq!(headers[0].0.as_str(), "accept");
+        let base = RequestBase::render(
+            &spec,
+            &scope(json!({"org": "SOC"}), json!({})),
+            &Redactor::default(),
+        );
+        assert_eq!(base.headers().unwrap()[0].1, "SOC");
     }
 
     #[test]

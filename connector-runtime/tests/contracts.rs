@@ -8,6 +8,23 @@
 
 mod contract_support;
 
+#[path = "contracts/d3security.rs"]
+mod d3security;
+#[path = "contracts/index.rs"]
+mod index;
+#[path = "contracts/microsoft_defender_endpoint.rs"]
+mod microsoft_defender_endpoint;
+#[path = "contracts/sentinelone.rs"]
+mod sentinelone;
+#[path = "contracts/thehive.rs"]
+mod thehive;
+#[path = "contracts/tines.rs"]
+mod tines;
+#[path = "contracts/torq.rs"]
+mod torq;
+#[path = "contracts/xsoar.rs"]
+mod xsoar;
+
 use base64::Engine as _;
 use connector_runtime::ErrorClass;
 use contract_support::*;
@@ -28,6 +45,8 @@ const COVERED: &[(&str, &[&str])] = &[
             "runCommand",
         ],
     ),
+    ("d3security.yaml", &["runQuery", "test"]),
+    ("index.yaml", &[]),
     (
         "jira.yaml",
         &[
@@ -40,8 +59,36 @@ const COVERED: &[(&str, &[&str])] = &[
             "issues",
         ],
     ),
+    (
+        "microsoft_defender_endpoint.yaml",
+        &[
+            "getActionResults",
+            "getActions",
+            "getAgentDetails",
+            "getAgentList",
+            "getLibraryFiles",
+            "isolateHost",
+            "releaseHost",
+            "runScript",
+            "testConnector",
+        ],
+    ),
     ("opsgenie.yaml", &["closeAlert", "createAlert"]),
     ("pagerduty.yaml", &["execute"]),
+    (
+        "sentinelone.yaml",
+        &[
+            "executeScript",
+            "fetchAgentFiles",
+            "getActivities",
+            "getAgents",
+            "getRemoteScriptResults",
+            "getRemoteScriptStatus",
+            "getRemoteScripts",
+            "isolateHost",
+            "releaseHost",
+        ],
+    ),
     ("server_log.yaml", &[]),
     ("slack.yaml", &["execute"]),
     (
@@ -54,7 +101,14 @@ const COVERED: &[(&str, &[&str])] = &[
         ],
     ),
     ("teams.yaml", &["execute"]),
+    (
+        "thehive.yaml",
+        &["createAlert", "getFields", "getIncident", "test"],
+    ),
+    ("tines.yaml", &["stories", "webhook", "webhooks"]),
+    ("torq.yaml", &["execute"]),
     ("webhook.yaml", &[]),
+    ("xsoar.yaml", &["getPlaybooks", "pushToService", "test"]),
 ];
 
 #[test]

@@ -1,5 +1,5 @@
 //! The built-in connectors' code handlers: the bundled specs whose `handler: code` actions
-//! are written in Rust (`.server-log`, `.webhook`, `.jira`).
+//! are written in Rust (`.server-log`, `.webhook`, `.jira`, `.thehive`, ...).
 //!
 //! Nothing here is wired in by default: a registry gets them from
 //! [`Registry::install_builtins`] (or [`Registry::with_builtins`]), so the generic runtime
@@ -8,16 +8,24 @@
 //! [`Registry::install_builtins`]: crate::Registry::install_builtins
 //! [`Registry::with_builtins`]: crate::Registry::with_builtins
 
+mod es_index;
 mod jira;
+mod sentinelone;
 mod server_log;
+mod thehive;
+mod time;
+mod util;
 mod webhook;
 
 use std::sync::Arc;
 
 use crate::connector::ActionHandler;
 
+pub use es_index::EsIndexExecute;
 pub use jira::JiraPushToService;
+pub use sentinelone::SentinelOneDownloadAgentFile;
 pub use server_log::ServerLog;
+pub use thehive::TheHivePushToService;
 pub use webhook::WebhookExecute;
 
 /// One built-in code handler: the connector type and action it implements.
@@ -46,6 +54,21 @@ pub fn all() -> Vec<Builtin> {
             connector: ".jira",
             action: "pushToService",
             handler: Arc::new(JiraPushToService),
+        },
+        Builtin {
+            connector: ".index",
+            action: "execute",
+            handler: Arc::new(EsIndexExecute),
+        },
+        Builtin {
+            connector: ".sentinelone",
+            action: "downloadAgentFile",
+            handler: Arc::new(SentinelOneDownloadAgentFile),
+        },
+        Builtin {
+            connector: ".thehive",
+            action: "pushToService",
+            handler: Arc::new(TheHivePushToService),
         },
     ]
 }

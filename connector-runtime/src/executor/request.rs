@@ -49,11 +49,13 @@ impl DeclarativeExecutor {
             b = b.header(name, value.clone());
         }
         for (k, template) in &req.headers {
-            let (name, value) = crate::request_base::header(
-                k,
-                template,
-                &self.renderer.render_str(template, tctx)?,
-            )?;
+            let rendered = self.renderer.render_str(template, tctx)?;
+            // A header that renders empty (an optional field left unset) is left out, as an
+            // empty query parameter is.
+            if rendered.is_empty() {
+                continue;
+            }
+            let (name, value) = crate::request_base::header(k, template, &rendered)?;
             b = b.header(name, value);
         }
         b = self.with_body(b, req, tctx)?;

@@ -1,0 +1,20 @@
+//! Small helpers shared by the built-in handlers.
+
+use serde_json::Value;
+
+/// Characters escaped in a URL path segment: all but RFC 3986's unreserved ones.
+const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+/// `s` percent-encoded as one URL path segment.
+pub fn seg(s: &str) -> String {
+    percent_encoding::utf8_percent_encode(s, SEGMENT).to_string()
+}
+
+/// `v[key]` unless it is missing or JSON `null`.
+pub fn non_null<'v>(v: &'v Value, key: &str) -> Option<&'v Value> {
+    v.get(key).filter(|v| !v.is_null())
+}
