@@ -15,6 +15,12 @@ use connector_spec::AuthTypeId;
 
 use crate::output::ColorChoice;
 
+/// mimalloc instead of the system allocator: listings parse every reply into JSON values, a
+/// small allocation per key and string, and glibc's malloc was a quarter of `connector run
+/// --all-pages` (see docs/decisions/0015-mimalloc.md and docs/performance.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser, Debug)]
 #[command(
     name = "connector",
