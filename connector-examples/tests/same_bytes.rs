@@ -14,9 +14,13 @@ use connector_runtime::include_spec;
 
 include_spec!("../../specs/crowdstrike.yaml");
 include_spec!("../../specs/jira.yaml");
+include_spec!("../../specs/jira_service_management.yaml");
 include_spec!("../../specs/opsgenie.yaml");
 include_spec!("../../specs/pagerduty.yaml");
 include_spec!("../../specs/server_log.yaml");
+include_spec!("../../specs/servicenow.yaml");
+include_spec!("../../specs/servicenow_itom.yaml");
+include_spec!("../../specs/servicenow_sir.yaml");
 include_spec!("../../specs/slack.yaml");
 include_spec!("../../specs/slack_api.yaml");
 include_spec!("../../specs/teams.yaml");
@@ -28,9 +32,16 @@ type SchemaFn = fn() -> Result<String, connector_runtime::ActionError>;
 const COMPILED: &[(&str, SchemaFn)] = &[
     ("crowdstrike.yaml", crowdstrike::schema_json),
     ("jira.yaml", jira::schema_json),
+    (
+        "jira_service_management.yaml",
+        jira_service_management::schema_json,
+    ),
     ("opsgenie.yaml", opsgenie::schema_json),
     ("pagerduty.yaml", pagerduty::schema_json),
     ("server_log.yaml", server_log::schema_json),
+    ("servicenow.yaml", servicenow::schema_json),
+    ("servicenow_itom.yaml", servicenow_itom::schema_json),
+    ("servicenow_sir.yaml", servicenow_sir::schema_json),
     ("slack.yaml", slack::schema_json),
     ("slack_api.yaml", slack_api::schema_json),
     ("teams.yaml", teams::schema_json),

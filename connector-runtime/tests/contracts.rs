@@ -8,6 +8,15 @@
 
 mod contract_support;
 
+#[path = "contracts/jira_service_management.rs"]
+mod jira_service_management;
+#[path = "contracts/servicenow.rs"]
+mod servicenow;
+#[path = "contracts/servicenow_itom.rs"]
+mod servicenow_itom;
+#[path = "contracts/servicenow_sir.rs"]
+mod servicenow_sir;
+
 use base64::Engine as _;
 use connector_runtime::ErrorClass;
 use contract_support::*;
@@ -40,9 +49,22 @@ const COVERED: &[(&str, &[&str])] = &[
             "issues",
         ],
     ),
+    (
+        "jira_service_management.yaml",
+        &["closeAlert", "createAlert"],
+    ),
     ("opsgenie.yaml", &["closeAlert", "createAlert"]),
     ("pagerduty.yaml", &["execute"]),
     ("server_log.yaml", &[]),
+    (
+        "servicenow.yaml",
+        &["getChoices", "getFields", "getIncident"],
+    ),
+    ("servicenow_itom.yaml", &["addEvent", "getChoices"]),
+    (
+        "servicenow_sir.yaml",
+        &["getChoices", "getFields", "getIncident"],
+    ),
     ("slack.yaml", &["execute"]),
     (
         "slack_api.yaml",

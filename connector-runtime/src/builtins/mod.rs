@@ -1,5 +1,5 @@
 //! The built-in connectors' code handlers: the bundled specs whose `handler: code` actions
-//! are written in Rust (`.server-log`, `.webhook`, `.jira`).
+//! are written in Rust (`.server-log`, `.webhook`, `.jira`, the ServiceNow family).
 //!
 //! Nothing here is wired in by default: a registry gets them from
 //! [`Registry::install_builtins`] (or [`Registry::with_builtins`]), so the generic runtime
@@ -10,6 +10,7 @@
 
 mod jira;
 mod server_log;
+mod servicenow;
 mod webhook;
 
 use std::sync::Arc;
@@ -18,6 +19,9 @@ use crate::connector::ActionHandler;
 
 pub use jira::JiraPushToService;
 pub use server_log::ServerLog;
+pub use servicenow::{
+    INCIDENT, SECURITY_INCIDENT, ServiceNowCloseIncident, ServiceNowPushToService, Table,
+};
 pub use webhook::WebhookExecute;
 
 /// One built-in code handler: the connector type and action it implements.
@@ -46,6 +50,26 @@ pub fn all() -> Vec<Builtin> {
             connector: ".jira",
             action: "pushToService",
             handler: Arc::new(JiraPushToService),
+        },
+        Builtin {
+            connector: ".servicenow",
+            action: "pushToService",
+            handler: Arc::new(ServiceNowPushToService(&INCIDENT)),
+        },
+        Builtin {
+            connector: ".servicenow",
+            action: "closeIncident",
+            handler: Arc::new(ServiceNowCloseIncident(&INCIDENT)),
+        },
+        Builtin {
+            connector: ".servicenow-sir",
+            action: "pushToService",
+            handler: Arc::new(ServiceNowPushToService(&SECURITY_INCIDENT)),
+        },
+        Builtin {
+            connector: ".servicenow-sir",
+            action: "closeIncident",
+            handler: Arc::new(ServiceNowCloseIncident(&SECURITY_INCIDENT)),
         },
     ]
 }
