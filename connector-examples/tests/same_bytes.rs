@@ -17,6 +17,7 @@ include_spec!("../../specs/jira.yaml");
 include_spec!("../../specs/jira_service_management.yaml");
 include_spec!("../../specs/opsgenie.yaml");
 include_spec!("../../specs/pagerduty.yaml");
+include_spec!("../../specs/resilient.yaml");
 include_spec!("../../specs/server_log.yaml");
 include_spec!("../../specs/servicenow.yaml");
 include_spec!("../../specs/servicenow_itom.yaml");
@@ -38,6 +39,7 @@ const COMPILED: &[(&str, SchemaFn)] = &[
     ),
     ("opsgenie.yaml", opsgenie::schema_json),
     ("pagerduty.yaml", pagerduty::schema_json),
+    ("resilient.yaml", resilient::schema_json),
     ("server_log.yaml", server_log::schema_json),
     ("servicenow.yaml", servicenow::schema_json),
     ("servicenow_itom.yaml", servicenow_itom::schema_json),

@@ -10,6 +10,8 @@ mod contract_support;
 
 #[path = "contracts/jira_service_management.rs"]
 mod jira_service_management;
+#[path = "contracts/resilient.rs"]
+mod resilient;
 #[path = "contracts/servicenow.rs"]
 mod servicenow;
 #[path = "contracts/servicenow_itom.rs"]
@@ -55,6 +57,10 @@ const COVERED: &[(&str, &[&str])] = &[
     ),
     ("opsgenie.yaml", &["closeAlert", "createAlert"]),
     ("pagerduty.yaml", &["execute"]),
+    (
+        "resilient.yaml",
+        &["getFields", "incidentTypes", "severity"],
+    ),
     ("server_log.yaml", &[]),
     (
         "servicenow.yaml",

@@ -1,5 +1,6 @@
 //! The built-in connectors' code handlers: the bundled specs whose `handler: code` actions
-//! are written in Rust (`.server-log`, `.webhook`, `.jira`, the ServiceNow family).
+//! are written in Rust (`.server-log`, `.webhook`, `.jira`, `.resilient`, and ServiceNow ITSM
+//! and SIR).
 //!
 //! Nothing here is wired in by default: a registry gets them from
 //! [`Registry::install_builtins`] (or [`Registry::with_builtins`]), so the generic runtime
@@ -9,6 +10,7 @@
 //! [`Registry::with_builtins`]: crate::Registry::with_builtins
 
 mod jira;
+mod resilient;
 mod server_log;
 mod servicenow;
 mod webhook;
@@ -18,6 +20,7 @@ use std::sync::Arc;
 use crate::connector::ActionHandler;
 
 pub use jira::JiraPushToService;
+pub use resilient::ResilientPushToService;
 pub use server_log::ServerLog;
 pub use servicenow::{
     INCIDENT, SECURITY_INCIDENT, ServiceNowCloseIncident, ServiceNowPushToService, Table,
@@ -50,6 +53,11 @@ pub fn all() -> Vec<Builtin> {
             connector: ".jira",
             action: "pushToService",
             handler: Arc::new(JiraPushToService),
+        },
+        Builtin {
+            connector: ".resilient",
+            action: "pushToService",
+            handler: Arc::new(ResilientPushToService),
         },
         Builtin {
             connector: ".servicenow",
