@@ -24,6 +24,7 @@ include_spec!("../../specs/servicenow_itom.yaml");
 include_spec!("../../specs/servicenow_sir.yaml");
 include_spec!("../../specs/slack.yaml");
 include_spec!("../../specs/slack_api.yaml");
+include_spec!("../../specs/swimlane.yaml");
 include_spec!("../../specs/teams.yaml");
 include_spec!("../../specs/webhook.yaml");
 
@@ -46,6 +47,7 @@ const COMPILED: &[(&str, SchemaFn)] = &[
     ("servicenow_sir.yaml", servicenow_sir::schema_json),
     ("slack.yaml", slack::schema_json),
     ("slack_api.yaml", slack_api::schema_json),
+    ("swimlane.yaml", swimlane::schema_json),
     ("teams.yaml", teams::schema_json),
     ("webhook.yaml", webhook::schema_json),
 ];

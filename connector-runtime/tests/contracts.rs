@@ -18,6 +18,8 @@ mod servicenow;
 mod servicenow_itom;
 #[path = "contracts/servicenow_sir.rs"]
 mod servicenow_sir;
+#[path = "contracts/swimlane.rs"]
+mod swimlane;
 
 use base64::Engine as _;
 use connector_runtime::ErrorClass;
@@ -81,6 +83,7 @@ const COVERED: &[(&str, &[&str])] = &[
             "validChannelId",
         ],
     ),
+    ("swimlane.yaml", &[]),
     ("teams.yaml", &["execute"]),
     ("webhook.yaml", &[]),
 ];

@@ -1,6 +1,6 @@
 //! The built-in connectors' code handlers: the bundled specs whose `handler: code` actions
-//! are written in Rust (`.server-log`, `.webhook`, `.jira`, `.resilient`, and ServiceNow ITSM
-//! and SIR).
+//! are written in Rust (`.server-log`, `.webhook`, `.jira`, `.resilient`, `.swimlane`, and
+//! ServiceNow ITSM and SIR).
 //!
 //! Nothing here is wired in by default: a registry gets them from
 //! [`Registry::install_builtins`] (or [`Registry::with_builtins`]), so the generic runtime
@@ -13,6 +13,8 @@ mod jira;
 mod resilient;
 mod server_log;
 mod servicenow;
+mod swimlane;
+mod time;
 mod webhook;
 
 use std::sync::Arc;
@@ -25,6 +27,7 @@ pub use server_log::ServerLog;
 pub use servicenow::{
     INCIDENT, SECURITY_INCIDENT, ServiceNowCloseIncident, ServiceNowPushToService, Table,
 };
+pub use swimlane::SwimlanePushToService;
 pub use webhook::WebhookExecute;
 
 /// One built-in code handler: the connector type and action it implements.
@@ -78,6 +81,11 @@ pub fn all() -> Vec<Builtin> {
             connector: ".servicenow-sir",
             action: "closeIncident",
             handler: Arc::new(ServiceNowCloseIncident(&SECURITY_INCIDENT)),
+        },
+        Builtin {
+            connector: ".swimlane",
+            action: "pushToService",
+            handler: Arc::new(SwimlanePushToService),
         },
     ]
 }

@@ -2,14 +2,14 @@
 //! with a PATCH of `changes` (each field's old and new value, so the incident is read first),
 //! then add each comment, as Kibana's Resilient connector does.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use async_trait::async_trait;
 use serde_json::{Map, Value, json};
 
 use crate::connector::ActionHandler;
 use crate::context::ActionContext;
 use crate::error::ActionError;
+
+use super::time::{epoch_ms_rfc3339, now_ms};
 
 /// The handler of `.resilient` `pushToService`.
 pub struct ResilientPushToService;
@@ -19,28 +19,6 @@ const TEXT_OBJECTS: (&str, &str) = ("text_content_output_format", "objects_conve
 
 fn non_null<'v>(v: &'v Value, key: &str) -> Option<&'v Value> {
     v.get(key).filter(|v| !v.is_null())
-}
-
-/// Milliseconds since the Unix epoch (SOAR's timestamps) as RFC 3339 in UTC.
-fn epoch_ms_rfc3339(ms: i64) -> String {
-    let (days, rem) = (ms.div_euclid(86_400_000), ms.rem_euclid(86_400_000));
-    // Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    let (secs, millis) = (rem / 1000, rem % 1000);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{millis:03}Z",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    )
 }
 
 /// The timestamp at `field` of a SOAR reply as RFC 3339.
@@ -65,12 +43,6 @@ fn incident_id(reply: &Value) -> Result<String, ActionError> {
             "SOAR's reply has no numeric incident `id`",
         )),
     }
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// The body of a new incident.
@@ -232,20 +204,6 @@ impl ActionHandler for ResilientPushToService {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn epoch_milliseconds_become_rfc3339() {
-        assert_eq!(epoch_ms_rfc3339(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(
-            epoch_ms_rfc3339(1_795_685_400_123),
-            "2026-11-26T09:30:00.123Z"
-        );
-        assert_eq!(
-            epoch_ms_rfc3339(951_782_400_000),
-            "2000-02-29T00:00:00.000Z"
-        );
-        assert_eq!(epoch_ms_rfc3339(-1), "1969-12-31T23:59:59.999Z");
-    }
 
     #[test]
     fn update_changes_carry_old_and_new_values() {
