@@ -27,6 +27,7 @@ include_spec!("../../specs/slack_api.yaml");
 include_spec!("../../specs/swimlane.yaml");
 include_spec!("../../specs/teams.yaml");
 include_spec!("../../specs/webhook.yaml");
+include_spec!("../../specs/xmatters.yaml");
 
 type SchemaFn = fn() -> Result<String, connector_runtime::ActionError>;
 
@@ -50,6 +51,7 @@ const COMPILED: &[(&str, SchemaFn)] = &[
     ("swimlane.yaml", swimlane::schema_json),
     ("teams.yaml", teams::schema_json),
     ("webhook.yaml", webhook::schema_json),
+    ("xmatters.yaml", xmatters::schema_json),
 ];
 
 fn root() -> PathBuf {

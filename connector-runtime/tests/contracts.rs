@@ -20,6 +20,8 @@ mod servicenow_itom;
 mod servicenow_sir;
 #[path = "contracts/swimlane.rs"]
 mod swimlane;
+#[path = "contracts/xmatters.rs"]
+mod xmatters;
 
 use base64::Engine as _;
 use connector_runtime::ErrorClass;
@@ -86,6 +88,7 @@ const COVERED: &[(&str, &[&str])] = &[
     ("swimlane.yaml", &[]),
     ("teams.yaml", &["execute"]),
     ("webhook.yaml", &[]),
+    ("xmatters.yaml", &["execute"]),
 ];
 
 #[test]
