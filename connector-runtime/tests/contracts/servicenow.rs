@@ -418,3 +418,43 @@ async fn close_incident_leaves_a_closed_incident_and_finds_nothing_as_null() {
         .expect_err("no id");
     assert_eq!(e.class, ErrorClass::User, "{e}");
 }
+
+#[tokio::test]
+async fn a_rate_limited_read_is_retried_after_retry_after() {
+    let server = loopback().await;
+    Mock::given(method("GET"))
+        .respond_with(
+            sn_error(429, "Rate limit exceeded for this resource")
+                .insert_header("Retry-After", "0"),
+        )
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    let record = sn_record("INC0010001", "1", "2026-11-20 09:30:00");
+    Mock::given(method("GET"))
+        .respond_with(json_reply(json!({ "result": record })))
+        .mount(&server)
+        .await;
+    let h = sn_harness("servicenow.yaml", &server);
+    let out = h
+        .exec("getIncident", json!({ "externalId": SYS_ID }))
+        .await
+        .expect("retried");
+    assert_eq!(out, record);
+    assert_eq!(requests(&server).await.len(), 2);
+
+    // A wait beyond maxWaitMs (limits are per hour) fails at once as rate limited.
+    let server = loopback().await;
+    mount_any(
+        &server,
+        sn_error(429, "Rate limit exceeded").insert_header("Retry-After", "1800"),
+    )
+    .await;
+    let h = sn_harness("servicenow.yaml", &server);
+    let e = h
+        .exec("getIncident", json!({ "externalId": SYS_ID }))
+        .await
+        .expect_err("429");
+    assert_eq!(e.class, ErrorClass::RateLimited, "{e}");
+    assert_eq!(requests(&server).await.len(), 1);
+}
