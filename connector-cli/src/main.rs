@@ -153,12 +153,8 @@ enum Command {
         /// The action to run
         #[arg(value_name = "ACTION")]
         action: String,
-        /// Config JSON file (may include `authType`)
-        #[arg(long, value_name = "FILE")]
-        config: Option<PathBuf>,
-        /// Secrets JSON file
-        #[arg(long, value_name = "FILE")]
-        secrets: Option<PathBuf>,
+        #[command(flatten)]
+        target: commands::instance::InstanceArgs,
         /// Action input: inline JSON or @file
         #[arg(long, value_name = "JSON|@FILE")]
         input: Option<String>,
@@ -169,15 +165,6 @@ enum Command {
         /// value per line. Streaming actions print one event per line either way
         #[arg(long, value_enum, default_value_t = commands::records::OutputFormat::Json)]
         output: commands::records::OutputFormat,
-        /// The calling user's id. Per-user specs default to the local user (see `connector auth`)
-        #[arg(long, value_name = "ID", default_value = "")]
-        user: String,
-        /// Token store of per-user specs (default as for `connector auth`)
-        #[arg(long, value_name = "PATH")]
-        store: Option<PathBuf>,
-        /// Instance id the per-user tokens are stored under (default: the spec's id)
-        #[arg(long, value_name = "ID")]
-        instance: Option<String>,
     },
     /// Run a spec's connection check
     #[command(
@@ -190,21 +177,8 @@ enum Command {
         /// The spec file
         #[arg(value_name = "SPEC")]
         spec: PathBuf,
-        /// Config JSON file (may include `authType`)
-        #[arg(long, value_name = "FILE")]
-        config: Option<PathBuf>,
-        /// Secrets JSON file
-        #[arg(long, value_name = "FILE")]
-        secrets: Option<PathBuf>,
-        /// The calling user's id. Per-user specs default to the local user (see `connector auth`)
-        #[arg(long, value_name = "ID", default_value = "")]
-        user: String,
-        /// Token store of per-user specs (default as for `connector auth`)
-        #[arg(long, value_name = "PATH")]
-        store: Option<PathBuf>,
-        /// Instance id the per-user tokens are stored under (default: the spec's id)
-        #[arg(long, value_name = "ID")]
-        instance: Option<String>,
+        #[command(flatten)]
+        target: commands::instance::InstanceArgs,
     },
     /// Scaffold a new spec file that validates clean
     #[command(
@@ -407,25 +381,14 @@ fn dispatch(command: Command, color: ColorChoice) -> anyhow::Result<Outcome> {
         Command::Run {
             spec,
             action,
-            config,
-            secrets,
+            target,
             input,
             all_pages,
             output,
-            user,
-            store,
-            instance,
         } => block_on(
             Flavor::CurrentThread,
             commands::run::run(
-                commands::instance::RunArgs {
-                    spec: &spec,
-                    config: config.as_deref(),
-                    secrets: secrets.as_deref(),
-                    user: &user,
-                    store: store.as_deref(),
-                    instance: instance.as_deref(),
-                },
+                target.for_spec(&spec),
                 &action,
                 input.as_deref(),
                 commands::run::RunOutput {
@@ -435,26 +398,9 @@ fn dispatch(command: Command, color: ColorChoice) -> anyhow::Result<Outcome> {
                 color,
             ),
         ),
-        Command::Test {
-            spec,
-            config,
-            secrets,
-            user,
-            store,
-            instance,
-        } => block_on(
+        Command::Test { spec, target } => block_on(
             Flavor::CurrentThread,
-            commands::run::test(
-                commands::instance::RunArgs {
-                    spec: &spec,
-                    config: config.as_deref(),
-                    secrets: secrets.as_deref(),
-                    user: &user,
-                    store: store.as_deref(),
-                    instance: instance.as_deref(),
-                },
-                color,
-            ),
+            commands::run::test(target.for_spec(&spec), color),
         ),
     }
 }

@@ -446,13 +446,7 @@ fn url_templates(spec: &connector_spec::ConnectorSpec) -> Vec<(String, String)> 
 /// A URL template rendered with the instance's config and secrets; `None` when it needs
 /// more (the input) or does not render.
 fn render_with_instance(instance: &crate::ConnectorInstance, template: &str) -> Option<String> {
-    let ctx = minijinja::Value::from_serialize(serde_json::json!({
-        "config": instance.config,
-        "secrets": instance.secrets.expose(),
-    }));
-    crate::template::Renderer::new()
-        .render_str(template, &ctx)
-        .ok()
+    instance.scope.render(template).ok()
 }
 
 /// Strings under `v` that parse as http(s) URLs, with their paths.

@@ -7,6 +7,7 @@ use connector_spec::{AuthMode, AuthTypeId, AuthTypeRef, ConnectorSpec};
 use serde_json::{Map, Value};
 
 use crate::error::ActionError;
+use crate::request_base::{InstanceScope, RequestBase};
 use crate::secrets::{Redactor, Secrets};
 
 pub use crate::auth::TlsConfig;
@@ -21,6 +22,10 @@ pub struct ConnectorInstance {
     pub config: Map<String, Value>,
     pub secrets: Secrets,
     pub(crate) redactor: Redactor,
+    /// `config` and `secrets` as template values, built once for every call's templates.
+    pub(crate) scope: InstanceScope,
+    /// The rendered `baseUrl` and `auth.headers`.
+    pub(crate) base: Arc<RequestBase>,
 }
 
 impl std::fmt::Debug for ConnectorInstance {
@@ -99,11 +104,9 @@ impl ConnectorInstance {
         let auth_config_schema = auth.config_schema();
         let auth_secret_schema = auth.secrets_schema();
         let (mut auth_config, mut conn_config) = split(config, &auth_config_schema);
-        for (k, v) in &auth_ref.defaults {
-            auth_config.entry(k.clone()).or_insert_with(|| v.clone());
-        }
-        apply_defaults(&mut auth_config, &auth_config_schema);
         apply_defaults(&mut conn_config, &spec.config);
+        apply_auth_defaults(&mut auth_config, &conn_config, &auth_ref)?;
+        apply_defaults(&mut auth_config, &auth_config_schema);
         let (auth_secrets, conn_secrets) = split(secrets, &auth_secret_schema);
         refuse_undeclared(&conn_config, &spec.config, "config", &spec.id, auth)?;
         refuse_undeclared(&conn_secrets, &spec.secrets, "secrets", &spec.id, auth)?;
@@ -119,12 +122,16 @@ impl ConnectorInstance {
         let mut known = secrets.strings();
         known.extend(crate::auth::for_type(auth).secret_forms(&secrets));
         let redactor = Redactor::new(known);
+        let scope = InstanceScope::new(&config, &secrets);
+        let base = Arc::new(RequestBase::render(&spec, &scope, &redactor));
         Ok(ConnectorInstance {
             spec,
             auth_type: auth,
             config,
             secrets,
             redactor,
+            scope,
+            base,
         })
     }
 
@@ -210,6 +217,51 @@ fn refuse_undeclared(
             auth.as_str()
         ),
     ))
+}
+
+/// The spec's `auth.types[].defaults` for fields the user left unset. A string default with
+/// template syntax (`https://login.microsoftonline.com/{{ config.tenantId }}/oauth2/v2.0/token`)
+/// is rendered over `config`: the connector's fields with their defaults and the auth fields
+/// set by the user or by a plain default. The result is checked against the auth type's schema
+/// like a value the user typed, and a URL is checked by the egress policy when it is requested.
+fn apply_auth_defaults(
+    auth_config: &mut Map<String, Value>,
+    conn_config: &Map<String, Value>,
+    auth_ref: &AuthTypeRef,
+) -> Result<(), ActionError> {
+    let mut templated = Vec::new();
+    for (k, v) in &auth_ref.defaults {
+        if auth_config.contains_key(k) {
+            continue;
+        }
+        match v {
+            Value::String(t) if connector_spec::template::is_template(t) => templated.push((k, t)),
+            _ => {
+                auth_config.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    if templated.is_empty() {
+        return Ok(());
+    }
+    let mut scope = conn_config.clone();
+    scope.extend(auth_config.iter().map(|(k, v)| (k.clone(), v.clone())));
+    let ctx = minijinja::Value::from_serialize(serde_json::json!({ "config": scope }));
+    let renderer = crate::template::Renderer::new();
+    for (k, t) in templated {
+        let value = renderer.render_str(t, &ctx).map_err(|e| {
+            ActionError::user(
+                "invalid_config",
+                format!(
+                    "the `{}` default for `{k}` cannot be rendered ({}): set `{k}` or the config \
+                     fields it reads",
+                    auth_ref.kind, e.message
+                ),
+            )
+        })?;
+        auth_config.insert(k.clone(), Value::String(value));
+    }
+    Ok(())
 }
 
 fn apply_defaults(values: &mut Map<String, Value>, schema: &Value) {
@@ -371,5 +423,81 @@ actions:
             .unwrap_err();
         assert_eq!(e.code, "invalid_config");
         assert!(e.message.contains("config.home"), "{}", e.message);
+    }
+
+    const TEMPLATED: &str = r#"id: .templated-auth
+displayName: Templated auth defaults
+description: A token URL built from the tenant.
+minimumLicense: basic
+baseUrl: "https://graph.example.com"
+auth:
+  types:
+    - type: oauth_client_credentials
+      defaults:
+        tokenUrl: "https://login.example.com/{{ config.tenantId }}/oauth2/v2.0/token"
+        scope: "https://graph.example.com/.default"
+config:
+  type: object
+  additionalProperties: false
+  properties:
+    tenantId: { type: string, maxLength: 64 }
+actions:
+  ping:
+    description: Ping.
+    scope: read
+    input: { type: object, additionalProperties: false, properties: {} }
+    request: { method: GET, path: /ping }
+"#;
+
+    fn templated() -> Arc<ConnectorSpec> {
+        let loaded =
+            connector_spec::load_str("t.yaml", TEMPLATED, &connector_spec::LoadOptions::default());
+        assert!(!loaded.has_errors(), "{}", loaded.render(false));
+        Arc::new(loaded.spec.expect("spec"))
+    }
+
+    #[test]
+    fn a_templated_auth_default_is_rendered_over_config() {
+        let i = ConnectorInstance::new(
+            templated(),
+            json!({"tenantId": "contoso", "clientId": "app"}),
+            json!({"clientSecret": "s3cret"}),
+        )
+        .unwrap();
+        assert_eq!(
+            i.config["tokenUrl"],
+            "https://login.example.com/contoso/oauth2/v2.0/token"
+        );
+        assert_eq!(i.config["scope"], "https://graph.example.com/.default");
+        // The user's own value wins over the default.
+        let i = ConnectorInstance::new(
+            templated(),
+            json!({"clientId": "app", "tokenUrl": "https://idp.example.org/token"}),
+            json!({"clientSecret": "s3cret"}),
+        )
+        .unwrap();
+        assert_eq!(i.config["tokenUrl"], "https://idp.example.org/token");
+    }
+
+    #[test]
+    fn a_templated_auth_default_missing_its_field_is_a_config_error() {
+        let e = ConnectorInstance::new(
+            templated(),
+            json!({"clientId": "app"}),
+            json!({"clientSecret": "s3cret"}),
+        )
+        .unwrap_err();
+        assert_eq!(e.code, "invalid_config");
+        assert!(e.message.contains("`tokenUrl`"), "{}", e.message);
+        assert!(!e.message.contains("s3cret"), "{}", e.message);
+        // A value that renders to something the schema refuses is refused like a typed one.
+        let e = ConnectorInstance::new(
+            templated(),
+            json!({"clientId": "app", "tenantId": "a b"}),
+            json!({"clientSecret": "s3cret"}),
+        )
+        .unwrap_err();
+        assert_eq!(e.code, "invalid_config");
+        assert!(e.message.contains("config.tokenUrl"), "{}", e.message);
     }
 }

@@ -55,6 +55,7 @@ mod listing;
 pub mod oauth;
 mod registry;
 mod request;
+mod request_base;
 mod secrets;
 mod session;
 pub mod store;

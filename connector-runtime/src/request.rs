@@ -86,20 +86,18 @@ impl<'c> Http<'c> {
     /// the instance's config and secrets, then `path` appended after one `/` (so a base URL
     /// with a path prefix keeps it). An empty `path` is the base URL itself.
     pub fn url(self, path: &str) -> Result<Url, ActionError> {
-        let spec = &self.ctx.instance.spec;
-        let template = spec.base_url.as_deref().ok_or_else(|| {
+        let base = self.ctx.instance.base.base_url()?.ok_or_else(|| {
             ActionError::user(
                 "invalid_config",
                 format!(
                     "{} has no baseUrl to resolve `{path}` against; pass an absolute URL to \
                      `request_url`",
-                    spec.id
+                    self.ctx.instance.spec.id
                 ),
             )
         })?;
-        let base = render_base(self.ctx, template)?;
         let text = match path {
-            "" => base,
+            "" => base.to_string(),
             _ => format!(
                 "{}/{}",
                 base.trim_end_matches('/'),
@@ -116,37 +114,12 @@ impl<'c> Http<'c> {
     }
 }
 
-/// Render an instance-level template (`baseUrl`, `auth.headers`): it sees `config` and
-/// `secrets`, never an action's input.
-fn render_base(ctx: &ActionContext, template: &str) -> Result<String, ActionError> {
-    use minijinja::Value as V;
-    let tctx = minijinja::context! {
-        config => V::from_serialize(&ctx.config),
-        secrets => V::from_serialize(ctx.secrets.expose()),
-    };
-    crate::template::Renderer::new()
-        .render_str(template, &tctx)
-        .map_err(|e| ctx.client.scrub(e))
-}
-
 /// The spec's `auth.headers` ("added to every request"), under the headers the handler set.
 fn add_auth_headers(ctx: &ActionContext, headers: &mut HeaderMap) -> Result<(), ActionError> {
-    for (name, template) in &ctx.instance.spec.auth.headers {
-        let header = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
-            ActionError::system("invalid_spec", format!("`{name}` is not a header name"))
-        })?;
-        if headers.contains_key(&header) {
-            continue;
+    for (name, value) in ctx.instance.base.headers()? {
+        if !headers.contains_key(name) {
+            headers.insert(name.clone(), value.clone());
         }
-        let mut value = HeaderValue::from_str(&render_base(ctx, template)?).map_err(|_| {
-            ActionError::user(
-                "invalid_header",
-                format!("header `{name}` renders to a value not allowed in HTTP"),
-            )
-        })?;
-        // A header built from a secret stays out of the HTTP stack's debug output.
-        value.set_sensitive(template.contains("secrets.") || header == AUTHORIZATION);
-        headers.insert(header, value);
     }
     Ok(())
 }

@@ -61,7 +61,14 @@ impl fmt::Debug for Secrets {
 #[derive(Clone, Default)]
 pub struct Redactor {
     needles: Arc<Vec<String>>,
+    /// The last [`Redactor::with`] result and the values it added: a strategy whose run-time
+    /// values do not change (a static header) gets the same redactor on every call without
+    /// rebuilding it.
+    extended: Arc<std::sync::Mutex<Option<Extended>>>,
 }
+
+/// The values [`Redactor::with`] added last, and the redactor it built with them.
+type Extended = (Vec<String>, Redactor);
 
 /// The text that stands in for a redacted value.
 pub const REDACTED: &str = "[REDACTED]";
@@ -96,14 +103,28 @@ impl Redactor {
         needles.dedup();
         Redactor {
             needles: Arc::new(needles),
+            extended: Arc::default(),
         }
     }
 
-    /// Add more values (e.g. an access token obtained at run time).
+    /// Add more values (e.g. an access token obtained at run time). Asked again for the same
+    /// values, it returns the redactor it built last time.
     pub fn with(&self, extra: impl IntoIterator<Item = String>) -> Redactor {
+        let extra: Vec<String> = extra.into_iter().collect();
+        let mut memo = self
+            .extended
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((values, built)) = memo.as_ref()
+            && *values == extra
+        {
+            return built.clone();
+        }
         let mut all: Vec<String> = self.needles.iter().cloned().collect();
-        all.extend(extra);
-        Redactor::new(all)
+        all.extend(extra.iter().cloned());
+        let built = Redactor::new(all);
+        *memo = Some((extra, built.clone()));
+        built
     }
 
     /// Redact every string in a JSON value (keys and values), in place. Allocates only for
@@ -178,5 +199,26 @@ mod tests {
         let r = Redactor::new(s.strings());
         assert_eq!(r.redact("x canary-SECRET/value y"), "x [REDACTED] y");
         assert_eq!(r.redact("q=canary-SECRET%2Fvalue"), "q=[REDACTED]");
+    }
+
+    #[test]
+    fn with_adds_values_and_follows_when_they_change() {
+        let base = Redactor::new(vec!["canary-base-1".to_string()]);
+        let one = base.with(vec!["runtime-token-1".to_string()]);
+        assert_eq!(
+            one.redact("canary-base-1 runtime-token-1"),
+            "[REDACTED] [REDACTED]"
+        );
+        let again = base.with(vec!["runtime-token-1".to_string()]);
+        assert!(
+            Arc::ptr_eq(&one.needles, &again.needles),
+            "the same values reuse the redactor"
+        );
+        let two = base.with(vec!["runtime-token-2".to_string()]);
+        assert_eq!(
+            two.redact("runtime-token-1 runtime-token-2"),
+            "runtime-token-1 [REDACTED]"
+        );
+        assert_eq!(base.redact("runtime-token-2"), "runtime-token-2");
     }
 }

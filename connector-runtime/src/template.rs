@@ -1,6 +1,6 @@
 //! Rendering spec templates: strict undefined, a fuel limit, compiled once per connector type.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use minijinja::{Environment, UndefinedBehavior};
 use serde_json::Value;
@@ -19,6 +19,44 @@ pub struct Renderer {
     path_env: Environment<'static>,
     known: HashSet<String>,
     known_paths: HashSet<String>,
+    /// The typed form of each compiled single-expression template, by template text.
+    typed: HashMap<String, Typed>,
+}
+
+/// How a JSON body string that is exactly one expression is evaluated.
+#[derive(Debug)]
+struct Typed {
+    /// A plain variable path (`input.priority`, `config.project.key`) is looked up in the
+    /// context and serialized, with no template run. A path that does not resolve takes
+    /// the template route, which reports it as strict undefined does.
+    path: Option<Vec<String>>,
+    /// The compiled `{{ (expr) | tojson }}` template of this text.
+    source: String,
+}
+
+/// The segments of `expr` when it is a dotted path of identifiers.
+fn variable_path(expr: &str) -> Option<Vec<String>> {
+    let segments: Vec<String> = expr.split('.').map(str::to_string).collect();
+    let identifier = |s: &String| {
+        let mut chars = s.chars();
+        chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+    };
+    segments.iter().all(identifier).then_some(segments)
+}
+
+/// The value at `path` in `ctx`; `None` when a step is undefined (or not a map lookup).
+fn lookup(ctx: &minijinja::Value, path: &[String]) -> Option<Value> {
+    let mut value = ctx.clone();
+    for segment in path {
+        value = value.get_attr(segment).ok()?;
+        if value.is_undefined() {
+            return None;
+        }
+    }
+    serde_json::to_value(&value).ok()
 }
 
 /// Characters escaped in a path segment (RFC 3986 `pchar` minus the sub-delims we keep).
@@ -102,6 +140,7 @@ impl Renderer {
             path_env,
             known: HashSet::new(),
             known_paths: HashSet::new(),
+            typed: HashMap::new(),
         }
     }
 
@@ -149,7 +188,15 @@ impl Renderer {
             .add_template_owned(text.to_string(), text.to_string());
         if let Some(expr) = single_expression(text) {
             let typed = typed_source(expr);
-            let _ = self.env.add_template_owned(typed.clone(), typed);
+            let _ = self.env.add_template_owned(typed.clone(), typed.clone());
+            let path = variable_path(expr);
+            self.typed.insert(
+                text.to_string(),
+                Typed {
+                    path,
+                    source: typed,
+                },
+            );
         }
     }
 
@@ -169,24 +216,16 @@ impl Renderer {
     /// becomes that expression's JSON value.
     pub fn render_json(&self, value: &Value, ctx: &minijinja::Value) -> Result<Value, ActionError> {
         Ok(match value {
-            Value::String(s) => {
-                if let Some(expr) = single_expression(s) {
-                    let typed = typed_source(expr);
-                    let json = match self.env.get_template(&typed) {
-                        Ok(t) => t.render(ctx),
-                        Err(_) => self.env.render_str(&typed, ctx),
-                    }
-                    .map_err(template_error)?;
-                    serde_json::from_str(&json).map_err(|e| {
-                        ActionError::system(
-                            "template",
-                            format!("template produced invalid JSON: {e}"),
-                        )
-                    })?
-                } else {
-                    Value::String(self.render_str(s, ctx)?)
-                }
-            }
+            Value::String(s) => match self.typed.get(s.as_str()) {
+                Some(typed) => match typed.path.as_deref().and_then(|p| lookup(ctx, p)) {
+                    Some(v) => v,
+                    None => self.render_typed(&typed.source, ctx)?,
+                },
+                None => match single_expression(s) {
+                    Some(expr) => self.render_typed(&typed_source(expr), ctx)?,
+                    None => Value::String(self.render_str(s, ctx)?),
+                },
+            },
             Value::Array(items) => Value::Array(
                 items
                     .iter()
@@ -201,6 +240,20 @@ impl Renderer {
                 Value::Object(out)
             }
             other => other.clone(),
+        })
+    }
+}
+
+impl Renderer {
+    /// Render the `{{ (expr) | tojson }}` form of a single expression into its JSON value.
+    fn render_typed(&self, typed: &str, ctx: &minijinja::Value) -> Result<Value, ActionError> {
+        let json = match self.env.get_template(typed) {
+            Ok(t) => t.render(ctx),
+            Err(_) => self.env.render_str(typed, ctx),
+        }
+        .map_err(template_error)?;
+        serde_json::from_str(&json).map_err(|e| {
+            ActionError::system("template", format!("template produced invalid JSON: {e}"))
         })
     }
 }
@@ -250,6 +303,44 @@ mod tests {
         assert_eq!(
             r.render_json(&json!("x{{ input.s }}"), &c).unwrap(),
             json!("xa<b")
+        );
+    }
+
+    /// A plain path skips the template but gives what `{{ (path) | tojson }}` gives, an
+    /// undefined one included (it takes the template route).
+    #[test]
+    fn variable_paths_give_what_the_template_gives() {
+        let fields = [
+            "{{ input.s }}",
+            "{{input.n}}",
+            "{{ input.o.deep }}",
+            "{{ input.z }}",
+            "{{ input.l }}",
+            "{{ input.f }}",
+            "{{ input.b }}",
+            "{{ input.s | upper }}",
+            "{{ input.missing }}",
+            "{{ input.s.x }}",
+        ];
+        let mut fast = Renderer::new();
+        for f in fields {
+            fast.add(f);
+        }
+        let slow = Renderer::new();
+        let c = ctx(
+            json!({"input": {"s": "a<b>&'\"", "n": -3, "o": {"deep": [1, {"x": null}]},
+            "z": null, "l": ["x"], "f": 1.5, "b": false}}),
+        );
+        for f in fields {
+            let expected = slow.render_json(&json!(f), &c).unwrap();
+            assert_eq!(fast.render_json(&json!(f), &c).unwrap(), expected, "{f}");
+        }
+        assert!(fast.typed["{{ input.s }}"].path.is_some());
+        assert!(fast.typed["{{ input.s | upper }}"].path.is_none());
+        let e = fast.render_json(&json!("{{ nope.x }}"), &c).unwrap_err();
+        assert_eq!(
+            (e.code, e.class),
+            ("template", connector_spec::ErrorClass::User)
         );
     }
 

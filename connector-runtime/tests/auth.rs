@@ -230,6 +230,136 @@ async fn api_key_header_name_from_spec_defaults_and_instance_config() {
 }
 
 #[tokio::test]
+async fn api_key_header_prefix_goes_before_the_key_and_both_forms_are_redacted() {
+    let server = MockServer::start().await;
+    api_ok(&server).await;
+    // Opsgenie's scheme.
+    let types = "[{ type: api_key_header, defaults: { headerName: Authorization, prefix: \"GenieKey \" } }]";
+    let h = Harness::new(
+        spec(types, GET_THINGS),
+        json!({"base": server.uri()}),
+        json!({"apiKey": "canary-genie-key-4"}),
+    )
+    .unwrap();
+    h.call().await.unwrap();
+    let reqs = received(&server, "/api/things").await;
+    assert_eq!(
+        header(&reqs[0], "authorization"),
+        Some("GenieKey canary-genie-key-4")
+    );
+    assert!(header(&reqs[0], "x-api-key").is_none());
+    // Without a prefix the bare key, as before.
+    let h2 = Harness::new(
+        spec(
+            "[{ type: api_key_header, defaults: { headerName: X-Key } }]",
+            GET_THINGS,
+        ),
+        json!({"base": server.uri()}),
+        json!({"apiKey": "canary-bare-key-5"}),
+    )
+    .unwrap();
+    h2.call().await.unwrap();
+    let reqs = received(&server, "/api/things").await;
+    assert_eq!(header(&reqs[1], "x-key"), Some("canary-bare-key-5"));
+
+    server.reset().await;
+    Mock::given(path("/api/things"))
+        .respond_with(Echo500)
+        .mount(&server)
+        .await;
+    leak_check(&h, &["canary-genie-key-4", "GenieKey canary"]).await;
+}
+
+#[tokio::test]
+async fn api_key_pair_sends_the_key_id_and_the_prefixed_key_in_two_headers() {
+    let server = MockServer::start().await;
+    api_ok(&server).await;
+    // Tines: the user's email and token.
+    let tines = "[{ type: api_key_pair, defaults: { idHeaderName: X-User-Email, keyHeaderName: X-User-Token } }]";
+    let h = Harness::new(
+        spec(tines, GET_THINGS),
+        json!({"base": server.uri()}),
+        json!({"keyId": "soc@example.com", "apiKey": "canary-tines-token-6"}),
+    )
+    .unwrap();
+    h.call().await.unwrap();
+    // Cortex XSOAR 8: the key id and the key in `Authorization`, here with a prefix.
+    let xsoar = "[{ type: api_key_pair, defaults: { idHeaderName: x-xdr-auth-id, keyHeaderName: Authorization, keyPrefix: \"Key \" } }]";
+    let h = Harness::new(
+        spec(xsoar, GET_THINGS),
+        json!({"base": server.uri()}),
+        json!({"keyId": "17", "apiKey": "canary-xsoar-key-7"}),
+    )
+    .unwrap();
+    h.call().await.unwrap();
+    let reqs = received(&server, "/api/things").await;
+    assert_eq!(header(&reqs[0], "x-user-email"), Some("soc@example.com"));
+    assert_eq!(
+        header(&reqs[0], "x-user-token"),
+        Some("canary-tines-token-6")
+    );
+    assert!(header(&reqs[0], "authorization").is_none());
+    assert_eq!(header(&reqs[1], "x-xdr-auth-id"), Some("17"));
+    assert_eq!(
+        header(&reqs[1], "authorization"),
+        Some("Key canary-xsoar-key-7")
+    );
+
+    server.reset().await;
+    Mock::given(path("/api/things"))
+        .respond_with(Echo500)
+        .mount(&server)
+        .await;
+    leak_check(&h, &["canary-xsoar-key-7"]).await;
+}
+
+#[test]
+fn api_key_pair_refuses_missing_or_clashing_header_names_and_missing_secrets() {
+    let secrets = json!({"keyId": "id", "apiKey": "k3y-value"});
+    let build = |types: &str, secrets: &Value| {
+        Harness::new(
+            spec(types, GET_THINGS),
+            json!({"base": "http://127.0.0.1:9"}),
+            secrets.clone(),
+        )
+        .err()
+        .map(|e| (e.code, e.message))
+    };
+    // No header names: the schema requires them.
+    let (code, message) = build("[api_key_pair]", &secrets).unwrap();
+    assert_eq!(code, "invalid_config");
+    assert!(message.contains("idHeaderName"), "{message}");
+    let (code, message) = build(
+        "[{ type: api_key_pair, defaults: { idHeaderName: X-A, keyHeaderName: x-a } }]",
+        &secrets,
+    )
+    .unwrap();
+    assert_eq!(code, "invalid_config");
+    assert!(message.contains("two headers"), "{message}");
+    // A header name the user typed (a spec's default is checked at load).
+    let e = Harness::new(
+        spec("[api_key_pair]", GET_THINGS),
+        json!({"base": "http://127.0.0.1:9", "idHeaderName": "X A", "keyHeaderName": "X-B"}),
+        secrets.clone(),
+    )
+    .err()
+    .expect("refused");
+    assert_eq!(e.code, "invalid_config");
+    assert!(
+        e.message.contains("not a valid header name"),
+        "{}",
+        e.message
+    );
+    let (code, message) = build(
+        "[{ type: api_key_pair, defaults: { idHeaderName: X-A, keyHeaderName: X-B } }]",
+        &json!({"keyId": "id"}),
+    )
+    .unwrap();
+    assert_eq!(code, "invalid_secrets");
+    assert!(message.contains("apiKey"), "{message}");
+}
+
+#[tokio::test]
 async fn api_key_query_default_and_configured_name_url_encoded() {
     let server = MockServer::start().await;
     api_ok(&server).await;
@@ -708,6 +838,7 @@ async fn invalid_client_is_one_typed_token_error_for_client_credentials_and_code
             client_secret: SecretString::from(CLIENT_SECRET),
             client_auth,
             paths: TokenPaths::default(),
+            signing_key: None,
         };
         let cc = endpoint
             .client_credentials(&http, Some("read"), None)

@@ -134,8 +134,36 @@ struct Case {
     wire: Vec<String>,
 }
 
+/// A private key generated for this run, as PEM, and its body lines: a key cannot hold the
+/// canary text, so its lines are the needles.
+struct TestKey {
+    pem: String,
+    body: Vec<String>,
+}
+
+fn test_key() -> TestKey {
+    use aws_lc_rs::encoding::AsDer;
+    let kp = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).expect("key");
+    let der = kp.as_der().expect("pkcs8");
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der.as_ref());
+    let body: Vec<String> = b64
+        .as_bytes()
+        .chunks(64)
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .collect();
+    TestKey {
+        pem: format!(
+            "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
+            body.join("\n")
+        ),
+        // The last line may be short enough to occur by chance; the others cannot.
+        body: body.into_iter().filter(|l| l.len() == 64).collect(),
+    }
+}
+
 fn cases(base: &str) -> Vec<Case> {
     let secret = |s: &str| format!("{s}-{CANARY}");
+    let key = test_key();
     let basic_pair = format!("user-{CANARY}:{}", secret("pw"));
     vec![
         Case {
@@ -211,6 +239,43 @@ fn cases(base: &str) -> Vec<Case> {
             }),
             secrets: json!({ "clientSecret": secret("client") }),
             wire: vec![],
+        },
+        Case {
+            name: "api_key_header + prefix",
+            spec: spec("api_key_header", PATH_REQUEST, ""),
+            config: json!({ "base": base, "headerName": "Authorization", "prefix": "GenieKey " }),
+            secrets: json!({ "apiKey": secret("genie-hdr") }),
+            wire: vec![],
+        },
+        Case {
+            name: "api_key_pair",
+            spec: spec("api_key_pair", PATH_REQUEST, ""),
+            config: json!({
+                "base": base, "idHeaderName": "X-User-Email", "keyHeaderName": "Authorization",
+                "keyPrefix": "Key "
+            }),
+            secrets: json!({ "keyId": secret("key-id"), "apiKey": secret("pair") }),
+            wire: vec![],
+        },
+        Case {
+            name: "oauth_jwt_bearer",
+            spec: spec("oauth_jwt_bearer", PATH_REQUEST, ""),
+            config: json!({
+                "base": base, "tokenUrl": format!("{base}/oauth/token"), "clientId": "client-1",
+                "userIdentifier": "svc@example.com", "keyId": "key-1"
+            }),
+            secrets: json!({ "clientSecret": secret("jwt-client"), "privateKey": key.pem }),
+            wire: key.body.clone(),
+        },
+        Case {
+            name: "oauth_client_credentials + private_key_jwt",
+            spec: spec("oauth_client_credentials", PATH_REQUEST, ""),
+            config: json!({
+                "base": base, "tokenUrl": format!("{base}/oauth/token"), "clientId": "client-1",
+                "clientAuthentication": "private_key_jwt", "keyId": "key-1"
+            }),
+            secrets: json!({ "privateKey": key.pem }),
+            wire: key.body.clone(),
         },
         Case {
             name: "aws_sigv4",
@@ -421,7 +486,7 @@ async fn no_auth_strategy_leaks_its_secret_on_any_path() {
         );
         outcomes += 1;
     }
-    assert_eq!(outcomes, 9 * (SCENARIOS.len() + 1));
+    assert_eq!(outcomes, 13 * (SCENARIOS.len() + 1));
 
     let text = String::from_utf8_lossy(&logs.lock().unwrap()).into_owned();
     assert!(

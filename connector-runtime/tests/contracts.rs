@@ -452,10 +452,12 @@ async fn opsgenie_create_alert_sends_the_input_with_geniekey() {
     let r = only_request(&server).await;
     assert_line(&r, "POST", "/v2/alerts");
     assert_query(&r, &[]);
+    // `api_key_header` with `headerName: Authorization` and `prefix: "GenieKey "`.
     assert_eq!(
         header(&r, "authorization"),
         Some(format!("GenieKey {CANARY}"))
     );
+    assert_eq!(header(&r, "x-api-key"), None);
     assert_eq!(json_body(&r), input);
 }
 
@@ -501,6 +503,12 @@ async fn opsgenie_401_is_auth_without_the_key() {
         .await
         .expect_err("401");
     assert_eq!(e.class, ErrorClass::Auth);
+    assert_eq!(e.status, Some(401));
+    // The key is redacted wherever the reply quotes it, bare or after its prefix.
+    assert!(e.message.contains("[REDACTED]"), "{e}");
+    for text in [e.to_string(), format!("{e:?}")] {
+        assert!(!text.contains(CANARY), "{text}");
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

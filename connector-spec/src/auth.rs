@@ -34,6 +34,10 @@ pub enum AuthTypeId {
     Mtls,
     /// AWS Signature Version 4.
     AwsSigv4,
+    /// A key id and a key, each in its own header (Tines, Cortex XSOAR 8).
+    ApiKeyPair,
+    /// OAuth 2.0 JWT bearer grant (RFC 7523 section 2.1), as ServiceNow's OAuth with a JWT.
+    OauthJwtBearer,
 }
 
 /// Whether a connector instance has one credential set or one per user.
@@ -54,7 +58,7 @@ impl AuthMode {
 }
 
 impl AuthTypeId {
-    pub const ALL: [AuthTypeId; 12] = [
+    pub const ALL: [AuthTypeId; 14] = [
         AuthTypeId::None,
         AuthTypeId::Basic,
         AuthTypeId::Bearer,
@@ -67,6 +71,8 @@ impl AuthTypeId {
         AuthTypeId::Ears,
         AuthTypeId::Mtls,
         AuthTypeId::AwsSigv4,
+        AuthTypeId::ApiKeyPair,
+        AuthTypeId::OauthJwtBearer,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -83,6 +89,8 @@ impl AuthTypeId {
             AuthTypeId::Ears => "ears",
             AuthTypeId::Mtls => "mtls",
             AuthTypeId::AwsSigv4 => "aws_sigv4",
+            AuthTypeId::ApiKeyPair => "api_key_pair",
+            AuthTypeId::OauthJwtBearer => "oauth_jwt_bearer",
         }
     }
 
@@ -105,6 +113,8 @@ impl AuthTypeId {
             AuthTypeId::Ears => "Elastic Auth Redirect Service (per user)",
             AuthTypeId::Mtls => "Mutual TLS (client certificate)",
             AuthTypeId::AwsSigv4 => "AWS Signature Version 4",
+            AuthTypeId::ApiKeyPair => "API key ID and key (two headers)",
+            AuthTypeId::OauthJwtBearer => "OAuth 2.0 JWT bearer grant",
         }
     }
 
@@ -129,7 +139,8 @@ impl AuthTypeId {
                     "headerName": {
                         "type": "string", "default": "X-API-Key", "minLength": 1, "maxLength": 256,
                         "x-ui": { "label": "Header name", "widget": "text", "order": 1 }
-                    }
+                    },
+                    "prefix": prefix_field("Key prefix", 2, "Written before the key in the header value, e.g. `GenieKey ` (mind the space)")
                 }),
                 &[],
             ),
@@ -147,6 +158,8 @@ impl AuthTypeId {
             AuthTypeId::Ears => ears_config(),
             AuthTypeId::Mtls => mtls_config(),
             AuthTypeId::AwsSigv4 => aws_sigv4_config(),
+            AuthTypeId::ApiKeyPair => api_key_pair_config(),
+            AuthTypeId::OauthJwtBearer => oauth_jwt_bearer_config(),
         }
     }
 
@@ -188,7 +201,8 @@ impl AuthTypeId {
                 }),
                 &["url"],
             ),
-            AuthTypeId::OauthClientCredentials | AuthTypeId::OauthAuthorizationCode => object(
+            AuthTypeId::OauthClientCredentials => oauth_client_credentials_secrets(),
+            AuthTypeId::OauthAuthorizationCode => object(
                 json!({ "clientSecret": secret_field("Client secret", 1) }),
                 &["clientSecret"],
             ),
@@ -217,6 +231,27 @@ impl AuthTypeId {
                 }),
                 &["accessKeyId", "secretAccessKey"],
             ),
+            AuthTypeId::ApiKeyPair => api_key_pair_secrets(),
+            AuthTypeId::OauthJwtBearer => oauth_jwt_bearer_secrets(),
+        }
+    }
+}
+
+impl AuthTypeId {
+    /// Conditions across this type's config and secrets fields, for a form that shows them
+    /// together (each an `allOf` item over the merged object). The runtime checks the same
+    /// when it builds the type's strategy.
+    pub fn form_conditions(self) -> Vec<Value> {
+        match self {
+            AuthTypeId::OauthClientCredentials => vec![json!({
+                "if": {
+                    "properties": { "clientAuthentication": { "const": "private_key_jwt" } },
+                    "required": ["clientAuthentication"]
+                },
+                "then": { "required": ["keyId", "privateKey"] },
+                "else": { "required": ["clientSecret"] }
+            })],
+            _ => Vec::new(),
         }
     }
 }
@@ -242,7 +277,19 @@ fn oauth_client_credentials_config() -> Value {
                 "type": "string", "maxLength": 2048,
                 "x-ui": { "label": "Audience", "widget": "text", "order": 4 }
             },
-            "clientAuthentication": client_auth_field(5)
+            "clientAuthentication": client_auth_field(5, true),
+            "keyId": {
+                "type": "string", "minLength": 1, "maxLength": 1024,
+                "x-ui": { "label": "Key ID", "widget": "text", "order": 6, "section": "Advanced",
+                          "when": { "field": "clientAuthentication", "equals": "private_key_jwt" },
+                          "helpText": "For `private_key_jwt`: the id of the signing key, written in the JWT header" }
+            },
+            "keyIdHeader": {
+                "type": "string", "enum": ["kid", "x5t", "x5t#S256"], "default": "kid",
+                "x-ui": { "label": "Key ID header parameter", "widget": "select", "order": 7, "section": "Advanced",
+                          "when": { "field": "clientAuthentication", "equals": "private_key_jwt" },
+                          "helpText": "Entra ID names the key by its certificate's thumbprint: `x5t` (SHA-1) or `x5t#S256` (SHA-256), base64url" }
+            }
         }),
         &["tokenUrl", "clientId"],
     )
@@ -266,7 +313,7 @@ fn oauth_authorization_code_config() -> Value {
                           "section": "Advanced",
                           "helpText": "Some providers (e.g. Slack user scopes) use another name" }
             },
-            "clientAuthentication": client_auth_field(6),
+            "clientAuthentication": client_auth_field(6, false),
             "accessTokenPath": {
                 "type": "string", "default": "$.access_token", "maxLength": 256,
                 "x-ui": { "label": "Access token path", "widget": "text", "order": 7, "section": "Advanced" }
@@ -337,6 +384,91 @@ fn aws_sigv4_config() -> Value {
     )
 }
 
+/// `clientSecret` is required unless `clientAuthentication` is `private_key_jwt`, which needs
+/// `privateKey` instead: a condition across config and secrets, so it is in
+/// [`AuthTypeId::form_conditions`] and checked when the strategy is built.
+fn oauth_client_credentials_secrets() -> Value {
+    object(
+        json!({
+            "clientSecret": secret_field("Client secret", 1),
+            "privateKey": private_key_field(2, "For `private_key_jwt`: the RSA private key that signs the client assertion"),
+            "privateKeyPassword": secret_field("Private key password", 3)
+        }),
+        &[],
+    )
+}
+
+/// The key id (a user's email, an API key ID) and the key.
+fn api_key_pair_secrets() -> Value {
+    object(
+        json!({
+            "keyId": {
+                "type": "string", "minLength": 1, "maxLength": 1024,
+                "x-ui": { "label": "Key ID", "widget": "text", "order": 1, "sensitive": true,
+                          "helpText": "The identifier sent with the key (a user's email, an API key ID)" }
+            },
+            "apiKey": secret_field("API key", 2)
+        }),
+        &["keyId", "apiKey"],
+    )
+}
+
+/// The client secret sent with the grant, and the key that signs the assertion.
+fn oauth_jwt_bearer_secrets() -> Value {
+    object(
+        json!({
+            "clientSecret": secret_field("Client secret", 1),
+            "privateKey": private_key_field(2, "RSA private key (PEM) that signs the JWT assertion"),
+            "privateKeyPassword": secret_field("Private key password", 3)
+        }),
+        &["clientSecret", "privateKey"],
+    )
+}
+
+/// A key id and a key in two headers: the header names and a prefix for the key's value.
+fn api_key_pair_config() -> Value {
+    object(
+        json!({
+            "idHeaderName": header_name_field("Key ID header name", 1),
+            "keyHeaderName": header_name_field("Key header name", 2),
+            "keyPrefix": prefix_field("Key prefix", 3, "Written before the key in its header value")
+        }),
+        &["idHeaderName", "keyHeaderName"],
+    )
+}
+
+/// OAuth 2.0 JWT bearer grant: token endpoint, client, the user the JWT names (`sub`), the
+/// signing key's id (`kid`), and the audience and scope.
+fn oauth_jwt_bearer_config() -> Value {
+    object(
+        json!({
+            "tokenUrl": url_field("Token URL", 1),
+            "clientId": text_field("Client ID", 2),
+            "userIdentifier": {
+                "type": "string", "minLength": 1, "maxLength": 1024,
+                "x-ui": { "label": "User identifier", "widget": "text", "order": 3,
+                          "helpText": "The JWT subject (`sub`): the user the token acts as" }
+            },
+            "keyId": {
+                "type": "string", "minLength": 1, "maxLength": 1024,
+                "x-ui": { "label": "Key ID", "widget": "text", "order": 4,
+                          "helpText": "The JWT header `kid`: the id of the key the provider verifies the assertion with" }
+            },
+            "audience": {
+                "type": "string", "maxLength": 2048,
+                "x-ui": { "label": "Audience", "widget": "text", "order": 5, "section": "Advanced",
+                          "helpText": "The JWT `aud`; defaults to the client ID" }
+            },
+            "scope": {
+                "type": "string", "maxLength": 2048,
+                "x-ui": { "label": "Scope", "widget": "text", "order": 6, "section": "Advanced",
+                          "helpText": "Space-separated scopes to request" }
+            }
+        }),
+        &["tokenUrl", "clientId", "userIdentifier", "keyId"],
+    )
+}
+
 fn object(properties: Value, required: &[&str]) -> Value {
     let mut schema = json!({
         "type": "object",
@@ -370,9 +502,41 @@ fn secret_field(label: &str, order: u32) -> Value {
     })
 }
 
-fn client_auth_field(order: u32) -> Value {
+fn header_name_field(label: &str, order: u32) -> Value {
     json!({
-        "type": "string", "enum": ["client_secret_basic", "client_secret_post"],
+        "type": "string", "minLength": 1, "maxLength": 256,
+        "x-ui": { "label": label, "widget": "text", "order": order }
+    })
+}
+
+fn prefix_field(label: &str, order: u32, help: &str) -> Value {
+    json!({
+        "type": "string", "default": "", "maxLength": 64, "pattern": "^[ -~]*$",
+        "x-ui": { "label": label, "widget": "text", "order": order, "section": "Advanced",
+                  "helpText": help }
+    })
+}
+
+fn private_key_field(order: u32, help: &str) -> Value {
+    json!({
+        "type": "string", "minLength": 1, "maxLength": 65536,
+        "x-ui": { "label": "Private key (PEM)", "widget": "fileUpload", "order": order,
+                  "sensitive": true, "helpText": help }
+    })
+}
+
+fn client_auth_field(order: u32, private_key_jwt: bool) -> Value {
+    let methods: &[&str] = if private_key_jwt {
+        &[
+            "client_secret_basic",
+            "client_secret_post",
+            "private_key_jwt",
+        ]
+    } else {
+        &["client_secret_basic", "client_secret_post"]
+    };
+    json!({
+        "type": "string", "enum": methods,
         "default": "client_secret_basic",
         "x-ui": { "label": "Client authentication", "widget": "select", "order": order, "section": "Advanced" }
     })

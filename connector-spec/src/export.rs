@@ -182,6 +182,11 @@ fn auth_branches(spec: &ConnectorSpec) -> Vec<(AuthTypeId, Value)> {
     refs.into_iter().map(|r| (r.kind, auth_branch(r))).collect()
 }
 
+/// An auth default that is a template over `config` (see `validate::auth`).
+fn templated(default: &Value) -> bool {
+    default.as_str().is_some_and(crate::template::is_template)
+}
+
 fn auth_branch(r: &AuthTypeRef) -> Value {
     let config = r.kind.config_schema();
     let secrets = sensitive_schema(&r.kind.secrets_schema());
@@ -205,13 +210,25 @@ fn auth_branch(r: &AuthTypeRef) -> Value {
                 if is_config
                     && let (Some(default), Some(obj)) = (r.defaults.get(name), prop.as_object_mut())
                 {
-                    obj.insert("default".into(), default.clone());
+                    if templated(default) {
+                        // Rendered over `config` when the instance is created: the form
+                        // cannot show it, and the user need not fill the field in.
+                        obj.remove("default");
+                    } else {
+                        obj.insert("default".into(), default.clone());
+                    }
                 }
                 properties.insert(name.clone(), prop);
             }
         }
         if let Some(req) = part.get("required").and_then(Value::as_array) {
-            required.extend(req.iter().cloned());
+            let derived = |v: &Value| {
+                is_config
+                    && v.as_str()
+                        .and_then(|n| r.defaults.get(n))
+                        .is_some_and(templated)
+            };
+            required.extend(req.iter().filter(|v| !derived(v)).cloned());
         }
     }
 
@@ -221,6 +238,10 @@ fn auth_branch(r: &AuthTypeRef) -> Value {
     branch.insert("properties".into(), Value::Object(properties));
     branch.insert("required".into(), Value::Array(required));
     branch.insert("additionalProperties".into(), json!(false));
+    let conditions = r.kind.form_conditions();
+    if !conditions.is_empty() {
+        branch.insert("allOf".into(), Value::Array(conditions));
+    }
     branch.insert("x-authType".into(), json!(r.kind.as_str()));
     branch.insert("x-authMode".into(), json!(r.kind.auth_mode().as_str()));
     if r.recommended {

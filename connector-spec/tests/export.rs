@@ -706,3 +706,69 @@ fn bundled_specs_export_valid_documents() {
     let catalog = export_catalog(&specs);
     assert_eq!(catalog.len(), specs.len() + 2);
 }
+
+/// A templated auth default is rendered when the instance is created: the form shows no
+/// default for it and does not make the user fill it in; plain defaults stay.
+#[test]
+fn a_templated_auth_default_is_neither_a_form_default_nor_required() {
+    let mut spec = webhook();
+    let mut r = auth_ref(AuthTypeId::OauthClientCredentials);
+    r.defaults.insert(
+        "tokenUrl".into(),
+        json!("https://login.example.com/{{ config.tenantId }}/token"),
+    );
+    r.defaults.insert("scope".into(), json!("api.read"));
+    spec.auth.types = vec![r];
+    let doc = schema_document(&spec);
+    let branch = &doc["auth"]["oneOf"][0];
+    assert!(
+        branch["properties"]["tokenUrl"].get("default").is_none(),
+        "{branch}"
+    );
+    assert_eq!(branch["properties"]["scope"]["default"], "api.read");
+    let required = branch["required"].as_array().unwrap();
+    assert!(!required.contains(&json!("tokenUrl")), "{branch}");
+    assert!(required.contains(&json!("clientId")), "{branch}");
+}
+
+/// `private_key_jwt` needs the key and not the secret; the other methods the secret. The
+/// exported branch says so with a condition over its merged config and secrets.
+#[test]
+fn client_credentials_branch_requires_the_credential_its_method_uses() {
+    let mut spec = webhook();
+    spec.auth.types = vec![auth_ref(AuthTypeId::OauthClientCredentials)];
+    let doc = schema_document(&spec);
+    let auth = &doc["auth"];
+    assert_meta_valid(auth, "auth");
+    let validator = jsonschema::draft202012::new(auth).unwrap();
+    let base = json!({
+        "authType": "oauth_client_credentials",
+        "tokenUrl": "https://login.example.com/t", "clientId": "c"
+    });
+    let with = |extra: Value| {
+        let mut v = base.clone();
+        v.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        validator.is_valid(&v)
+    };
+    assert!(with(json!({"clientSecret": "s"})));
+    assert!(!with(json!({})), "the secret is required by default");
+    assert!(!with(json!({"clientAuthentication": "client_secret_post"})));
+    assert!(with(json!({
+        "clientAuthentication": "private_key_jwt", "keyId": "k", "privateKey": "pem"
+    })));
+    assert!(!with(
+        json!({"clientAuthentication": "private_key_jwt", "keyId": "k"})
+    ));
+    assert!(!with(
+        json!({"clientAuthentication": "private_key_jwt", "privateKey": "pem"})
+    ));
+    assert!(!with(
+        json!({"clientAuthentication": "private_key_jwt", "clientSecret": "s"})
+    ));
+    // The key is a secret like the others: write-only and sensitive.
+    let props = &auth["oneOf"][0]["properties"];
+    assert_eq!(props["privateKey"]["writeOnly"], true);
+    assert_eq!(props["privateKey"]["x-ui"]["sensitive"], true);
+}

@@ -213,3 +213,105 @@ fn embedded_schemas_must_be_object_schemas() {
     assert_eq!(errors(&action("true")), vec![(Code::InvalidValue, 12, 12)]);
     assert!(errors(&action("{ type: object }")).is_empty());
 }
+
+/// A spec with `auth` replaced and the given connector config properties.
+fn with_auth(auth: &str, config_props: &str) -> String {
+    let text = BASE.replace("auth: { types: [bearer] }", auth);
+    format!(
+        "{text}config:\n  type: object\n  additionalProperties: false\n  properties: {{ {config_props} }}\nactions:\n  a: {{ description: A, scope: read, handler: code }}\n"
+    )
+}
+
+fn located_errors(text: &str) -> Vec<(Code, usize, usize, String)> {
+    load_str("t.yaml", text, &LoadOptions::default())
+        .located()
+        .into_iter()
+        .filter(|d| d.severity == connector_spec::Severity::Error)
+        .map(|d| (d.code, d.line, d.column, d.message.clone()))
+        .collect()
+}
+
+#[test]
+fn an_auth_default_may_be_a_template_over_config() {
+    let text = with_auth(
+        "auth:\n  types:\n    - type: oauth_client_credentials\n      defaults: { tokenUrl: \"https://login.microsoftonline.com/{{ config.tenantId }}/oauth2/v2.0/token\", scope: \"https://graph.microsoft.com/.default\" }\n",
+        "tenantId: { type: string, maxLength: 64 }",
+    );
+    assert_eq!(located_errors(&text), vec![]);
+}
+
+#[test]
+fn an_auth_default_template_must_read_declared_config_and_no_secrets() {
+    let auth = |default: &str| {
+        format!(
+            "auth:\n  types:\n    - type: oauth_client_credentials\n      defaults: {{ tokenUrl: \"{default}\" }}\n"
+        )
+    };
+    let props = "tenantId: { type: string, maxLength: 64 }";
+    // A typo of a config field: located at the reference, with a suggestion.
+    let e = located_errors(&with_auth(
+        &auth("https://login.example.com/{{ config.tenantld }}/token"),
+        props,
+    ));
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert_eq!(e[0].0, Code::UnresolvedReference);
+    assert_eq!((e[0].1, e[0].2), (9, 59), "{e:?}");
+    assert!(e[0].3.contains("config.tenantld"), "{e:?}");
+    // Secrets are not available to a default: it would put a secret into config.
+    let e = located_errors(&with_auth(
+        &auth("https://login.example.com/{{ secrets.clientSecret }}/token"),
+        props,
+    ));
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert_eq!(e[0].0, Code::UnresolvedReference);
+    assert!(e[0].3.contains("`secrets` is not available"), "{e:?}");
+    // A URL field's template must still be an http(s) URL.
+    let e = located_errors(&with_auth(&auth("login/{{ config.tenantId }}"), props));
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert_eq!(e[0].0, Code::InvalidValue);
+    // A broken template is a syntax error.
+    let e = located_errors(&with_auth(
+        &auth("https://x.example.com/{{ config.tenantId "),
+        props,
+    ));
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert_eq!(e[0].0, Code::TemplateSyntax);
+}
+
+#[test]
+fn the_new_auth_types_take_their_documented_defaults() {
+    let text = with_auth(
+        "auth:\n  types:\n    - type: api_key_header\n      defaults: { headerName: Authorization, prefix: \"GenieKey \" }\n    - type: api_key_pair\n      defaults: { idHeaderName: X-User-Email, keyHeaderName: X-User-Token }\n    - type: oauth_jwt_bearer\n      defaults: { tokenUrl: \"https://{{ config.instance }}.service-now.com/oauth_token.do\" }\n",
+        "instance: { type: string, maxLength: 64 }",
+    );
+    assert_eq!(located_errors(&text), vec![]);
+    let e = located_errors(&with_auth(
+        "auth:\n  types:\n    - type: api_key_pair\n      defaults: { keyHeader: X }\n",
+        "",
+    ));
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert_eq!(e[0].0, Code::UnknownKey);
+    // Header names are HTTP tokens; a prefix is printable ASCII.
+    let e = located_errors(&with_auth(
+        "auth:\n  types:\n    - type: api_key_pair\n      defaults: { idHeaderName: \"X User\", keyHeaderName: X-Key }\n",
+        "",
+    ));
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert_eq!((e[0].0, e[0].1), (Code::InvalidValue, 9), "{e:?}");
+    assert!(e[0].3.contains("not a valid HTTP header name"), "{e:?}");
+    let e = located_errors(&with_auth(
+        "auth:\n  types:\n    - type: api_key_header\n      defaults: { prefix: \"Key\\n\" }\n",
+        "",
+    ));
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert_eq!(e[0].0, Code::InvalidValue);
+    let long = "x".repeat(65);
+    let e = located_errors(&with_auth(
+        &format!(
+            "auth:\n  types:\n    - type: api_key_header\n      defaults: {{ prefix: {long} }}\n"
+        ),
+        "",
+    ));
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert_eq!(e[0].0, Code::InvalidValue);
+}

@@ -11,6 +11,40 @@ use serde_json::Value;
 
 use crate::output::{ColorChoice, Stream, emit};
 
+/// The options `run` and `test` share: the instance's config and secrets, and who calls.
+#[derive(clap::Args, Debug)]
+pub struct InstanceArgs {
+    /// Config JSON file (may include `authType`)
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Secrets JSON file
+    #[arg(long, value_name = "FILE")]
+    pub secrets: Option<PathBuf>,
+    /// The calling user's id. Per-user specs default to the local user (see `connector auth`)
+    #[arg(long, value_name = "ID", default_value = "")]
+    pub user: String,
+    /// Token store of per-user specs (default as for `connector auth`)
+    #[arg(long, value_name = "PATH")]
+    pub store: Option<PathBuf>,
+    /// Instance id the per-user tokens are stored under (default: the spec's id)
+    #[arg(long, value_name = "ID")]
+    pub instance: Option<String>,
+}
+
+impl InstanceArgs {
+    /// These options applied to the spec file `spec`.
+    pub fn for_spec<'a>(&'a self, spec: &'a Path) -> RunArgs<'a> {
+        RunArgs {
+            spec,
+            config: self.config.as_deref(),
+            secrets: self.secrets.as_deref(),
+            user: &self.user,
+            store: self.store.as_deref(),
+            instance: self.instance.as_deref(),
+        }
+    }
+}
+
 /// What to run.
 pub struct RunArgs<'a> {
     pub spec: &'a Path,

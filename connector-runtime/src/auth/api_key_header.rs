@@ -1,4 +1,5 @@
-//! `api_key_header`: an API key in a configurable header (`X-API-Key` by default).
+//! `api_key_header`: an API key in a configurable header (`X-API-Key` by default), after an
+//! optional `prefix` (Opsgenie's `Authorization: GenieKey <key>`).
 
 use std::sync::Arc;
 
@@ -36,9 +37,10 @@ impl AuthType for ApiKeyHeaderType {
             )
         })?;
         let key = required_secret(secrets, "apiKey", self.id())?;
+        let prefix = config_str(config, "prefix").unwrap_or("");
         Ok(Arc::new(StaticHeaders::new(vec![(
             name,
-            header_value(key, "API key")?,
+            header_value(&format!("{prefix}{key}"), "API key")?,
         )])))
     }
 }

@@ -6,6 +6,7 @@
 //! here and one line in [`for_type`] (see "Adding an auth type" in `docs/spec-format.md`).
 
 mod api_key_header;
+mod api_key_pair;
 mod api_key_query;
 mod auth_type;
 mod aws_sigv4;
@@ -18,8 +19,10 @@ pub(crate) mod mtls;
 mod none;
 mod oauth_authorization_code;
 mod oauth_client_credentials;
+mod oauth_jwt_bearer;
 mod static_headers;
 pub(crate) mod strategy;
+pub(crate) mod token_grant;
 mod webhook_url;
 
 use std::sync::Arc;
@@ -36,6 +39,7 @@ pub use none::NoAuth;
 pub use oauth_client_credentials::ClientCredentials;
 pub use static_headers::StaticHeaders;
 pub use strategy::{AuthStrategy, Clock, Refuse, UserAuthProvider};
+pub use token_grant::GrantedToken;
 
 use crate::egress::EgressClient;
 use crate::error::ActionError;
@@ -57,6 +61,8 @@ pub fn for_type(id: AuthTypeId) -> &'static dyn AuthType {
         AuthTypeId::Ears => &ears::EarsType,
         AuthTypeId::Mtls => &mtls::MtlsType,
         AuthTypeId::AwsSigv4 => &aws_sigv4::AwsSigv4Type,
+        AuthTypeId::ApiKeyPair => &api_key_pair::ApiKeyPairType,
+        AuthTypeId::OauthJwtBearer => &oauth_jwt_bearer::JwtBearerType,
     }
 }
 

@@ -78,11 +78,18 @@ impl AuthType for AuthorizationCodeType {
         let scope_parameter = scope_parameter(config)?;
         let client_secret = required_secret(secrets, "clientSecret", self.id())?;
         let client_auth = ClientAuthentication::parse(config_str(config, "clientAuthentication"))?;
+        if client_auth == ClientAuthentication::PrivateKeyJwt {
+            return Err(ActionError::user(
+                "invalid_config",
+                "`clientAuthentication` `private_key_jwt` is supported by \
+                 `oauth_client_credentials` only",
+            ));
+        }
         let paths = TokenPaths::parse(
             config_str(config, "accessTokenPath").unwrap_or("$.access_token"),
             config_str(config, "refreshTokenPath").unwrap_or("$.refresh_token"),
         )?;
-        Ok(OAuthClient::Direct(DirectClient {
+        Ok(OAuthClient::Direct(Box::new(DirectClient {
             authorization_url,
             scope: config_str(config, "scope").map(str::to_string),
             scope_parameter,
@@ -92,7 +99,8 @@ impl AuthType for AuthorizationCodeType {
                 client_secret: SecretString::from(client_secret),
                 client_auth,
                 paths,
+                signing_key: None,
             },
-        }))
+        })))
     }
 }

@@ -15,11 +15,12 @@ pub fn template_context(
     input: &Value,
     response: Option<&Value>,
 ) -> minijinja::Value {
-    // Each part is converted straight into a template value (no intermediate JSON copy).
+    // `config` and `secrets` were made template values once, with the instance; the input
+    // is converted straight into one (no intermediate JSON copy).
     use minijinja::Value as V;
     let mut parts: Vec<(&str, V)> = vec![
-        ("config", V::from_serialize(&ctx.config)),
-        ("secrets", V::from_serialize(ctx.secrets.expose())),
+        ("config", ctx.instance.scope.config.clone()),
+        ("secrets", ctx.instance.scope.secrets.clone()),
         ("input", V::from_serialize(input)),
     ];
     if let Some(r) = response {
@@ -44,20 +45,16 @@ impl DeclarativeExecutor {
     ) -> Result<reqwest::Request, ActionError> {
         let url = self.request_url(ctx, req, tctx)?;
         let mut b = ctx.client.request(method(req.method), url);
-        for (k, template) in self.spec.auth.headers.iter().chain(req.headers.iter()) {
-            let v = self.renderer.render_str(template, tctx)?;
-            let mut hv = reqwest::header::HeaderValue::from_str(&v).map_err(|_| {
-                ActionError::user(
-                    "invalid_header",
-                    format!("header `{k}` renders to a value not allowed in HTTP"),
-                )
-            })?;
-            // A header built from a secret (e.g. `GenieKey {{ secrets.apiKey }}`) is kept out of
-            // reqwest's and hyper's debug output.
-            if template.contains("secrets.") || k.eq_ignore_ascii_case("authorization") {
-                hv.set_sensitive(true);
-            }
-            b = b.header(k.as_str(), hv);
+        for (name, value) in ctx.instance.base.headers()? {
+            b = b.header(name, value.clone());
+        }
+        for (k, template) in &req.headers {
+            let (name, value) = crate::request_base::header(
+                k,
+                template,
+                &self.renderer.render_str(template, tctx)?,
+            )?;
+            b = b.header(name, value);
         }
         b = self.with_body(b, req, tctx)?;
         b.build().map_err(|e| {
@@ -82,8 +79,8 @@ impl DeclarativeExecutor {
         let url_text = match (&req.url, &req.path) {
             (Some(url), _) => self.renderer.render_str(url, tctx)?,
             (None, Some(path)) => {
-                let base = match &self.spec.base_url {
-                    Some(b) => self.renderer.render_str(b, tctx)?,
+                let base = match ctx.instance.base.base_url()? {
+                    Some(b) => b.to_string(),
                     None => ctx
                         .secrets
                         .get_str("url")

@@ -829,7 +829,9 @@ fn exchange_error(e: &TokenEndpointError) -> ActionError {
                 provider_says(e)
             ),
         ),
-        TokenEndpointError::Status { .. } | TokenEndpointError::Transport(_) => {
+        TokenEndpointError::Status { .. }
+        | TokenEndpointError::Transport(_)
+        | TokenEndpointError::Assertion(_) => {
             let class = if e.is_transient() {
                 ErrorClass::Transient
             } else {

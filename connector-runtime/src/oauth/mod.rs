@@ -10,6 +10,7 @@
 
 pub mod ears;
 pub mod flows;
+pub mod jwt;
 pub mod pkce;
 pub mod provider;
 pub mod refresh;

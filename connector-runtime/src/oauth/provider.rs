@@ -50,7 +50,7 @@ impl DirectClient {
 /// Where a connector's tokens come from. Built by [`OAuthClient::from_instance`].
 #[derive(Debug, Clone)]
 pub enum OAuthClient {
-    Direct(DirectClient),
+    Direct(Box<DirectClient>),
     Ears(EarsClient),
 }
 

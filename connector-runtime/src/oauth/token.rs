@@ -1,15 +1,18 @@
-//! The one OAuth token client: the `client_credentials`, `authorization_code` and
-//! `refresh_token` grants, client authentication (`client_secret_basic` /
-//! `client_secret_post`), and parsing of token responses (JSON or form-encoded, at most
-//! [`MAX_TOKEN_RESPONSE`] bytes) with configurable paths (Slack puts user tokens under
-//! `authed_user`). EARS sends its JSON requests through the same [`send`].
+//! The one OAuth token client: the `client_credentials`, `authorization_code`,
+//! `refresh_token` and JWT bearer (RFC 7523 2.1) grants, client authentication
+//! (`client_secret_basic` / `client_secret_post` / `private_key_jwt`), and parsing of token
+//! responses (JSON or form-encoded, at most [`MAX_TOKEN_RESPONSE`] bytes) with configurable
+//! paths (Slack puts user tokens under `authed_user`). EARS sends its JSON requests through
+//! the same [`send`].
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use base64::Engine;
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use serde_json::Value;
 
+use super::jwt::{SigningKey, jti, unix_seconds};
 use crate::egress::{EgressClient, OutboundRequest};
 use crate::error::ActionError;
 use secrecy::{ExposeSecret, SecretString};
@@ -24,7 +27,18 @@ pub enum ClientAuthentication {
     Basic,
     /// `client_id` and `client_secret` in the form body.
     Post,
+    /// `client_id` and a `client_assertion` JWT signed with the client's private key
+    /// (RFC 7523 2.2, OpenID Connect `private_key_jwt`), no secret. The endpoint's
+    /// [`TokenEndpoint::signing_key`] signs it.
+    PrivateKeyJwt,
 }
+
+/// RFC 7523's `client_assertion_type` for a JWT.
+pub const CLIENT_ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+/// RFC 7523's `grant_type` of the JWT bearer grant.
+pub const JWT_BEARER_GRANT: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+/// Lifetime of a `client_assertion`: short, it is used once (Entra ID: 5-10 minutes at most).
+pub const CLIENT_ASSERTION_LIFETIME: Duration = Duration::from_secs(300);
 
 impl ClientAuthentication {
     /// The `clientAuthentication` config value; absent is `client_secret_basic`.
@@ -32,11 +46,12 @@ impl ClientAuthentication {
         match value {
             None | Some("client_secret_basic") => Ok(ClientAuthentication::Basic),
             Some("client_secret_post") => Ok(ClientAuthentication::Post),
+            Some("private_key_jwt") => Ok(ClientAuthentication::PrivateKeyJwt),
             Some(other) => Err(ActionError::user(
                 "invalid_config",
                 format!(
                     "`clientAuthentication` `{other}` is not one of: \
-                     client_secret_basic, client_secret_post"
+                     client_secret_basic, client_secret_post, private_key_jwt"
                 ),
             )),
         }
@@ -147,6 +162,9 @@ pub enum TokenEndpointError {
     /// The egress policy refused the endpoint's address; nothing was sent.
     #[error("the request was refused by the egress policy: {0}")]
     Refused(String),
+    /// The JWT the request carries could not be made (no signing key); nothing was sent.
+    #[error("the token request's JWT could not be signed: {0}")]
+    Assertion(String),
 }
 
 impl TokenEndpointError {
@@ -179,7 +197,9 @@ impl TokenEndpointError {
             TokenEndpointError::Provider { status, .. }
             | TokenEndpointError::Status { status }
             | TokenEndpointError::Malformed { status, .. } => Some(*status),
-            TokenEndpointError::Transport(_) | TokenEndpointError::Refused(_) => None,
+            TokenEndpointError::Transport(_)
+            | TokenEndpointError::Refused(_)
+            | TokenEndpointError::Assertion(_) => None,
         }
     }
 
@@ -191,7 +211,9 @@ impl TokenEndpointError {
             TokenEndpointError::Provider { error, status, .. } => {
                 *status >= 500 || error == "temporarily_unavailable"
             }
-            TokenEndpointError::Malformed { .. } | TokenEndpointError::Refused(_) => false,
+            TokenEndpointError::Malformed { .. }
+            | TokenEndpointError::Refused(_)
+            | TokenEndpointError::Assertion(_) => false,
         }
     }
 }
@@ -204,6 +226,8 @@ pub struct TokenEndpoint {
     pub client_secret: SecretString,
     pub client_auth: ClientAuthentication,
     pub paths: TokenPaths,
+    /// The key that signs `private_key_jwt` client assertions (and nothing else here).
+    pub signing_key: Option<Arc<SigningKey>>,
 }
 
 impl std::fmt::Debug for TokenEndpoint {
@@ -213,6 +237,7 @@ impl std::fmt::Debug for TokenEndpoint {
             .field("client_id", &self.client_id)
             .field("client_auth", &self.client_auth)
             .field("paths", &self.paths)
+            .field("signing_key", &self.signing_key)
             .finish_non_exhaustive()
     }
 }
@@ -244,6 +269,7 @@ impl TokenEndpoint {
                 ("redirect_uri", redirect_uri),
                 ("code_verifier", verifier.expose_secret()),
             ],
+            &mut Vec::new(),
         )
         .await
     }
@@ -260,6 +286,7 @@ impl TokenEndpoint {
                 ("grant_type", "refresh_token"),
                 ("refresh_token", refresh_token.expose_secret()),
             ],
+            &mut Vec::new(),
         )
         .await
     }
@@ -272,6 +299,19 @@ impl TokenEndpoint {
         scope: Option<&str>,
         audience: Option<&str>,
     ) -> Result<TokenSet, TokenEndpointError> {
+        self.client_credentials_issuing(http, scope, audience, &mut Vec::new())
+            .await
+    }
+
+    /// [`TokenEndpoint::client_credentials`], handing a `private_key_jwt` client assertion
+    /// to `issued` before it is sent (for the redactor: it is a credential until it expires).
+    pub async fn client_credentials_issuing(
+        &self,
+        http: &EgressClient,
+        scope: Option<&str>,
+        audience: Option<&str>,
+        issued: &mut Vec<String>,
+    ) -> Result<TokenSet, TokenEndpointError> {
         let mut form = vec![("grant_type", "client_credentials")];
         if let Some(s) = scope {
             form.push(("scope", s));
@@ -279,14 +319,54 @@ impl TokenEndpoint {
         if let Some(a) = audience {
             form.push(("audience", a));
         }
-        self.grant(http, form).await
+        self.grant(http, form, issued).await
+    }
+
+    /// The JWT bearer grant (RFC 7523 2.1): `assertion` is the signed JWT, with the optional
+    /// `scope`. The client authenticates as configured (ServiceNow: `client_secret_post`);
+    /// a client assertion it makes goes to `issued`.
+    pub async fn jwt_bearer(
+        &self,
+        http: &EgressClient,
+        assertion: &str,
+        scope: Option<&str>,
+        issued: &mut Vec<String>,
+    ) -> Result<TokenSet, TokenEndpointError> {
+        let mut form = vec![("grant_type", JWT_BEARER_GRANT), ("assertion", assertion)];
+        if let Some(s) = scope {
+            form.push(("scope", s));
+        }
+        self.grant(http, form, issued).await
+    }
+
+    /// A `private_key_jwt` client assertion (RFC 7523 2.2 and 3): `iss` = `sub` = the client
+    /// id, `aud` = the token URL, a fresh `jti`, valid from now for
+    /// [`CLIENT_ASSERTION_LIFETIME`].
+    pub fn client_assertion(&self, now: SystemTime) -> Result<String, TokenEndpointError> {
+        let key = self.signing_key.as_ref().ok_or_else(|| {
+            TokenEndpointError::Assertion("`private_key_jwt` needs a private key".into())
+        })?;
+        let iat = unix_seconds(now);
+        let claims = serde_json::json!({
+            "iss": self.client_id,
+            "sub": self.client_id,
+            "aud": self.url.as_str(),
+            "jti": jti(),
+            "iat": iat,
+            "nbf": iat,
+            "exp": iat + CLIENT_ASSERTION_LIFETIME.as_secs(),
+        });
+        key.sign(&claims)
+            .map_err(|e| TokenEndpointError::Assertion(e.message))
     }
 
     async fn grant(
         &self,
         http: &EgressClient,
         mut form: Vec<(&str, &str)>,
+        issued: &mut Vec<String>,
     ) -> Result<TokenSet, TokenEndpointError> {
+        let assertion;
         let mut req = http
             .post(self.url.clone())
             .header(ACCEPT, HeaderValue::from_static("application/json"));
@@ -304,6 +384,13 @@ impl TokenEndpoint {
             ClientAuthentication::Post => {
                 form.push(("client_id", &self.client_id));
                 form.push(("client_secret", self.client_secret.expose_secret()));
+            }
+            ClientAuthentication::PrivateKeyJwt => {
+                assertion = self.client_assertion(SystemTime::now())?;
+                issued.push(assertion.clone());
+                form.push(("client_id", &self.client_id));
+                form.push(("client_assertion_type", CLIENT_ASSERTION_TYPE));
+                form.push(("client_assertion", &assertion));
             }
         }
         send(req.form(&form), &self.paths).await

@@ -112,7 +112,8 @@ async fn jsm_errors_are_classified_with_the_message() {
     mount_any(
         &server,
         ResponseTemplate::new(401).set_body_json(json!({
-            "message": "Could not authenticate", "took": 0.0, "requestId": "r"
+            "message": format!("Could not authenticate with GenieKey {CANARY}"),
+            "took": 0.0, "requestId": "r"
         })),
     )
     .await;

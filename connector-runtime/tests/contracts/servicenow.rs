@@ -458,3 +458,83 @@ async fn a_rate_limited_read_is_retried_after_retry_after() {
     assert_eq!(e.class, ErrorClass::RateLimited, "{e}");
     assert_eq!(requests(&server).await.len(), 1);
 }
+
+/// A PKCS#8 PEM of a fresh RSA key (the private half of the JWT verifier's certificate).
+fn rsa_pem() -> String {
+    use aws_lc_rs::encoding::AsDer as _;
+    use aws_lc_rs::rsa::{KeyPair, KeySize};
+    let kp = KeyPair::generate(KeySize::Rsa2048).expect("key generation");
+    let der = kp.as_der().expect("pkcs8");
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der.as_ref());
+    let lines: Vec<&str> = b64
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).expect("base64 is ASCII"))
+        .collect();
+    format!(
+        "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
+        lines.join("\n")
+    )
+}
+
+fn form(body: &[u8]) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(body)
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+#[tokio::test]
+async fn oauth_gets_a_jwt_bearer_token_from_oauth_token_do() {
+    let server = loopback().await;
+    Mock::given(method("POST"))
+        .and(path("/oauth_token.do"))
+        .respond_with(json_reply(json!({
+            "access_token": "canary-sn-access-t0ken", "scope": "useraccount",
+            "token_type": "Bearer", "expires_in": 1799
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let record = sn_record("INC0010001", "1", "2026-11-20 09:30:00");
+    Mock::given(method("GET"))
+        .and(path(format!("/api/now/v2/table/incident/{SYS_ID}")))
+        .respond_with(json_reply(json!({ "result": record })))
+        .expect(2)
+        .mount(&server)
+        .await;
+    let h = Harness::new(
+        load_spec("servicenow.yaml"),
+        json!({
+            "apiUrl": server.uri(), "authType": "oauth_jwt_bearer",
+            "clientId": "9f2e0c1a5b7d4e3f8a6b2c1d0e9f8a7b",
+            "userIdentifier": "elastic.integration@example.com", "keyId": "elastic-jwt"
+        }),
+        json!({ "clientSecret": CANARY, "privateKey": rsa_pem() }),
+    );
+    for _ in 0..2 {
+        let out = h
+            .exec("getIncident", json!({ "externalId": SYS_ID }))
+            .await
+            .expect("incident");
+        assert_eq!(out, record);
+    }
+    let calls = requests(&server).await;
+    assert_eq!(calls.len(), 3, "one token for both reads");
+    assert_line(&calls[0], "POST", "/oauth_token.do");
+    let f = form(&calls[0].body);
+    let names: Vec<&str> = f.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(
+        names,
+        ["grant_type", "assertion", "client_id", "client_secret"]
+    );
+    assert_eq!(f[0].1, "urn:ietf:params:oauth:grant-type:jwt-bearer");
+    assert_eq!(f[1].1.split('.').count(), 3, "a signed JWT");
+    assert_eq!(f[2].1, "9f2e0c1a5b7d4e3f8a6b2c1d0e9f8a7b");
+    assert_eq!(f[3].1, CANARY);
+    for r in &calls[1..] {
+        assert_eq!(
+            header(r, "authorization").as_deref(),
+            Some("Bearer canary-sn-access-t0ken")
+        );
+    }
+}

@@ -1,4 +1,5 @@
-//! The `auth` section: each auth type once, one recommendation, defaults that fit the type.
+//! The `auth` section: each auth type once, one recommendation, defaults that fit the type
+//! (a string default may be a template over `config`, checked like other templates).
 
 use serde_json::Value;
 
@@ -31,7 +32,7 @@ pub fn check(d: &mut Decoder, p: &mut Pending, auth: &Node) {
             )
             .help = Some("use `- none` for connectors without credentials".into());
         }
-        check_entries(d, items);
+        check_entries(d, p, items);
     }
     if let Some(h) = auth.get("headers") {
         values::check_header_names(d, h);
@@ -39,7 +40,7 @@ pub fn check(d: &mut Decoder, p: &mut Pending, auth: &Node) {
     }
 }
 
-fn check_entries(d: &mut Decoder, items: &[Node]) {
+fn check_entries(d: &mut Decoder, p: &mut Pending, items: &[Node]) {
     let mut seen: Vec<AuthTypeId> = Vec::new();
     let mut recommended = false;
     for item in items {
@@ -73,13 +74,16 @@ fn check_entries(d: &mut Decoder, items: &[Node]) {
             recommended = true;
         }
         if let Some(defaults) = item.get("defaults") {
-            check_defaults(d, id, defaults);
+            check_defaults(d, p, id, defaults);
         }
     }
 }
 
-/// `defaults` name configuration fields of the auth type, with values its schema accepts.
-fn check_defaults(d: &mut Decoder, id: AuthTypeId, defaults: &Node) {
+/// `defaults` name configuration fields of the auth type, with values its schema accepts. A
+/// string default with template syntax is rendered over `config` when an instance is created,
+/// so its schema is checked then; here its references are noted for [`super::resolve`] and a
+/// `format: uri` field's template must still read as an http(s) URL.
+fn check_defaults(d: &mut Decoder, p: &mut Pending, id: AuthTypeId, defaults: &Node) {
     let schema = id.config_schema();
     let empty = serde_json::Map::new();
     let props = schema["properties"].as_object().unwrap_or(&empty);
@@ -107,6 +111,12 @@ fn check_defaults(d: &mut Decoder, id: AuthTypeId, defaults: &Node) {
                     .with_help(help),
                 );
             }
+            Some(prop) if v.as_str().is_some_and(crate::template::is_template) => {
+                if prop.get("format").and_then(Value::as_str) == Some("uri") {
+                    values::check_url_template(d, v, &format!("the default for `{key}`"));
+                }
+                p.template(v, &TemplateScope::AuthDefault);
+            }
             Some(prop) if !jsonschema::draft202012::is_valid(prop, &v.to_json()) => {
                 d.error(
                     Code::InvalidValue,
@@ -117,6 +127,8 @@ fn check_defaults(d: &mut Decoder, id: AuthTypeId, defaults: &Node) {
                     ),
                 );
             }
+            // `headerName`, `idHeaderName`, `keyHeaderName`: an HTTP header name.
+            Some(_) if key.ends_with("eaderName") => values::check_header_name(d, v),
             Some(_) => {}
         }
     }

@@ -41,6 +41,9 @@ pub enum TemplateScope {
     Response(String),
     /// `config`, `secrets`, `response` (the connection test's response rules).
     ConnectionResponse,
+    /// `config` only: an auth type's default, rendered into its config when an instance is
+    /// created (a secret must not become a config value).
+    AuthDefault,
 }
 
 /// A template found while checking, resolved once all fields are known.

@@ -254,6 +254,7 @@ impl Resolver<'_, '_> {
             ),
             TemplateScope::Response(a) => (&["config", "secrets", "input", "response"], Some(a)),
             TemplateScope::ConnectionResponse => (&["config", "secrets", "response"], None),
+            TemplateScope::AuthDefault => (&["config"], None),
         };
         for r in refs {
             let mut parts = r.path.split('.');
