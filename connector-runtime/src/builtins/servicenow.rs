@@ -35,7 +35,8 @@ pub const INCIDENT: Table = Table {
 };
 
 /// Security Incident Response incidents: closed is state 3 (7 is "Cancelled" there); the close
-/// codes of `sn_si_incident` are instance-specific, so only the notes are set.
+/// codes of `sn_si_incident` are instance-specific, so only the notes are set unless the
+/// instance's config names a `closeCode` (and `closedState` overrides the state).
 pub const SECURITY_INCIDENT: Table = Table {
     name: "sn_si_incident",
     comment_field: "work_notes",
@@ -48,7 +49,9 @@ pub const SECURITY_INCIDENT: Table = Table {
 pub struct ServiceNowPushToService(pub &'static Table);
 
 /// `closeIncident`: find the record by sys_id or `correlation_id` and close it unless it is
-/// closed already; `null` when there is no such record.
+/// closed already; `null` when there is no such record. The config fields `closedState` and
+/// `closeCode`, where a spec declares them, override the table's closed state and add a close
+/// code.
 pub struct ServiceNowCloseIncident(pub &'static Table);
 
 /// Characters escaped in a URL path segment: all but RFC 3986's unreserved ones.
@@ -65,6 +68,15 @@ fn record_path(table: &Table, sys_id: &str) -> String {
 
 fn table_path(table: &Table) -> String {
     format!("/api/now/v2/table/{}", table.name)
+}
+
+/// A string of the instance's config, or `default` when the spec or instance sets none.
+fn config_or<'c>(ctx: &'c ActionContext, key: &str, default: &'c str) -> &'c str {
+    ctx.config
+        .get(key)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .unwrap_or(default)
 }
 
 fn non_empty_str<'v>(v: &'v Value, key: &str) -> Option<&'v str> {
@@ -292,7 +304,8 @@ impl ActionHandler for ServiceNowCloseIncident {
         let Some(record) = find(ctx, table, &incident).await? else {
             return Ok(Value::Null);
         };
-        if record.get("state").and_then(Value::as_str) == Some(table.closed_state) {
+        let closed_state = config_or(ctx, "closedState", table.closed_state);
+        if record.get("state").and_then(Value::as_str) == Some(closed_state) {
             return Ok(Value::Object(summary(
                 ctx,
                 table,
@@ -307,9 +320,12 @@ impl ActionHandler for ServiceNowCloseIncident {
             )
         })?;
         let mut fields = Map::new();
-        fields.insert("state".into(), json!(table.closed_state));
+        fields.insert("state".into(), json!(closed_state));
         for (key, value) in table.close_fields {
             fields.insert((*key).into(), json!(value));
+        }
+        if let Some(code) = ctx.config.get("closeCode").and_then(Value::as_str) {
+            fields.insert("close_code".into(), json!(code));
         }
         let closed = write(ctx, table, Some(sys_id), &fields).await?;
         Ok(Value::Object(summary(

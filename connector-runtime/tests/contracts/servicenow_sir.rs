@@ -188,3 +188,39 @@ async fn a_missing_sir_plugin_is_a_user_error() {
     assert_eq!((e.class, e.status), (ErrorClass::User, Some(400)));
     assert!(e.message.contains("Invalid table sn_si_incident"), "{e}");
 }
+
+#[tokio::test]
+async fn close_incident_uses_the_configured_state_and_close_code() {
+    let server = loopback().await;
+    Mock::given(method("GET"))
+        .and(path(format!("/api/now/v2/table/sn_si_incident/{SYS_ID}")))
+        .respond_with(json_reply(
+            json!({ "result": sn_record("SIR0010001", "16", "2026-11-20 09:30:00") }),
+        ))
+        .mount(&server)
+        .await;
+    Mock::given(method("PATCH"))
+        .and(path(format!("/api/now/v2/table/sn_si_incident/{SYS_ID}")))
+        .and(body_json(json!({
+            "state": "110", "close_notes": "Closed by Caller", "close_code": "Resolved"
+        })))
+        .respond_with(json_reply(
+            json!({ "result": sn_record("SIR0010001", "110", "2026-11-22 08:00:00") }),
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let h = Harness::new(
+        load_spec(SIR),
+        json!({ "apiUrl": server.uri(), "closedState": "110", "closeCode": "Resolved" }),
+        json!({ "username": "elastic.svc", "password": CANARY }),
+    );
+    let out = h
+        .exec(
+            "closeIncident",
+            json!({ "incident": { "externalId": SYS_ID } }),
+        )
+        .await
+        .expect("closed");
+    assert_eq!(out["pushedDate"], "2026-11-22T08:00:00Z");
+}
