@@ -16,18 +16,25 @@ include_spec!("../../specs/crowdstrike.yaml");
 include_spec!("../../specs/d3security.yaml");
 include_spec!("../../specs/index.yaml");
 include_spec!("../../specs/jira.yaml");
+include_spec!("../../specs/jira_service_management.yaml");
 include_spec!("../../specs/microsoft_defender_endpoint.yaml");
 include_spec!("../../specs/opsgenie.yaml");
 include_spec!("../../specs/pagerduty.yaml");
+include_spec!("../../specs/resilient.yaml");
 include_spec!("../../specs/sentinelone.yaml");
 include_spec!("../../specs/server_log.yaml");
+include_spec!("../../specs/servicenow.yaml");
+include_spec!("../../specs/servicenow_itom.yaml");
+include_spec!("../../specs/servicenow_sir.yaml");
 include_spec!("../../specs/slack.yaml");
 include_spec!("../../specs/slack_api.yaml");
+include_spec!("../../specs/swimlane.yaml");
 include_spec!("../../specs/teams.yaml");
 include_spec!("../../specs/thehive.yaml");
 include_spec!("../../specs/tines.yaml");
 include_spec!("../../specs/torq.yaml");
 include_spec!("../../specs/webhook.yaml");
+include_spec!("../../specs/xmatters.yaml");
 include_spec!("../../specs/xsoar.yaml");
 
 type SchemaFn = fn() -> Result<String, connector_runtime::ActionError>;
@@ -39,20 +46,30 @@ const COMPILED: &[(&str, SchemaFn)] = &[
     ("index.yaml", index::schema_json),
     ("jira.yaml", jira::schema_json),
     (
+        "jira_service_management.yaml",
+        jira_service_management::schema_json,
+    ),
+    (
         "microsoft_defender_endpoint.yaml",
         microsoft_defender_endpoint::schema_json,
     ),
     ("opsgenie.yaml", opsgenie::schema_json),
     ("pagerduty.yaml", pagerduty::schema_json),
+    ("resilient.yaml", resilient::schema_json),
     ("sentinelone.yaml", sentinelone::schema_json),
     ("server_log.yaml", server_log::schema_json),
+    ("servicenow.yaml", servicenow::schema_json),
+    ("servicenow_itom.yaml", servicenow_itom::schema_json),
+    ("servicenow_sir.yaml", servicenow_sir::schema_json),
     ("slack.yaml", slack::schema_json),
     ("slack_api.yaml", slack_api::schema_json),
+    ("swimlane.yaml", swimlane::schema_json),
     ("teams.yaml", teams::schema_json),
     ("thehive.yaml", thehive::schema_json),
     ("tines.yaml", tines::schema_json),
     ("torq.yaml", torq::schema_json),
     ("webhook.yaml", webhook::schema_json),
+    ("xmatters.yaml", xmatters::schema_json),
     ("xsoar.yaml", xsoar::schema_json),
 ];
 

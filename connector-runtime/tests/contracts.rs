@@ -12,16 +12,30 @@ mod contract_support;
 mod d3security;
 #[path = "contracts/index.rs"]
 mod index;
+#[path = "contracts/jira_service_management.rs"]
+mod jira_service_management;
 #[path = "contracts/microsoft_defender_endpoint.rs"]
 mod microsoft_defender_endpoint;
+#[path = "contracts/resilient.rs"]
+mod resilient;
 #[path = "contracts/sentinelone.rs"]
 mod sentinelone;
+#[path = "contracts/servicenow.rs"]
+mod servicenow;
+#[path = "contracts/servicenow_itom.rs"]
+mod servicenow_itom;
+#[path = "contracts/servicenow_sir.rs"]
+mod servicenow_sir;
+#[path = "contracts/swimlane.rs"]
+mod swimlane;
 #[path = "contracts/thehive.rs"]
 mod thehive;
 #[path = "contracts/tines.rs"]
 mod tines;
 #[path = "contracts/torq.rs"]
 mod torq;
+#[path = "contracts/xmatters.rs"]
+mod xmatters;
 #[path = "contracts/xsoar.rs"]
 mod xsoar;
 
@@ -60,6 +74,10 @@ const COVERED: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "jira_service_management.yaml",
+        &["closeAlert", "createAlert"],
+    ),
+    (
         "microsoft_defender_endpoint.yaml",
         &[
             "getActionResults",
@@ -76,6 +94,10 @@ const COVERED: &[(&str, &[&str])] = &[
     ("opsgenie.yaml", &["closeAlert", "createAlert"]),
     ("pagerduty.yaml", &["execute"]),
     (
+        "resilient.yaml",
+        &["getFields", "incidentTypes", "severity"],
+    ),
+    (
         "sentinelone.yaml",
         &[
             "executeScript",
@@ -90,6 +112,15 @@ const COVERED: &[(&str, &[&str])] = &[
         ],
     ),
     ("server_log.yaml", &[]),
+    (
+        "servicenow.yaml",
+        &["getChoices", "getFields", "getIncident"],
+    ),
+    ("servicenow_itom.yaml", &["addEvent", "getChoices"]),
+    (
+        "servicenow_sir.yaml",
+        &["getChoices", "getFields", "getIncident"],
+    ),
     ("slack.yaml", &["execute"]),
     (
         "slack_api.yaml",
@@ -100,6 +131,7 @@ const COVERED: &[(&str, &[&str])] = &[
             "validChannelId",
         ],
     ),
+    ("swimlane.yaml", &[]),
     ("teams.yaml", &["execute"]),
     (
         "thehive.yaml",
@@ -108,6 +140,7 @@ const COVERED: &[(&str, &[&str])] = &[
     ("tines.yaml", &["stories", "webhook", "webhooks"]),
     ("torq.yaml", &["execute"]),
     ("webhook.yaml", &[]),
+    ("xmatters.yaml", &["execute"]),
     ("xsoar.yaml", &["getPlaybooks", "pushToService", "test"]),
 ];
 

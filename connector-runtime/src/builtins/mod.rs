@@ -1,5 +1,6 @@
 //! The built-in connectors' code handlers: the bundled specs whose `handler: code` actions
-//! are written in Rust (`.server-log`, `.webhook`, `.jira`, `.thehive`, ...).
+//! are written in Rust (`.server-log`, `.webhook`, `.jira`, `.thehive`, `.index`,
+//! `.sentinelone`, `.resilient`, `.swimlane`, and ServiceNow ITSM and SIR).
 //!
 //! Nothing here is wired in by default: a registry gets them from
 //! [`Registry::install_builtins`] (or [`Registry::with_builtins`]), so the generic runtime
@@ -10,8 +11,11 @@
 
 mod es_index;
 mod jira;
+mod resilient;
 mod sentinelone;
 mod server_log;
+mod servicenow;
+mod swimlane;
 mod thehive;
 mod time;
 mod util;
@@ -23,8 +27,13 @@ use crate::connector::ActionHandler;
 
 pub use es_index::EsIndexExecute;
 pub use jira::JiraPushToService;
+pub use resilient::ResilientPushToService;
 pub use sentinelone::SentinelOneDownloadAgentFile;
 pub use server_log::ServerLog;
+pub use servicenow::{
+    INCIDENT, SECURITY_INCIDENT, ServiceNowCloseIncident, ServiceNowPushToService, Table,
+};
+pub use swimlane::SwimlanePushToService;
 pub use thehive::TheHivePushToService;
 pub use webhook::WebhookExecute;
 
@@ -69,6 +78,36 @@ pub fn all() -> Vec<Builtin> {
             connector: ".thehive",
             action: "pushToService",
             handler: Arc::new(TheHivePushToService),
+        },
+        Builtin {
+            connector: ".resilient",
+            action: "pushToService",
+            handler: Arc::new(ResilientPushToService),
+        },
+        Builtin {
+            connector: ".servicenow",
+            action: "pushToService",
+            handler: Arc::new(ServiceNowPushToService(&INCIDENT)),
+        },
+        Builtin {
+            connector: ".servicenow",
+            action: "closeIncident",
+            handler: Arc::new(ServiceNowCloseIncident(&INCIDENT)),
+        },
+        Builtin {
+            connector: ".servicenow-sir",
+            action: "pushToService",
+            handler: Arc::new(ServiceNowPushToService(&SECURITY_INCIDENT)),
+        },
+        Builtin {
+            connector: ".servicenow-sir",
+            action: "closeIncident",
+            handler: Arc::new(ServiceNowCloseIncident(&SECURITY_INCIDENT)),
+        },
+        Builtin {
+            connector: ".swimlane",
+            action: "pushToService",
+            handler: Arc::new(SwimlanePushToService),
         },
     ]
 }
