@@ -1,8 +1,7 @@
-//! The fast loopback API of `bench-e2e`: pre-rendered JSON pages behind bearer auth and cursor
-//! pagination, served by hyper on its own thread so it does as little as possible per request.
-//!
-//! The pages have the shape of the runtime's in-process benchmark
-//! (`connector-runtime/benches/throughput.rs`), so the two sets of figures compare.
+//! The fast loopback API of the listing benchmarks (`cargo xtask bench-e2e` and
+//! `connector-runtime/benches/throughput.rs`): pre-rendered JSON pages behind bearer auth and
+//! cursor pagination, served by hyper on its own thread so it does as little as possible per
+//! request. Both benchmarks read the same pages, so their figures compare.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;

@@ -6,8 +6,9 @@
 //! cargo bench -p connector-runtime --bench throughput
 //! ```
 //!
-//! The server is a small hyper 1 server on 127.0.0.1, on its own thread, serving precomputed
-//! page bodies, so it does as little work per request as possible. Criterion reports `thrpt`
+//! The server is `bench_pages::PageServer` (the same pages `cargo xtask bench-e2e` serves): hyper
+//! on 127.0.0.1, on its own thread, serving precomputed page bodies, so it does as little work
+//! per request as possible. Criterion reports `thrpt`
 //! in records per second for:
 //!
 //! - `throughput/runtime_execute_all_pages`: `Dispatcher::execute` with `all_pages: true` (input
@@ -20,129 +21,25 @@
 //! loop alternating, so that load from other processes hits both alike) that prints the median
 //! records per second of each and their ratio. Results are recorded in docs/performance.md.
 
-use std::convert::Infallible;
 use std::hint::black_box;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
+use bench_pages::{PageServer, Shape};
 use connector_runtime::{
     CancellationToken, ConnectorInstance, DeclarativeConnector, Dispatcher, ExecuteOptions,
     InstanceRuntime,
 };
 use criterion::{Criterion, Throughput};
 use futures::StreamExt;
-use http_body_util::Full;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 
-const PAGES: usize = 200;
-const PER_PAGE: usize = 100;
-const RECORDS: usize = PAGES * PER_PAGE;
+const SHAPE: Shape = Shape {
+    pages: 200,
+    per_page: 100,
+};
+const RECORDS: usize = SHAPE.pages * SHAPE.per_page;
 const TOKEN: &str = "bench-token.eyJhbGciOiJIUzI1NiJ9.c2lnbmF0dXJl";
-
-fn cursor(page: usize) -> String {
-    format!("cur_{page:05}")
-}
-
-/// The body of every page: 100 records and the next cursor (null on the last page).
-fn page_bodies() -> Vec<Bytes> {
-    (0..PAGES)
-        .map(|p| {
-            let items: Vec<Value> = (0..PER_PAGE)
-                .map(|i| {
-                    let n = p * PER_PAGE + i;
-                    json!({
-                        "id": format!("rec-{n:06}"),
-                        "name": format!("Record {n}"),
-                        "status": if n.is_multiple_of(3) { "closed" } else { "open" },
-                        "owner": {"id": format!("u-{}", n % 97), "email": format!("user{}@example.com", n % 97)},
-                        "createdAt": "2024-05-01T12:00:00Z",
-                        "score": (n % 1000) as f64 / 10.0,
-                        "tags": ["alpha", "beta"],
-                    })
-                })
-                .collect();
-            let next = if p + 1 < PAGES {
-                Value::String(cursor(p + 1))
-            } else {
-                Value::Null
-            };
-            Bytes::from(serde_json::to_vec(&json!({"items": items, "next": next})).unwrap())
-        })
-        .collect()
-}
-
-/// The page a query asks for: `cursor=cur_NNNNN`, or the first page without a cursor.
-fn page_index(query: &str) -> Option<usize> {
-    let mut limit_ok = false;
-    let mut page = 0;
-    for pair in query.split('&') {
-        match pair.split_once('=') {
-            Some(("limit", v)) => limit_ok = v == "100",
-            Some(("cursor", v)) => page = v.strip_prefix("cur_")?.parse().ok()?,
-            _ => {}
-        }
-    }
-    (limit_ok && page < PAGES).then_some(page)
-}
-
-/// Start the page server on its own thread and runtime; its address.
-fn start_server() -> SocketAddr {
-    let pages = Arc::new(page_bodies());
-    let expected = Bytes::from(format!("Bearer {TOKEN}"));
-    let (tx, rx) = std::sync::mpsc::channel();
-    let server = std::thread::Builder::new().name("page-server".into());
-    server
-        .spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("server runtime");
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-                    .await
-                    .expect("bind");
-                tx.send(listener.local_addr().expect("addr")).expect("send");
-                while let Ok((sock, _)) = listener.accept().await {
-                    let _ = sock.set_nodelay(true);
-                    let pages = Arc::clone(&pages);
-                    let expected = expected.clone();
-                    tokio::spawn(async move {
-                        let svc = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                            let authorized = req
-                                .headers()
-                                .get(hyper::header::AUTHORIZATION)
-                                .is_some_and(|v| v.as_bytes() == expected.as_ref());
-                            let page = (req.uri().path() == "/records")
-                                .then(|| page_index(req.uri().query().unwrap_or("")))
-                                .flatten();
-                            let resp = match (authorized, page) {
-                                (false, _) => hyper::Response::builder()
-                                    .status(401)
-                                    .body(Full::new(Bytes::new())),
-                                (true, None) => hyper::Response::builder().status(400).body(
-                                    Full::new(Bytes::from_static(b"{\"message\":\"bad page\"}")),
-                                ),
-                                (true, Some(p)) => hyper::Response::builder()
-                                    .header(hyper::header::CONTENT_TYPE, "application/json")
-                                    .body(Full::new(pages[p].clone())),
-                            }
-                            .expect("response");
-                            async move { Ok::<_, Infallible>(resp) }
-                        });
-                        let _ = hyper::server::conn::http1::Builder::new()
-                            .serve_connection(TokioIo::new(sock), svc)
-                            .await;
-                    });
-                }
-            });
-        })
-        .expect("server thread");
-    rx.recv().expect("server address")
-}
 
 fn spec_text(base: &str) -> String {
     format!(
@@ -226,7 +123,7 @@ async fn via_pages(side: &RuntimeSide) -> Vec<Value> {
 
 /// The hand-written loop: the same requests, bearer header, JSON parsing and cursor following.
 async fn hand_loop(client: &reqwest::Client, base: &str) -> Vec<Value> {
-    let endpoint = reqwest::Url::parse(&format!("{base}/records")).expect("URL");
+    let endpoint = reqwest::Url::parse(&format!("{base}{}", bench_pages::PATH)).expect("URL");
     let mut records = Vec::new();
     let mut cursor: Option<String> = None;
     loop {
@@ -289,8 +186,8 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 fn main() {
-    let addr = start_server();
-    let base = format!("http://{addr}");
+    let server = PageServer::start(SHAPE, TOKEN).expect("page server");
+    let base = server.base_url();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -23,7 +23,7 @@ use anyhow::{Context, bail};
 use serde_json::{Value, json};
 
 use crate::cargo::{cargo, step, target_dir};
-use crate::page_server::{self, PageServer, Seen, Shape};
+use bench_pages::{self as page_server, PageServer, Seen, Shape};
 
 /// The bearer token the spec sends and the server checks.
 const TOKEN: &str = "bench-e2e-token.eyJhbGciOiJIUzI1NiJ9.c2lnbmF0dXJl";

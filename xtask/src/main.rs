@@ -14,7 +14,6 @@ use std::process::ExitCode;
 
 mod bench_e2e;
 mod cargo;
-mod page_server;
 mod test;
 
 use anyhow::{Context, bail};
