@@ -360,9 +360,9 @@ pub fn configured_urls(instance: &crate::ConnectorInstance) -> Vec<ConfiguredUrl
     let owned = |auth: bool, v: &str| auth || parses_as_http(v);
     for (schema, auth) in [
         (instance.auth_type.config_schema(), true),
-        (spec.config.clone(), false),
+        (&spec.config, false),
     ] {
-        for name in url_properties(&schema) {
+        for name in url_properties(schema) {
             if let Some(v) = instance
                 .config
                 .get(&name)
@@ -375,9 +375,9 @@ pub fn configured_urls(instance: &crate::ConnectorInstance) -> Vec<ConfiguredUrl
     }
     for (schema, auth) in [
         (instance.auth_type.secrets_schema(), true),
-        (spec.secrets.clone(), false),
+        (&spec.secrets, false),
     ] {
-        for name in url_properties(&schema) {
+        for name in url_properties(schema) {
             if let Some(v) = instance.secrets.get_str(&name).filter(|v| owned(auth, v)) {
                 push(format!("secrets.{name}"), v, true);
             }

@@ -196,7 +196,7 @@ fn sha256(s: &str) -> String {
 /// Names of every secret field a spec and an auth type declare.
 pub fn secret_names(dispatcher: &Dispatcher, auth: connector_spec::AuthTypeId) -> Vec<String> {
     let mut names = Vec::new();
-    for schema in [dispatcher.spec().secrets.clone(), auth.secrets_schema()] {
+    for schema in [&dispatcher.spec().secrets, auth.secrets_schema()] {
         if let Some(p) = schema.get("properties").and_then(Value::as_object) {
             names.extend(p.keys().cloned());
         }

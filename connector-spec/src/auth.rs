@@ -1,5 +1,7 @@
 //! The auth types, each with its configuration and secrets schema, defined once.
 
+use std::sync::OnceLock;
+
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -126,8 +128,29 @@ impl AuthTypeId {
         }
     }
 
-    /// JSON Schema of this auth type's non-secret configuration.
-    pub fn config_schema(self) -> Value {
+    /// JSON Schema of this auth type's non-secret configuration, built once per type.
+    pub fn config_schema(self) -> &'static Value {
+        static SCHEMAS: [OnceLock<Value>; AuthTypeId::ALL.len()] =
+            [const { OnceLock::new() }; AuthTypeId::ALL.len()];
+        SCHEMAS[self.index()].get_or_init(|| self.build_config_schema())
+    }
+
+    /// JSON Schema of this auth type's secrets, built once per type.
+    pub fn secrets_schema(self) -> &'static Value {
+        static SCHEMAS: [OnceLock<Value>; AuthTypeId::ALL.len()] =
+            [const { OnceLock::new() }; AuthTypeId::ALL.len()];
+        SCHEMAS[self.index()].get_or_init(|| self.build_secrets_schema())
+    }
+
+    /// This type's position in [`AuthTypeId::ALL`].
+    fn index(self) -> usize {
+        AuthTypeId::ALL
+            .iter()
+            .position(|t| *t == self)
+            .expect("every auth type is in ALL")
+    }
+
+    fn build_config_schema(self) -> Value {
         match self {
             AuthTypeId::None
             | AuthTypeId::Basic
@@ -163,8 +186,8 @@ impl AuthTypeId {
         }
     }
 
-    /// JSON Schema of this auth type's secrets. Every property is marked sensitive.
-    pub fn secrets_schema(self) -> Value {
+    /// The secrets schema: every property is marked sensitive.
+    fn build_secrets_schema(self) -> Value {
         match self {
             AuthTypeId::None | AuthTypeId::Ears => object(json!({}), &[]),
             AuthTypeId::Basic => object(

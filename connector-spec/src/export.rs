@@ -189,7 +189,7 @@ fn templated(default: &Value) -> bool {
 
 fn auth_branch(r: &AuthTypeRef) -> Value {
     let config = r.kind.config_schema();
-    let secrets = sensitive_schema(&r.kind.secrets_schema());
+    let secrets = sensitive_schema(r.kind.secrets_schema());
 
     let mut properties = Map::new();
     properties.insert(
@@ -201,7 +201,7 @@ fn auth_branch(r: &AuthTypeRef) -> Value {
         }),
     );
     let mut required = vec![json!("authType")];
-    for (part, is_config) in [(&config, true), (&secrets, false)] {
+    for (part, is_config) in [(config, true), (&secrets, false)] {
         if let Some(props) = part.get("properties").and_then(Value::as_object) {
             for (name, prop) in props {
                 let mut prop = prop.clone();

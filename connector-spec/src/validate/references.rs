@@ -152,8 +152,8 @@ pub fn resolve(
     let mut config = Namespace::of(outline.config, broken("config"));
     let mut secrets = Namespace::of(outline.secrets, broken("secrets"));
     for t in &outline.auth_types {
-        config.extend(&t.config_schema());
-        secrets.extend(&t.secrets_schema());
+        config.extend(t.config_schema());
+        secrets.extend(t.secrets_schema());
     }
     let r = Resolver {
         outline,
