@@ -25,6 +25,17 @@ fn output_redactor(ctx: &ActionContext) -> crate::secrets::Redactor {
     }
 }
 
+/// Every record of a listing's pages, in order.
+async fn collect_records(
+    mut pages: BoxStream<'static, Result<Page, ActionError>>,
+) -> Result<Value, ActionError> {
+    let mut records = Vec::new();
+    while let Some(page) = futures::StreamExt::next(&mut pages).await {
+        records.extend(page?.records);
+    }
+    Ok(Value::Array(records))
+}
+
 struct Schemas {
     input: jsonschema::Validator,
     output: Option<jsonschema::Validator>,
@@ -173,6 +184,11 @@ impl Dispatcher {
         opts: ExecuteOptions,
     ) -> Result<Value, ActionError> {
         let s = self.check_input(action, &input)?;
+        if opts.all_pages
+            && let Some(pages) = self.redacted_pages(ctx, action, input.clone(), s.item.clone())
+        {
+            return collect_records(pages).instrument(ctx.span.clone()).await;
+        }
         // `instrument`, not `enter()`: a guard held across an await leaves the span entered on
         // whichever thread the task resumes on, and tracing-subscriber's registry panics
         // ("tried to clone a span that already closed") under load. clippy.toml forbids it.
@@ -236,24 +252,33 @@ impl Dispatcher {
         if in_session {
             return Ok(None);
         }
-        let Some(pages) = self.connector.listing(ctx.clone(), action, input) else {
-            return Ok(None);
-        };
-        let redactor = output_redactor(ctx);
+        Ok(self.redacted_pages(ctx, action, input, item))
+    }
+
+    /// The connector's page stream of a listing, each page's records redacted (and checked
+    /// against `item`) as the page arrives, while it is still in cache. The redactor is
+    /// taken per page: it knows the tokens the auth strategy obtained while fetching it.
+    fn redacted_pages(
+        &self,
+        ctx: &ActionContext,
+        action: &str,
+        input: Value,
+        item: Option<Arc<jsonschema::Validator>>,
+    ) -> Option<BoxStream<'static, Result<Page, ActionError>>> {
+        let pages = self.connector.listing(ctx.clone(), action, input)?;
+        let ctx = ctx.clone();
         let action = action.to_string();
-        Ok(Some(Box::pin(futures::StreamExt::map(
-            pages,
-            move |page| {
-                let mut page = page.map_err(|e| redactor.redact_error(e))?;
-                for r in &mut page.records {
-                    redactor.redact_value(r);
-                    if let Some(v) = &item {
-                        check_item(v, &action, "record", r)?;
-                    }
+        Some(Box::pin(futures::StreamExt::map(pages, move |page| {
+            let redactor = output_redactor(&ctx);
+            let mut page = page.map_err(|e| redactor.redact_error(e))?;
+            for r in &mut page.records {
+                redactor.redact_value(r);
+                if let Some(v) = &item {
+                    check_item(v, &action, "record", r)?;
                 }
-                Ok(page)
-            },
-        ))))
+            }
+            Ok(page)
+        })))
     }
 
     /// Run a paginated action to its end (or the limit that stops it) and collect the

@@ -1260,3 +1260,64 @@ mod mtls {
         assert_absent("canary", &[&err.to_string(), &format!("{err:?}")]);
     }
 }
+
+/// A listing whose API echoes the access token inside its records: the token is obtained by
+/// the first page's request, and both ways of reading a listing (the page stream and
+/// `execute` with `all_pages`) redact it from every record, the first page's included.
+#[tokio::test]
+async fn a_token_obtained_while_listing_is_redacted_from_the_records() {
+    use futures::StreamExt;
+    let server = MockServer::start().await;
+    token_endpoint(&server, 3600).await;
+    Mock::given(method("GET"))
+        .and(path("/api/things"))
+        .respond_with(|req: &Request| {
+            let echo = header(req, "authorization").unwrap_or_default().to_string();
+            ResponseTemplate::new(200).set_body_json(json!({
+                "items": [{"id": 1, "seen": echo}, {"id": 2}],
+                "next": null,
+            }))
+        })
+        .mount(&server)
+        .await;
+    let listing = format!(
+        "{GET_THINGS}    pagination: {{ style: cursor, records: $.items, cursorParam: c, cursorPath: $.next }}\n"
+    );
+    let h = Harness::new(
+        spec("[oauth_client_credentials]", &listing),
+        json!({
+            "base": server.uri(),
+            "tokenUrl": format!("{}/oauth/token", server.uri()),
+            "clientId": CLIENT_ID,
+        }),
+        json!({"clientSecret": CLIENT_SECRET}),
+    )
+    .unwrap();
+    let ctx = h
+        .runtime
+        .context("", connector_runtime::CancellationToken::new());
+    let mut pages = h
+        .dispatcher
+        .pages(&ctx, "call", json!({}))
+        .unwrap()
+        .unwrap();
+    let mut streamed = Vec::new();
+    while let Some(page) = pages.next().await {
+        streamed.extend(page.unwrap().records);
+    }
+    let collected = h
+        .dispatcher
+        .execute(
+            &ctx,
+            "call",
+            json!({}),
+            connector_runtime::ExecuteOptions { all_pages: true },
+        )
+        .await
+        .unwrap();
+    for records in [Value::Array(streamed), collected] {
+        assert_eq!(records[0]["seen"], json!("Bearer [REDACTED]"), "{records}");
+        assert_eq!(records[1], json!({"id": 2}));
+        assert_absent("canary-access-tok", &[&records.to_string()]);
+    }
+}
