@@ -20,7 +20,7 @@ use serde_json::{Value, json};
     base_url = "{{ config.apiUrl }}"
 )]
 pub struct Crowdstrike {
-    /// The Falcon API of your cloud, e.g. https://api.eu-1.crowdstrike.com.
+    /// The Falcon API of your cloud, e.g. `https://api.eu-1.crowdstrike.com`.
     #[field(
         label = "Falcon API URL",
         widget = "url",

@@ -3,7 +3,7 @@
 //! run.
 //!
 //! 1. `cargo build --release -p connector-cli --bin connector` (unless `--no-build`);
-//! 2. the page server ([`crate::page_server`]) on 127.0.0.1, and in a temporary directory a
+//! 2. the page server ([`bench_pages::PageServer`]) on 127.0.0.1, and in a temporary directory a
 //!    bearer-auth spec with cursor pagination, its config (the base URL) and secrets (the
 //!    token), and a curl config file with the token header and every page URL;
 //! 3. one checked run of each: curl must read every page body, byte for byte, and

@@ -26,7 +26,7 @@ pub enum KeysCommand {
             export CONNECTOR_KEY=\"$(connector keys generate)\""
     )]
     Generate {
-        /// Key id (ASCII letters, digits, `-`, `_`, `.`; default: k<unix seconds>)
+        /// Key id (ASCII letters, digits, `-`, `_`, `.`; default: `k<unix seconds>`)
         #[arg(long, value_name = "ID")]
         id: Option<String>,
     },

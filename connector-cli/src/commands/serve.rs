@@ -24,7 +24,7 @@ pub struct ServeArgs {
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
     /// The URL users reach the server at (builds the OAuth redirect URI; return URLs must share
-    /// its origin). Default: http://<listen address>
+    /// its origin). Default: `http://<listen address>`
     #[arg(long, value_name = "URL")]
     pub public_base_url: Option<String>,
     /// Hosts instances may call: `api.example.com`, `*.example.com` or `*` (repeatable).

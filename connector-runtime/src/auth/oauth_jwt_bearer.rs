@@ -5,9 +5,9 @@
 //! as `grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer&assertion=...` with
 //! `client_id` and `client_secret` in the form. Cached and refreshed by [`GrantedToken`].
 //!
-//! References: RFC 7523 (https://www.rfc-editor.org/rfc/rfc7523); ServiceNow, "Create an
+//! References: RFC 7523 (<https://www.rfc-editor.org/rfc/rfc7523>); ServiceNow, "Create an
 //! OAuth JWT API endpoint for external clients"
-//! (https://docs.servicenow.com/bundle/tokyo-platform-security/page/administer/security/task/create-jwt-endpoint.html:
+//! (<https://docs.servicenow.com/bundle/tokyo-platform-security/page/administer/security/task/create-jwt-endpoint.html>:
 //! `aud` must match the client id, `sub` is the user, `iss` the client id) and KB2683759
 //! (the grant's request).
 

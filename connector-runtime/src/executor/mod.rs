@@ -1,5 +1,5 @@
 //! The declarative executor: runs the HTTP actions of a spec. Each concern has its own file:
-//! [`request`] builds requests from spec templates, [`response`] maps replies (error rules,
+//! `request.rs` builds requests from spec templates, `response.rs` maps replies (error rules,
 //! output mapping), [`pagination`] follows listings (one [`pagination::Paginator`] per style),
 //! [`streaming`] turns streaming replies into events (SSE, NDJSON, chunked).
 

@@ -3,7 +3,7 @@
 //! (`client_secret_basic` / `client_secret_post` / `private_key_jwt`), and parsing of token
 //! responses (JSON or form-encoded, at most [`MAX_TOKEN_RESPONSE`] bytes) with configurable
 //! paths (Slack puts user tokens under `authed_user`). EARS sends its JSON requests through
-//! the same [`send`].
+//! the same `send`.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};

@@ -1,5 +1,5 @@
 //! Streaming responses: a reply read as it arrives and turned into events, one framing per
-//! file: [`sse`] (Server-Sent Events), [`ndjson`] (one JSON value a line), [`chunked`] (text
+//! file: `sse.rs` (Server-Sent Events), `ndjson.rs` (one JSON value a line), `chunked.rs` (text
 //! as it arrives). Lines and events are bounded by [`MAX_STREAM_EVENT_BYTES`].
 
 use std::sync::Arc;
