@@ -1,6 +1,6 @@
 //! Checking a spec: its structure against the format schema, then the rules types cannot say.
 //!
-//! * [`format`]: keys, required keys, types, enum values and ranges, from the format schema
+//! * [`mod@format`]: keys, required keys, types, enum values and ranges, from the format schema
 //!   generated from the model;
 //! * [`values`]: single values (the id, URLs, header names, JSON paths);
 //! * [`auth`], [`actions`], [`policies`], [`connection_test`], [`sessions`]: conflicts between
