@@ -155,6 +155,68 @@ async fn run_follows_pages_with_all_pages() {
     );
 }
 
+/// `--all-pages` writes records as the JSON text the API sent, except one that holds a
+/// secret (here the echoed token, once plain and once spelled with an escape): that one is
+/// redacted.
+#[tokio::test]
+async fn all_pages_writes_records_as_sent_and_redacts_an_echoed_secret() {
+    let server = MockServer::start().await;
+    let body = format!(
+        r#"{{"items": [{{"id": 1,   "n": "kept as sent"}}, {{"echo": "{CANARY}"}}, {{"esc": "canary-7d1f-secret-toke\u006e"}}], "next": ""}}"#
+    );
+    Mock::given(method("GET"))
+        .and(path("/items"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(body, "application/json"))
+        .mount(&server)
+        .await;
+    let f = files(&server.uri());
+    let out = connector(vec![
+        "run".into(),
+        f.spec.clone(),
+        "items".into(),
+        "--secrets".into(),
+        f.secrets.clone(),
+        "--all-pages".into(),
+        "--output".into(),
+        "ndjson".into(),
+    ])
+    .await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(
+        stdout,
+        "{\"id\": 1,   \"n\": \"kept as sent\"}\n{\"echo\":\"[REDACTED]\"}\n{\"esc\":\"[REDACTED]\"}\n"
+    );
+    assert!(!stdout.contains("canary-7d1f"), "canary leaked: {stdout}");
+}
+
+/// An API that pretty-prints: each record still comes out on one line of NDJSON.
+#[tokio::test]
+async fn all_pages_ndjson_keeps_one_record_a_line_from_a_pretty_printed_reply() {
+    let server = MockServer::start().await;
+    let body = "{\n  \"items\": [\n    {\n      \"id\": 1,\r\n      \"tags\": [\"a\", \"b\"]\n    },\n    2\n  ],\n  \"next\": \"\"\n}\n";
+    Mock::given(method("GET"))
+        .and(path("/items"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(body, "application/json"))
+        .mount(&server)
+        .await;
+    let f = files(&server.uri());
+    let out = connector(vec![
+        "run".into(),
+        f.spec.clone(),
+        "items".into(),
+        "--secrets".into(),
+        f.secrets.clone(),
+        "--all-pages".into(),
+        "--output".into(),
+        "ndjson".into(),
+    ])
+    .await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(stdout, "{\"id\":1,\"tags\":[\"a\",\"b\"]}\n2\n");
+}
+
 #[tokio::test]
 async fn failures_print_class_status_and_message_without_secrets_and_exit_1() {
     let server = MockServer::start().await;

@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use crate::context::ActionContext;
 use crate::error::ActionError;
-use crate::executor::{DeclarativeExecutor, EventStream, Page};
+use crate::executor::{DeclarativeExecutor, EventStream, Page, RawPage};
 
 /// Lifecycle hooks a connector may implement.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,6 +67,19 @@ pub trait Connector: Send + Sync {
         action: &str,
         input: Value,
     ) -> Option<futures::stream::BoxStream<'static, Result<Page, ActionError>>> {
+        let _ = (ctx, action, input);
+        None
+    }
+
+    /// The pages of a listing with its records kept as the JSON text they came in, for a
+    /// caller that writes them out unchanged; `None` when the action cannot be read that
+    /// way (the default), and the caller uses [`Connector::listing`].
+    fn raw_listing(
+        &self,
+        ctx: ActionContext,
+        action: &str,
+        input: Value,
+    ) -> Option<futures::stream::BoxStream<'static, Result<RawPage, ActionError>>> {
         let _ = (ctx, action, input);
         None
     }
@@ -229,6 +242,21 @@ impl Connector for DeclarativeConnector {
     ) -> Result<EventStream, ActionError> {
         let ctx = &self.action_context(ctx, action, &input)?;
         self.executor.stream(ctx, action, &input).await
+    }
+
+    fn raw_listing(
+        &self,
+        ctx: ActionContext,
+        action: &str,
+        input: Value,
+    ) -> Option<futures::stream::BoxStream<'static, Result<RawPage, ActionError>>> {
+        let a = self.executor.spec.actions.get(action)?;
+        if matches!(a.implementation, Implementation::Code { .. }) {
+            return None;
+        }
+        // A key that does not render is the error of `listing`, which the caller falls to.
+        let ctx = self.action_context(&ctx, action, &input).ok()?;
+        self.executor.raw_record_pages(ctx, action, input)
     }
 
     fn listing(

@@ -11,7 +11,7 @@ use tracing::Instrument;
 use crate::connector::{Connector, ExecuteOptions};
 use crate::context::ActionContext;
 use crate::error::ActionError;
-use crate::executor::{EventStream, Page};
+use crate::executor::{EventStream, Page, RawPage};
 use crate::listing::Listing;
 use futures::stream::BoxStream;
 
@@ -23,6 +23,24 @@ fn output_redactor(ctx: &ActionContext) -> crate::secrets::Redactor {
     } else {
         ctx.instance.redactor().with(runtime)
     }
+}
+
+/// Redact one record kept as JSON text. A text with no backslash escape holds its strings
+/// byte for byte, so when no secret's bytes occur in it no parsed string can hold one, and it
+/// stays as it is; otherwise it is parsed, redacted and written again.
+fn redact_raw(
+    redactor: &crate::secrets::Redactor,
+    record: &mut Box<serde_json::value::RawValue>,
+) -> Result<(), ActionError> {
+    let text = record.get();
+    if !redactor.may_leak_raw(text) {
+        return Ok(());
+    }
+    let invalid = |e: serde_json::Error| ActionError::system("invalid_response", e.to_string());
+    let mut value: Value = serde_json::from_str(text).map_err(invalid)?;
+    redactor.redact_value(&mut value);
+    *record = serde_json::value::to_raw_value(&value).map_err(invalid)?;
+    Ok(())
 }
 
 /// Every record of a listing's pages, in order.
@@ -253,6 +271,43 @@ impl Dispatcher {
             return Ok(None);
         }
         Ok(self.redacted_pages(ctx, action, input, item))
+    }
+
+    /// [`Dispatcher::pages`] with each record kept as the JSON text of the reply, for a
+    /// caller that writes records out unchanged (`connector run --all-pages`): no record is
+    /// built into a value unless it may hold a secret. `Ok(None)` where `pages` applies
+    /// instead: not a listing, a listing in a session, an output schema to check each record
+    /// against, or records the connector cannot keep as text.
+    pub fn raw_pages(
+        &self,
+        ctx: &ActionContext,
+        action: &str,
+        input: Value,
+    ) -> Result<Option<BoxStream<'static, Result<RawPage, ActionError>>>, ActionError> {
+        let checks_items = self.check_input(action, &input)?.item.is_some();
+        let in_session = self
+            .spec()
+            .actions
+            .get(action)
+            .is_some_and(|a| a.session.is_some());
+        if checks_items || in_session {
+            return Ok(None);
+        }
+        let Some(pages) = self.connector.raw_listing(ctx.clone(), action, input) else {
+            return Ok(None);
+        };
+        let ctx = ctx.clone();
+        Ok(Some(Box::pin(futures::StreamExt::map(
+            pages,
+            move |page| {
+                let redactor = output_redactor(&ctx);
+                let mut page = page.map_err(|e| redactor.redact_error(e))?;
+                for r in &mut page.records {
+                    redact_raw(&redactor, r)?;
+                }
+                Ok(page)
+            },
+        ))))
     }
 
     /// The connector's page stream of a listing, each page's records redacted (and checked

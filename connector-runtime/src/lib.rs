@@ -70,7 +70,7 @@ pub use context::{ActionContext, InstanceRuntime};
 pub use dispatch::Dispatcher;
 pub use egress::EgressPolicy;
 pub use error::{ActionError, ErrorClass, ErrorKind};
-pub use executor::{EventStream, Page, StreamEvent};
+pub use executor::{EventStream, Page, RawPage, StreamEvent};
 pub use handle::InstanceHandle;
 pub use instance::{ConnectorInstance, TlsConfig};
 pub use listing::{Listing, ListingLimit, Truncation};

@@ -65,6 +65,8 @@ pub struct Redactor {
     /// values do not change (a static header) gets the same redactor on every call without
     /// rebuilding it.
     extended: Arc<std::sync::Mutex<Option<Extended>>>,
+    /// A searcher per needle, built on first use by [`Redactor::may_leak_raw`].
+    finders: Arc<std::sync::OnceLock<Vec<memchr::memmem::Finder<'static>>>>,
 }
 
 /// The values [`Redactor::with`] added last, and the redactor it built with them.
@@ -104,6 +106,7 @@ impl Redactor {
         Redactor {
             needles: Arc::new(needles),
             extended: Arc::default(),
+            finders: Arc::default(),
         }
     }
 
@@ -164,6 +167,19 @@ impl Redactor {
             .any(|n| text.len() >= n.len() && text.contains(n.as_str()))
     }
 
+    /// Whether JSON text may hold a secret once parsed: it contains a secret's bytes, or a
+    /// backslash (an escape could spell one).
+    pub(crate) fn may_leak_raw(&self, json: &str) -> bool {
+        let finders = self.finders.get_or_init(|| {
+            self.needles
+                .iter()
+                .map(|n| memchr::memmem::Finder::new(n.as_bytes()).into_owned())
+                .collect()
+        });
+        let bytes = json.as_bytes();
+        memchr::memchr(b'\\', bytes).is_some() || finders.iter().any(|f| f.find(bytes).is_some())
+    }
+
     pub fn redact(&self, text: &str) -> String {
         let mut out = text.to_string();
         for n in self.needles.iter() {
@@ -199,6 +215,20 @@ mod tests {
         let r = Redactor::new(s.strings());
         assert_eq!(r.redact("x canary-SECRET/value y"), "x [REDACTED] y");
         assert_eq!(r.redact("q=canary-SECRET%2Fvalue"), "q=[REDACTED]");
+    }
+
+    #[test]
+    fn raw_json_may_leak_when_it_holds_a_secret_or_an_escape() {
+        let r = Redactor::new(vec!["canary-raw-5e1d".to_string()]);
+        assert!(!r.may_leak_raw(r#"{"id":"rec-1","name":"Record 1"}"#));
+        assert!(r.may_leak_raw(r#"{"echo":"Bearer canary-raw-5e1d"}"#));
+        assert!(
+            r.may_leak_raw(r#"{"echo":"canary-raw-5e\u0031d"}"#),
+            "an escape"
+        );
+        // The base64 form is a needle too.
+        assert!(r.may_leak_raw(r#"{"b":"Y2FuYXJ5LXJhdy01ZTFk"}"#));
+        assert!(!Redactor::default().may_leak_raw(r#"{"a":"b"}"#));
     }
 
     #[test]

@@ -42,13 +42,34 @@ impl RecordWriter {
 
     /// One record of a listing.
     pub fn record(&mut self, v: &Value) -> Result<(), Closed> {
+        self.write_record(|out| serde_json::to_writer(out, v).map_err(io::Error::other))
+    }
+
+    /// One record of a listing that is JSON text already: written as it is, unless it spans
+    /// lines (an API that pretty-prints), which one record a line cannot hold; then it is
+    /// written compact.
+    pub fn raw_record(&mut self, json: &str) -> Result<(), Closed> {
+        if memchr::memchr2(b'\n', b'\r', json.as_bytes()).is_none() {
+            return self.write_record(|out| out.write_all(json.as_bytes()));
+        }
+        match serde_json::from_str::<Value>(json) {
+            Ok(v) => self.record(&v),
+            // Not reachable for text the runtime parsed; written as it is rather than lost.
+            Err(_) => self.write_record(|out| out.write_all(json.as_bytes())),
+        }
+    }
+
+    fn write_record(
+        &mut self,
+        write: impl FnOnce(&mut io::BufWriter<io::Stdout>) -> io::Result<()>,
+    ) -> Result<(), Closed> {
         let sep: &[u8] = match (self.format, self.written) {
             (OutputFormat::Ndjson, _) => b"",
             (OutputFormat::Json, 0) => b"[\n",
             (OutputFormat::Json, _) => b",\n",
         };
         self.out.write_all(sep).map_err(|_| Closed)?;
-        serde_json::to_writer(&mut self.out, v).map_err(|_| Closed)?;
+        write(&mut self.out).map_err(|_| Closed)?;
         if self.format == OutputFormat::Ndjson {
             self.out.write_all(b"\n").map_err(|_| Closed)?;
         }

@@ -174,23 +174,23 @@ async fn print_action(
         }
         return Ok(());
     }
-    if output.all_pages
-        && let Some(mut pages) = dispatcher.pages(ctx, action, input.clone())?
-    {
-        let mut truncated = None;
-        while let Some(page) = pages.next().await {
-            let page = page?;
-            for r in &page.records {
-                out.record(r)?;
-            }
-            out.flush()?;
-            truncated = truncated.or(page.truncated);
+    if output.all_pages {
+        // Records written as the JSON text they came in where the listing allows it (no
+        // value is built for them); as values otherwise.
+        if let Some(pages) = dispatcher.raw_pages(ctx, action, input.clone())? {
+            return print_pages(pages, out, |p, out| {
+                p.records.iter().try_for_each(|r| out.raw_record(r.get()))?;
+                Ok(p.truncated)
+            })
+            .await;
         }
-        out.end_listing()?;
-        if let Some(t) = truncated {
-            emit(Stream::Stderr, &format!("warning: {t}\n"));
+        if let Some(pages) = dispatcher.pages(ctx, action, input.clone())? {
+            return print_pages(pages, out, |p, out| {
+                p.records.iter().try_for_each(|r| out.record(r))?;
+                Ok(p.truncated)
+            })
+            .await;
         }
-        return Ok(());
     }
     let listing = dispatcher.is_listing(action);
     let value = dispatcher
@@ -211,6 +211,27 @@ async fn print_action(
             out.end_listing()?;
         }
         other => out.value(&other)?,
+    }
+    Ok(())
+}
+
+/// Print every page of a listing as it arrives (`write` writes one page's records and says
+/// whether a limit cut the listing there), then close the listing and warn on stderr when it
+/// was cut short.
+async fn print_pages<P>(
+    mut pages: futures::stream::BoxStream<'static, Result<P, connector_runtime::ActionError>>,
+    out: &mut RecordWriter,
+    write: impl Fn(&P, &mut RecordWriter) -> Result<Option<connector_runtime::Truncation>, Closed>,
+) -> Result<(), Printed> {
+    let mut truncated = None;
+    while let Some(page) = pages.next().await {
+        let page = page?;
+        truncated = truncated.or(write(&page, out)?);
+        out.flush()?;
+    }
+    out.end_listing()?;
+    if let Some(t) = truncated {
+        emit(Stream::Stderr, &format!("warning: {t}\n"));
     }
     Ok(())
 }

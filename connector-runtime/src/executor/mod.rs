@@ -18,7 +18,7 @@ mod response;
 pub mod streaming;
 
 pub use pagination::link_header::next_link;
-pub use pagination::{DEFAULT_MAX_PAGES, Page, pagination_of};
+pub use pagination::{DEFAULT_MAX_PAGES, Page, RawPage, pagination_of};
 pub use request::template_context;
 pub use response::parse_body;
 pub use streaming::{EventStream, MAX_STREAM_EVENT_BYTES, StreamEvent};

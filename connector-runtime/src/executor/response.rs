@@ -20,6 +20,19 @@ impl DeclarativeExecutor {
         mapping: Option<&ResponseMapping>,
         input: &Value,
     ) -> Result<(Value, reqwest::header::HeaderMap), ActionError> {
+        let (body, headers, status) = self.call_bytes(ctx, req, mapping, input).await?;
+        Ok((parse_reply(&headers, &body, status)?, headers))
+    }
+
+    /// [`DeclarativeExecutor::call`] up to the parse: the body of a successful reply, its
+    /// headers and status, after error rules.
+    pub async fn call_bytes(
+        &self,
+        ctx: &ActionContext,
+        req: reqwest::Request,
+        mapping: Option<&ResponseMapping>,
+        input: &Value,
+    ) -> Result<(bytes::Bytes, reqwest::header::HeaderMap, u16), ActionError> {
         let resp = ctx.client.send(req, SendOptions::default()).await?;
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
@@ -39,7 +52,7 @@ impl DeclarativeExecutor {
         if !(200..300).contains(&status) {
             return Err(ctx.client.error_for(status, &body));
         }
-        Ok((parse_reply(&headers, &body, status)?, headers))
+        Ok((body, headers, status))
     }
 
     /// The error an error rule reports, with its templated message (scrubbed of secrets).
@@ -135,12 +148,9 @@ impl DeclarativeExecutor {
 
 /// A successful reply's body: JSON when it says it is JSON (a body that says so and does not
 /// parse is a typed error, never a silent fallback), else JSON when it parses, else text.
-fn parse_reply(
-    headers: &reqwest::header::HeaderMap,
-    body: &[u8],
-    status: u16,
-) -> Result<Value, ActionError> {
-    let says_json = headers
+/// Whether the reply declares a JSON body (`application/json` or `*+json`).
+pub(super) fn says_json(headers: &reqwest::header::HeaderMap) -> bool {
+    headers
         .get(reqwest::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
@@ -148,16 +158,26 @@ fn parse_reply(
             let m = m.trim().to_ascii_lowercase();
             m == "application/json" || m.ends_with("+json")
         })
-        .unwrap_or(false);
-    if says_json && !body.iter().all(u8::is_ascii_whitespace) {
-        // The parser's message gives the position only, never the content.
-        return serde_json::from_slice(body).map_err(|e| {
-            ActionError::system(
-                "invalid_response",
-                format!("the reply is declared as JSON but does not parse: {e}"),
-            )
-            .with_status(status)
-        });
+        .unwrap_or(false)
+}
+
+/// The typed error of a reply declared as JSON that does not parse (position only, never
+/// the content).
+pub(super) fn invalid_json(e: &serde_json::Error, status: u16) -> ActionError {
+    ActionError::system(
+        "invalid_response",
+        format!("the reply is declared as JSON but does not parse: {e}"),
+    )
+    .with_status(status)
+}
+
+pub(super) fn parse_reply(
+    headers: &reqwest::header::HeaderMap,
+    body: &[u8],
+    status: u16,
+) -> Result<Value, ActionError> {
+    if says_json(headers) && !body.iter().all(u8::is_ascii_whitespace) {
+        return serde_json::from_slice(body).map_err(|e| invalid_json(&e, status));
     }
     Ok(parse_body(body))
 }

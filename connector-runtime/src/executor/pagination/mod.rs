@@ -8,6 +8,7 @@ use connector_spec::path::{JsonPath, Segment};
 use connector_spec::{ConnectorSpec, HttpMethod, Pagination, PaginationStyle};
 use futures::stream::{self, BoxStream, StreamExt};
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use super::DeclarativeExecutor;
 use super::request::template_context;
@@ -19,6 +20,7 @@ mod cursor;
 pub mod link_header;
 mod offset;
 mod page;
+mod raw;
 
 /// Pages followed when a spec sets no `maxPages`: a bound, so a provider that always returns a
 /// next cursor cannot keep a listing going forever.
@@ -49,6 +51,21 @@ pub struct Page {
     /// Set on the last page when a limit (`maxRecords`, `maxPages`, the built-in page cap)
     /// ended the listing while the provider had more.
     pub truncated: Option<crate::listing::Truncation>,
+}
+
+/// One page of a listing whose records stayed the JSON text they came in (see
+/// [`DeclarativeExecutor::raw_record_pages`]).
+#[derive(Debug)]
+pub struct RawPage {
+    pub records: Vec<Box<RawValue>>,
+    /// As [`Page::truncated`].
+    pub truncated: Option<crate::listing::Truncation>,
+}
+
+/// What the driver hands out per page: records as values, or as text.
+enum Taken {
+    Values(Page),
+    Raw(RawPage),
 }
 
 /// The page just fetched, as a paginator sees it to decide the next request.
@@ -183,6 +200,8 @@ struct Listing {
     pg: Pagination,
     limits: Limits,
     keep_body: bool,
+    /// The key path of the records, when they are kept as text.
+    raw: Option<Vec<String>>,
 }
 
 impl DeclarativeExecutor {
@@ -208,6 +227,35 @@ impl DeclarativeExecutor {
         self.page_stream(ctx, action, input, false)
     }
 
+    /// Like [`DeclarativeExecutor::record_pages`] for a caller that writes the records out
+    /// unchanged: they are kept as the JSON text of the reply, never built into values.
+    /// `None` when the listing cannot be read that way: its records path has an index or a
+    /// wildcard, its cursor or total is read from inside the records, or the action maps
+    /// its records (`response.output`).
+    pub fn raw_record_pages(
+        self: &Arc<Self>,
+        ctx: ActionContext,
+        action: &str,
+        input: Value,
+    ) -> Option<BoxStream<'static, Result<RawPage, ActionError>>> {
+        let pg = self.pagination(action)?;
+        let keys = raw::raw_records_path(pg)?;
+        let (_, mapping) = self.http_parts(action).ok()?;
+        if mapping.is_some_and(|m| m.output.is_some()) {
+            return None;
+        }
+        let keys = keys.into_iter().map(str::to_string).collect();
+        let pages = self.listing_stream(ctx, action, input, false, Some(keys));
+        Some(
+            pages
+                .map(|p| match p? {
+                    Taken::Raw(page) => Ok(page),
+                    Taken::Values(_) => unreachable!("a raw listing hands out raw pages"),
+                })
+                .boxed(),
+        )
+    }
+
     fn page_stream(
         self: &Arc<Self>,
         ctx: ActionContext,
@@ -215,9 +263,9 @@ impl DeclarativeExecutor {
         input: Value,
         keep_body: bool,
     ) -> BoxStream<'static, Result<Page, ActionError>> {
-        let this = Arc::clone(self);
-        let action = action.to_string();
-        let Some(pg) = this.pagination(&action).cloned() else {
+        if self.pagination(action).is_none() {
+            let this = Arc::clone(self);
+            let action = action.to_string();
             return stream::once(async move {
                 let body = this.execute(&ctx, &action, &input).await?;
                 Ok(Page {
@@ -225,6 +273,34 @@ impl DeclarativeExecutor {
                     body,
                     truncated: None,
                 })
+            })
+            .boxed();
+        }
+        self.listing_stream(ctx, action, input, keep_body, None)
+            .map(|p| match p? {
+                Taken::Values(page) => Ok(page),
+                Taken::Raw(_) => unreachable!("a value listing hands out value pages"),
+            })
+            .boxed()
+    }
+
+    /// The driver's stream of a paginated action.
+    fn listing_stream(
+        self: &Arc<Self>,
+        ctx: ActionContext,
+        action: &str,
+        input: Value,
+        keep_body: bool,
+        raw: Option<Vec<String>>,
+    ) -> BoxStream<'static, Result<Taken, ActionError>> {
+        let this = Arc::clone(self);
+        let action = action.to_string();
+        let Some(pg) = this.pagination(&action).cloned() else {
+            return stream::once(async move {
+                Err(ActionError::system(
+                    "not_a_listing",
+                    format!("action `{action}` has no pagination"),
+                ))
             })
             .boxed();
         };
@@ -254,6 +330,7 @@ impl DeclarativeExecutor {
             limits: Limits::of(&pg),
             pg,
             keep_body,
+            raw,
         });
         stream::unfold(state, move |st| {
             let listing = Arc::clone(&listing);
@@ -265,19 +342,20 @@ impl DeclarativeExecutor {
 
 impl Listing {
     /// Fetch the next page, decide the request after it, and take its records.
-    async fn next_page(&self, mut st: State) -> Option<(Result<Page, ActionError>, State)> {
+    async fn next_page(&self, mut st: State) -> Option<(Result<Taken, ActionError>, State)> {
         let req = st.next.take()?;
+        let result = self.take_page(&mut st, req).await;
+        Some((result, st))
+    }
+
+    async fn take_page(&self, st: &mut State, req: reqwest::Request) -> Result<Taken, ActionError> {
         let exec = &self.exec;
-        let (_, mapping) = match exec.http_parts(&self.action) {
-            Ok(p) => p,
-            Err(e) => return Some((Err(e), st)),
-        };
+        let (_, mapping) = exec.http_parts(&self.action)?;
         let template_req = req.try_clone();
-        let (mut body, headers) = match exec.call(&self.ctx, req, mapping, &self.input).await {
-            Ok(v) => v,
-            Err(e) => return Some((Err(e), st)),
-        };
-        let found = records_found(&self.pg, &body) as u64;
+        let (mut body, headers, raw) = self.fetch(req, mapping).await?;
+        let found = raw
+            .as_ref()
+            .map_or_else(|| records_found(&self.pg, &body), Vec::len) as u64;
         let got = found.min(self.limits.max_records - st.records);
         st.pages += 1;
         st.records += got;
@@ -287,32 +365,66 @@ impl Listing {
             got,
         };
         let next_req = match template_req.filter(|_| got > 0) {
-            Some(r) => match st.paginator.next(&self.pg, &fetched, r) {
-                Ok(next) => next,
-                Err(e) => return Some((Err(e), st)),
-            },
+            Some(r) => st.paginator.next(&self.pg, &fetched, r)?,
             None => None,
         };
-        let truncated = self.limits.stop(&st, found > got, next_req.is_some());
+        let truncated = self.limits.stop(st, found > got, next_req.is_some());
         st.next = next_req.filter(|_| truncated.is_none());
+        if let Some(mut records) = raw {
+            records.truncate(got as usize);
+            return Ok(Taken::Raw(RawPage { records, truncated }));
+        }
         // The records are taken after the next request is decided: a cursor may be read
         // from inside them.
         let mut records = page_records(&self.pg, &mut body, !self.keep_body);
         records.truncate(got as usize);
-        if let Err(e) = exec.map_records(&self.ctx, mapping, &self.input, &mut records) {
-            return Some((Err(e), st));
-        }
+        exec.map_records(&self.ctx, mapping, &self.input, &mut records)?;
         if !self.keep_body {
             body = Value::Null;
         }
-        let page = Page {
+        Ok(Taken::Values(Page {
             records,
             body,
             truncated,
+        }))
+    }
+
+    /// Send a page's request: the parsed body and headers, and with `raw` the records as
+    /// text (the body then has null where they were).
+    async fn fetch(
+        &self,
+        req: reqwest::Request,
+        mapping: Option<&connector_spec::ResponseMapping>,
+    ) -> Result<FetchedPage, ActionError> {
+        let (ctx, input) = (&self.ctx, &self.input);
+        let Some(keys) = &self.raw else {
+            let (body, headers) = self.exec.call(ctx, req, mapping, input).await?;
+            return Ok((body, headers, None));
         };
-        Some((Ok(page), st))
+        let (bytes, headers, status) = self.exec.call_bytes(ctx, req, mapping, input).await?;
+        if super::response::says_json(&headers) && !bytes.iter().all(u8::is_ascii_whitespace) {
+            let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+            let (body, records) = raw::split_records(&bytes, &keys)
+                .map_err(|e| super::response::invalid_json(&e, status))?;
+            return Ok((body, headers, Some(records)));
+        }
+        // A reply not declared as JSON is parsed as any reply is; its records become text.
+        let mut body = super::response::parse_reply(&headers, &bytes, status)?;
+        let records = page_records(&self.pg, &mut body, true)
+            .iter()
+            .map(serde_json::value::to_raw_value)
+            .collect::<Result<_, _>>()
+            .map_err(|e| ActionError::system("invalid_response", e.to_string()))?;
+        Ok((body, headers, Some(records)))
     }
 }
+
+/// A fetched page: its body, its headers, and its records when they are kept as text.
+type FetchedPage = (
+    Value,
+    reqwest::header::HeaderMap,
+    Option<Vec<Box<RawValue>>>,
+);
 
 /// How many records a page's body holds at the pagination's `records` path.
 fn records_found(pg: &Pagination, body: &Value) -> usize {
