@@ -251,6 +251,14 @@ impl Dispatcher {
         crate::executor::pagination_of(self.spec(), action).is_some()
     }
 
+    /// Whether `action` runs inside a session.
+    fn in_session(&self, action: &str) -> bool {
+        self.spec()
+            .actions
+            .get(action)
+            .is_some_and(|a| a.session.is_some())
+    }
+
     /// Validate input and start a paginated action: its pages (records redacted), fetched as
     /// the stream is polled, so a caller can handle any number of records in constant memory.
     /// `Ok(None)` when the action is not a listing, or runs in a session (use
@@ -262,11 +270,7 @@ impl Dispatcher {
         input: Value,
     ) -> Result<Option<BoxStream<'static, Result<Page, ActionError>>>, ActionError> {
         let item = self.check_input(action, &input)?.item.clone();
-        let in_session = self
-            .spec()
-            .actions
-            .get(action)
-            .is_some_and(|a| a.session.is_some());
+        let in_session = self.in_session(action);
         if in_session {
             return Ok(None);
         }
@@ -285,11 +289,7 @@ impl Dispatcher {
         input: Value,
     ) -> Result<Option<BoxStream<'static, Result<RawPage, ActionError>>>, ActionError> {
         let checks_items = self.check_input(action, &input)?.item.is_some();
-        let in_session = self
-            .spec()
-            .actions
-            .get(action)
-            .is_some_and(|a| a.session.is_some());
+        let in_session = self.in_session(action);
         if checks_items || in_session {
             return Ok(None);
         }

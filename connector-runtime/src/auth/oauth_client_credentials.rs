@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 
 use super::auth_type::AuthType;
 use super::fields::{config_str, required_config, required_secret};
-use super::strategy::{AuthStrategy, Refuse};
+use super::strategy::AuthStrategy;
 use super::token_grant::{Grant, GrantedToken};
 use crate::egress::EgressClient;
 use crate::error::ActionError;
@@ -94,13 +94,9 @@ impl AuthType for ClientCredentialsType {
         let client_id = required_config(config, "clientId", self.id())?;
         let client_auth = ClientAuthentication::parse(config_str(config, "clientAuthentication"))?;
         let (client_secret, signing_key) = client_credential(config, secrets, client_auth)?;
-        // An unparsable URL fails each call, as a request to it would, rather than the
-        // instance: the instance stays usable for fixing its config.
-        let Ok(url) = reqwest::Url::parse(token_url) else {
-            return Ok(Arc::new(Refuse(ActionError::user(
-                "invalid_config",
-                "`tokenUrl` is not a valid URL",
-            ))));
+        let url = match super::token_grant::token_url(token_url) {
+            Ok(url) => url,
+            Err(refuse) => return Ok(refuse),
         };
         let grant = ClientCredentialsGrant {
             endpoint: TokenEndpoint {

@@ -21,7 +21,7 @@ use serde_json::{Map, Value, json};
 
 use super::auth_type::AuthType;
 use super::fields::{config_str, required_config, required_secret};
-use super::strategy::{AuthStrategy, Refuse};
+use super::strategy::AuthStrategy;
 use super::token_grant::{Grant, GrantedToken};
 use crate::egress::EgressClient;
 use crate::error::ActionError;
@@ -104,11 +104,9 @@ impl AuthType for JwtBearerType {
             required_config(config, "keyId", self.id())?,
         )?;
         let client_secret = required_secret(secrets, "clientSecret", self.id())?;
-        let Ok(url) = reqwest::Url::parse(token_url) else {
-            return Ok(Arc::new(Refuse(ActionError::user(
-                "invalid_config",
-                "`tokenUrl` is not a valid URL",
-            ))));
+        let url = match super::token_grant::token_url(token_url) {
+            Ok(url) => url,
+            Err(refuse) => return Ok(refuse),
         };
         let grant = JwtBearerGrant {
             endpoint: TokenEndpoint {

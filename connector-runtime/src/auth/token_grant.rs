@@ -65,6 +65,20 @@ impl std::fmt::Debug for GrantedToken {
 /// A failed token request as the action's error. Messages carry what the provider said
 /// (already stripped of control characters and capped), never the client secret; the
 /// instance's redactor scrubs an echoed secret on the way out.
+/// The token endpoint's URL. An unparsable one is a strategy that fails each call, as a
+/// request to it would, rather than the instance: the instance stays usable for fixing its
+/// config.
+pub(crate) fn token_url(text: &str) -> Result<reqwest::Url, std::sync::Arc<dyn AuthStrategy>> {
+    reqwest::Url::parse(text).map_err(|_| {
+        let refuse: std::sync::Arc<dyn AuthStrategy> =
+            std::sync::Arc::new(super::strategy::Refuse(ActionError::user(
+                "invalid_config",
+                "`tokenUrl` is not a valid URL",
+            )));
+        refuse
+    })
+}
+
 fn token_error(e: &TokenEndpointError) -> ActionError {
     let class = if e.is_transient() {
         ErrorClass::Transient
