@@ -95,7 +95,20 @@ pub(crate) fn build_reqwest_with(
             .redirect(crate::egress::redirect_policy(policy, MAX_REDIRECTS)),
         None => b.redirect(reqwest::redirect::Policy::limited(MAX_REDIRECTS)),
     };
-    if let Some(tls) = tls {
+    // reqwest's own TLS settings, except that the system's roots are read at the first
+    // handshake (crate::tls): an instance with no TLS settings of its own.
+    let default_tls =
+        tls.is_none_or(|t| t.identity_pem.is_none() && t.ca_pem.is_none() && t.verify_server);
+    if default_tls {
+        let config = crate::tls::default_client_config().map_err(|e| {
+            ActionError::system(
+                "client_build_failed",
+                format!("could not build the TLS configuration: {e}"),
+            )
+        })?;
+        b = b.tls_backend_preconfigured(config);
+    }
+    if let Some(tls) = tls.filter(|_| !default_tls) {
         if let Some(identity) = &tls.identity_pem {
             let id = reqwest::Identity::from_pem(identity.as_bytes()).map_err(|_| {
                 ActionError::user(
