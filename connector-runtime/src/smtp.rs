@@ -45,9 +45,15 @@ pub(crate) struct SmtpTarget {
 pub(crate) enum SmtpAuth {
     None,
     /// AUTH PLAIN or LOGIN, whichever the relay offers.
-    Password { user: String, password: String },
+    Password {
+        user: String,
+        password: String,
+    },
     /// AUTH XOAUTH2 with an OAuth access token.
-    Xoauth2 { user: String, token: String },
+    Xoauth2 {
+        user: String,
+        token: String,
+    },
 }
 
 impl SmtpAuth {
@@ -179,7 +185,10 @@ fn tls_parameters(host: &str, extra_roots: Option<&str>) -> Result<TlsParameters
     let mut b = TlsParameters::builder(host.to_string());
     if let Some(pem) = extra_roots {
         let cert = Certificate::from_pem(pem.as_bytes()).map_err(|_| {
-            ActionError::user("invalid_certificate", "the SMTP root certificate is not PEM")
+            ActionError::user(
+                "invalid_certificate",
+                "the SMTP root certificate is not PEM",
+            )
         })?;
         b = b.add_root_certificate(cert);
     }
@@ -292,7 +301,10 @@ async fn authenticate(conn: &mut AsyncSmtpConnection, auth: &SmtpAuth) -> Result
     }
     Err(Failure::fatal(ActionError::auth(
         "smtp_auth_failed",
-        format!("the SMTP server refused the credentials: {}", reply_text(&reply)),
+        format!(
+            "the SMTP server refused the credentials: {}",
+            reply_text(&reply)
+        ),
     )))
 }
 
@@ -313,7 +325,7 @@ fn failure(e: &lettre::transport::smtp::Error, during: &str, io_retry: bool) -> 
             error: error.with_status(n),
         };
     }
-    if e.is_tls() {
+    if e.is_tls() || is_tls_failure(e) {
         return Failure::fatal(ActionError::user("smtp_tls_failed", text));
     }
     if e.is_timeout() {
@@ -330,6 +342,23 @@ fn failure(e: &lettre::transport::smtp::Error, during: &str, io_retry: bool) -> 
         error: ActionError::connection_failed(text),
         retry: io_retry,
     }
+}
+
+/// A rustls error somewhere in the chain (lettre reports a failed handshake, such as an
+/// untrusted certificate, as a connection error): retrying will not change it.
+fn is_tls_failure(e: &lettre::transport::smtp::Error) -> bool {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        let inner = err
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .is_some_and(|i| i.is::<rustls::Error>());
+        if err.is::<rustls::Error>() || inner {
+            return true;
+        }
+        cur = err.source();
+    }
+    false
 }
 
 /// Remove every known secret and the exchange's own password or token from an error.

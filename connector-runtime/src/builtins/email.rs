@@ -48,12 +48,19 @@ fn config_port(ctx: &ActionContext) -> Result<Option<u16>, ActionError> {
 
 /// A relay named by `host` and `port`, `secure` defaulting to implicit TLS on 465 (Kibana's
 /// `getSecureValue`).
-fn custom(ctx: &ActionContext, host: Option<&str>, port: Option<u16>) -> Result<Route, ActionError> {
+fn custom(
+    ctx: &ActionContext,
+    host: Option<&str>,
+    port: Option<u16>,
+) -> Result<Route, ActionError> {
     let host = host.ok_or_else(|| ActionError::user("invalid_config", "[host] is required"))?;
     let port = port.ok_or_else(|| ActionError::user("invalid_config", "[port] is required"))?;
     let secure = ctx.config.get("secure").and_then(Value::as_bool);
     Ok(Route::Smtp(SmtpTarget {
-        host: host.trim_start_matches('[').trim_end_matches(']').to_string(),
+        host: host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string(),
         port,
         implicit_tls: secure.unwrap_or(port == 465),
     }))
@@ -156,9 +163,9 @@ fn addresses(input: &Value, key: &str) -> Result<Vec<String>, ActionError> {
     let Some(list) = non_null(input, key) else {
         return Ok(Vec::new());
     };
-    let list = list
-        .as_array()
-        .ok_or_else(|| ActionError::user("invalid_input", format!("input.{key} is not an array")))?;
+    let list = list.as_array().ok_or_else(|| {
+        ActionError::user("invalid_input", format!("input.{key} is not an array"))
+    })?;
     let mut out = Vec::with_capacity(list.len());
     for (i, v) in list.iter().enumerate() {
         let s = v.as_str().ok_or_else(|| {
@@ -184,7 +191,11 @@ struct Mail {
 
 impl Mail {
     fn from_input(input: &Value) -> Result<Mail, ActionError> {
-        let text_of = |k: &str| non_null(input, k).and_then(Value::as_str).map(str::to_string);
+        let text_of = |k: &str| {
+            non_null(input, k)
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        };
         let mail = Mail {
             to: addresses(input, "to")?,
             cc: addresses(input, "cc")?,
@@ -320,7 +331,8 @@ impl ActionHandler for EmailExecute {
         };
         let outgoing = smtp_message(from, &mail)?;
         let auth = smtp_auth(ctx, from).await?;
-        let response = crate::smtp::exchange(&settings(ctx), &target, &auth, Some(&outgoing)).await?;
+        let response =
+            crate::smtp::exchange(&settings(ctx), &target, &auth, Some(&outgoing)).await?;
         Ok(json!({
             "service": config_str(ctx, "service").unwrap_or("other"),
             "accepted": mail.recipients(),
@@ -342,7 +354,9 @@ impl ActionHandler for EmailConnectionTest {
             Route::Smtp(target) => {
                 let auth = smtp_auth(ctx, from).await?;
                 let response = crate::smtp::exchange(&settings(ctx), &target, &auth, None).await?;
-                Ok(json!({ "service": config_str(ctx, "service").unwrap_or("other"), "response": response }))
+                Ok(
+                    json!({ "service": config_str(ctx, "service").unwrap_or("other"), "response": response }),
+                )
             }
         }
     }

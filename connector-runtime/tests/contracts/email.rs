@@ -218,7 +218,11 @@ async fn email_smtp_starttls_basic_auth_delivers_headers_body_and_bcc_in_the_env
         header_of(&hs, "subject").as_deref(),
         Some("Disk usage above 90%")
     );
-    assert_eq!(header_of(&hs, "bcc"), None, "Bcc must not be in the headers");
+    assert_eq!(
+        header_of(&hs, "bcc"),
+        None,
+        "Bcc must not be in the headers"
+    );
     assert!(!data.contains("audit@example.com"), "{data}");
     assert!(
         header_of(&hs, "content-type").is_some_and(|c| c.starts_with("text/plain")),
@@ -231,7 +235,10 @@ async fn email_smtp_starttls_basic_auth_delivers_headers_body_and_bcc_in_the_env
 #[tokio::test]
 async fn email_smtp_connection_test_authenticates_and_quits_without_sending() {
     let server = SmtpServer::start("starttls", &["--user", "mailer", "--password", CANARY]);
-    let out = basic(&server).test().await.unwrap_or_else(|e| panic!("{e}"));
+    let out = basic(&server)
+        .test()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(out["service"], json!("other"));
     assert!(
         out["response"].as_str().unwrap().starts_with("221 "),
@@ -262,7 +269,14 @@ async fn email_smtp_transient_replies_are_retried_once_delivered() {
     for code in ["451", "421"] {
         let server = SmtpServer::start(
             "starttls",
-            &["--user", "mailer", "--password", CANARY, "--fail-once", code],
+            &[
+                "--user",
+                "mailer",
+                "--password",
+                CANARY,
+                "--fail-once",
+                code,
+            ],
         );
         let out = basic(&server)
             .exec("execute", message_input())
@@ -352,12 +366,12 @@ async fn email_smtp_implicit_tls_with_xoauth2_and_an_html_part() {
         form(&token_request),
         vec![
             ("grant_type".to_string(), "client_credentials".to_string()),
-            ("client_id".to_string(), "app-1".to_string()),
-            ("client_secret".to_string(), CANARY.to_string()),
             (
                 "scope".to_string(),
                 "https://outlook.office365.com/.default".to_string()
             ),
+            ("client_id".to_string(), "app-1".to_string()),
+            ("client_secret".to_string(), CANARY.to_string()),
         ]
     );
     let got = server.messages();
@@ -450,12 +464,12 @@ async fn email_exchange_sends_through_graph_send_mail() {
         form(&reqs[0]),
         vec![
             ("grant_type".to_string(), "client_credentials".to_string()),
-            ("client_id".to_string(), "app-1".to_string()),
-            ("client_secret".to_string(), CANARY.to_string()),
             (
                 "scope".to_string(),
                 "https://graph.microsoft.com/.default".to_string()
             ),
+            ("client_id".to_string(), "app-1".to_string()),
+            ("client_secret".to_string(), CANARY.to_string()),
         ]
     );
     let send = &reqs[1];
@@ -492,14 +506,14 @@ async fn email_exchange_errors_and_connection_test() {
         .mount(&server)
         .await;
     let h = exchange(&server);
-    let e = h
-        .exec("execute", message_input())
-        .await
-        .expect_err("403");
+    let e = h.exec("execute", message_input()).await.expect_err("403");
     assert_eq!(e.class, ErrorClass::Auth, "{e}");
     assert_eq!(e.status, Some(403));
     let out = h.test().await.unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(out, json!({ "service": "exchange_server", "token": "issued" }));
+    assert_eq!(
+        out,
+        json!({ "service": "exchange_server", "token": "issued" })
+    );
 }
 
 #[tokio::test]
