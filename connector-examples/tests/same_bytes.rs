@@ -14,6 +14,7 @@ use connector_runtime::include_spec;
 
 include_spec!("../../specs/crowdstrike.yaml");
 include_spec!("../../specs/d3security.yaml");
+include_spec!("../../specs/email.yaml");
 include_spec!("../../specs/index.yaml");
 include_spec!("../../specs/jira.yaml");
 include_spec!("../../specs/jira_service_management.yaml");
@@ -43,6 +44,7 @@ type SchemaFn = fn() -> Result<String, connector_runtime::ActionError>;
 const COMPILED: &[(&str, SchemaFn)] = &[
     ("crowdstrike.yaml", crowdstrike::schema_json),
     ("d3security.yaml", d3security::schema_json),
+    ("email.yaml", email::schema_json),
     ("index.yaml", index::schema_json),
     ("jira.yaml", jira::schema_json),
     (

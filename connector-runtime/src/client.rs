@@ -54,6 +54,9 @@ pub struct HttpClient {
     pub(crate) egress: Option<Arc<EgressPolicy>>,
     /// The action whose requests this client sends (idempotency key, body limit).
     pub(crate) action: Arc<ActionPolicy>,
+    /// Extra root certificates (PEM) the SMTP client trusts besides the platform's
+    /// ([`crate::InstanceRuntime::with_smtp_roots`]); HTTP requests do not use them.
+    pub(crate) smtp_roots: Option<Arc<str>>,
 }
 
 impl std::fmt::Debug for HttpClient {

@@ -79,6 +79,7 @@ impl InstanceRuntime {
             cancel: CancellationToken::new(),
             egress,
             action: Default::default(),
+            smtp_roots: None,
         };
         Ok(InstanceRuntime {
             instance,
@@ -101,6 +102,14 @@ impl InstanceRuntime {
         transport: Arc<dyn crate::client::Transport>,
     ) -> InstanceRuntime {
         self.client.transport = transport;
+        self
+    }
+
+    /// Trust `pem` (one or more certificates) as extra root CAs for this instance's SMTP
+    /// connections (`.email`), besides the platform's roots: a relay with a private CA, or a
+    /// test server with a self-signed certificate. HTTP requests are not affected.
+    pub fn with_smtp_roots(mut self, pem: &str) -> InstanceRuntime {
+        self.client.smtp_roots = Some(Arc::from(pem));
         self
     }
 

@@ -58,6 +58,7 @@ mod request;
 mod request_base;
 mod secrets;
 mod session;
+mod smtp;
 pub mod store;
 mod template;
 mod tls;

@@ -93,12 +93,19 @@ impl Registry {
         Ok(d)
     }
 
-    /// Register a declarative spec with the code handlers installed for its id.
+    /// Register a declarative spec with the code handlers installed for its id (a handler
+    /// installed as [`crate::builtins::CONNECTION_TEST`] is its `test: { handler: code }`).
     pub fn register_spec(&mut self, spec: ConnectorSpec) -> Result<Arc<Dispatcher>, ActionError> {
         let handlers = self.handlers.get(&spec.id).cloned().unwrap_or_default();
         let connector = handlers.into_iter().fold(
             DeclarativeConnector::new(Arc::new(spec)),
-            |c, (action, handler)| c.with_handler(&action, handler),
+            |c, (action, handler)| {
+                if action == crate::builtins::CONNECTION_TEST {
+                    c.with_test_handler(handler)
+                } else {
+                    c.with_handler(&action, handler)
+                }
+            },
         );
         self.register(Arc::new(connector))
     }

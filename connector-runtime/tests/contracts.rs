@@ -10,6 +10,8 @@ mod contract_support;
 
 #[path = "contracts/d3security.rs"]
 mod d3security;
+#[path = "contracts/email.rs"]
+mod email;
 #[path = "contracts/index.rs"]
 mod index;
 #[path = "contracts/jira_service_management.rs"]
@@ -60,6 +62,7 @@ const COVERED: &[(&str, &[&str])] = &[
         ],
     ),
     ("d3security.yaml", &["runQuery", "test"]),
+    ("email.yaml", &[]),
     ("index.yaml", &[]),
     (
         "jira.yaml",

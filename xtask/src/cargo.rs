@@ -12,9 +12,19 @@ pub fn step(what: &str) {
 
 /// `cargo <args>` in `root`, with the cargo that runs xtask; whether it succeeded.
 pub fn cargo(root: &Path, args: &[&str]) -> anyhow::Result<bool> {
+    cargo_with_env(root, args, &[])
+}
+
+/// [`cargo`] with extra environment variables for the child.
+pub fn cargo_with_env(
+    root: &Path,
+    args: &[&str],
+    env: &[(&str, &std::ffi::OsStr)],
+) -> anyhow::Result<bool> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let st = Command::new(cargo)
         .args(args)
+        .envs(env.iter().copied())
         .current_dir(root)
         .status()
         .context("running cargo")?;

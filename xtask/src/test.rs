@@ -1,8 +1,9 @@
 //! `cargo xtask test`: everything the test suite needs, installed and started here.
 //!
-//! 1. a Python virtual environment in `target/ci-venv` with pinned schemathesis and
-//!    openapi-spec-validator (reused while the pins match);
-//! 2. `cargo test --workspace`;
+//! 1. a Python virtual environment in `target/ci-venv` with pinned schemathesis,
+//!    openapi-spec-validator and aiosmtpd (reused while the pins match);
+//! 2. `cargo test --workspace`, with `CONNECTOR_TEST_PYTHON` set to the environment's Python
+//!    (the `.email` contract tests run aiosmtpd with it);
 //! 3. `connector serve` on a free loopback port with a temporary data directory, an admin, a
 //!    user and two instances, then `openapi-spec-validator` on the served document and
 //!    schemathesis (`--checks all`, stateful phase included) three times: with no key, as the
@@ -18,10 +19,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
-use crate::cargo::{cargo, step, target_dir};
+use crate::cargo::{cargo, cargo_with_env, step, target_dir};
 
 /// The pinned Python tools. Bump together with a run of `cargo xtask test`.
-const PY_PACKAGES: [&str; 2] = ["schemathesis==4.32.5", "openapi-spec-validator==0.9.0"];
+const PY_PACKAGES: [&str; 3] = [
+    "schemathesis==4.32.5",
+    "openapi-spec-validator==0.9.0",
+    "aiosmtpd==1.4.6",
+];
 /// The instances the runs find (and `schemathesis.toml` points `run_action` at).
 const INSTANCES: [&str; 2] = ["log-1", "log-2"];
 /// Fixed so a CI failure can be replayed; `XTASK_SCHEMATHESIS_SEED` picks another.
@@ -36,7 +41,9 @@ pub fn run(root: &Path, opts: &Options) -> anyhow::Result<bool> {
     let venv = ensure_venv(root)?;
     if !opts.api_only {
         step("cargo test --workspace");
-        if !cargo(root, &["test", "--workspace"])? {
+        let python = venv.join("bin/python");
+        let env = [("CONNECTOR_TEST_PYTHON", python.as_os_str())];
+        if !cargo_with_env(root, &["test", "--workspace"], &env)? {
             return Ok(false);
         }
     }

@@ -1,6 +1,7 @@
 //! The built-in connectors' code handlers: the bundled specs whose `handler: code` actions
-//! are written in Rust (`.server-log`, `.webhook`, `.jira`, `.thehive`, `.index`,
-//! `.sentinelone`, `.resilient`, `.swimlane`, and ServiceNow ITSM and SIR).
+//! (and connection tests) are written in Rust (`.server-log`, `.webhook`, `.jira`,
+//! `.thehive`, `.index`, `.email`, `.sentinelone`, `.resilient`, `.swimlane`, and ServiceNow
+//! ITSM and SIR).
 //!
 //! Nothing here is wired in by default: a registry gets them from
 //! [`Registry::install_builtins`] (or [`Registry::with_builtins`]), so the generic runtime
@@ -9,6 +10,7 @@
 //! [`Registry::install_builtins`]: crate::Registry::install_builtins
 //! [`Registry::with_builtins`]: crate::Registry::with_builtins
 
+mod email;
 mod es_index;
 mod jira;
 mod resilient;
@@ -25,6 +27,7 @@ use std::sync::Arc;
 
 use crate::connector::ActionHandler;
 
+pub use email::{EmailConnectionTest, EmailExecute};
 pub use es_index::EsIndexExecute;
 pub use jira::JiraPushToService;
 pub use resilient::ResilientPushToService;
@@ -37,11 +40,16 @@ pub use swimlane::SwimlanePushToService;
 pub use thehive::TheHivePushToService;
 pub use webhook::WebhookExecute;
 
-/// One built-in code handler: the connector type and action it implements.
+/// The action name a [`Builtin`] uses for a spec's `test: { handler: code }` connection
+/// test. No action can have it: action names do not start with `$`.
+pub const CONNECTION_TEST: &str = "$test";
+
+/// One built-in code handler: the connector type and action (or [`CONNECTION_TEST`]) it
+/// implements.
 pub struct Builtin {
     /// The id of the bundled spec (`.jira`).
     pub connector: &'static str,
-    /// The `handler: code` action (`pushToService`).
+    /// The `handler: code` action (`pushToService`), or [`CONNECTION_TEST`].
     pub action: &'static str,
     pub handler: Arc<dyn ActionHandler>,
 }
@@ -68,6 +76,16 @@ pub fn all() -> Vec<Builtin> {
             connector: ".index",
             action: "execute",
             handler: Arc::new(EsIndexExecute),
+        },
+        Builtin {
+            connector: ".email",
+            action: "execute",
+            handler: Arc::new(EmailExecute),
+        },
+        Builtin {
+            connector: ".email",
+            action: CONNECTION_TEST,
+            handler: Arc::new(EmailConnectionTest),
         },
         Builtin {
             connector: ".sentinelone",
