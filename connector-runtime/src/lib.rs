@@ -60,6 +60,7 @@ mod secrets;
 mod session;
 pub mod store;
 mod template;
+pub mod user_template;
 
 pub use auth::{AuthStrategy, UserAuthProvider};
 pub use client::{HttpClient, InMemoryTransport, SendOptions, Transport};

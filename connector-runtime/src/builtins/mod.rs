@@ -1,6 +1,6 @@
 //! The built-in connectors' code handlers: the bundled specs whose `handler: code` actions
 //! are written in Rust (`.server-log`, `.webhook`, `.jira`, `.thehive`, `.index`,
-//! `.sentinelone`, `.resilient`, `.swimlane`, and ServiceNow ITSM and SIR).
+//! `.sentinelone`, `.resilient`, `.swimlane`, `.cases-webhook`, and ServiceNow ITSM and SIR).
 //!
 //! Nothing here is wired in by default: a registry gets them from
 //! [`Registry::install_builtins`] (or [`Registry::with_builtins`]), so the generic runtime
@@ -9,6 +9,7 @@
 //! [`Registry::install_builtins`]: crate::Registry::install_builtins
 //! [`Registry::with_builtins`]: crate::Registry::with_builtins
 
+mod cases_webhook;
 mod es_index;
 mod jira;
 mod resilient;
@@ -25,6 +26,7 @@ use std::sync::Arc;
 
 use crate::connector::ActionHandler;
 
+pub use cases_webhook::CasesWebhookPushToService;
 pub use es_index::EsIndexExecute;
 pub use jira::JiraPushToService;
 pub use resilient::ResilientPushToService;
@@ -108,6 +110,11 @@ pub fn all() -> Vec<Builtin> {
             connector: ".swimlane",
             action: "pushToService",
             handler: Arc::new(SwimlanePushToService),
+        },
+        Builtin {
+            connector: ".cases-webhook",
+            action: "pushToService",
+            handler: Arc::new(CasesWebhookPushToService),
         },
     ]
 }
