@@ -8,6 +8,8 @@
 
 mod contract_support;
 
+#[path = "contracts/cases_webhook.rs"]
+mod cases_webhook;
 #[path = "contracts/d3security.rs"]
 mod d3security;
 #[path = "contracts/index.rs"]
@@ -59,6 +61,8 @@ const COVERED: &[(&str, &[&str])] = &[
             "runCommand",
         ],
     ),
+    // pushToService is `handler: code`: contracts/cases_webhook.rs.
+    ("cases_webhook.yaml", &[]),
     ("d3security.yaml", &["runQuery", "test"]),
     ("index.yaml", &[]),
     (

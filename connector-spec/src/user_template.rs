@@ -288,11 +288,17 @@ pub(crate) fn check_node(d: &mut Decoder, xt: &Node, prop: &Node, field: &str, t
     for (k, _) in entries {
         let Some(key) = k.as_str() else { continue };
         if !KEYS.contains(&key) {
-            let help = did_you_mean_or(key, KEYS, || format!("expected one of: {}", KEYS.join(", ")));
+            let help = did_you_mean_or(key, KEYS, || {
+                format!("expected one of: {}", KEYS.join(", "))
+            });
             d.push(
-                Diagnostic::error(Code::UnknownKey, k.span, format!("unknown key `{key}` in `x-template`"))
-                    .with_label("unknown key")
-                    .with_help(help),
+                Diagnostic::error(
+                    Code::UnknownKey,
+                    k.span,
+                    format!("unknown key `{key}` in `x-template`"),
+                )
+                .with_label("unknown key")
+                .with_help(help),
             );
         }
     }
@@ -334,7 +340,8 @@ fn check_kind(d: &mut Decoder, xt: &Node) {
         Some(k) => {
             let text = k.as_str().unwrap_or_default();
             if !KINDS.contains(&text) {
-                let help = did_you_mean_or(text, KINDS, || format!("kinds are: {}", KINDS.join(", ")));
+                let help =
+                    did_you_mean_or(text, KINDS, || format!("kinds are: {}", KINDS.join(", ")));
                 d.push(
                     Diagnostic::error(
                         Code::InvalidValue,
@@ -391,7 +398,10 @@ fn check_default(d: &mut Decoder, xt: &Node, prop: &Node, field: &str) {
             Diagnostic::error(
                 Code::TemplateSyntax,
                 default.span,
-                format!("the default of `{field}` is not a valid user template: {}", e.message),
+                format!(
+                    "the default of `{field}` is not a valid user template: {}",
+                    e.message
+                ),
             )
             .with_label("invalid template"),
         );
@@ -422,7 +432,10 @@ mod tests {
                 var("z", 11)
             ]
         );
-        assert_eq!(parse("}} plain").unwrap(), [Segment::Literal("}} plain".into())]);
+        assert_eq!(
+            parse("}} plain").unwrap(),
+            [Segment::Literal("}} plain".into())]
+        );
     }
 
     #[test]
@@ -452,8 +465,13 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(d.kind, TemplateKind::Json);
-        assert!(d.check(r#"{"t": {{{case.title}}}, "i": "{{case.id}}"}"#).is_ok());
-        let e = d.check(r#"{"t": {{{case.title}}}, "x": {{{case.other}}}}"#).unwrap_err();
+        assert!(
+            d.check(r#"{"t": {{{case.title}}}, "i": "{{case.id}}"}"#)
+                .is_ok()
+        );
+        let e = d
+            .check(r#"{"t": {{{case.title}}}, "x": {{{case.other}}}}"#)
+            .unwrap_err();
         assert!(e.message.contains("unknown variable `case.other`"), "{e}");
         let e = d.check(r#"{"i": {{{case.id}}}}"#).unwrap_err();
         assert_eq!(e.message, "must use the variable `{{{case.title}}}`");
