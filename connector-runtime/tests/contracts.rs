@@ -50,6 +50,8 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 /// Every declarative action this file has a contract test for, per spec file.
 const COVERED: &[(&str, &[&str])] = &[
+    // pushToService is `handler: code`: contracts/cases_webhook.rs.
+    ("cases_webhook.yaml", &[]),
     (
         "crowdstrike.yaml",
         // initSession, runCommand and closeSession: the session tests in tests/sessions.rs.
@@ -61,8 +63,6 @@ const COVERED: &[(&str, &[&str])] = &[
             "runCommand",
         ],
     ),
-    // pushToService is `handler: code`: contracts/cases_webhook.rs.
-    ("cases_webhook.yaml", &[]),
     ("d3security.yaml", &["runQuery", "test"]),
     ("index.yaml", &[]),
     (
