@@ -12,6 +12,7 @@ use std::process::Command;
 
 use connector_runtime::include_spec;
 
+include_spec!("../../specs/cases_webhook.yaml");
 include_spec!("../../specs/crowdstrike.yaml");
 include_spec!("../../specs/d3security.yaml");
 include_spec!("../../specs/email.yaml");
@@ -42,6 +43,7 @@ type SchemaFn = fn() -> Result<String, connector_runtime::ActionError>;
 
 /// Every spec compiled above: (file name, its generated `schema_json`).
 const COMPILED: &[(&str, SchemaFn)] = &[
+    ("cases_webhook.yaml", cases_webhook::schema_json),
     ("crowdstrike.yaml", crowdstrike::schema_json),
     ("d3security.yaml", d3security::schema_json),
     ("email.yaml", email::schema_json),

@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 use crate::error::ActionError;
 use crate::request_base::{InstanceScope, RequestBase};
 use crate::secrets::{Redactor, Secrets};
+use crate::user_template::{UserTemplate, UserTemplates};
 
 pub use crate::auth::TlsConfig;
 
@@ -26,6 +27,8 @@ pub struct ConnectorInstance {
     pub(crate) scope: InstanceScope,
     /// The rendered `baseUrl` and `auth.headers`.
     pub(crate) base: Arc<RequestBase>,
+    /// The `x-template` config fields, compiled when the instance was created.
+    pub(crate) user_templates: Arc<UserTemplates>,
 }
 
 impl std::fmt::Debug for ConnectorInstance {
@@ -114,6 +117,7 @@ impl ConnectorInstance {
         check(auth_config_schema, &auth_config, "config", false)?;
         check(&spec.secrets, &conn_secrets, "secrets", true)?;
         check(auth_secret_schema, &auth_secrets, "secrets", true)?;
+        let user_templates = Arc::new(UserTemplates::compile(&spec.config, &conn_config)?);
         let mut config = conn_config;
         config.extend(auth_config);
         let mut all_secrets = conn_secrets;
@@ -132,7 +136,14 @@ impl ConnectorInstance {
             redactor,
             scope,
             base,
+            user_templates,
         })
+    }
+
+    /// The compiled user template of config field `field` (declared with `x-template`), when
+    /// the instance configures one.
+    pub fn user_template(&self, field: &str) -> Option<&UserTemplate> {
+        self.user_templates.get(field)
     }
 
     /// Shared or per-user, from the auth type.

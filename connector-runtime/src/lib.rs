@@ -62,6 +62,7 @@ mod smtp;
 pub mod store;
 mod template;
 mod tls;
+pub mod user_template;
 
 pub use auth::{AuthStrategy, UserAuthProvider};
 pub use client::{HttpClient, InMemoryTransport, SendOptions, Transport};

@@ -8,6 +8,8 @@
 
 mod contract_support;
 
+#[path = "contracts/cases_webhook.rs"]
+mod cases_webhook;
 #[path = "contracts/d3security.rs"]
 mod d3security;
 #[path = "contracts/email.rs"]
@@ -50,6 +52,8 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 /// Every declarative action this file has a contract test for, per spec file.
 const COVERED: &[(&str, &[&str])] = &[
+    // pushToService is `handler: code`: contracts/cases_webhook.rs.
+    ("cases_webhook.yaml", &[]),
     (
         "crowdstrike.yaml",
         // initSession, runCommand and closeSession: the session tests in tests/sessions.rs.

@@ -20,6 +20,8 @@
 //!   `required` sets, which every validator understands;
 //! * embedded schemas (`config`, `secrets`, action `input`/`output`) are checked against the
 //!   JSON Schema 2020-12 meta-schema;
+//! * `x-template` on a top-level `config` property is described (`$defs/UserTemplate`), for
+//!   completion; the loader checks it in [`crate::user_template`];
 //! * string maps (headers, query, form fields) accept numbers and booleans, as the loader does
 //!   (`X-Retries: 3` is read as the text `3`).
 
@@ -39,6 +41,7 @@ pub const FORMAT_SCHEMA_PATH: &str = "docs/connector-spec.schema.json";
 pub fn format_schema() -> Value {
     let mut schema = structure_schema();
     embed_meta_schema(&mut schema);
+    describe_user_templates(&mut schema);
     with_root_header(schema)
 }
 
@@ -229,6 +232,52 @@ fn embed_meta_schema(schema: &mut Value) {
         }
     }
 }
+
+/// The `x-template` declaration of a config property (see [`crate::user_template`]).
+fn describe_user_templates(schema: &mut Value) {
+    if let Some(Value::Object(defs)) = schema.get_mut("$defs") {
+        defs.insert(
+            "UserTemplate".into(),
+            json!({
+                "description": "The field's value is a template written by the user (a URL or a JSON body with {{{variable}}} in it), rendered with contextual escaping.",
+                "type": "object",
+                "properties": {
+                    "kind": {
+                        "description": "json: variables as JSON values, or string content inside quotes; url: variables percent-encoded, origin fixed by the template.",
+                        "enum": crate::user_template::KINDS
+                    },
+                    "variables": {
+                        "description": "The variables the template may use (`case.title`).",
+                        "type": "array",
+                        "items": { "type": "string", "pattern": VARIABLE_PATTERN }
+                    },
+                    "required": {
+                        "description": "The variables the template must use, among `variables`.",
+                        "type": "array",
+                        "items": { "type": "string", "pattern": VARIABLE_PATTERN }
+                    }
+                },
+                "required": ["kind"],
+                "additionalProperties": false
+            }),
+        );
+    }
+    if let Some(Value::Object(config)) = schema.pointer_mut("/properties/config") {
+        config.insert(
+            "properties".into(),
+            json!({
+                "properties": {
+                    "additionalProperties": {
+                        "properties": { "x-template": { "$ref": "#/$defs/UserTemplate" } }
+                    }
+                }
+            }),
+        );
+    }
+}
+
+/// A user-template variable: a dotted name (`external.system.id`).
+const VARIABLE_PATTERN: &str = "^[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*)*$";
 
 /// `additionalProperties: {type: string}` maps accept YAML scalars, which the loader reads as
 /// text.

@@ -20,6 +20,7 @@ pub mod path;
 pub mod schema_check;
 pub mod source;
 pub mod template;
+pub mod user_template;
 pub mod validate;
 pub mod yaml;
 

@@ -1,7 +1,7 @@
 //! The built-in connectors' code handlers: the bundled specs whose `handler: code` actions
 //! (and connection tests) are written in Rust (`.server-log`, `.webhook`, `.jira`,
-//! `.thehive`, `.index`, `.email`, `.sentinelone`, `.resilient`, `.swimlane`, and ServiceNow
-//! ITSM and SIR).
+//! `.thehive`, `.index`, `.email`, `.sentinelone`, `.resilient`, `.swimlane`,
+//! `.cases-webhook`, and ServiceNow ITSM and SIR).
 //!
 //! Nothing here is wired in by default: a registry gets them from
 //! [`Registry::install_builtins`] (or [`Registry::with_builtins`]), so the generic runtime
@@ -10,6 +10,7 @@
 //! [`Registry::install_builtins`]: crate::Registry::install_builtins
 //! [`Registry::with_builtins`]: crate::Registry::with_builtins
 
+mod cases_webhook;
 mod email;
 mod es_index;
 mod jira;
@@ -27,6 +28,7 @@ use std::sync::Arc;
 
 use crate::connector::ActionHandler;
 
+pub use cases_webhook::CasesWebhookPushToService;
 pub use email::{EmailConnectionTest, EmailExecute};
 pub use es_index::EsIndexExecute;
 pub use jira::JiraPushToService;
@@ -126,6 +128,11 @@ pub fn all() -> Vec<Builtin> {
             connector: ".swimlane",
             action: "pushToService",
             handler: Arc::new(SwimlanePushToService),
+        },
+        Builtin {
+            connector: ".cases-webhook",
+            action: "pushToService",
+            handler: Arc::new(CasesWebhookPushToService),
         },
     ]
 }

@@ -7,6 +7,7 @@ use super::{Pending, PendingRef, values};
 use crate::decode::{Decoder, did_you_mean_or};
 use crate::diagnostic::{Code, Diagnostic};
 use crate::schema_check::{self, UI_KEYS, WIDGETS};
+use crate::user_template;
 use crate::yaml::{Node, NodeValue};
 
 /// What a schema describes, which decides the rules it follows.
@@ -85,6 +86,9 @@ fn check_subschemas(
         if sub.get("x-ui").is_some() {
             findings.push((path.to_vec(), Finding::Ui));
         }
+        if sub.get("x-template").is_some() {
+            findings.push((path.to_vec(), Finding::Template));
+        }
         if role == Role::Input && sub.get("enum").is_none() && sub.get("const").is_none() {
             if schema_check::has_type(sub, "string") && sub.get("maxLength").is_none() {
                 findings.push((path.to_vec(), Finding::UnboundedString));
@@ -103,6 +107,12 @@ fn check_subschemas(
             Finding::Ui => {
                 if let Some(ui) = sub.get("x-ui") {
                     check_ui(d, p, ui, name);
+                }
+            }
+            Finding::Template => {
+                if let Some(xt) = sub.get("x-template") {
+                    let top_level = name == "config" && path.len() == 2 && path[0] == "properties";
+                    user_template::check_node(d, xt, sub, &field, top_level);
                 }
             }
             Finding::UnboundedString => d.push(
@@ -129,6 +139,7 @@ fn check_subschemas(
 
 enum Finding {
     Ui,
+    Template,
     UnboundedString,
     UnboundedArray,
 }
