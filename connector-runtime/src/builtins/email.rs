@@ -6,7 +6,7 @@
 use async_trait::async_trait;
 use connector_spec::AuthTypeId;
 use lettre::message::{Mailbox, MultiPart, header::ContentType};
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use super::util::{non_null, seg};
 use crate::connector::ActionHandler;
@@ -27,15 +27,15 @@ enum Route {
     Graph,
 }
 
-fn config_str<'c>(ctx: &'c ActionContext, key: &str) -> Option<&'c str> {
-    ctx.config
+fn config_str<'c>(config: &'c Map<String, Value>, key: &str) -> Option<&'c str> {
+    config
         .get(key)
         .and_then(Value::as_str)
         .filter(|s| !s.is_empty())
 }
 
-fn config_port(ctx: &ActionContext) -> Result<Option<u16>, ActionError> {
-    match ctx.config.get("port").filter(|v| !v.is_null()) {
+fn config_port(config: &Map<String, Value>) -> Result<Option<u16>, ActionError> {
+    match config.get("port").filter(|v| !v.is_null()) {
         None => Ok(None),
         Some(v) => v
             .as_u64()
@@ -49,13 +49,13 @@ fn config_port(ctx: &ActionContext) -> Result<Option<u16>, ActionError> {
 /// A relay named by `host` and `port`, `secure` defaulting to implicit TLS on 465 (Kibana's
 /// `getSecureValue`).
 fn custom(
-    ctx: &ActionContext,
+    config: &Map<String, Value>,
     host: Option<&str>,
     port: Option<u16>,
 ) -> Result<Route, ActionError> {
     let host = host.ok_or_else(|| ActionError::user("invalid_config", "[host] is required"))?;
     let port = port.ok_or_else(|| ActionError::user("invalid_config", "[port] is required"))?;
-    let secure = ctx.config.get("secure").and_then(Value::as_bool);
+    let secure = config.get("secure").and_then(Value::as_bool);
     Ok(Route::Smtp(SmtpTarget {
         host: host
             .trim_start_matches('[')
@@ -74,16 +74,16 @@ fn fixed(host: &str, port: u16, implicit_tls: bool) -> Route {
     })
 }
 
-fn route(ctx: &ActionContext) -> Result<Route, ActionError> {
-    let host = config_str(ctx, "host");
-    let port = config_port(ctx)?;
-    match config_str(ctx, "service").unwrap_or("other") {
+fn route(config: &Map<String, Value>) -> Result<Route, ActionError> {
+    let host = config_str(config, "host");
+    let port = config_port(config)?;
+    match config_str(config, "service").unwrap_or("other") {
         "exchange_server" => Ok(Route::Graph),
-        "other" => custom(ctx, host, port),
+        "other" => custom(config, host, port),
         // nodemailer's well-known entries, which Kibana uses.
         "gmail" => Ok(fixed("smtp.gmail.com", 465, true)),
         "ses" => custom(
-            ctx,
+            config,
             Some(host.unwrap_or("email-smtp.us-east-1.amazonaws.com")),
             Some(port.unwrap_or(465)),
         ),
@@ -97,7 +97,8 @@ fn route(ctx: &ActionContext) -> Result<Route, ActionError> {
 }
 
 fn from_address(ctx: &ActionContext) -> Result<&str, ActionError> {
-    config_str(ctx, "from").ok_or_else(|| ActionError::user("invalid_config", "[from] is required"))
+    config_str(&ctx.config, "from")
+        .ok_or_else(|| ActionError::user("invalid_config", "[from] is required"))
 }
 
 /// The OAuth access token the instance's auth strategy would send: the strategy writes it
@@ -325,7 +326,7 @@ impl ActionHandler for EmailExecute {
     async fn call(&self, ctx: &ActionContext, input: Value) -> Result<Value, ActionError> {
         let from = from_address(ctx)?;
         let mail = Mail::from_input(&input)?;
-        let target = match route(ctx)? {
+        let target = match route(&ctx.config)? {
             Route::Graph => return send_graph(ctx, from, &mail).await,
             Route::Smtp(t) => t,
         };
@@ -334,7 +335,7 @@ impl ActionHandler for EmailExecute {
         let response =
             crate::smtp::exchange(&settings(ctx), &target, &auth, Some(&outgoing)).await?;
         Ok(json!({
-            "service": config_str(ctx, "service").unwrap_or("other"),
+            "service": config_str(&ctx.config, "service").unwrap_or("other"),
             "accepted": mail.recipients(),
             "response": response,
         }))
@@ -345,7 +346,7 @@ impl ActionHandler for EmailExecute {
 impl ActionHandler for EmailConnectionTest {
     async fn call(&self, ctx: &ActionContext, _input: Value) -> Result<Value, ActionError> {
         let from = from_address(ctx)?;
-        match route(ctx)? {
+        match route(&ctx.config)? {
             Route::Graph => {
                 require_client_credentials(ctx)?;
                 access_token(ctx).await?;
@@ -355,9 +356,79 @@ impl ActionHandler for EmailConnectionTest {
                 let auth = smtp_auth(ctx, from).await?;
                 let response = crate::smtp::exchange(&settings(ctx), &target, &auth, None).await?;
                 Ok(
-                    json!({ "service": config_str(ctx, "service").unwrap_or("other"), "response": response }),
+                    json!({ "service": config_str(&ctx.config, "service").unwrap_or("other"), "response": response }),
                 )
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn smtp(config: Value) -> Result<(String, u16, bool), ActionError> {
+        let Value::Object(config) = config else {
+            unreachable!("the tests pass objects")
+        };
+        match route(&config)? {
+            Route::Smtp(t) => Ok((t.host, t.port, t.implicit_tls)),
+            Route::Graph => panic!("an SMTP service routed to Graph"),
+        }
+    }
+
+    #[test]
+    fn the_well_known_services_have_nodemailers_and_kibanas_relays() {
+        let gmail = smtp(json!({"service": "gmail", "host": "ignored", "port": 25}));
+        assert_eq!(gmail.unwrap(), ("smtp.gmail.com".into(), 465, true));
+        let ses = smtp(json!({"service": "ses"})).unwrap();
+        assert_eq!(
+            ses,
+            ("email-smtp.us-east-1.amazonaws.com".into(), 465, true)
+        );
+        // SES in another region: the configured host and port, STARTTLS off 465.
+        let ses = smtp(
+            json!({"service": "ses", "host": "email-smtp.eu-west-1.amazonaws.com", "port": 587}),
+        );
+        assert_eq!(
+            ses.unwrap(),
+            ("email-smtp.eu-west-1.amazonaws.com".into(), 587, false)
+        );
+        let cloud = smtp(json!({"service": "elastic_cloud", "host": "ignored"})).unwrap();
+        assert_eq!(cloud, ("dockerhost".into(), 10025, false));
+    }
+
+    #[test]
+    fn other_needs_a_host_and_port_and_secure_defaults_to_port_465() {
+        let other = smtp(json!({"host": "[::1]", "port": 465})).unwrap();
+        assert_eq!(
+            other,
+            ("::1".into(), 465, true),
+            "`other` is the default service"
+        );
+        let other = smtp(json!({"service": "other", "host": "relay.example.com", "port": 587}));
+        assert_eq!(other.unwrap(), ("relay.example.com".into(), 587, false));
+        let secure = smtp(
+            json!({"service": "other", "host": "relay.example.com", "port": 2525, "secure": true}),
+        );
+        assert_eq!(secure.unwrap(), ("relay.example.com".into(), 2525, true));
+
+        let no_host = smtp(json!({"service": "other", "port": 587})).unwrap_err();
+        assert_eq!(no_host.code, "invalid_config");
+        assert_eq!(no_host.message, "[host] is required");
+        let no_port = smtp(json!({"service": "other", "host": "relay.example.com"})).unwrap_err();
+        assert_eq!(no_port.message, "[port] is required");
+        let bad_port = smtp(json!({"host": "relay.example.com", "port": 70000})).unwrap_err();
+        assert_eq!(bad_port.message, "`port` must be 1 to 65535");
+        let bad = smtp(json!({"service": "sendmail"})).unwrap_err();
+        assert_eq!(bad.message, "[service] value `sendmail` is not valid");
+    }
+
+    #[test]
+    fn exchange_server_goes_through_graph() {
+        let Value::Object(config) = json!({"service": "exchange_server", "host": "ignored"}) else {
+            unreachable!()
+        };
+        assert!(matches!(route(&config), Ok(Route::Graph)));
     }
 }
