@@ -8,6 +8,8 @@
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::*;
 use connector_runtime::egress::EgressPolicy;
@@ -540,4 +542,88 @@ async fn email_input_and_config_errors_are_typed() {
     let e = h.exec("execute", message_input()).await.expect_err("basic");
     assert_eq!(e.code, "invalid_config", "{e}");
     assert!(server.messages().is_empty());
+}
+
+/// A relay that accepts connections and never says a word (no 220 greeting); returns its port
+/// and how many connections it accepted.
+async fn silent_relay() -> (u16, Arc<AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&accepted);
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((tcp, _)) = listener.accept().await {
+            counter.fetch_add(1, Ordering::SeqCst);
+            held.push(tcp);
+        }
+    });
+    (port, accepted)
+}
+
+fn silent_harness(port: u16, total_ms: u64) -> Harness {
+    let mut spec = spec();
+    let timeouts = spec
+        .policies
+        .timeouts
+        .as_mut()
+        .expect("the spec's timeouts");
+    timeouts.total_ms = Some(total_ms);
+    let config = json!({
+        "service": "other", "from": FROM, "host": "localhost", "port": port, "secure": false,
+        "authType": "basic",
+    });
+    Harness::new(
+        spec,
+        config,
+        json!({ "username": "mailer", "password": CANARY }),
+    )
+}
+
+#[tokio::test]
+async fn email_smtp_relay_that_never_greets_times_out_and_a_send_is_not_retried() {
+    let (port, accepted) = silent_relay().await;
+    let h = silent_harness(port, 300);
+    let err = tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        h.exec("execute", message_input()),
+    )
+    .await
+    .expect("the spec's total timeout ends the exchange")
+    .expect_err("no greeting");
+    assert_eq!(err.code, "timeout", "{err}");
+    assert_eq!(err.class, ErrorClass::Transient);
+    assert!(err.message.contains("300 ms"), "{err}");
+    // The message may have been handed over when the time ran out: no second attempt.
+    assert_eq!(accepted.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn email_smtp_exchange_ends_when_the_action_is_cancelled() {
+    let (port, accepted) = silent_relay().await;
+    // A long timeout, so only the cancellation can end the wait.
+    let h = silent_harness(port, 600_000);
+    let cancel = CancellationToken::new();
+    let ctx = h.runtime.context("", cancel.clone());
+    let run = h.dispatcher.execute(
+        &ctx,
+        "execute",
+        message_input(),
+        connector_runtime::ExecuteOptions::default(),
+    );
+    let cancel_when_connected = async {
+        while accepted.load(Ordering::SeqCst) == 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        cancel.cancel();
+    };
+    let (result, ()) = tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        futures::future::join(run, cancel_when_connected),
+    )
+    .await
+    .expect("cancellation ends the exchange");
+    let err = result.expect_err("cancelled");
+    assert_eq!(err.code, "cancelled", "{err}");
+    assert_no_canary(&err);
 }
