@@ -544,6 +544,34 @@ async fn email_input_and_config_errors_are_typed() {
     assert!(server.messages().is_empty());
 }
 
+#[test]
+fn email_a_named_relay_needs_host_and_port_in_the_config_schema() {
+    let spec = Arc::new(spec());
+    let secrets = json!({ "username": "mailer", "password": CANARY });
+    for (config, missing) in [
+        (
+            json!({ "from": FROM, "port": 587, "authType": "basic" }),
+            "host",
+        ),
+        (
+            json!({ "service": "other", "from": FROM, "host": "relay.example.com", "authType": "basic" }),
+            "port",
+        ),
+    ] {
+        let e = ConnectorInstance::new(Arc::clone(&spec), config, secrets.clone())
+            .expect_err("refused when the instance is created");
+        assert_eq!(e.code, "invalid_config", "{e}");
+        assert!(e.message.contains(missing), "{e}");
+        assert_no_canary(&e);
+    }
+    // The well-known services need neither.
+    for service in ["gmail", "ses", "elastic_cloud"] {
+        let config = json!({ "service": service, "from": FROM, "authType": "basic" });
+        ConnectorInstance::new(Arc::clone(&spec), config, secrets.clone())
+            .unwrap_or_else(|e| panic!("{service}: {e}"));
+    }
+}
+
 /// A relay that accepts connections and never says a word (no 220 greeting); returns its port
 /// and how many connections it accepted.
 async fn silent_relay() -> (u16, Arc<AtomicUsize>) {
