@@ -285,23 +285,7 @@ pub(crate) fn check_node(d: &mut Decoder, xt: &Node, prop: &Node, field: &str, t
         ));
         return;
     };
-    for (k, _) in entries {
-        let Some(key) = k.as_str() else { continue };
-        if !KEYS.contains(&key) {
-            let help = did_you_mean_or(key, KEYS, || {
-                format!("expected one of: {}", KEYS.join(", "))
-            });
-            d.push(
-                Diagnostic::error(
-                    Code::UnknownKey,
-                    k.span,
-                    format!("unknown key `{key}` in `x-template`"),
-                )
-                .with_label("unknown key")
-                .with_help(help),
-            );
-        }
-    }
+    crate::validate::format::check_known_keys(d, entries, "`x-template`", &KEYS);
     check_kind(d, xt);
     let variables = check_names(d, xt, "variables");
     let required = check_names(d, xt, "required");

@@ -112,16 +112,7 @@ async fn send(
     vars: &Vars,
 ) -> Result<Value, ActionError> {
     let url = url.render_url(vars)?;
-    let mut req = ctx
-        .http()
-        .request_url(method, url)
-        .header("content-type", "application/json");
-    // Configured headers replace the default content type when they name one.
-    if let Some(Value::Object(headers)) = ctx.config.get("headers") {
-        for (name, value) in headers {
-            req = req.header(name, value.as_str().unwrap_or_default());
-        }
-    }
+    let mut req = super::util::json_request_with_config_headers(ctx, method, url);
     if let Some(body) = body {
         req = req.body(body.render_json(vars)?);
     }

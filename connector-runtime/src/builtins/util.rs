@@ -18,3 +18,23 @@ pub fn seg(s: &str) -> String {
 pub fn non_null<'v>(v: &'v Value, key: &str) -> Option<&'v Value> {
     v.get(key).filter(|v| !v.is_null())
 }
+
+/// A JSON request to `url` with the instance's configured `headers` (a config object of
+/// header name to value, as Kibana's webhook connectors have); a configured `Content-Type`
+/// replaces the default `application/json`.
+pub fn json_request_with_config_headers<'c>(
+    ctx: &'c crate::context::ActionContext,
+    method: reqwest::Method,
+    url: reqwest::Url,
+) -> crate::request::HttpRequest<'c> {
+    let mut req = ctx
+        .http()
+        .request_url(method, url)
+        .header("content-type", "application/json");
+    if let Some(Value::Object(headers)) = ctx.config.get("headers") {
+        for (name, value) in headers {
+            req = req.header(name, value.as_str().unwrap_or_default());
+        }
+    }
+    req
+}

@@ -29,16 +29,7 @@ impl ActionHandler for WebhookExecute {
             Some("put") => reqwest::Method::PUT,
             _ => reqwest::Method::POST,
         };
-        let mut req = ctx
-            .http()
-            .request_url(method, url)
-            .header("content-type", "application/json");
-        // Configured headers replace the default content type when they name one.
-        if let Some(Value::Object(headers)) = ctx.config.get("headers") {
-            for (name, value) in headers {
-                req = req.header(name, value.as_str().unwrap_or_default());
-            }
-        }
+        let mut req = super::util::json_request_with_config_headers(ctx, method, url);
         if let Some(body) = input.get("body").and_then(Value::as_str) {
             req = req.body(body.to_string());
         }

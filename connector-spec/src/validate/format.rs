@@ -255,7 +255,24 @@ impl Reporter<'_> {
     }
 }
 
-fn unknown_key(key: &str, span: Span, place: &str, known: &[&str]) -> Diagnostic {
+/// An error for each key of `entries` not in `known` (a keyword with a closed set of keys:
+/// `x-ui`, `x-template`, `optionsFrom`), with the nearest known key as help.
+pub(crate) fn check_known_keys(
+    d: &mut Decoder,
+    entries: &[(Node, Node)],
+    place: &str,
+    known: &[&str],
+) {
+    for (k, _) in entries {
+        if let Some(key) = k.as_str()
+            && !known.contains(&key)
+        {
+            d.push(unknown_key(key, k.span, place, known));
+        }
+    }
+}
+
+pub(crate) fn unknown_key(key: &str, span: Span, place: &str, known: &[&str]) -> Diagnostic {
     let help = did_you_mean_or(key, known.iter().copied(), || {
         format!(
             "expected one of: {}",

@@ -184,23 +184,7 @@ fn check_ui(d: &mut Decoder, p: &mut Pending, ui: &Node, schema: &str) {
         ));
         return;
     };
-    for (k, _) in entries {
-        let Some(key) = k.as_str() else { continue };
-        if !UI_KEYS.contains(&key) {
-            let help = did_you_mean_or(key, UI_KEYS, || {
-                format!("expected one of: {}", UI_KEYS.join(", "))
-            });
-            d.push(
-                Diagnostic::error(
-                    Code::UnknownKey,
-                    k.span,
-                    format!("unknown key `{key}` in `x-ui`"),
-                )
-                .with_label("unknown key")
-                .with_help(help),
-            );
-        }
-    }
+    super::format::check_known_keys(d, entries, "`x-ui`", &UI_KEYS);
     if let Some(n) = ui.get("widget")
         && let Some(w) = n.as_str()
         && !WIDGETS.contains(&w)
@@ -252,22 +236,7 @@ fn check_options_from(d: &mut Decoder, p: &mut Pending, n: &Node) {
     match &n.value {
         NodeValue::Str(_) => p.action(n, "`optionsFrom`"),
         NodeValue::Map(entries) => {
-            for (k, _) in entries {
-                if let Some(key) = k.as_str()
-                    && !KEYS.contains(&key)
-                {
-                    d.push(
-                        Diagnostic::error(
-                            Code::UnknownKey,
-                            k.span,
-                            format!("unknown key `{key}` in `optionsFrom`"),
-                        )
-                        .with_help(did_you_mean_or(key, KEYS, || {
-                            format!("expected one of: {}", KEYS.join(", "))
-                        })),
-                    );
-                }
-            }
+            super::format::check_known_keys(d, entries, "`optionsFrom`", &KEYS);
             match n.get("action") {
                 Some(a) if a.as_str().is_none() => d.push(Diagnostic::error(
                     Code::WrongType,
