@@ -64,6 +64,22 @@ impl SmtpAuth {
             SmtpAuth::Xoauth2 { token, .. } => Some(token),
         }
     }
+
+    /// The credential as sent: the secret, and the SASL responses that carry it (AUTH PLAIN's
+    /// `\0user\0password`, XOAUTH2's `user=..\x01auth=Bearer ..\x01\x01`), whose base64 forms
+    /// a relay may quote back in a reply.
+    fn wire_forms(&self) -> Vec<String> {
+        match self {
+            SmtpAuth::None => Vec::new(),
+            SmtpAuth::Password { user, password } => {
+                vec![password.clone(), format!("\0{user}\0{password}")]
+            }
+            SmtpAuth::Xoauth2 { user, token } => vec![
+                token.clone(),
+                format!("user={user}\x01auth=Bearer {token}\x01\x01"),
+            ],
+        }
+    }
 }
 
 /// A message ready for the wire: the envelope (bcc included) and the formatted bytes.
@@ -363,9 +379,47 @@ fn is_tls_failure(e: &lettre::transport::smtp::Error) -> bool {
 
 /// Remove every known secret and the exchange's own password or token from an error.
 fn scrub(redactor: &Redactor, auth: &SmtpAuth, mut e: ActionError) -> ActionError {
-    e.message = redactor.redact(&e.message);
+    e.message = redactor.with(auth.wire_forms()).redact(&e.message);
     if let Some(secret) = auth.secret().filter(|s| !s.is_empty()) {
         e.message = e.message.replace(secret, crate::secrets::REDACTED);
     }
     e
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine as _;
+
+    #[test]
+    fn an_error_quoting_the_sasl_response_back_is_scrubbed() {
+        let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+        let cases = [
+            (
+                SmtpAuth::Password {
+                    user: "mailer".into(),
+                    password: "canary-smtp-pass".into(),
+                },
+                b64("\0mailer\0canary-smtp-pass"),
+            ),
+            (
+                SmtpAuth::Xoauth2 {
+                    user: "alerts@example.com".into(),
+                    token: "canary-smtp-token".into(),
+                },
+                b64("user=alerts@example.com\x01auth=Bearer canary-smtp-token\x01\x01"),
+            ),
+        ];
+        for (auth, echoed) in cases {
+            let e = ActionError::user("smtp_rejected", format!("535 bad credentials {echoed}"));
+            let e = scrub(&Redactor::default(), &auth, e);
+            assert!(!e.message.contains(&echoed), "{}", e.message);
+            assert!(!e.message.contains("canary"), "{}", e.message);
+            assert!(
+                e.message.starts_with("535 bad credentials "),
+                "{}",
+                e.message
+            );
+        }
+    }
 }
