@@ -77,7 +77,7 @@ pub fn expand_impl(attr: TokenStream, mut item: syn::ItemImpl) -> TokenStream {
             &sessions,
         )
     } else {
-        fallback(&krate, &connector)
+        fallback(&krate, &self_ty, &connector)
     };
     let errs = errors.to_compile_errors();
     quote! {
@@ -606,6 +606,15 @@ fn generate(
             pub fn schema_json() -> ::core::result::Result<::std::string::String, #krate::ActionError> {
                 ::core::result::Result::Ok(#c::schema_json(&Self::spec_model()?))
             }
+
+            /// An instance with `config` (the typed config struct) and `credentials` (the auth
+            /// type and its fields), checked against the spec, ready to run actions.
+            pub fn instance(
+                config: &#self_ty,
+                credentials: #c::Credentials,
+            ) -> ::core::result::Result<#c::InstanceHandle, #krate::ActionError> {
+                #c::InstanceHandle::compiled(::std::sync::Arc::new(Self::new()?), config, credentials)
+            }
         }
 
         #connector_impl
@@ -763,7 +772,7 @@ fn test_body(krate: &syn::Path, self_ty: &syn::Type, test: Option<&Test>) -> Tok
 
 /// The connector type with no behaviour, emitted when the impl block has errors so that code
 /// using it still type-checks.
-fn fallback(krate: &syn::Path, connector: &syn::Ident) -> TokenStream {
+fn fallback(krate: &syn::Path, self_ty: &syn::Type, connector: &syn::Ident) -> TokenStream {
     let p = quote!(#krate::__private);
     quote! {
         #[derive(Clone)]
@@ -802,6 +811,12 @@ fn fallback(krate: &syn::Path, connector: &syn::Ident) -> TokenStream {
                 ::core::unreachable!("the #[connector] impl block has errors")
             }
             pub fn schema_json() -> ::core::result::Result<::std::string::String, #krate::ActionError> {
+                ::core::unreachable!("the #[connector] impl block has errors")
+            }
+            pub fn instance(
+                _: &#self_ty,
+                _: #p::Credentials,
+            ) -> ::core::result::Result<#p::InstanceHandle, #krate::ActionError> {
                 ::core::unreachable!("the #[connector] impl block has errors")
             }
         }

@@ -553,6 +553,10 @@ fn generate(krate: &syn::Path, name: &syn::Ident, m: &Meta, fields: &[Field]) ->
     let config = fields_schema(krate, fields, false);
     let secrets = fields_schema(krate, fields, true);
     let reads = fields.iter().map(|f| field_read(krate, f));
+    let writes = fields
+        .iter()
+        .filter(|f| !f.skip)
+        .map(|f| field_write(krate, f));
     quote! {
         impl #c::ConnectorConfig for #name {
             fn spec_document() -> #p::serde_json::Map<::std::string::String, #p::serde_json::Value> {
@@ -574,6 +578,20 @@ fn generate(krate: &syn::Path, name: &syn::Ident, m: &Meta, fields: &[Field]) ->
             ) -> ::core::result::Result<Self, #krate::ActionError> {
                 let _ = ctx;
                 ::core::result::Result::Ok(#name { #(#reads),* })
+            }
+
+            fn to_parts(
+                &self,
+            ) -> ::core::result::Result<(
+                #p::serde_json::Map<::std::string::String, #p::serde_json::Value>,
+                #p::serde_json::Map<::std::string::String, #p::serde_json::Value>,
+            ), #krate::ActionError> {
+                #[allow(unused_mut)]
+                let mut config = #p::serde_json::Map::new();
+                #[allow(unused_mut)]
+                let mut secrets = #p::serde_json::Map::new();
+                #(#writes)*
+                ::core::result::Result::Ok((config, secrets))
             }
         }
     }
@@ -650,6 +668,26 @@ fn field_read(krate: &syn::Path, f: &Field) -> TokenStream {
     }
 }
 
+/// `to_parts` for one field: a secret field's value into `secrets`, any other into `config`.
+fn field_write(krate: &syn::Path, f: &Field) -> TokenStream {
+    let c = quote!(#krate::__private);
+    let ident = &f.ident;
+    let key = &f.key;
+    if f.secret {
+        quote_spanned! {f.ty.span()=>
+            if let ::core::option::Option::Some(v) = #c::SecretField::secret_value(&self.#ident) {
+                secrets.insert(#key.into(), v);
+            }
+        }
+    } else {
+        quote_spanned! {f.ty.span()=>
+            if let ::core::option::Option::Some(v) = #c::config_value(#key, &self.#ident)? {
+                config.insert(#key.into(), v);
+            }
+        }
+    }
+}
+
 /// Emitted when the attribute has errors, so that the impl block and callers still type-check
 /// and the user sees only the real mistakes.
 fn fallback(krate: &syn::Path, name: &syn::Ident) -> TokenStream {
@@ -661,6 +699,14 @@ fn fallback(krate: &syn::Path, name: &syn::Ident) -> TokenStream {
             fn from_context(
                 _: &#krate::ActionContext,
             ) -> ::core::result::Result<Self, #krate::ActionError> {
+                ::core::unreachable!("the #[connector] attribute has errors")
+            }
+            fn to_parts(
+                &self,
+            ) -> ::core::result::Result<(
+                #krate::__private::serde_json::Map<::std::string::String, #krate::__private::serde_json::Value>,
+                #krate::__private::serde_json::Map<::std::string::String, #krate::__private::serde_json::Value>,
+            ), #krate::ActionError> {
                 ::core::unreachable!("the #[connector] attribute has errors")
             }
         }

@@ -183,22 +183,25 @@ fn action_types(krate: &syn::Path, spec: &ConnectorSpec) -> ActionTypes {
     let c = quote!(#krate::__private);
     let p = quote!(#krate::__private);
     let mut types = TypeGen::new(p.clone());
+    types.reserve("Config");
     for name in spec.actions.keys() {
         types.reserve(&type_name(name, "Input").to_string());
         types.reserve(&type_name(name, "Output").to_string());
     }
+    config_type(&mut types, spec);
     let mut input_impls = Vec::new();
     let mut outputs: Vec<(String, TokenStream)> = Vec::new();
     for (name, action) in &spec.actions {
         let input_name = type_name(name, "Input");
         let doc = format!("Input of `{name}`: {}", action.description);
         let ident = types.object_exact(&input_name.to_string(), &action.input, &doc);
+        let output = output_type(&mut types, &p, name, action.output.as_ref());
         input_impls.push(quote! {
             impl #c::ActionInput for #ident {
                 const ACTION: &'static str = #name;
+                type Output = #output;
             }
         });
-        let output = output_type(&mut types, &p, name, action.output.as_ref());
         outputs.push((name.clone(), output));
     }
     ActionTypes {
@@ -206,6 +209,21 @@ fn action_types(krate: &syn::Path, spec: &ConnectorSpec) -> ActionTypes {
         input_impls,
         outputs,
     }
+}
+
+/// `Config`: the connector's config fields, for `ctx.config_as::<Config>()` in handlers. The
+/// instance's config also holds `authType` and the auth type's fields, so unknown keys are
+/// accepted here even where the schema closes the form.
+fn config_type(types: &mut TypeGen, spec: &ConnectorSpec) {
+    let mut schema = spec.config.clone();
+    if let Some(m) = schema.as_object_mut() {
+        m.remove("additionalProperties");
+    }
+    let doc = format!(
+        "The config of `{}` (its `config` schema), read in a handler with `ctx.config_as::<Config>()`.",
+        spec.id
+    );
+    types.object_exact("Config", &schema, &doc);
 }
 
 /// An action's output type: a struct for an object schema with properties, otherwise an alias

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
     features = ["alerting", "workflows"],
     auth = ["none"]
 )]
+#[derive(Default)]
 pub struct ServerLog {
     /// Text put in front of every message.
     #[field(label = "Prefix", placeholder = "[alerts]", order = 1)]

@@ -3,25 +3,21 @@
 
 mod support;
 
-use std::sync::Arc;
-
-use connector_examples::crowdstrike::CrowdstrikeConnector;
-use connector_runtime::ErrorClass;
+use connector_examples::crowdstrike::{Crowdstrike, CrowdstrikeConnector};
+use connector_runtime::{Caller, CancellationToken, Credentials, ErrorClass, InstanceHandle};
 use serde_json::{Value, json};
-use support::{CANARY, Harness, loopback};
+use support::{CANARY, assert_no_canary, loopback};
 use wiremock::matchers::{body_partial_json, header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const SESSIONS: &str = "/real-time-response/entities/sessions/v1";
 const COMMAND: &str = "/real-time-response/entities/command/v1";
 
-fn harness(server: &MockServer) -> Harness {
-    let c = CrowdstrikeConnector::new().expect("spec");
-    Harness::new(
-        Arc::new(c),
-        json!({ "apiUrl": server.uri(), "authType": "bearer" }),
-        json!({ "token": CANARY }),
-    )
+fn falcon(server: &MockServer) -> InstanceHandle {
+    let config = Crowdstrike {
+        api_url: Some(server.uri()),
+    };
+    CrowdstrikeConnector::instance(&config, Credentials::bearer(CANARY)).expect("instance")
 }
 
 async fn mount_session(server: &MockServer) {
@@ -93,8 +89,10 @@ async fn a_command_runs_inside_a_session_that_is_opened_and_closed() {
         .expect(1)
         .mount(&server)
         .await;
-    let h = harness(&server);
-    let out = h.exec("runCommand", run_input()).await.expect("runCommand");
+    let out = falcon(&server)
+        .execute("runCommand", run_input())
+        .await
+        .expect("runCommand");
     assert_eq!(
         out,
         json!({"stdout": "System32\n", "stderr": "", "complete": true})
@@ -120,8 +118,11 @@ async fn the_session_is_closed_when_the_command_fails() {
         })))
         .mount(&server)
         .await;
-    let h = harness(&server);
-    let e = h.exec("runCommand", run_input()).await.unwrap_err();
+    let e = falcon(&server)
+        .execute("runCommand", run_input())
+        .await
+        .unwrap_err();
+    assert_no_canary(&e);
     assert_eq!((e.class, e.status), (ErrorClass::User, Some(404)), "{e}");
     assert_eq!(
         calls(&server).await.last().unwrap(),
@@ -140,8 +141,11 @@ async fn no_command_runs_when_the_session_does_not_open() {
         )
         .mount(&server)
         .await;
-    let h = harness(&server);
-    let e = h.exec("runCommand", run_input()).await.unwrap_err();
+    let e = falcon(&server)
+        .execute("runCommand", run_input())
+        .await
+        .unwrap_err();
+    assert_no_canary(&e);
     assert_eq!(e.code, "unexpected_reply", "{e}");
     assert!(e.message.contains("host offline"), "{e}");
     assert_eq!(calls(&server).await, [format!("POST {SESSIONS}")]);
@@ -151,11 +155,9 @@ async fn no_command_runs_when_the_session_does_not_open() {
 async fn a_member_action_called_directly_without_session_context_is_refused_by_the_handler() {
     // Through the dispatcher a member action always gets a session; the handler still checks.
     let server = loopback().await;
-    let h = harness(&server);
-    let ctx = h
-        .runtime
-        .context("", connector_runtime::CancellationToken::new());
-    let c = h.dispatcher.connector();
+    let h = falcon(&server);
+    let ctx = h.context(&Caller::Shared, CancellationToken::new());
+    let c = h.dispatcher().connector();
     let e = c
         .execute(&ctx, "closeSession", json!({}), Default::default())
         .await
@@ -174,6 +176,6 @@ async fn the_connection_check_lists_a_device() {
         .expect(1)
         .mount(&server)
         .await;
-    let h = harness(&server);
+    let h = falcon(&server);
     assert_eq!(h.test().await.unwrap()["resources"], json!(["host-1"]));
 }

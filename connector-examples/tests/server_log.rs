@@ -1,22 +1,37 @@
-//! `.server-log-rs`, a pure-code `#[connector]`: spec derived from the Rust types, typed
-//! dispatch through the runtime, config and secrets read into the struct, a loopback collector.
+//! `.server-log-rs`, a pure-code `#[connector]`: spec derived from the Rust types, an instance
+//! made from the typed config (`ServerLogConnector::instance`), typed input and output, config
+//! and secrets read into the struct, a loopback collector.
 
 mod support;
 
-use std::sync::Arc;
-
-use connector_examples::server_log::{ServerLog, ServerLogConnector};
-use connector_runtime::ErrorClass;
-use connector_runtime::compiled::ConnectorConfig;
+use connector_examples::server_log::{Level, LogInput, LogOutput, ServerLog, ServerLogConnector};
+use connector_runtime::compiled::{ConnectorConfig, Secret};
+use connector_runtime::{Caller, CancellationToken, Credentials, ErrorClass, InstanceHandle};
 use connector_spec::Implementation;
 use serde_json::json;
-use support::{CANARY, Harness, loopback};
+use support::{CANARY, assert_no_canary, loopback};
 use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, ResponseTemplate};
 
-fn harness(config: serde_json::Value, secrets: serde_json::Value) -> Harness {
-    let c = ServerLogConnector::new().expect("spec builds");
-    Harness::new(Arc::new(c), config, secrets)
+/// An instance from the typed config; `.server-log-rs` takes auth type `none`.
+fn log(config: ServerLog) -> InstanceHandle {
+    ServerLogConnector::instance(&config, Credentials::none()).expect("instance")
+}
+
+/// A config that forwards to `url` with the canary token.
+fn forwarding(url: String) -> ServerLog {
+    ServerLog {
+        prefix: None,
+        collector_url: Some(url),
+        collector_token: Some(Secret::new(CANARY)),
+    }
+}
+
+fn input(message: &str) -> LogInput {
+    LogInput {
+        message: message.into(),
+        level: None,
+    }
 }
 
 #[test]
@@ -79,32 +94,42 @@ fn spec_document_passes_the_yaml_loader_unchanged() {
 
 #[tokio::test]
 async fn execute_logs_and_returns_the_typed_output() {
-    let h = harness(json!({"prefix": "[alerts]"}), json!({}));
-    let out = h
-        .exec("execute", json!({"message": "disk full", "level": "warn"}))
-        .await
-        .expect("execute");
+    let log = log(ServerLog {
+        prefix: Some("[alerts]".into()),
+        ..ServerLog::default()
+    });
+    let input = LogInput {
+        message: "disk full".into(),
+        level: Some(Level::Warn),
+    };
+    let out: LogOutput = log.call("execute", &input).await.expect("execute");
     assert_eq!(
         out,
-        json!({"line": "[alerts] disk full", "forwarded": false})
+        LogOutput {
+            line: "[alerts] disk full".into(),
+            forwarded: false
+        }
     );
 }
 
 #[tokio::test]
 async fn input_is_validated_against_the_derived_schema() {
-    let h = harness(json!({}), json!({}));
-    let e = h.exec("execute", json!({"message": ""})).await.unwrap_err();
+    let h = log(ServerLog::default());
+    let e = h
+        .execute("execute", json!({"message": ""}))
+        .await
+        .unwrap_err();
     assert_eq!(
         (e.class, e.code),
         (ErrorClass::User, "invalid_input"),
         "{e}"
     );
     let e = h
-        .exec("execute", json!({"message": "x", "level": "loud"}))
+        .execute("execute", json!({"message": "x", "level": "loud"}))
         .await
         .unwrap_err();
     assert_eq!(e.code, "invalid_input", "{e}");
-    let e = h.exec("nope", json!({})).await.unwrap_err();
+    let e = h.execute("nope", json!({})).await.unwrap_err();
     assert_eq!(e.code, "unknown_action");
     assert!(e.message.contains("available: execute"), "{e}");
 }
@@ -119,15 +144,10 @@ async fn forwards_to_a_loopback_collector_with_the_secret_token() {
         .expect(1)
         .mount(&server)
         .await;
-    let h = harness(
-        json!({"collectorUrl": format!("{}/lines", server.uri())}),
-        json!({"collectorToken": CANARY}),
-    );
-    let out = h
-        .exec("execute", json!({"message": "hello"}))
-        .await
-        .expect("execute");
-    assert_eq!(out, json!({"line": "hello", "forwarded": true}));
+    let h = log(forwarding(format!("{}/lines", server.uri())));
+    let out: LogOutput = h.call("execute", &input("hello")).await.expect("execute");
+    assert!(out.forwarded);
+    assert_eq!(out.line, "hello");
     let req = &server.received_requests().await.unwrap()[0];
     let body: serde_json::Value = serde_json::from_slice(&req.body).unwrap();
     assert_eq!(body, json!({"line": "hello", "level": "info"}));
@@ -140,14 +160,12 @@ async fn collector_errors_are_classified_and_never_show_the_secret() {
         .respond_with(ResponseTemplate::new(401).set_body_string(format!("bad token {CANARY}")))
         .mount(&server)
         .await;
-    let h = harness(
-        json!({"collectorUrl": server.uri()}),
-        json!({"collectorToken": CANARY}),
-    );
+    let h = log(forwarding(server.uri()));
     let e = h
-        .exec("execute", json!({"message": "x"}))
+        .call::<LogOutput>("execute", &input("x"))
         .await
         .unwrap_err();
+    assert_no_canary(&e);
     assert_eq!(e.class, ErrorClass::Auth, "{e}");
     assert_eq!(e.status, Some(401));
 }
@@ -160,24 +178,49 @@ async fn the_test_method_is_the_connection_check() {
         .expect(1)
         .mount(&server)
         .await;
-    let h = harness(json!({"collectorUrl": server.uri()}), json!({}));
+    let h = log(ServerLog {
+        collector_url: Some(server.uri()),
+        ..ServerLog::default()
+    });
     assert_eq!(h.test().await.unwrap(), json!({"collector": "reachable"}));
 }
 
 #[tokio::test]
 async fn config_is_read_into_the_struct_with_typed_errors() {
-    let h = harness(json!({}), json!({}));
-    let ctx = h
-        .runtime
-        .context("", connector_runtime::CancellationToken::new());
+    let h = log(ServerLog::default());
+    let ctx = h.context(&Caller::Shared, CancellationToken::new());
     let s = ServerLog::from_context(&ctx).expect("all fields optional");
     assert_eq!(s.prefix, None);
     assert!(format!("{:?}", s.collector_token).contains("None"));
-    // A secret of the wrong type names the field, not the value.
-    let h = harness(json!({}), json!({"collectorToken": CANARY}));
-    let ctx = h
-        .runtime
-        .context("", connector_runtime::CancellationToken::new());
+    // The secret reaches the struct from the typed config, and its Debug form hides it.
+    let h = log(forwarding("https://logs.example".into()));
+    let ctx = h.context(&Caller::Shared, CancellationToken::new());
     let s = ServerLog::from_context(&ctx).unwrap();
     assert!(!format!("{:?}", s.collector_token).contains(CANARY));
+    assert_eq!(s.collector_token.unwrap().expose(), CANARY);
+}
+
+#[test]
+fn the_typed_config_becomes_the_instances_config_and_secrets() {
+    let (config, secrets) = forwarding("https://logs.example".into())
+        .to_parts()
+        .unwrap();
+    assert_eq!(
+        serde_json::Value::Object(config),
+        json!({"collectorUrl": "https://logs.example"})
+    );
+    assert_eq!(
+        serde_json::Value::Object(secrets),
+        json!({"collectorToken": CANARY})
+    );
+}
+
+#[test]
+fn credentials_of_an_auth_type_the_connector_does_not_accept_are_refused() {
+    let e = ServerLogConnector::instance(&ServerLog::default(), Credentials::bearer(CANARY))
+        .err()
+        .expect("bearer is not accepted");
+    assert_eq!(e.code, "invalid_config", "{e}");
+    assert!(e.message.contains("it accepts: none"), "{e}");
+    assert_no_canary(&e);
 }

@@ -6,24 +6,24 @@ mod support;
 use std::sync::Arc;
 
 use connector_examples::teams::{CardHandlers, teams_cards};
-use connector_runtime::ErrorClass;
-use connector_runtime::compiled::call;
+use connector_runtime::{ErrorClass, InstanceHandle};
 use serde_json::json;
-use support::{CANARY, Harness, loopback};
+use support::{CANARY, assert_no_canary, loopback};
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const THROTTLED: &str = "Microsoft Teams endpoint returned HTTP error 429 with ContextId \
      tcid=0,server=msgapi-production-eus-azsc2-4-170,cv=deadbeef. ErrorCode:ApplicationThrottled";
 
-fn harness(server: &MockServer) -> Harness {
+fn teams(server: &MockServer) -> InstanceHandle {
     let c = teams_cards::connector(CardHandlers).expect("connector");
     // The webhook URL is the secret; the canary in its path must never reach an error.
-    Harness::new(
+    InstanceHandle::new(
         Arc::new(c),
         json!({}),
         json!({ "url": format!("{}/webhook/{CANARY}", server.uri()) }),
     )
+    .expect("instance")
 }
 
 fn card() -> teams_cards::PostCardInput {
@@ -46,12 +46,14 @@ async fn code_action_posts_a_card_through_the_typed_input() {
         .expect(1)
         .mount(&server)
         .await;
-    let h = harness(&server);
-    let ctx = h
-        .runtime
-        .context("", connector_runtime::CancellationToken::new());
-    let out = call(&h.dispatcher, &ctx, &card()).await.expect("postCard");
-    assert_eq!(out, json!({"posted": true, "reply": "1"}));
+    let out = teams(&server).run(&card()).await.expect("postCard");
+    assert_eq!(
+        out,
+        teams_cards::PostCardOutput {
+            posted: true,
+            reply: Some("1".into())
+        }
+    );
     let req = &server.received_requests().await.unwrap()[0];
     assert!(req.url.path().ends_with(CANARY), "posted to the secret URL");
     let body: serde_json::Value = serde_json::from_slice(&req.body).unwrap();
@@ -70,14 +72,10 @@ async fn declarative_action_runs_beside_the_code_action() {
         .respond_with(ResponseTemplate::new(200).set_body_string("1"))
         .mount(&server)
         .await;
-    let h = harness(&server);
-    let ctx = h
-        .runtime
-        .context("", connector_runtime::CancellationToken::new());
     let input = teams_cards::ExecuteInput {
         message: "hello".into(),
     };
-    call(&h.dispatcher, &ctx, &input).await.expect("execute");
+    teams(&server).run(&input).await.expect("execute");
     let req = &server.received_requests().await.unwrap()[0];
     let body: serde_json::Value = serde_json::from_slice(&req.body).unwrap();
     assert_eq!(body, json!({"text": "hello"}));
@@ -95,11 +93,9 @@ async fn a_200_saying_application_throttled_is_rate_limited_for_both_actions() {
         )
         .mount(&server)
         .await;
-    let h = harness(&server);
-    let e = h
-        .exec("postCard", serde_json::to_value(card()).unwrap())
-        .await
-        .expect_err("throttled");
+    let h = teams(&server);
+    let e = h.run(&card()).await.expect_err("throttled");
+    assert_no_canary(&e);
     assert_eq!(e.class, ErrorClass::RateLimited, "{e}");
     assert_eq!(e.status, Some(200));
     assert_eq!(
@@ -108,9 +104,10 @@ async fn a_200_saying_application_throttled_is_rate_limited_for_both_actions() {
         "retried twice"
     );
     let e = h
-        .exec("execute", json!({"message": "hi"}))
+        .execute("execute", json!({"message": "hi"}))
         .await
         .expect_err("throttled");
+    assert_no_canary(&e);
     assert_eq!(e.class, ErrorClass::RateLimited, "{e}");
 }
 
@@ -123,11 +120,8 @@ async fn a_deleted_webhook_is_an_auth_error_without_the_url() {
         )
         .mount(&server)
         .await;
-    let h = harness(&server);
-    let e = h
-        .exec("postCard", serde_json::to_value(card()).unwrap())
-        .await
-        .unwrap_err();
+    let e = teams(&server).run(&card()).await.unwrap_err();
+    assert_no_canary(&e);
     assert_eq!((e.class, e.status), (ErrorClass::Auth, Some(410)), "{e}");
 }
 

@@ -15,8 +15,8 @@ use crate::auth::AuthStrategy;
 use crate::egress::EgressPolicy;
 use crate::error::{ActionError, classify_status};
 use crate::http::{
-    ActionPolicy, Auth, BodyLimit, EgressCheck, IdempotencyHeader, Layer, RateLimit, Redact, Reply,
-    Retry, Timeout, max_wait, throttle_verdict,
+    ActionPolicy, Auth, AuthHeaders, BodyLimit, EgressCheck, IdempotencyHeader, Layer, RateLimit,
+    Redact, Reply, Retry, Timeout, max_wait, throttle_verdict,
 };
 use crate::secrets::Redactor;
 
@@ -57,6 +57,8 @@ pub struct HttpClient {
     /// Extra root certificates (PEM) the SMTP client trusts besides the platform's
     /// ([`crate::InstanceRuntime::with_smtp_roots`]); HTTP requests do not use them.
     pub(crate) smtp_roots: Option<Arc<str>>,
+    /// The instance's rendered `baseUrl` and `auth.headers`.
+    pub(crate) base: Arc<crate::request_base::RequestBase>,
 }
 
 impl std::fmt::Debug for HttpClient {
@@ -161,6 +163,9 @@ impl HttpClient {
         let egress = EgressCheck {
             policy: self.egress.as_deref(),
         };
+        let headers = AuthHeaders {
+            headers: self.base.headers(),
+        };
         let key = IdempotencyHeader {
             key: self.action.idempotency_key.as_ref(),
         };
@@ -187,8 +192,8 @@ impl HttpClient {
             streaming: opts.streaming,
             time: timeout,
         };
-        let layers: [&dyn Layer; 8] = [
-            &redact, &egress, &key, &retrying, &auth, &rate, &body, &timeout,
+        let layers: [&dyn Layer; 9] = [
+            &redact, &egress, &headers, &key, &retrying, &auth, &rate, &body, &timeout,
         ];
         let reply = crate::http::run(&layers, &*self.transport, req).await?;
         throttle_verdict(reply)

@@ -27,6 +27,32 @@ pub struct ActionContext {
     pub session: Option<SessionInfo>,
 }
 
+impl ActionContext {
+    /// The spec's `baseUrl` rendered with the instance's config and secrets (what
+    /// declarative requests and `ctx.http().get(path)` resolve paths against); `None` when the
+    /// spec has none.
+    pub fn base_url(&self) -> Result<Option<&str>, ActionError> {
+        self.instance.base.base_url()
+    }
+
+    /// The instance's config (defaults applied, the auth type's fields and `authType`
+    /// included) decoded as `T`: a `#[derive(Deserialize)]` struct of your own, or the
+    /// `Config` type `include_spec!` generates. A config that is not a `T` is the typed error
+    /// `invalid_config` naming the problem.
+    pub fn config_as<T: serde::de::DeserializeOwned>(&self) -> Result<T, ActionError> {
+        T::deserialize(serde_json::Value::Object(self.config.clone())).map_err(|e| {
+            self.client.scrub(ActionError::user(
+                "invalid_config",
+                format!(
+                    "the config of {} is not a `{}`: {e}",
+                    self.instance.spec.id,
+                    std::any::type_name::<T>()
+                ),
+            ))
+        })
+    }
+}
+
 /// Per-instance state reused across calls: the HTTP client and rate-limit state.
 #[derive(Clone, Debug)]
 pub struct InstanceRuntime {
@@ -80,6 +106,7 @@ impl InstanceRuntime {
             egress,
             action: Default::default(),
             smtp_roots: None,
+            base: Arc::clone(&instance.base),
         };
         Ok(InstanceRuntime {
             instance,

@@ -1,13 +1,19 @@
-//! The short path to run an action from Rust: [`Registry::instance`] validates config and
-//! secrets against a registered type and returns an [`InstanceHandle`] that executes actions.
+//! The short path to run an action from Rust: [`Registry::instance`] (or a compiled
+//! connector's `instance(&config, credentials)`) validates config and secrets and returns an
+//! [`InstanceHandle`] that executes actions, as a [`Caller`], with JSON or typed values.
 
 use std::sync::Arc;
 
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use crate::connector::ExecuteOptions;
+use crate::caller::Caller;
+use crate::compiled::{ActionInput, ConnectorConfig};
+use crate::connector::{Connector, ExecuteOptions};
 use crate::context::{ActionContext, InstanceRuntime};
+use crate::credentials::Credentials;
 use crate::dispatch::Dispatcher;
 use crate::error::ActionError;
 use crate::instance::ConnectorInstance;
@@ -36,25 +42,111 @@ impl Registry {
                 format!("no connector type {id} is registered"),
             )
         })?;
-        let instance = ConnectorInstance::new(Arc::clone(dispatcher.spec()), config, secrets)?;
-        Ok(InstanceHandle {
-            dispatcher: Arc::clone(dispatcher),
-            runtime: InstanceRuntime::new(instance)?,
-        })
+        InstanceHandle::bind(Arc::clone(dispatcher), config, secrets)
     }
 }
 
 impl InstanceHandle {
-    /// Run `action` with `input` (validated against its schema, and its output too) as no
-    /// particular user, with default options.
+    /// An instance of `connector` (not registered anywhere) with `config` and `secrets`.
+    pub fn new(
+        connector: Arc<dyn Connector>,
+        config: Value,
+        secrets: Value,
+    ) -> Result<InstanceHandle, ActionError> {
+        InstanceHandle::bind(Arc::new(Dispatcher::new(connector)?), config, secrets)
+    }
+
+    /// An instance of a compiled connector from its typed config (the `#[connector]` struct)
+    /// and the auth type's values; what the generated `XConnector::instance` calls.
+    pub fn compiled<C: ConnectorConfig>(
+        connector: Arc<dyn Connector>,
+        config: &C,
+        credentials: Credentials,
+    ) -> Result<InstanceHandle, ActionError> {
+        let (mut config, mut secrets) = config.to_parts()?;
+        credentials.merge_into(&mut config, &mut secrets)?;
+        InstanceHandle::new(connector, Value::Object(config), Value::Object(secrets))
+    }
+
+    fn bind(
+        dispatcher: Arc<Dispatcher>,
+        config: Value,
+        secrets: Value,
+    ) -> Result<InstanceHandle, ActionError> {
+        let instance = ConnectorInstance::new(Arc::clone(dispatcher.spec()), config, secrets)?;
+        Ok(InstanceHandle {
+            dispatcher,
+            runtime: InstanceRuntime::new(instance)?,
+        })
+    }
+
+    /// Run `action` with `input` as [`Caller::Shared`]: the input is validated against the
+    /// action's schema, and the output against its output schema.
     pub async fn execute(&self, action: &str, input: Value) -> Result<Value, ActionError> {
-        let ctx = self.context("", CancellationToken::new());
+        self.execute_as(&Caller::Shared, action, input).await
+    }
+
+    /// [`InstanceHandle::execute`] as `caller`.
+    pub async fn execute_as(
+        &self,
+        caller: &Caller,
+        action: &str,
+        input: Value,
+    ) -> Result<Value, ActionError> {
+        let ctx = self.context(caller, CancellationToken::new());
         self.execute_in(&ctx, action, input, ExecuteOptions::default())
             .await
     }
 
-    /// Run `action` in a context of your own (a user, a cancellation token, a session) and
-    /// with options such as `all_pages`.
+    /// Run `action` with a typed input and decode its output as `O`, as [`Caller::Shared`]:
+    /// `let out: LogOutput = log.call("execute", &LogInput { .. }).await?`.
+    pub async fn call<O: DeserializeOwned>(
+        &self,
+        action: &str,
+        input: &impl Serialize,
+    ) -> Result<O, ActionError> {
+        self.call_as(&Caller::Shared, action, input).await
+    }
+
+    /// [`InstanceHandle::call`] as `caller`.
+    pub async fn call_as<O: DeserializeOwned>(
+        &self,
+        caller: &Caller,
+        action: &str,
+        input: &impl Serialize,
+    ) -> Result<O, ActionError> {
+        let input = serde_json::to_value(input).map_err(|e| {
+            ActionError::user(
+                "invalid_input",
+                format!("the input of `{action}` does not serialize: {e}"),
+            )
+        })?;
+        let out = self.execute_as(caller, action, input).await?;
+        serde_json::from_value(out).map_err(|e| {
+            ActionError::system(
+                "invalid_output",
+                format!("the output of `{action}` is not the requested type: {e}"),
+            )
+        })
+    }
+
+    /// Run the action of a typed input generated by `include_spec!` (it knows its action and
+    /// output type), as [`Caller::Shared`].
+    pub async fn run<I: ActionInput>(&self, input: &I) -> Result<I::Output, ActionError> {
+        self.call(I::ACTION, input).await
+    }
+
+    /// [`InstanceHandle::run`] as `caller`.
+    pub async fn run_as<I: ActionInput>(
+        &self,
+        caller: &Caller,
+        input: &I,
+    ) -> Result<I::Output, ActionError> {
+        self.call_as(caller, I::ACTION, input).await
+    }
+
+    /// Run `action` in a context of your own (a cancellation token, a session) and with
+    /// options such as `all_pages`.
     pub async fn execute_in(
         &self,
         ctx: &ActionContext,
@@ -65,9 +157,15 @@ impl InstanceHandle {
         self.dispatcher.execute(ctx, action, input, opts).await
     }
 
-    /// A context for one call as `user_id` (empty for shared use), cancelled by `cancel`.
-    pub fn context(&self, user_id: &str, cancel: CancellationToken) -> ActionContext {
-        self.runtime.context(user_id, cancel)
+    /// A context for one call as `caller`, cancelled by `cancel`.
+    pub fn context(&self, caller: &Caller, cancel: CancellationToken) -> ActionContext {
+        self.runtime.context(caller.user_id(), cancel)
+    }
+
+    /// The connection test, as [`Caller::Shared`].
+    pub async fn test(&self) -> Result<Value, ActionError> {
+        let ctx = self.context(&Caller::Shared, CancellationToken::new());
+        self.dispatcher.test(&ctx).await
     }
 
     /// The dispatcher of the connector type (schemas, streaming, listings).
@@ -78,5 +176,14 @@ impl InstanceHandle {
     /// The instance's runtime (its client with auth and policies).
     pub fn runtime(&self) -> &InstanceRuntime {
         &self.runtime
+    }
+
+    /// Replace the instance's runtime (a test transport, per-user auth, SMTP roots).
+    pub fn with_runtime(
+        mut self,
+        f: impl FnOnce(InstanceRuntime) -> InstanceRuntime,
+    ) -> InstanceHandle {
+        self.runtime = f(self.runtime);
+        self
     }
 }

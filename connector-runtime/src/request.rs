@@ -114,16 +114,6 @@ impl<'c> Http<'c> {
     }
 }
 
-/// The spec's `auth.headers` ("added to every request"), under the headers the handler set.
-fn add_auth_headers(ctx: &ActionContext, headers: &mut HeaderMap) -> Result<(), ActionError> {
-    for (name, value) in ctx.instance.base.headers()? {
-        if !headers.contains_key(name) {
-            headers.insert(name.clone(), value.clone());
-        }
-    }
-    Ok(())
-}
-
 fn checked_scheme(url: Url) -> Result<Url, ActionError> {
     match url.scheme() {
         "http" | "https" => Ok(url),
@@ -245,9 +235,10 @@ impl<'c> HttpRequest<'c> {
         let client = &self.ctx.client;
         let url = self.url?;
         let path = url.path().to_string();
-        let mut headers = self.headers;
-        add_auth_headers(self.ctx, &mut headers)?;
-        let mut builder = client.request(self.method.clone(), url).headers(headers);
+        // The spec's `auth.headers` are added by the client's stack (`http::AuthHeaders`).
+        let mut builder = client
+            .request(self.method.clone(), url)
+            .headers(self.headers);
         if let Some(body) = self.body {
             builder = builder.body(body);
         }

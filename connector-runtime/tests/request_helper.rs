@@ -97,6 +97,35 @@ async fn auth_and_auth_headers_are_applied_and_paths_resolve_under_the_base_url(
     );
 }
 
+/// A handler that builds its request itself on `ctx.client` (not `ctx.http()`) still gets
+/// the spec's `auth.headers`: they are a layer of the client's HTTP stack, applied once for
+/// every request.
+#[tokio::test]
+async fn auth_headers_reach_requests_built_on_the_client_directly() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/raw"))
+        .and(header("x-tenant", "acme"))
+        .and(header("authorization", format!("Bearer {TOKEN}").as_str()))
+        .respond_with(ResponseTemplate::new(204))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let ctx = context(&server);
+    let url = format!("{}/raw", server.uri()).parse().unwrap();
+    let req = ctx
+        .client
+        .request(reqwest::Method::GET, url)
+        .build()
+        .unwrap();
+    let resp = ctx
+        .client
+        .send(req, Default::default())
+        .await
+        .expect("sent");
+    assert_eq!(resp.status(), 204);
+}
+
 #[tokio::test]
 async fn json_bodies_and_headers_are_sent() {
     let server = MockServer::start().await;
@@ -261,4 +290,32 @@ async fn a_code_handler_uses_the_helper_through_the_dispatcher() {
         .await
         .unwrap();
     assert_eq!(out, json!({"count": 2}));
+}
+
+/// Code handlers read what declarative actions use: the rendered base URL and the config,
+/// typed; a config that is not the requested type is a typed error naming the problem.
+#[tokio::test]
+async fn handlers_get_the_rendered_base_url_and_a_typed_config() {
+    #[derive(Debug, Deserialize)]
+    struct Config {
+        base: String,
+        tenant: String,
+    }
+    #[derive(Debug, Deserialize)]
+    #[allow(dead_code)]
+    struct Wrong {
+        tenant: u32,
+    }
+    let server = MockServer::start().await;
+    let ctx = context(&server);
+    let base = format!("{}/api/", server.uri());
+    assert_eq!(ctx.base_url().unwrap(), Some(base.as_str()));
+    let config: Config = ctx.config_as().expect("the config is a Config");
+    assert_eq!(
+        (config.base, config.tenant.as_str()),
+        (server.uri(), "acme")
+    );
+    let e = ctx.config_as::<Wrong>().unwrap_err();
+    assert_eq!((e.class, e.code), (ErrorClass::User, "invalid_config"));
+    assert!(e.message.contains("expected u32"), "{e}");
 }

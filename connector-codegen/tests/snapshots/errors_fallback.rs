@@ -34,4 +34,21 @@ impl ::connector_runtime::__private::ConnectorConfig for Acme {
     ) -> ::core::result::Result<Self, ::connector_runtime::ActionError> {
         ::core::unreachable!("the #[connector] attribute has errors")
     }
+    fn to_parts(
+        &self,
+    ) -> ::core::result::Result<
+        (
+            ::connector_runtime::__private::serde_json::Map<
+                ::std::string::String,
+                ::connector_runtime::__private::serde_json::Value,
+            >,
+            ::connector_runtime::__private::serde_json::Map<
+                ::std::string::String,
+                ::connector_runtime::__private::serde_json::Value,
+            >,
+        ),
+        ::connector_runtime::ActionError,
+    > {
+        ::core::unreachable!("the #[connector] attribute has errors")
+    }
 }

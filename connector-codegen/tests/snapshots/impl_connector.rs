@@ -228,6 +228,21 @@ impl AcmeConnector {
             ::connector_runtime::__private::schema_json(&Self::spec_model()?),
         )
     }
+    /// An instance with `config` (the typed config struct) and `credentials` (the auth
+    /// type and its fields), checked against the spec, ready to run actions.
+    pub fn instance(
+        config: &Acme,
+        credentials: ::connector_runtime::__private::Credentials,
+    ) -> ::core::result::Result<
+        ::connector_runtime::__private::InstanceHandle,
+        ::connector_runtime::ActionError,
+    > {
+        ::connector_runtime::__private::InstanceHandle::compiled(
+            ::std::sync::Arc::new(Self::new()?),
+            config,
+            credentials,
+        )
+    }
 }
 #[::connector_runtime::__private::async_trait]
 impl ::connector_runtime::Connector for AcmeConnector {

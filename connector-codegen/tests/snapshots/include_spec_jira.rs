@@ -33,6 +33,23 @@ pub mod jira_spec {
             ::connector_runtime::__private::schema_json(&*spec()?),
         )
     }
+    ///The config of `.jira` (its `config` schema), read in a handler with `ctx.config_as::<Config>()`.
+    #[derive(
+        ::core::fmt::Debug,
+        ::core::clone::Clone,
+        ::core::cmp::PartialEq,
+        ::connector_runtime::__private::serde::Serialize,
+        ::connector_runtime::__private::serde::Deserialize
+    )]
+    #[serde(crate = "::connector_runtime::__private::serde")]
+    pub struct Config {
+        ///Your Jira site, e.g. https://example.atlassian.net.
+        #[serde(rename = "apiUrl")]
+        pub api_url: ::std::string::String,
+        ///Key of the project issues are created in, e.g. SEC.
+        #[serde(rename = "projectKey")]
+        pub project_key: ::std::string::String,
+    }
     ///Input of `getFields`: List every system and custom field of the Jira site.
     #[derive(
         ::core::fmt::Debug,
@@ -431,27 +448,35 @@ pub mod jira_spec {
     }
     impl ::connector_runtime::__private::ActionInput for GetFieldsInput {
         const ACTION: &'static str = "getFields";
+        type Output = GetFieldsOutput;
     }
     impl ::connector_runtime::__private::ActionInput for GetIncidentInput {
         const ACTION: &'static str = "getIncident";
+        type Output = GetIncidentOutput;
     }
     impl ::connector_runtime::__private::ActionInput for PushToServiceInput {
         const ACTION: &'static str = "pushToService";
+        type Output = PushToServiceOutput;
     }
     impl ::connector_runtime::__private::ActionInput for CreateIssueInput {
         const ACTION: &'static str = "createIssue";
+        type Output = CreateIssueOutput;
     }
     impl ::connector_runtime::__private::ActionInput for IssueTypesInput {
         const ACTION: &'static str = "issueTypes";
+        type Output = IssueTypesOutput;
     }
     impl ::connector_runtime::__private::ActionInput for FieldsByIssueTypeInput {
         const ACTION: &'static str = "fieldsByIssueType";
+        type Output = FieldsByIssueTypeOutput;
     }
     impl ::connector_runtime::__private::ActionInput for IssuesInput {
         const ACTION: &'static str = "issues";
+        type Output = IssuesOutput;
     }
     impl ::connector_runtime::__private::ActionInput for IssueInput {
         const ACTION: &'static str = "issue";
+        type Output = IssueOutput;
     }
     /// The Rust code the spec asks for: one method per `handler: code` action (snake_case
     /// of the action name), plus `test` and `hook` when the spec declares them in code.

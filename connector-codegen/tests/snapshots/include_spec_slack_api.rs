@@ -33,6 +33,44 @@ pub mod slack_api {
             ::connector_runtime::__private::schema_json(&*spec()?),
         )
     }
+    ///A nested object.
+    #[derive(
+        ::core::fmt::Debug,
+        ::core::clone::Clone,
+        ::core::cmp::PartialEq,
+        ::connector_runtime::__private::serde::Serialize,
+        ::connector_runtime::__private::serde::Deserialize
+    )]
+    #[serde(crate = "::connector_runtime::__private::serde")]
+    #[serde(deny_unknown_fields)]
+    pub struct ConfigAllowedChannelsItem {
+        ///Channel ID, e.g. C0123456789.
+        #[serde(rename = "id")]
+        pub id: ::std::string::String,
+        ///Channel name without the leading `#`.
+        #[serde(rename = "name")]
+        pub name: ::std::string::String,
+    }
+    ///The config of `.slack_api` (its `config` schema), read in a handler with `ctx.config_as::<Config>()`.
+    #[derive(
+        ::core::fmt::Debug,
+        ::core::clone::Clone,
+        ::core::cmp::PartialEq,
+        ::connector_runtime::__private::serde::Serialize,
+        ::connector_runtime::__private::serde::Deserialize
+    )]
+    #[serde(crate = "::connector_runtime::__private::serde")]
+    pub struct Config {
+        ///Channels actions may post to. Leave empty to allow every channel the bot is a member of.
+        #[serde(
+            rename = "allowedChannels",
+            default,
+            skip_serializing_if = "::core::option::Option::is_none"
+        )]
+        pub allowed_channels: ::core::option::Option<
+            ::std::vec::Vec<ConfigAllowedChannelsItem>,
+        >,
+    }
     ///Input of `getAllowedChannels`: List the public and private channels the bot can see (conversations.list).
     #[derive(
         ::core::fmt::Debug,
@@ -223,15 +261,19 @@ pub mod slack_api {
     }
     impl ::connector_runtime::__private::ActionInput for GetAllowedChannelsInput {
         const ACTION: &'static str = "getAllowedChannels";
+        type Output = GetAllowedChannelsOutput;
     }
     impl ::connector_runtime::__private::ActionInput for ValidChannelIdInput {
         const ACTION: &'static str = "validChannelId";
+        type Output = ValidChannelIdOutput;
     }
     impl ::connector_runtime::__private::ActionInput for PostMessageInput {
         const ACTION: &'static str = "postMessage";
+        type Output = PostMessageOutput;
     }
     impl ::connector_runtime::__private::ActionInput for PostBlockkitInput {
         const ACTION: &'static str = "postBlockkit";
+        type Output = PostBlockkitOutput;
     }
     /// The Rust code the spec asks for: one method per `handler: code` action (snake_case
     /// of the action name), plus `test` and `hook` when the spec declares them in code.

@@ -33,6 +33,46 @@ pub mod webhook {
             ::connector_runtime::__private::schema_json(&*spec()?),
         )
     }
+    ///The config of `.webhook` (its `config` schema), read in a handler with `ctx.config_as::<Config>()`.
+    #[derive(
+        ::core::fmt::Debug,
+        ::core::clone::Clone,
+        ::core::cmp::PartialEq,
+        ::connector_runtime::__private::serde::Serialize,
+        ::connector_runtime::__private::serde::Deserialize
+    )]
+    #[serde(crate = "::connector_runtime::__private::serde")]
+    pub struct Config {
+        ///The URL the request is sent to.
+        #[serde(rename = "url")]
+        pub url: ::std::string::String,
+        ///HTTP method of the request.
+        #[serde(
+            rename = "method",
+            default,
+            skip_serializing_if = "::core::option::Option::is_none"
+        )]
+        pub method: ::core::option::Option<::std::string::String>,
+        ///Extra, non-secret headers sent with every request. Put credentials in the auth section instead.
+        #[serde(
+            rename = "headers",
+            default,
+            skip_serializing_if = "::core::option::Option::is_none"
+        )]
+        pub headers: ::core::option::Option<
+            ::connector_runtime::__private::serde_json::Map<
+                ::std::string::String,
+                ::connector_runtime::__private::serde_json::Value,
+            >,
+        >,
+        ///Kept so that saved `.webhook` connectors from the previous format still load. The selected auth type decides how requests authenticate; `none` is the same as `hasAuth: false`.
+        #[serde(
+            rename = "hasAuth",
+            default,
+            skip_serializing_if = "::core::option::Option::is_none"
+        )]
+        pub has_auth: ::core::option::Option<bool>,
+    }
     ///Input of `execute`: Send the body to the configured URL with the configured method and headers.
     #[derive(
         ::core::fmt::Debug,
@@ -78,6 +118,7 @@ pub mod webhook {
     }
     impl ::connector_runtime::__private::ActionInput for ExecuteInput {
         const ACTION: &'static str = "execute";
+        type Output = ExecuteOutput;
     }
     /// The Rust code the spec asks for: one method per `handler: code` action (snake_case
     /// of the action name), plus `test` and `hook` when the spec declares them in code.

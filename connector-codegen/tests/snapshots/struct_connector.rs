@@ -154,4 +154,42 @@ impl ::connector_runtime::__private::ConnectorConfig for Acme {
             >(&ctx.secrets, "signingKey")?,
         })
     }
+    fn to_parts(
+        &self,
+    ) -> ::core::result::Result<
+        (
+            ::connector_runtime::__private::serde_json::Map<
+                ::std::string::String,
+                ::connector_runtime::__private::serde_json::Value,
+            >,
+            ::connector_runtime::__private::serde_json::Map<
+                ::std::string::String,
+                ::connector_runtime::__private::serde_json::Value,
+            >,
+        ),
+        ::connector_runtime::ActionError,
+    > {
+        #[allow(unused_mut)]
+        let mut config = ::connector_runtime::__private::serde_json::Map::new();
+        #[allow(unused_mut)]
+        let mut secrets = ::connector_runtime::__private::serde_json::Map::new();
+        if let ::core::option::Option::Some(v) = ::connector_runtime::__private::config_value(
+            "apiUrl",
+            &self.api_url,
+        )? {
+            config.insert("apiUrl".into(), v);
+        }
+        if let ::core::option::Option::Some(v) = ::connector_runtime::__private::config_value(
+            "project",
+            &self.project,
+        )? {
+            config.insert("project".into(), v);
+        }
+        if let ::core::option::Option::Some(v) = ::connector_runtime::__private::SecretField::secret_value(
+            &self.signing_key,
+        ) {
+            secrets.insert("signingKey".into(), v);
+        }
+        ::core::result::Result::Ok((config, secrets))
+    }
 }

@@ -1,15 +1,10 @@
-//! Shared by the example tests: run a connector type through the runtime (registry, instance,
-//! dispatcher) against a loopback server.
+//! Shared by the example tests: a loopback server and the canary secret check. The tests run
+//! their connectors through the runtime's own short path (`XConnector::instance`,
+//! `InstanceHandle`), as the docs show, with no harness of their own.
 
 #![allow(dead_code)]
 
-use std::sync::Arc;
-
-use connector_runtime::{
-    ActionError, CancellationToken, Connector, ConnectorInstance, Dispatcher, ExecuteOptions,
-    InstanceRuntime, Registry,
-};
-use serde_json::Value;
+use connector_runtime::ActionError;
 use wiremock::MockServer;
 
 /// A secret value that must never show up in an error's Display or Debug output.
@@ -19,50 +14,6 @@ pub const CANARY: &str = "canary-s3cr3t-5e2b71d0";
 pub async fn loopback() -> MockServer {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
     MockServer::builder().listener(listener).start().await
-}
-
-/// A connector type registered in a registry, and one configured instance of it.
-pub struct Harness {
-    pub runtime: InstanceRuntime,
-    pub dispatcher: Arc<Dispatcher>,
-}
-
-impl Harness {
-    pub fn new(connector: Arc<dyn Connector>, config: Value, secrets: Value) -> Harness {
-        let spec = Arc::clone(connector.spec());
-        let mut registry = Registry::new();
-        let dispatcher = registry
-            .register(connector)
-            .unwrap_or_else(|e| panic!("register: {e}"));
-        let instance = ConnectorInstance::new(spec, config, secrets)
-            .unwrap_or_else(|e| panic!("instance: {e}"));
-        let runtime = InstanceRuntime::new(instance).unwrap_or_else(|e| panic!("runtime: {e}"));
-        Harness {
-            runtime,
-            dispatcher,
-        }
-    }
-
-    pub async fn exec(&self, action: &str, input: Value) -> Result<Value, ActionError> {
-        let ctx = self.runtime.context("", CancellationToken::new());
-        let r = self
-            .dispatcher
-            .execute(&ctx, action, input, ExecuteOptions::default())
-            .await;
-        if let Err(e) = &r {
-            assert_no_canary(e);
-        }
-        r
-    }
-
-    pub async fn test(&self) -> Result<Value, ActionError> {
-        let ctx = self.runtime.context("", CancellationToken::new());
-        let r = self.dispatcher.test(&ctx).await;
-        if let Err(e) = &r {
-            assert_no_canary(e);
-        }
-        r
-    }
 }
 
 /// The canary secret appears in neither the Display nor the Debug form of an error.

@@ -44,10 +44,8 @@ impl DeclarativeExecutor {
         tctx: &minijinja::Value,
     ) -> Result<reqwest::Request, ActionError> {
         let url = self.request_url(ctx, req, tctx)?;
+        // The spec's `auth.headers` are added by the client's stack (`http::AuthHeaders`).
         let mut b = ctx.client.request(method(req.method), url);
-        for (name, value) in ctx.instance.base.headers()? {
-            b = b.header(name, value.clone());
-        }
         for (k, template) in &req.headers {
             let rendered = self.renderer.render_str(template, tctx)?;
             // A header that renders empty (an optional field left unset) is left out, as an

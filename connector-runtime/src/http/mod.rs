@@ -7,18 +7,20 @@
 //!
 //! 1. [`Redact`]: secrets are scrubbed from every error that comes back;
 //! 2. [`EgressCheck`]: the URL is checked once, before any token is fetched;
-//! 3. [`IdempotencyHeader`]: the idempotency key header, fixed for every attempt;
-//! 4. [`Retry`]: backoff, `Retry-After`, and which methods may be retried on what;
-//! 5. [`Auth`]: credentials applied, one refresh and retry after a 401;
-//! 6. [`RateLimit`]: the shared gate, rate-limit headers, throttling signals;
-//! 7. [`BodyLimit`]: a non-streaming body read whole, never past the response body limit,
+//! 3. [`AuthHeaders`]: the spec's `auth.headers`, on every request of the instance;
+//! 4. [`IdempotencyHeader`]: the idempotency key header, fixed for every attempt;
+//! 5. [`Retry`]: backoff, `Retry-After`, and which methods may be retried on what;
+//! 6. [`Auth`]: credentials applied, one refresh and retry after a 401;
+//! 7. [`RateLimit`]: the shared gate, rate-limit headers, throttling signals;
+//! 8. [`BodyLimit`]: a non-streaming body read whole, never past the response body limit,
 //!    within the same time bound as the head;
-//! 8. [`Timeout`]: the per-attempt timeout (for the head) and cancellation;
+//! 9. [`Timeout`]: the per-attempt timeout (for the head) and cancellation;
 //!
 //! and at the bottom a [`Transport`].
 
 mod action_policy;
 mod auth;
+mod auth_headers;
 mod body_limit;
 mod condition;
 mod egress_check;
@@ -37,6 +39,7 @@ mod test_support;
 
 pub use action_policy::ActionPolicy;
 pub use auth::Auth;
+pub use auth_headers::AuthHeaders;
 pub use body_limit::{BodyLimit, read_limited};
 pub use condition::condition_matches;
 pub use egress_check::EgressCheck;
