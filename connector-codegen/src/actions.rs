@@ -8,7 +8,7 @@ use syn::spanned::Spanned;
 
 use crate::args::{self, Arg, Errors, check_keys};
 
-const IMPL_KEYS: [&str; 3] = ["crate", "name", "session"];
+const IMPL_KEYS: [&str; 4] = ["crate", "name", "session", "strict"];
 const ACTION_KEYS: [&str; 5] = ["tool", "scope", "description", "name", "session"];
 const SESSION_KEYS: [&str; 5] = ["name", "init", "id", "cleanup", "description"];
 const SCOPES: [&str; 3] = ["read", "write", "destroy"];
@@ -24,11 +24,14 @@ struct Action {
     session: Option<(String, Span)>,
     input: syn::Type,
     output: syn::Type,
+    /// The error type of the returned `Result`: where a conversion failure is reported.
+    error_span: Span,
 }
 
 /// The `test` method.
 struct Test {
     method: syn::Ident,
+    error_span: Span,
 }
 
 /// `session(name = "rtr", init = "...", id = "$.x", cleanup = "...")`.
@@ -47,6 +50,7 @@ pub fn expand_impl(attr: TokenStream, mut item: syn::ItemImpl) -> TokenStream {
         krate,
         type_name,
         sessions,
+        strict,
     } = parse_impl_args(attr, &mut errors);
     check_impl_block(&item, &mut errors);
     let Some(self_ident) = self_type_ident(&item.self_ty) else {
@@ -75,6 +79,7 @@ pub fn expand_impl(attr: TokenStream, mut item: syn::ItemImpl) -> TokenStream {
             &actions,
             test.as_ref(),
             &sessions,
+            strict,
         )
     } else {
         fallback(&krate, &self_ty, &connector)
@@ -92,6 +97,8 @@ struct ImplArgs {
     krate: syn::Path,
     type_name: Option<syn::Ident>,
     sessions: Vec<Session>,
+    /// `strict`: the spec's warnings (unbounded inputs) are errors when it is built.
+    strict: bool,
 }
 
 /// Parse `#[connector(crate = ..., name = ..., session(...)...)]`.
@@ -100,6 +107,7 @@ fn parse_impl_args(attr: TokenStream, errors: &mut Errors) -> ImplArgs {
         krate: syn::parse_quote!(::connector_runtime),
         type_name: None,
         sessions: Vec::new(),
+        strict: false,
     };
     let all = match args::parse_args(attr) {
         Ok(all) => all,
@@ -119,6 +127,7 @@ fn parse_impl_args(attr: TokenStream, errors: &mut Errors) -> ImplArgs {
                 }
             }
             "name" => out.type_name = a.ident(errors),
+            "strict" => out.strict = a.flag(errors),
             _ => {}
         }
     }
@@ -171,6 +180,7 @@ fn collect_methods(item: &mut syn::ItemImpl, errors: &mut Errors) -> (Vec<Action
             if f.sig.ident == "test" && check_test(&f.sig, errors) {
                 test = Some(Test {
                     method: f.sig.ident.clone(),
+                    error_span: result_error_span(&f.sig.output),
                 });
             }
             continue;
@@ -377,6 +387,7 @@ fn parse_action(attr: &syn::Attribute, f: &syn::ImplItemFn, errors: &mut Errors)
         session,
         input,
         output,
+        error_span: result_error_span(&f.sig.output),
     })
 }
 
@@ -477,6 +488,20 @@ fn check_signature(sig: &syn::Signature, errors: &mut Errors) -> Option<(syn::Ty
     let rest: Vec<&syn::FnArg> = inputs.collect();
     let input = if rest.len() == 2 {
         match rest[1] {
+            syn::FnArg::Typed(t) if matches!(*t.ty, syn::Type::Reference(_)) => {
+                let syn::Type::Reference(r) = &*t.ty else {
+                    unreachable!("matched above")
+                };
+                let inner = &r.elem;
+                errors.push(
+                    t.ty.span(),
+                    format_args!(
+                        "the input is taken by value: `input: {}`, not a reference; each call deserializes its own input and hands it over",
+                        quote!(#inner).to_string().replace(' ', "")
+                    ),
+                );
+                None
+            }
             syn::FnArg::Typed(t) => Some((*t.ty).clone()),
             other => {
                 errors.push(other.span(), expected);
@@ -514,6 +539,24 @@ fn check_signature(sig: &syn::Signature, errors: &mut Errors) -> Option<(syn::Ty
     match (ok, input, output) {
         (true, Some(i), Some(o)) => Some((i, o)),
         _ => None,
+    }
+}
+
+/// The span of `E` in a `-> Result<T, E>` return type (else of the return type).
+fn result_error_span(output: &syn::ReturnType) -> Span {
+    let syn::ReturnType::Type(_, ty) = output else {
+        return output.span();
+    };
+    let syn::Type::Path(p) = &**ty else {
+        return ty.span();
+    };
+    match p.path.segments.last().map(|s| &s.arguments) {
+        Some(syn::PathArguments::AngleBracketed(a)) => a
+            .args
+            .iter()
+            .nth(1)
+            .map_or_else(|| ty.span(), Spanned::span),
+        _ => ty.span(),
     }
 }
 
@@ -558,6 +601,7 @@ fn generate(
     actions: &[Action],
     test: Option<&Test>,
     sessions: &[Session],
+    strict: bool,
 ) -> TokenStream {
     let c = quote!(#krate::__private);
     let p = quote!(#krate::__private);
@@ -566,6 +610,7 @@ fn generate(
     let test_doc = test
         .map(|_| quote!(doc.insert("test".into(), #p::serde_json::json!({ "handler": "code" }));));
     let connector_impl = connector_trait_impl(krate, self_ty, connector, actions, test);
+    let action_names = actions.iter().map(|a| &a.name);
     let doc = format!(
         "The runtime connector type of [`{}`], generated by `#[connector]`: its spec and dispatch by action name.",
         quote!(#self_ty).to_string().replace(' ', "")
@@ -588,8 +633,12 @@ fn generate(
 
             /// The connector's model: the same type the YAML loader produces.
             pub fn spec_model() -> ::core::result::Result<#p::connector_spec::ConnectorSpec, #krate::ActionError> {
-                #c::build_spec(Self::spec_document())
+                #c::build_spec(Self::spec_document(), #strict)
             }
+
+            /// `true` for `#[connector(strict)]`: building the spec fails on what
+            /// `connector validate --strict` refuses (unbounded strings and arrays).
+            pub const STRICT: bool = #strict;
 
             /// The model in the spec format (camelCase JSON, which is also valid YAML).
             pub fn spec_document() -> #p::serde_json::Map<::std::string::String, #p::serde_json::Value> {
@@ -618,6 +667,10 @@ fn generate(
         }
 
         #connector_impl
+
+        impl #c::ConnectorActions for #self_ty {
+            const ACTIONS: &'static [&'static str] = &[#(#action_names),*];
+        }
     }
 }
 
@@ -739,11 +792,15 @@ fn dispatch_arm(krate: &syn::Path, self_ty: &syn::Type, a: &Action) -> TokenStre
     let name = &a.name;
     let method = &a.method;
     let input = &a.input;
+    // The conversion of the method's error is reported at its error type.
+    let convert = quote_spanned!(a.error_span=> #c::handler_result);
+    let result = quote_spanned!(a.error_span=> result);
     quote_spanned! {a.method.span()=>
         #name => {
             let this = <#self_ty as #c::ConnectorConfig>::from_context(ctx)?;
             let input: #input = #c::decode_input(#name, input)?;
-            let output = this.#method(ctx, input).await?;
+            let #result = this.#method(ctx, input).await;
+            let output = #convert(#result)?;
             #c::encode_output(#name, &output)
         }
     }
@@ -755,9 +812,12 @@ fn test_body(krate: &syn::Path, self_ty: &syn::Type, test: Option<&Test>) -> Tok
     match test {
         Some(t) => {
             let method = &t.method;
+            let convert = quote_spanned!(t.error_span=> #c::handler_result);
+            let result = quote_spanned!(t.error_span=> result);
             quote! {
                 let this = <#self_ty as #c::ConnectorConfig>::from_context(ctx)?;
-                let output = this.#method(ctx).await?;
+                let #result = this.#method(ctx).await;
+                let output = #convert(#result)?;
                 #c::encode_output("test", &output)
             }
         }
@@ -801,6 +861,11 @@ fn fallback(krate: &syn::Path, self_ty: &syn::Type, connector: &syn::Ident) -> T
             ) -> ::core::result::Result<#p::serde_json::Value, #krate::ActionError> {
                 ::core::unreachable!("the #[connector] impl block has errors")
             }
+        }
+
+        impl #p::ConnectorActions for #self_ty {
+            const ACTIONS: &'static [&'static str] = &[];
+            const KNOWN: bool = false;
         }
 
         impl #connector {

@@ -75,7 +75,7 @@ impl Arg {
         }
     }
 
-    fn value_span(&self) -> Span {
+    pub fn value_span(&self) -> Span {
         match &self.value {
             ArgValue::Flag => self.key.span(),
             ArgValue::Lit(l) => l.span(),

@@ -20,7 +20,7 @@ const STRUCT_KEYS: [&str; 10] = [
     "crate",
 ];
 
-const FIELD_KEYS: [&str; 13] = [
+const FIELD_KEYS: [&str; 17] = [
     "label",
     "widget",
     "placeholder",
@@ -34,6 +34,27 @@ const FIELD_KEYS: [&str; 13] = [
     "rename",
     "default",
     "skip",
+    "max_length",
+    "min_length",
+    "pattern",
+    "format",
+];
+
+/// The string formats `format = "..."` accepts: the JSON Schema 2020-12 formats the runtime's
+/// validator checks.
+const FORMATS: [&str; 12] = [
+    "date-time",
+    "date",
+    "time",
+    "duration",
+    "email",
+    "hostname",
+    "ipv4",
+    "ipv6",
+    "uri",
+    "uri-reference",
+    "uuid",
+    "regex",
 ];
 
 const LICENSES: [&str; 4] = ["basic", "gold", "platinum", "enterprise"];
@@ -64,6 +85,12 @@ struct Field {
     default: Option<syn::Lit>,
     /// `#[field(skip)]`: not a config field; `Default::default()` when the struct is read.
     skip: bool,
+    /// JSON Schema keywords from `max_length`, `min_length`, `pattern`, `format`.
+    schema: Vec<(&'static str, TokenStream)>,
+    /// `options_from = "..."`: the action named, checked against the impl block's actions.
+    options_from: Option<(String, Span)>,
+    /// `when(field = "...")`: the field named, checked against the struct's fields.
+    when_field: Option<(String, Span)>,
 }
 
 /// Expand `#[connector(...)]` on a struct.
@@ -85,6 +112,7 @@ pub fn expand_struct(attr: TokenStream, mut item: syn::ItemStruct) -> TokenStrea
         );
     }
     let fields = parse_fields(&mut item, &mut errors);
+    check_when_fields(&fields, &mut errors);
     let name = &item.ident;
     let body = match (meta, errors.is_empty()) {
         (Some(meta), true) => generate(&krate, name, &meta, &fields),
@@ -312,6 +340,9 @@ fn parse_field(
         ui: Vec::new(),
         default: None,
         skip: false,
+        schema: Vec::new(),
+        options_from: None,
+        when_field: None,
     };
     let mut seen_keys: Vec<String> = Vec::new();
     for attr in hint_attrs {
@@ -380,13 +411,53 @@ fn apply_field_arg(field: &mut Field, arg: &Arg, key: String, errors: &mut Error
         "secret" => field.secret = arg.flag(errors),
         "skip" => field.skip = arg.flag(errors),
         "options_from" => {
-            if let Some((a, _)) = arg.string(errors) {
+            if let Some((a, span)) = arg.string(errors) {
                 field.ui.push(("optionsFrom".into(), quote!(#a)));
+                field.options_from = Some((a, span));
             }
         }
         "when" => {
-            if let Some(tokens) = parse_when(arg, errors) {
+            if let Some((tokens, named)) = parse_when(arg, errors) {
                 field.ui.push(("when".into(), tokens));
+                field.when_field = Some(named);
+            }
+        }
+        "max_length" | "min_length" => {
+            if let Some(n) = arg.int(errors) {
+                if n < 0 {
+                    errors.push(arg.value_span(), format_args!("`{key}` cannot be negative"));
+                }
+                let json_key = if key == "max_length" {
+                    "maxLength"
+                } else {
+                    "minLength"
+                };
+                field.schema.push((json_key, quote!(#n)));
+            }
+        }
+        "pattern" => {
+            if let Some((pattern, span)) = arg.string(errors) {
+                if let Err(e) = fancy_regex::Regex::new(&pattern) {
+                    errors.push(
+                        span,
+                        format_args!("`pattern` is not a valid regular expression: {e}"),
+                    );
+                }
+                field.schema.push(("pattern", quote!(#pattern)));
+            }
+        }
+        "format" => {
+            if let Some((format, span)) = arg.string(errors) {
+                if !FORMATS.contains(&format.as_str()) {
+                    errors.push(
+                        span,
+                        format_args!(
+                            "unknown format `{format}`; {}",
+                            args::one_of_help(&format, &FORMATS)
+                        ),
+                    );
+                }
+                field.schema.push(("format", quote!(#format)));
             }
         }
         "rename" => {
@@ -454,7 +525,8 @@ fn check_field_default(field: &Field, errors: &mut Errors) {
     }
 }
 
-fn parse_when(arg: &Arg, errors: &mut Errors) -> Option<TokenStream> {
+/// `when(...)`: the `x-ui.when` object and the field it names.
+fn parse_when(arg: &Arg, errors: &mut Errors) -> Option<(TokenStream, (String, Span))> {
     let items = arg.list(errors)?;
     let mut field = None;
     let mut test = None;
@@ -465,7 +537,7 @@ fn parse_when(arg: &Arg, errors: &mut Errors) -> Option<TokenStream> {
         errors,
     ) {
         match a.name().as_str() {
-            "field" => field = a.string(errors).map(|s| s.0),
+            "field" => field = a.string(errors),
             "equals" | "not_equals" => {
                 let json_key = if a.name() == "equals" {
                     "equals"
@@ -501,13 +573,35 @@ fn parse_when(arg: &Arg, errors: &mut Errors) -> Option<TokenStream> {
         }
     }
     match (field, test) {
-        (Some(f), Some(t)) => Some(quote!({ "field": #f, #t })),
+        (Some((f, span)), Some(t)) => Some((quote!({ "field": #f, #t }), (f, span))),
         _ => {
             errors.push(
                 arg.span(),
                 "`when` needs `field` and one of `equals`, `not_equals`, `in`: `when(field = \"method\", equals = \"put\")`",
             );
             None
+        }
+    }
+}
+
+/// Each `when(field = ...)` names a field of this struct (config or secret) or `authType`, as
+/// the spec loader requires, reported at the name.
+fn check_when_fields(fields: &[Field], errors: &mut Errors) {
+    let keys: Vec<&str> = fields
+        .iter()
+        .filter(|f| !f.skip)
+        .map(|f| f.key.as_str())
+        .chain(["authType"])
+        .collect();
+    for (name, span) in fields.iter().filter_map(|f| f.when_field.as_ref()) {
+        if !keys.contains(&name.as_str()) {
+            errors.push(
+                *span,
+                format_args!(
+                    "`when` names field `{name}`, which is not a field of this connector; {}",
+                    args::one_of_help(name, &keys)
+                ),
+            );
         }
     }
 }
@@ -557,7 +651,13 @@ fn generate(krate: &syn::Path, name: &syn::Ident, m: &Meta, fields: &[Field]) ->
         .iter()
         .filter(|f| !f.skip)
         .map(|f| field_write(krate, f));
+    let action_checks = fields
+        .iter()
+        .filter_map(|f| f.options_from.as_ref())
+        .map(|(action, span)| options_from_check(krate, name, action, *span));
     quote! {
+        #(#action_checks)*
+
         impl #c::ConnectorConfig for #name {
             fn spec_document() -> #p::serde_json::Map<::std::string::String, #p::serde_json::Value> {
                 let mut doc = #p::serde_json::Map::new();
@@ -642,11 +742,18 @@ fn field_property(krate: &syn::Path, f: &Field) -> TokenStream {
             m.insert("default".into(), #p::serde_json::json!(#d));
         })
     });
+    let keywords = f.schema.iter().map(|(k, v)| {
+        quote!(if let #p::serde_json::Value::Object(m) = &mut s {
+            m.insert(#k.into(), #p::serde_json::json!(#v));
+        })
+    });
+    let keywords = quote!(#(#keywords)*);
     quote_spanned! {f.ty.span()=>
         {
             #[allow(unused_mut)]
             let mut s = #c::field_schema::<#ty>(#desc, #p::serde_json::json!({ #(#ui_keys: #ui_vals),* }));
             #default
+            #keywords
             props.insert(#key.into(), s);
         }
     }
@@ -665,6 +772,29 @@ fn field_read(krate: &syn::Path, f: &Field) -> TokenStream {
         quote_spanned!(f.ty.span()=> #ident: #c::secret_field::<#ty>(&ctx.secrets, #key)?)
     } else {
         quote_spanned!(f.ty.span()=> #ident: #c::config_field::<#ty>(&ctx.config, #key)?)
+    }
+}
+
+/// A compile-time check that `options_from = "<action>"` names an action of the connector's
+/// `#[connector]` impl block (through `ConnectorActions`), reported at the action's name.
+fn options_from_check(
+    krate: &syn::Path,
+    name: &syn::Ident,
+    action: &str,
+    span: Span,
+) -> TokenStream {
+    let c = quote!(#krate::__private);
+    let message = format!(
+        "`options_from` names `{action}`, which is not an action of this connector: name one of the `#[action]` methods of its `#[connector]` impl block, by action name (`listProjects` for `fn list_projects`, or its `name = \"...\"`)"
+    );
+    quote_spanned! {span=>
+        const _: () = {
+            if <#name as #c::ConnectorActions>::KNOWN
+                && !#c::has_action(<#name as #c::ConnectorActions>::ACTIONS, #action)
+            {
+                ::core::panic!(#message)
+            }
+        };
     }
 }
 

@@ -41,6 +41,72 @@ pub fn field_schema<T: schemars::JsonSchema>(description: Option<&str>, ui: Valu
     value
 }
 
+/// The action names of a `#[connector]` type, implemented by the impl block's macro, so the
+/// struct's macro can check each `options_from` at compile time.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` has no `#[connector]` impl block, so `options_from` names no action",
+    label = "`options_from` names an action of the `#[connector]` impl block of `{Self}`",
+    note = "add `#[connector] impl {Self} {{ #[action(...)] async fn ... }}`"
+)]
+pub trait ConnectorActions {
+    /// The action names.
+    const ACTIONS: &'static [&'static str];
+    /// False when the impl block had errors (its actions are unknown): nothing is checked, so
+    /// the real mistakes are the only ones reported.
+    const KNOWN: bool = true;
+}
+
+/// Whether `name` is one of `actions` (a `const fn`, for the compile-time check).
+pub const fn has_action(actions: &[&str], name: &str) -> bool {
+    let mut i = 0;
+    while i < actions.len() {
+        if const_str_eq(actions[i], name) {
+            return true;
+        }
+        i += 1;
+    }
+    false
+}
+
+const fn const_str_eq(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+/// An action method's error type: anything that converts into [`ActionError`].
+#[diagnostic::on_unimplemented(
+    message = "the error type `{Self}` of this handler does not convert into `ActionError`",
+    label = "`{Self}` does not convert into `ActionError`",
+    note = "add `impl From<{Self}> for connector_runtime::ActionError` (choosing the error's class: `ActionError::user`, `::system`, ...), or return `Result<_, ActionError>` and convert in the method with `.map_err(|e| ActionError::system(\"my_code\", e.to_string()))?`"
+)]
+pub trait HandlerError {
+    fn into_action_error(self) -> ActionError;
+}
+
+// Not recommended, so a failure is reported as `E: HandlerError` with the message above
+// rather than as the `From` bound inside.
+#[diagnostic::do_not_recommend]
+impl<E: Into<ActionError>> HandlerError for E {
+    fn into_action_error(self) -> ActionError {
+        self.into()
+    }
+}
+
+/// An action method's result with its error converted into [`ActionError`].
+pub fn handler_result<T, E: HandlerError>(r: Result<T, E>) -> Result<T, ActionError> {
+    r.map_err(HandlerError::into_action_error)
+}
+
 /// Deserialize an action's input into its Rust type.
 pub fn decode_input<T: DeserializeOwned>(action: &str, input: Value) -> Result<T, ActionError> {
     serde_json::from_value(input).map_err(|e| {
@@ -98,7 +164,10 @@ pub fn secret_field<T: DeserializeOwned>(
 
 /// Turn a spec document (spec-format JSON) into the model with the YAML loader (JSON is YAML),
 /// so a compiled connector gets every check a spec file gets and the very same model type.
-pub fn build_spec(document: Map<String, Value>) -> Result<ConnectorSpec, ActionError> {
+pub fn build_spec(
+    document: Map<String, Value>,
+    strict: bool,
+) -> Result<ConnectorSpec, ActionError> {
     let name = match document.get("id").and_then(Value::as_str) {
         Some(id) => format!("#[connector] {id}"),
         None => "#[connector]".to_string(),
@@ -106,9 +175,24 @@ pub fn build_spec(document: Map<String, Value>) -> Result<ConnectorSpec, ActionE
     let text = serde_json::to_string_pretty(&Value::Object(document)).map_err(|e| {
         ActionError::system("invalid_spec", format!("{name}: cannot serialize: {e}"))
     })?;
-    let loaded = connector_spec::load_str(&name, &text, &connector_spec::LoadOptions::default());
+    let options = connector_spec::LoadOptions {
+        strict,
+        ..Default::default()
+    };
+    let loaded = connector_spec::load_str(&name, &text, &options);
     match loaded.spec {
-        Some(spec) => Ok(spec),
+        Some(spec) => {
+            // Without `strict`, what `connector validate --strict` would refuse is logged once
+            // per build of the spec, so it is seen in development.
+            for w in loaded
+                .diagnostics
+                .iter()
+                .filter(|d| d.severity == connector_spec::diagnostic::Severity::Warning)
+            {
+                tracing::warn!(connector = %name, "{}", w.message);
+            }
+            Ok(spec)
+        }
         None => Err(ActionError::system(
             "invalid_spec",
             format!("{name} has errors:\n{}", loaded.render(false)),
