@@ -96,7 +96,7 @@ pub fn expand(input: TokenStream, base_dir: &Path) -> TokenStream {
         strict,
         ..LoadOptions::default()
     });
-    let loaded = loader.load_str(&written, &text);
+    let loaded = loader.load_str(&diagnostic_path(&full), &text);
     let full_str = full.display().to_string();
     for d in loaded.located() {
         if d.severity == Severity::Error {
@@ -114,6 +114,18 @@ pub fn expand(input: TokenStream, base_dir: &Path) -> TokenStream {
             let fb = fallback(&krate, &module, &written, &full_str);
             quote!(#errs #fb)
         }
+    }
+}
+
+/// The spec file as diagnostics name it: relative to the crate root (`CARGO_MANIFEST_DIR`)
+/// when the file is inside the crate, as `cargo` prints paths, so it opens from the editor's
+/// terminal; otherwise its absolute path.
+fn diagnostic_path(full: &Path) -> String {
+    let file = std::fs::canonicalize(full).unwrap_or_else(|_| full.to_path_buf());
+    let root = std::env::var_os("CARGO_MANIFEST_DIR").and_then(|d| std::fs::canonicalize(d).ok());
+    match root.as_deref().and_then(|r| file.strip_prefix(r).ok()) {
+        Some(relative) => relative.display().to_string(),
+        None => file.display().to_string(),
     }
 }
 

@@ -164,3 +164,18 @@ fn errors_yield_the_fallback_and_every_error() {
         ),
     );
 }
+
+/// `include_spec!` diagnostics name the spec file relative to the crate root, as `cargo`
+/// prints paths, whatever the directory of the file holding the macro.
+#[test]
+fn include_spec_errors_name_the_file_relative_to_the_crate_root() {
+    let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let out =
+        connector_codegen::include_spec(quote!("../tests/specs/invalid.yaml"), &base).to_string();
+    let errors = &out[..out.find("pub mod").expect("the fallback module")];
+    assert!(
+        errors.contains("\"tests/specs/invalid.yaml:6:11: error[unknown-auth-type]"),
+        "{errors}"
+    );
+    assert!(!errors.contains("../tests"), "{errors}");
+}

@@ -47,8 +47,11 @@ impl AcmeConnector {
         ::connector_runtime::__private::connector_spec::ConnectorSpec,
         ::connector_runtime::ActionError,
     > {
-        ::connector_runtime::__private::build_spec(Self::spec_document())
+        ::connector_runtime::__private::build_spec(Self::spec_document(), false)
     }
+    /// `true` for `#[connector(strict)]`: building the spec fails on what
+    /// `connector validate --strict` refuses (unbounded strings and arrays).
+    pub const STRICT: bool = false;
     /// The model in the spec format (camelCase JSON, which is also valid YAML).
     pub fn spec_document() -> ::connector_runtime::__private::serde_json::Map<
         ::std::string::String,
@@ -272,7 +275,8 @@ impl ::connector_runtime::Connector for AcmeConnector {
                     "createTicket",
                     input,
                 )?;
-                let output = this.create_ticket(ctx, input).await?;
+                let result = this.create_ticket(ctx, input).await;
+                let output = ::connector_runtime::__private::handler_result(result)?;
                 ::connector_runtime::__private::encode_output("createTicket", &output)
             }
             "open" => {
@@ -283,7 +287,8 @@ impl ::connector_runtime::Connector for AcmeConnector {
                     "open",
                     input,
                 )?;
-                let output = this.open(ctx, input).await?;
+                let result = this.open(ctx, input).await;
+                let output = ::connector_runtime::__private::handler_result(result)?;
                 ::connector_runtime::__private::encode_output("open", &output)
             }
             "run" => {
@@ -294,7 +299,8 @@ impl ::connector_runtime::Connector for AcmeConnector {
                     "run",
                     input,
                 )?;
-                let output = this.run(ctx, input).await?;
+                let result = this.run(ctx, input).await;
+                let output = ::connector_runtime::__private::handler_result(result)?;
                 ::connector_runtime::__private::encode_output("run", &output)
             }
             "close" => {
@@ -305,7 +311,8 @@ impl ::connector_runtime::Connector for AcmeConnector {
                     "close",
                     input,
                 )?;
-                let output = this.close(ctx, input).await?;
+                let result = this.close(ctx, input).await;
+                let output = ::connector_runtime::__private::handler_result(result)?;
                 ::connector_runtime::__private::encode_output("close", &output)
             }
             _ => {
@@ -325,7 +332,11 @@ impl ::connector_runtime::Connector for AcmeConnector {
         let this = <Acme as ::connector_runtime::__private::ConnectorConfig>::from_context(
             ctx,
         )?;
-        let output = this.test(ctx).await?;
+        let result = this.test(ctx).await;
+        let output = ::connector_runtime::__private::handler_result(result)?;
         ::connector_runtime::__private::encode_output("test", &output)
     }
+}
+impl ::connector_runtime::__private::ConnectorActions for Acme {
+    const ACTIONS: &'static [&'static str] = &["createTicket", "open", "run", "close"];
 }
