@@ -118,7 +118,7 @@ fn parse_impl_args(attr: TokenStream, errors: &mut Errors) -> ImplArgs {
     };
     let (session_args, rest): (Vec<&Arg>, Vec<&Arg>) =
         all.iter().partition(|a| a.name() == "session");
-    let rest: Vec<Arg> = rest.into_iter().map(clone_arg).collect();
+    let rest: Vec<Arg> = rest.into_iter().map(args::clone_arg).collect();
     for a in check_keys(&rest, &IMPL_KEYS, "connector impl", errors) {
         match a.name().as_str() {
             "crate" => {
@@ -219,19 +219,6 @@ fn take_action_attrs(f: &mut syn::ImplItemFn) -> Vec<syn::Attribute> {
         }
     });
     action_attrs
-}
-
-fn clone_arg(a: &Arg) -> Arg {
-    // Args are small; re-parse instead of deriving Clone through syn's types.
-    let key = a.key.clone();
-    let value = match &a.value {
-        args::ArgValue::Flag => args::ArgValue::Flag,
-        args::ArgValue::Lit(l) => args::ArgValue::Lit(l.clone()),
-        args::ArgValue::Array(v, s) => args::ArgValue::Array(v.clone(), *s),
-        args::ArgValue::Path(p) => args::ArgValue::Path(p.clone()),
-        args::ArgValue::List(v, s) => args::ArgValue::List(v.iter().map(clone_arg).collect(), *s),
-    };
-    Arg { key, value }
 }
 
 fn parse_session(a: &Arg, errors: &mut Errors) -> Option<Session> {

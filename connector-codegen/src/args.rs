@@ -276,6 +276,20 @@ pub fn parse_args(tokens: TokenStream) -> syn::Result<Vec<Arg>> {
 
 /// Check keys against the allowed set: an unknown key is an error at the key with a
 /// suggestion, a repeated key an error at the repetition. Returns the accepted arguments.
+/// A copy of an argument.
+pub fn clone_arg(a: &Arg) -> Arg {
+    // Args are small; re-parse instead of deriving Clone through syn's types.
+    let key = a.key.clone();
+    let value = match &a.value {
+        ArgValue::Flag => ArgValue::Flag,
+        ArgValue::Lit(l) => ArgValue::Lit(l.clone()),
+        ArgValue::Array(v, s) => ArgValue::Array(v.clone(), *s),
+        ArgValue::Path(p) => ArgValue::Path(p.clone()),
+        ArgValue::List(v, s) => ArgValue::List(v.iter().map(clone_arg).collect(), *s),
+    };
+    Arg { key, value }
+}
+
 pub fn check_keys<'a>(
     args: &'a [Arg],
     allowed: &[&str],

@@ -7,8 +7,9 @@ use syn::spanned::Spanned;
 
 use crate::args::{self, Arg, Errors, check_keys};
 
-const STRUCT_KEYS: [&str; 10] = [
+const STRUCT_KEYS: [&str; 11] = [
     "id",
+    "auth_header",
     "display_name",
     "description",
     "license",
@@ -70,6 +71,8 @@ struct Meta {
     icon: Option<String>,
     docs_url: Option<String>,
     base_url: Option<String>,
+    /// `auth_header(name = "...", value = "...")`, repeatable: the spec's `auth.headers`.
+    headers: Vec<(String, String)>,
 }
 
 /// One config or secret field.
@@ -138,10 +141,19 @@ fn parse_meta(all: &[Arg], at: Span, errors: &mut Errors) -> (Option<Meta>, Opti
         icon: None,
         docs_url: None,
         base_url: None,
+        headers: Vec::new(),
     };
     let mut krate = None;
     let mut seen: Vec<String> = Vec::new();
-    for arg in check_keys(all, &STRUCT_KEYS, "connector", errors) {
+    let (header_args, rest): (Vec<&Arg>, Vec<&Arg>) =
+        all.iter().partition(|a| a.name() == "auth_header");
+    for arg in header_args {
+        if let Some(h) = parse_auth_header(arg, errors) {
+            m.headers.push(h);
+        }
+    }
+    let rest: Vec<Arg> = rest.into_iter().map(args::clone_arg).collect();
+    for arg in check_keys(&rest, &STRUCT_KEYS, "connector", errors) {
         let key = arg.name();
         seen.push(key.clone());
         match key.as_str() {
@@ -161,6 +173,39 @@ fn parse_meta(all: &[Arg], at: Span, errors: &mut Errors) -> (Option<Meta>, Opti
     check_required(all, &seen, at, errors);
     let ok = errors.len() == before;
     (ok.then_some(m), krate)
+}
+
+/// `auth_header(name = "X-Tenant", value = "{{ config.tenant }}")`: one of the headers the
+/// runtime adds to every request (a template over `config` and `secrets`).
+fn parse_auth_header(arg: &Arg, errors: &mut Errors) -> Option<(String, String)> {
+    let items = arg.list(errors)?;
+    let (mut name, mut value) = (None, None);
+    for a in check_keys(items, &["name", "value"], "`auth_header`", errors) {
+        match a.name().as_str() {
+            "name" => name = a.string(errors),
+            "value" => value = a.string(errors).map(|v| v.0),
+            _ => {}
+        }
+    }
+    match (name, value) {
+        (Some((n, span)), Some(v)) => {
+            if n.is_empty()
+                || !n
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b))
+            {
+                errors.push(span, format_args!("`{n}` is not a header name"));
+            }
+            Some((n, v))
+        }
+        _ => {
+            errors.push(
+                arg.span(),
+                "`auth_header` needs `name` and `value`: `auth_header(name = \"X-Tenant\", value = \"{{ config.tenant }}\")`",
+            );
+            None
+        }
+    }
 }
 
 /// `id = ".acme"`: reported when invalid, but kept.
@@ -644,6 +689,8 @@ fn generate(krate: &syn::Path, name: &syn::Ident, m: &Meta, fields: &[Field]) ->
         v.as_ref()
             .map(|v| quote!(doc.insert(#k.into(), #p::serde_json::json!(#v));))
     });
+    let header_names = m.headers.iter().map(|(n, _)| n);
+    let header_values = m.headers.iter().map(|(_, v)| v);
     let config = fields_schema(krate, fields, false);
     let secrets = fields_schema(krate, fields, true);
     let reads = fields.iter().map(|f| field_read(krate, f));
@@ -667,7 +714,10 @@ fn generate(krate: &syn::Path, name: &syn::Ident, m: &Meta, fields: &[Field]) ->
                 doc.insert("minimumLicense".into(), #p::serde_json::json!(#license));
                 doc.insert("supportedFeatureIds".into(), #p::serde_json::json!([#(#features),*]));
                 #(#optional)*
-                doc.insert("auth".into(), #p::serde_json::json!({ "types": [#({ "type": #auth }),*] }));
+                doc.insert("auth".into(), #p::serde_json::json!({
+                    "types": [#({ "type": #auth }),*],
+                    "headers": { #(#header_names: #header_values),* },
+                }));
                 doc.insert("config".into(), #config);
                 doc.insert("secrets".into(), #secrets);
                 doc
@@ -680,12 +730,7 @@ fn generate(krate: &syn::Path, name: &syn::Ident, m: &Meta, fields: &[Field]) ->
                 ::core::result::Result::Ok(#name { #(#reads),* })
             }
 
-            fn to_parts(
-                &self,
-            ) -> ::core::result::Result<(
-                #p::serde_json::Map<::std::string::String, #p::serde_json::Value>,
-                #p::serde_json::Map<::std::string::String, #p::serde_json::Value>,
-            ), #krate::ActionError> {
+            fn to_parts(&self) -> ::core::result::Result<#c::InstanceParts, #krate::ActionError> {
                 #[allow(unused_mut)]
                 let mut config = #p::serde_json::Map::new();
                 #[allow(unused_mut)]
@@ -831,12 +876,7 @@ fn fallback(krate: &syn::Path, name: &syn::Ident) -> TokenStream {
             ) -> ::core::result::Result<Self, #krate::ActionError> {
                 ::core::unreachable!("the #[connector] attribute has errors")
             }
-            fn to_parts(
-                &self,
-            ) -> ::core::result::Result<(
-                #krate::__private::serde_json::Map<::std::string::String, #krate::__private::serde_json::Value>,
-                #krate::__private::serde_json::Map<::std::string::String, #krate::__private::serde_json::Value>,
-            ), #krate::ActionError> {
+            fn to_parts(&self) -> ::core::result::Result<#krate::__private::InstanceParts, #krate::ActionError> {
                 ::core::unreachable!("the #[connector] attribute has errors")
             }
         }

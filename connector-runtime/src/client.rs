@@ -114,6 +114,7 @@ pub(crate) fn build_reqwest_with(
         b = b.tls_backend_preconfigured(config);
     }
     if let Some(tls) = tls.filter(|_| !default_tls) {
+        crate::tls::ensure_process_provider();
         if let Some(identity) = &tls.identity_pem {
             let id = reqwest::Identity::from_pem(identity.as_bytes()).map_err(|_| {
                 ActionError::user(

@@ -36,6 +36,17 @@
 //! `handler: code` actions reach their API with [`ActionContext::http`], which applies the
 //! instance's auth and every policy (see [`Http`]).
 
+#[cfg(not(any(feature = "aws-lc", feature = "ring")))]
+compile_error!(
+    "connector-runtime needs a crypto provider for TLS: enable the `aws-lc` feature (the default) or `ring`"
+);
+
+/// The crypto library: aws-lc-rs (the `aws-lc` feature), else ring (`ring`); their APIs match.
+#[cfg(feature = "aws-lc")]
+pub(crate) use aws_lc_rs as crypto;
+#[cfg(all(feature = "ring", not(feature = "aws-lc")))]
+pub(crate) use ring as crypto;
+
 pub mod auth;
 pub mod builtins;
 mod caller;
@@ -60,7 +71,9 @@ mod request;
 mod request_base;
 mod secrets;
 mod session;
+#[cfg(feature = "smtp")]
 mod smtp;
+#[cfg(feature = "store")]
 pub mod store;
 mod template;
 mod tls;
@@ -99,7 +112,7 @@ pub use serde_json;
 #[doc(hidden)]
 pub mod __private {
     pub use crate::compiled::{
-        ActionInput, ConnectorConfig, Secret, SecretField, call, config_value,
+        ActionInput, ConnectorConfig, InstanceParts, Secret, SecretField, call, config_value,
     };
     pub use crate::credentials::Credentials;
     pub use crate::error::unknown_action;

@@ -19,9 +19,7 @@ use rustls_platform_verifier::Verifier;
 /// The rustls configuration reqwest would build by default (TLS 1.2 and 1.3, ALPN `h2` and
 /// `http/1.1`, SNI, no client certificate), with the platform verifier created lazily.
 pub(crate) fn default_client_config() -> Result<ClientConfig, rustls::Error> {
-    let provider = CryptoProvider::get_default()
-        .cloned()
-        .unwrap_or_else(|| Arc::new(rustls::crypto::aws_lc_rs::default_provider()));
+    let provider = provider();
     let verifier = LazyPlatformVerifier::new(Arc::clone(&provider));
     let mut config = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
@@ -30,6 +28,34 @@ pub(crate) fn default_client_config() -> Result<ClientConfig, rustls::Error> {
         .with_no_client_auth();
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(config)
+}
+
+/// The process's default rustls provider if one is installed, else the one of this build:
+/// aws-lc-rs (`aws-lc`), or ring (`ring` alone).
+pub(crate) fn provider() -> Arc<CryptoProvider> {
+    CryptoProvider::get_default()
+        .cloned()
+        .unwrap_or_else(|| Arc::new(build_provider()))
+}
+
+#[cfg(feature = "aws-lc")]
+fn build_provider() -> CryptoProvider {
+    rustls::crypto::aws_lc_rs::default_provider()
+}
+
+#[cfg(all(feature = "ring", not(feature = "aws-lc")))]
+fn build_provider() -> CryptoProvider {
+    rustls::crypto::ring::default_provider()
+}
+
+/// reqwest builds the TLS configuration itself for an instance with TLS settings of its own
+/// (a CA, a client certificate); without `aws-lc` it has no provider of its own and uses the
+/// process default, so this build's provider is installed as that default when none is.
+pub(crate) fn ensure_process_provider() {
+    if CryptoProvider::get_default().is_none() {
+        // Another thread may install one first; theirs is then the default, which is fine.
+        let _ = build_provider().install_default();
+    }
 }
 
 /// A [`Verifier`] created on the first certificate to verify. A failure to create it (no

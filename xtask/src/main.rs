@@ -7,6 +7,9 @@
 //! * `test`: the whole test suite, with what it needs installed and started (see `test.rs`).
 //! * `bench-e2e`: `connector run` against curl over the same loopback pages (see
 //!   `bench_e2e.rs`).
+//! * `quickstart`: the docs' Rust quickstart crate tested from a folder outside the workspace;
+//!   `bench-author-build`: its clean build on the runtime's default and light features (see
+//!   `quickstart.rs`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -14,6 +17,7 @@ use std::process::ExitCode;
 
 mod bench_e2e;
 mod cargo;
+mod quickstart;
 mod test;
 
 use anyhow::{Context, bail};
@@ -27,9 +31,13 @@ usage: cargo xtask <command>
 commands:
   bless   regenerate docs/connector-spec.schema.json and tests/golden/*.schema.json
   check   verify the generated files are fresh (exit 1 listing stale files)
-  test    cargo test --workspace, then the served OpenAPI document checked with
-          openapi-spec-validator and the API with schemathesis (installed into
-          target/ci-venv); `test --api-only` skips cargo test
+  test    cargo test --workspace, the docs' quickstart crate (as `quickstart`), then the
+          served OpenAPI document checked with openapi-spec-validator and the API with
+          schemathesis (installed into target/ci-venv); `test --api-only` skips both
+  quickstart          test docs/quickstart from a temporary folder outside the workspace, and
+                      check it builds none of SQLite, the token store, SigV4, SMTP, aws-lc
+  bench-author-build  clean builds of docs/quickstart on the runtime's default and light
+                      features, side by side (a markdown table for docs/performance.md)
 ";
 
 /// Where the golden schema documents live, relative to the workspace root.
@@ -48,6 +56,8 @@ fn main() -> ExitCode {
         ["check"] => check(),
         ["test"] => test::run(&workspace_root(), &test::Options { api_only: false }),
         ["test", "--api-only"] => test::run(&workspace_root(), &test::Options { api_only: true }),
+        ["quickstart"] => quickstart::test(&workspace_root()),
+        ["bench-author-build"] => quickstart::bench(&workspace_root()),
         ["bench-e2e", rest @ ..] => bench_e2e::Options::parse(rest)
             .and_then(|opts| bench_e2e::run(&workspace_root(), &opts)),
         ["help" | "--help" | "-h"] => {
@@ -190,7 +200,7 @@ fn check() -> anyhow::Result<bool> {
 /// Generated files under `root` that are missing, out of date or orphaned.
 fn stale_files(root: &Path) -> anyhow::Result<(Vec<String>, usize)> {
     let expected = expected_files(root)?;
-    let mut stale = Vec::new();
+    let mut stale = quickstart::docs_problems(root)?;
     for (rel, contents) in &expected {
         match std::fs::read_to_string(root.join(rel)) {
             Ok(actual) if actual == *contents => {}

@@ -4,7 +4,9 @@
 //!    openapi-spec-validator and aiosmtpd (reused while the pins match);
 //! 2. `cargo test --workspace`, with `CONNECTOR_TEST_PYTHON` set to the environment's Python
 //!    (the `.email` contract tests run aiosmtpd with it);
-//! 3. `connector serve` on a free loopback port with a temporary data directory, an admin, a
+//! 3. the docs' quickstart crate tested from a folder outside the workspace, its dependency
+//!    tree free of what a connector-only crate leaves out (`quickstart.rs`);
+//! 4. `connector serve` on a free loopback port with a temporary data directory, an admin, a
 //!    user and two instances, then `openapi-spec-validator` on the served document and
 //!    schemathesis (`--checks all`, stateful phase included) three times: with no key, as the
 //!    user, as the admin. Exceptions are in `schemathesis.toml`, each with its reason.
@@ -44,6 +46,9 @@ pub fn run(root: &Path, opts: &Options) -> anyhow::Result<bool> {
         let python = venv.join("bin/python");
         let env = [("CONNECTOR_TEST_PYTHON", python.as_os_str())];
         if !cargo_with_env(root, &["test", "--workspace"], &env)? {
+            return Ok(false);
+        }
+        if !crate::quickstart::test(root)? {
             return Ok(false);
         }
     }

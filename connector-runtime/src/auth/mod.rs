@@ -9,6 +9,7 @@ mod api_key_header;
 mod api_key_pair;
 mod api_key_query;
 mod auth_type;
+#[cfg(feature = "sigv4")]
 mod aws_sigv4;
 mod basic;
 mod bearer;
@@ -23,6 +24,8 @@ mod oauth_jwt_bearer;
 mod static_headers;
 pub(crate) mod strategy;
 pub(crate) mod token_grant;
+#[cfg(not(feature = "sigv4"))]
+mod unavailable;
 mod webhook_url;
 
 use std::sync::Arc;
@@ -34,6 +37,7 @@ pub use crate::oauth::token::ClientAuthentication;
 pub use api_key_query::QueryKey;
 pub use auth_type::AuthType;
 pub use auth_type::TlsConfig;
+#[cfg(feature = "sigv4")]
 pub use aws_sigv4::SigV4;
 pub use none::NoAuth;
 pub use oauth_client_credentials::ClientCredentials;
@@ -60,7 +64,13 @@ pub fn for_type(id: AuthTypeId) -> &'static dyn AuthType {
         AuthTypeId::OauthAuthorizationCode => &oauth_authorization_code::AuthorizationCodeType,
         AuthTypeId::Ears => &ears::EarsType,
         AuthTypeId::Mtls => &mtls::MtlsType,
+        #[cfg(feature = "sigv4")]
         AuthTypeId::AwsSigv4 => &aws_sigv4::AwsSigv4Type,
+        #[cfg(not(feature = "sigv4"))]
+        AuthTypeId::AwsSigv4 => &unavailable::Unavailable {
+            id: AuthTypeId::AwsSigv4,
+            feature: "sigv4",
+        },
         AuthTypeId::ApiKeyPair => &api_key_pair::ApiKeyPairType,
         AuthTypeId::OauthJwtBearer => &oauth_jwt_bearer::JwtBearerType,
     }

@@ -11,6 +11,7 @@
 //! [`Registry::with_builtins`]: crate::Registry::with_builtins
 
 mod cases_webhook;
+#[cfg(feature = "smtp")]
 mod email;
 mod es_index;
 mod jira;
@@ -29,6 +30,7 @@ use std::sync::Arc;
 use crate::connector::ActionHandler;
 
 pub use cases_webhook::CasesWebhookPushToService;
+#[cfg(feature = "smtp")]
 pub use email::{EmailConnectionTest, EmailExecute};
 pub use es_index::EsIndexExecute;
 pub use jira::JiraPushToService;
@@ -79,11 +81,13 @@ pub fn all() -> Vec<Builtin> {
             action: "execute",
             handler: Arc::new(EsIndexExecute),
         },
+        #[cfg(feature = "smtp")]
         Builtin {
             connector: ".email",
             action: "execute",
             handler: Arc::new(EmailExecute),
         },
+        #[cfg(feature = "smtp")]
         Builtin {
             connector: ".email",
             action: CONNECTION_TEST,

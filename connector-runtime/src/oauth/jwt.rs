@@ -1,11 +1,12 @@
 //! Signed JWTs for OAuth (RFC 7523): the JWT bearer grant's `assertion` and the
 //! `private_key_jwt` client authentication's `client_assertion`, RS256 with an RSA key read
-//! from PEM. Signing is aws-lc-rs, the crypto library rustls already links (decision 0011).
+//! from PEM. Signing is the crypto library rustls already links (decision 0011): aws-lc-rs, or
+//! ring under the `ring` feature alone (the same API).
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use aws_lc_rs::rsa::KeyPair;
-use aws_lc_rs::signature::RSA_PKCS1_SHA256;
+use crate::crypto::rsa::KeyPair;
+use crate::crypto::signature::RSA_PKCS1_SHA256;
 use base64::Engine;
 use rustls_pki_types::PrivateKeyDer;
 use rustls_pki_types::pem::PemObject;
@@ -98,11 +99,11 @@ impl SigningKey {
             b64(Value::Object(header).to_string().as_bytes()),
             b64(claims.to_string().as_bytes())
         );
-        let mut signature = vec![0; self.key.public_modulus_len()];
+        let mut signature = vec![0; modulus_len(&self.key)];
         self.key
             .sign(
                 &RSA_PKCS1_SHA256,
-                &aws_lc_rs::rand::SystemRandom::new(),
+                &crate::crypto::rand::SystemRandom::new(),
                 signing_input.as_bytes(),
                 &mut signature,
             )
@@ -119,6 +120,17 @@ pub fn unix_seconds(t: SystemTime) -> u64 {
 /// A fresh `jti`: 128 random bits, hex.
 pub fn jti() -> String {
     hex::encode(rand::random::<[u8; 16]>())
+}
+
+/// The RSA modulus length in bytes: the signature's length.
+#[cfg(feature = "aws-lc")]
+fn modulus_len(key: &KeyPair) -> usize {
+    key.public_modulus_len()
+}
+
+#[cfg(all(feature = "ring", not(feature = "aws-lc")))]
+fn modulus_len(key: &KeyPair) -> usize {
+    key.public().modulus_len()
 }
 
 #[cfg(test)]

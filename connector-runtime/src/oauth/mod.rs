@@ -9,16 +9,19 @@
 //! [`InstanceRuntime::with_user_auth`](crate::InstanceRuntime::with_user_auth).
 
 pub mod ears;
+#[cfg(feature = "store")]
 pub mod flows;
 pub mod jwt;
 pub mod pkce;
 pub mod provider;
 pub mod refresh;
 pub mod settings;
+#[cfg(feature = "store")]
 pub mod strategy;
 pub mod token;
 
 pub use ears::{EarsClient, EarsProvider};
+#[cfg(feature = "store")]
 pub use flows::{
     Authorization, CallbackParams, Connected, Disconnected, OAuthConnector, OAuthFlows, Revocation,
     StartOptions, TokenOwner, not_authorized,
@@ -26,6 +29,7 @@ pub use flows::{
 pub use pkce::Pkce;
 pub use provider::{DirectClient, OAuthClient, RESERVED_PARAMETERS};
 pub use settings::OAuthSettings;
+#[cfg(feature = "store")]
 pub use strategy::{PerUserAuth, StoredTokenAuth};
 pub use token::{
     ClientAuthentication, MAX_TOKEN_RESPONSE, TokenEndpoint, TokenEndpointError, TokenPaths,
