@@ -115,8 +115,8 @@ pub fn test(root: &Path) -> anyhow::Result<bool> {
 /// A clean `cargo build` of the quickstart library on the runtime's default features and on
 /// the light set, one after the other in this run: wall time and crates compiled.
 pub fn bench(root: &Path) -> anyhow::Result<bool> {
-    println!("| runtime features | clean build (s) | crates compiled |");
-    println!("| --- | ---: | ---: |");
+    println!("| runtime features | clean build (s) | crates compiled | compiled twice |");
+    println!("| --- | ---: | ---: | --- |");
     for (label, full) in [
         ("default (aws-lc, store, sigv4, smtp)", true),
         ("`default-features = false, features = [\"ring\"]`", false),
@@ -130,11 +130,28 @@ pub fn bench(root: &Path) -> anyhow::Result<bool> {
         if !out.status.success() {
             bail!("build failed: {}", String::from_utf8_lossy(&out.stderr));
         }
-        let compiled = String::from_utf8_lossy(&out.stderr)
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let compiled: Vec<&str> = stderr
             .lines()
-            .filter(|l| l.trim_start().starts_with("Compiling "))
-            .count();
-        println!("| {label} | {secs:.1} | {compiled} |");
+            .filter_map(|l| l.trim_start().strip_prefix("Compiling "))
+            .collect();
+        // A crate compiled twice: once for the proc macros (host) and once for the crate.
+        let mut twice: Vec<&str> = compiled
+            .iter()
+            .filter(|c| compiled.iter().filter(|o| *o == *c).count() > 1)
+            .filter_map(|c| c.split(' ').next())
+            .collect();
+        twice.sort_unstable();
+        twice.dedup();
+        println!(
+            "| {label} | {secs:.1} | {} | {} |",
+            compiled.len(),
+            if twice.is_empty() {
+                "none".to_string()
+            } else {
+                twice.join(", ")
+            }
+        );
     }
     Ok(true)
 }
