@@ -37,16 +37,7 @@ impl ::connector_runtime::__private::ConnectorConfig for Acme {
     fn to_parts(
         &self,
     ) -> ::core::result::Result<
-        (
-            ::connector_runtime::__private::serde_json::Map<
-                ::std::string::String,
-                ::connector_runtime::__private::serde_json::Value,
-            >,
-            ::connector_runtime::__private::serde_json::Map<
-                ::std::string::String,
-                ::connector_runtime::__private::serde_json::Value,
-            >,
-        ),
+        ::connector_runtime::__private::InstanceParts,
         ::connector_runtime::ActionError,
     > {
         ::core::unreachable!("the #[connector] attribute has errors")

@@ -33,7 +33,7 @@ impl ::connector_runtime::__private::ConnectorConfig for Acme {
         doc.insert(
             "auth".into(),
             ::connector_runtime::__private::serde_json::json!(
-                { "types" : [{ "type" : "bearer" }] }
+                { "types" : [{ "type" : "bearer" }], "headers" : {}, }
             ),
         );
         doc.insert(
@@ -157,16 +157,7 @@ impl ::connector_runtime::__private::ConnectorConfig for Acme {
     fn to_parts(
         &self,
     ) -> ::core::result::Result<
-        (
-            ::connector_runtime::__private::serde_json::Map<
-                ::std::string::String,
-                ::connector_runtime::__private::serde_json::Value,
-            >,
-            ::connector_runtime::__private::serde_json::Map<
-                ::std::string::String,
-                ::connector_runtime::__private::serde_json::Value,
-            >,
-        ),
+        ::connector_runtime::__private::InstanceParts,
         ::connector_runtime::ActionError,
     > {
         #[allow(unused_mut)]
