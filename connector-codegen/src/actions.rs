@@ -473,7 +473,37 @@ fn check_signature(sig: &syn::Signature, errors: &mut Errors) -> Option<(syn::Ty
         }
     }
     let rest: Vec<&syn::FnArg> = inputs.collect();
-    let input = if rest.len() == 2 {
+    let input = action_input(sig, &rest, expected, errors);
+    let output = match &sig.output {
+        syn::ReturnType::Type(_, ty) => result_ok_type(ty).or_else(|| {
+            errors.push(
+                ty.span(),
+                format_args!("action methods return `Result<Output, ActionError>`; {expected}"),
+            );
+            None
+        }),
+        syn::ReturnType::Default => {
+            errors.push(
+                sig.ident.span(),
+                format_args!("action methods return `Result<Output, ActionError>`; {expected}"),
+            );
+            None
+        }
+    };
+    match (ok, input, output) {
+        (true, Some(i), Some(o)) => Some((i, o)),
+        _ => None,
+    }
+}
+
+/// The input type: the second argument after `&self`, taken by value.
+fn action_input(
+    sig: &syn::Signature,
+    rest: &[&syn::FnArg],
+    expected: &str,
+    errors: &mut Errors,
+) -> Option<syn::Type> {
+    if rest.len() == 2 {
         match rest[1] {
             syn::FnArg::Typed(t) if matches!(*t.ty, syn::Type::Reference(_)) => {
                 let syn::Type::Reference(r) = &*t.ty else {
@@ -506,26 +536,6 @@ fn check_signature(sig: &syn::Signature, errors: &mut Errors) -> Option<(syn::Ty
         None
     } else {
         None
-    };
-    let output = match &sig.output {
-        syn::ReturnType::Type(_, ty) => result_ok_type(ty).or_else(|| {
-            errors.push(
-                ty.span(),
-                format_args!("action methods return `Result<Output, ActionError>`; {expected}"),
-            );
-            None
-        }),
-        syn::ReturnType::Default => {
-            errors.push(
-                sig.ident.span(),
-                format_args!("action methods return `Result<Output, ActionError>`; {expected}"),
-            );
-            None
-        }
-    };
-    match (ok, input, output) {
-        (true, Some(i), Some(o)) => Some((i, o)),
-        _ => None,
     }
 }
 

@@ -467,6 +467,29 @@ fn apply_field_arg(field: &mut Field, arg: &Arg, key: String, errors: &mut Error
                 field.when_field = Some(named);
             }
         }
+        "max_length" | "min_length" | "pattern" | "format" => {
+            apply_schema_arg(field, arg, &key, errors)
+        }
+        "rename" => {
+            if let Some((r, span)) = arg.string(errors) {
+                if r.is_empty() {
+                    errors.push(span, "`rename` cannot be empty");
+                }
+                field.key = r;
+            }
+        }
+        "default" => {
+            if let Some(l) = parse_default(arg, errors) {
+                field.default = Some(l);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// `max_length`, `min_length`, `pattern`, `format`: JSON Schema keywords on the field.
+fn apply_schema_arg(field: &mut Field, arg: &Arg, key: &str, errors: &mut Errors) {
+    match key {
         "max_length" | "min_length" => {
             if let Some(n) = arg.int(errors) {
                 if n < 0 {
@@ -503,19 +526,6 @@ fn apply_field_arg(field: &mut Field, arg: &Arg, key: String, errors: &mut Error
                     );
                 }
                 field.schema.push(("format", quote!(#format)));
-            }
-        }
-        "rename" => {
-            if let Some((r, span)) = arg.string(errors) {
-                if r.is_empty() {
-                    errors.push(span, "`rename` cannot be empty");
-                }
-                field.key = r;
-            }
-        }
-        "default" => {
-            if let Some(l) = parse_default(arg, errors) {
-                field.default = Some(l);
             }
         }
         _ => {}

@@ -59,6 +59,7 @@ pub struct Builtin {
 }
 
 /// Every built-in code handler.
+// Long: a table, one entry per handler.
 pub fn all() -> Vec<Builtin> {
     vec![
         Builtin {
