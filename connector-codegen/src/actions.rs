@@ -622,10 +622,16 @@ fn generate(
         impl #connector {
             /// Build the connector type; its spec is assembled from the config struct and the
             /// actions' Rust types.
+            ///
+            /// The spec is assembled and checked once per process; later calls share it.
             pub fn new() -> ::core::result::Result<Self, #krate::ActionError> {
-                ::core::result::Result::Ok(#connector {
-                    spec: ::std::sync::Arc::new(Self::spec_model()?),
-                })
+                static SPEC: ::std::sync::OnceLock<
+                    ::core::result::Result<::std::sync::Arc<#p::connector_spec::ConnectorSpec>, #krate::ActionError>,
+                > = ::std::sync::OnceLock::new();
+                let spec = SPEC
+                    .get_or_init(|| Self::spec_model().map(::std::sync::Arc::new))
+                    .clone()?;
+                ::core::result::Result::Ok(#connector { spec })
             }
 
             /// The connector's model: the same type the YAML loader produces.

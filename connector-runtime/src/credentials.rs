@@ -9,7 +9,8 @@ use crate::error::ActionError;
 /// An auth type (one of the connector's `auth` list) with its config and secret fields, e.g.
 /// `Credentials::bearer(token)` or
 /// `Credentials::of("oauth_client_credentials").config("tokenUrl", url).secret("clientSecret", s)`.
-/// `Debug` never prints the secret values.
+/// `Credentials::default()` is the connector's default auth type (its recommended one, else
+/// the first listed) with no field values. `Debug` never prints the secret values.
 #[derive(Clone, Default)]
 pub struct Credentials {
     kind: Option<String>,
@@ -30,13 +31,6 @@ impl std::fmt::Debug for Credentials {
 }
 
 impl Credentials {
-    /// The connector's default auth type (its recommended one, else the first listed) with
-    /// no field values: right for `none`, and for a connector whose only auth type needs
-    /// nothing.
-    pub fn default_type() -> Credentials {
-        Credentials::default()
-    }
-
     /// The `none` auth type.
     pub fn none() -> Credentials {
         Credentials::of("none")
@@ -115,5 +109,39 @@ impl Credentials {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_names_the_fields_but_never_shows_a_secret() {
+        let c = Credentials::of("oauth_client_credentials")
+            .config("clientId", "app-1")
+            .secret("clientSecret", "canary-cred-91a7");
+        let shown = format!("{c:?}");
+        assert!(
+            shown.contains("clientSecret") && shown.contains("app-1"),
+            "{shown}"
+        );
+        assert!(!shown.contains("canary-cred-91a7"), "{shown}");
+    }
+
+    #[test]
+    fn a_key_set_by_the_connector_and_the_credentials_is_refused() {
+        let mut config = Map::new();
+        let mut secrets = Map::new();
+        secrets.insert("token".into(), Value::String("canary-field-3c1d".into()));
+        let e = Credentials::bearer("canary-cred-77e0")
+            .merge_into(&mut config, &mut secrets)
+            .unwrap_err();
+        assert_eq!(e.code, "invalid_config");
+        assert!(e.message.contains("`token` is set twice"), "{e}");
+        assert!(
+            !e.message.contains('b') || !e.message.contains("\"b\""),
+            "{e}"
+        );
     }
 }

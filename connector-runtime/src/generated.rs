@@ -182,8 +182,8 @@ pub fn build_spec(
     let loaded = connector_spec::load_str(&name, &text, &options);
     match loaded.spec {
         Some(spec) => {
-            // Without `strict`, what `connector validate --strict` would refuse is logged once
-            // per build of the spec, so it is seen in development.
+            // Without `strict`, what `connector validate --strict` would refuse is logged when
+            // the spec is built (`XConnector::new` builds it once per process).
             for w in loaded
                 .diagnostics
                 .iter()

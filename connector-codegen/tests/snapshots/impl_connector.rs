@@ -37,10 +37,21 @@ pub struct AcmeConnector {
 impl AcmeConnector {
     /// Build the connector type; its spec is assembled from the config struct and the
     /// actions' Rust types.
+    ///
+    /// The spec is assembled and checked once per process; later calls share it.
     pub fn new() -> ::core::result::Result<Self, ::connector_runtime::ActionError> {
-        ::core::result::Result::Ok(AcmeConnector {
-            spec: ::std::sync::Arc::new(Self::spec_model()?),
-        })
+        static SPEC: ::std::sync::OnceLock<
+            ::core::result::Result<
+                ::std::sync::Arc<
+                    ::connector_runtime::__private::connector_spec::ConnectorSpec,
+                >,
+                ::connector_runtime::ActionError,
+            >,
+        > = ::std::sync::OnceLock::new();
+        let spec = SPEC
+            .get_or_init(|| Self::spec_model().map(::std::sync::Arc::new))
+            .clone()?;
+        ::core::result::Result::Ok(AcmeConnector { spec })
     }
     /// The connector's model: the same type the YAML loader produces.
     pub fn spec_model() -> ::core::result::Result<
