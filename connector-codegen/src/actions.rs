@@ -621,16 +621,10 @@ fn generate(
 
         impl #connector {
             /// Build the connector type; its spec is assembled from the config struct and the
-            /// actions' Rust types.
-            ///
-            /// The spec is assembled and checked once per process; later calls share it.
+            /// actions' Rust types, and checked, once per process (later calls share it).
             pub fn new() -> ::core::result::Result<Self, #krate::ActionError> {
-                static SPEC: ::std::sync::OnceLock<
-                    ::core::result::Result<::std::sync::Arc<#p::connector_spec::ConnectorSpec>, #krate::ActionError>,
-                > = ::std::sync::OnceLock::new();
-                let spec = SPEC
-                    .get_or_init(|| Self::spec_model().map(::std::sync::Arc::new))
-                    .clone()?;
+                static SPEC: #c::SpecCell = #c::SpecCell::new();
+                let spec = #c::cached_spec(&SPEC, Self::spec_model)?;
                 ::core::result::Result::Ok(#connector { spec })
             }
 
@@ -639,8 +633,7 @@ fn generate(
                 #c::build_spec(Self::spec_document(), #strict)
             }
 
-            /// `true` for `#[connector(strict)]`: building the spec fails on what
-            /// `connector validate --strict` refuses (unbounded strings and arrays).
+            /// `#[connector(strict)]`: the spec fails to build on what `validate --strict` refuses.
             pub const STRICT: bool = #strict;
 
             /// The model in the spec format (camelCase JSON, which is also valid YAML).

@@ -200,6 +200,17 @@ pub fn build_spec(
     }
 }
 
+/// Where a `#[connector]` type keeps its spec once built (a `static` in its `new()`).
+pub type SpecCell = std::sync::OnceLock<Result<Arc<ConnectorSpec>, ActionError>>;
+
+/// The spec in `cell`, built by `build` the first time.
+pub fn cached_spec(
+    cell: &'static SpecCell,
+    build: fn() -> Result<ConnectorSpec, ActionError>,
+) -> Result<Arc<ConnectorSpec>, ActionError> {
+    cell.get_or_init(|| build().map(Arc::new)).clone()
+}
+
 /// The `connector schema` document of a spec, as the CLI prints it.
 pub fn schema_json(spec: &ConnectorSpec) -> String {
     connector_spec::export::to_pretty_json(&connector_spec::export::schema_document(spec))

@@ -36,21 +36,10 @@ pub struct AcmeConnector {
 }
 impl AcmeConnector {
     /// Build the connector type; its spec is assembled from the config struct and the
-    /// actions' Rust types.
-    ///
-    /// The spec is assembled and checked once per process; later calls share it.
+    /// actions' Rust types, and checked, once per process (later calls share it).
     pub fn new() -> ::core::result::Result<Self, ::connector_runtime::ActionError> {
-        static SPEC: ::std::sync::OnceLock<
-            ::core::result::Result<
-                ::std::sync::Arc<
-                    ::connector_runtime::__private::connector_spec::ConnectorSpec,
-                >,
-                ::connector_runtime::ActionError,
-            >,
-        > = ::std::sync::OnceLock::new();
-        let spec = SPEC
-            .get_or_init(|| Self::spec_model().map(::std::sync::Arc::new))
-            .clone()?;
+        static SPEC: ::connector_runtime::__private::SpecCell = ::connector_runtime::__private::SpecCell::new();
+        let spec = ::connector_runtime::__private::cached_spec(&SPEC, Self::spec_model)?;
         ::core::result::Result::Ok(AcmeConnector { spec })
     }
     /// The connector's model: the same type the YAML loader produces.
@@ -60,8 +49,7 @@ impl AcmeConnector {
     > {
         ::connector_runtime::__private::build_spec(Self::spec_document(), false)
     }
-    /// `true` for `#[connector(strict)]`: building the spec fails on what
-    /// `connector validate --strict` refuses (unbounded strings and arrays).
+    /// `#[connector(strict)]`: the spec fails to build on what `validate --strict` refuses.
     pub const STRICT: bool = false;
     /// The model in the spec format (camelCase JSON, which is also valid YAML).
     pub fn spec_document() -> ::connector_runtime::__private::serde_json::Map<
