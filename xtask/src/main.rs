@@ -185,9 +185,13 @@ fn bless_at(root: &Path) -> anyhow::Result<(Vec<String>, usize)> {
 fn check() -> anyhow::Result<bool> {
     let root = workspace_root();
     let (stale, total) = stale_files(&root)?;
+    let docs = quickstart::docs_problems(&root)?;
+    for d in &docs {
+        eprintln!("{d}");
+    }
     if stale.is_empty() {
         println!("{total} generated files are fresh");
-        return Ok(true);
+        return Ok(docs.is_empty());
     }
     eprintln!("stale generated files:");
     for s in &stale {
@@ -200,7 +204,7 @@ fn check() -> anyhow::Result<bool> {
 /// Generated files under `root` that are missing, out of date or orphaned.
 fn stale_files(root: &Path) -> anyhow::Result<(Vec<String>, usize)> {
     let expected = expected_files(root)?;
-    let mut stale = quickstart::docs_problems(root)?;
+    let mut stale = Vec::new();
     for (rel, contents) in &expected {
         match std::fs::read_to_string(root.join(rel)) {
             Ok(actual) if actual == *contents => {}
