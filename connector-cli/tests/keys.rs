@@ -84,6 +84,7 @@ fn seeded_store(dir: &TempDir) -> PathBuf {
                         .unwrap()
                         .clone(),
                 ),
+                access: None,
             })
             .await
             .unwrap();

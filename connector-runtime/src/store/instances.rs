@@ -23,6 +23,8 @@ pub struct NewConnectorInstance {
     pub config: Value,
     /// Secret configuration (sealed at rest).
     pub secrets: Secrets,
+    /// Who may use the instance: user ids, or `None` for every user (the default).
+    pub access: Option<Vec<String>>,
 }
 
 /// A stored connector instance. `Debug` shows secret names, never values.
@@ -37,6 +39,8 @@ pub struct ConnectorInstanceRecord {
     pub auth_mode: AuthMode,
     pub config: Value,
     pub secrets: Secrets,
+    /// Who may use the instance: user ids, or `None` for every user.
+    pub access: Option<Vec<String>>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -49,6 +53,8 @@ pub struct InstanceUpdate {
     pub auth_type: Option<AuthTypeId>,
     pub config: Option<Value>,
     pub secrets: Option<Secrets>,
+    /// `Some(None)` opens the instance to every user; `Some(Some(ids))` limits it to them.
+    pub access: Option<Option<Vec<String>>>,
 }
 
 /// The configured connector instances (config and sealed secrets). Every method is atomic and
@@ -73,6 +79,10 @@ pub trait InstanceStore: Send + Sync + std::fmt::Debug {
         id: &str,
         update: InstanceUpdate,
     ) -> Result<ConnectorInstanceRecord, StoreError>;
+
+    /// Take user `user_id` out of every instance's access list (when the user is removed);
+    /// returns how many instances changed.
+    async fn revoke_access(&self, user_id: &str) -> Result<u64, StoreError>;
 
     /// Delete an instance with its tokens (shared and per-user) and pending states; `false`
     /// when there was none. A backend that keeps tokens or states apart deletes them there.

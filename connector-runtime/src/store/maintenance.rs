@@ -22,12 +22,17 @@ pub struct CleanupPolicy {
     /// Per-user tokens whose last use (or last write, if never used) is older than this are
     /// deleted. Shared tokens are never deleted by cleanup.
     pub unused_token_ttl: Duration,
+    /// Audit events older than this are deleted.
+    pub audit_retention: Duration,
 }
 
 impl Default for CleanupPolicy {
     fn default() -> CleanupPolicy {
         CleanupPolicy {
             unused_token_ttl: DEFAULT_UNUSED_TOKEN_TTL,
+            audit_retention: Duration::from_secs(
+                u64::from(super::audit::DEFAULT_AUDIT_RETENTION_DAYS) * 24 * 60 * 60,
+            ),
         }
     }
 }
@@ -39,6 +44,8 @@ pub struct CleanupReport {
     pub states_deleted: u64,
     /// Per-user tokens unused for longer than the policy allows.
     pub tokens_deleted: u64,
+    /// Audit events older than the retention.
+    pub audit_events_deleted: u64,
 }
 
 /// What a key rotation re-sealed.
@@ -57,8 +64,8 @@ pub struct RotationReport {
 /// Store-wide upkeep: what touches the records of several stores at once.
 #[async_trait]
 pub trait Maintenance: Send + Sync + std::fmt::Debug {
-    /// Delete states expired at `now` and per-user tokens unused since
-    /// `now - policy.unused_token_ttl`.
+    /// Delete states expired at `now`, per-user tokens unused since
+    /// `now - policy.unused_token_ttl` and audit events older than `now - policy.audit_retention`.
     async fn cleanup(
         &self,
         now: Timestamp,
@@ -94,6 +101,7 @@ pub fn spawn_cleanup(
                         Ok(r) => tracing::debug!(
                             states = r.states_deleted,
                             tokens = r.tokens_deleted,
+                            audit_events = r.audit_events_deleted,
                             "token store cleanup"
                         ),
                         Err(e) => tracing::warn!(error = %e, "token store cleanup failed"),

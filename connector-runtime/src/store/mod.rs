@@ -7,6 +7,7 @@
 //! | [`OAuthStateStore`] | pending authorization-code states | [`NewOAuthState`], [`OAuthStateRecord`] |
 //! | [`InstanceStore`] | connector instances (config, sealed secrets) | [`NewConnectorInstance`], [`ConnectorInstanceRecord`], [`InstanceUpdate`] |
 //! | [`UserStore`] | server users and API-key hashes | [`User`], [`ApiKey`] |
+//! | [`AuditStore`] | the audit trail: one event per operation, no values | [`AuditEvent`], [`AuditFilter`], [`AuditPage`] |
 //! | [`Maintenance`] | upkeep across them: cleanup, key rotation, key usage | [`CleanupPolicy`], [`CleanupReport`], [`RotationReport`] |
 //!
 //! [`Stores`] bundles one handle of each so call sites pass one value.
@@ -27,6 +28,7 @@
 //! can follow one trait at a time: every method is one transaction, and nothing relies on
 //! SQLite specifics.
 
+mod audit;
 pub mod crypto;
 mod error;
 mod instances;
@@ -42,6 +44,10 @@ mod users;
 
 pub use secrecy::{ExposeSecret, SecretString};
 
+pub use audit::{
+    AuditEvent, AuditFilter, AuditPage, AuditStore, DEFAULT_AUDIT_RETENTION_DAYS, MAX_FIELD_CHARS,
+    MAX_PAGE,
+};
 pub use crypto::{CryptoError, Keyring};
 pub use error::StoreError;
 pub use instances::{ConnectorInstanceRecord, InstanceStore, InstanceUpdate, NewConnectorInstance};

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use super::audit::AuditStore;
 use super::instances::InstanceStore;
 use super::maintenance::Maintenance;
 use super::states::OAuthStateStore;
@@ -17,5 +18,6 @@ pub struct Stores {
     pub states: Arc<dyn OAuthStateStore>,
     pub instances: Arc<dyn InstanceStore>,
     pub users: Arc<dyn UserStore>,
+    pub audit: Arc<dyn AuditStore>,
     pub maintenance: Arc<dyn Maintenance>,
 }

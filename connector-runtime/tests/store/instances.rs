@@ -78,6 +78,7 @@ async fn connector_instances_crud_and_auth_mode() {
                 auth_type: Some(AuthTypeId::OauthAuthorizationCode),
                 config: Some(json!({"clientId": "client-2"})),
                 secrets: Some(secrets(json!({"clientSecret": "new-secret"}))),
+                access: Some(Some(vec!["u_alice".into(), "u_bob".into()])),
             },
         )
         .await
@@ -88,6 +89,18 @@ async fn connector_instances_crud_and_auth_mode() {
     assert_eq!(got.auth_mode, AuthMode::PerUser);
     assert_eq!(got.config, json!({"clientId": "client-2"}));
     assert_eq!(got.secrets.get_str("clientSecret"), Some("new-secret"));
+    assert_eq!(got.access, Some(vec!["u_alice".into(), "u_bob".into()]));
+    assert_eq!(got.access, updated.access);
+    // An update without `access` keeps the list; removing a user takes them out of it.
+    store
+        .update_instance("b", InstanceUpdate::default())
+        .await
+        .unwrap();
+    assert_eq!(store.revoke_access("u_alice").await.unwrap(), 1);
+    assert_eq!(store.revoke_access("u_alice").await.unwrap(), 0);
+    let got = store.get_instance("b").await.unwrap().unwrap();
+    assert_eq!(got.access, Some(vec!["u_bob".into()]));
+    assert_eq!(store.get_instance("a").await.unwrap().unwrap().access, None);
     assert!(matches!(
         store
             .update_instance("zzz", InstanceUpdate::default())

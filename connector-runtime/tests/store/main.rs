@@ -94,6 +94,7 @@ fn new_instance(id: &str, auth_type: AuthTypeId) -> NewConnectorInstance {
         auth_type,
         config: json!({"clientId": "client-1", "authType": auth_type.as_str()}),
         secrets: secrets(json!({"clientSecret": CANARY_SECRET})),
+        access: None,
     }
 }
 

@@ -190,6 +190,7 @@ async fn cleanup_deletes_exactly_expired_states_and_stale_user_tokens() {
     // A configurable window.
     let short_policy = CleanupPolicy {
         unused_token_ttl: day * 10,
+        ..CleanupPolicy::default()
     };
     let r = store
         .cleanup(t0.plus(day * 61), &short_policy)
@@ -230,4 +231,33 @@ async fn periodic_cleanup_task_runs_and_stops_on_cancel() {
     assert!(gone, "the periodic cleanup never removed the expired state");
     cancel.cancel();
     handle.await.unwrap();
+}
+
+#[tokio::test]
+async fn cleanup_deletes_audit_events_past_the_retention_and_keeps_the_rest() {
+    use connector_runtime::store::{AuditEvent, AuditFilter, AuditStore};
+    let dir = TempDir::new().unwrap();
+    let store = open(&db(&dir), k1()).await;
+    let day = Duration::from_secs(24 * 60 * 60);
+    let t0 = Timestamp(1_000_000_000_000);
+    for (op, at) in [("old", t0), ("recent", t0.plus(day * 20))] {
+        let mut e = AuditEvent::new(op);
+        e.at = at.as_millis();
+        store.record(e).await.unwrap();
+    }
+    let policy = CleanupPolicy {
+        audit_retention: day * 30,
+        ..CleanupPolicy::default()
+    };
+    let r = store.cleanup(t0.plus(day * 31), &policy).await.unwrap();
+    assert_eq!(r.audit_events_deleted, 1);
+    let left = store
+        .query(&AuditFilter {
+            limit: 10,
+            ..AuditFilter::default()
+        })
+        .await
+        .unwrap();
+    let ops: Vec<_> = left.events.iter().map(|e| e.operation.as_str()).collect();
+    assert_eq!(ops, vec!["recent"]);
 }

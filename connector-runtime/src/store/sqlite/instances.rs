@@ -34,7 +34,15 @@ impl SqliteStore {
             serde_json::from_str(&config).map_err(|_| corrupt("config is not JSON"))?;
         let sealed: Vec<u8> = row.try_get("secrets")?;
         let secrets = self.open_secrets(&id, &sealed)?;
+        let access = match row.try_get::<Option<String>, _>("access")? {
+            None => None,
+            Some(json) => Some(
+                serde_json::from_str::<Vec<String>>(&json)
+                    .map_err(|_| corrupt("access is not a JSON array of user ids"))?,
+            ),
+        };
         Ok(ConnectorInstanceRecord {
+            access,
             connector_type: row.try_get("connector_type")?,
             name: row.try_get("name")?,
             auth_type,
@@ -71,6 +79,12 @@ fn random_hex(n: usize) -> String {
         .collect()
 }
 
+fn access_json(access: &Option<Vec<String>>) -> Option<String> {
+    access
+        .as_ref()
+        .map(|ids| Value::from(ids.clone()).to_string())
+}
+
 fn object_or_empty(field: &'static str, v: Value) -> Result<Value, StoreError> {
     match v {
         Value::Null => Ok(Value::Object(Map::new())),
@@ -98,7 +112,7 @@ impl InstanceStore for SqliteStore {
         let auth_mode = new.auth_type.auth_mode();
         let result = sqlx::query(
             "INSERT INTO connector_instances (id, connector_type, name, auth_type, auth_mode, \
-             config, secrets, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             config, secrets, access, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&id)
         .bind(&new.connector_type)
@@ -107,6 +121,7 @@ impl InstanceStore for SqliteStore {
         .bind(auth_mode.as_str())
         .bind(config.to_string())
         .bind(sealed)
+        .bind(access_json(&new.access))
         .bind(now.0)
         .bind(now.0)
         .execute(&self.pool)
@@ -126,6 +141,7 @@ impl InstanceStore for SqliteStore {
             auth_mode,
             config,
             secrets: new.secrets,
+            access: new.access,
             created_at: now,
             updated_at: now,
         })
@@ -172,23 +188,57 @@ impl InstanceStore for SqliteStore {
         if let Some(s) = update.secrets {
             record.secrets = s;
         }
+        if let Some(a) = update.access {
+            record.access = a;
+        }
         record.updated_at = Timestamp::now();
         let sealed = self.seal_secrets(id, &record.secrets)?;
         sqlx::query(
             "UPDATE connector_instances SET name = ?, auth_type = ?, auth_mode = ?, config = ?, \
-             secrets = ?, updated_at = ? WHERE id = ?",
+             secrets = ?, access = ?, updated_at = ? WHERE id = ?",
         )
         .bind(&record.name)
         .bind(record.auth_type.as_str())
         .bind(record.auth_mode.as_str())
         .bind(record.config.to_string())
         .bind(sealed)
+        .bind(access_json(&record.access))
         .bind(record.updated_at.0)
         .bind(id)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
         Ok(record)
+    }
+
+    async fn revoke_access(&self, user_id: &str) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let rows =
+            sqlx::query("SELECT id, access FROM connector_instances WHERE access IS NOT NULL")
+                .fetch_all(&mut *tx)
+                .await?;
+        let mut changed = 0;
+        for row in rows {
+            let id: String = row.try_get("id")?;
+            let json: String = row.try_get("access")?;
+            let mut ids: Vec<String> =
+                serde_json::from_str(&json).map_err(|_| StoreError::Corrupt {
+                    what: format!("instance `{id}`: access is not a JSON array of user ids"),
+                })?;
+            let before = ids.len();
+            ids.retain(|u| u != user_id);
+            if ids.len() == before {
+                continue;
+            }
+            sqlx::query("UPDATE connector_instances SET access = ? WHERE id = ?")
+                .bind(access_json(&Some(ids)))
+                .bind(&id)
+                .execute(&mut *tx)
+                .await?;
+            changed += 1;
+        }
+        tx.commit().await?;
+        Ok(changed)
     }
 
     async fn delete_instance(&self, id: &str) -> Result<bool, StoreError> {

@@ -115,10 +115,16 @@ impl Maintenance for SqliteStore {
         .execute(&mut *tx)
         .await?
         .rows_affected();
+        let audit_events = sqlx::query("DELETE FROM audit_events WHERE at < ?")
+            .bind(now.minus(policy.audit_retention).0)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
         tx.commit().await?;
         Ok(CleanupReport {
             states_deleted: states,
             tokens_deleted: tokens,
+            audit_events_deleted: audit_events,
         })
     }
 

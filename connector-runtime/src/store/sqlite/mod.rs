@@ -25,6 +25,7 @@
 //! ones, so running them twice is a no-op. A file written by a newer program (a version this
 //! program does not know) is refused with [`StoreError::SchemaTooNew`].
 
+mod audit;
 mod connect;
 mod instances;
 mod maintenance;
@@ -48,9 +49,10 @@ pub use connect::{create_private_dir, prepare_private_db};
 pub use users::SqliteUserStore;
 
 /// The embedded migrations: `(version, SQL)`, applied in order.
-pub const MIGRATIONS: &[(i64, &str)] = &[(
-    1,
-    r#"
+pub const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        1,
+        r#"
 CREATE TABLE tokens (
     id                       TEXT PRIMARY KEY NOT NULL,
     scope                    TEXT NOT NULL CHECK (scope IN ('shared', 'per-user')),
@@ -98,7 +100,29 @@ CREATE TABLE connector_instances (
     updated_at     INTEGER NOT NULL
 );
 "#,
-)];
+    ),
+    (
+        3,
+        r#"
+ALTER TABLE connector_instances ADD COLUMN access TEXT;
+CREATE TABLE audit_events (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    at           INTEGER NOT NULL,
+    operation    TEXT NOT NULL,
+    actor        TEXT,
+    on_behalf_of TEXT,
+    instance     TEXT,
+    action       TEXT,
+    target       TEXT,
+    outcome      TEXT NOT NULL,
+    code         TEXT,
+    duration_ms  INTEGER NOT NULL,
+    request_id   TEXT
+);
+CREATE INDEX audit_events_by_at ON audit_events (at);
+"#,
+    ),
+];
 
 /// Every store in one SQLite file. Cloning shares the connection pool.
 #[derive(Clone)]
@@ -142,6 +166,7 @@ impl SqliteStore {
             states: this.clone(),
             instances: this.clone(),
             users: Arc::new(self.users()),
+            audit: this.clone(),
             maintenance: this,
         }
     }
