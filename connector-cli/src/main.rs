@@ -237,6 +237,21 @@ enum Command {
     /// Manage the server's API-key users: add, list
     #[command(subcommand)]
     Users(commands::serve::UsersCommand),
+    /// Read the server's audit trail: who ran what, as whom, when, and how it ended
+    #[command(
+        long_about = "Read the audit trail `connector serve` keeps in its data directory: one \
+            event per action run, connection test, instance change, OAuth start, connect, \
+            disconnect and cancel, user and key change, and refused authentication, with who \
+            did it, on whose behalf, the instance and action, when, how long it took and the \
+            outcome class. Never an input value, an output or a secret. Newest first; the same \
+            filters as GET /api/audit. Events are kept --audit-retention-days (serve), 90 by \
+            default. See docs/operations.md.",
+        after_help = "Examples:\n  \
+            connector audit --since 24h\n  \
+            connector audit --user alice --outcome denied\n  \
+            connector audit --instance jira-prod --operation action.run --json"
+    )]
+    Audit(commands::audit::AuditArgs),
     /// Authorize per-user connectors for the local user: login, status, logout
     #[command(
         subcommand,
@@ -383,6 +398,7 @@ fn dispatch(command: Command, color: ColorChoice) -> anyhow::Result<Outcome> {
         Command::Keys(cmd) => block_on(Flavor::MultiThread, commands::keys::run(cmd)),
         Command::Serve(args) => block_on(Flavor::MultiThread, commands::serve::serve(args)),
         Command::Users(cmd) => block_on(Flavor::MultiThread, commands::serve::users(cmd)),
+        Command::Audit(args) => block_on(Flavor::MultiThread, commands::audit::audit(args)),
         Command::Auth(cmd) => block_on(Flavor::MultiThread, commands::auth::run(cmd, color)),
         Command::Run {
             spec,

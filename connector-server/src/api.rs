@@ -24,13 +24,14 @@ use serde_json::{Map, Value, json};
 use tokio_util::sync::CancellationToken;
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
-use crate::error::ApiError;
+use crate::access;
+use crate::audit::{Audit, PendingAudit, audited};
+use crate::error::{ApiError, AppResult};
 use crate::extract::{ApiJson, ApiJsonOrEmpty, ApiPath, ApiQuery};
 use crate::guard::{OutboundCheck, same_origin_return_url};
 use crate::openapi::Extras as OpenApiExtras;
 use crate::state::{AppState, FLOW_COOKIE, HOST_FLOW_COOKIE, secrets_value};
 
-type AppResult<T> = Result<T, ApiError>;
 type St = State<Arc<AppState>>;
 
 // ---------------------------------------------------------------- extractors
@@ -55,13 +56,21 @@ fn api_key(headers: &HeaderMap) -> Option<&str> {
 }
 
 async fn authenticate(state: &AppState, headers: &HeaderMap) -> AppResult<User> {
-    let key = api_key(headers).ok_or_else(ApiError::unauthorized)?;
+    let refused = |code: &'static str| async move {
+        Audit::new("auth.refused")
+            .finish_with(&*state.stores.audit, "denied", Some(code))
+            .await;
+        ApiError::unauthorized()
+    };
+    let Some(key) = api_key(headers) else {
+        return Err(refused("no_key").await);
+    };
     match state.stores.users.authenticate(key).await {
         Ok(Some(u)) => {
             tracing::Span::current().record("user", u.id.as_str());
             Ok(u)
         }
-        Ok(None) => Err(ApiError::unauthorized()),
+        Ok(None) => Err(refused("bad_key").await),
         Err(e) => {
             tracing::error!(error = %e, "user lookup failed");
             Err(ApiError::new(
@@ -99,7 +108,12 @@ impl FromRequestParts<Arc<AppState>> for Admin {
         if user.admin {
             Ok(Admin(user))
         } else {
-            Err(ApiError::forbidden("this operation needs the admin role"))
+            let e = ApiError::forbidden("this operation needs the admin role");
+            Audit::new("auth.forbidden")
+                .actor(&user)
+                .finish_error(&*state.stores.audit, &e)
+                .await;
+            Err(e)
         }
     }
 }
@@ -124,6 +138,10 @@ pub struct InstanceView {
     /// Per-user instances: whether the caller has connected an account.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub connected: Option<bool>,
+    /// Shown to admins: the users who may use the instance, when it is limited to some;
+    /// absent when every user may.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub access: Option<Vec<String>>,
     /// Milliseconds since the Unix epoch.
     pub created_at: i64,
     pub updated_at: i64,
@@ -145,6 +163,7 @@ fn view(record: &ConnectorInstanceRecord, secret_names: Vec<String>) -> Instance
             .filter(|n| record.secrets.get(n).is_some())
             .collect(),
         connected: None,
+        access: None,
         created_at: record.created_at.as_millis(),
         updated_at: record.updated_at.as_millis(),
         hook_error: None,
@@ -171,6 +190,22 @@ pub struct CreateInstance {
     #[serde(default)]
     #[schema(value_type = Object)]
     pub secrets: Value,
+    /// The users who may use the instance (by name); absent or `null` for every user.
+    #[schema(max_items = 1000, inline)]
+    pub access: Option<Vec<AccessName>>,
+}
+
+/// A user name on an access list.
+#[derive(Deserialize, ToSchema)]
+#[schema(pattern = r"^[A-Za-z0-9._@-]{1,64}$")]
+#[serde(transparent)]
+pub struct AccessName(pub String);
+
+/// `Some(None)` for an explicit `null`, `None` when the field is absent.
+fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -185,6 +220,11 @@ pub struct UpdateInstance {
     /// Merged into the stored secrets; a `null` value removes one.
     #[schema(value_type = Option<Object>)]
     pub secrets: Option<Value>,
+    /// Replaces the access list (user names); `null` opens the instance to every user, absent
+    /// keeps it. Users who lose access are disconnected from a per-user instance.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(max_items = 1000, value_type = Option<Vec<AccessName>>)]
+    pub access: Option<Option<Vec<AccessName>>>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -341,6 +381,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .route("/api/oauth/callback", get(oauth_callback))
         .route("/api/oauth/cancel", post(oauth_cancel))
+        .route("/api/audit", get(crate::audit_api::list_audit))
         .fallback(|| async { ApiError::route_not_found() })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .layer(axum::middleware::from_fn(limit_uri))
@@ -524,58 +565,65 @@ async fn create_instance(
     Admin(user): Admin,
     ApiJson(body): ApiJson<CreateInstance>,
 ) -> AppResult<(StatusCode, Json<InstanceView>)> {
-    if let Some(id) = &body.id {
-        valid_id(id)?;
-    }
-    valid_name(&body.name)?;
-    let dispatcher = s
-        .registry
-        .get(&body.connector_type)
-        .cloned()
-        .ok_or_else(|| {
-            ApiError::bad_request(
-                "unknown_connector_type",
-                format!("no connector type `{}`", body.connector_type),
-            )
-        })?;
-    let (instance, config) =
-        validate_instance(&s, &dispatcher, body.config, body.secrets.clone()).await?;
-    let secrets = Secrets::new(secrets_map(body.secrets)?);
-    let rt = InstanceRuntime::new_with_egress(instance.clone(), s.outbound.clone())?;
-    let ctx = hook_ctx(&rt, &user);
-    let new = NewConnectorInstance {
-        id: Some(
-            body.id
-                .unwrap_or_else(|| hex::encode(rand::random::<[u8; 16]>())),
-        ),
-        connector_type: body.connector_type,
-        name: body.name,
-        auth_type: instance.auth_type,
-        config,
-        secrets,
-    };
-    let store = Arc::clone(&s.stores.instances);
-    let outcome = dispatcher
-        .save_instance(&ctx, || async move {
-            store.create_instance(new).await.map_err(ActionError::from)
-        })
-        .await?;
-    let record = outcome.value;
-    let live = s.build_live(record.clone())?;
-    s.live
-        .write()
-        .expect("not poisoned")
-        .insert(record.id.clone(), live);
-    tracing::info!(instance = %record.id, connector_type = %record.connector_type, "instance created");
-    let mut v = view(
-        &record,
-        crate::state::secret_names(&dispatcher, record.auth_type),
-    );
-    v.hook_error = outcome.hook_error.map(|e| crate::error::ErrorDetail {
-        code: e.code.to_string(),
-        message: e.message,
-    });
-    Ok((StatusCode::CREATED, Json(v)))
+    let id = body
+        .id
+        .clone()
+        .unwrap_or_else(|| hex::encode(rand::random::<[u8; 16]>()));
+    let audit = Audit::new("instance.create").actor(&user).instance(&id);
+    audited(&s.stores.audit, audit, async {
+        if let Some(id) = &body.id {
+            valid_id(id)?;
+        }
+        valid_name(&body.name)?;
+        let dispatcher = s
+            .registry
+            .get(&body.connector_type)
+            .cloned()
+            .ok_or_else(|| {
+                ApiError::bad_request(
+                    "unknown_connector_type",
+                    format!("no connector type `{}`", body.connector_type),
+                )
+            })?;
+        let (instance, config) =
+            validate_instance(&s, &dispatcher, body.config, body.secrets.clone()).await?;
+        let secrets = Secrets::new(secrets_map(body.secrets)?);
+        let access = match body.access {
+            Some(names) => Some(access_ids(&s, names).await?),
+            None => None,
+        };
+        let rt = InstanceRuntime::new_with_egress(instance.clone(), s.outbound.clone())?;
+        let ctx = hook_ctx(&rt, &user);
+        let new = NewConnectorInstance {
+            access,
+            id: Some(id.clone()),
+            connector_type: body.connector_type,
+            name: body.name,
+            auth_type: instance.auth_type,
+            config,
+            secrets,
+        };
+        let store = Arc::clone(&s.stores.instances);
+        let outcome = dispatcher
+            .save_instance(&ctx, || async move {
+                store.create_instance(new).await.map_err(ActionError::from)
+            })
+            .await?;
+        let record = outcome.value;
+        let live = s.build_live(record.clone())?;
+        s.live
+            .write()
+            .expect("not poisoned")
+            .insert(record.id.clone(), Arc::clone(&live));
+        tracing::info!(instance = %record.id, connector_type = %record.connector_type, "instance created");
+        let mut v = instance_view(&s, &live, &user).await?;
+        v.hook_error = outcome.hook_error.map(|e| crate::error::ErrorDetail {
+            code: e.code.to_string(),
+            message: e.message,
+        });
+        Ok((StatusCode::CREATED, Json(v)))
+    })
+    .await
 }
 
 async fn instance_view(
@@ -598,7 +646,40 @@ async fn instance_view(
             .await?;
         v.connected = Some(t.is_some_and(|t| !t.revoked));
     }
+    if user.admin
+        && let Some(ids) = &live.record.access
+    {
+        let users = s.stores.users.list_users().await?;
+        v.access = Some(access::names_of(&users, ids));
+    }
     Ok(v)
+}
+
+/// The user ids of an access list given by name.
+async fn access_ids(s: &AppState, names: Vec<AccessName>) -> AppResult<Vec<String>> {
+    let names: Vec<String> = names.into_iter().map(|n| n.0).collect();
+    access::ids_of(&*s.stores.users, &names).await
+}
+
+/// Disconnect, from the per-user instance `after`, every user who could use it `before` and
+/// may not any more (their tokens are revoked at the provider where it can revoke).
+async fn disconnect_lost_access(
+    s: &AppState,
+    before: &ConnectorInstanceRecord,
+    after: &ConnectorInstanceRecord,
+) -> AppResult<()> {
+    if after.auth_mode != AuthMode::PerUser || before.access == after.access {
+        return Ok(());
+    }
+    for u in s.stores.users.list_users().await? {
+        if access::may_use(&u, before) && !access::may_use(&u, after) {
+            let deleted = s.flows.disconnect(&after.id, &u.id).await?;
+            if deleted > 0 {
+                tracing::info!(instance = %after.id, user = %u.id, "access removed: user disconnected");
+            }
+        }
+    }
+    Ok(())
 }
 
 #[utoipa::path(get, path = "/api/instances", security(("bearer" = []), ("api_key" = [])),
@@ -613,8 +694,8 @@ async fn list_instances(State(s): St, Caller(user): Caller) -> AppResult<Json<In
         .collect();
     lives.sort_by(|a, b| a.record.id.cmp(&b.record.id));
     let mut instances = Vec::with_capacity(lives.len());
-    for l in lives {
-        instances.push(instance_view(&s, &l, &user).await?);
+    for l in lives.iter().filter(|l| access::may_use(&user, &l.record)) {
+        instances.push(instance_view(&s, l, &user).await?);
     }
     Ok(Json(InstanceList { instances }))
 }
@@ -626,7 +707,7 @@ async fn get_instance(
     Caller(user): Caller,
     ApiPath(id): ApiPath<String>,
 ) -> AppResult<Json<InstanceView>> {
-    let live = s.get_live(&id)?;
+    let live = s.live_for(&id, &user)?;
     Ok(Json(instance_view(&s, &live, &user).await?))
 }
 
@@ -639,74 +720,86 @@ async fn update_instance(
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<UpdateInstance>,
 ) -> AppResult<Json<InstanceView>> {
-    if let Some(name) = &body.name {
-        valid_name(name)?;
-    }
-    let live = s.get_live(&id)?;
-    let dispatcher = Arc::clone(&live.dispatcher);
-    let mut config = match body.config {
-        Some(Value::Object(m)) => m,
-        Some(_) => {
-            return Err(ApiError::bad_request(
-                "invalid_config",
-                "config must be a JSON object",
-            ));
+    let audit = Audit::new("instance.update").actor(&user).instance(&id);
+    audited(&s.stores.audit, audit, async {
+        if let Some(name) = &body.name {
+            valid_name(name)?;
         }
-        None => match &live.record.config {
-            Value::Object(m) => m.clone(),
-            _ => Map::new(),
-        },
-    };
-    config
-        .entry("authType")
-        .or_insert_with(|| Value::String(live.record.auth_type.as_str().to_string()));
-    let mut secrets = secrets_map(secrets_value(&dispatcher, &live.record))?;
-    if let Some(update) = body.secrets {
-        for (k, v) in secrets_map(update)? {
-            if v.is_null() {
-                secrets.remove(&k);
-            } else {
-                secrets.insert(k, v);
+        let live = s.get_live(&id)?;
+        let dispatcher = Arc::clone(&live.dispatcher);
+        let mut config = match body.config {
+            Some(Value::Object(m)) => m,
+            Some(_) => {
+                return Err(ApiError::bad_request(
+                    "invalid_config",
+                    "config must be a JSON object",
+                ));
+            }
+            None => match &live.record.config {
+                Value::Object(m) => m.clone(),
+                _ => Map::new(),
+            },
+        };
+        config
+            .entry("authType")
+            .or_insert_with(|| Value::String(live.record.auth_type.as_str().to_string()));
+        let mut secrets = secrets_map(secrets_value(&dispatcher, &live.record))?;
+        if let Some(update) = body.secrets {
+            for (k, v) in secrets_map(update)? {
+                if v.is_null() {
+                    secrets.remove(&k);
+                } else {
+                    secrets.insert(k, v);
+                }
             }
         }
-    }
-    let (instance, config) = validate_instance(
-        &s,
-        &dispatcher,
-        Value::Object(config),
-        Value::Object(secrets.clone()),
-    )
-    .await?;
-    let rt = InstanceRuntime::new_with_egress(instance.clone(), s.outbound.clone())?;
-    let ctx = hook_ctx(&rt, &user);
-    let update = InstanceUpdate {
-        name: body.name,
-        auth_type: Some(instance.auth_type),
-        config: Some(config),
-        secrets: Some(Secrets::new(secrets)),
-    };
-    let store = Arc::clone(&s.stores.instances);
-    let id2 = id.clone();
-    let outcome = dispatcher
-        .save_instance(&ctx, || async move {
-            store
-                .update_instance(&id2, update)
-                .await
-                .map_err(ActionError::from)
-        })
+        let (instance, config) = validate_instance(
+            &s,
+            &dispatcher,
+            Value::Object(config),
+            Value::Object(secrets.clone()),
+        )
         .await?;
-    let live = s.build_live(outcome.value)?;
-    s.live
-        .write()
-        .expect("not poisoned")
-        .insert(id.clone(), Arc::clone(&live));
-    tracing::info!(instance = %id, "instance updated");
-    let mut v = instance_view(&s, &live, &user).await?;
-    v.hook_error = outcome.hook_error.map(|e| crate::error::ErrorDetail {
-        code: e.code.to_string(),
-        message: e.message,
-    });
-    Ok(Json(v))
+        let rt = InstanceRuntime::new_with_egress(instance.clone(), s.outbound.clone())?;
+        let ctx = hook_ctx(&rt, &user);
+        let access = match body.access {
+            None => None,
+            Some(None) => Some(None),
+            Some(Some(names)) => Some(Some(access_ids(&s, names).await?)),
+        };
+        let update = InstanceUpdate {
+            access,
+            name: body.name,
+            auth_type: Some(instance.auth_type),
+            config: Some(config),
+            secrets: Some(Secrets::new(secrets)),
+        };
+        let store = Arc::clone(&s.stores.instances);
+        let id2 = id.clone();
+        let outcome = dispatcher
+            .save_instance(&ctx, || async move {
+                store
+                    .update_instance(&id2, update)
+                    .await
+                    .map_err(ActionError::from)
+            })
+            .await?;
+        let before = live.record.clone();
+        let live = s.build_live(outcome.value)?;
+        s.live
+            .write()
+            .expect("not poisoned")
+            .insert(id.clone(), Arc::clone(&live));
+        tracing::info!(instance = %id, "instance updated");
+        disconnect_lost_access(&s, &before, &live.record).await?;
+        let mut v = instance_view(&s, &live, &user).await?;
+        v.hook_error = outcome.hook_error.map(|e| crate::error::ErrorDetail {
+            code: e.code.to_string(),
+            message: e.message,
+        });
+        Ok(Json(v))
+    })
+    .await
 }
 
 #[utoipa::path(delete, path = "/api/instances/{id}", security(("bearer" = []), ("api_key" = [])), params(("id" = String, Path, description = "The instance id", min_length = 1, max_length = 64, pattern = r"^[a-z0-9_-]{1,64}$")),
@@ -716,22 +809,26 @@ async fn delete_instance(
     Admin(user): Admin,
     ApiPath(id): ApiPath<String>,
 ) -> AppResult<StatusCode> {
-    let live = s.get_live(&id)?;
-    let ctx = hook_ctx(&live.runtime, &user);
-    let store = Arc::clone(&s.stores.instances);
-    let id2 = id.clone();
-    let outcome = live
-        .dispatcher
-        .delete_instance(&ctx, || async move {
-            store.delete_instance(&id2).await.map_err(ActionError::from)
-        })
-        .await?;
-    s.live.write().expect("not poisoned").remove(&id);
-    if !outcome.value {
-        return Err(ApiError::not_found("instance", &id));
-    }
-    tracing::info!(instance = %id, "instance deleted");
-    Ok(StatusCode::NO_CONTENT)
+    let audit = Audit::new("instance.delete").actor(&user).instance(&id);
+    audited(&s.stores.audit, audit, async {
+        let live = s.get_live(&id)?;
+        let ctx = hook_ctx(&live.runtime, &user);
+        let store = Arc::clone(&s.stores.instances);
+        let id2 = id.clone();
+        let outcome = live
+            .dispatcher
+            .delete_instance(&ctx, || async move {
+                store.delete_instance(&id2).await.map_err(ActionError::from)
+            })
+            .await?;
+        s.live.write().expect("not poisoned").remove(&id);
+        if !outcome.value {
+            return Err(ApiError::not_found("instance", &id));
+        }
+        tracing::info!(instance = %id, "instance deleted");
+        Ok(StatusCode::NO_CONTENT)
+    })
+    .await
 }
 
 // ---------------------------------------------------------------- actions
@@ -753,48 +850,49 @@ async fn run_action(
     ApiQuery(q): ApiQuery<ActionQuery>,
     ApiJsonOrEmpty(input): ApiJsonOrEmpty<Value>,
 ) -> AppResult<Response> {
-    let live = s.get_live(&id)?;
+    let audit = Audit::new("action.run")
+        .actor(&user)
+        .instance(&id)
+        .action(&action);
+    let live = match s.live_for(&id, &user) {
+        Ok(live) => live,
+        Err(e) => {
+            audit.finish_error(&*s.stores.audit, &e).await;
+            return Err(e);
+        }
+    };
+    let audit = audit.on_behalf_of(match live.record.auth_mode {
+        AuthMode::PerUser => user.name.as_str(),
+        AuthMode::Shared => "shared",
+    });
     let streaming = live
         .dispatcher
         .spec()
         .actions
         .get(&action)
         .is_some_and(|a| a.supports_streaming);
-    let ctx = live.runtime.context(&user.id, CancellationToken::new());
-    let caller = |e| for_caller(e, &user, &id);
     if streaming {
-        let stream = live
-            .dispatcher
-            .stream(&ctx, &action, input)
-            .await
-            .map_err(caller)?;
-        let events = stream
-            .map(|item| {
-                let ev = match item {
-                    Ok(ev) => Event::default()
-                        .event(if ev.event.is_empty() {
-                            "message".to_string()
-                        } else {
-                            ev.event
-                        })
-                        .json_data(ev.data),
-                    Err(e) => Event::default()
-                        .event("error")
-                        .json_data(json!({ "code": e.code, "message": e.message })),
-                };
-                Ok::<Event, Infallible>(ev.unwrap_or_else(|_| Event::default().event("error")))
-            })
-            .chain(futures::stream::once(async {
-                Ok(Event::default().event("end").data("{}"))
-            }));
-        return Ok(Sse::new(events)
-            .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
-            .into_response());
+        return stream_action(&s, &live, &user, &action, input, audit).await;
     }
-    if q.all_pages && live.dispatcher.is_listing(&action) {
+    let body = run_once(&live, &user, &action, q, input);
+    audited(&s.stores.audit, audit, body).await
+}
+
+/// A non-streaming action: one JSON answer.
+async fn run_once(
+    live: &crate::state::Live,
+    user: &User,
+    action: &str,
+    q: ActionQuery,
+    input: Value,
+) -> AppResult<Response> {
+    let id = live.record.id.as_str();
+    let ctx = live.runtime.context(&user.id, CancellationToken::new());
+    let caller = |e| for_caller(e, user, id);
+    if q.all_pages && live.dispatcher.is_listing(action) {
         let listing = live
             .dispatcher
-            .list(&ctx, &action, input)
+            .list(&ctx, action, input)
             .await
             .map_err(caller)?;
         let output = ActionOutput {
@@ -807,7 +905,7 @@ async fn run_action(
         .dispatcher
         .execute(
             &ctx,
-            &action,
+            action,
             input,
             ExecuteOptions {
                 all_pages: q.all_pages,
@@ -822,6 +920,64 @@ async fn run_action(
     .into_response())
 }
 
+/// A streaming action: Server-Sent Events, audited when the stream ends (or as `cancelled`
+/// when the client goes away first).
+async fn stream_action(
+    s: &Arc<AppState>,
+    live: &crate::state::Live,
+    user: &User,
+    action: &str,
+    input: Value,
+    audit: Audit,
+) -> AppResult<Response> {
+    let ctx = live.runtime.context(&user.id, CancellationToken::new());
+    let stream = match live.dispatcher.stream(&ctx, action, input).await {
+        Ok(stream) => stream,
+        Err(e) => {
+            let e = for_caller(e, user, &live.record.id);
+            audit.finish_error(&*s.stores.audit, &e).await;
+            return Err(e);
+        }
+    };
+    let mut pending = PendingAudit::new(Arc::clone(&s.stores.audit), audit);
+    let failure: Arc<std::sync::Mutex<Option<ApiError>>> = Arc::default();
+    let seen = Arc::clone(&failure);
+    let events = stream
+        .map(move |item| {
+            let ev = match item {
+                Ok(ev) => Event::default()
+                    .event(if ev.event.is_empty() {
+                        "message".to_string()
+                    } else {
+                        ev.event
+                    })
+                    .json_data(ev.data),
+                Err(e) => {
+                    let ev = Event::default()
+                        .event("error")
+                        .json_data(json!({ "code": e.code, "message": e.message }));
+                    *seen.lock().expect("not poisoned") = Some(ApiError::from(e));
+                    ev
+                }
+            };
+            Ok::<Event, Infallible>(ev.unwrap_or_else(|_| Event::default().event("error")))
+        })
+        .chain(futures::stream::once(async move {
+            let failed = failure.lock().expect("not poisoned").take();
+            match failed {
+                Some(e) => {
+                    let class = crate::audit::outcome_class(e.status);
+                    pending.finish(class, Some(&e.code)).await
+                }
+                None => pending.finish("ok", None).await,
+            }
+            Ok(Event::default().event("end").data("{}"))
+        }));
+    Ok(Sse::new(events)
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .into_response())
+}
+
 #[utoipa::path(post, path = "/api/instances/{id}/test", security(("bearer" = []), ("api_key" = [])), params(("id" = String, Path, description = "The instance id", min_length = 1, max_length = 64, pattern = r"^[a-z0-9_-]{1,64}$")),
     responses((status = 200, description = "The connection check passed", body = TestResponse), (status = 400, response = crate::openapi::BadRequest), (status = 401, response = crate::openapi::Unauthorized), (status = 403, response = crate::openapi::Forbidden), (status = 404, response = crate::openapi::NotFound), (status = 429, response = crate::openapi::TooManyRequests), (status = 502, response = crate::openapi::BadGateway), (status = 503, response = crate::openapi::ServiceUnavailable)))]
 async fn test_instance(
@@ -829,14 +985,18 @@ async fn test_instance(
     Caller(user): Caller,
     ApiPath(id): ApiPath<String>,
 ) -> AppResult<Json<TestResponse>> {
-    let live = s.get_live(&id)?;
-    let ctx = live.runtime.context(&user.id, CancellationToken::new());
-    let result = live
-        .dispatcher
-        .test(&ctx)
-        .await
-        .map_err(|e| for_caller(e, &user, &id))?;
-    Ok(Json(TestResponse { ok: true, result }))
+    let audit = Audit::new("instance.test").actor(&user).instance(&id);
+    audited(&s.stores.audit, audit, async {
+        let live = s.live_for(&id, &user)?;
+        let ctx = live.runtime.context(&user.id, CancellationToken::new());
+        let result = live
+            .dispatcher
+            .test(&ctx)
+            .await
+            .map_err(|e| for_caller(e, &user, &id))?;
+        Ok(Json(TestResponse { ok: true, result }))
+    })
+    .await
 }
 
 // ---------------------------------------------------------------- OAuth
@@ -854,7 +1014,24 @@ fn rate_limited(bucket: &str, retry_after: u64) -> Response {
     r
 }
 
+/// [`start_flow_unaudited`], recorded as `oauth.start`.
 async fn start_flow(
+    s: &AppState,
+    user: &User,
+    id: &str,
+    req: StartRequest,
+) -> Result<(StartResponse, HeaderValue), Response> {
+    let audit = Audit::new("oauth.start").actor(user).instance(id);
+    let r = start_flow_unaudited(s, user, id, req).await;
+    let outcome = match &r {
+        Ok(_) => "ok",
+        Err(resp) => crate::audit::outcome_class(resp.status()),
+    };
+    audit.finish_with(&*s.stores.audit, outcome, None).await;
+    r
+}
+
+async fn start_flow_unaudited(
     s: &AppState,
     user: &User,
     id: &str,
@@ -863,7 +1040,7 @@ async fn start_flow(
     s.oauth_limit
         .hit(&user.id, "start")
         .map_err(|w| rate_limited("start", w))?;
-    let live = s.get_live(id).map_err(IntoResponse::into_response)?;
+    let live = s.live_for(id, user).map_err(IntoResponse::into_response)?;
     if live.record.auth_mode != AuthMode::PerUser {
         return Err(ApiError::bad_request(
             "not_per_user",
@@ -1038,6 +1215,13 @@ async fn oauth_callback(State(s): St, headers: HeaderMap, RawQuery(q): RawQuery)
     r
 }
 
+/// The name of the user `id`, for the audit trail (`None` when the user is gone or the store
+/// cannot say).
+async fn user_name(s: &AppState, id: &str) -> Option<String> {
+    let users = s.stores.users.list_users().await.ok()?;
+    users.into_iter().find(|u| u.id == id).map(|u| u.name)
+}
+
 async fn callback_response(s: &AppState, headers: &HeaderMap, query: &str) -> Response {
     let home = s.public_base.to_string();
     let cookies = flow_cookies(headers);
@@ -1073,11 +1257,22 @@ async fn callback_response(s: &AppState, headers: &HeaderMap, query: &str) -> Re
         },
     };
     tracing::Span::current().record("user", user_id.as_str());
+    let mut audit = Audit::new("oauth.connect");
+    if let Some(name) = user_name(s, &user_id).await {
+        audit = audit.actor_name(&name).on_behalf_of(&name);
+    }
     if let Err(w) = s.oauth_limit.hit(&user_id, "callback") {
+        audit
+            .finish_with(&*s.stores.audit, "rate_limited", Some("rate_limited"))
+            .await;
         return rate_limited("callback", w);
     }
     match s.flows.callback(&user_id, params).await {
         Ok(c) => {
+            audit
+                .instance(&c.connector_id)
+                .finish_with(&*s.stores.audit, "ok", None)
+                .await;
             tracing::info!(instance = %c.connector_id, "OAuth flow completed");
             let name = s
                 .get_live(&c.connector_id)
@@ -1093,6 +1288,7 @@ async fn callback_response(s: &AppState, headers: &HeaderMap, query: &str) -> Re
         Err(e) => {
             tracing::info!(code = e.code, "OAuth callback refused");
             let e = ApiError::from_callback(e);
+            audit.finish_error(&*s.stores.audit, &e).await;
             page(
                 e.status,
                 "Authorization failed",
@@ -1111,10 +1307,14 @@ async fn oauth_disconnect(
     Caller(user): Caller,
     ApiPath(id): ApiPath<String>,
 ) -> AppResult<Json<DisconnectResponse>> {
-    s.get_live(&id)?;
-    let deleted = s.flows.disconnect(&id, &user.id).await?;
-    tracing::info!(instance = %id, deleted, "OAuth disconnected");
-    Ok(Json(DisconnectResponse { deleted }))
+    let audit = Audit::new("oauth.disconnect").actor(&user).instance(&id);
+    audited(&s.stores.audit, audit, async {
+        s.live_for(&id, &user)?;
+        let deleted = s.flows.disconnect(&id, &user.id).await?;
+        tracing::info!(instance = %id, deleted, "OAuth disconnected");
+        Ok(Json(DisconnectResponse { deleted }))
+    })
+    .await
 }
 
 /// Cancel one of the caller's pending authorizations.
@@ -1125,15 +1325,19 @@ async fn oauth_cancel(
     Caller(user): Caller,
     ApiJson(req): ApiJson<CancelRequest>,
 ) -> AppResult<Json<CancelResponse>> {
-    if req.state.len() > MAX_STATE_CHARS {
-        return Err(ApiError::bad_request(
-            "invalid_state",
-            format!("`state` has at most {MAX_STATE_CHARS} characters"),
-        ));
-    }
-    let cancelled = s.flows.cancel(&user.id, &req.state).await?;
-    s.flow_bindings.forget(&req.state, &user.id);
-    Ok(Json(CancelResponse { cancelled }))
+    let audit = Audit::new("oauth.cancel").actor(&user);
+    audited(&s.stores.audit, audit, async {
+        if req.state.len() > MAX_STATE_CHARS {
+            return Err(ApiError::bad_request(
+                "invalid_state",
+                format!("`state` has at most {MAX_STATE_CHARS} characters"),
+            ));
+        }
+        let cancelled = s.flows.cancel(&user.id, &req.state).await?;
+        s.flow_bindings.forget(&req.state, &user.id);
+        Ok(Json(CancelResponse { cancelled }))
+    })
+    .await
 }
 
 // ---------------------------------------------------------------- OpenAPI
@@ -1143,8 +1347,8 @@ async fn oauth_cancel(
     info(title = "connector serve", description = "Connector instances, actions, per-user OAuth. Authenticate with `Authorization: Bearer <API key>` or `X-Api-Key: <API key>`. Every error is `{\"error\": {\"code\", \"message\"}}`."),
     paths(healthz, readyz, openapi_json, connector_types, connector_type, list_instances, create_instance, get_instance,
         update_instance, delete_instance, run_action, test_instance, oauth_start, oauth_start_redirect,
-        oauth_callback, oauth_disconnect, oauth_cancel),
-    components(schemas(crate::error::ErrorBody, crate::error::ErrorDetail, InstanceView, InstanceList, CreateInstance, UpdateInstance, TruncatedView,
+        oauth_callback, oauth_disconnect, oauth_cancel, crate::audit_api::list_audit),
+    components(schemas(crate::error::ErrorBody, crate::error::ErrorDetail, InstanceView, AccessName, crate::audit_api::AuditList, crate::audit_api::AuditEventView, InstanceList, CreateInstance, UpdateInstance, TruncatedView,
         ActionOutput, StartRequest, StartResponse, CancelRequest, CancelResponse, DisconnectResponse, TestResponse, Health, Catalog),
         responses(crate::openapi::BadRequest, crate::openapi::RequestTimeout, crate::openapi::Unauthorized, crate::openapi::Forbidden, crate::openapi::NotFound,
             crate::openapi::Conflict, crate::openapi::PayloadTooLarge, crate::openapi::UnsupportedMediaType,

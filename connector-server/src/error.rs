@@ -9,6 +9,9 @@ use connector_runtime::ActionError;
 use connector_runtime::error::ErrorClass;
 use serde::Serialize;
 
+/// What a handler returns.
+pub type AppResult<T> = Result<T, ApiError>;
+
 /// An error answer of the API.
 #[derive(Debug, Clone)]
 pub struct ApiError {

@@ -5,7 +5,10 @@
 //! server and returns when the shutdown signal fires and in-flight requests have finished.
 //! See `docs/server-api.md`.
 
+pub mod access;
 pub mod api;
+pub mod audit;
+pub mod audit_api;
 pub mod error;
 pub mod extract;
 pub mod guard;
@@ -62,6 +65,8 @@ pub struct ServerConfig {
     /// OAuth starts and callbacks per user per minute (each).
     pub oauth_rate_per_minute: u32,
     pub cleanup_every: Duration,
+    /// Audit events are kept this many days, then deleted by the periodic cleanup.
+    pub audit_retention_days: u32,
     /// Header, body and idle timeouts and the connection cap (see [`http`]).
     pub limits: ConnLimits,
 }
@@ -79,6 +84,7 @@ impl ServerConfig {
             max_body_bytes: 256 * 1024,
             oauth_rate_per_minute: 20,
             cleanup_every: Duration::from_secs(10 * 60),
+            audit_retention_days: connector_runtime::store::DEFAULT_AUDIT_RETENTION_DAYS,
             limits: ConnLimits::default(),
         }
     }
@@ -110,15 +116,10 @@ fn start_err(what: &str, e: impl std::fmt::Display) -> StartError {
 /// The operator keyring: `CONNECTOR_KEY` / `CONNECTOR_KEY_FILE` when set, else
 /// `<data dir>/operator.key`, generated (mode 0600) on first start with a warning on stderr.
 pub fn operator_keyring(data_dir: &Path) -> Result<Keyring, StartError> {
-    let configured = std::env::var(KEY_ENV).is_ok_and(|v| !v.trim().is_empty())
-        || std::env::var_os(KEY_FILE_ENV).is_some_and(|v| !v.is_empty());
-    if configured {
-        return Keyring::from_env().map_err(|e| start_err("reading the operator key", e));
+    if let Some(keys) = existing_operator_keyring(data_dir)? {
+        return Ok(keys);
     }
     let path = data_dir.join(KEY_FILE);
-    if path.exists() {
-        return Keyring::from_file(&path).map_err(|e| start_err("reading the operator key", e));
-    }
     connector_runtime::store::sqlite::create_private_dir(data_dir)
         .map_err(|e| start_err(&format!("creating {}", data_dir.display()), e))?;
     let key = Keyring::generate_key();
@@ -134,6 +135,25 @@ pub fn operator_keyring(data_dir: &Path) -> Result<Keyring, StartError> {
         db = data_dir.join(DB_FILE).display()
     );
     Keyring::from_file(&path).map_err(|e| start_err("reading the operator key", e))
+}
+
+/// The operator keyring when one is configured or already in the data directory; `None`
+/// rather than generating one (for commands that read a store the server created).
+pub fn existing_operator_keyring(data_dir: &Path) -> Result<Option<Keyring>, StartError> {
+    let configured = std::env::var(KEY_ENV).is_ok_and(|v| !v.trim().is_empty())
+        || std::env::var_os(KEY_FILE_ENV).is_some_and(|v| !v.is_empty());
+    if configured {
+        return Keyring::from_env()
+            .map(Some)
+            .map_err(|e| start_err("reading the operator key", e));
+    }
+    let path = data_dir.join(KEY_FILE);
+    if path.exists() {
+        return Keyring::from_file(&path)
+            .map(Some)
+            .map_err(|e| start_err("reading the operator key", e));
+    }
+    Ok(None)
 }
 
 fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
@@ -206,7 +226,10 @@ pub async fn serve(
     let cleanup = spawn_cleanup(
         Arc::clone(&stores.maintenance),
         config.cleanup_every,
-        CleanupPolicy::default(),
+        CleanupPolicy {
+            audit_retention: Duration::from_secs(u64::from(config.audit_retention_days) * 86_400),
+            ..CleanupPolicy::default()
+        },
         cancel.clone(),
     );
 
@@ -363,7 +386,9 @@ async fn request_log(req: Request, next: Next) -> Response {
         user = tracing::field::Empty,
     );
     let started = std::time::Instant::now();
-    let mut res = next.run(req).instrument(span.clone()).await;
+    let mut res = audit::REQUEST_ID
+        .scope(id.clone(), next.run(req).instrument(span.clone()))
+        .await;
     span.in_scope(|| {
         tracing::info!(
             status = res.status().as_u16(),

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use connector_runtime::oauth::OAuthFlows;
-use connector_runtime::store::{ConnectorInstanceRecord, SqliteStore, Stores};
+use connector_runtime::store::{ConnectorInstanceRecord, SqliteStore, Stores, User};
 use connector_runtime::{ConnectorInstance, Dispatcher, InstanceRuntime, Registry};
 use connector_spec::AuthMode;
 use serde_json::{Map, Value};
@@ -117,6 +117,17 @@ impl AppState {
             .get(id)
             .cloned()
             .ok_or_else(|| ApiError::not_found("instance", id))
+    }
+
+    /// The instance `id` if `user` may use it; 404 otherwise, the same as for no instance
+    /// (see [`crate::access`]).
+    pub fn live_for(&self, id: &str, user: &User) -> Result<Arc<Live>, ApiError> {
+        let live = self.get_live(id)?;
+        if crate::access::may_use(user, &live.record) {
+            Ok(live)
+        } else {
+            Err(ApiError::not_found("instance", id))
+        }
     }
 
     /// Whether the flow cookie is `__Host-connector_flow` (https) or `connector_flow`.

@@ -11,7 +11,7 @@ use connector_server::{ConnLimits, DB_FILE, OutboundPolicy, ServerConfig};
 
 use crate::Outcome;
 
-const DATA_DIR_HELP: &str = "Data directory holding connector.db and operator.key. Default: $CONNECTOR_HOME, else ./.connector";
+pub const DATA_DIR_HELP: &str = "Data directory holding connector.db and operator.key. Default: $CONNECTOR_HOME, else ./.connector";
 
 #[derive(Args, Debug)]
 pub struct ServeArgs {
@@ -58,6 +58,10 @@ pub struct ServeArgs {
     /// Connections served at once; more wait in the listen backlog until one closes
     #[arg(long, value_name = "N", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub max_connections: u64,
+    /// Days the audit trail keeps an event (`GET /api/audit`, `connector audit`); older events
+    /// are deleted by the periodic cleanup
+    #[arg(long, value_name = "DAYS", default_value_t = connector_runtime::store::DEFAULT_AUDIT_RETENTION_DAYS, value_parser = clap::value_parser!(u32).range(1..=36_500))]
+    pub audit_retention_days: u32,
 }
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<Outcome> {
@@ -75,6 +79,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<Outcome> {
     config.ears_base_url = args.ears_base_url;
     config.max_body_bytes = args.max_body_bytes;
     config.oauth_rate_per_minute = args.oauth_rate_per_minute;
+    config.audit_retention_days = args.audit_retention_days;
     config.limits = ConnLimits {
         header_timeout: Duration::from_secs(args.header_timeout),
         body_timeout: Duration::from_secs(args.body_timeout),
