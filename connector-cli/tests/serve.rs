@@ -749,3 +749,298 @@ async fn after_sigkill_and_restart_every_users_connector_still_works() {
         assert_eq!((st, &v["output"]["account"]), (200, &json!(account)), "{v}");
     }
 }
+
+/// `(operation, actor, on behalf of, instance, outcome)` of each audit event, oldest first.
+fn audit_rows(v: &Value) -> Vec<(String, String, String, String, String)> {
+    let s = |e: &Value, k: &str| e[k].as_str().unwrap_or("-").to_string();
+    let mut rows: Vec<_> = v["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                s(e, "operation"),
+                s(e, "actor"),
+                s(e, "onBehalfOf"),
+                s(e, "instance"),
+                s(e, "outcome"),
+            )
+        })
+        .collect();
+    rows.reverse();
+    rows
+}
+
+fn row(
+    op: &str,
+    actor: &str,
+    whose: &str,
+    instance: &str,
+    outcome: &str,
+) -> (String, String, String, String, String) {
+    (
+        op.into(),
+        actor.into(),
+        whose.into(),
+        instance.into(),
+        outcome.into(),
+    )
+}
+
+/// A scripted session of two users: access lists hide and refuse an instance, losing access
+/// disconnects, and the audit trail has exactly one event per operation, with no secret and
+/// no input value in it.
+#[tokio::test(flavor = "multi_thread")]
+async fn access_lists_hold_and_the_audit_trail_has_one_event_per_operation() {
+    let mock = start_mock().await;
+    let server = Server::start().await;
+    let seen = Seen::default();
+    let admin_key = server.add_user("admin", true);
+    let alice_key = server.add_user("alice", false);
+    let bob_key = server.add_user("bob", false);
+    let api = |key: Option<&str>, account: &str| Api {
+        c: browser(account),
+        base: &server.base,
+        key: key.map(str::to_string),
+        seen: seen.clone(),
+    };
+    let admin = api(Some(&admin_key), "admin");
+    let alice = api(Some(&alice_key), "alice-account");
+    let bob = api(Some(&bob_key), "bob-account");
+    let base = format!("http://{mock}");
+
+    // Only alice may use `files`; everyone may use `shared-files`.
+    let mut files = instance_body(mock, "files", &base);
+    files["access"] = json!(["alice"]);
+    let (st, v) = admin
+        .call(Method::POST, "/api/instances", Some(files))
+        .await;
+    assert_eq!((st, &v["access"]), (201, &json!(["alice"])), "{v}");
+    let (st, _) = admin
+        .call(
+            Method::POST,
+            "/api/instances",
+            Some(instance_body(mock, "open", &base)),
+        )
+        .await;
+    assert_eq!(st, 201);
+    let mut unknown = instance_body(mock, "typo", &base);
+    unknown["access"] = json!(["carol"]);
+    let (st, v) = admin
+        .call(Method::POST, "/api/instances", Some(unknown))
+        .await;
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (400, Some("unknown_user")),
+        "{v}"
+    );
+
+    // bob neither sees nor runs nor connects `files`: the answers are those for no instance.
+    let (_, v) = bob.call(Method::GET, "/api/instances", None).await;
+    let ids: Vec<&str> = v["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, vec!["open"]);
+    assert!(
+        v["instances"][0].get("access").is_none(),
+        "users do not see access lists"
+    );
+    let (st, _) = bob.call(Method::GET, "/api/instances/files", None).await;
+    assert_eq!(st, 404);
+    let (st, v) = bob
+        .call(
+            Method::POST,
+            "/api/instances/files/actions/me",
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (404, Some("instance_not_found")),
+        "{v}"
+    );
+    let (st, _) = bob
+        .call(
+            Method::POST,
+            "/api/instances/files/oauth/start",
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(st, 404);
+
+    // alice connects and runs; an input value never reaches the trail.
+    let (st, _, body) = alice.page("/api/instances/files/oauth/start").await;
+    assert_eq!(st, 200, "{body}");
+    let (st, v) = alice
+        .call(
+            Method::POST,
+            "/api/instances/files/actions/me",
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(
+        (st, &v["output"]["account"]),
+        (200, &json!("alice-account")),
+        "{v}"
+    );
+    let input_canary = format!("{CANARY}input-value");
+    let (st, _) = alice
+        .call(
+            Method::POST,
+            "/api/instances/files/actions/me",
+            Some(json!({"note": input_canary})),
+        )
+        .await;
+    assert_eq!(st, 400);
+
+    // Taking alice off the list disconnects her: opened to everyone again, she must reconnect.
+    let (st, v) = admin
+        .call(
+            Method::PUT,
+            "/api/instances/files",
+            Some(json!({"access": ["bob"]})),
+        )
+        .await;
+    assert_eq!((st, &v["access"]), (200, &json!(["bob"])), "{v}");
+    let (st, _) = alice.call(Method::GET, "/api/instances/files", None).await;
+    assert_eq!(st, 404);
+    let (st, v) = admin
+        .call(
+            Method::PUT,
+            "/api/instances/files",
+            Some(json!({"access": null})),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    assert!(v.get("access").is_none(), "{v}");
+    let (st, v) = alice.call(Method::GET, "/api/instances/files", None).await;
+    assert_eq!((st, &v["connected"]), (200, &json!(false)), "{v}");
+
+    // The rest of the session: a test, a cancel, a disconnect, refusals, a delete.
+    let (st, _) = bob
+        .call(Method::POST, "/api/instances/open/test", None)
+        .await;
+    assert_eq!(st, 400, "the spec has no connection test");
+    let (st, v) = bob
+        .call(
+            Method::POST,
+            "/api/oauth/cancel",
+            Some(json!({"state": "nope"})),
+        )
+        .await;
+    assert_eq!((st, &v["cancelled"]), (200, &json!(false)));
+    let (st, _) = bob
+        .call(Method::DELETE, "/api/instances/open/oauth", None)
+        .await;
+    assert_eq!(st, 200);
+    let (st, _) = api(None, "x")
+        .call(Method::GET, "/api/instances", None)
+        .await;
+    assert_eq!(st, 401);
+    let (st, _) = api(Some("ck_wrong"), "x")
+        .call(Method::GET, "/api/instances", None)
+        .await;
+    assert_eq!(st, 401);
+    let (st, _) = bob.call(Method::DELETE, "/api/instances/open", None).await;
+    assert_eq!(st, 403);
+    let (st, _) = admin
+        .call(Method::DELETE, "/api/instances/open", None)
+        .await;
+    assert_eq!(st, 204);
+
+    let (st, trail) = admin.call(Method::GET, "/api/audit?limit=500", None).await;
+    assert_eq!(st, 200, "{trail}");
+    assert_eq!(
+        audit_rows(&trail),
+        vec![
+            row("instance.create", "admin", "-", "files", "ok"),
+            row("instance.create", "admin", "-", "open", "ok"),
+            row("instance.create", "admin", "-", "typo", "invalid"),
+            row("action.run", "bob", "-", "files", "not_found"),
+            row("oauth.start", "bob", "-", "files", "not_found"),
+            row("oauth.start", "alice", "-", "files", "ok"),
+            row("oauth.connect", "alice", "alice", "files", "ok"),
+            row("action.run", "alice", "alice", "files", "ok"),
+            row("action.run", "alice", "alice", "files", "invalid"),
+            row("instance.update", "admin", "-", "files", "ok"),
+            row("instance.update", "admin", "-", "files", "ok"),
+            row("instance.test", "bob", "-", "open", "invalid"),
+            row("oauth.cancel", "bob", "-", "-", "ok"),
+            row("oauth.disconnect", "bob", "-", "open", "ok"),
+            row("auth.refused", "-", "-", "-", "denied"),
+            row("auth.refused", "-", "-", "-", "denied"),
+            row("auth.forbidden", "bob", "-", "-", "denied"),
+            row("instance.delete", "admin", "-", "open", "ok"),
+        ]
+    );
+    for e in trail["events"].as_array().unwrap() {
+        assert!(e["durationMs"].as_i64().unwrap() >= 0, "{e}");
+        assert!(
+            e["requestId"].is_string(),
+            "every event names its request: {e}"
+        );
+    }
+
+    // Filters and pages.
+    let (_, v) = admin
+        .call(Method::GET, "/api/audit?user=bob&outcome=not_found", None)
+        .await;
+    let ops: Vec<_> = audit_rows(&v).into_iter().map(|r| r.0).collect();
+    assert_eq!(ops, vec!["action.run", "oauth.start"]);
+    let (_, p1) = admin
+        .call(Method::GET, "/api/audit?operation=action.run&limit=2", None)
+        .await;
+    assert_eq!(p1["events"].as_array().unwrap().len(), 2);
+    let before = p1["nextBefore"].as_i64().expect("a next page");
+    let (_, p2) = admin
+        .call(
+            Method::GET,
+            &format!("/api/audit?operation=action.run&limit=2&before={before}"),
+            None,
+        )
+        .await;
+    assert_eq!(p2["events"].as_array().unwrap().len(), 1);
+    assert!(p2.get("nextBefore").is_none(), "{p2}");
+    let (st, _) = alice.call(Method::GET, "/api/audit", None).await;
+    assert_eq!(st, 403, "the trail is for admins");
+
+    // `connector audit` reads the same trail from the data directory.
+    let out = support::run_ok(
+        Command::new(bin())
+            .args(["audit", "--user", "alice", "--json", "--data-dir"])
+            .arg(&server.data),
+    );
+    let lines: Vec<Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let ops: Vec<&str> = lines
+        .iter()
+        .rev()
+        .map(|e| e["operation"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ops,
+        vec![
+            "oauth.start",
+            "oauth.connect",
+            "action.run",
+            "action.run",
+            "auth.forbidden"
+        ],
+        "alice's events (her GET /api/audit last), newest first from the CLI"
+    );
+
+    // No secret, token, key or input value anywhere in the trail.
+    let text = trail.to_string() + &lines.iter().map(Value::to_string).collect::<String>();
+    for needle in [CANARY, &admin_key, &alice_key, &bob_key, CLIENT_SECRET] {
+        assert!(
+            !text.contains(needle),
+            "`{needle}` in the audit trail:\n{text}"
+        );
+    }
+}

@@ -114,7 +114,8 @@ impl Audit {
     pub async fn finish_with(mut self, store: &dyn AuditStore, outcome: &str, code: Option<&str>) {
         self.event.outcome = outcome.to_string();
         self.event.code = code.map(str::to_string);
-        self.event.duration_ms = i64::try_from(self.started.elapsed().as_millis()).unwrap_or(i64::MAX);
+        self.event.duration_ms =
+            i64::try_from(self.started.elapsed().as_millis()).unwrap_or(i64::MAX);
         if let Err(e) = store.record(self.event).await {
             // The operation itself is done; losing its record is logged, not answered.
             tracing::error!(error = %e, "recording an audit event failed");

@@ -53,7 +53,9 @@ fn parse_time(s: &str) -> Result<i64, String> {
         Ok(t) => t,
         Err(_) => {
             let age = humantime::parse_duration(s).map_err(|_| {
-                format!("`{s}` is neither an RFC 3339 time (2026-12-01T09:00:00Z) nor an age (24h, 7d)")
+                format!(
+                    "`{s}` is neither an RFC 3339 time (2026-12-01T09:00:00Z) nor an age (24h, 7d)"
+                )
             })?;
             SystemTime::now()
                 .checked_sub(age)
@@ -84,7 +86,10 @@ fn line(e: &AuditEvent) -> String {
         opt(&e.action),
         opt(&e.target),
         e.outcome,
-        e.code.as_ref().map(|c| format!(" ({c})")).unwrap_or_default(),
+        e.code
+            .as_ref()
+            .map(|c| format!(" ({c})"))
+            .unwrap_or_default(),
         e.duration_ms,
     )
 }
