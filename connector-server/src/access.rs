@@ -22,7 +22,7 @@ pub fn may_use(user: &User, record: &ConnectorInstanceRecord) -> bool {
         || record
             .access
             .as_ref()
-            .is_none_or(|ids| ids.iter().any(|id| *id == user.id))
+            .is_none_or(|ids| ids.contains(&user.id))
 }
 
 /// The user ids of `names`, in order, without repeats. An unknown name is a 400 that names it.

@@ -90,10 +90,11 @@ impl AuditEvent {
             &mut self.target,
             &mut self.code,
             &mut self.request_id,
-        ] {
-            if let Some(s) = f {
-                cut(s);
-            }
+        ]
+        .into_iter()
+        .flatten()
+        {
+            cut(f);
         }
         self
     }
