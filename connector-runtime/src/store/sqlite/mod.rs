@@ -6,7 +6,7 @@
 //! `instances.rs`, `users.rs`, `maintenance.rs`); opening the file and its modes are in
 //! `connect.rs`.
 //!
-//! # Schema (version 1)
+//! # Schema
 //!
 //! - `schema_version(version, applied_at)`: one row per applied migration.
 //! - `tokens`: shared and per-user tokens. `id` is the full [`TokenId`](super::TokenId) string; `scope` is
@@ -15,7 +15,10 @@
 //!   are sealed blobs.
 //! - `oauth_states`: pending authorization-code states; `pkce_verifier` is sealed and set to
 //!   NULL when the state is consumed.
-//! - `connector_instances`: id, type, name, auth type, auth mode, config JSON, sealed secrets.
+//! - `connector_instances`: id, type, name, auth type, auth mode, config JSON, sealed secrets,
+//!   and (migration 3) `access`, a JSON array of user ids or NULL for every user.
+//! - `audit_events` (migration 3): the audit trail ([`AuditStore`](super::AuditStore)); names,
+//!   ids and error codes only, nothing sealed.
 //! - `server_users`: users and their API-key hashes. Not a numbered migration: it predates
 //!   this module (the server created it) and is created with `IF NOT EXISTS` on open, so
 //!   files written before and after it moved here are the same.
