@@ -491,7 +491,7 @@ fn hook_ctx(rt: &InstanceRuntime, user: &User) -> connector_runtime::ActionConte
     rt.context(&user.id, CancellationToken::new())
 }
 
-fn valid_id(id: &str) -> AppResult<()> {
+pub(crate) fn valid_id(id: &str) -> AppResult<()> {
     if id.is_empty()
         || id.len() > 64
         || !id

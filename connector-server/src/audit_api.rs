@@ -124,9 +124,82 @@ fn in_range(name: &str, v: Option<i64>, min: i64) -> AppResult<Option<i64>> {
     }
 }
 
+/// `s` matches `^[a-z]{1,32}$`-style rules: `first` for the first character, `rest` for the
+/// others, at most `max` characters, and (for operations) one `.` between two parts.
+fn word(s: &str, max: usize, first: fn(u8) -> bool, rest: fn(u8) -> bool) -> bool {
+    !s.is_empty() && s.len() <= max && first(s.as_bytes()[0]) && s.bytes().skip(1).all(rest)
+}
+
+fn check(
+    name: &str,
+    value: &Option<String>,
+    ok: impl Fn(&str) -> bool,
+    rule: &str,
+) -> AppResult<()> {
+    match value {
+        Some(v) if !ok(v) => Err(ApiError::bad_request(
+            "invalid_query",
+            format!("`{name}` is {rule}"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn lower_or_underscore(b: u8) -> bool {
+    b.is_ascii_lowercase() || b == b'_'
+}
+
 impl AuditQuery {
+    /// The filters' text rules, as the document states them.
+    fn check_text(&self) -> AppResult<()> {
+        check(
+            "user",
+            &self.user,
+            |u| connector_runtime::store::check_user_name(u).is_ok(),
+            "1 to 64 of ASCII letters, digits, `-`, `_`, `.` and `@`",
+        )?;
+        if let Some(id) = &self.instance {
+            crate::api::valid_id(id)?;
+        }
+        check(
+            "action",
+            &self.action,
+            |a| {
+                word(
+                    a,
+                    128,
+                    |b| b.is_ascii_alphabetic(),
+                    |b| b.is_ascii_alphanumeric() || b == b'_',
+                )
+            },
+            "a letter, then letters, digits and `_` (at most 128)",
+        )?;
+        check(
+            "operation",
+            &self.operation,
+            |o| {
+                o.split_once('.').is_some_and(|(a, b)| {
+                    word(
+                        a,
+                        32,
+                        |c| c.is_ascii_lowercase(),
+                        |c| c.is_ascii_lowercase(),
+                    ) && word(b, 32, lower_or_underscore, lower_or_underscore)
+                })
+            },
+            "`<kind>.<verb>`, e.g. `action.run`",
+        )?;
+        check(
+            "outcome",
+            &self.outcome,
+            |o| word(o, 32, lower_or_underscore, lower_or_underscore),
+            "1 to 32 of a-z and `_`, e.g. `ok` or `denied`",
+        )
+    }
+
     /// The store filter, with the bounds the document states checked.
     pub fn filter(self) -> AppResult<AuditFilter> {
+        self.check_text()?;
         let limit = self.limit.unwrap_or(DEFAULT_PAGE);
         if !(1..=MAX_PAGE).contains(&limit) {
             return Err(ApiError::bad_request(
@@ -161,4 +234,44 @@ pub async fn list_audit(
         events: page.events.into_iter().map(AuditEventView::from).collect(),
         next_before: page.next_before_id,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn query(f: impl FnOnce(&mut AuditQuery)) -> AppResult<AuditFilter> {
+        let mut q: AuditQuery = serde_json::from_value(serde_json::json!({})).unwrap();
+        f(&mut q);
+        q.filter()
+    }
+
+    #[test]
+    fn every_filter_is_held_to_its_documented_rule() {
+        assert_eq!(query(|_| {}).unwrap().limit, DEFAULT_PAGE);
+        let ok = query(|q| {
+            q.user = Some("alice@example.com".into());
+            q.instance = Some("jira-prod".into());
+            q.action = Some("createIssue".into());
+            q.operation = Some("action.run".into());
+            q.outcome = Some("not_found".into());
+        });
+        assert!(ok.is_ok());
+        type Set = fn(&mut AuditQuery);
+        let bad: [(&str, Set); 9] = [
+            ("user", |q| q.user = Some(String::new())),
+            ("user", |q| q.user = Some("a b".into())),
+            ("instance", |q| q.instance = Some("Jira".into())),
+            ("action", |q| q.action = Some("1run".into())),
+            ("operation", |q| q.operation = Some("action".into())),
+            ("operation", |q| q.operation = Some("action.".into())),
+            ("outcome", |q| q.outcome = Some("OK".into())),
+            ("limit", |q| q.limit = Some(0)),
+            ("since", |q| q.since = Some(-1)),
+        ];
+        for (field, set) in bad {
+            let e = query(set).unwrap_err();
+            assert_eq!(e.status, axum::http::StatusCode::BAD_REQUEST, "{field}");
+        }
+    }
 }
