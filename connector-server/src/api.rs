@@ -318,6 +318,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/api/openapi.json", get(openapi_json))
+        .route("/metrics", get(metrics))
         .route("/api/connector-types", get(connector_types))
         .route("/api/connector-types/{id}", get(connector_type))
         .route("/api/instances", get(list_instances).post(create_instance))
@@ -394,6 +395,17 @@ async fn readyz(State(s): St) -> AppResult<Json<Health>> {
     Ok(Json(Health {
         status: "ready".into(),
     }))
+}
+
+/// The server's metrics in the Prometheus exposition format (OpenMetrics text): HTTP
+/// requests, action runs, upstream retries, rate-limit waits, token refreshes
+/// (docs/operations.md, "Metrics and traces"). Admins only; `--metrics-listen` serves the
+/// same without authentication on an address of its own.
+#[utoipa::path(get, path = "/metrics", security(("bearer" = []), ("api_key" = [])),
+    responses((status = 200, description = "The metrics", content_type = "application/openmetrics-text", body = String),
+        (status = 401, response = crate::openapi::Unauthorized), (status = 403, response = crate::openapi::Forbidden), (status = 503, response = crate::openapi::ServiceUnavailable)))]
+async fn metrics(State(s): St, Admin(_): Admin) -> Response {
+    crate::metrics::response(&s.metrics)
 }
 
 /// The OpenAPI document of this API (this document).
@@ -754,49 +766,43 @@ async fn run_action(
     ApiJsonOrEmpty(input): ApiJsonOrEmpty<Value>,
 ) -> AppResult<Response> {
     let live = s.get_live(&id)?;
+    let ctx = live.runtime.context(&user.id, CancellationToken::new());
+    let started = std::time::Instant::now();
+    let result = dispatch_action(&live, &ctx, &action, q.all_pages, input).await;
+    // Only actions the spec declares are counted: an unknown name is the caller's text.
+    let spec = live.dispatcher.spec();
+    if spec.actions.contains_key(&action) {
+        s.metrics.action_run(
+            &spec.id,
+            &action,
+            result.as_ref().map(|_| ()),
+            started.elapsed(),
+        );
+    }
+    result.map_err(|e| for_caller(e, &user, &id))
+}
+
+/// Run `action` as SSE (a streaming action), as a whole listing (`allPages` on a listing
+/// action) or once. A stream counts as a success once it has started.
+async fn dispatch_action(
+    live: &crate::state::Live,
+    ctx: &connector_runtime::ActionContext,
+    action: &str,
+    all_pages: bool,
+    input: Value,
+) -> Result<Response, ActionError> {
     let streaming = live
         .dispatcher
         .spec()
         .actions
-        .get(&action)
+        .get(action)
         .is_some_and(|a| a.supports_streaming);
-    let ctx = live.runtime.context(&user.id, CancellationToken::new());
-    let caller = |e| for_caller(e, &user, &id);
     if streaming {
-        let stream = live
-            .dispatcher
-            .stream(&ctx, &action, input)
-            .await
-            .map_err(caller)?;
-        let events = stream
-            .map(|item| {
-                let ev = match item {
-                    Ok(ev) => Event::default()
-                        .event(if ev.event.is_empty() {
-                            "message".to_string()
-                        } else {
-                            ev.event
-                        })
-                        .json_data(ev.data),
-                    Err(e) => Event::default()
-                        .event("error")
-                        .json_data(json!({ "code": e.code, "message": e.message })),
-                };
-                Ok::<Event, Infallible>(ev.unwrap_or_else(|_| Event::default().event("error")))
-            })
-            .chain(futures::stream::once(async {
-                Ok(Event::default().event("end").data("{}"))
-            }));
-        return Ok(Sse::new(events)
-            .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
-            .into_response());
+        let stream = live.dispatcher.stream(ctx, action, input).await?;
+        return Ok(sse(stream));
     }
-    if q.all_pages && live.dispatcher.is_listing(&action) {
-        let listing = live
-            .dispatcher
-            .list(&ctx, &action, input)
-            .await
-            .map_err(caller)?;
+    if all_pages && live.dispatcher.is_listing(action) {
+        let listing = live.dispatcher.list(ctx, action, input).await?;
         let output = ActionOutput {
             output: Value::Array(listing.records),
             truncated: listing.truncated.map(TruncatedView::from),
@@ -805,21 +811,39 @@ async fn run_action(
     }
     let output = live
         .dispatcher
-        .execute(
-            &ctx,
-            &action,
-            input,
-            ExecuteOptions {
-                all_pages: q.all_pages,
-            },
-        )
-        .await
-        .map_err(caller)?;
+        .execute(ctx, action, input, ExecuteOptions { all_pages })
+        .await?;
     Ok(Json(ActionOutput {
         output,
         truncated: None,
     })
     .into_response())
+}
+
+/// A stream's items as Server-Sent Events, then an `end` event.
+fn sse(stream: connector_runtime::EventStream) -> Response {
+    let events = stream
+        .map(|item| {
+            let ev = match item {
+                Ok(ev) => Event::default()
+                    .event(if ev.event.is_empty() {
+                        "message".to_string()
+                    } else {
+                        ev.event
+                    })
+                    .json_data(ev.data),
+                Err(e) => Event::default()
+                    .event("error")
+                    .json_data(json!({ "code": e.code, "message": e.message })),
+            };
+            Ok::<Event, Infallible>(ev.unwrap_or_else(|_| Event::default().event("error")))
+        })
+        .chain(futures::stream::once(async {
+            Ok(Event::default().event("end").data("{}"))
+        }));
+    Sse::new(events)
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .into_response()
 }
 
 #[utoipa::path(post, path = "/api/instances/{id}/test", security(("bearer" = []), ("api_key" = [])), params(("id" = String, Path, description = "The instance id", min_length = 1, max_length = 64, pattern = r"^[a-z0-9_-]{1,64}$")),
@@ -1141,7 +1165,7 @@ async fn oauth_cancel(
 #[derive(OpenApi)]
 #[openapi(
     info(title = "connector serve", description = "Connector instances, actions, per-user OAuth. Authenticate with `Authorization: Bearer <API key>` or `X-Api-Key: <API key>`. Every error is `{\"error\": {\"code\", \"message\"}}`."),
-    paths(healthz, readyz, openapi_json, connector_types, connector_type, list_instances, create_instance, get_instance,
+    paths(healthz, readyz, openapi_json, metrics, connector_types, connector_type, list_instances, create_instance, get_instance,
         update_instance, delete_instance, run_action, test_instance, oauth_start, oauth_start_redirect,
         oauth_callback, oauth_disconnect, oauth_cancel),
     components(schemas(crate::error::ErrorBody, crate::error::ErrorDetail, InstanceView, InstanceList, CreateInstance, UpdateInstance, TruncatedView,

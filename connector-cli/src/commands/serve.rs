@@ -58,6 +58,11 @@ pub struct ServeArgs {
     /// Connections served at once; more wait in the listen backlog until one closes
     #[arg(long, value_name = "N", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub max_connections: u64,
+    /// Also serve `GET /metrics` on this address, without authentication (bind it to a
+    /// loopback or private address only a scraper reaches, e.g. 127.0.0.1:9464). The main
+    /// listener's `/metrics` needs an admin key either way
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<Outcome> {
@@ -81,6 +86,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<Outcome> {
         idle_timeout: Duration::from_secs(args.idle_timeout),
         max_connections: usize::try_from(args.max_connections).unwrap_or(usize::MAX),
     };
+    config.metrics_listen = args.metrics_listen;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
