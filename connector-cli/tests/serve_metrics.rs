@@ -13,6 +13,7 @@ use axum::extract::{Form, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use openmetrics_parser::{MetricsExposition, OpenMetricsType, OpenMetricsValue};
 use reqwest::Method;
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
@@ -120,7 +121,7 @@ async fn authorize(Query(q): Query<HashMap<String, String>>) -> Response {
     (StatusCode::FOUND, [(header::LOCATION, to.to_string())]).into_response()
 }
 
-/// Every token lives 30 s, inside the runtime's 60 s margin: each action refreshes first.
+/// Every token is issued already expired (`expires_in: 0`): each action refreshes first.
 async fn token(State(p): State<Arc<Provider>>, Form(f): Form<HashMap<String, String>>) -> Response {
     if f.get("grant_type").map(String::as_str) == Some("refresh_token")
         && p.refuse_refresh.load(Ordering::SeqCst)
@@ -136,7 +137,7 @@ async fn token(State(p): State<Arc<Provider>>, Form(f): Form<HashMap<String, Str
         "access_token": format!("{CANARY}at-{n}"),
         "refresh_token": format!("{CANARY}rt-{n}"),
         "token_type": "Bearer",
-        "expires_in": 30,
+        "expires_in": 0,
     }))
     .into_response()
 }
@@ -205,31 +206,32 @@ async fn start_api() -> MockServer {
 
 // ---------------------------------------------------------------- parsing
 
-/// The exposition parsed: `(metric name, labels) -> value`, histogram sums and counts as
-/// their own `_sum` / `_count` names.
-struct Exposition(Vec<prometheus_parse::Sample>);
+/// The exposition, parsed by a strict OpenMetrics parser (it also checks the format).
+struct Exposition(MetricsExposition<OpenMetricsType, OpenMetricsValue>);
 
 impl Exposition {
     fn parse(text: &str) -> Exposition {
-        let lines = text.lines().map(|l| Ok(l.to_string()));
-        Exposition(prometheus_parse::Scrape::parse(lines).unwrap().samples)
+        let parsed = openmetrics_parser::openmetrics::parse_openmetrics(text);
+        Exposition(parsed.unwrap_or_else(|e| panic!("{e:?} in\n{text}")))
     }
 
-    /// The value of `name` with exactly `labels`; `None` when no such sample exists.
+    /// The value of family `name`'s sample with exactly `labels` (a histogram's count);
+    /// `None` when there is no such sample.
     fn value(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-        use prometheus_parse::Value as V;
-        self.0
-            .iter()
-            .find(|s| {
-                s.metric == name
-                    && s.labels.len() == labels.len()
-                    && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v))
-            })
-            .map(|s| match &s.value {
-                V::Counter(v) | V::Gauge(v) | V::Untyped(v) => *v,
-                V::Histogram(h) => h.iter().map(|b| b.count).fold(0.0, f64::max),
-                V::Summary(_) => f64::NAN,
-            })
+        let family = self.0.families.get(name)?;
+        let sample = family.iter_samples().find(|s| {
+            let set = s.get_labelset().unwrap();
+            set.iter().count() == labels.len()
+                && labels
+                    .iter()
+                    .all(|(k, v)| set.get_label_value(k) == Some(*v))
+        })?;
+        Some(match &sample.value {
+            OpenMetricsValue::Counter(c) => c.value.as_f64(),
+            OpenMetricsValue::Gauge(n) | OpenMetricsValue::Unknown(n) => n.as_f64(),
+            OpenMetricsValue::Histogram(h) => h.count.unwrap_or(0) as f64,
+            other => panic!("{name}: unexpected {other:?}"),
+        })
     }
 
     /// [`Exposition::value`], which must exist.
@@ -258,7 +260,14 @@ async fn scrape(url: &str, key: Option<&str>) -> (u16, String, String) {
 // ---------------------------------------------------------------- the test
 
 async fn create(server: &Server, admin: &str, body: Value) {
-    let (st, text) = call_text(&server.base, admin, Method::POST, "/api/instances", Some(body)).await;
+    let (st, text) = call_text(
+        &server.base,
+        admin,
+        Method::POST,
+        "/api/instances",
+        Some(body),
+    )
+    .await;
     assert_eq!(st, 201, "{text}");
 }
 
@@ -310,8 +319,18 @@ async fn metrics_count_exactly_the_operations_done_and_only_admins_read_them() {
     assert_eq!(st, 200);
     assert!(ct.starts_with("application/openmetrics-text"), "{ct}");
 
-    create(&server, &admin, json!({"id": "m-1", "connectorType": ".metered", "name": "M"})).await;
-    create(&server, &admin, json!({"id": "g-1", "connectorType": ".gated", "name": "G"})).await;
+    create(
+        &server,
+        &admin,
+        json!({"id": "m-1", "connectorType": ".metered", "name": "M"}),
+    )
+    .await;
+    create(
+        &server,
+        &admin,
+        json!({"id": "g-1", "connectorType": ".gated", "name": "G"}),
+    )
+    .await;
     create(
         &server,
         &admin,
@@ -331,10 +350,27 @@ async fn metrics_count_exactly_the_operations_done_and_only_admins_read_them() {
 
     // Known statuses on known routes, and requests no route matches.
     for _ in 0..2 {
-        assert_eq!(c.get(server.url("/healthz")).send().await.unwrap().status(), 200);
+        assert_eq!(
+            c.get(server.url("/healthz")).send().await.unwrap().status(),
+            200
+        );
     }
-    assert_eq!(c.get(server.url("/no/such/route")).send().await.unwrap().status(), 404);
-    let (st, _) = call_text(&server.base, &admin, Method::GET, "/api/instances/zz-raw-id", None).await;
+    assert_eq!(
+        c.get(server.url("/no/such/route"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    let (st, _) = call_text(
+        &server.base,
+        &admin,
+        Method::GET,
+        "/api/instances/zz-raw-id",
+        None,
+    )
+    .await;
     assert_eq!(st, 404);
 
     // Action runs: 3 ok, 2 failing (the API's 400 is a `user` error), one 429 then 200 (a
@@ -361,8 +397,14 @@ async fn metrics_count_exactly_the_operations_done_and_only_admins_read_them() {
     let (st, _, text) = scrape(&server.url("/metrics"), Some(&admin)).await;
     assert_eq!(st, 200, "{text}");
     assert!(!text.contains("CANARY"), "a secret in the metrics:\n{text}");
-    assert!(!text.contains("zz-raw-id"), "a raw path in the metrics:\n{text}");
-    assert!(!text.contains("zz_no_such_action"), "a caller's action name:\n{text}");
+    assert!(
+        !text.contains("zz-raw-id"),
+        "a raw path in the metrics:\n{text}"
+    );
+    assert!(
+        !text.contains("zz_no_such_action"),
+        "a caller's action name:\n{text}"
+    );
     let m = Exposition::parse(&text);
     assert_http(&m);
     assert_actions(&m);
@@ -371,8 +413,19 @@ async fn metrics_count_exactly_the_operations_done_and_only_admins_read_them() {
     // The unauthenticated listener serves the same counters, nothing else.
     let (_, _, open) = scrape(&format!("http://{metrics_at}/metrics"), None).await;
     let open = Exposition::parse(&open);
-    assert_eq!(open.get("connector_upstream_retries_total", &[("connector_type", ".metered")]), 1.0);
-    assert_eq!(scrape(&format!("http://{metrics_at}/api/instances"), Some(&admin)).await.0, 404);
+    assert_eq!(
+        open.get(
+            "connector_upstream_retries",
+            &[("connector_type", ".metered")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        scrape(&format!("http://{metrics_at}/api/instances"), Some(&admin))
+            .await
+            .0,
+        404
+    );
 }
 
 fn http(route: &str, method: &str, status: &str) -> Vec<(&'static str, String)> {
@@ -387,7 +440,7 @@ fn assert_http(m: &Exposition) {
     let count = |route: &str, method: &str, status: &str| {
         let labels = http(route, method, status);
         let labels: Vec<(&str, &str)> = labels.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        m.value("connector_http_requests_total", &labels).unwrap_or(0.0)
+        m.value("connector_http_requests", &labels).unwrap_or(0.0)
     };
     assert_eq!(count("/healthz", "GET", "200"), 2.0);
     assert_eq!(count("unmatched", "GET", "404"), 1.0);
@@ -399,16 +452,27 @@ fn assert_http(m: &Exposition) {
     assert_eq!(count(action, "POST", "200"), 3.0 + 1.0 + 2.0 + 2.0);
     assert_eq!(count(action, "POST", "400"), 2.0);
     assert_eq!(count(action, "POST", "404"), 1.0);
-    assert_eq!(m.get("connector_http_requests_in_flight", &[]), 1.0, "the scrape itself");
-    let timed = m.get("connector_http_request_duration_seconds_count", &[("route", "/healthz")]);
+    assert_eq!(
+        m.get("connector_http_requests_in_flight", &[]),
+        1.0,
+        "the scrape itself"
+    );
+    let timed = m.get(
+        "connector_http_request_duration_seconds",
+        &[("route", "/healthz")],
+    );
     assert_eq!(timed, 2.0);
 }
 
 fn assert_actions(m: &Exposition) {
     let runs = |ty: &str, action: &str, outcome: &str| {
         m.value(
-            "connector_action_runs_total",
-            &[("connector_type", ty), ("action", action), ("outcome", outcome)],
+            "connector_action_runs",
+            &[
+                ("connector_type", ty),
+                ("action", action),
+                ("outcome", outcome),
+            ],
         )
         .unwrap_or(0.0)
     };
@@ -419,7 +483,7 @@ fn assert_actions(m: &Exposition) {
     assert_eq!(runs(".peruser-metered", "me", "ok"), 2.0);
     assert_eq!(runs(".peruser-metered", "me", "auth"), 1.0);
     let timed = m.get(
-        "connector_action_duration_seconds_count",
+        "connector_action_duration_seconds",
         &[("connector_type", ".metered"), ("action", "ok")],
     );
     assert_eq!(timed, 3.0);
@@ -427,11 +491,14 @@ fn assert_actions(m: &Exposition) {
 
 fn assert_upstream(m: &Exposition) {
     let by = |name: &str, ty: &str| m.value(name, &[("connector_type", ty)]).unwrap_or(0.0);
-    assert_eq!(by("connector_upstream_retries_total", ".metered"), 1.0);
-    assert_eq!(by("connector_upstream_retries_total", ".gated"), 0.0);
-    assert_eq!(by("connector_rate_limit_waits_total", ".gated"), 1.0);
-    let waited = by("connector_rate_limit_wait_seconds_total", ".gated");
+    assert_eq!(by("connector_upstream_retries", ".metered"), 1.0);
+    assert_eq!(by("connector_upstream_retries", ".gated"), 0.0);
+    assert_eq!(by("connector_rate_limit_waits", ".gated"), 1.0);
+    let waited = by("connector_rate_limit_wait_seconds", ".gated");
     assert!(waited > 0.5 && waited <= 1.5, "waited {waited} s");
-    assert_eq!(by("connector_token_refreshes_total", ".peruser-metered"), 2.0);
-    assert_eq!(by("connector_token_refresh_failures_total", ".peruser-metered"), 1.0);
+    assert_eq!(by("connector_token_refreshes", ".peruser-metered"), 2.0);
+    assert_eq!(
+        by("connector_token_refresh_failures", ".peruser-metered"),
+        1.0
+    );
 }

@@ -249,7 +249,8 @@ async fn spawn_metrics_listener(
         .local_addr()
         .map_err(|e| start_err("reading the metrics listen address", e))?;
     eprintln!("metrics on http://{bound}/metrics (no authentication)");
-    let router = metrics::standalone_router(metrics).layer(axum::middleware::from_fn(http::security_headers));
+    let router = metrics::standalone_router(metrics)
+        .layer(axum::middleware::from_fn(http::security_headers));
     Ok(Some(tokio::spawn(http::serve(
         listener,
         router,

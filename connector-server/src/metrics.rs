@@ -20,7 +20,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
-use prometheus_client::registry::{Registry, Unit};
+use prometheus_client::registry::Registry;
 
 /// The route label of a request no route matched (a 404 or 405 from the fallback).
 pub const UNMATCHED: &str = "unmatched";
@@ -124,10 +124,10 @@ impl Metrics {
             "HTTP requests answered, by route template, method and status",
             self.http_requests.clone(),
         );
-        r.register_with_unit(
-            "http_request_duration",
+        // Names carry the unit; no `# UNIT` line, which some parsers refuse on histograms.
+        r.register(
+            "http_request_duration_seconds",
             "Time to answer an HTTP request (to the response head), by route template",
-            Unit::Seconds,
             self.http_duration.clone(),
         );
         r.register(
@@ -140,10 +140,9 @@ impl Metrics {
             "Action runs, by connector type, action and outcome (ok or the error class)",
             self.action_runs.clone(),
         );
-        r.register_with_unit(
-            "action_duration",
+        r.register(
+            "action_duration_seconds",
             "Time an action run took, by connector type and action",
-            Unit::Seconds,
             self.action_duration.clone(),
         );
         r.register(
@@ -156,10 +155,9 @@ impl Metrics {
             "Upstream requests held at the rate-limit gate, by connector type",
             self.rate_limit_waits.clone(),
         );
-        r.register_with_unit(
-            "rate_limit_wait",
+        r.register(
+            "rate_limit_wait_seconds",
             "Time upstream requests waited at the rate-limit gate, by connector type",
-            Unit::Seconds,
             self.rate_limit_wait_seconds.clone(),
         );
         r.register(
@@ -327,7 +325,12 @@ mod tests {
         m.rate_limit_wait(".x", Duration::from_millis(1500));
         m.token_refresh(".x", Ok(()));
         m.token_refresh(".x", Err(&ActionError::auth("refresh_failed", "no")));
-        m.action_run(".x", "get", Err(&ActionError::transient("t", "t")), Duration::ZERO);
+        m.action_run(
+            ".x",
+            "get",
+            Err(&ActionError::transient("t", "t")),
+            Duration::ZERO,
+        );
         let text = m.encode();
         for line in [
             "connector_upstream_retries_total{connector_type=\".x\"} 1",
