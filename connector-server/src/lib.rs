@@ -12,6 +12,8 @@ pub mod guard;
 pub mod http;
 pub mod metrics;
 pub mod openapi;
+#[cfg(feature = "otlp")]
+pub mod otlp;
 pub mod state;
 
 use std::collections::HashMap;

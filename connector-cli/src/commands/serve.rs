@@ -63,6 +63,11 @@ pub struct ServeArgs {
     /// listener's `/metrics` needs an admin key either way
     #[arg(long, value_name = "ADDR")]
     pub metrics_listen: Option<SocketAddr>,
+    /// Export traces (each request's span is a trace root with its request id) over
+    /// OTLP/HTTP to this collector base URL, e.g. http://127.0.0.1:4318 (`/v1/traces` is
+    /// appended). Default: $OTEL_EXPORTER_OTLP_ENDPOINT. Needs a build with `--features otlp`
+    #[arg(long, value_name = "URL")]
+    pub otlp_endpoint: Option<String>,
 }
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<Outcome> {
