@@ -353,14 +353,12 @@ fn main() -> ExitCode {
         otlp_flag,
         serving,
     };
-    let telemetry = match telemetry::init(reporting) {
+    // Lives until the command has finished; dropping it exports the traces still buffered.
+    let _telemetry = match telemetry::init(reporting) {
         Ok(t) => t,
         Err(e) => return exit_code(Err(e)),
     };
-    let code = exit_code(dispatch(cli.command, cli.color));
-    // Exports the traces still buffered.
-    drop(telemetry);
-    code
+    exit_code(dispatch(cli.command, cli.color))
 }
 
 /// Logs go to stderr, off unless RUST_LOG asks for them (the server logs at info by
