@@ -212,6 +212,8 @@ pub async fn serve(
     hint_first_admin(&stores, &config.data_dir).await;
 
     let cancel = CancellationToken::new();
+    // Bound before anything is spawned: a taken address fails the start cleanly.
+    let metrics_server = spawn_metrics_listener(&config, metrics, cancel.clone()).await?;
     let cleanup = spawn_cleanup(
         Arc::clone(&stores.maintenance),
         config.cleanup_every,
@@ -219,7 +221,6 @@ pub async fn serve(
         cancel.clone(),
     );
 
-    let metrics_server = spawn_metrics_listener(&config, metrics, cancel.clone()).await?;
     let app = app(Arc::clone(&state), &config);
     tracing::info!(%addr, public_base = %public_base, "connector serve listening");
     eprintln!("connector serve listening on http://{addr} (public URL {public_base})");
