@@ -503,3 +503,17 @@ fn assert_upstream(m: &Exposition) {
         1.0
     );
 }
+
+#[test]
+fn a_taken_metrics_address_fails_the_start_naming_it() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let at = taken.local_addr().unwrap().to_string();
+    let mut server = Serve::new().args(&["--metrics-listen", &at]).spawn();
+    let status = server.child.wait().unwrap();
+    assert_eq!(status.code(), Some(2), "{}", server.log_text());
+    let log = server.log_text();
+    assert!(
+        log.contains(&format!("cannot listen on {at} for --metrics-listen")),
+        "{log}"
+    );
+}
