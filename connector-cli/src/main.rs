@@ -6,6 +6,7 @@
 mod commands;
 mod output;
 mod specs;
+mod telemetry;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -352,23 +353,26 @@ enum LogFormat {
     Json,
 }
 
-/// Logs go to stderr; `--color` decides escapes as for any other stderr output, so a log
-/// written to a file or a pipe is plain text under `auto`.
-fn init_logs(filter: tracing_subscriber::EnvFilter, color: ColorChoice, format: LogFormat) {
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = match format {
-        LogFormat::Text => builder
-            .with_ansi(color.enabled(output::Stream::Stderr))
-            .try_init(),
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
-    };
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logs(log_filter(&cli.command), cli.color, cli.log_format);
+    // Logs go to stderr; `--color` decides escapes as for any other stderr output, so a log
+    // written to a file or a pipe is plain text under `auto`.
+    let (serving, otlp_flag) = match &cli.command {
+        Command::Serve(args) => (true, args.otlp_endpoint.clone()),
+        _ => (false, None),
+    };
+    let reporting = telemetry::Reporting {
+        filter: log_filter(&cli.command),
+        ansi: cli.color.enabled(output::Stream::Stderr),
+        json: cli.log_format == LogFormat::Json,
+        otlp_flag,
+        serving,
+    };
+    // Lives until the command has finished; dropping it exports the traces still buffered.
+    let _telemetry = match telemetry::init(reporting) {
+        Ok(t) => t,
+        Err(e) => return exit_code(Err(e)),
+    };
     exit_code(dispatch(cli.command, cli.color))
 }
 

@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 use crate::auth::AuthStrategy;
 use crate::egress::EgressPolicy;
 use crate::error::{ActionError, classify_status};
+use crate::events::Events;
 use crate::http::{
     ActionPolicy, Auth, AuthHeaders, BodyLimit, EgressCheck, IdempotencyHeader, Layer, RateLimit,
     Redact, Reply, Retry, Timeout, max_wait, throttle_verdict,
@@ -59,6 +60,8 @@ pub struct HttpClient {
     pub(crate) smtp_roots: Option<Arc<str>>,
     /// The instance's rendered `baseUrl` and `auth.headers`.
     pub(crate) base: Arc<crate::request_base::RequestBase>,
+    /// Told of retries and rate-limit waits ([`crate::InstanceRuntime::with_events`]).
+    pub(crate) events: Events,
 }
 
 impl std::fmt::Debug for HttpClient {
@@ -174,6 +177,7 @@ impl HttpClient {
             policy: retry,
             writes_safe,
             cancel: &self.cancel,
+            events: &self.events,
         };
         let auth = Auth {
             strategy: &*self.auth,
@@ -183,6 +187,7 @@ impl HttpClient {
             gate: &self.gate,
             max_wait: max_wait(retry),
             cancel: &self.cancel,
+            events: &self.events,
         };
         let timeout = Timeout {
             total: self.total_timeout,

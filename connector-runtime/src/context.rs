@@ -107,12 +107,20 @@ impl InstanceRuntime {
             action: Default::default(),
             smtp_roots: None,
             base: Arc::clone(&instance.base),
+            events: crate::events::Events::none(),
         };
         Ok(InstanceRuntime {
             instance,
             client,
             user_auth: None,
         })
+    }
+
+    /// Report this instance's upstream retries and rate-limit waits to `sink`, labelled with
+    /// the connector type.
+    pub fn with_events(mut self, sink: Arc<dyn crate::events::RuntimeEvents>) -> InstanceRuntime {
+        self.client.events = crate::events::Events::new(sink, &self.instance.spec.id);
+        self
     }
 
     /// Replace the auth strategy (tests, and per-user strategies layered on later).

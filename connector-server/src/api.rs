@@ -358,6 +358,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/api/openapi.json", get(openapi_json))
+        .route("/metrics", get(metrics))
         .route("/api/connector-types", get(connector_types))
         .route("/api/connector-types/{id}", get(connector_type))
         .route("/api/instances", get(list_instances).post(create_instance))
@@ -435,6 +436,17 @@ async fn readyz(State(s): St) -> AppResult<Json<Health>> {
     Ok(Json(Health {
         status: "ready".into(),
     }))
+}
+
+/// The server's metrics in the Prometheus exposition format (OpenMetrics text): HTTP
+/// requests, action runs, upstream retries, rate-limit waits, token refreshes
+/// (docs/operations.md, "Metrics and traces"). Admins only; `--metrics-listen` serves the
+/// same without authentication on an address of its own.
+#[utoipa::path(get, path = "/metrics", security(("bearer" = []), ("api_key" = [])),
+    responses((status = 200, description = "The metrics", content_type = "application/openmetrics-text", body = String),
+        (status = 401, response = crate::openapi::Unauthorized), (status = 403, response = crate::openapi::Forbidden), (status = 503, response = crate::openapi::ServiceUnavailable)))]
+async fn metrics(State(s): St, Admin(_): Admin) -> Response {
+    crate::metrics::response(&s.metrics)
 }
 
 /// The OpenAPI document of this API (this document).
@@ -874,27 +886,42 @@ async fn run_action(
     if streaming {
         return stream_action(&s, &live, &user, &action, input, audit).await;
     }
-    let body = run_once(&live, &user, &action, q, input);
+    let body = async {
+        let started = std::time::Instant::now();
+        let ctx = live.runtime.context(&user.id, CancellationToken::new());
+        let result = run_once(&live, &ctx, &action, q.all_pages, input).await;
+        count_action(&s, &live, &action, result.as_ref().map(|_| ()), started);
+        result.map_err(|e| for_caller(e, &user, &id))
+    };
     audited(&s.stores.audit, audit, body).await
 }
 
-/// A non-streaming action: one JSON answer.
+/// Count an action run in the metrics. Only actions the spec declares are counted: an
+/// unknown name is the caller's text.
+fn count_action(
+    s: &AppState,
+    live: &crate::state::Live,
+    action: &str,
+    outcome: Result<(), &ActionError>,
+    started: std::time::Instant,
+) {
+    let spec = live.dispatcher.spec();
+    if spec.actions.contains_key(action) {
+        s.metrics
+            .action_run(&spec.id, action, outcome, started.elapsed());
+    }
+}
+
+/// A non-streaming action: as a whole listing (`allPages` on a listing action) or once.
 async fn run_once(
     live: &crate::state::Live,
-    user: &User,
+    ctx: &connector_runtime::ActionContext,
     action: &str,
-    q: ActionQuery,
+    all_pages: bool,
     input: Value,
-) -> AppResult<Response> {
-    let id = live.record.id.as_str();
-    let ctx = live.runtime.context(&user.id, CancellationToken::new());
-    let caller = |e| for_caller(e, user, id);
-    if q.all_pages && live.dispatcher.is_listing(action) {
-        let listing = live
-            .dispatcher
-            .list(&ctx, action, input)
-            .await
-            .map_err(caller)?;
+) -> Result<Response, ActionError> {
+    if all_pages && live.dispatcher.is_listing(action) {
+        let listing = live.dispatcher.list(ctx, action, input).await?;
         let output = ActionOutput {
             output: Value::Array(listing.records),
             truncated: listing.truncated.map(TruncatedView::from),
@@ -903,16 +930,8 @@ async fn run_once(
     }
     let output = live
         .dispatcher
-        .execute(
-            &ctx,
-            action,
-            input,
-            ExecuteOptions {
-                all_pages: q.all_pages,
-            },
-        )
-        .await
-        .map_err(caller)?;
+        .execute(ctx, action, input, ExecuteOptions { all_pages })
+        .await?;
     Ok(Json(ActionOutput {
         output,
         truncated: None,
@@ -920,28 +939,31 @@ async fn run_once(
     .into_response())
 }
 
-/// A streaming action: Server-Sent Events, audited when the stream ends (or as `cancelled`
-/// when the client goes away first).
+/// A streaming action: Server-Sent Events, then an `end` event. Audited and counted when the
+/// stream ends (audited as `cancelled` when the client goes away first).
 async fn stream_action(
     s: &Arc<AppState>,
-    live: &crate::state::Live,
+    live: &Arc<crate::state::Live>,
     user: &User,
     action: &str,
     input: Value,
     audit: Audit,
 ) -> AppResult<Response> {
+    let started = std::time::Instant::now();
     let ctx = live.runtime.context(&user.id, CancellationToken::new());
     let stream = match live.dispatcher.stream(&ctx, action, input).await {
         Ok(stream) => stream,
         Err(e) => {
+            count_action(s, live, action, Err(&e), started);
             let e = for_caller(e, user, &live.record.id);
             audit.finish_error(&*s.stores.audit, &e).await;
             return Err(e);
         }
     };
     let mut pending = PendingAudit::new(Arc::clone(&s.stores.audit), audit);
-    let failure: Arc<std::sync::Mutex<Option<ApiError>>> = Arc::default();
+    let failure: Arc<std::sync::Mutex<Option<ActionError>>> = Arc::default();
     let seen = Arc::clone(&failure);
+    let (s, live, action) = (Arc::clone(s), Arc::clone(live), action.to_string());
     let events = stream
         .map(move |item| {
             let ev = match item {
@@ -956,7 +978,7 @@ async fn stream_action(
                     let ev = Event::default()
                         .event("error")
                         .json_data(json!({ "code": e.code, "message": e.message }));
-                    *seen.lock().expect("not poisoned") = Some(ApiError::from(e));
+                    *seen.lock().expect("not poisoned") = Some(e);
                     ev
                 }
             };
@@ -964,7 +986,14 @@ async fn stream_action(
         })
         .chain(futures::stream::once(async move {
             let failed = failure.lock().expect("not poisoned").take();
-            match failed {
+            count_action(
+                &s,
+                &live,
+                &action,
+                failed.as_ref().map_or(Ok(()), Err),
+                started,
+            );
+            match failed.map(ApiError::from) {
                 Some(e) => {
                     let class = crate::audit::outcome_class(e.status);
                     pending.finish(class, Some(&e.code)).await
@@ -1345,7 +1374,7 @@ async fn oauth_cancel(
 #[derive(OpenApi)]
 #[openapi(
     info(title = "connector serve", description = "Connector instances, actions, per-user OAuth. Authenticate with `Authorization: Bearer <API key>` or `X-Api-Key: <API key>`. Every error is `{\"error\": {\"code\", \"message\"}}`."),
-    paths(healthz, readyz, openapi_json, connector_types, connector_type, list_instances, create_instance, get_instance,
+    paths(healthz, readyz, openapi_json, metrics, connector_types, connector_type, list_instances, create_instance, get_instance,
         update_instance, delete_instance, run_action, test_instance, oauth_start, oauth_start_redirect,
         oauth_callback, oauth_disconnect, oauth_cancel, crate::audit_api::list_audit),
     components(schemas(crate::error::ErrorBody, crate::error::ErrorDetail, InstanceView, AccessName, crate::audit_api::AuditList, crate::audit_api::AuditEventView, InstanceList, CreateInstance, UpdateInstance, TruncatedView,

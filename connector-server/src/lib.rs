@@ -13,7 +13,10 @@ pub mod error;
 pub mod extract;
 pub mod guard;
 pub mod http;
+pub mod metrics;
 pub mod openapi;
+#[cfg(feature = "otlp")]
+pub mod otlp;
 pub mod state;
 
 use std::collections::HashMap;
@@ -69,6 +72,9 @@ pub struct ServerConfig {
     pub audit_retention_days: u32,
     /// Header, body and idle timeouts and the connection cap (see [`http`]).
     pub limits: ConnLimits,
+    /// Serve `GET /metrics` without authentication on this address too (the main
+    /// listener's `/metrics` still needs an admin key).
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl ServerConfig {
@@ -86,6 +92,7 @@ impl ServerConfig {
             cleanup_every: Duration::from_secs(10 * 60),
             audit_retention_days: connector_runtime::store::DEFAULT_AUDIT_RETENTION_DAYS,
             limits: ConnLimits::default(),
+            metrics_listen: None,
         }
     }
 }
@@ -203,7 +210,8 @@ pub async fn serve(
         .await
         .map_err(|e| start_err(&format!("opening {}", db.display()), e))?;
     let stores = sqlite.stores();
-    let flows = oauth_flows(&config, &public_base, &stores)?;
+    let metrics = Arc::new(metrics::Metrics::new());
+    let flows = oauth_flows(&config, &public_base, &stores, &metrics)?;
 
     let state = Arc::new(state::AppState {
         registry,
@@ -218,11 +226,14 @@ pub async fn serve(
         max_body_bytes: config.max_body_bytes,
         oauth_limit: state::RateLimiter::new(config.oauth_rate_per_minute),
         flow_bindings: state::FlowBindings::default(),
+        metrics: Arc::clone(&metrics),
     });
     load_instances(&state).await?;
     hint_first_admin(&stores, &config.data_dir).await;
 
     let cancel = CancellationToken::new();
+    // Bound before anything is spawned: a taken address fails the start cleanly.
+    let metrics_server = spawn_metrics_listener(&config, metrics, cancel.clone()).await?;
     let cleanup = spawn_cleanup(
         Arc::clone(&stores.maintenance),
         config.cleanup_every,
@@ -239,9 +250,39 @@ pub async fn serve(
     http::serve(listener, app, config.limits, shutdown).await;
     tracing::info!("shutting down: in-flight requests finished");
     cancel.cancel();
+    if let Some(m) = metrics_server {
+        let _ = m.await;
+    }
     let _ = cleanup.await;
     sqlite.close().await;
     Ok(())
+}
+
+/// With `--metrics-listen`, serve `GET /metrics` without authentication there until
+/// `stop` fires.
+async fn spawn_metrics_listener(
+    config: &ServerConfig,
+    metrics: Arc<metrics::Metrics>,
+    stop: CancellationToken,
+) -> Result<Option<tokio::task::JoinHandle<()>>, StartError> {
+    let Some(at) = config.metrics_listen else {
+        return Ok(None);
+    };
+    let listener = tokio::net::TcpListener::bind(at)
+        .await
+        .map_err(|e| start_err(&format!("cannot listen on {at} for --metrics-listen"), e))?;
+    let bound = listener
+        .local_addr()
+        .map_err(|e| start_err("reading the metrics listen address", e))?;
+    eprintln!("metrics on http://{bound}/metrics (no authentication)");
+    let router = metrics::standalone_router(metrics)
+        .layer(axum::middleware::from_fn(http::security_headers));
+    Ok(Some(tokio::spawn(http::serve(
+        listener,
+        router,
+        config.limits,
+        stop.cancelled_owned(),
+    ))))
 }
 
 /// `publicBaseUrl`, else `http://<listen address>/`; it must be an http(s) base URL.
@@ -284,13 +325,15 @@ fn oauth_flows(
     config: &ServerConfig,
     public_base: &url::Url,
     stores: &Stores,
+    metrics: &Arc<metrics::Metrics>,
 ) -> Result<Arc<OAuthFlows>, StartError> {
     let redirect_uri = public_base
         .join("api/oauth/callback")
         .map_err(|e| start_err("building the redirect URI", e))?;
     let mut settings = OAuthSettings::new(redirect_uri.to_string())
         .map_err(|e| start_err("OAuth settings", e.message))?
-        .with_egress(config.outbound.clone());
+        .with_egress(config.outbound.clone())
+        .with_events(Arc::clone(metrics) as Arc<dyn connector_runtime::RuntimeEvents>);
     if let Some(ears) = &config.ears_base_url {
         settings = settings.with_ears_base_url(ears.clone());
     }
@@ -344,11 +387,16 @@ async fn hint_first_admin(stores: &Stores, data_dir: &Path) {
 /// The API routes under the body limit, the body deadline, the request log and the
 /// security headers.
 fn app(state: Arc<state::AppState>, config: &ServerConfig) -> axum::Router {
+    let counted = Arc::clone(&state.metrics);
     api::router(state)
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .layer(axum::middleware::from_fn_with_state(
             config.limits.body_timeout,
             http::body_deadline,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            counted,
+            metrics::track_http,
         ))
         .layer(axum::middleware::from_fn(request_log))
         .layer(axum::middleware::from_fn(http::security_headers))

@@ -40,6 +40,8 @@ pub struct AppState {
     pub oauth_limit: RateLimiter,
     /// Browser flow cookies, one per pending OAuth state.
     pub flow_bindings: FlowBindings,
+    /// What `/metrics` serves; the instances' runtimes report their upstream events to it.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// The cookie that ties a browser to one OAuth flow it started (plain-http base URL).
@@ -97,8 +99,10 @@ impl AppState {
                 )
             })?;
         let instance = self.instance_of(&dispatcher, &record)?;
+        let events: Arc<dyn connector_runtime::RuntimeEvents> = self.metrics.clone();
         let mut runtime =
-            InstanceRuntime::new_with_egress(instance.clone(), self.outbound.clone())?;
+            InstanceRuntime::new_with_egress(instance.clone(), self.outbound.clone())?
+                .with_events(events);
         if instance.auth_mode() == AuthMode::PerUser {
             self.flows.register(&record.id, &instance)?;
             runtime = runtime.with_user_auth(self.flows.user_auth(&record.id)?);

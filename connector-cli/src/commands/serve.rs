@@ -62,6 +62,16 @@ pub struct ServeArgs {
     /// are deleted by the periodic cleanup
     #[arg(long, value_name = "DAYS", default_value_t = connector_runtime::store::DEFAULT_AUDIT_RETENTION_DAYS, value_parser = clap::value_parser!(u32).range(1..=36_500))]
     pub audit_retention_days: u32,
+    /// Also serve `GET /metrics` on this address, without authentication (bind it to a
+    /// loopback or private address only a scraper reaches, e.g. 127.0.0.1:9464). The main
+    /// listener's `/metrics` needs an admin key either way
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_listen: Option<SocketAddr>,
+    /// Export traces (each request's span is a trace root with its request id) over
+    /// OTLP/HTTP to this collector base URL, e.g. http://127.0.0.1:4318 (`/v1/traces` is
+    /// appended). Default: $OTEL_EXPORTER_OTLP_ENDPOINT. Needs a build with `--features otlp`
+    #[arg(long, value_name = "URL")]
+    pub otlp_endpoint: Option<String>,
 }
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<Outcome> {
@@ -86,6 +96,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<Outcome> {
         idle_timeout: Duration::from_secs(args.idle_timeout),
         max_connections: usize::try_from(args.max_connections).unwrap_or(usize::MAX),
     };
+    config.metrics_listen = args.metrics_listen;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;

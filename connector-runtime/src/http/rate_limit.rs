@@ -12,6 +12,7 @@ use super::condition::condition_matches;
 use super::layer::{Layer, Next, Reply, Throttle};
 use super::wait::{parse_reset, retry_after, sleep, within_cap};
 use crate::error::ActionError;
+use crate::events::Events;
 
 /// Shared state of the rate-limit policy: when the next request may go out.
 #[derive(Debug, Default)]
@@ -42,6 +43,8 @@ pub struct RateLimit<'a> {
     /// The longest wait at the gate; beyond it the request fails `rate_limited`.
     pub max_wait: Duration,
     pub cancel: &'a CancellationToken,
+    /// Told of every wait at the gate.
+    pub events: &'a Events,
 }
 
 impl RateLimit<'_> {
@@ -109,6 +112,7 @@ impl Layer for RateLimit<'_> {
                 wait_ms = wait.as_millis() as u64,
                 "rate limit: waiting before request"
             );
+            self.events.rate_limit_wait(wait);
             sleep(wait, self.cancel).await?;
         }
         let mut reply = next.run(req).await?;
@@ -169,6 +173,7 @@ mod tests {
             gate: &gate,
             max_wait: Duration::from_secs(30),
             cancel: &cancel,
+            events: &Events::none(),
         };
         let counter = Counter::script(vec![
             reply(200, &[("x-remaining", "0"), ("x-reset", "2")], ""),
@@ -199,6 +204,7 @@ mod tests {
             gate: &gate,
             max_wait: Duration::from_secs(1),
             cancel: &cancel,
+            events: &Events::none(),
         };
         let counter = Counter::ok(200);
         let e = send(&layer, &counter).await.unwrap_err();
@@ -221,6 +227,7 @@ mod tests {
             gate: &gate,
             max_wait: Duration::from_secs(1),
             cancel: &cancel,
+            events: &Events::none(),
         };
         let counter = Counter::script(vec![
             reply(200, &[], r#"{"ok":false,"error":"ratelimited"}"#),

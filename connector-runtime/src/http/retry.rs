@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 use super::layer::{Layer, Next, Reply};
 use super::wait::{retry_after, sleep, within_cap};
 use crate::error::{ActionError, ErrorKind};
+use crate::events::Events;
 
 /// Retries the rest of the stack under a retry policy.
 pub struct Retry<'a> {
@@ -24,6 +25,8 @@ pub struct Retry<'a> {
     /// A POST or PATCH may be retried like a GET (an idempotency key, `retryNonIdempotent`).
     pub writes_safe: bool,
     pub cancel: &'a CancellationToken,
+    /// Told of every retry.
+    pub events: &'a Events,
 }
 
 /// Whether sending `method` twice has the effect of sending it once (RFC 9110 9.2.2).
@@ -98,6 +101,7 @@ impl Layer for Retry<'_> {
                 "retrying"
             );
             drop(outcome);
+            self.events.upstream_retry();
             attempt += 1;
             sleep(wait, self.cancel).await?;
         }
@@ -158,6 +162,7 @@ mod tests {
             policy: Some(policy),
             writes_safe,
             cancel: &cancel,
+            events: &Events::none(),
         };
         let r = run_one(&layer, &counter, request(method, "http://127.0.0.1:9/t")).await;
         (counter.calls(), r)

@@ -15,6 +15,7 @@ use super::refresh::{LockKey, RefreshLocks};
 use super::settings::OAuthSettings;
 use super::token::{TokenEndpointError, TokenSet};
 use crate::error::{ActionError, ErrorClass};
+use crate::events::Events;
 use crate::instance::ConnectorInstance;
 use crate::secrets::Redactor;
 use crate::store::{
@@ -33,6 +34,8 @@ pub struct OAuthConnector {
     pub client: OAuthClient,
     /// The instance's secrets and the client's wire forms.
     redactor: Redactor,
+    /// Told of this connector's refreshes.
+    events: Events,
 }
 
 impl std::fmt::Debug for OAuthConnector {
@@ -212,21 +215,42 @@ impl OAuthFlows {
     ) -> Result<Arc<OAuthConnector>, ActionError> {
         let client = OAuthClient::from_instance(instance, &self.settings)
             .map_err(|e| instance.redactor().redact_error(e))?;
-        Ok(self.register_client(connector_id, client, instance.secrets.strings()))
+        Ok(self.insert_connector(
+            connector_id,
+            &instance.spec.id,
+            client,
+            instance.secrets.strings(),
+        ))
     }
 
-    /// Register endpoints directly (a connector whose shared token lives in the store).
+    /// Register endpoints directly (a connector whose shared token lives in the store). Its
+    /// events are labelled with `connector_id`, there being no connector type.
     pub fn register_client(
         &self,
         connector_id: &str,
         client: OAuthClient,
         secrets: Vec<String>,
     ) -> Arc<OAuthConnector> {
+        self.insert_connector(connector_id, connector_id, client, secrets)
+    }
+
+    fn insert_connector(
+        &self,
+        connector_id: &str,
+        connector_type: &str,
+        client: OAuthClient,
+        secrets: Vec<String>,
+    ) -> Arc<OAuthConnector> {
         let redactor = Redactor::new(secrets.into_iter().chain(client.secrets()));
+        let events = match &self.settings.events {
+            Some(sink) => Events::new(Arc::clone(sink), connector_type),
+            None => Events::none(),
+        };
         let c = Arc::new(OAuthConnector {
             id: connector_id.to_string(),
             client,
             redactor,
+            events,
         });
         self.connectors
             .write()
@@ -564,6 +588,22 @@ impl OAuthFlows {
             }
             _ => {}
         }
+        tracing::debug!(connector = %connector.id, owner = ?owner, forced = forced.is_some(), "refreshing the access token");
+        let result = self.exchange(connector, owner, record, guard).await;
+        connector.events.token_refresh(result.as_ref().map(|_| ()));
+        result
+    }
+
+    /// Refresh `record` at the provider and store the result, holding `guard` (the refresh
+    /// lock) until the write is done.
+    async fn exchange(
+        &self,
+        connector: &OAuthConnector,
+        owner: &TokenOwner,
+        record: TokenRecord,
+        guard: tokio::sync::OwnedMutexGuard<()>,
+    ) -> Result<TokenRecord, ActionError> {
+        let now = self.now();
         let Some(refresh_token) = record.refresh_token.clone() else {
             return Err(ActionError::auth(
                 "refresh_failed",
@@ -574,7 +614,6 @@ impl OAuthFlows {
                 ),
             ));
         };
-        tracing::debug!(connector = %connector.id, owner = ?owner, forced = forced.is_some(), "refreshing the access token");
         // Once the request is sent, the provider may rotate the refresh token: the new one then
         // exists only in its response, and the stored one is spent. The exchange and the write
         // run in a task of their own that keeps the lock, so a caller that gives up meanwhile

@@ -28,6 +28,8 @@ pub struct OAuthSettings {
     pub clock: Clock,
     /// Checked when token, refresh and revocation requests are made (see [`crate::egress`]).
     pub egress: Option<crate::egress::EgressPolicy>,
+    /// Told of every token refresh and refresh failure.
+    pub events: Option<Arc<dyn crate::events::RuntimeEvents>>,
 }
 
 impl std::fmt::Debug for OAuthSettings {
@@ -38,6 +40,7 @@ impl std::fmt::Debug for OAuthSettings {
             .field("refresh_margin", &self.refresh_margin)
             .field("state_ttl", &self.state_ttl)
             .field("egress", &self.egress)
+            .field("events", &self.events.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -65,6 +68,7 @@ impl OAuthSettings {
             state_ttl: DEFAULT_STATE_TTL,
             clock: Arc::new(SystemTime::now),
             egress: None,
+            events: None,
         })
     }
 
@@ -76,6 +80,12 @@ impl OAuthSettings {
 
     pub fn with_ears_base_url(mut self, url: impl Into<String>) -> OAuthSettings {
         self.ears_base_url = Some(url.into());
+        self
+    }
+
+    /// Report token refreshes and their failures to `sink`, labelled with the connector type.
+    pub fn with_events(mut self, sink: Arc<dyn crate::events::RuntimeEvents>) -> OAuthSettings {
+        self.events = Some(sink);
         self
     }
 
