@@ -193,7 +193,7 @@ async fn migrations_are_versioned_and_idempotent() {
     let dir = TempDir::new().unwrap();
     let path = db(&dir);
     let store = open(&path, k1()).await;
-    assert_eq!(store.schema_version().await.unwrap(), 1);
+    assert_eq!(store.schema_version().await.unwrap(), 2);
     fill(&store).await;
     assert_eq!(
         store.migrate().await.unwrap(),
@@ -203,7 +203,7 @@ async fn migrations_are_versioned_and_idempotent() {
     store.close().await;
     let store = open(&path, k1()).await;
     assert_eq!(store.migrate().await.unwrap(), 0);
-    assert_eq!(store.schema_version().await.unwrap(), 1);
+    assert_eq!(store.schema_version().await.unwrap(), 2);
     assert!(store.get_shared_token("c1").await.unwrap().is_some());
     store.close().await;
     let pool = raw_pool(&path).await;
@@ -211,7 +211,7 @@ async fn migrations_are_versioned_and_idempotent() {
         .fetch_one(&pool)
         .await
         .unwrap();
-    assert_eq!(rows, 1);
+    assert_eq!(rows, 2);
     let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
         .fetch_one(&pool)
         .await

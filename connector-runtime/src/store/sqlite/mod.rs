@@ -55,8 +55,8 @@ pub use users::SqliteUserStore;
 /// The embedded migrations: `(version, SQL)`, applied in order.
 pub const MIGRATIONS: &[(i64, &str)] = &[
     (
-    1,
-    r#"
+        1,
+        r#"
 CREATE TABLE tokens (
     id                       TEXT PRIMARY KEY NOT NULL,
     scope                    TEXT NOT NULL CHECK (scope IN ('shared', 'per-user')),
