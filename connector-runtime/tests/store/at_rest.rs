@@ -229,7 +229,7 @@ async fn migrations_are_versioned_and_idempotent() {
             err,
             StoreError::SchemaTooNew {
                 found: 99,
-                known: 1
+                known: 2
             }
         ),
         "{err}"
