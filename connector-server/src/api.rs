@@ -14,7 +14,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use connector_runtime::oauth::{CallbackParams, OAuthClient, StartOptions};
 use connector_runtime::store::{
-    ConnectorInstanceRecord, InstanceUpdate, NewConnectorInstance, User, UserTokenKey,
+    Authenticated, ConnectorInstanceRecord, InstanceUpdate, NewConnectorInstance, User,
+    UserTokenKey,
 };
 use connector_runtime::{ActionError, ConnectorInstance, ExecuteOptions, InstanceRuntime, Secrets};
 use connector_spec::AuthMode;
@@ -55,11 +56,20 @@ fn api_key(headers: &HeaderMap) -> Option<&str> {
 }
 
 async fn authenticate(state: &AppState, headers: &HeaderMap) -> AppResult<User> {
+    authenticate_key(state, headers).await.map(|a| a.user)
+}
+
+/// The caller and the name of the key they presented. A missing, unknown or expired key and
+/// a disabled user are all the same 401: the client learns nothing about which.
+pub(crate) async fn authenticate_key(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> AppResult<Authenticated> {
     let key = api_key(headers).ok_or_else(ApiError::unauthorized)?;
-    match state.stores.users.authenticate(key).await {
-        Ok(Some(u)) => {
-            tracing::Span::current().record("user", u.id.as_str());
-            Ok(u)
+    match state.stores.users.authenticate_key(key).await {
+        Ok(Some(a)) => {
+            tracing::Span::current().record("user", a.user.id.as_str());
+            Ok(a)
         }
         Ok(None) => Err(ApiError::unauthorized()),
         Err(e) => {
@@ -339,6 +349,11 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/api/instances/{id}/oauth",
             axum::routing::delete(oauth_disconnect),
         )
+        .route(
+            "/api/instances/{id}/connection",
+            get(crate::connection::instance_connection),
+        )
+        .merge(crate::users_api::routes())
         .route("/api/oauth/callback", get(oauth_callback))
         .route("/api/oauth/cancel", post(oauth_cancel))
         .fallback(|| async { ApiError::route_not_found() })
@@ -406,8 +421,9 @@ async fn openapi_json() -> Response {
 
 /// The OpenAPI document of this API.
 pub fn openapi_document() -> String {
-    serde_json::to_string_pretty(&crate::openapi::finish(ApiDoc::openapi()))
-        .unwrap_or_else(|_| "{}".to_string())
+    let mut doc = ApiDoc::openapi();
+    doc.merge(crate::users_api::UsersDoc::openapi());
+    serde_json::to_string_pretty(&crate::openapi::finish(doc)).unwrap_or_else(|_| "{}".to_string())
 }
 
 fn json_text(body: String) -> Response {
@@ -1143,9 +1159,10 @@ async fn oauth_cancel(
     info(title = "connector serve", description = "Connector instances, actions, per-user OAuth. Authenticate with `Authorization: Bearer <API key>` or `X-Api-Key: <API key>`. Every error is `{\"error\": {\"code\", \"message\"}}`."),
     paths(healthz, readyz, openapi_json, connector_types, connector_type, list_instances, create_instance, get_instance,
         update_instance, delete_instance, run_action, test_instance, oauth_start, oauth_start_redirect,
-        oauth_callback, oauth_disconnect, oauth_cancel),
+        oauth_callback, oauth_disconnect, oauth_cancel, crate::connection::instance_connection),
     components(schemas(crate::error::ErrorBody, crate::error::ErrorDetail, InstanceView, InstanceList, CreateInstance, UpdateInstance, TruncatedView,
-        ActionOutput, StartRequest, StartResponse, CancelRequest, CancelResponse, DisconnectResponse, TestResponse, Health, Catalog),
+        ActionOutput, StartRequest, StartResponse, CancelRequest, CancelResponse, DisconnectResponse, TestResponse, Health, Catalog,
+        crate::connection::ConnectionView),
         responses(crate::openapi::BadRequest, crate::openapi::RequestTimeout, crate::openapi::Unauthorized, crate::openapi::Forbidden, crate::openapi::NotFound,
             crate::openapi::Conflict, crate::openapi::PayloadTooLarge, crate::openapi::UnsupportedMediaType,
             crate::openapi::TooManyRequests, crate::openapi::BadGateway, crate::openapi::ServiceUnavailable)),

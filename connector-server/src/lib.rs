@@ -6,12 +6,14 @@
 //! See `docs/server-api.md`.
 
 pub mod api;
+pub mod connection;
 pub mod error;
 pub mod extract;
 pub mod guard;
 pub mod http;
 pub mod openapi;
 pub mod state;
+pub mod users_api;
 
 use std::collections::HashMap;
 use std::future::Future;

@@ -41,7 +41,7 @@ pub const DEFAULT_KEY_NAME: &str = "default";
 /// The longest key lifetime accepted (`--expires`, `expires`): 3650 days.
 pub const MAX_KEY_LIFETIME: Duration = Duration::from_secs(3650 * 86_400);
 /// The pattern of a key lifetime, as the API documents it.
-pub const KEY_LIFETIME_PATTERN: &str = r"^[0-9]{1,10}[dhms]$";
+pub const KEY_LIFETIME_PATTERN: &str = r"^[1-9][0-9]{0,8}[dhms]$";
 
 /// One of a user's keys, as listings show it: never the key or its hash.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -136,8 +136,8 @@ pub fn check_key_name(name: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Parse a key lifetime: a whole number and a unit, `d` (days), `h`, `m` or `s`, e.g. `90d`;
-/// at least 1 second and at most 3650 days.
+/// Parse a key lifetime ([`KEY_LIFETIME_PATTERN`]): a whole number without leading zeros (at
+/// most 9 digits) and a unit, `d` (days), `h`, `m` or `s`, e.g. `90d`; at most 3650 days.
 pub fn parse_key_lifetime(text: &str) -> Result<Duration, StoreError> {
     let invalid = |reason: String| StoreError::InvalidInput {
         field: "expiry",
@@ -145,7 +145,8 @@ pub fn parse_key_lifetime(text: &str) -> Result<Duration, StoreError> {
     };
     let syntax = || {
         invalid(format!(
-            "`{}` is not a lifetime: write a whole number and d, h, m or s, e.g. `90d` or `12h`",
+            "`{}` is not a lifetime: write a whole number (no leading zero) and d, h, m or s, \
+             e.g. `90d` or `12h`",
             text.chars().take(32).collect::<String>()
         ))
     };
@@ -158,14 +159,18 @@ pub fn parse_key_lifetime(text: &str) -> Result<Duration, StoreError> {
         _ => return Err(syntax()),
     };
     let digits = &text[..text.len() - 1];
-    if digits.is_empty() || digits.len() > 10 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+    if digits.is_empty()
+        || digits.len() > 9
+        || digits.starts_with('0')
+        || !digits.bytes().all(|b| b.is_ascii_digit())
+    {
         return Err(syntax());
     }
     let n: u64 = digits.parse().map_err(|_| syntax())?;
     let secs = n.saturating_mul(per_unit);
-    if secs == 0 || secs > MAX_KEY_LIFETIME.as_secs() {
+    if secs > MAX_KEY_LIFETIME.as_secs() {
         return Err(invalid(format!(
-            "`{text}` is out of range: a key lives at least 1s and at most 3650d"
+            "`{text}` is too long: a key lives at most 3650d"
         )));
     }
     Ok(Duration::from_secs(secs))

@@ -176,7 +176,8 @@ impl UserStore for SqliteUserStore {
         };
         let now = Timestamp::now().as_millis();
         let row = sqlx::query(
-            "SELECT u.id, u.name, u.admin, u.disabled, k.id AS key_id, k.name AS key_name \
+            "SELECT u.id, u.name, u.admin, u.disabled, k.id AS key_id, k.name AS key_name, \
+             k.last_used_at \
              FROM server_user_keys k JOIN server_users u ON u.id = k.user_id \
              WHERE k.key_sha256 = ? AND u.disabled = 0 \
              AND (k.expires_at IS NULL OR k.expires_at > ?)",
@@ -187,15 +188,20 @@ impl UserStore for SqliteUserStore {
         .await?;
         let Some(row) = row else { return Ok(None) };
         let key_id: String = row.try_get("key_id")?;
-        sqlx::query(
-            "UPDATE server_user_keys SET last_used_at = ? \
+        let last_used: Option<i64> = row.try_get("last_used_at")?;
+        // Most requests write nothing: only a stale last use is updated (and the guard in the
+        // UPDATE keeps two racing requests from both writing).
+        if last_used.is_none_or(|t| t < now - TOUCH_EVERY_MS) {
+            sqlx::query(
+                "UPDATE server_user_keys SET last_used_at = ? \
              WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)",
-        )
-        .bind(now)
-        .bind(&key_id)
-        .bind(now - TOUCH_EVERY_MS)
-        .execute(&self.pool)
-        .await?;
+            )
+            .bind(now)
+            .bind(&key_id)
+            .bind(now - TOUCH_EVERY_MS)
+            .execute(&self.pool)
+            .await?;
+        }
         Ok(Some(Authenticated {
             user: user_from_row(&row)?,
             key_name: row.try_get("key_name")?,
