@@ -20,7 +20,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 mod support;
-use support::{Serve, Server, bin, run_ok};
+use support::{Serve, Server, bin, run_ok, workspace_root};
 
 const CANARY: &str = "CANARY-";
 const CLIENT_SECRET: &str = "CANARY-client-secret-u5e4s";
@@ -34,6 +34,8 @@ struct Mock {
     refresh: HashMap<String, String>,
     /// Refreshes answer 503 while set.
     fail_refresh: bool,
+    /// Access tokens the API refuses (as if revoked), which makes the server refresh.
+    rejected: std::collections::HashSet<String>,
     seq: u64,
 }
 
@@ -101,7 +103,11 @@ async fn me(State(m): State<MockState>, headers: HeaderMap) -> Response {
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or_default()
         .to_string();
-    match m.lock().unwrap().tokens.get(&auth).cloned() {
+    let m = m.lock().unwrap();
+    if m.rejected.contains(&auth) {
+        return (StatusCode::UNAUTHORIZED, "revoked").into_response();
+    }
+    match m.tokens.get(&auth).cloned() {
         Some(a) => axum::Json(json!({ "account": a })).into_response(),
         None => (StatusCode::UNAUTHORIZED, "no").into_response(),
     }
@@ -148,6 +154,7 @@ actions:
 async fn server() -> Server {
     Serve::new()
         .spec("peruser.yaml", SPEC)
+        .copy_spec(workspace_root().join("specs/server_log.yaml"))
         .args(&["--allow-loopback"])
         .rust_log("debug")
         .start()
@@ -509,8 +516,13 @@ async fn removing_a_user_refuses_their_key_and_deletes_their_tokens_and_connecti
         .await;
     assert_eq!(st, 404);
 
-    // A failed refresh shows on the connection (every action refreshes first here).
-    mock_state.lock().unwrap().fail_refresh = true;
+    // A failed refresh shows on the connection: the API refuses the access token, so the
+    // server refreshes, and the provider is down.
+    {
+        let mut m = mock_state.lock().unwrap();
+        m.fail_refresh = true;
+        m.rejected = m.tokens.keys().cloned().collect();
+    }
     let (st, _) = api
         .send(
             &bob,
