@@ -111,7 +111,7 @@ pub fn finish(doc: OpenApi) -> Value {
         "/api/instances",
         "post",
         "201",
-        ("id", "$response.body#/id"),
+        &[("id", "$response.body#/id")],
         &INSTANCE_OPS,
     );
     add_links(
@@ -119,7 +119,7 @@ pub fn finish(doc: OpenApi) -> Value {
         "/api/instances",
         "get",
         "200",
-        ("id", "$response.body#/instances/0/id"),
+        &[("id", "$response.body#/instances/0/id")],
         &INSTANCE_OPS,
     );
     add_links(
@@ -127,7 +127,7 @@ pub fn finish(doc: OpenApi) -> Value {
         "/api/connector-types",
         "get",
         "200",
-        ("id", "$response.body#/connectorTypes/0/id"),
+        &[("id", "$response.body#/connectorTypes/0/id")],
         &["connector_type"],
     );
     // A user name (the created user, or the first listed: often the caller, whom the
@@ -137,7 +137,7 @@ pub fn finish(doc: OpenApi) -> Value {
         "/api/users",
         "post",
         "201",
-        ("name", "$response.body#/user/name"),
+        &[("name", "$response.body#/user/name")],
         &USER_OPS,
     );
     add_links(
@@ -145,8 +145,20 @@ pub fn finish(doc: OpenApi) -> Value {
         "/api/users",
         "get",
         "200",
-        ("name", "$response.body#/users/0/name"),
+        &[("name", "$response.body#/users/0/name")],
         &USER_OPS,
+    );
+    // A created key's name, with the user from the request path, feeds its removal.
+    add_links(
+        &mut v,
+        "/api/users/{name}/keys",
+        "post",
+        "201",
+        &[
+            ("name", "$request.path.name"),
+            ("key", "$response.body#/name"),
+        ],
+        &["remove_user_key"],
     );
     v
 }
@@ -171,14 +183,14 @@ const INSTANCE_OPS: [&str; 8] = [
     "oauth_disconnect",
 ];
 
-/// Link `path`'s `method` response `status` to each of `targets`, feeding the parameter
-/// `param.0` from the expression `param.1`.
+/// Link `path`'s `method` response `status` to each of `targets`, feeding each parameter
+/// `(name, expression)` of `params`.
 fn add_links(
     doc: &mut Value,
     path: &str,
     method: &str,
     status: &str,
-    param: (&str, &str),
+    params: &[(&str, &str)],
     targets: &[&str],
 ) {
     let Some(Value::Object(response)) = doc.pointer_mut(&format!(
@@ -194,7 +206,7 @@ fn add_links(
         for t in targets {
             links.insert(
                 (*t).to_string(),
-                json!({ "operationId": t, "parameters": { param.0: param.1 } }),
+                json!({ "operationId": t, "parameters": params.iter().map(|(k, e)| ((*k).to_string(), json!(e))).collect::<Map<String, Value>>() }),
             );
         }
     }
