@@ -85,7 +85,7 @@ async fn token(State(m): State<MockState>, Form(f): Form<HashMap<String, String>
     m.tokens.insert(access.clone(), account.clone());
     let refresh = format!("{CANARY}rt-{account}-{}", m.seq);
     m.refresh.insert(refresh.clone(), account);
-    // 30 s is inside the runtime's 60 s refresh margin: every action refreshes first.
+    // Short-lived, with a refresh token: a refused access token makes the server refresh.
     axum::Json(json!({
         "access_token": access,
         "refresh_token": refresh,
@@ -253,7 +253,7 @@ const LIST: &str = "/api/instances";
 // ---------------------------------------------------------------- the tests
 
 #[tokio::test(flavor = "multi_thread")]
-async fn keys_are_rotated_disabled_expired_and_listed_without_ever_showing_a_key() {
+async fn rotated_and_expired_keys_and_disabled_users_are_refused_at_once() {
     let server = server().await;
     let seen = Seen::default();
     let api = Api::new(&server, "admin", &seen);
@@ -328,6 +328,20 @@ async fn keys_are_rotated_disabled_expired_and_listed_without_ever_showing_a_key
     assert_eq!(api.status(&short, LIST).await, 401);
     assert_eq!(api.status(&a3, LIST).await, 200);
 
+    keys_only_in_their_creation_response(&seen, &server.log_text(), &api_keys, &cli_keys);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn keys_are_listed_without_a_key_and_an_admin_cannot_lock_themself_out() {
+    let server = server().await;
+    let seen = Seen::default();
+    let api = Api::new(&server, "admin", &seen);
+    let admin = server.add_user("admin", true);
+    let a3 = server.add_user("alice", false);
+    assert_eq!(api.status(&a3, LIST).await, 200);
+    let cli_keys = vec![admin.clone(), a3.clone()];
+    let mut api_keys = Vec::new();
+
     // A named key over the API, then removed.
     let (st, body) = api
         .send(
@@ -345,7 +359,7 @@ async fn keys_are_rotated_disabled_expired_and_listed_without_ever_showing_a_key
 
     // Listings: names and times, never a key.
     let listed = users_ok(&server, &["keys", "list", "alice"]);
-    for name in ["default", "short", "ci"] {
+    for name in ["default", "ci"] {
         assert!(listed.contains(name), "{listed}");
     }
     assert!(!listed.contains("ck_"), "{listed}");
@@ -359,7 +373,7 @@ async fn keys_are_rotated_disabled_expired_and_listed_without_ever_showing_a_key
         .iter()
         .map(|k| k["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["ci", "default", "short"]);
+    assert_eq!(names, ["ci", "default"]);
     assert!(body["keys"][1]["lastUsedAt"].as_i64().is_some(), "{body}");
     assert!(!body.to_string().contains("ck_"), "{body}");
     let (st, _) = api
@@ -368,24 +382,7 @@ async fn keys_are_rotated_disabled_expired_and_listed_without_ever_showing_a_key
     assert_eq!(st, 204);
     assert_eq!(api.status(&ci, LIST).await, 401);
 
-    // An admin cannot lock themself out.
-    for (m, path) in [
-        (Method::DELETE, "/api/users/admin"),
-        (Method::POST, "/api/users/admin/disable"),
-        (Method::POST, "/api/users/admin/rotate-key"),
-        (Method::DELETE, "/api/users/admin/keys/default"),
-    ] {
-        let (st, body) = api.send(&admin, m, path, None).await;
-        assert_eq!(st, 409, "{path}: {body}");
-        assert!(
-            body["error"]["message"]
-                .as_str()
-                .unwrap()
-                .contains("you cannot"),
-            "{body}"
-        );
-    }
-    assert_eq!(api.status(&admin, LIST).await, 200);
+    admin_cannot_lock_themself_out(&api, &admin).await;
 
     // A user added over the API; bad lifetimes are refused with the fix.
     let (st, body) = api
@@ -400,9 +397,19 @@ async fn keys_are_rotated_disabled_expired_and_listed_without_ever_showing_a_key
     let carol = body["key"]["key"].as_str().unwrap().to_string();
     api_keys.push(carol.clone());
     assert_eq!(api.status(&carol, LIST).await, 200);
+    bad_input_is_refused_with_the_fix(&server, &api, &admin).await;
+    let (st, _) = api.send(&a3, Method::GET, "/api/users", None).await;
+    assert_eq!(st, 403, "the users routes are for admins");
+
+    keys_only_in_their_creation_response(&seen, &server.log_text(), &api_keys, &cli_keys);
+}
+
+/// A lifetime over 3650 days (API), malformed or out-of-range lifetimes and an unknown user
+/// (CLI): refused, saying the rule.
+async fn bad_input_is_refused_with_the_fix(server: &Server, api: &Api, admin: &str) {
     let (st, body) = api
         .send(
-            &admin,
+            admin,
             Method::POST,
             "/api/users",
             Some(json!({"name": "dave", "expires": "3651d"})),
@@ -414,21 +421,63 @@ async fn keys_are_rotated_disabled_expired_and_listed_without_ever_showing_a_key
         "{body}"
     );
     for bad in ["90w", "3651d", "0d", "soon"] {
-        let err = users_err(&server, &["add", "dave", "--expires", bad]);
+        let err = users_err(server, &["add", "dave", "--expires", bad]);
         assert!(
             err.contains("3650d") || err.contains("d, h, m or s"),
             "{bad}: {err}"
         );
     }
-    let err = users_err(&server, &["rotate-key", "nobody"]);
+    let err = users_err(server, &["rotate-key", "nobody"]);
     assert!(err.contains("no user named `nobody`"), "{err}");
-    let (st, _) = api.send(&a3, Method::GET, "/api/users", None).await;
-    assert_eq!(st, 403, "the users routes are for admins");
+}
 
-    // Each key appears only in the response that created it, and never in the log.
+/// User name -> id, from `GET /api/users`.
+async fn user_ids(api: &Api, admin: &str) -> HashMap<String, String> {
+    let (_, users) = api.send(admin, Method::GET, "/api/users", None).await;
+    users["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| {
+            (
+                u["name"].as_str().unwrap().to_string(),
+                u["id"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// Removing or disabling yourself, and rotating or removing the key you call with: 409.
+async fn admin_cannot_lock_themself_out(api: &Api, admin: &str) {
+    for (m, path) in [
+        (Method::DELETE, "/api/users/admin"),
+        (Method::POST, "/api/users/admin/disable"),
+        (Method::POST, "/api/users/admin/rotate-key"),
+        (Method::DELETE, "/api/users/admin/keys/default"),
+    ] {
+        let (st, body) = api.send(admin, m, path, None).await;
+        assert_eq!(st, 409, "{path}: {body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("you cannot"),
+            "{body}"
+        );
+    }
+    assert_eq!(api.status(admin, LIST).await, 200);
+}
+
+/// Each API-made key appears only in the response that created it, a CLI-made key in none,
+/// and no key in the log.
+fn keys_only_in_their_creation_response(
+    seen: &Seen,
+    log: &str,
+    api_keys: &[String],
+    cli_keys: &[String],
+) {
     let seen = seen.0.lock().unwrap().clone();
-    let log = server.log_text();
-    for k in &api_keys {
+    for k in api_keys {
         assert_eq!(
             seen.iter().filter(|b| b.contains(k.as_str())).count(),
             1,
@@ -436,7 +485,7 @@ async fn keys_are_rotated_disabled_expired_and_listed_without_ever_showing_a_key
         );
         assert!(!log.contains(k.as_str()), "a key is in the server log");
     }
-    for k in &cli_keys {
+    for k in cli_keys {
         assert!(
             !seen.iter().any(|b| b.contains(k.as_str())),
             "a CLI key in a response"
@@ -445,18 +494,8 @@ async fn keys_are_rotated_disabled_expired_and_listed_without_ever_showing_a_key
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn removing_a_user_refuses_their_key_and_deletes_their_tokens_and_connection_is_reported() {
-    let (mock, mock_state) = start_mock().await;
-    let server = server().await;
-    let seen = Seen::default();
-    let admin = server.add_user("admin", true);
-    let (alice, bob, carol) = (
-        server.add_user("alice", false),
-        server.add_user("bob", false),
-        server.add_user("carol", false),
-    );
-    let api = Api::new(&server, "admin", &seen);
+/// A per-user instance `files` on the mock provider and a shared one, `log`.
+async fn create_instances(api: &Api, admin: &str, mock: SocketAddr) {
     let instance = json!({
         "id": "files",
         "connectorType": ".peruser-users",
@@ -471,25 +510,21 @@ async fn removing_a_user_refuses_their_key_and_deletes_their_tokens_and_connecti
         "secrets": { "clientSecret": CLIENT_SECRET },
     });
     let (st, body) = api
-        .send(&admin, Method::POST, "/api/instances", Some(instance))
+        .send(admin, Method::POST, "/api/instances", Some(instance))
         .await;
     assert_eq!(st, 201, "{body}");
     let shared = json!({"id": "log", "connectorType": ".server-log", "name": "Log"});
     let (st, body) = api
-        .send(&admin, Method::POST, "/api/instances", Some(shared))
+        .send(admin, Method::POST, "/api/instances", Some(shared))
         .await;
     assert_eq!(st, 201, "{body}");
-    let before = chrono_now_ms();
-    Api::new(&server, "alice-account", &seen)
-        .connect(&alice, "files")
-        .await;
-    Api::new(&server, "bob-account", &seen)
-        .connect(&bob, "files")
-        .await;
+}
 
+/// Connected (alice) and unconnected (carol) callers, a shared instance, an unknown one.
+async fn connection_is_reported(api: &Api, alice: &str, carol: &str, before: i64) {
     // Connected and unconnected callers.
     let (st, c) = api
-        .send(&alice, Method::GET, "/api/instances/files/connection", None)
+        .send(alice, Method::GET, "/api/instances/files/connection", None)
         .await;
     assert_eq!(st, 200, "{c}");
     assert_eq!(
@@ -503,19 +538,22 @@ async fn removing_a_user_refuses_their_key_and_deletes_their_tokens_and_connecti
     assert_eq!(c["scopes"], json!(["files.read", "profile"]));
     assert_eq!(c["refreshFailed"], json!(false));
     let (st, c) = api
-        .send(&carol, Method::GET, "/api/instances/files/connection", None)
+        .send(carol, Method::GET, "/api/instances/files/connection", None)
         .await;
     assert_eq!(st, 200);
     assert_eq!(c, json!({"perUser": true, "connected": false}));
     let (st, c) = api
-        .send(&carol, Method::GET, "/api/instances/log/connection", None)
+        .send(carol, Method::GET, "/api/instances/log/connection", None)
         .await;
     assert_eq!((st, c), (200, json!({"perUser": false})));
     let (st, _) = api
-        .send(&carol, Method::GET, "/api/instances/nope/connection", None)
+        .send(carol, Method::GET, "/api/instances/nope/connection", None)
         .await;
     assert_eq!(st, 404);
+}
 
+/// A failed refresh shows on the connection, and the next successful one clears it.
+async fn failed_refresh_is_reported(api: &Api, bob: &str, mock_state: &MockState) {
     // A failed refresh shows on the connection: the API refuses the access token, so the
     // server refreshes, and the provider is down.
     {
@@ -525,7 +563,7 @@ async fn removing_a_user_refuses_their_key_and_deletes_their_tokens_and_connecti
     }
     let (st, _) = api
         .send(
-            &bob,
+            bob,
             Method::POST,
             "/api/instances/files/actions/me",
             Some(json!({})),
@@ -533,14 +571,14 @@ async fn removing_a_user_refuses_their_key_and_deletes_their_tokens_and_connecti
         .await;
     assert_ne!(st, 200);
     let (_, c) = api
-        .send(&bob, Method::GET, "/api/instances/files/connection", None)
+        .send(bob, Method::GET, "/api/instances/files/connection", None)
         .await;
     assert_eq!(c["refreshFailed"], json!(true), "{c}");
     assert!(c["refreshFailedAt"].as_i64().is_some(), "{c}");
     mock_state.lock().unwrap().fail_refresh = false;
     let (st, out) = api
         .send(
-            &bob,
+            bob,
             Method::POST,
             "/api/instances/files/actions/me",
             Some(json!({})),
@@ -548,28 +586,41 @@ async fn removing_a_user_refuses_their_key_and_deletes_their_tokens_and_connecti
         .await;
     assert_eq!(st, 200, "{out}");
     let (_, c) = api
-        .send(&bob, Method::GET, "/api/instances/files/connection", None)
+        .send(bob, Method::GET, "/api/instances/files/connection", None)
         .await;
     assert_eq!(
         c["refreshFailed"],
         json!(false),
         "a successful refresh clears it: {c}"
     );
+}
 
-    let ids: HashMap<String, String> = {
-        let (_, users) = api.send(&admin, Method::GET, "/api/users", None).await;
-        users["users"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|u| {
-                (
-                    u["name"].as_str().unwrap().to_string(),
-                    u["id"].as_str().unwrap().to_string(),
-                )
-            })
-            .collect()
-    };
+#[tokio::test(flavor = "multi_thread")]
+async fn removing_a_user_refuses_their_key_and_deletes_their_tokens_and_connection_is_reported() {
+    let (mock, mock_state) = start_mock().await;
+    let server = server().await;
+    let seen = Seen::default();
+    let admin = server.add_user("admin", true);
+    let (alice, bob, carol) = (
+        server.add_user("alice", false),
+        server.add_user("bob", false),
+        server.add_user("carol", false),
+    );
+    let api = Api::new(&server, "admin", &seen);
+    create_instances(&api, &admin, mock).await;
+    let before = chrono_now_ms();
+    Api::new(&server, "alice-account", &seen)
+        .connect(&alice, "files")
+        .await;
+    Api::new(&server, "bob-account", &seen)
+        .connect(&bob, "files")
+        .await;
+
+    connection_is_reported(&api, &alice, &carol, before).await;
+
+    failed_refresh_is_reported(&api, &bob, &mock_state).await;
+
+    let ids = user_ids(&api, &admin).await;
     let store = SqliteStore::open(
         server.data.join("connector.db"),
         Keyring::from_file(&server.data.join("operator.key")).unwrap(),
