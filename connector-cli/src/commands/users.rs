@@ -17,8 +17,9 @@ use connector_server::DB_FILE;
 use super::serve::DATA_DIR_HELP;
 use crate::Outcome;
 
-const EXPIRES_HELP: &str = "Key lifetime: a whole number and d, h, m or s (e.g. 90d, 12h), at \
-    most 3650d. Default: the key does not expire";
+const EXPIRES_HELP: &str = "Key lifetime: a whole number (no leading zero) and d, h, m or s \
+    (e.g. 90d, 12h), at most 3650d. Once it has passed the key is refused. Default: the key does \
+    not expire";
 
 fn lifetime(text: &str) -> Result<Duration, String> {
     parse_key_lifetime(text).map_err(|e| e.to_string())
@@ -48,6 +49,7 @@ pub enum UsersCommand {
     /// Remove a user, their keys and their per-user tokens (deleted here; revoking them at
     /// the provider is what `DELETE /api/users/{name}` adds). Needs the operator key
     Remove {
+        /// The user's name
         #[arg(value_name = "NAME")]
         name: String,
         #[arg(long, value_name = "DIR", help = DATA_DIR_HELP)]
@@ -55,6 +57,7 @@ pub enum UsersCommand {
     },
     /// Disable a user: every key of theirs is refused (401) until `enable`
     Disable {
+        /// The user's name
         #[arg(value_name = "NAME")]
         name: String,
         #[arg(long, value_name = "DIR", help = DATA_DIR_HELP)]
@@ -62,6 +65,7 @@ pub enum UsersCommand {
     },
     /// Enable a disabled user: their keys work again (those not expired)
     Enable {
+        /// The user's name
         #[arg(value_name = "NAME")]
         name: String,
         #[arg(long, value_name = "DIR", help = DATA_DIR_HELP)]
@@ -70,6 +74,7 @@ pub enum UsersCommand {
     /// Replace one of a user's keys and print the new one (shown once); the old key is
     /// refused at once
     RotateKey {
+        /// The user's name
         #[arg(value_name = "NAME")]
         name: String,
         /// Which key to replace
@@ -89,6 +94,7 @@ pub enum UsersCommand {
 pub enum KeysCommand {
     /// Add a named key to a user and print it (shown once)
     Add {
+        /// The user's name
         #[arg(value_name = "NAME")]
         name: String,
         /// The key's name: letters, digits, `-`, `_`, `.` (unique per user)
@@ -102,6 +108,7 @@ pub enum KeysCommand {
     /// List a user's keys: name, created, expires, last used (UTC; last use is recorded at
     /// most once a minute). Never a key or hash
     List {
+        /// The user's name
         #[arg(value_name = "NAME")]
         name: String,
         #[arg(long, value_name = "DIR", help = DATA_DIR_HELP)]
@@ -109,8 +116,10 @@ pub enum KeysCommand {
     },
     /// Remove one of a user's keys; it is refused at once
     Remove {
+        /// The user's name
         #[arg(value_name = "NAME")]
         name: String,
+        /// The name of the key to remove (see `keys list`)
         #[arg(value_name = "KEY_NAME")]
         key_name: String,
         #[arg(long, value_name = "DIR", help = DATA_DIR_HELP)]
