@@ -235,9 +235,22 @@ enum Command {
             connector serve --listen 0.0.0.0:8080 --public-base-url https://connectors.example.com"
     )]
     Serve(commands::serve::ServeArgs),
-    /// Manage the server's API-key users: add, list
-    #[command(subcommand)]
-    Users(commands::serve::UsersCommand),
+    /// Manage the server's users and their API keys: add, list, remove, disable, enable,
+    /// rotate-key, keys
+    #[command(
+        subcommand,
+        long_about = "Manage the server's users and their API keys (see docs/operations.md). \
+            Works on the data directory's connector.db while the server runs; a change takes \
+            effect on the server's next request. Only key hashes are stored: a key is printed \
+            once, when it is created.",
+        after_help = "Examples:\n  \
+            connector users add alice --expires 90d\n  \
+            connector users rotate-key alice\n  \
+            connector users keys add alice --key-name ci --expires 30d\n  \
+            connector users disable alice\n  \
+            connector users remove alice"
+    )]
+    Users(commands::users::UsersCommand),
     /// Read the server's audit trail: who ran what, as whom, when, and how it ended
     #[command(
         long_about = "Read the audit trail `connector serve` keeps in its data directory: one \
@@ -401,7 +414,7 @@ fn dispatch(command: Command, color: ColorChoice) -> anyhow::Result<Outcome> {
         Command::New { name, dir, auth } => commands::new::run(&name, &dir, auth),
         Command::Keys(cmd) => block_on(Flavor::MultiThread, commands::keys::run(cmd)),
         Command::Serve(args) => block_on(Flavor::MultiThread, commands::serve::serve(args)),
-        Command::Users(cmd) => block_on(Flavor::MultiThread, commands::serve::users(cmd)),
+        Command::Users(cmd) => block_on(Flavor::MultiThread, commands::users::users(cmd)),
         Command::Audit(args) => block_on(Flavor::MultiThread, commands::audit::audit(args)),
         Command::Auth(cmd) => block_on(Flavor::MultiThread, commands::auth::run(cmd, color)),
         Command::Run {

@@ -951,11 +951,37 @@ async fn access_lists_hold_and_the_audit_trail_has_one_event_per_operation() {
         .await;
     assert_eq!(st, 204);
 
+    // A user's whole lifecycle through the admin API.
+    let (st, v) = admin
+        .call(Method::POST, "/api/users", Some(json!({"name": "carol"})))
+        .await;
+    assert_eq!(st, 201, "{v}");
+    let carol_key = v["key"]["key"].as_str().unwrap().to_string();
+    for (method, path, body, status) in [
+        (
+            Method::POST,
+            "/api/users/carol/keys",
+            Some(json!({"name": "ci"})),
+            201,
+        ),
+        (Method::POST, "/api/users/carol/rotate-key", None, 200),
+        (Method::DELETE, "/api/users/carol/keys/ci", None, 204),
+        (Method::POST, "/api/users/carol/disable", None, 200),
+        (Method::POST, "/api/users/carol/enable", None, 200),
+        (Method::DELETE, "/api/users/carol", None, 200),
+    ] {
+        let (st, v) = admin.call(method, path, body).await;
+        assert_eq!(st, status, "{path}: {v}");
+    }
+
     let (st, trail) = admin.call(Method::GET, "/api/audit?limit=500", None).await;
     assert_eq!(st, 200, "{trail}");
     assert_eq!(
         audit_rows(&trail),
         vec![
+            row("user.add", "cli", "-", "-", "ok"),
+            row("user.add", "cli", "-", "-", "ok"),
+            row("user.add", "cli", "-", "-", "ok"),
             row("instance.create", "admin", "-", "files", "ok"),
             row("instance.create", "admin", "-", "open", "ok"),
             row("instance.create", "admin", "-", "typo", "invalid"),
@@ -974,13 +1000,43 @@ async fn access_lists_hold_and_the_audit_trail_has_one_event_per_operation() {
             row("auth.refused", "-", "-", "-", "denied"),
             row("auth.forbidden", "bob", "-", "-", "denied"),
             row("instance.delete", "admin", "-", "open", "ok"),
+            row("user.add", "admin", "-", "-", "ok"),
+            row("key.add", "admin", "-", "-", "ok"),
+            row("key.rotate", "admin", "-", "-", "ok"),
+            row("key.remove", "admin", "-", "-", "ok"),
+            row("user.disable", "admin", "-", "-", "ok"),
+            row("user.enable", "admin", "-", "-", "ok"),
+            row("user.remove", "admin", "-", "-", "ok"),
+        ]
+    );
+    let targets: Vec<&str> = trail["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .filter_map(|e| e["target"].as_str())
+        .collect();
+    assert_eq!(
+        targets,
+        vec![
+            "admin",
+            "alice",
+            "bob",
+            "carol",
+            "carol/ci",
+            "carol/default",
+            "carol/ci",
+            "carol",
+            "carol",
+            "carol"
         ]
     );
     for e in trail["events"].as_array().unwrap() {
         assert!(e["durationMs"].as_i64().unwrap() >= 0, "{e}");
-        assert!(
+        assert_eq!(
             e["requestId"].is_string(),
-            "every event names its request: {e}"
+            e["actor"] != "cli",
+            "every event over HTTP names its request, none from the CLI: {e}"
         );
     }
 
@@ -1026,6 +1082,7 @@ async fn access_lists_hold_and_the_audit_trail_has_one_event_per_operation() {
     assert_eq!(
         ops,
         vec![
+            "user.add",
             "oauth.start",
             "oauth.connect",
             "action.run",
@@ -1037,7 +1094,14 @@ async fn access_lists_hold_and_the_audit_trail_has_one_event_per_operation() {
 
     // No secret, token, key or input value anywhere in the trail.
     let text = trail.to_string() + &lines.iter().map(Value::to_string).collect::<String>();
-    for needle in [CANARY, &admin_key, &alice_key, &bob_key, CLIENT_SECRET] {
+    for needle in [
+        CANARY,
+        &admin_key,
+        &alice_key,
+        &bob_key,
+        &carol_key,
+        CLIENT_SECRET,
+    ] {
         assert!(
             !text.contains(needle),
             "`{needle}` in the audit trail:\n{text}"

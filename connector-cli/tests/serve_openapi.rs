@@ -151,7 +151,7 @@ async fn every_protected_operation_documents_401_and_both_ways_to_send_a_key() {
             "{method} {path}: the user store can be unavailable"
         );
     }
-    assert_eq!(protected, 15, "15 protected operations");
+    assert_eq!(protected, 25, "25 protected operations");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -77,6 +77,7 @@ mod tests {
             id: id.into(),
             name: id.trim_start_matches("u_").into(),
             admin,
+            disabled: false,
         }
     }
 

@@ -14,7 +14,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use connector_runtime::oauth::{CallbackParams, OAuthClient, StartOptions};
 use connector_runtime::store::{
-    ConnectorInstanceRecord, InstanceUpdate, NewConnectorInstance, User, UserTokenKey,
+    Authenticated, ConnectorInstanceRecord, InstanceUpdate, NewConnectorInstance, User,
+    UserTokenKey,
 };
 use connector_runtime::{ActionError, ConnectorInstance, ExecuteOptions, InstanceRuntime, Secrets};
 use connector_spec::AuthMode;
@@ -56,6 +57,15 @@ fn api_key(headers: &HeaderMap) -> Option<&str> {
 }
 
 async fn authenticate(state: &AppState, headers: &HeaderMap) -> AppResult<User> {
+    authenticate_key(state, headers).await.map(|a| a.user)
+}
+
+/// The caller and the name of the key they presented. A missing, unknown or expired key and
+/// a disabled user are all the same 401: the client learns nothing about which.
+pub(crate) async fn authenticate_key(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> AppResult<Authenticated> {
     let refused = |code: &'static str| async move {
         Audit::new("auth.refused")
             .finish_with(&*state.stores.audit, "denied", Some(code))
@@ -65,10 +75,10 @@ async fn authenticate(state: &AppState, headers: &HeaderMap) -> AppResult<User> 
     let Some(key) = api_key(headers) else {
         return Err(refused("no_key").await);
     };
-    match state.stores.users.authenticate(key).await {
-        Ok(Some(u)) => {
-            tracing::Span::current().record("user", u.id.as_str());
-            Ok(u)
+    match state.stores.users.authenticate_key(key).await {
+        Ok(Some(a)) => {
+            tracing::Span::current().record("user", a.user.id.as_str());
+            Ok(a)
         }
         Ok(None) => Err(refused("bad_key").await),
         Err(e) => {
@@ -104,18 +114,25 @@ impl FromRequestParts<Arc<AppState>> for Admin {
         parts: &mut Parts,
         state: &Arc<AppState>,
     ) -> Result<Admin, ApiError> {
-        let user = authenticate(state, &parts.headers).await?;
-        if user.admin {
-            Ok(Admin(user))
-        } else {
-            let e = ApiError::forbidden("this operation needs the admin role");
-            Audit::new("auth.forbidden")
-                .actor(&user)
-                .finish_error(&*state.stores.audit, &e)
-                .await;
-            Err(e)
-        }
+        let a = authenticate_key(state, &parts.headers).await?;
+        require_admin(state, a).await.map(|a| Admin(a.user))
     }
+}
+
+/// `a` if the caller is an admin; else 403, recorded as `auth.forbidden`.
+pub(crate) async fn require_admin(
+    state: &AppState,
+    a: Authenticated,
+) -> Result<Authenticated, ApiError> {
+    if a.user.admin {
+        return Ok(a);
+    }
+    let e = ApiError::forbidden("this operation needs the admin role");
+    Audit::new("auth.forbidden")
+        .actor(&a.user)
+        .finish_error(&*state.stores.audit, &e)
+        .await;
+    Err(e)
 }
 
 // ---------------------------------------------------------------- types
@@ -380,6 +397,11 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/api/instances/{id}/oauth",
             axum::routing::delete(oauth_disconnect),
         )
+        .route(
+            "/api/instances/{id}/connection",
+            get(crate::connection::instance_connection),
+        )
+        .merge(crate::users_api::routes())
         .route("/api/oauth/callback", get(oauth_callback))
         .route("/api/oauth/cancel", post(oauth_cancel))
         .route("/api/audit", get(crate::audit_api::list_audit))
@@ -459,8 +481,9 @@ async fn openapi_json() -> Response {
 
 /// The OpenAPI document of this API.
 pub fn openapi_document() -> String {
-    serde_json::to_string_pretty(&crate::openapi::finish(ApiDoc::openapi()))
-        .unwrap_or_else(|_| "{}".to_string())
+    let mut doc = ApiDoc::openapi();
+    doc.merge(crate::users_api::UsersDoc::openapi());
+    serde_json::to_string_pretty(&crate::openapi::finish(doc)).unwrap_or_else(|_| "{}".to_string())
 }
 
 fn json_text(body: String) -> Response {
@@ -1376,9 +1399,10 @@ async fn oauth_cancel(
     info(title = "connector serve", description = "Connector instances, actions, per-user OAuth. Authenticate with `Authorization: Bearer <API key>` or `X-Api-Key: <API key>`. Every error is `{\"error\": {\"code\", \"message\"}}`."),
     paths(healthz, readyz, openapi_json, metrics, connector_types, connector_type, list_instances, create_instance, get_instance,
         update_instance, delete_instance, run_action, test_instance, oauth_start, oauth_start_redirect,
-        oauth_callback, oauth_disconnect, oauth_cancel, crate::audit_api::list_audit),
+        oauth_callback, oauth_disconnect, oauth_cancel, crate::audit_api::list_audit, crate::connection::instance_connection),
     components(schemas(crate::error::ErrorBody, crate::error::ErrorDetail, InstanceView, AccessName, crate::audit_api::AuditList, crate::audit_api::AuditEventView, InstanceList, CreateInstance, UpdateInstance, TruncatedView,
-        ActionOutput, StartRequest, StartResponse, CancelRequest, CancelResponse, DisconnectResponse, TestResponse, Health, Catalog),
+        ActionOutput, StartRequest, StartResponse, CancelRequest, CancelResponse, DisconnectResponse, TestResponse, Health, Catalog,
+        crate::connection::ConnectionView),
         responses(crate::openapi::BadRequest, crate::openapi::RequestTimeout, crate::openapi::Unauthorized, crate::openapi::Forbidden, crate::openapi::NotFound,
             crate::openapi::Conflict, crate::openapi::PayloadTooLarge, crate::openapi::UnsupportedMediaType,
             crate::openapi::TooManyRequests, crate::openapi::BadGateway, crate::openapi::ServiceUnavailable)),

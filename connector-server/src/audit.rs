@@ -39,6 +39,12 @@ pub fn outcome_class(status: StatusCode) -> &'static str {
     }
 }
 
+/// A store error as the audit trail and the API classify it: the outcome class and code.
+pub fn store_outcome(e: connector_runtime::store::StoreError) -> (&'static str, String) {
+    let api = ApiError::from(e);
+    (outcome_class(api.status), api.code)
+}
+
 /// One operation being done; recorded by [`Audit::finish`].
 #[derive(Debug)]
 pub struct Audit {

@@ -153,6 +153,8 @@ impl From<ActionError> for ApiError {
             (_, "unknown_action") => StatusCode::NOT_FOUND,
             (_, "instance_not_found") => StatusCode::NOT_FOUND,
             (_, "instance_exists") => StatusCode::CONFLICT,
+            (_, "user_not_found" | "key_not_found") => StatusCode::NOT_FOUND,
+            (_, "user_exists" | "key_exists") => StatusCode::CONFLICT,
             (_, "state_user_mismatch") => StatusCode::FORBIDDEN,
             (ErrorClass::User, _) => StatusCode::BAD_REQUEST,
             // The upstream credential is missing or refused: the caller's API key is fine,

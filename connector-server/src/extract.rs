@@ -30,11 +30,33 @@ pub struct ApiJson<T>(pub T);
 /// optional (an action's input, the OAuth start options).
 pub struct ApiJsonOrEmpty<T>(pub T);
 
+/// The same, except that an empty body and JSON `null` both stand for `{}`: for admin routes
+/// whose body is optional and documented as nullable.
+pub struct ApiJsonOrNull<T>(pub T);
+
+/// What stands for `{}`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Absent {
+    Refused,
+    Empty,
+    EmptyOrNull,
+}
+
 impl<T: DeserializeOwned> FromRequest<Arc<AppState>> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &Arc<AppState>) -> Result<Self, ApiError> {
-        json_object(req, state, false).await.map(ApiJson)
+        json_object(req, state, Absent::Refused).await.map(ApiJson)
+    }
+}
+
+impl<T: DeserializeOwned> FromRequest<Arc<AppState>> for ApiJsonOrNull<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &Arc<AppState>) -> Result<Self, ApiError> {
+        json_object(req, state, Absent::EmptyOrNull)
+            .await
+            .map(ApiJsonOrNull)
     }
 }
 
@@ -42,21 +64,23 @@ impl<T: DeserializeOwned> FromRequest<Arc<AppState>> for ApiJsonOrEmpty<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &Arc<AppState>) -> Result<Self, ApiError> {
-        json_object(req, state, true).await.map(ApiJsonOrEmpty)
+        json_object(req, state, Absent::Empty)
+            .await
+            .map(ApiJsonOrEmpty)
     }
 }
 
 async fn json_object<T: DeserializeOwned>(
     req: Request,
     state: &Arc<AppState>,
-    empty_is_object: bool,
+    absent: Absent,
 ) -> Result<T, ApiError> {
     let json_type = is_json_content_type(req.headers());
     let bytes = Bytes::from_request(req, state)
         .await
         .map_err(|r| read_error(r, state.max_body_bytes))?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
-        if !empty_is_object {
+        if absent == Absent::Refused {
             return Err(ApiError::bad_request("invalid_body", EMPTY_BODY));
         }
         return T::deserialize(Value::Object(Map::new())).map_err(|e| shape_error(&e));
@@ -78,6 +102,9 @@ async fn json_object<T: DeserializeOwned>(
             ),
         )
     })?;
+    if value.is_null() && absent == Absent::EmptyOrNull {
+        return T::deserialize(Value::Object(Map::new())).map_err(|e| shape_error(&e));
+    }
     if !value.is_object() {
         return Err(ApiError::bad_request(
             "invalid_body",

@@ -9,6 +9,7 @@ pub mod access;
 pub mod api;
 pub mod audit;
 pub mod audit_api;
+pub mod connection;
 pub mod error;
 pub mod extract;
 pub mod guard;
@@ -18,6 +19,7 @@ pub mod openapi;
 #[cfg(feature = "otlp")]
 pub mod otlp;
 pub mod state;
+pub mod users_api;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -419,6 +421,26 @@ fn catalog(specs: &[connector_spec::ConnectorSpec]) -> (String, HashMap<String, 
     (text, docs)
 }
 
+/// The path as logged: a segment that looks like an API key (`ck_...`, a client that put a
+/// key where a key *name* belongs) is replaced by `ck_<redacted>`.
+fn logged_path(path: &str) -> std::borrow::Cow<'_, str> {
+    let prefix = connector_runtime::store::KEY_PREFIX;
+    if !path.contains(prefix) {
+        return std::borrow::Cow::Borrowed(path);
+    }
+    let parts: Vec<&str> = path
+        .split('/')
+        .map(|seg| {
+            if seg.starts_with(prefix) {
+                "ck_<redacted>"
+            } else {
+                seg
+            }
+        })
+        .collect();
+    std::borrow::Cow::Owned(parts.join("/"))
+}
+
 static REQUEST_SEQ: AtomicU64 = AtomicU64::new(0);
 
 /// Give every request an id (`x-request-id`), run it in a span with the method and path (the
@@ -430,7 +452,7 @@ async fn request_log(req: Request, next: Next) -> Response {
         "request",
         id = %id,
         method = %req.method(),
-        path = %req.uri().path(),
+        path = %logged_path(req.uri().path()),
         user = tracing::field::Empty,
     );
     let started = std::time::Instant::now();
@@ -448,4 +470,18 @@ async fn request_log(req: Request, next: Next) -> Response {
         res.headers_mut().insert("x-request-id", v);
     }
     res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::logged_path;
+
+    #[test]
+    fn a_key_in_a_path_is_not_logged() {
+        assert_eq!(
+            logged_path("/api/users/al/keys/ck_SECRETSECRET"),
+            "/api/users/al/keys/ck_<redacted>"
+        );
+        assert_eq!(logged_path("/api/instances/x"), "/api/instances/x");
+    }
 }

@@ -111,7 +111,7 @@ pub fn finish(doc: OpenApi) -> Value {
         "/api/instances",
         "post",
         "201",
-        "$response.body#/id",
+        &[("id", "$response.body#/id")],
         &INSTANCE_OPS,
     );
     add_links(
@@ -119,7 +119,7 @@ pub fn finish(doc: OpenApi) -> Value {
         "/api/instances",
         "get",
         "200",
-        "$response.body#/instances/0/id",
+        &[("id", "$response.body#/instances/0/id")],
         &INSTANCE_OPS,
     );
     add_links(
@@ -127,14 +127,54 @@ pub fn finish(doc: OpenApi) -> Value {
         "/api/connector-types",
         "get",
         "200",
-        "$response.body#/connectorTypes/0/id",
+        &[("id", "$response.body#/connectorTypes/0/id")],
         &["connector_type"],
+    );
+    // A user name (the created user, or the first listed: often the caller, whom the
+    // self-lockout rules protect) feeds every operation on `/api/users/{name}...`.
+    add_links(
+        &mut v,
+        "/api/users",
+        "post",
+        "201",
+        &[("name", "$response.body#/user/name")],
+        &USER_OPS,
+    );
+    add_links(
+        &mut v,
+        "/api/users",
+        "get",
+        "200",
+        &[("name", "$response.body#/users/0/name")],
+        &USER_OPS,
+    );
+    // A created key's name, with the user from the request path, feeds its removal.
+    add_links(
+        &mut v,
+        "/api/users/{name}/keys",
+        "post",
+        "201",
+        &[
+            ("name", "$request.path.name"),
+            ("key", "$response.body#/name"),
+        ],
+        &["remove_user_key"],
     );
     v
 }
 
-const INSTANCE_OPS: [&str; 7] = [
+const USER_OPS: [&str; 6] = [
+    "remove_user",
+    "disable_user",
+    "enable_user",
+    "rotate_user_key",
+    "list_user_keys",
+    "add_user_key",
+];
+
+const INSTANCE_OPS: [&str; 8] = [
     "get_instance",
+    "instance_connection",
     "update_instance",
     "delete_instance",
     "test_instance",
@@ -143,7 +183,16 @@ const INSTANCE_OPS: [&str; 7] = [
     "oauth_disconnect",
 ];
 
-fn add_links(doc: &mut Value, path: &str, method: &str, status: &str, id: &str, targets: &[&str]) {
+/// Link `path`'s `method` response `status` to each of `targets`, feeding each parameter
+/// `(name, expression)` of `params`.
+fn add_links(
+    doc: &mut Value,
+    path: &str,
+    method: &str,
+    status: &str,
+    params: &[(&str, &str)],
+    targets: &[&str],
+) {
     let Some(Value::Object(response)) = doc.pointer_mut(&format!(
         "/paths/{}/{method}/responses/{status}",
         path.replace('~', "~0").replace('/', "~1")
@@ -157,7 +206,7 @@ fn add_links(doc: &mut Value, path: &str, method: &str, status: &str, id: &str, 
         for t in targets {
             links.insert(
                 (*t).to_string(),
-                json!({ "operationId": t, "parameters": { "id": id } }),
+                json!({ "operationId": t, "parameters": params.iter().map(|(k, e)| ((*k).to_string(), json!(e))).collect::<Map<String, Value>>() }),
             );
         }
     }

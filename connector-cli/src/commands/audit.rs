@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
 use clap::Args;
-use connector_runtime::store::{AuditEvent, AuditFilter, MAX_PAGE, SqliteStore};
+use connector_runtime::store::{AuditEvent, AuditFilter, AuditStore, MAX_PAGE, SqliteUserStore};
 use connector_server::DB_FILE;
 
 use crate::Outcome;
@@ -107,14 +107,8 @@ pub async fn audit(args: AuditArgs) -> anyhow::Result<Outcome> {
             db.display()
         );
     }
-    let Some(keys) = connector_server::existing_operator_keyring(&dir)? else {
-        bail!(
-            "no operator key for {}: set CONNECTOR_KEY or CONNECTOR_KEY_FILE as for `connector \
-             serve`, or check --data-dir",
-            db.display()
-        );
-    };
-    let store = SqliteStore::open(&db, keys)
+    // The trail holds nothing sealed: no operator key is needed to read it.
+    let store = SqliteUserStore::open(&db)
         .await
         .with_context(|| format!("opening {}", db.display()))?;
     let filter = AuditFilter {
@@ -128,7 +122,7 @@ pub async fn audit(args: AuditArgs) -> anyhow::Result<Outcome> {
         before_id: None,
         limit: args.limit,
     };
-    let page = connector_runtime::store::AuditStore::query(&store, &filter).await;
+    let page = store.audit().query(&filter).await;
     store.close().await;
     for e in page?.events {
         if args.json {

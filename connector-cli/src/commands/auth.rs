@@ -814,7 +814,7 @@ fn token_state(t: &TokenRecord, now: Timestamp) -> &'static str {
 }
 
 /// `YYYY-MM-DD HH:MM:SS UTC`.
-fn format_time(t: Timestamp) -> String {
+pub(crate) fn format_time(t: Timestamp) -> String {
     let secs = t.as_millis().div_euclid(1000);
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).

@@ -9,4 +9,5 @@ pub mod records;
 pub mod run;
 pub mod schema;
 pub mod serve;
+pub mod users;
 pub mod validate;

@@ -1,17 +1,17 @@
-//! `connector serve` and `connector users`: the HTTP server and its API-key users.
+//! `connector serve`: the HTTP server (its users are managed by `connector users`,
+//! [`super::users`]).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
-use clap::{Args, Subcommand};
-use connector_runtime::store::{ExposeSecret, SqliteUserStore, UserStore};
-use connector_server::{ConnLimits, DB_FILE, OutboundPolicy, ServerConfig};
+use clap::Args;
+use connector_server::{ConnLimits, OutboundPolicy, ServerConfig};
 
 use crate::Outcome;
 
-pub const DATA_DIR_HELP: &str = "Data directory holding connector.db and operator.key. Default: $CONNECTOR_HOME, else ./.connector";
+pub(crate) const DATA_DIR_HELP: &str = "Data directory holding connector.db and operator.key. Default: $CONNECTOR_HOME, else ./.connector";
 
 #[derive(Args, Debug)]
 pub struct ServeArgs {
@@ -125,78 +125,4 @@ async fn shutdown_signal() {
         _ = term => {},
     }
     eprintln!("shutting down: finishing in-flight requests");
-}
-
-#[derive(Subcommand, Debug)]
-pub enum UsersCommand {
-    /// Add a user and print their API key (shown once; only its hash is stored)
-    Add {
-        /// User name: letters, digits, `-`, `_`, `.`, `@`
-        #[arg(value_name = "NAME")]
-        name: String,
-        /// May create, change and delete connector instances
-        #[arg(long)]
-        admin: bool,
-        #[arg(long, value_name = "DIR", help = DATA_DIR_HELP)]
-        data_dir: Option<PathBuf>,
-    },
-    /// List users (names, ids, roles; never keys)
-    List {
-        #[arg(long, value_name = "DIR", help = DATA_DIR_HELP)]
-        data_dir: Option<PathBuf>,
-    },
-}
-
-pub async fn users(cmd: UsersCommand) -> anyhow::Result<Outcome> {
-    match cmd {
-        UsersCommand::Add {
-            name,
-            admin,
-            data_dir,
-        } => {
-            let store = open_users(data_dir).await?;
-            let (user, key) = store.add_user(&name, admin).await?;
-            store.close().await;
-            eprintln!(
-                "added {} `{}` (id {}). The API key below is shown only this once:",
-                if user.admin { "admin" } else { "user" },
-                user.name,
-                user.id
-            );
-            println!("{}", key.key.expose_secret());
-            Ok(Outcome::Success)
-        }
-        UsersCommand::List { data_dir } => {
-            // Listing never creates a store: a mistyped --data-dir would otherwise look like a
-            // store without users.
-            let dir = data_dir.unwrap_or_else(connector_server::default_data_dir);
-            if !dir.join(DB_FILE).is_file() {
-                anyhow::bail!(
-                    "no users: {} does not exist (`connector users add` or `connector serve` \
-                     creates it; check --data-dir or $CONNECTOR_HOME)",
-                    dir.join(DB_FILE).display()
-                );
-            }
-            let store = open_users(Some(dir)).await?;
-            let list = store.list_users().await?;
-            store.close().await;
-            for u in list {
-                println!(
-                    "{}\t{}\t{}",
-                    u.name,
-                    u.id,
-                    if u.admin { "admin" } else { "user" }
-                );
-            }
-            Ok(Outcome::Success)
-        }
-    }
-}
-
-async fn open_users(data_dir: Option<PathBuf>) -> anyhow::Result<SqliteUserStore> {
-    let dir = data_dir.unwrap_or_else(connector_server::default_data_dir);
-    let db = dir.join(DB_FILE);
-    SqliteUserStore::open(&db)
-        .await
-        .with_context(|| format!("opening the user store {}", db.display()))
 }

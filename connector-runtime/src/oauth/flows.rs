@@ -661,6 +661,18 @@ impl OAuthFlows {
         }
     }
 
+    /// Note on the token that its refresh failed (what the connection status reports). A
+    /// store failure here is logged: the refresh error is what the caller needs.
+    async fn record_refresh_failure(&self, record: &TokenRecord) {
+        if let Err(e) = self
+            .store
+            .record_refresh_failure(&record.id, self.now())
+            .await
+        {
+            tracing::warn!(token = %record.id, error = %e, "could not record the failed refresh");
+        }
+    }
+
     /// What a refused or failed refresh means. `invalid_grant` marks the token revoked,
     /// unless another process sharing the store has just replaced it (rotation): then its
     /// newer token is the answer (`Ok`). Every error is scrubbed of both tokens.
@@ -688,6 +700,7 @@ impl OAuthFlows {
             {
                 return Ok(newer);
             }
+            self.record_refresh_failure(record).await;
             let marked = match owner {
                 TokenOwner::Shared => self.store.revoke_shared_token(&record.id).await,
                 TokenOwner::User(u) => self.store.revoke_user_token(u, &record.id).await,
@@ -700,6 +713,7 @@ impl OAuthFlows {
             err.message = format!("{}; the provider said: {}", err.message, provider_says(&e));
             return Err(scrub(err.with_status(e.status().unwrap_or(400))));
         }
+        self.record_refresh_failure(record).await;
         let (class, code) = match &e {
             TokenEndpointError::Refused(_) => (ErrorClass::User, "egress_refused"),
             e if e.is_transient() => (ErrorClass::Transient, "refresh_failed"),

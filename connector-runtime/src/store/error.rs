@@ -42,6 +42,12 @@ pub enum StoreError {
     InstanceExists { id: String },
     #[error("a user named `{name}` already exists")]
     UserExists { name: String },
+    #[error("no user named `{name}`")]
+    UserNotFound { name: String },
+    #[error("user `{user}` has no key named `{key}`")]
+    KeyNotFound { user: String, key: String },
+    #[error("user `{user}` already has a key named `{key}`")]
+    KeyExists { user: String, key: String },
     #[error("invalid {field}: {reason}")]
     InvalidInput { field: &'static str, reason: String },
     #[error(transparent)]
@@ -74,6 +80,9 @@ impl StoreError {
             StoreError::InstanceNotFound { .. } => "instance_not_found",
             StoreError::InstanceExists { .. } => "instance_exists",
             StoreError::UserExists { .. } => "user_exists",
+            StoreError::UserNotFound { .. } => "user_not_found",
+            StoreError::KeyNotFound { .. } => "key_not_found",
+            StoreError::KeyExists { .. } => "key_exists",
             StoreError::InvalidInput { .. } => "invalid_input",
             StoreError::Crypto(CryptoError::Open { .. }) => "decrypt_failed",
             StoreError::Crypto(_) => "key_error",
@@ -101,6 +110,9 @@ impl From<StoreError> for ActionError {
             | StoreError::InvalidInput { .. }
             | StoreError::InstanceExists { .. }
             | StoreError::UserExists { .. }
+            | StoreError::UserNotFound { .. }
+            | StoreError::KeyNotFound { .. }
+            | StoreError::KeyExists { .. }
             | StoreError::InstanceNotFound { .. }
             | StoreError::StateNotFound
             | StoreError::StateExpired

@@ -6,7 +6,7 @@
 //! | [`TokenStore`] | shared and per-user OAuth tokens | [`TokenRecord`], [`TokenData`], [`TokenUpdate`] |
 //! | [`OAuthStateStore`] | pending authorization-code states | [`NewOAuthState`], [`OAuthStateRecord`] |
 //! | [`InstanceStore`] | connector instances (config, sealed secrets) | [`NewConnectorInstance`], [`ConnectorInstanceRecord`], [`InstanceUpdate`] |
-//! | [`UserStore`] | server users and API-key hashes | [`User`], [`ApiKey`] |
+//! | [`UserStore`] | server users, their named API keys (hashes only) | [`User`], [`ApiKey`], [`KeyInfo`] |
 //! | [`AuditStore`] | the audit trail: one event per operation, no values | [`AuditEvent`], [`AuditFilter`], [`AuditPage`] |
 //! | [`Maintenance`] | upkeep across them: cleanup, key rotation, key usage | [`CleanupPolicy`], [`CleanupReport`], [`RotationReport`] |
 //!
@@ -57,7 +57,7 @@ pub use maintenance::{
     spawn_cleanup,
 };
 pub use scope::{PER_USER_PREFIX, SHARED_PREFIX, TokenScope};
-pub use sqlite::{SqliteStore, SqliteUserStore};
+pub use sqlite::{SqliteAuditStore, SqliteStore, SqliteUserStore};
 pub use states::{NewOAuthState, OAuthStateRecord, OAuthStateStore, STATE_TTL};
 pub use stores::Stores;
 pub use timestamp::Timestamp;
@@ -65,6 +65,7 @@ pub use tokens::{
     DEFAULT_CREDENTIAL_TYPE, TokenData, TokenId, TokenRecord, TokenStore, TokenUpdate, UserTokenKey,
 };
 pub use users::{
-    ApiKey, KEY_PREFIX, User, UserStore, check_user_name, key_sha256, new_user_id,
-    presented_key_sha256,
+    ApiKey, Authenticated, DEFAULT_KEY_NAME, KEY_LIFETIME_PATTERN, KEY_PREFIX, KeyInfo,
+    MAX_KEY_LIFETIME, User, UserStore, check_key_name, check_user_name, key_sha256, new_user_id,
+    parse_key_lifetime, presented_key_sha256,
 };

@@ -159,6 +159,9 @@ pub struct TokenRecord {
     /// Set by `revoke_*` when the provider answered `invalid_grant`: the user (or operator)
     /// must authorize again. A `put_*` clears it.
     pub revoked: bool,
+    /// When the last refresh of this token failed; `None` when it has not failed since the
+    /// token was last written ([`TokenStore::record_refresh_failure`]).
+    pub refresh_failed_at: Option<Timestamp>,
     /// Generation counter: 1 on creation, +1 on every write. A refresher reads it, takes its
     /// lock, re-reads, and passes the version it saw to `update_*` so a concurrent write is
     /// detected ([`StoreError::VersionConflict`]) instead of overwritten.
@@ -287,6 +290,10 @@ pub trait TokenStore: Send + Sync + fmt::Debug {
 
     /// Mark `user_id`'s token revoked (`invalid_grant`).
     async fn revoke_user_token(&self, user_id: &str, id: &TokenId) -> Result<(), StoreError>;
+
+    /// Record that refreshing token `id` (either scope) failed at `now`. Does not change the
+    /// version; the next successful write of the token clears it. A missing token is no error.
+    async fn record_refresh_failure(&self, id: &TokenId, now: Timestamp) -> Result<(), StoreError>;
 
     /// Record that `user_id`'s token was used at `now` (drives the unused-token cleanup).
     /// Does not change the version.

@@ -243,7 +243,7 @@ async fn cleanup_deletes_audit_events_past_the_retention_and_keeps_the_rest() {
     for (op, at) in [("old", t0), ("recent", t0.plus(day * 20))] {
         let mut e = AuditEvent::new(op);
         e.at = at.as_millis();
-        store.record(e).await.unwrap();
+        store.audit().record(e).await.unwrap();
     }
     let policy = CleanupPolicy {
         audit_retention: day * 30,
@@ -252,6 +252,7 @@ async fn cleanup_deletes_audit_events_past_the_retention_and_keeps_the_rest() {
     let r = store.cleanup(t0.plus(day * 31), &policy).await.unwrap();
     assert_eq!(r.audit_events_deleted, 1);
     let left = store
+        .audit()
         .query(&AuditFilter {
             limit: 10,
             ..AuditFilter::default()

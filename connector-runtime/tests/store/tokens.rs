@@ -370,3 +370,49 @@ async fn writes_are_visible_to_a_second_process_handle_at_once() {
     assert_eq!(seen.refresh_token.unwrap().expose_secret(), "r2");
     assert_eq!(seen.version, 2);
 }
+
+#[tokio::test]
+async fn a_failed_refresh_is_recorded_without_a_new_version_and_cleared_by_the_next_write() {
+    let dir = TempDir::new().unwrap();
+    let store = open(&db(&dir), k1()).await;
+    let key = UserTokenKey::oauth("alice", "c1");
+    let t = store
+        .put_user_token(&key, token("a1", Some("r1")))
+        .await
+        .unwrap();
+    assert_eq!(t.refresh_failed_at, None);
+    let at = Timestamp(1_795_000_000_000);
+    store.record_refresh_failure(&t.id, at).await.unwrap();
+    let failed = store.get_user_token(&key).await.unwrap().unwrap();
+    assert_eq!(failed.refresh_failed_at, Some(at));
+    assert_eq!(
+        failed.version, t.version,
+        "a refresher's version check still holds"
+    );
+    let update = TokenUpdate {
+        access_token: SecretString::from("a2"),
+        refresh_token: None,
+        refresh_token_expires_at: None,
+        token_type: None,
+        scope: None,
+        expires_at: None,
+    };
+    let refreshed = store
+        .update_user_token("alice", &t.id, Some(t.version), update)
+        .await
+        .unwrap();
+    assert_eq!(
+        refreshed.refresh_failed_at, None,
+        "a successful refresh clears it"
+    );
+    store.record_refresh_failure(&t.id, at).await.unwrap();
+    let again = store.put_user_token(&key, token("a3", None)).await.unwrap();
+    assert_eq!(again.refresh_failed_at, None, "connecting again clears it");
+    let shared = store
+        .put_shared_token("c1", token("s1", None))
+        .await
+        .unwrap();
+    store.record_refresh_failure(&shared.id, at).await.unwrap();
+    let shared = store.get_shared_token("c1").await.unwrap().unwrap();
+    assert_eq!(shared.refresh_failed_at, Some(at));
+}

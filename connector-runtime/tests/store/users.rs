@@ -4,6 +4,8 @@
 
 use sha2::{Digest, Sha256};
 
+use connector_runtime::store::{ApiKey, parse_key_lifetime};
+
 use super::*;
 
 async fn users_only(path: &Path) -> SqliteUserStore {
@@ -14,8 +16,8 @@ async fn users_only(path: &Path) -> SqliteUserStore {
 async fn users_are_added_authenticated_by_key_and_listed_by_name() {
     let dir = TempDir::new().unwrap();
     let users = users_only(&db(&dir)).await;
-    let (zoe, zoe_key) = users.add_user("zoe", false).await.unwrap();
-    let (al, al_key) = users.add_user("al.ice@example", true).await.unwrap();
+    let (zoe, zoe_key) = users.add_user("zoe", false, None).await.unwrap();
+    let (al, al_key) = users.add_user("al.ice@example", true, None).await.unwrap();
     assert!(al.admin && !zoe.admin);
     for u in [&al, &zoe] {
         let hex_part = u.id.strip_prefix("u_").expect("ids start with u_");
@@ -55,7 +57,7 @@ async fn users_are_added_authenticated_by_key_and_listed_by_name() {
 async fn a_key_that_is_not_one_finds_no_user() {
     let dir = TempDir::new().unwrap();
     let users = users_only(&db(&dir)).await;
-    let (_, key) = users.add_user("alice", false).await.unwrap();
+    let (_, key) = users.add_user("alice", false, None).await.unwrap();
     let key = key.key.expose_secret().to_string();
     let mut flipped = key.clone().into_bytes();
     let last = flipped.len() - 1;
@@ -75,8 +77,8 @@ async fn a_key_that_is_not_one_finds_no_user() {
 async fn a_taken_or_malformed_name_is_a_typed_error() {
     let dir = TempDir::new().unwrap();
     let users = users_only(&db(&dir)).await;
-    users.add_user("alice", false).await.unwrap();
-    let err = users.add_user("alice", true).await.unwrap_err();
+    users.add_user("alice", false, None).await.unwrap();
+    let err = users.add_user("alice", true, None).await.unwrap_err();
     assert!(
         matches!(&err, StoreError::UserExists { name } if name == "alice"),
         "{err}"
@@ -85,7 +87,7 @@ async fn a_taken_or_malformed_name_is_a_typed_error() {
     assert_eq!(ActionError::from(err).class, ErrorClass::User);
     let long = "a".repeat(65);
     for bad in ["", long.as_str(), "a b", "al/ice", "élise", "bob\n"] {
-        let err = users.add_user(bad, false).await.unwrap_err();
+        let err = users.add_user(bad, false, None).await.unwrap_err();
         assert!(
             matches!(
                 err,
@@ -110,17 +112,17 @@ async fn only_the_hash_of_a_key_is_stored_and_debug_shows_no_key() {
     let dir = TempDir::new().unwrap();
     let path = db(&dir);
     let users = users_only(&path).await;
-    let (user, key) = users.add_user("alice", false).await.unwrap();
+    let (user, key) = users.add_user("alice", false, None).await.unwrap();
     let plain = key.key.expose_secret().to_string();
     assert!(!format!("{key:?}").contains(&plain), "{key:?}");
     assert_eq!(key.sha256, hex::encode(Sha256::digest(plain.as_bytes())));
     users.close().await;
     let pool = raw_pool(&path).await;
-    let row = sqlx::query("SELECT id, key_sha256 FROM server_users")
+    let row = sqlx::query("SELECT user_id, key_sha256 FROM server_user_keys")
         .fetch_one(&pool)
         .await
         .unwrap();
-    assert_eq!(row.get::<String, _>("id"), user.id);
+    assert_eq!(row.get::<String, _>("user_id"), user.id);
     assert_eq!(row.get::<String, _>("key_sha256"), key.sha256);
     pool.close().await;
     let raw_key = &plain[KEY_PREFIX.len()..];
@@ -141,7 +143,7 @@ async fn users_share_the_file_with_the_other_stores_and_need_no_keyring() {
     let path = db(&dir);
     // `connector users add` opens the file with no keyring configured.
     let users = users_only(&path).await;
-    let (alice, key) = users.add_user("alice", true).await.unwrap();
+    let (alice, key) = users.add_user("alice", true, None).await.unwrap();
     users.close().await;
     let store = open(&path, k1()).await;
     let stores = store.stores();
@@ -153,14 +155,14 @@ async fn users_share_the_file_with_the_other_stores_and_need_no_keyring() {
             .unwrap(),
         Some(alice)
     );
-    stores.users.add_user("bob", false).await.unwrap();
+    stores.users.add_user("bob", false, None).await.unwrap();
     assert_eq!(
         store.schema_version().await.unwrap(),
         connector_runtime::store::sqlite::MIGRATIONS
             .last()
             .unwrap()
             .0,
-        "the users table is no numbered migration: it is created on open"
+        "named keys are migration 2, applied by whichever opens the file first"
     );
     store.close().await;
     let names: Vec<String> = users_only(&path)
@@ -208,6 +210,259 @@ async fn a_users_table_written_before_the_move_is_read_as_it_is() {
         (found.id.as_str(), found.name.as_str(), found.admin),
         ("u_old", "olduser", true)
     );
-    let err = store.users().add_user("olduser", false).await.unwrap_err();
+    let err = store
+        .users()
+        .add_user("olduser", false, None)
+        .await
+        .unwrap_err();
     assert!(matches!(err, StoreError::UserExists { .. }), "{err}");
+    let keys = store.users().list_keys("olduser").await.unwrap();
+    assert_eq!(
+        keys.iter().map(|k| k.name.as_str()).collect::<Vec<_>>(),
+        ["default"],
+        "migration 2 moved the old key under the name `default`"
+    );
+    assert_eq!(
+        (keys[0].expires_at, keys[0].created_at),
+        (None, Timestamp(0))
+    );
+}
+
+fn key_of(k: &ApiKey) -> String {
+    k.key.expose_secret().to_string()
+}
+
+async fn who(users: &SqliteUserStore, key: &str) -> Option<String> {
+    users.authenticate(key).await.unwrap().map(|u| u.name)
+}
+
+#[tokio::test]
+async fn a_user_holds_several_named_keys_listed_without_key_or_hash() {
+    let dir = TempDir::new().unwrap();
+    let users = users_only(&db(&dir)).await;
+    let (_, first) = users.add_user("alice", false, None).await.unwrap();
+    let ci = users.add_key("alice", "ci", None).await.unwrap();
+    assert_eq!(who(&users, &key_of(&first)).await.as_deref(), Some("alice"));
+    let by_ci = users.authenticate_key(&key_of(&ci)).await.unwrap().unwrap();
+    assert_eq!(
+        (by_ci.user.name.as_str(), by_ci.key_name.as_str()),
+        ("alice", "ci")
+    );
+    let keys = users.list_keys("alice").await.unwrap();
+    assert_eq!(
+        keys.iter().map(|k| k.name.as_str()).collect::<Vec<_>>(),
+        ["ci", "default"]
+    );
+    let shown = format!("{keys:?}");
+    for secret in [
+        key_of(&first),
+        key_of(&ci),
+        first.sha256.clone(),
+        ci.sha256.clone(),
+    ] {
+        assert!(!shown.contains(&secret), "{shown}");
+    }
+    let err = users.add_key("alice", "ci", None).await.unwrap_err();
+    assert!(matches!(err, StoreError::KeyExists { .. }), "{err}");
+    let err = users.add_key("alice", "no spaces", None).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::InvalidInput {
+                field: "key name",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let err = users.add_key("nobody", "ci", None).await.unwrap_err();
+    assert!(matches!(err, StoreError::UserNotFound { .. }), "{err}");
+    users.remove_key("alice", "ci").await.unwrap();
+    assert_eq!(
+        who(&users, &key_of(&ci)).await,
+        None,
+        "a removed key is refused"
+    );
+    assert_eq!(who(&users, &key_of(&first)).await.as_deref(), Some("alice"));
+    let err = users.remove_key("alice", "ci").await.unwrap_err();
+    assert!(matches!(err, StoreError::KeyNotFound { .. }), "{err}");
+}
+
+#[tokio::test]
+async fn a_rotated_key_is_refused_at_once_and_its_successor_works() {
+    let dir = TempDir::new().unwrap();
+    let users = users_only(&db(&dir)).await;
+    let (_, old) = users.add_user("alice", false, None).await.unwrap();
+    let new = users.rotate_key("alice", "default", None).await.unwrap();
+    assert_eq!(who(&users, &key_of(&old)).await, None);
+    assert_eq!(who(&users, &key_of(&new)).await.as_deref(), Some("alice"));
+    let err = users.rotate_key("alice", "ci", None).await.unwrap_err();
+    assert!(matches!(err, StoreError::KeyNotFound { .. }), "{err}");
+    assert_eq!(
+        who(&users, &key_of(&new)).await.as_deref(),
+        Some("alice"),
+        "a refused rotation changes nothing"
+    );
+}
+
+#[tokio::test]
+async fn a_disabled_user_is_refused_until_enabled() {
+    let dir = TempDir::new().unwrap();
+    let users = users_only(&db(&dir)).await;
+    let (_, key) = users.add_user("alice", false, None).await.unwrap();
+    assert!(users.set_disabled("alice", true).await.unwrap().disabled);
+    assert_eq!(who(&users, &key_of(&key)).await, None);
+    assert!(users.list_users().await.unwrap()[0].disabled);
+    assert!(!users.set_disabled("alice", false).await.unwrap().disabled);
+    assert_eq!(who(&users, &key_of(&key)).await.as_deref(), Some("alice"));
+    let err = users.set_disabled("nobody", true).await.unwrap_err();
+    assert!(matches!(err, StoreError::UserNotFound { .. }), "{err}");
+}
+
+#[tokio::test]
+async fn an_expired_key_is_refused_and_one_not_yet_expired_works() {
+    let dir = TempDir::new().unwrap();
+    let users = users_only(&db(&dir)).await;
+    let past = Timestamp::now().minus(Duration::from_millis(1));
+    let future = Timestamp::now().plus(Duration::from_secs(3600));
+    let (_, expired) = users.add_user("alice", false, Some(past)).await.unwrap();
+    let live = users.add_key("alice", "live", Some(future)).await.unwrap();
+    assert_eq!(who(&users, &key_of(&expired)).await, None);
+    assert_eq!(who(&users, &key_of(&live)).await.as_deref(), Some("alice"));
+    let keys = users.list_keys("alice").await.unwrap();
+    assert_eq!(keys[0].expires_at, Some(past));
+    assert_eq!(keys[1].expires_at, Some(future));
+}
+
+#[tokio::test]
+async fn last_use_is_written_at_most_once_a_minute() {
+    let dir = TempDir::new().unwrap();
+    let path = db(&dir);
+    let users = users_only(&path).await;
+    let (_, key) = users.add_user("alice", false, None).await.unwrap();
+    assert_eq!(
+        users.list_keys("alice").await.unwrap()[0].last_used_at,
+        None
+    );
+    let before = Timestamp::now();
+    who(&users, &key_of(&key)).await.unwrap();
+    let first = users.list_keys("alice").await.unwrap()[0]
+        .last_used_at
+        .unwrap();
+    assert!(first >= before, "{first:?}");
+    let set_last_used = |ms: i64| {
+        let path = path.clone();
+        async move {
+            let pool = raw_pool(&path).await;
+            sqlx::query("UPDATE server_user_keys SET last_used_at = ?")
+                .bind(ms)
+                .execute(&pool)
+                .await
+                .unwrap();
+            pool.close().await;
+        }
+    };
+    let recent = Timestamp::now().minus(Duration::from_secs(30));
+    set_last_used(recent.0).await;
+    who(&users, &key_of(&key)).await.unwrap();
+    assert_eq!(
+        users.list_keys("alice").await.unwrap()[0].last_used_at,
+        Some(recent),
+        "no write within a minute"
+    );
+    let old = Timestamp::now().minus(Duration::from_secs(120));
+    set_last_used(old.0).await;
+    who(&users, &key_of(&key)).await.unwrap();
+    let touched = users.list_keys("alice").await.unwrap()[0]
+        .last_used_at
+        .unwrap();
+    assert!(touched > old.plus(Duration::from_secs(60)), "{touched:?}");
+}
+
+#[tokio::test]
+async fn removing_a_user_deletes_their_keys_and_per_user_tokens_only() {
+    let dir = TempDir::new().unwrap();
+    let store = open(&db(&dir), k1()).await;
+    let users = store.users();
+    let (alice, key) = users.add_user("alice", false, None).await.unwrap();
+    let (bob, _) = users.add_user("bob", false, None).await.unwrap();
+    for u in [&alice, &bob] {
+        store
+            .put_user_token(
+                &UserTokenKey::oauth(u.id.as_str(), "jira"),
+                TokenData::bearer("t"),
+            )
+            .await
+            .unwrap();
+    }
+    store
+        .put_shared_token("jira", TokenData::bearer("shared"))
+        .await
+        .unwrap();
+    let removed = users.remove_user("alice").await.unwrap();
+    assert_eq!(removed.id, alice.id);
+    assert_eq!(who(&users, &key_of(&key)).await, None);
+    assert!(store.list_user_tokens(&alice.id).await.unwrap().is_empty());
+    assert_eq!(store.list_user_tokens(&bob.id).await.unwrap().len(), 1);
+    assert!(store.get_shared_token("jira").await.unwrap().is_some());
+    let names: Vec<String> = users
+        .list_users()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|u| u.name)
+        .collect();
+    assert_eq!(names, ["bob"]);
+    let err = users.remove_user("alice").await.unwrap_err();
+    assert!(matches!(err, StoreError::UserNotFound { .. }), "{err}");
+    let err = users.list_keys("alice").await.unwrap_err();
+    assert!(matches!(err, StoreError::UserNotFound { .. }), "{err}");
+}
+
+#[test]
+fn key_lifetimes_are_a_number_and_a_unit_within_3650_days() {
+    let ok = [
+        ("90d", 90 * 86_400),
+        ("12h", 43_200),
+        ("5m", 300),
+        ("1s", 1),
+        ("3650d", 3650 * 86_400),
+    ];
+    for (text, secs) in ok {
+        assert_eq!(
+            parse_key_lifetime(text).unwrap(),
+            Duration::from_secs(secs),
+            "{text}"
+        );
+    }
+    for bad in [
+        "",
+        "d",
+        "90",
+        "90w",
+        "-1d",
+        "1.5d",
+        "0s",
+        "3651d",
+        "99999999999d",
+        "9 d",
+        "90dd",
+        "é",
+    ] {
+        let err = parse_key_lifetime(bad).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                StoreError::InvalidInput {
+                    field: "expiry",
+                    ..
+                }
+            ),
+            "{bad}: {err}"
+        );
+        assert!(
+            err.to_string().contains("d, h, m or s") || err.to_string().contains("3650d"),
+            "{err}"
+        );
+    }
 }

@@ -1,10 +1,9 @@
 //! [`AuditStore`] on the `audit_events` table (migration 3). Nothing in it is sealed.
 
 use async_trait::async_trait;
-use sqlx::sqlite::{Sqlite, SqliteRow};
+use sqlx::sqlite::{Sqlite, SqlitePool, SqliteRow};
 use sqlx::{QueryBuilder, Row};
 
-use super::SqliteStore;
 use crate::store::audit::{AuditEvent, AuditFilter, AuditPage, AuditStore, MAX_PAGE};
 use crate::store::error::StoreError;
 
@@ -68,8 +67,22 @@ fn select(filter: &AuditFilter, limit: u32) -> QueryBuilder<Sqlite> {
     q
 }
 
+/// The audit trail in a SQLite file. It needs no keyring (nothing in it is sealed), so
+/// `connector users` and `connector audit` can reach it with only the file. Cloning shares the
+/// pool.
+#[derive(Debug, Clone)]
+pub struct SqliteAuditStore {
+    pool: SqlitePool,
+}
+
+impl SqliteAuditStore {
+    pub(super) fn from_pool(pool: SqlitePool) -> SqliteAuditStore {
+        SqliteAuditStore { pool }
+    }
+}
+
 #[async_trait]
-impl AuditStore for SqliteStore {
+impl AuditStore for SqliteAuditStore {
     async fn record(&self, event: AuditEvent) -> Result<i64, StoreError> {
         let e = event.clamped();
         let r = sqlx::query(
@@ -125,15 +138,15 @@ impl AuditStore for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::Keyring;
+    use crate::store::{Keyring, SqliteStore};
 
-    async fn store() -> (tempfile::TempDir, SqliteStore) {
+    async fn store() -> (tempfile::TempDir, SqliteAuditStore) {
         let dir = tempfile::tempdir().unwrap();
         let keys = Keyring::single("k1", &[7; 32]).unwrap();
         let s = SqliteStore::open(dir.path().join("store.db"), keys)
             .await
             .unwrap();
-        (dir, s)
+        (dir, s.audit())
     }
 
     fn event(op: &str, actor: &str, at: i64) -> AuditEvent {

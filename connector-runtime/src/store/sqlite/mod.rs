@@ -19,9 +19,14 @@
 //!   and (migration 3) `access`, a JSON array of user ids or NULL for every user.
 //! - `audit_events` (migration 3): the audit trail ([`AuditStore`](super::AuditStore)); names,
 //!   ids and error codes only, nothing sealed.
-//! - `server_users`: users and their API-key hashes. Not a numbered migration: it predates
-//!   this module (the server created it) and is created with `IF NOT EXISTS` on open, so
-//!   files written before and after it moved here are the same.
+//! - `server_users`: id, unique name, admin, disabled, created_at. Before migration 2 it was
+//!   created with `IF NOT EXISTS` outside the migrations and held one `key_sha256` per user;
+//!   migration 2 creates it in that old form when missing, then rebuilds it without the key.
+//! - `server_user_keys` (migration 2): a user's named keys: id, user id, name (unique per
+//!   user), `key_sha256` (unique), created_at, expires_at and last_used_at (nullable). Migration
+//!   2 moves each user's old key here under the name `default`, so old files keep working.
+//! - `tokens.refresh_failed_at` (migration 2): when the last refresh of the token failed;
+//!   cleared by every successful write of the token.
 //!
 //! Migrations are plain SQL in [`MIGRATIONS`], applied in order inside one `BEGIN IMMEDIATE`
 //! transaction that also records them in `schema_version`; opening a store runs the pending
@@ -48,6 +53,7 @@ use super::error::StoreError;
 use super::stores::Stores;
 use super::timestamp::Timestamp;
 
+pub use audit::SqliteAuditStore;
 pub use connect::{create_private_dir, prepare_private_db};
 pub use users::SqliteUserStore;
 
@@ -104,6 +110,7 @@ CREATE TABLE connector_instances (
 );
 "#,
     ),
+    (2, MIGRATION_2),
     (
         3,
         r#"
@@ -126,6 +133,42 @@ CREATE INDEX audit_events_by_at ON audit_events (at);
 "#,
     ),
 ];
+
+/// Named, expiring keys per user; users can be disabled; refresh failures are recorded.
+const MIGRATION_2: &str = r#"
+CREATE TABLE IF NOT EXISTS server_users (
+    id         TEXT PRIMARY KEY NOT NULL,
+    name       TEXT NOT NULL UNIQUE,
+    admin      INTEGER NOT NULL,
+    key_sha256 TEXT NOT NULL UNIQUE,
+    created_at INTEGER NOT NULL
+);
+ALTER TABLE server_users RENAME TO server_users_v1;
+CREATE TABLE server_users (
+    id         TEXT PRIMARY KEY NOT NULL,
+    name       TEXT NOT NULL UNIQUE,
+    admin      INTEGER NOT NULL,
+    disabled   INTEGER NOT NULL DEFAULT 0,
+    created_at INTEGER NOT NULL
+);
+INSERT INTO server_users (id, name, admin, disabled, created_at)
+    SELECT id, name, admin, 0, created_at FROM server_users_v1;
+CREATE TABLE server_user_keys (
+    id           TEXT PRIMARY KEY NOT NULL,
+    user_id      TEXT NOT NULL REFERENCES server_users (id) ON DELETE CASCADE,
+    name         TEXT NOT NULL,
+    key_sha256   TEXT NOT NULL UNIQUE,
+    created_at   INTEGER NOT NULL,
+    expires_at   INTEGER,
+    last_used_at INTEGER,
+    UNIQUE (user_id, name)
+);
+INSERT INTO server_user_keys (id, user_id, name, key_sha256, created_at)
+    SELECT 'k_' || lower(hex(randomblob(16))), id, 'default', key_sha256, created_at
+    FROM server_users_v1;
+DROP TABLE server_users_v1;
+ALTER TABLE tokens ADD COLUMN refresh_failed_at INTEGER;
+"#;
 
 /// Every store in one SQLite file. Cloning shares the connection pool.
 #[derive(Clone)]
@@ -152,13 +195,17 @@ impl SqliteStore {
         let pool = connect::connect(&path).await?;
         let store = SqliteStore { pool, keys, path };
         store.migrate().await?;
-        store.users().create_table().await?;
         Ok(store)
     }
 
     /// The users and API keys in this file (no keyring needed for them).
     pub fn users(&self) -> SqliteUserStore {
         SqliteUserStore::from_pool(self.pool.clone())
+    }
+
+    /// The audit trail in this file (no keyring needed for it).
+    pub fn audit(&self) -> SqliteAuditStore {
+        SqliteAuditStore::from_pool(self.pool.clone())
     }
 
     /// Every store trait, backed by this file.
@@ -169,7 +216,7 @@ impl SqliteStore {
             states: this.clone(),
             instances: this.clone(),
             users: Arc::new(self.users()),
-            audit: this.clone(),
+            audit: Arc::new(self.audit()),
             maintenance: this,
         }
     }
@@ -185,42 +232,7 @@ impl SqliteStore {
 
     /// Apply pending migrations; returns how many were applied (0 when up to date).
     pub async fn migrate(&self) -> Result<usize, StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        sqlx::query(
-            "CREATE TABLE IF NOT EXISTS schema_version (\
-                version INTEGER PRIMARY KEY NOT NULL, applied_at INTEGER NOT NULL)",
-        )
-        .execute(&mut *tx)
-        .await?;
-        let current: i64 =
-            sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM schema_version")
-                .fetch_one(&mut *tx)
-                .await?;
-        let known = MIGRATIONS.last().map(|m| m.0).unwrap_or(0);
-        if current > known {
-            return Err(StoreError::SchemaTooNew {
-                found: current,
-                known,
-            });
-        }
-        let mut applied = 0;
-        for &(version, sql) in MIGRATIONS.iter().filter(|m| m.0 > current) {
-            sqlx::raw_sql(sql)
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| StoreError::Migration {
-                    version,
-                    message: e.to_string(),
-                })?;
-            sqlx::query("INSERT INTO schema_version (version, applied_at) VALUES (?, ?)")
-                .bind(version)
-                .bind(Timestamp::now().0)
-                .execute(&mut *tx)
-                .await?;
-            applied += 1;
-        }
-        tx.commit().await?;
-        Ok(applied)
+        migrate_pool(&self.pool).await
     }
 
     /// The highest applied migration.
@@ -250,6 +262,45 @@ impl SqliteStore {
         let plain = self.keys.open(sealed, aad)?;
         Ok(self.keys.seal(&plain, aad)?)
     }
+}
+
+/// Apply the pending [`MIGRATIONS`] to the file behind `pool` (none needs the keyring).
+pub(super) async fn migrate_pool(pool: &SqlitePool) -> Result<usize, StoreError> {
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    sqlx::query(
+        "CREATE TABLE IF NOT EXISTS schema_version (\
+            version INTEGER PRIMARY KEY NOT NULL, applied_at INTEGER NOT NULL)",
+    )
+    .execute(&mut *tx)
+    .await?;
+    let current: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM schema_version")
+        .fetch_one(&mut *tx)
+        .await?;
+    let known = MIGRATIONS.last().map(|m| m.0).unwrap_or(0);
+    if current > known {
+        return Err(StoreError::SchemaTooNew {
+            found: current,
+            known,
+        });
+    }
+    let mut applied = 0;
+    for &(version, sql) in MIGRATIONS.iter().filter(|m| m.0 > current) {
+        sqlx::raw_sql(sql)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| StoreError::Migration {
+                version,
+                message: e.to_string(),
+            })?;
+        sqlx::query("INSERT INTO schema_version (version, applied_at) VALUES (?, ?)")
+            .bind(version)
+            .bind(Timestamp::now().0)
+            .execute(&mut *tx)
+            .await?;
+        applied += 1;
+    }
+    tx.commit().await?;
+    Ok(applied)
 }
 
 fn check_name(field: &'static str, value: &str) -> Result<(), StoreError> {

@@ -22,7 +22,7 @@ macro_rules! select_tokens {
         concat!(
             "SELECT id, scope, user_id, connector_id, credential_type, access_token, \
              refresh_token, token_type, granted_scope, expires_at, refresh_token_expires_at, \
-             created_at, updated_at, last_used_at, revoked, version FROM tokens ",
+             created_at, updated_at, last_used_at, revoked, version, refresh_failed_at FROM tokens ",
             $where
         )
     };
@@ -35,7 +35,7 @@ macro_rules! select_tokens_returning {
             $sql,
             " RETURNING id, scope, user_id, connector_id, credential_type, access_token, \
              refresh_token, token_type, granted_scope, expires_at, refresh_token_expires_at, \
-             created_at, updated_at, last_used_at, revoked, version"
+             created_at, updated_at, last_used_at, revoked, version, refresh_failed_at"
         )
     };
 }
@@ -89,6 +89,9 @@ impl SqliteStore {
                 .try_get::<Option<i64>, _>("last_used_at")?
                 .map(Timestamp),
             revoked: row.try_get::<i64, _>("revoked")? != 0,
+            refresh_failed_at: row
+                .try_get::<Option<i64>, _>("refresh_failed_at")?
+                .map(Timestamp),
             version: u64::try_from(version).unwrap_or(0),
             user_id: (scope == TokenScope::PerUser).then_some(user_id.clone()),
             connector_id: connector_id.clone(),
@@ -124,7 +127,8 @@ impl SqliteStore {
              token_type = excluded.token_type, granted_scope = excluded.granted_scope, \
              expires_at = excluded.expires_at, \
              refresh_token_expires_at = excluded.refresh_token_expires_at, \
-             updated_at = excluded.updated_at, revoked = 0, version = tokens.version + 1"
+             updated_at = excluded.updated_at, revoked = 0, refresh_failed_at = NULL, \
+             version = tokens.version + 1"
         ))
         .bind(TokenId::generate(scope).to_string())
         .bind(scope.as_str())
@@ -234,7 +238,7 @@ impl SqliteStore {
              refresh_token = CASE WHEN ? THEN ? ELSE refresh_token END, \
              refresh_token_expires_at = CASE WHEN ? THEN ? ELSE refresh_token_expires_at END, \
              token_type = COALESCE(?, token_type), granted_scope = COALESCE(?, granted_scope), \
-             expires_at = ?, updated_at = ?, version = version + 1 \
+             expires_at = ?, updated_at = ?, refresh_failed_at = NULL, version = version + 1 \
              WHERE id = ? AND user_id = ? AND (? IS NULL OR version = ?)"
         ))
         .bind(access)
@@ -414,6 +418,15 @@ impl TokenStore for SqliteStore {
         id.expect_scope(TokenScope::PerUser)?;
         check_name("user id", user_id)?;
         self.revoke_token(id, user_id).await
+    }
+
+    async fn record_refresh_failure(&self, id: &TokenId, now: Timestamp) -> Result<(), StoreError> {
+        sqlx::query("UPDATE tokens SET refresh_failed_at = ? WHERE id = ?")
+            .bind(now.0)
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     async fn touch_user_token(

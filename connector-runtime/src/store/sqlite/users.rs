@@ -1,27 +1,23 @@
-//! [`UserStore`] on the `server_users` table. It needs no keyring (nothing in it is sealed:
-//! keys are stored as SHA-256 hashes), so `connector users` can open it alone.
+//! [`UserStore`] on the `server_users` and `server_user_keys` tables. It needs no keyring
+//! (nothing in them is sealed: keys are stored as SHA-256 hashes), so `connector users` can
+//! open it alone; opening runs the pending migrations, which touch no sealed value.
 
 use std::path::Path;
 
 use async_trait::async_trait;
-use sqlx::Row;
 use sqlx::sqlite::{SqlitePool, SqliteRow};
+use sqlx::{Row, Sqlite, Transaction};
 
 use super::connect;
 use crate::store::error::StoreError;
 use crate::store::timestamp::Timestamp;
 use crate::store::users::{
-    ApiKey, User, UserStore, check_user_name, new_user_id, presented_key_sha256,
+    ApiKey, Authenticated, DEFAULT_KEY_NAME, KeyInfo, User, UserStore, check_key_name,
+    check_user_name, new_user_id, presented_key_sha256,
 };
 
-/// The same table and columns the server created before the store owned it.
-const CREATE_USERS: &str = "CREATE TABLE IF NOT EXISTS server_users (
-    id         TEXT PRIMARY KEY NOT NULL,
-    name       TEXT NOT NULL UNIQUE,
-    admin      INTEGER NOT NULL,
-    key_sha256 TEXT NOT NULL UNIQUE,
-    created_at INTEGER NOT NULL
-)";
+/// A key's last use is written at most this often (milliseconds), not on every request.
+const TOUCH_EVERY_MS: i64 = 60_000;
 
 /// Users and their key hashes in a SQLite file. Cloning shares the pool.
 #[derive(Debug, Clone)]
@@ -31,20 +27,20 @@ pub struct SqliteUserStore {
 
 impl SqliteUserStore {
     /// Open the SQLite file at `path` (created if missing, mode 0600 in a 0700 folder, the
-    /// same as the other stores whichever opens it first) and create the users table.
+    /// same as the other stores whichever opens it first) and run pending migrations.
     pub async fn open(path: &Path) -> Result<SqliteUserStore, StoreError> {
-        let store = SqliteUserStore::from_pool(connect::connect(path).await?);
-        store.create_table().await?;
-        Ok(store)
+        let pool = connect::connect(path).await?;
+        super::migrate_pool(&pool).await?;
+        Ok(SqliteUserStore::from_pool(pool))
     }
 
     pub(super) fn from_pool(pool: SqlitePool) -> SqliteUserStore {
         SqliteUserStore { pool }
     }
 
-    pub(super) async fn create_table(&self) -> Result<(), StoreError> {
-        sqlx::raw_sql(CREATE_USERS).execute(&self.pool).await?;
-        Ok(())
+    /// The audit trail in the same file (for changes made from the command line).
+    pub fn audit(&self) -> super::SqliteAuditStore {
+        super::SqliteAuditStore::from_pool(self.pool.clone())
     }
 
     /// Close the pool (shared with the [`SqliteStore`](super::SqliteStore) it came from, if any).
@@ -58,24 +54,112 @@ fn user_from_row(r: &SqliteRow) -> Result<User, StoreError> {
         id: r.try_get("id")?,
         name: r.try_get("name")?,
         admin: r.try_get("admin")?,
+        disabled: r.try_get("disabled")?,
     })
+}
+
+fn key_from_row(r: &SqliteRow) -> Result<KeyInfo, StoreError> {
+    Ok(KeyInfo {
+        name: r.try_get("name")?,
+        created_at: Timestamp(r.try_get("created_at")?),
+        expires_at: r.try_get::<Option<i64>, _>("expires_at")?.map(Timestamp),
+        last_used_at: r.try_get::<Option<i64>, _>("last_used_at")?.map(Timestamp),
+    })
+}
+
+fn new_key_id() -> String {
+    format!("k_{}", hex::encode(rand::random::<[u8; 16]>()))
+}
+
+/// The user named `name` inside `tx`, or [`StoreError::UserNotFound`].
+async fn user_in(tx: &mut Transaction<'_, Sqlite>, name: &str) -> Result<User, StoreError> {
+    let row = sqlx::query("SELECT id, name, admin, disabled FROM server_users WHERE name = ?")
+        .bind(name)
+        .fetch_optional(&mut **tx)
+        .await?;
+    match row {
+        Some(r) => user_from_row(&r),
+        None => Err(StoreError::UserNotFound {
+            name: name.to_string(),
+        }),
+    }
+}
+
+/// Insert a fresh key named `key_name` for `user_id`.
+async fn insert_key(
+    tx: &mut Transaction<'_, Sqlite>,
+    user: &User,
+    key_name: &str,
+    expires_at: Option<Timestamp>,
+) -> Result<ApiKey, StoreError> {
+    check_key_name(key_name)?;
+    let key = ApiKey::generate();
+    let r = sqlx::query(
+        "INSERT INTO server_user_keys (id, user_id, name, key_sha256, created_at, expires_at) \
+         VALUES (?, ?, ?, ?, ?, ?)",
+    )
+    .bind(new_key_id())
+    .bind(&user.id)
+    .bind(key_name)
+    .bind(&key.sha256)
+    .bind(Timestamp::now().as_millis())
+    .bind(expires_at.map(Timestamp::as_millis))
+    .execute(&mut **tx)
+    .await;
+    match r {
+        Ok(_) => Ok(key),
+        Err(sqlx::Error::Database(d)) if d.is_unique_violation() => Err(StoreError::KeyExists {
+            user: user.name.clone(),
+            key: key_name.to_string(),
+        }),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Delete `user`'s key named `key_name`, or [`StoreError::KeyNotFound`].
+async fn delete_key(
+    tx: &mut Transaction<'_, Sqlite>,
+    user: &User,
+    key_name: &str,
+) -> Result<(), StoreError> {
+    let r = sqlx::query("DELETE FROM server_user_keys WHERE user_id = ? AND name = ?")
+        .bind(&user.id)
+        .bind(key_name)
+        .execute(&mut **tx)
+        .await?;
+    if r.rows_affected() == 0 {
+        return Err(StoreError::KeyNotFound {
+            user: user.name.clone(),
+            key: key_name.to_string(),
+        });
+    }
+    Ok(())
 }
 
 #[async_trait]
 impl UserStore for SqliteUserStore {
-    async fn add_user(&self, name: &str, admin: bool) -> Result<(User, ApiKey), StoreError> {
+    async fn add_user(
+        &self,
+        name: &str,
+        admin: bool,
+        expires_at: Option<Timestamp>,
+    ) -> Result<(User, ApiKey), StoreError> {
         check_user_name(name)?;
-        let id = new_user_id();
-        let key = ApiKey::generate();
+        let user = User {
+            id: new_user_id(),
+            name: name.to_string(),
+            admin,
+            disabled: false,
+        };
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let r = sqlx::query(
-            "INSERT INTO server_users (id, name, admin, key_sha256, created_at) VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO server_users (id, name, admin, disabled, created_at) VALUES (?, ?, ?, 0, ?)",
         )
-        .bind(&id)
+        .bind(&user.id)
         .bind(name)
         .bind(admin)
-        .bind(&key.sha256)
         .bind(Timestamp::now().as_millis())
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await;
         match r {
             Ok(_) => {}
@@ -86,30 +170,145 @@ impl UserStore for SqliteUserStore {
             }
             Err(e) => return Err(e.into()),
         }
-        let user = User {
-            id,
-            name: name.to_string(),
-            admin,
-        };
+        let key = insert_key(&mut tx, &user, DEFAULT_KEY_NAME, expires_at).await?;
+        tx.commit().await?;
         Ok((user, key))
     }
 
-    async fn authenticate(&self, key: &str) -> Result<Option<User>, StoreError> {
+    async fn authenticate_key(&self, key: &str) -> Result<Option<Authenticated>, StoreError> {
         let Some(hash) = presented_key_sha256(key) else {
             return Ok(None);
         };
-        let row = sqlx::query("SELECT id, name, admin FROM server_users WHERE key_sha256 = ?")
-            .bind(hash)
+        let now = Timestamp::now().as_millis();
+        let row = sqlx::query(
+            "SELECT u.id, u.name, u.admin, u.disabled, k.id AS key_id, k.name AS key_name, \
+             k.last_used_at \
+             FROM server_user_keys k JOIN server_users u ON u.id = k.user_id \
+             WHERE k.key_sha256 = ? AND u.disabled = 0 \
+             AND (k.expires_at IS NULL OR k.expires_at > ?)",
+        )
+        .bind(hash)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let key_id: String = row.try_get("key_id")?;
+        let last_used: Option<i64> = row.try_get("last_used_at")?;
+        // Most requests write nothing: only a stale last use is updated (and the guard in the
+        // UPDATE keeps two racing requests from both writing).
+        if last_used.is_none_or(|t| t < now - TOUCH_EVERY_MS) {
+            sqlx::query(
+                "UPDATE server_user_keys SET last_used_at = ? \
+             WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)",
+            )
+            .bind(now)
+            .bind(&key_id)
+            .bind(now - TOUCH_EVERY_MS)
+            .execute(&self.pool)
+            .await?;
+        }
+        Ok(Some(Authenticated {
+            user: user_from_row(&row)?,
+            key_name: row.try_get("key_name")?,
+        }))
+    }
+
+    async fn list_users(&self) -> Result<Vec<User>, StoreError> {
+        let rows = sqlx::query("SELECT id, name, admin, disabled FROM server_users ORDER BY name")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(user_from_row).collect()
+    }
+
+    async fn get_user(&self, name: &str) -> Result<Option<User>, StoreError> {
+        let row = sqlx::query("SELECT id, name, admin, disabled FROM server_users WHERE name = ?")
+            .bind(name)
             .fetch_optional(&self.pool)
             .await?;
         row.as_ref().map(user_from_row).transpose()
     }
 
-    async fn list_users(&self) -> Result<Vec<User>, StoreError> {
-        let rows = sqlx::query("SELECT id, name, admin FROM server_users ORDER BY name")
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(user_from_row).collect()
+    async fn remove_user(&self, name: &str) -> Result<User, StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let user = user_in(&mut tx, name).await?;
+        for sql in [
+            "DELETE FROM tokens WHERE scope = 'per-user' AND user_id = ?",
+            "DELETE FROM oauth_states WHERE user_id = ?",
+            "DELETE FROM server_user_keys WHERE user_id = ?",
+            "DELETE FROM server_users WHERE id = ?",
+        ] {
+            sqlx::query(sql).bind(&user.id).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(user)
+    }
+
+    async fn set_disabled(&self, name: &str, disabled: bool) -> Result<User, StoreError> {
+        let row = sqlx::query(
+            "UPDATE server_users SET disabled = ? WHERE name = ? \
+             RETURNING id, name, admin, disabled",
+        )
+        .bind(disabled)
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?;
+        match row {
+            Some(r) => user_from_row(&r),
+            None => Err(StoreError::UserNotFound {
+                name: name.to_string(),
+            }),
+        }
+    }
+
+    async fn add_key(
+        &self,
+        name: &str,
+        key_name: &str,
+        expires_at: Option<Timestamp>,
+    ) -> Result<ApiKey, StoreError> {
+        check_key_name(key_name)?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let user = user_in(&mut tx, name).await?;
+        let key = insert_key(&mut tx, &user, key_name, expires_at).await?;
+        tx.commit().await?;
+        Ok(key)
+    }
+
+    async fn rotate_key(
+        &self,
+        name: &str,
+        key_name: &str,
+        expires_at: Option<Timestamp>,
+    ) -> Result<ApiKey, StoreError> {
+        check_key_name(key_name)?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let user = user_in(&mut tx, name).await?;
+        delete_key(&mut tx, &user, key_name).await?;
+        let key = insert_key(&mut tx, &user, key_name, expires_at).await?;
+        tx.commit().await?;
+        Ok(key)
+    }
+
+    async fn list_keys(&self, name: &str) -> Result<Vec<KeyInfo>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let user = user_in(&mut tx, name).await?;
+        let rows = sqlx::query(
+            "SELECT name, created_at, expires_at, last_used_at FROM server_user_keys \
+             WHERE user_id = ? ORDER BY name",
+        )
+        .bind(&user.id)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        rows.iter().map(key_from_row).collect()
+    }
+
+    async fn remove_key(&self, name: &str, key_name: &str) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let user = user_in(&mut tx, name).await?;
+        delete_key(&mut tx, &user, key_name).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -1,0 +1,352 @@
+//! `connector users`: the server's users and their named API keys, on the data directory's
+//! store. Everything but `remove` needs no operator key (nothing sealed is touched); `remove`
+//! also deletes the user's per-user tokens, so it opens the full store with the operator key,
+//! as `connector serve` does. Every change is recorded in the audit trail with the actor `cli`.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Subcommand;
+use connector_runtime::store::{
+    ApiKey, DEFAULT_KEY_NAME, ExposeSecret, SqliteStore, SqliteUserStore, StoreError, Timestamp,
+    UserStore, parse_key_lifetime,
+};
+use connector_server::DB_FILE;
+use connector_server::audit::{Audit, CLI_ACTOR, store_outcome};
+
+use super::serve::DATA_DIR_HELP;
+use crate::Outcome;
+
+const EXPIRES_HELP: &str = "Key lifetime: a whole number (no leading zero) and d, h, m or s \
+    (e.g. 90d, 12h), at most 3650d. Once it has passed the key is refused. Default: the key does \
+    not expire";
+
+fn lifetime(text: &str) -> Result<Duration, String> {
+    parse_key_lifetime(text).map_err(|e| e.to_string())
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UsersCommand {
+    /// Add a user and print their API key (key name `default`; shown once, only its hash is
+    /// stored)
+    Add {
+        /// User name: letters, digits, `-`, `_`, `.`, `@`
+        #[arg(value_name = "NAME")]
+        name: String,
+        /// May create, change and delete connector instances, and manage users
+        #[arg(long)]
+        admin: bool,
+        #[arg(long, value_name = "LIFETIME", value_parser = lifetime, help = EXPIRES_HELP)]
+        expires: Option<Duration>,
+        #[arg(long, value_name = "DIR", help = DATA_DIR_HELP)]
+        data_dir: Option<PathBuf>,
+    },
+    /// List users (names, ids, roles, disabled; never keys)
+    List {
+        #[arg(long, value_name = "DIR", help = DATA_DIR_HELP)]
+        data_dir: Option<PathBuf>,
+    },
+    /// Remove a user, their keys and their per-user tokens (deleted here; revoking them at
+    /// the provider is what `DELETE /api/users/{name}` adds). Needs the operator key
+    Remove {
+        /// The user's name
+        #[arg(value_name = "NAME")]
+        name: String,
+        #[arg(long, value_name = "DIR", help = DATA_DIR_HELP)]
+        data_dir: Option<PathBuf>,
+    },
+    /// Disable a user: every key of theirs is refused (401) until `enable`
+    Disable {
+        /// The user's name
+        #[arg(value_name = "NAME")]
+        name: String,
+        #[arg(long, value_name = "DIR", help = DATA_DIR_HELP)]
+        data_dir: Option<PathBuf>,
+    },
+    /// Enable a disabled user: their keys work again (those not expired)
+    Enable {
+        /// The user's name
+        #[arg(value_name = "NAME")]
+        name: String,
+        #[arg(long, value_name = "DIR", help = DATA_DIR_HELP)]
+        data_dir: Option<PathBuf>,
+    },
+    /// Replace one of a user's keys and print the new one (shown once); the old key is
+    /// refused at once
+    RotateKey {
+        /// The user's name
+        #[arg(value_name = "NAME")]
+        name: String,
+        /// Which key to replace
+        #[arg(long = "key", value_name = "KEY_NAME", default_value = DEFAULT_KEY_NAME)]
+        key_name: String,
+        #[arg(long, value_name = "LIFETIME", value_parser = lifetime, help = EXPIRES_HELP)]
+        expires: Option<Duration>,
+        #[arg(long, value_name = "DIR", help = DATA_DIR_HELP)]
+        data_dir: Option<PathBuf>,
+    },
+    /// A user's named keys: add, list, remove
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KeysCommand {
+    /// Add a named key to a user and print it (shown once)
+    Add {
+        /// The user's name
+        #[arg(value_name = "NAME")]
+        name: String,
+        /// The key's name: letters, digits, `-`, `_`, `.` (unique per user)
+        #[arg(long, value_name = "KEY_NAME")]
+        key_name: String,
+        #[arg(long, value_name = "LIFETIME", value_parser = lifetime, help = EXPIRES_HELP)]
+        expires: Option<Duration>,
+        #[arg(long, value_name = "DIR", help = DATA_DIR_HELP)]
+        data_dir: Option<PathBuf>,
+    },
+    /// List a user's keys: name, created, expires, last used (UTC; last use is recorded at
+    /// most once a minute). Never a key or hash
+    List {
+        /// The user's name
+        #[arg(value_name = "NAME")]
+        name: String,
+        #[arg(long, value_name = "DIR", help = DATA_DIR_HELP)]
+        data_dir: Option<PathBuf>,
+    },
+    /// Remove one of a user's keys; it is refused at once
+    Remove {
+        /// The user's name
+        #[arg(value_name = "NAME")]
+        name: String,
+        /// The name of the key to remove (see `keys list`)
+        #[arg(value_name = "KEY_NAME")]
+        key_name: String,
+        #[arg(long, value_name = "DIR", help = DATA_DIR_HELP)]
+        data_dir: Option<PathBuf>,
+    },
+}
+
+pub async fn users(cmd: UsersCommand) -> anyhow::Result<Outcome> {
+    match cmd {
+        UsersCommand::Add {
+            name,
+            admin,
+            expires,
+            data_dir,
+        } => {
+            let store = open_users(&dir_of(data_dir)).await?;
+            let r = store.add_user(&name, admin, expiry(expires)).await;
+            let r = audited(&store, "user.add", &name, r).await;
+            store.close().await;
+            let (user, key) = r?;
+            eprintln!(
+                "added {} `{}` (id {}). The API key below is shown only this once:",
+                if user.admin { "admin" } else { "user" },
+                user.name,
+                user.id
+            );
+            print_key(&key);
+        }
+        UsersCommand::List { data_dir } => {
+            let store = open_existing(data_dir).await?;
+            let list = store.list_users().await?;
+            store.close().await;
+            for u in list {
+                let role = if u.admin { "admin" } else { "user" };
+                let state = if u.disabled { "\tdisabled" } else { "" };
+                println!("{}\t{}\t{role}{state}", u.name, u.id);
+            }
+        }
+        UsersCommand::Remove { name, data_dir } => remove(&name, data_dir).await?,
+        UsersCommand::Disable { name, data_dir } => {
+            let store = open_existing(data_dir).await?;
+            let r = store.set_disabled(&name, true).await;
+            let r = audited(&store, "user.disable", &name, r).await;
+            store.close().await;
+            r?;
+            eprintln!(
+                "disabled `{name}`: their keys are refused until `connector users enable {name}`"
+            );
+        }
+        UsersCommand::Enable { name, data_dir } => {
+            let store = open_existing(data_dir).await?;
+            let r = store.set_disabled(&name, false).await;
+            let r = audited(&store, "user.enable", &name, r).await;
+            store.close().await;
+            r?;
+            eprintln!("enabled `{name}`");
+        }
+        UsersCommand::RotateKey {
+            name,
+            key_name,
+            expires,
+            data_dir,
+        } => {
+            let store = open_existing(data_dir).await?;
+            let r = store.rotate_key(&name, &key_name, expiry(expires)).await;
+            let r = audited(&store, "key.rotate", &format!("{name}/{key_name}"), r).await;
+            store.close().await;
+            let key = r?;
+            eprintln!(
+                "rotated key `{key_name}` of `{name}`: the old key is refused from now on. \
+                 The new key below is shown only this once:"
+            );
+            print_key(&key);
+        }
+        UsersCommand::Keys(cmd) => keys(cmd).await?,
+    }
+    Ok(Outcome::Success)
+}
+
+async fn keys(cmd: KeysCommand) -> anyhow::Result<()> {
+    match cmd {
+        KeysCommand::Add {
+            name,
+            key_name,
+            expires,
+            data_dir,
+        } => {
+            let store = open_existing(data_dir).await?;
+            let r = store.add_key(&name, &key_name, expiry(expires)).await;
+            let r = audited(&store, "key.add", &format!("{name}/{key_name}"), r).await;
+            store.close().await;
+            let key = r?;
+            eprintln!("added key `{key_name}` to `{name}`. It is shown only this once:");
+            print_key(&key);
+        }
+        KeysCommand::List { name, data_dir } => {
+            let store = open_existing(data_dir).await?;
+            let r = store.list_keys(&name).await;
+            store.close().await;
+            println!("NAME\tCREATED\tEXPIRES\tLAST USED");
+            for k in r? {
+                println!(
+                    "{}\t{}\t{}\t{}",
+                    k.name,
+                    when(Some(k.created_at)),
+                    when(k.expires_at),
+                    when(k.last_used_at)
+                );
+            }
+        }
+        KeysCommand::Remove {
+            name,
+            key_name,
+            data_dir,
+        } => {
+            let store = open_existing(data_dir).await?;
+            let r = store.remove_key(&name, &key_name).await;
+            let r = audited(&store, "key.remove", &format!("{name}/{key_name}"), r).await;
+            store.close().await;
+            r?;
+            eprintln!("removed key `{key_name}` of `{name}`: it is refused from now on");
+        }
+    }
+    Ok(())
+}
+
+/// Remove a user with the full store: the user, their keys and their per-user tokens go in
+/// one transaction.
+async fn remove(name: &str, data_dir: Option<PathBuf>) -> anyhow::Result<()> {
+    let dir = existing_dir(data_dir)?;
+    let Some(keyring) = connector_server::existing_operator_keyring(&dir)? else {
+        anyhow::bail!(
+            "no operator key for {}: set CONNECTOR_KEY or CONNECTOR_KEY_FILE as for `connector \
+             serve`, or check --data-dir",
+            dir.join(DB_FILE).display()
+        );
+    };
+    let db = dir.join(DB_FILE);
+    let store = SqliteStore::open(&db, keyring)
+        .await
+        .with_context(|| format!("opening the store {}", db.display()))?;
+    let stores = store.stores();
+    let r = async {
+        let user = stores
+            .users
+            .get_user(name)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("no user named `{name}`"))?;
+        let tokens = stores.tokens.list_user_tokens(&user.id).await?.len();
+        let removed = stores.users.remove_user(name).await;
+        audited(&store.users(), "user.remove", name, removed).await?;
+        stores.instances.revoke_access(&user.id).await?;
+        anyhow::Ok(tokens)
+    }
+    .await;
+    store.close().await;
+    let tokens = r?;
+    eprintln!(
+        "removed `{name}`, their keys and {tokens} per-user token(s) (deleted here, not \
+         revoked at the provider: DELETE /api/users/{name} on the server also revokes)"
+    );
+    Ok(())
+}
+
+/// Record a change made here in the audit trail (actor `cli`), then give its result back
+/// with the store's message.
+async fn audited<T>(
+    store: &SqliteUserStore,
+    operation: &'static str,
+    target: &str,
+    r: Result<T, StoreError>,
+) -> anyhow::Result<T> {
+    let audit = Audit::new(operation).actor_name(CLI_ACTOR).target(target);
+    let audits = store.audit();
+    match r {
+        Ok(v) => {
+            audit.finish_with(&audits, "ok", None).await;
+            Ok(v)
+        }
+        Err(e) => {
+            let message = e.to_string();
+            let (outcome, code) = store_outcome(e);
+            audit.finish_with(&audits, outcome, Some(&code)).await;
+            Err(anyhow::anyhow!(message))
+        }
+    }
+}
+
+fn expiry(lifetime: Option<Duration>) -> Option<Timestamp> {
+    lifetime.map(|d| Timestamp::now().plus(d))
+}
+
+fn print_key(key: &ApiKey) {
+    println!("{}", key.key.expose_secret());
+}
+
+/// A time as `YYYY-MM-DD HH:MM:SS UTC`, or `never` for none.
+fn when(t: Option<Timestamp>) -> String {
+    t.map_or_else(|| "never".to_string(), super::auth::format_time)
+}
+
+fn dir_of(data_dir: Option<PathBuf>) -> PathBuf {
+    data_dir.unwrap_or_else(connector_server::default_data_dir)
+}
+
+/// The data directory, which must hold a store already: a mistyped --data-dir would
+/// otherwise look like a store without users (and one would be created there).
+fn existing_dir(data_dir: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    let dir = dir_of(data_dir);
+    if !dir.join(DB_FILE).is_file() {
+        anyhow::bail!(
+            "no users: {} does not exist (`connector users add` or `connector serve` \
+             creates it; check --data-dir or $CONNECTOR_HOME)",
+            dir.join(DB_FILE).display()
+        );
+    }
+    Ok(dir)
+}
+
+async fn open_existing(data_dir: Option<PathBuf>) -> anyhow::Result<SqliteUserStore> {
+    open_users(&existing_dir(data_dir)?).await
+}
+
+async fn open_users(dir: &Path) -> anyhow::Result<SqliteUserStore> {
+    let db = dir.join(DB_FILE);
+    SqliteUserStore::open(&db)
+        .await
+        .with_context(|| format!("opening the user store {}", db.display()))
+}
