@@ -746,6 +746,43 @@ async fn get_instance(
     Ok(Json(instance_view(&s, &live, &user).await?))
 }
 
+/// The config and secrets an update asks for: `config` replaces the stored one (keeping the
+/// auth type unless it names one), `secrets` is merged into the stored ones (a `null` value
+/// removes one).
+fn updated_settings(
+    live: &crate::state::Live,
+    config: Option<Value>,
+    secrets_update: Option<Value>,
+) -> AppResult<(Map<String, Value>, Map<String, Value>)> {
+    let mut config = match config {
+        Some(Value::Object(m)) => m,
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "invalid_config",
+                "config must be a JSON object",
+            ));
+        }
+        None => match &live.record.config {
+            Value::Object(m) => m.clone(),
+            _ => Map::new(),
+        },
+    };
+    config
+        .entry("authType")
+        .or_insert_with(|| Value::String(live.record.auth_type.as_str().to_string()));
+    let mut secrets = secrets_map(secrets_value(&live.dispatcher, &live.record))?;
+    if let Some(update) = secrets_update {
+        for (k, v) in secrets_map(update)? {
+            if v.is_null() {
+                secrets.remove(&k);
+            } else {
+                secrets.insert(k, v);
+            }
+        }
+    }
+    Ok((config, secrets))
+}
+
 #[utoipa::path(put, path = "/api/instances/{id}", security(("bearer" = []), ("api_key" = [])), params(("id" = String, Path, description = "The instance id", min_length = 1, max_length = 64, pattern = r"^[a-z0-9_-]{1,64}$")),
     request_body = UpdateInstance,
     responses((status = 200, description = "The updated instance", body = InstanceView), (status = 400, response = crate::openapi::BadRequest), (status = 401, response = crate::openapi::Unauthorized), (status = 403, response = crate::openapi::Forbidden), (status = 404, response = crate::openapi::NotFound), (status = 408, response = crate::openapi::RequestTimeout), (status = 413, response = crate::openapi::PayloadTooLarge), (status = 415, response = crate::openapi::UnsupportedMediaType), (status = 502, response = crate::openapi::BadGateway), (status = 503, response = crate::openapi::ServiceUnavailable)))]
@@ -762,32 +799,7 @@ async fn update_instance(
         }
         let live = s.get_live(&id)?;
         let dispatcher = Arc::clone(&live.dispatcher);
-        let mut config = match body.config {
-            Some(Value::Object(m)) => m,
-            Some(_) => {
-                return Err(ApiError::bad_request(
-                    "invalid_config",
-                    "config must be a JSON object",
-                ));
-            }
-            None => match &live.record.config {
-                Value::Object(m) => m.clone(),
-                _ => Map::new(),
-            },
-        };
-        config
-            .entry("authType")
-            .or_insert_with(|| Value::String(live.record.auth_type.as_str().to_string()));
-        let mut secrets = secrets_map(secrets_value(&dispatcher, &live.record))?;
-        if let Some(update) = body.secrets {
-            for (k, v) in secrets_map(update)? {
-                if v.is_null() {
-                    secrets.remove(&k);
-                } else {
-                    secrets.insert(k, v);
-                }
-            }
-        }
+        let (config, secrets) = updated_settings(&live, body.config, body.secrets)?;
         let (instance, config) = validate_instance(
             &s,
             &dispatcher,
