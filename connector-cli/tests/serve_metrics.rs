@@ -457,6 +457,10 @@ fn assert_http(m: &Exposition) {
         1.0,
         "the scrape itself"
     );
+    assert!(
+        m.get("connector_http_open_connections", &[]) >= 1.0,
+        "the scrape's connection at least"
+    );
     let timed = m.get(
         "connector_http_request_duration_seconds",
         &[("route", "/healthz")],

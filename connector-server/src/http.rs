@@ -34,6 +34,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use hyper::body::{Frame, Incoming, SizeHint};
 use hyper_util::rt::TokioIo;
+use prometheus_client::metrics::gauge::Gauge;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
@@ -65,11 +66,13 @@ impl Default for ConnLimits {
 }
 
 /// Serve `app` on `listener` until `shutdown` resolves, then let every connection finish its
-/// in-flight request (idle keep-alive connections are closed at once) and return.
+/// in-flight request (idle keep-alive connections are closed at once) and return. `open`
+/// follows the number of open connections.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     limits: ConnLimits,
+    open: Gauge,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
     let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
@@ -83,12 +86,33 @@ pub async fn serve(
             // Reap finished connections so the set does not grow with the server's age.
             Some(_) = conns.join_next(), if !conns.is_empty() => {}
             (stream, permit) = accept(&listener, &permits) => {
-                conns.spawn(serve_conn(stream, app.clone(), limits, stop.clone(), permit));
+                let open = OpenConnection::new(&open);
+                let conn = serve_conn(stream, app.clone(), limits, stop.clone(), permit);
+                conns.spawn(async move {
+                    conn.await;
+                    drop(open);
+                });
             }
         }
     }
     stop.cancel();
     while conns.join_next().await.is_some() {}
+}
+
+/// One open connection on the gauge, from accept until it closes (or its task is dropped).
+struct OpenConnection(Gauge);
+
+impl OpenConnection {
+    fn new(g: &Gauge) -> OpenConnection {
+        g.inc();
+        OpenConnection(g.clone())
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
 }
 
 /// A permit, then a connection. Cancel-safe: dropping it drops the permit or a pending accept.

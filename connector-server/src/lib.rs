@@ -249,7 +249,14 @@ pub async fn serve(
     let app = app(Arc::clone(&state), &config);
     tracing::info!(%addr, public_base = %public_base, "connector serve listening");
     eprintln!("connector serve listening on http://{addr} (public URL {public_base})");
-    http::serve(listener, app, config.limits, shutdown).await;
+    http::serve(
+        listener,
+        app,
+        config.limits,
+        state.metrics.open_connections(),
+        shutdown,
+    )
+    .await;
     tracing::info!("shutting down: in-flight requests finished");
     cancel.cancel();
     if let Some(m) = metrics_server {
@@ -279,10 +286,12 @@ async fn spawn_metrics_listener(
     eprintln!("metrics on http://{bound}/metrics (no authentication)");
     let router = metrics::standalone_router(metrics)
         .layer(axum::middleware::from_fn(http::security_headers));
+    // The scraper's own connections are not the service's: a gauge of their own, unread.
     Ok(Some(tokio::spawn(http::serve(
         listener,
         router,
         config.limits,
+        Default::default(),
         stop.cancelled_owned(),
     ))))
 }

@@ -76,6 +76,7 @@ pub struct Metrics {
     http_requests: Family<HttpLabels, Counter>,
     http_duration: Histograms<RouteLabels>,
     in_flight: Gauge,
+    open_connections: Gauge,
     action_runs: Family<ActionLabels, Counter>,
     action_duration: Histograms<ActionTypeLabels>,
     retries: Family<ConnectorLabels, Counter>,
@@ -105,6 +106,7 @@ impl Metrics {
             http_requests: Family::default(),
             http_duration: Family::new_with_constructor(latency_histogram),
             in_flight: Gauge::default(),
+            open_connections: Gauge::default(),
             action_runs: Family::default(),
             action_duration: Family::new_with_constructor(latency_histogram),
             retries: Family::default(),
@@ -134,6 +136,11 @@ impl Metrics {
             "http_requests_in_flight",
             "HTTP requests being answered now",
             self.in_flight.clone(),
+        );
+        r.register(
+            "http_open_connections",
+            "Client connections open on the main listener now (idle keep-alive ones included)",
+            self.open_connections.clone(),
         );
         r.register(
             "action_runs",
@@ -178,6 +185,11 @@ impl Metrics {
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out
+    }
+
+    /// The gauge of open connections, for the accept loop ([`crate::http::serve`]) to move.
+    pub fn open_connections(&self) -> Gauge {
+        self.open_connections.clone()
     }
 
     /// One action run of `connector_type`'s `action` that took `took`.
@@ -340,6 +352,7 @@ mod tests {
             "connector_token_refresh_failures_total{connector_type=\".x\"} 1",
             "connector_action_runs_total{connector_type=\".x\",action=\"get\",outcome=\"transient\"} 1",
             "connector_http_requests_in_flight 0",
+            "connector_http_open_connections 0",
         ] {
             assert!(text.contains(line), "{line} missing from\n{text}");
         }
