@@ -154,6 +154,7 @@ actions:
 async fn server() -> Server {
     Serve::new()
         .spec("peruser.yaml", SPEC)
+        .spec("ears.yaml", EARS_SPEC)
         .copy_spec(workspace_root().join("specs/server_log.yaml"))
         .args(&["--allow-loopback"])
         .rust_log("debug")
@@ -249,6 +250,46 @@ fn users_err(server: &Server, args: &[&str]) -> String {
 }
 
 const LIST: &str = "/api/instances";
+
+/// A per-user connector through EARS: its tokens can be revoked at the provider.
+const EARS_SPEC: &str = r#"id: .ears-users
+displayName: EARS users
+description: A per-user connector through EARS.
+minimumLicense: basic
+baseUrl: "{{ config.base }}"
+auth:
+  types: [ears]
+config:
+  type: object
+  additionalProperties: false
+  properties:
+    base: { type: string, maxLength: 2048 }
+actions:
+  me:
+    description: Who am I.
+    scope: read
+    request: { method: GET, path: /me }
+"#;
+
+/// An EARS revocation endpoint that answers 200 and keeps the bodies it was sent.
+async fn ears_revoke() -> (wiremock::MockServer, Arc<Mutex<Vec<String>>>) {
+    struct Keep(Arc<Mutex<Vec<String>>>);
+    impl wiremock::Respond for Keep {
+        fn respond(&self, req: &wiremock::Request) -> wiremock::ResponseTemplate {
+            let body = String::from_utf8_lossy(&req.body).into_owned();
+            self.0.lock().unwrap().push(body);
+            wiremock::ResponseTemplate::new(200)
+        }
+    }
+    let ears = wiremock::MockServer::start().await;
+    let bodies = Arc::new(Mutex::new(Vec::new()));
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .and(wiremock::matchers::path("/v1/google/oauth/revoke"))
+        .respond_with(Keep(Arc::clone(&bodies)))
+        .mount(&ears)
+        .await;
+    (ears, bodies)
+}
 
 // ---------------------------------------------------------------- the tests
 
@@ -652,14 +693,52 @@ async fn removing_a_user_refuses_their_key_and_deletes_their_tokens_and_connecti
         .await;
     assert_eq!(st, 404);
 
-    // Removal on the CLI: the same.
-    let out = users_cmd(&server, &["remove", "bob"]).output().unwrap();
+    // Removal on the CLI: the same, and a token of an EARS instance is revoked at the
+    // provider, as the server would (the CLI reads the server's specs).
+    let (ears, revoked) = ears_revoke().await;
+    let drive = json!({
+        "id": "drive",
+        "connectorType": ".ears-users",
+        "name": "Drive",
+        "config": {
+            "authType": "ears",
+            "base": ears.uri(),
+            "provider": "google",
+            "scope": "drive.readonly",
+            "earsBaseUrl": ears.uri(),
+        },
+    });
+    let (st, body) = api
+        .send(&admin, Method::POST, "/api/instances", Some(drive))
+        .await;
+    assert_eq!(st, 201, "{body}");
+    let refresh = format!("{CANARY}ears-refresh-bob");
+    let mut data = connector_runtime::store::TokenData::bearer(format!("{CANARY}ears-access"));
+    data.refresh_token = Some(refresh.clone().into());
+    store
+        .put_user_token(
+            &connector_runtime::store::UserTokenKey::oauth(ids["bob"].as_str(), "drive"),
+            data,
+        )
+        .await
+        .unwrap();
+    let specs = server.specs.display().to_string();
+    let out = users_cmd(
+        &server,
+        &["remove", "bob", "--specs", &specs, "--allow-loopback"],
+    )
+    .output()
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{stderr}");
     assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        stderr.contains("2 per-user token(s); 1 revoked at the provider"),
+        "{stderr}"
     );
-    assert!(String::from_utf8_lossy(&out.stderr).contains("1 per-user token"));
+    let bodies = revoked.lock().unwrap().clone();
+    assert_eq!(bodies.len(), 1, "one revocation: {bodies:?}");
+    assert!(bodies[0].contains(&refresh), "the refresh token is revoked");
+    assert!(!stderr.contains(CANARY), "{stderr}");
     assert_eq!(api.status(&bob, LIST).await, 401);
     assert!(
         store
@@ -669,6 +748,23 @@ async fn removing_a_user_refuses_their_key_and_deletes_their_tokens_and_connecti
             .is_empty()
     );
     assert_eq!(api.status(&carol, LIST).await, 200);
+    // Without the specs, removal stops and says how to go on; `--no-revoke` goes on.
+    let out = users_cmd(&server, &["remove", "carol", "--specs", "/nonexistent"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success());
+    assert!(stderr.contains("--no-revoke"), "{stderr}");
+    assert_eq!(api.status(&carol, LIST).await, 200, "nothing was removed");
+    let out = users_cmd(&server, &["remove", "carol", "--no-revoke"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(api.status(&carol, LIST).await, 401);
     store.close().await;
 
     // No token, code or secret in any response or the log.

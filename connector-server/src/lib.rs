@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod openapi;
 #[cfg(feature = "otlp")]
 pub mod otlp;
+pub mod removal;
 pub mod state;
 pub mod users_api;
 
@@ -118,7 +119,7 @@ pub fn default_data_dir() -> PathBuf {
 #[error("{0}")]
 pub struct StartError(pub String);
 
-fn start_err(what: &str, e: impl std::fmt::Display) -> StartError {
+pub(crate) fn start_err(what: &str, e: impl std::fmt::Display) -> StartError {
     StartError(format!("{what}: {e}"))
 }
 
@@ -297,7 +298,10 @@ async fn spawn_metrics_listener(
 }
 
 /// `publicBaseUrl`, else `http://<listen address>/`; it must be an http(s) base URL.
-fn public_base_url(config: &ServerConfig, addr: SocketAddr) -> Result<url::Url, StartError> {
+pub(crate) fn public_base_url(
+    config: &ServerConfig,
+    addr: SocketAddr,
+) -> Result<url::Url, StartError> {
     let public_base = config
         .public_base_url
         .clone()
@@ -310,7 +314,7 @@ fn public_base_url(config: &ServerConfig, addr: SocketAddr) -> Result<url::Url, 
 }
 
 /// The built-in connector types and those of the specs folder (or file).
-fn load_specs(specs: &Path) -> Result<Registry, StartError> {
+pub(crate) fn load_specs(specs: &Path) -> Result<Registry, StartError> {
     if !specs.exists() {
         let shown = match specs.is_relative() && !specs.starts_with(".") {
             true => Path::new(".").join(specs),
@@ -332,7 +336,7 @@ fn load_specs(specs: &Path) -> Result<Registry, StartError> {
 }
 
 /// The OAuth flow manager, redirecting to `<public base>/api/oauth/callback`.
-fn oauth_flows(
+pub(crate) fn oauth_flows(
     config: &ServerConfig,
     public_base: &url::Url,
     stores: &Stores,

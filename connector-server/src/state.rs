@@ -70,20 +70,7 @@ impl AppState {
         dispatcher: &Dispatcher,
         record: &ConnectorInstanceRecord,
     ) -> Result<ConnectorInstance, ApiError> {
-        let mut config = match &record.config {
-            Value::Object(m) => m.clone(),
-            _ => Map::new(),
-        };
-        config.insert(
-            "authType".into(),
-            Value::String(record.auth_type.as_str().to_string()),
-        );
-        let secrets = secrets_value(dispatcher, record);
-        Ok(ConnectorInstance::new(
-            Arc::clone(dispatcher.spec()),
-            Value::Object(config),
-            secrets,
-        )?)
+        connector_instance(dispatcher, record)
     }
 
     /// Build the runtime of a stored instance (registering per-user ones for OAuth).
@@ -209,6 +196,27 @@ fn sha256(s: &str) -> String {
 }
 
 /// Names of every secret field a spec and an auth type declare.
+/// The runtime instance of a stored record: its config plus `authType`, and its secrets.
+pub fn connector_instance(
+    dispatcher: &Dispatcher,
+    record: &ConnectorInstanceRecord,
+) -> Result<ConnectorInstance, ApiError> {
+    let mut config = match &record.config {
+        Value::Object(m) => m.clone(),
+        _ => Map::new(),
+    };
+    config.insert(
+        "authType".into(),
+        Value::String(record.auth_type.as_str().to_string()),
+    );
+    let secrets = secrets_value(dispatcher, record);
+    Ok(ConnectorInstance::new(
+        Arc::clone(dispatcher.spec()),
+        Value::Object(config),
+        secrets,
+    )?)
+}
+
 pub fn secret_names(dispatcher: &Dispatcher, auth: connector_spec::AuthTypeId) -> Vec<String> {
     let mut names = Vec::new();
     for schema in [&dispatcher.spec().secrets, auth.secrets_schema()] {

@@ -6,14 +6,12 @@
 //! rotating or removing the key they are calling with, is refused with 409, and so is
 //! removing the last admin.
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use axum::extract::{FromRequestParts, State};
 use axum::http::{StatusCode, request::Parts};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
-use connector_runtime::oauth::flows::Revocation;
 use connector_runtime::store::{
     ApiKey, Authenticated, DEFAULT_KEY_NAME, ExposeSecret, KeyInfo, Timestamp, User,
     check_key_name, check_user_name, parse_key_lifetime,
@@ -312,29 +310,14 @@ async fn remove_user(
                 ));
             }
         }
-        let connectors: BTreeSet<String> = s
-            .stores
-            .tokens
-            .list_user_tokens(&user.id)
-            .await?
-            .into_iter()
-            .map(|t| t.connector_id)
-            .collect();
-        let mut removed = RemovedUser {
+        let d =
+            crate::removal::disconnect_everywhere(&s.flows, &*s.stores.tokens, &user.id).await?;
+        let removed = RemovedUser {
             name: name.clone(),
-            tokens_deleted: 0,
-            tokens_revoked: 0,
-            revocation_failures: Vec::new(),
+            tokens_deleted: d.deleted,
+            tokens_revoked: d.revoked,
+            revocation_failures: d.failures,
         };
-        for connector in connectors {
-            let d = s.flows.disconnect_reporting(&connector, &user.id).await?;
-            removed.tokens_deleted += d.deleted;
-            match d.revocation {
-                Revocation::Revoked => removed.tokens_revoked += 1,
-                Revocation::Failed(m) => removed.revocation_failures.push(m),
-                Revocation::NotAttempted => {}
-            }
-        }
         s.stores.users.remove_user(&name).await?;
         s.stores.instances.revoke_access(&user.id).await?;
         tracing::info!(user = %user.id, tokens = removed.tokens_deleted, "user removed");

@@ -12,8 +12,9 @@ use connector_runtime::store::{
     ApiKey, DEFAULT_KEY_NAME, ExposeSecret, SqliteStore, SqliteUserStore, StoreError, Timestamp,
     UserStore, parse_key_lifetime,
 };
-use connector_server::DB_FILE;
 use connector_server::audit::{Audit, CLI_ACTOR, store_outcome};
+use connector_server::removal::{Disconnected, disconnect_everywhere, offline_flows};
+use connector_server::{DB_FILE, OutboundPolicy, ServerConfig};
 
 use super::serve::DATA_DIR_HELP;
 use crate::Outcome;
@@ -47,14 +48,17 @@ pub enum UsersCommand {
         #[arg(long, value_name = "DIR", help = DATA_DIR_HELP)]
         data_dir: Option<PathBuf>,
     },
-    /// Remove a user, their keys and their per-user tokens (deleted here; revoking them at
-    /// the provider is what `DELETE /api/users/{name}` adds). Needs the operator key
+    /// Remove a user, their keys and their per-user tokens: each token is revoked at the
+    /// provider where the connector can revoke (the server's specs say how), then deleted.
+    /// Needs the operator key
     Remove {
         /// The user's name
         #[arg(value_name = "NAME")]
         name: String,
         #[arg(long, value_name = "DIR", help = DATA_DIR_HELP)]
         data_dir: Option<PathBuf>,
+        #[command(flatten)]
+        revoke: RevokeArgs,
     },
     /// Disable a user: every key of theirs is refused (401) until `enable`
     Disable {
@@ -159,7 +163,11 @@ pub async fn users(cmd: UsersCommand) -> anyhow::Result<Outcome> {
                 println!("{}\t{}\t{role}{state}", u.name, u.id);
             }
         }
-        UsersCommand::Remove { name, data_dir } => remove(&name, data_dir).await?,
+        UsersCommand::Remove {
+            name,
+            data_dir,
+            revoke,
+        } => remove(&name, data_dir, revoke).await?,
         UsersCommand::Disable { name, data_dir } => {
             let store = open_existing(data_dir).await?;
             let r = store.set_disabled(&name, true).await;
@@ -249,7 +257,27 @@ async fn keys(cmd: KeysCommand) -> anyhow::Result<()> {
 
 /// Remove a user with the full store: the user, their keys and their per-user tokens go in
 /// one transaction.
-async fn remove(name: &str, data_dir: Option<PathBuf>) -> anyhow::Result<()> {
+/// How `remove` reaches the providers to revoke a user's tokens: as `connector serve` would.
+#[derive(clap::Args, Debug)]
+pub struct RevokeArgs {
+    /// The server's spec files or folder (the connector types of its instances)
+    #[arg(long, value_name = "PATH", default_value = "specs")]
+    specs: PathBuf,
+    /// Allow revocation requests to loopback addresses (as `serve --allow-loopback`)
+    #[arg(long)]
+    allow_loopback: bool,
+    /// Hosts revocation requests may go to (as `serve --allow-host`; repeatable)
+    #[arg(long = "allow-host", value_name = "PATTERN", default_value = "*")]
+    allow_hosts: Vec<String>,
+    /// Delete the tokens without asking the providers to revoke them (when the specs are
+    /// not at hand)
+    #[arg(long)]
+    no_revoke: bool,
+}
+
+/// Remove a user with the full store: their tokens are revoked (unless `--no-revoke`) and
+/// deleted, then the user and their keys go, and they leave every access list.
+async fn remove(name: &str, data_dir: Option<PathBuf>, revoke: RevokeArgs) -> anyhow::Result<()> {
     let dir = existing_dir(data_dir)?;
     let Some(keyring) = connector_server::existing_operator_keyring(&dir)? else {
         anyhow::bail!(
@@ -262,27 +290,54 @@ async fn remove(name: &str, data_dir: Option<PathBuf>) -> anyhow::Result<()> {
     let store = SqliteStore::open(&db, keyring)
         .await
         .with_context(|| format!("opening the store {}", db.display()))?;
-    let stores = store.stores();
-    let r = async {
-        let user = stores
-            .users
-            .get_user(name)
-            .await?
-            .ok_or_else(|| anyhow::anyhow!("no user named `{name}`"))?;
-        let tokens = stores.tokens.list_user_tokens(&user.id).await?.len();
-        let removed = stores.users.remove_user(name).await;
-        audited(&store.users(), "user.remove", name, removed).await?;
-        stores.instances.revoke_access(&user.id).await?;
-        anyhow::Ok(tokens)
-    }
-    .await;
+    let r = remove_in(&store, &dir, name, &revoke).await;
     store.close().await;
-    let tokens = r?;
+    let d = r?;
     eprintln!(
-        "removed `{name}`, their keys and {tokens} per-user token(s) (deleted here, not \
-         revoked at the provider: DELETE /api/users/{name} on the server also revokes)"
+        "removed `{name}`, their keys and {} per-user token(s); {} revoked at the provider",
+        d.deleted, d.revoked
     );
+    for f in &d.failures {
+        eprintln!("warning: {f} (the token is deleted here all the same)");
+    }
     Ok(())
+}
+
+async fn remove_in(
+    store: &SqliteStore,
+    dir: &Path,
+    name: &str,
+    revoke: &RevokeArgs,
+) -> anyhow::Result<Disconnected> {
+    let stores = store.stores();
+    let user = stores
+        .users
+        .get_user(name)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no user named `{name}` (`connector users list`)"))?;
+    let mut d = Disconnected::default();
+    if revoke.no_revoke {
+        d.deleted = stores.tokens.list_user_tokens(&user.id).await?.len() as u64;
+    } else {
+        let mut config = ServerConfig::new();
+        config.data_dir = dir.to_path_buf();
+        config.specs = revoke.specs.clone();
+        config.outbound = OutboundPolicy {
+            allowed_hosts: revoke.allow_hosts.clone(),
+            allow_loopback: revoke.allow_loopback,
+        };
+        let (flows, skipped) = offline_flows(&config, &stores).await.map_err(|e| {
+            anyhow::anyhow!("{e}; pass the server's --specs, or --no-revoke to delete the tokens without revoking them")
+        })?;
+        for s in skipped {
+            eprintln!("warning: instance {s}: its tokens are deleted without revocation");
+        }
+        d = disconnect_everywhere(&flows, &*stores.tokens, &user.id).await?;
+    }
+    let removed = stores.users.remove_user(name).await;
+    audited(&store.users(), "user.remove", name, removed).await?;
+    stores.instances.revoke_access(&user.id).await?;
+    Ok(d)
 }
 
 /// Record a change made here in the audit trail (actor `cli`), then give its result back
