@@ -1,190 +1,26 @@
 //! `connector serve` end to end: the real binary on 127.0.0.1 with a loopback mock OAuth
 //! provider and mock API, driven over HTTP by browser-like clients (cookies, redirects).
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 
-use axum::Router;
-use axum::extract::{Form, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::http::HeaderMap;
 use serde_json::{Value, json};
 
 mod support;
+use support::provider::{self, CANARY, per_user_spec};
 use support::{Serve, Server, bin};
 
 const CLIENT_SECRET: &str = "CANARY-client-secret-7f3a9c";
-const CANARY: &str = "CANARY-";
-
-// ---------------------------------------------------------------- mock provider + API
-
-#[derive(Default)]
-struct Mock {
-    /// code -> account
-    codes: HashMap<String, String>,
-    /// access token -> account
-    tokens: HashMap<String, String>,
-    /// refresh token -> account
-    refresh: HashMap<String, String>,
-    seq: u64,
-}
-
-type MockState = Arc<Mutex<Mock>>;
-
-/// The provider's login: the account is whoever the browser says it is (`x-account`).
-async fn authorize(
-    State(m): State<MockState>,
-    headers: HeaderMap,
-    Query(q): Query<HashMap<String, String>>,
-) -> Response {
-    let Some(account) = headers.get("x-account").and_then(|v| v.to_str().ok()) else {
-        return (StatusCode::UNAUTHORIZED, "log in first").into_response();
-    };
-    if q.get("client_id").map(String::as_str) != Some("client-1")
-        || q.get("code_challenge_method").map(String::as_str) != Some("S256")
-    {
-        return (StatusCode::BAD_REQUEST, "bad authorization request").into_response();
-    }
-    let mut m = m.lock().unwrap();
-    m.seq += 1;
-    let code = format!("{CANARY}code-{account}-{}", m.seq);
-    m.codes.insert(code.clone(), account.to_string());
-    let mut to = url::Url::parse(&q["redirect_uri"]).unwrap();
-    to.query_pairs_mut()
-        .append_pair("code", &code)
-        .append_pair("state", &q["state"]);
-    (StatusCode::FOUND, [(header::LOCATION, to.to_string())]).into_response()
-}
-
-async fn token(
-    State(m): State<MockState>,
-    headers: HeaderMap,
-    Form(f): Form<HashMap<String, String>>,
-) -> Response {
-    use base64::Engine;
-    let expected = format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("client-1:{CLIENT_SECRET}"))
-    );
-    if headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        != Some(&expected)
-    {
-        return (
-            StatusCode::UNAUTHORIZED,
-            axum::Json(json!({"error": "invalid_client"})),
-        )
-            .into_response();
-    }
-    let mut m = m.lock().unwrap();
-    let account = match f.get("grant_type").map(String::as_str) {
-        // Old refresh tokens stay valid (as with providers that do not rotate, or rotate
-        // with a grace period): a refresh cut off by SIGKILL can be repeated.
-        Some("refresh_token") => f
-            .get("refresh_token")
-            .and_then(|r| m.refresh.get(r).cloned()),
-        _ => f.get("code").and_then(|c| m.codes.remove(c)),
-    };
-    let Some(account) = account else {
-        return (
-            StatusCode::BAD_REQUEST,
-            axum::Json(json!({"error": "invalid_grant"})),
-        )
-            .into_response();
-    };
-    m.seq += 1;
-    let access = format!("{CANARY}at-{account}-{}", m.seq);
-    m.tokens.insert(access.clone(), account.clone());
-    let refresh = format!("{CANARY}rt-{account}-{}", m.seq);
-    m.refresh.insert(refresh.clone(), account.clone());
-    // 30 s is inside the runtime's 60 s refresh margin: every action refreshes first.
-    axum::Json(json!({
-        "access_token": access,
-        "refresh_token": refresh,
-        "token_type": "Bearer",
-        "expires_in": 30,
-    }))
-    .into_response()
-}
-
-async fn me(State(m): State<MockState>, headers: HeaderMap) -> Response {
-    let auth = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or_default()
-        .to_string();
-    let account = m.lock().unwrap().tokens.get(&auth).cloned();
-    match account {
-        Some(a) => {
-            axum::Json(json!({ "account": a, "files": [format!("{a}-notes.txt")] })).into_response()
-        }
-        None => (StatusCode::UNAUTHORIZED, "no").into_response(),
-    }
-}
-
-/// An API that sends its caller to the cloud metadata address (IPv4-mapped IPv6 form).
-async fn redirect_to_metadata() -> Response {
-    (
-        StatusCode::FOUND,
-        [(
-            header::LOCATION,
-            "http://[::ffff:169.254.169.254]/latest/meta-data/",
-        )],
-    )
-        .into_response()
-}
-
-async fn start_mock() -> SocketAddr {
-    let state: MockState = Arc::default();
-    let app = Router::new()
-        .route("/authorize", get(authorize))
-        .route("/token", post(token))
-        .route("/api/me", get(me))
-        .route("/redirect/api/me", get(redirect_to_metadata))
-        .with_state(state);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    addr
-}
 
 // ---------------------------------------------------------------- the server under test
-
-const SPEC: &str = r#"id: .peruser-test
-displayName: Per-user test
-description: Acts as the calling user against a loopback API.
-minimumLicense: basic
-baseUrl: "{{ config.base }}"
-auth:
-  types: [oauth_authorization_code]
-config:
-  type: object
-  additionalProperties: false
-  properties:
-    base: { type: string, maxLength: 2048 }
-actions:
-  me:
-    description: Who am I.
-    scope: read
-    input:
-      type: object
-      additionalProperties: false
-      properties: {}
-    request:
-      method: GET
-      path: /api/me
-"#;
 
 impl Server {
     async fn start() -> Server {
         Serve::new()
-            .spec("peruser.yaml", SPEC)
+            .spec("peruser.yaml", &per_user_spec(".peruser-test"))
             .args(&["--allow-loopback", "--max-body-bytes", "65536"])
             .rust_log("debug")
             .start()
@@ -290,7 +126,7 @@ use reqwest::Method;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn two_users_connect_their_own_accounts_and_every_attack_is_refused() {
-    let mock = start_mock().await;
+    let mock = provider::start(CLIENT_SECRET).await.0;
     let mut server = Server::start().await;
     let seen = Seen::default();
     let admin_key = server.add_user("admin", true);
@@ -688,7 +524,7 @@ async fn first_start_generates_the_operator_key_with_a_warning() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn after_sigkill_and_restart_every_users_connector_still_works() {
-    let mock = start_mock().await;
+    let mock = provider::start(CLIENT_SECRET).await.0;
     let mut server = Server::start().await;
     let seen = Seen::default();
     let admin_key = server.add_user("admin", true);
@@ -792,7 +628,7 @@ fn row(
 /// no input value in it.
 #[tokio::test(flavor = "multi_thread")]
 async fn access_lists_hold_and_the_audit_trail_has_one_event_per_operation() {
-    let mock = start_mock().await;
+    let mock = provider::start(CLIENT_SECRET).await.0;
     let server = Server::start().await;
     let seen = Seen::default();
     let admin_key = server.add_user("admin", true);

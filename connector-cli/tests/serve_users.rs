@@ -10,150 +10,19 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::Router;
-use axum::extract::{Form, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use connector_runtime::store::{Keyring, SqliteStore, TokenStore};
 use reqwest::Method;
 use serde_json::{Value, json};
 
 mod support;
+use support::provider::{self, CANARY, MockState, per_user_spec};
 use support::{Serve, Server, bin, run_ok, workspace_root};
 
-const CANARY: &str = "CANARY-";
 const CLIENT_SECRET: &str = "CANARY-client-secret-u5e4s";
-
-// ---------------------------------------------------------------- a loopback provider
-
-#[derive(Default)]
-struct Mock {
-    codes: HashMap<String, String>,
-    tokens: HashMap<String, String>,
-    refresh: HashMap<String, String>,
-    /// Refreshes answer 503 while set.
-    fail_refresh: bool,
-    /// Access tokens the API refuses (as if revoked), which makes the server refresh.
-    rejected: std::collections::HashSet<String>,
-    seq: u64,
-}
-
-type MockState = Arc<Mutex<Mock>>;
-
-async fn authorize(
-    State(m): State<MockState>,
-    headers: HeaderMap,
-    Query(q): Query<HashMap<String, String>>,
-) -> Response {
-    let account = headers
-        .get("x-account")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("nobody")
-        .to_string();
-    let mut m = m.lock().unwrap();
-    m.seq += 1;
-    let code = format!("{CANARY}code-{account}-{}", m.seq);
-    m.codes.insert(code.clone(), account);
-    let mut to = url::Url::parse(&q["redirect_uri"]).unwrap();
-    to.query_pairs_mut()
-        .append_pair("code", &code)
-        .append_pair("state", &q["state"]);
-    (StatusCode::FOUND, [(header::LOCATION, to.to_string())]).into_response()
-}
-
-async fn token(State(m): State<MockState>, Form(f): Form<HashMap<String, String>>) -> Response {
-    let mut m = m.lock().unwrap();
-    let account = match f.get("grant_type").map(String::as_str) {
-        Some("refresh_token") if m.fail_refresh => {
-            return (StatusCode::SERVICE_UNAVAILABLE, "down").into_response();
-        }
-        Some("refresh_token") => f
-            .get("refresh_token")
-            .and_then(|r| m.refresh.get(r).cloned()),
-        _ => f.get("code").and_then(|c| m.codes.remove(c)),
-    };
-    let Some(account) = account else {
-        return (
-            StatusCode::BAD_REQUEST,
-            axum::Json(json!({"error": "invalid_grant"})),
-        )
-            .into_response();
-    };
-    m.seq += 1;
-    let access = format!("{CANARY}at-{account}-{}", m.seq);
-    m.tokens.insert(access.clone(), account.clone());
-    let refresh = format!("{CANARY}rt-{account}-{}", m.seq);
-    m.refresh.insert(refresh.clone(), account);
-    // Short-lived, with a refresh token: a refused access token makes the server refresh.
-    axum::Json(json!({
-        "access_token": access,
-        "refresh_token": refresh,
-        "token_type": "Bearer",
-        "expires_in": 30,
-        "scope": "files.read profile",
-    }))
-    .into_response()
-}
-
-async fn me(State(m): State<MockState>, headers: HeaderMap) -> Response {
-    let auth = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or_default()
-        .to_string();
-    let m = m.lock().unwrap();
-    if m.rejected.contains(&auth) {
-        return (StatusCode::UNAUTHORIZED, "revoked").into_response();
-    }
-    match m.tokens.get(&auth).cloned() {
-        Some(a) => axum::Json(json!({ "account": a })).into_response(),
-        None => (StatusCode::UNAUTHORIZED, "no").into_response(),
-    }
-}
-
-async fn start_mock() -> (SocketAddr, MockState) {
-    let state: MockState = Arc::default();
-    let app = Router::new()
-        .route("/authorize", get(authorize))
-        .route("/token", post(token))
-        .route("/api/me", get(me))
-        .with_state(state.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (addr, state)
-}
-
-const SPEC: &str = r#"id: .peruser-users
-displayName: Per-user test
-description: Acts as the calling user against a loopback API.
-minimumLicense: basic
-baseUrl: "{{ config.base }}"
-auth:
-  types: [oauth_authorization_code]
-config:
-  type: object
-  additionalProperties: false
-  properties:
-    base: { type: string, maxLength: 2048 }
-actions:
-  me:
-    description: Who am I.
-    scope: read
-    input:
-      type: object
-      additionalProperties: false
-      properties: {}
-    request:
-      method: GET
-      path: /api/me
-"#;
 
 async fn server() -> Server {
     Serve::new()
-        .spec("peruser.yaml", SPEC)
+        .spec("peruser.yaml", &per_user_spec(".peruser-users"))
         .spec("ears.yaml", EARS_SPEC)
         .copy_spec(workspace_root().join("specs/server_log.yaml"))
         .args(&["--allow-loopback"])
@@ -638,7 +507,7 @@ async fn failed_refresh_is_reported(api: &Api, bob: &str, mock_state: &MockState
 
 #[tokio::test(flavor = "multi_thread")]
 async fn removing_a_user_refuses_their_key_and_deletes_their_tokens_and_connection_is_reported() {
-    let (mock, mock_state) = start_mock().await;
+    let (mock, mock_state) = provider::start(CLIENT_SECRET).await;
     let server = server().await;
     let seen = Seen::default();
     let admin = server.add_user("admin", true);
