@@ -33,7 +33,8 @@ commands:
   check   verify the generated files are fresh (exit 1 listing stale files)
   test    cargo test --workspace, the docs' quickstart crate (as `quickstart`), then the
           served OpenAPI document checked with openapi-spec-validator and the API with
-          schemathesis (installed into target/ci-venv); `test --api-only` skips both
+          schemathesis (installed into target/ci-venv), then the `otlp` feature's test;
+          `test --api-only` runs only the API checks
   quickstart          test docs/quickstart from a temporary folder outside the workspace, and
                       check it builds none of SQLite, the token store, SigV4, SMTP, aws-lc
   bench-author-build  clean builds of docs/quickstart on the runtime's default and light

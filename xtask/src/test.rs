@@ -9,7 +9,8 @@
 //! 4. `connector serve` on a free loopback port with a temporary data directory, an admin, a
 //!    user and two instances, then `openapi-spec-validator` on the served document and
 //!    schemathesis (`--checks all`, stateful phase included) three times: with no key, as the
-//!    user, as the admin. Exceptions are in `schemathesis.toml`, each with its reason.
+//!    user, as the admin. Exceptions are in `schemathesis.toml`, each with its reason;
+//! 5. the one test of the optional `otlp` feature (`serve_otlp`), built with the feature.
 //!
 //! Any failure fails the command; the server is stopped either way.
 
@@ -59,7 +60,26 @@ pub fn run(root: &Path, opts: &Options) -> anyhow::Result<bool> {
     let server = Server::start(root)?;
     let result = api_checks(root, &venv, &server);
     server.stop();
-    result
+    if !result? {
+        return Ok(false);
+    }
+    if !opts.api_only {
+        // The `otlp` feature is off by default: its one test (a loopback collector decodes
+        // the exported spans) runs with the feature on, after the API checks so that they
+        // run the default binary.
+        let otlp = [
+            "test",
+            "-p",
+            "connector-cli",
+            "--features",
+            "otlp",
+            "--test",
+            "serve_otlp",
+        ];
+        step("cargo test -p connector-cli --features otlp --test serve_otlp");
+        return cargo(root, &otlp);
+    }
+    Ok(true)
 }
 
 /// `target/ci-venv`, created or refreshed when the pins in its stamp file differ.
