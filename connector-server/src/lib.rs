@@ -199,38 +199,12 @@ pub async fn serve(
             .map_err(|e| StartError(e.message))?;
     }
 
-    let registry = load_specs(&config.specs)?;
-    let specs: Vec<_> = registry
-        .ids()
-        .filter_map(|id| registry.get(id))
-        .map(|d| (**d.spec()).clone())
-        .collect();
-    let (catalog, catalog_docs) = catalog(&specs);
-
-    let keys = operator_keyring(&config.data_dir)?;
-    let db = config.data_dir.join(DB_FILE);
-    let sqlite = SqliteStore::open(&db, keys)
-        .await
-        .map_err(|e| start_err(&format!("opening {}", db.display()), e))?;
-    let stores = sqlite.stores();
-    let metrics = Arc::new(metrics::Metrics::new());
-    let flows = oauth_flows(&config, &public_base, &stores, &metrics)?;
-
-    let state = Arc::new(state::AppState {
-        registry,
-        catalog,
-        catalog_docs,
-        sqlite: sqlite.clone(),
-        stores: stores.clone(),
-        flows,
-        live: RwLock::new(HashMap::new()),
-        outbound: config.outbound.clone(),
-        public_base: public_base.clone(),
-        max_body_bytes: config.max_body_bytes,
-        oauth_limit: state::RateLimiter::new(config.oauth_rate_per_minute),
-        flow_bindings: state::FlowBindings::default(),
-        metrics: Arc::clone(&metrics),
-    });
+    let state = app_state(&config, public_base.clone()).await?;
+    let (sqlite, stores, metrics) = (
+        state.sqlite.clone(),
+        state.stores.clone(),
+        Arc::clone(&state.metrics),
+    );
     load_instances(&state).await?;
     hint_first_admin(&stores, &config.data_dir).await;
 
@@ -266,6 +240,44 @@ pub async fn serve(
     let _ = cleanup.await;
     sqlite.close().await;
     Ok(())
+}
+
+/// The server's state: the specs and their catalog, the store in the data directory, the
+/// OAuth flows and the metrics (no instance loaded yet).
+async fn app_state(
+    config: &ServerConfig,
+    public_base: url::Url,
+) -> Result<Arc<state::AppState>, StartError> {
+    let registry = load_specs(&config.specs)?;
+    let specs: Vec<_> = registry
+        .ids()
+        .filter_map(|id| registry.get(id))
+        .map(|d| (**d.spec()).clone())
+        .collect();
+    let (catalog, catalog_docs) = catalog(&specs);
+    let keys = operator_keyring(&config.data_dir)?;
+    let db = config.data_dir.join(DB_FILE);
+    let sqlite = SqliteStore::open(&db, keys)
+        .await
+        .map_err(|e| start_err(&format!("opening {}", db.display()), e))?;
+    let stores = sqlite.stores();
+    let metrics = Arc::new(metrics::Metrics::new());
+    let flows = oauth_flows(config, &public_base, &stores, &metrics)?;
+    Ok(Arc::new(state::AppState {
+        registry,
+        catalog,
+        catalog_docs,
+        sqlite,
+        stores,
+        flows,
+        live: RwLock::new(HashMap::new()),
+        outbound: config.outbound.clone(),
+        public_base,
+        max_body_bytes: config.max_body_bytes,
+        oauth_limit: state::RateLimiter::new(config.oauth_rate_per_minute),
+        flow_bindings: state::FlowBindings::default(),
+        metrics,
+    }))
 }
 
 /// With `--metrics-listen`, serve `GET /metrics` without authentication there until
