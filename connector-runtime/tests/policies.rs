@@ -927,6 +927,65 @@ async fn ndjson_stream_yields_one_event_per_line() {
     .await;
 }
 
+/// One AWS event-stream frame with string headers.
+#[cfg(feature = "sigv4")]
+fn aws_frame(headers: &[(&str, &str)], payload: &str) -> Vec<u8> {
+    use aws_smithy_types::event_stream::{Header, HeaderValue, Message};
+    let headers = headers
+        .iter()
+        .map(|(n, v)| Header::new(n.to_string(), HeaderValue::String(v.to_string().into())))
+        .collect();
+    let mut out = Vec::new();
+    let m = Message::new_from_parts(headers, payload.as_bytes().to_vec());
+    aws_smithy_eventstream::frame::write_message_to(&m, &mut out).unwrap();
+    out
+}
+
+#[cfg(feature = "sigv4")]
+#[tokio::test]
+async fn eventstream_frames_become_events_and_an_exception_ends_the_stream() {
+    bounded(async {
+        let chunk = [(":message-type", "event"), (":event-type", "chunk")];
+        let mut body = aws_frame(&chunk, r#"{"bytes":"eyJhIjoxfQ=="}"#);
+        body.extend(aws_frame(&chunk, r#"{"bytes":"eyJhIjoyfQ=="}"#));
+        body.extend(aws_frame(
+            &[
+                (":message-type", "exception"),
+                (":exception-type", "modelStreamErrorException"),
+            ],
+            r#"{"message":"the model stopped"}"#,
+        ));
+        let server = MockServer::start().await;
+        Mock::given(path("/events"))
+            .respond_with(
+                ResponseTemplate::new(200).set_body_raw(body, "application/vnd.amazon.eventstream"),
+            )
+            .mount(&server)
+            .await;
+        let h = stream_spec(&server.uri(), "{ format: eventstream }");
+        let got = stream_results(&h).await;
+        assert_eq!(got.len(), 3, "{got:?}");
+        let first = got[0].as_ref().unwrap();
+        assert_eq!(first.event, "chunk");
+        assert_eq!(first.data, json!({"bytes": "eyJhIjoxfQ=="}));
+        assert_eq!(
+            got[1].as_ref().unwrap().data,
+            json!({"bytes": "eyJhIjoyfQ=="})
+        );
+        let e = got[2].as_ref().unwrap_err();
+        assert_eq!(
+            (e.class, e.code),
+            (ErrorClass::Transient, "stream_exception")
+        );
+        assert!(
+            e.message
+                .contains("modelStreamErrorException: the model stopped"),
+            "{e}"
+        );
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn chunked_stream_yields_text_chunks_as_they_arrive() {
     bounded(async {

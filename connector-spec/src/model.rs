@@ -744,6 +744,9 @@ pub enum StreamFormat {
     Sse,
     Ndjson,
     Chunked,
+    /// AWS's binary event-stream framing (`application/vnd.amazon.eventstream`), as Bedrock's
+    /// `InvokeModelWithResponseStream` answers. Needs the runtime's `sigv4` feature.
+    Eventstream,
 }
 
 /// Timeouts in milliseconds.

@@ -1,6 +1,7 @@
 //! Streaming responses: a reply read as it arrives and turned into events, one framing per
 //! file: `sse.rs` (Server-Sent Events), `ndjson.rs` (one JSON value a line), `chunked.rs` (text
-//! as it arrives). Lines and events are bounded by [`MAX_STREAM_EVENT_BYTES`].
+//! as it arrives), `eventstream.rs` (AWS's binary event stream, with the `sigv4` feature).
+//! Lines, events and frames are bounded by [`MAX_STREAM_EVENT_BYTES`].
 
 use std::sync::Arc;
 
@@ -16,6 +17,8 @@ use crate::context::ActionContext;
 use crate::error::ActionError;
 
 mod chunked;
+#[cfg(feature = "sigv4")]
+mod eventstream;
 mod lines;
 mod ndjson;
 mod sse;
@@ -90,6 +93,15 @@ impl DeclarativeExecutor {
             StreamFormat::Sse => sse::events(bytes, streaming.done_marker, MAX_STREAM_EVENT_BYTES),
             StreamFormat::Ndjson => ndjson::events(bytes, MAX_STREAM_EVENT_BYTES),
             StreamFormat::Chunked => chunked::events(bytes),
+            #[cfg(feature = "sigv4")]
+            StreamFormat::Eventstream => eventstream::events(bytes, MAX_STREAM_EVENT_BYTES),
+            #[cfg(not(feature = "sigv4"))]
+            StreamFormat::Eventstream => {
+                return Err(ActionError::system(
+                    "feature_missing",
+                    "the `eventstream` format needs connector-runtime's `sigv4` feature",
+                ));
+            }
         };
         let events = match mapping.filter(|m| m.output.is_some()).cloned() {
             // On a stream, `response.output` maps one event's data (`$` is the data).
