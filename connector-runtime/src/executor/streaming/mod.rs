@@ -98,8 +98,9 @@ impl DeclarativeExecutor {
             #[cfg(not(feature = "sigv4"))]
             StreamFormat::Eventstream => {
                 return Err(ActionError::system(
-                    "feature_missing",
-                    "the `eventstream` format needs connector-runtime's `sigv4` feature",
+                    "feature_disabled",
+                    "the `eventstream` streaming format needs connector-runtime's `sigv4` cargo \
+                     feature, which this build leaves out; enable it in Cargo.toml",
                 ));
             }
         };
