@@ -124,20 +124,32 @@ fn instance_body(mock: SocketAddr, id: &str, base: &str) -> Value {
 
 use reqwest::Method;
 
+/// `connector users add` an admin, `alice` and `bob`: their keys.
+fn three_users(server: &Server) -> (String, String, String) {
+    (
+        server.add_user("admin", true),
+        server.add_user("alice", false),
+        server.add_user("bob", false),
+    )
+}
+
+/// A browser-like client of `server` logged in at the provider as `account`, with `key`.
+fn client<'a>(server: &'a Server, seen: &Seen, key: Option<&str>, account: &str) -> Api<'a> {
+    Api {
+        c: browser(account),
+        base: &server.base,
+        key: key.map(str::to_string),
+        seen: seen.clone(),
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn two_users_connect_their_own_accounts_and_every_attack_is_refused() {
     let mock = provider::start(CLIENT_SECRET).await.0;
     let mut server = Server::start().await;
     let seen = Seen::default();
-    let admin_key = server.add_user("admin", true);
-    let alice_key = server.add_user("alice", false);
-    let bob_key = server.add_user("bob", false);
-    let api = |key: Option<&str>, account: &str| Api {
-        c: browser(account),
-        base: &server.base,
-        key: key.map(str::to_string),
-        seen: seen.clone(),
-    };
+    let (admin_key, alice_key, bob_key) = three_users(&server);
+    let api = |key: Option<&str>, account: &str| client(&server, &seen, key, account);
     let admin = api(Some(&admin_key), "admin");
     let alice = api(Some(&alice_key), "alice-account");
     let bob = api(Some(&bob_key), "bob-account");
@@ -631,15 +643,8 @@ async fn access_lists_hold_and_the_audit_trail_has_one_event_per_operation() {
     let mock = provider::start(CLIENT_SECRET).await.0;
     let server = Server::start().await;
     let seen = Seen::default();
-    let admin_key = server.add_user("admin", true);
-    let alice_key = server.add_user("alice", false);
-    let bob_key = server.add_user("bob", false);
-    let api = |key: Option<&str>, account: &str| Api {
-        c: browser(account),
-        base: &server.base,
-        key: key.map(str::to_string),
-        seen: seen.clone(),
-    };
+    let (admin_key, alice_key, bob_key) = three_users(&server);
+    let api = |key: Option<&str>, account: &str| client(&server, &seen, key, account);
     let admin = api(Some(&admin_key), "admin");
     let alice = api(Some(&alice_key), "alice-account");
     let bob = api(Some(&bob_key), "bob-account");

@@ -666,6 +666,18 @@ async fn instance_view(
     live: &crate::state::Live,
     user: &User,
 ) -> AppResult<InstanceView> {
+    let mut users = None;
+    instance_view_with(s, live, user, &mut users).await
+}
+
+/// [`instance_view`], reading the users (for an admin's view of access lists) at most once
+/// into `users`, so a listing asks the store once rather than once per instance.
+async fn instance_view_with(
+    s: &AppState,
+    live: &crate::state::Live,
+    user: &User,
+    users: &mut Option<Vec<User>>,
+) -> AppResult<InstanceView> {
     let mut v = view(
         &live.record,
         crate::state::secret_names(&live.dispatcher, live.record.auth_type),
@@ -684,8 +696,10 @@ async fn instance_view(
     if user.admin
         && let Some(ids) = &live.record.access
     {
-        let users = s.stores.users.list_users().await?;
-        v.access = Some(access::names_of(&users, ids));
+        if users.is_none() {
+            *users = Some(s.stores.users.list_users().await?);
+        }
+        v.access = users.as_deref().map(|u| access::names_of(u, ids));
     }
     Ok(v)
 }
@@ -729,8 +743,9 @@ async fn list_instances(State(s): St, Caller(user): Caller) -> AppResult<Json<In
         .collect();
     lives.sort_by(|a, b| a.record.id.cmp(&b.record.id));
     let mut instances = Vec::with_capacity(lives.len());
+    let mut users = None;
     for l in lives.iter().filter(|l| access::may_use(&user, &l.record)) {
-        instances.push(instance_view(&s, l, &user).await?);
+        instances.push(instance_view_with(&s, l, &user, &mut users).await?);
     }
     Ok(Json(InstanceList { instances }))
 }

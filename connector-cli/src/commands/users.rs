@@ -169,21 +169,21 @@ pub async fn users(cmd: UsersCommand) -> anyhow::Result<Outcome> {
             revoke,
         } => remove(&name, data_dir, revoke).await?,
         UsersCommand::Disable { name, data_dir } => {
-            let store = open_existing(data_dir).await?;
-            let r = store.set_disabled(&name, true).await;
-            let r = audited(&store, "user.disable", &name, r).await;
-            store.close().await;
-            r?;
+            let n = &name;
+            change(data_dir, "user.disable", n, |s| async move {
+                s.set_disabled(n, true).await
+            })
+            .await?;
             eprintln!(
                 "disabled `{name}`: their keys are refused until `connector users enable {name}`"
             );
         }
         UsersCommand::Enable { name, data_dir } => {
-            let store = open_existing(data_dir).await?;
-            let r = store.set_disabled(&name, false).await;
-            let r = audited(&store, "user.enable", &name, r).await;
-            store.close().await;
-            r?;
+            let n = &name;
+            change(data_dir, "user.enable", n, |s| async move {
+                s.set_disabled(n, false).await
+            })
+            .await?;
             eprintln!("enabled `{name}`");
         }
         UsersCommand::RotateKey {
@@ -192,11 +192,14 @@ pub async fn users(cmd: UsersCommand) -> anyhow::Result<Outcome> {
             expires,
             data_dir,
         } => {
-            let store = open_existing(data_dir).await?;
-            let r = store.rotate_key(&name, &key_name, expiry(expires)).await;
-            let r = audited(&store, "key.rotate", &format!("{name}/{key_name}"), r).await;
-            store.close().await;
-            let key = r?;
+            let (n, k) = (&name, &key_name);
+            let key = change(
+                data_dir,
+                "key.rotate",
+                &format!("{n}/{k}"),
+                |s| async move { s.rotate_key(n, k, expiry(expires)).await },
+            )
+            .await?;
             eprintln!(
                 "rotated key `{key_name}` of `{name}`: the old key is refused from now on. \
                  The new key below is shown only this once:"
@@ -216,11 +219,11 @@ async fn keys(cmd: KeysCommand) -> anyhow::Result<()> {
             expires,
             data_dir,
         } => {
-            let store = open_existing(data_dir).await?;
-            let r = store.add_key(&name, &key_name, expiry(expires)).await;
-            let r = audited(&store, "key.add", &format!("{name}/{key_name}"), r).await;
-            store.close().await;
-            let key = r?;
+            let (n, k) = (&name, &key_name);
+            let key = change(data_dir, "key.add", &format!("{n}/{k}"), |s| async move {
+                s.add_key(n, k, expiry(expires)).await
+            })
+            .await?;
             eprintln!("added key `{key_name}` to `{name}`. It is shown only this once:");
             print_key(&key);
         }
@@ -244,11 +247,14 @@ async fn keys(cmd: KeysCommand) -> anyhow::Result<()> {
             key_name,
             data_dir,
         } => {
-            let store = open_existing(data_dir).await?;
-            let r = store.remove_key(&name, &key_name).await;
-            let r = audited(&store, "key.remove", &format!("{name}/{key_name}"), r).await;
-            store.close().await;
-            r?;
+            let (n, k) = (&name, &key_name);
+            change(
+                data_dir,
+                "key.remove",
+                &format!("{n}/{k}"),
+                |s| async move { s.remove_key(n, k).await },
+            )
+            .await?;
             eprintln!("removed key `{key_name}` of `{name}`: it is refused from now on");
         }
     }
@@ -338,6 +344,23 @@ async fn remove_in(
     audited(&store.users(), "user.remove", name, removed).await?;
     stores.instances.revoke_access(&user.id).await?;
     Ok(d)
+}
+
+/// One change to the users of an existing data directory, recorded in the audit trail.
+async fn change<T, Fut>(
+    data_dir: Option<PathBuf>,
+    operation: &'static str,
+    target: &str,
+    f: impl FnOnce(SqliteUserStore) -> Fut,
+) -> anyhow::Result<T>
+where
+    Fut: std::future::Future<Output = Result<T, StoreError>>,
+{
+    let store = open_existing(data_dir).await?;
+    let r = f(store.clone()).await;
+    let r = audited(&store, operation, target, r).await;
+    store.close().await;
+    r
 }
 
 /// Record a change made here in the audit trail (actor `cli`), then give its result back
