@@ -82,16 +82,32 @@ pub fn prepare_private_db(path: &Path) -> Result<(), StoreError> {
 /// Prepare the file ([`prepare_private_db`]) and open a pool of 4 connections: WAL journal,
 /// `synchronous=FULL` (a commit is on disk when the call returns), 30 s busy timeout.
 pub(super) async fn connect(path: &Path) -> Result<SqlitePool, StoreError> {
+    open_pool(path, SqliteSynchronous::Full, 4).await
+}
+
+/// One connection for the audit trail, with `synchronous=NORMAL`: in WAL mode a commit is
+/// then not synced on its own but with the next checkpoint or `FULL` commit. An event per
+/// action must not cost an fsync per action (`docs/performance.md`, server load); what a
+/// power loss (not a crash of the process) can cost is the last events before it.
+pub(super) async fn connect_audit(path: &Path) -> Result<SqlitePool, StoreError> {
+    open_pool(path, SqliteSynchronous::Normal, 1).await
+}
+
+async fn open_pool(
+    path: &Path,
+    sync: SqliteSynchronous,
+    connections: u32,
+) -> Result<SqlitePool, StoreError> {
     prepare_private_db(path)?;
     let options = SqliteConnectOptions::new()
         .filename(path)
         .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal)
-        .synchronous(SqliteSynchronous::Full)
+        .synchronous(sync)
         .foreign_keys(true)
         .busy_timeout(Duration::from_secs(30));
     SqlitePoolOptions::new()
-        .max_connections(4)
+        .max_connections(connections)
         .connect_with(options)
         .await
         .map_err(|e| StoreError::Database(format!("cannot open {}: {e}", path.display())))

@@ -174,6 +174,8 @@ ALTER TABLE tokens ADD COLUMN refresh_failed_at INTEGER;
 #[derive(Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// The audit trail's own connection (`synchronous=NORMAL`, see `connect::connect_audit`).
+    audit_pool: SqlitePool,
     keys: Keyring,
     path: PathBuf,
 }
@@ -193,7 +195,13 @@ impl SqliteStore {
     pub async fn open(path: impl AsRef<Path>, keys: Keyring) -> Result<SqliteStore, StoreError> {
         let path = path.as_ref().to_path_buf();
         let pool = connect::connect(&path).await?;
-        let store = SqliteStore { pool, keys, path };
+        let audit_pool = connect::connect_audit(&path).await?;
+        let store = SqliteStore {
+            pool,
+            audit_pool,
+            keys,
+            path,
+        };
         store.migrate().await?;
         Ok(store)
     }
@@ -205,7 +213,7 @@ impl SqliteStore {
 
     /// The audit trail in this file (no keyring needed for it).
     pub fn audit(&self) -> SqliteAuditStore {
-        SqliteAuditStore::from_pool(self.pool.clone())
+        SqliteAuditStore::from_pool(self.audit_pool.clone())
     }
 
     /// Every store trait, backed by this file.
@@ -246,6 +254,7 @@ impl SqliteStore {
 
     /// Close the pool (checkpointing the WAL into the main file).
     pub async fn close(&self) {
+        self.audit_pool.close().await;
         self.pool.close().await;
     }
 
