@@ -1118,6 +1118,8 @@ async fn start_flow_unaudited(
 ) -> Result<(StartResponse, HeaderValue), Response> {
     s.oauth_limit
         .hit(&user.id, "start")
+        .await
+        .map_err(IntoResponse::into_response)?
         .map_err(|w| rate_limited("start", w))?;
     let live = s.live_for(id, user).map_err(IntoResponse::into_response)?;
     if live.record.auth_mode != AuthMode::PerUser {
@@ -1340,7 +1342,11 @@ async fn callback_response(s: &AppState, headers: &HeaderMap, query: &str) -> Re
     if let Some(name) = user_name(s, &user_id).await {
         audit = audit.actor_name(&name).on_behalf_of(&name);
     }
-    if let Err(w) = s.oauth_limit.hit(&user_id, "callback") {
+    let hit = match s.oauth_limit.hit(&user_id, "callback").await {
+        Ok(hit) => hit,
+        Err(e) => return e.into_response(),
+    };
+    if let Err(w) = hit {
         audit
             .finish_with(&*s.stores.audit, "rate_limited", Some("rate_limited"))
             .await;

@@ -263,6 +263,10 @@ async fn app_state(
     let stores = sqlite.stores();
     let metrics = Arc::new(metrics::Metrics::new());
     let flows = oauth_flows(config, &public_base, &stores, &metrics)?;
+    let oauth_limit = state::RateLimiter::new(
+        config.oauth_rate_per_minute,
+        Arc::clone(&stores.rate_limits),
+    );
     Ok(Arc::new(state::AppState {
         registry,
         catalog,
@@ -274,7 +278,7 @@ async fn app_state(
         outbound: config.outbound.clone(),
         public_base,
         max_body_bytes: config.max_body_bytes,
-        oauth_limit: state::RateLimiter::new(config.oauth_rate_per_minute),
+        oauth_limit,
         flow_bindings: state::FlowBindings::default(),
         metrics,
     }))

@@ -5,7 +5,10 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use connector_runtime::oauth::OAuthFlows;
-use connector_runtime::store::{ConnectorInstanceRecord, SqliteStore, Stores, User};
+use connector_runtime::store::{
+    ConnectorInstanceRecord, RateDecision, RateLimit, RateLimits, SqliteStore, Stores, Timestamp,
+    User,
+};
 use connector_runtime::{ConnectorInstance, Dispatcher, InstanceRuntime, Registry};
 use connector_spec::AuthMode;
 use serde_json::{Map, Value};
@@ -238,40 +241,35 @@ pub fn secrets_value(dispatcher: &Dispatcher, record: &ConnectorInstanceRecord) 
     Value::Object(m)
 }
 
-/// `(user, bucket)` -> (window start, requests in the window).
-type Windows = HashMap<(String, &'static str), (Instant, u32)>;
-
-/// A fixed-window limit per user and bucket.
+/// The per-user limit of the OAuth routes, counted by the store's [`RateLimits`] (across
+/// every instance when the store is shared).
 pub struct RateLimiter {
-    per_minute: u32,
-    windows: Mutex<Windows>,
+    limit: RateLimit,
+    counters: Arc<dyn RateLimits>,
 }
 
 impl RateLimiter {
-    pub fn new(per_minute: u32) -> RateLimiter {
+    pub fn new(per_minute: u32, counters: Arc<dyn RateLimits>) -> RateLimiter {
         RateLimiter {
-            per_minute,
-            windows: Mutex::new(HashMap::new()),
+            limit: RateLimit {
+                limit: per_minute,
+                window: Duration::from_secs(60),
+            },
+            counters,
         }
     }
 
-    /// Count one request; `Err(seconds to wait)` past the limit.
-    pub fn hit(&self, user: &str, bucket: &'static str) -> Result<(), u64> {
-        let now = Instant::now();
-        let window = Duration::from_secs(60);
-        let mut m = self.windows.lock().expect("not poisoned");
-        if m.len() > 10_000 {
-            m.retain(|_, (start, _)| now.duration_since(*start) < window);
+    /// Count one request; `Ok(Err(seconds to wait))` past the limit.
+    pub async fn hit(&self, user: &str, bucket: &str) -> Result<Result<(), u64>, ApiError> {
+        match self
+            .counters
+            .hit(user, bucket, self.limit, Timestamp::now())
+            .await
+            .map_err(ApiError::from)?
+        {
+            RateDecision::Allowed => Ok(Ok(())),
+            RateDecision::Refused { retry_after } => Ok(Err(retry_after)),
         }
-        let e = m.entry((user.to_string(), bucket)).or_insert((now, 0));
-        if now.duration_since(e.0) >= window {
-            *e = (now, 0);
-        }
-        if e.1 >= self.per_minute {
-            return Err((window - now.duration_since(e.0)).as_secs().max(1));
-        }
-        e.1 += 1;
-        Ok(())
     }
 }
 

@@ -11,7 +11,6 @@ use serde_json::{Value, json};
 use super::pkce::Pkce;
 use super::provider::OAuthClient;
 pub use super::refresh::TokenOwner;
-use super::refresh::{LockKey, RefreshLocks};
 use super::settings::OAuthSettings;
 use super::token::{TokenEndpointError, TokenSet};
 use crate::error::{ActionError, ErrorClass};
@@ -19,8 +18,8 @@ use crate::events::Events;
 use crate::instance::ConnectorInstance;
 use crate::secrets::Redactor;
 use crate::store::{
-    NewOAuthState, OAuthStateStore, StoreError, Timestamp, TokenData, TokenId, TokenRecord,
-    TokenStore, TokenUpdate, UserTokenKey,
+    NewOAuthState, OAuthStateStore, RefreshGuard, RefreshLocks, StoreError, Timestamp, TokenData,
+    TokenId, TokenRecord, TokenStore, TokenUpdate, UserTokenKey,
 };
 
 /// A per-user token's last use is recorded at most this often (it drives the cleanup of
@@ -149,7 +148,7 @@ pub struct OAuthFlows {
     http: crate::egress::EgressClient,
     settings: OAuthSettings,
     connectors: RwLock<HashMap<String, Arc<OAuthConnector>>>,
-    locks: RefreshLocks,
+    locks: Arc<dyn RefreshLocks>,
 }
 
 impl std::fmt::Debug for OAuthFlows {
@@ -181,13 +180,14 @@ impl OAuthFlows {
             settings.egress.clone().map(Arc::new),
             Duration::from_secs(30),
         )?;
+        let locks = store.refresh_locks();
         Ok(Arc::new(OAuthFlows {
             store,
             states,
             http,
             settings,
             connectors: RwLock::new(HashMap::new()),
-            locks: RefreshLocks::default(),
+            locks,
         }))
     }
 
@@ -426,7 +426,7 @@ impl OAuthFlows {
     ) -> Result<Disconnected, ActionError> {
         require_user(user_id)?;
         let owner = TokenOwner::User(user_id.to_string());
-        let _guard = self.locks.lock(LockKey::new(connector_id, &owner)).await;
+        let _guard = self.locks.lock(&owner.lock_key(connector_id)).await?;
         let mut revocation = Revocation::NotAttempted;
         if let Ok(connector) = self.connector(connector_id)
             && let Some(record) = self.read(connector_id, &owner).await?
@@ -576,7 +576,7 @@ impl OAuthFlows {
         owner: &TokenOwner,
         forced: Option<Option<&str>>,
     ) -> Result<TokenRecord, ActionError> {
-        let guard = self.locks.lock(LockKey::new(&connector.id, owner)).await;
+        let guard = self.locks.lock(&owner.lock_key(&connector.id)).await?;
         // Re-read inside the lock: whoever held it before may have refreshed already.
         let record = self.usable(connector, owner).await?;
         let now = self.now();
@@ -601,7 +601,7 @@ impl OAuthFlows {
         connector: &OAuthConnector,
         owner: &TokenOwner,
         record: TokenRecord,
-        guard: tokio::sync::OwnedMutexGuard<()>,
+        guard: RefreshGuard,
     ) -> Result<TokenRecord, ActionError> {
         let now = self.now();
         let Some(refresh_token) = record.refresh_token.clone() else {

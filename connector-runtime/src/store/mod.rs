@@ -8,6 +8,8 @@
 //! | [`InstanceStore`] | connector instances (config, sealed secrets) | [`NewConnectorInstance`], [`ConnectorInstanceRecord`], [`InstanceUpdate`] |
 //! | [`UserStore`] | server users, their named API keys (hashes only) | [`User`], [`ApiKey`], [`KeyInfo`] |
 //! | [`AuditStore`] | the audit trail: one event per operation, no values | [`AuditEvent`], [`AuditFilter`], [`AuditPage`] |
+//! | [`RefreshLocks`] | single-flight refresh locks (per process, or across processes) | [`RefreshLockKey`], [`RefreshGuard`] |
+//! | [`RateLimits`] | fixed-window request counters per user (OAuth routes) | [`RateLimit`], [`RateDecision`] |
 //! | [`Maintenance`] | upkeep across them: cleanup, key rotation, key usage | [`CleanupPolicy`], [`CleanupReport`], [`RotationReport`] |
 //!
 //! [`Stores`] bundles one handle of each so call sites pass one value.
@@ -33,7 +35,9 @@ pub mod crypto;
 mod error;
 mod instances;
 mod location;
+mod locks;
 mod maintenance;
+mod rate_limits;
 mod scope;
 pub mod sqlite;
 mod states;
@@ -52,9 +56,13 @@ pub use crypto::{CryptoError, Keyring};
 pub use error::StoreError;
 pub use instances::{ConnectorInstanceRecord, InstanceStore, InstanceUpdate, NewConnectorInstance};
 pub use location::{HOME_ENV, STORE_ENV, STORE_FILE, default_store_path};
+pub use locks::{LocalRefreshLocks, RefreshGuard, RefreshLockKey, RefreshLocks};
 pub use maintenance::{
     CleanupPolicy, CleanupReport, DEFAULT_UNUSED_TOKEN_TTL, Maintenance, RotationReport,
     spawn_cleanup,
+};
+pub use rate_limits::{
+    LocalRateLimits, RateDecision, RateLimit, RateLimits, decide as rate_decision,
 };
 pub use scope::{PER_USER_PREFIX, SHARED_PREFIX, TokenScope};
 pub use sqlite::{SqliteAuditStore, SqliteStore, SqliteUserStore};

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use super::audit::AuditStore;
 use super::instances::InstanceStore;
 use super::maintenance::Maintenance;
+use super::rate_limits::RateLimits;
 use super::states::OAuthStateStore;
 use super::tokens::TokenStore;
 use super::users::UserStore;
@@ -20,4 +21,6 @@ pub struct Stores {
     pub users: Arc<dyn UserStore>,
     pub audit: Arc<dyn AuditStore>,
     pub maintenance: Arc<dyn Maintenance>,
+    /// Counters behind the per-user limits of the OAuth routes.
+    pub rate_limits: Arc<dyn RateLimits>,
 }

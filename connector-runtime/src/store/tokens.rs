@@ -11,12 +11,14 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use secrecy::SecretString;
 
 use super::error::StoreError;
+use super::locks::RefreshLocks;
 use super::scope::{PER_USER_PREFIX, SHARED_PREFIX, TokenScope};
 use super::timestamp::Timestamp;
 
@@ -317,4 +319,8 @@ pub trait TokenStore: Send + Sync + fmt::Debug {
 
     /// Every token `user_id` holds, ordered by connector and credential type.
     async fn list_user_tokens(&self, user_id: &str) -> Result<Vec<TokenRecord>, StoreError>;
+
+    /// The refresh locks that go with this store: they exclude across every process that
+    /// shares it (one process for a SQLite file, every instance on a PostgreSQL database).
+    fn refresh_locks(&self) -> Arc<dyn RefreshLocks>;
 }

@@ -50,6 +50,8 @@ use sqlx::sqlite::SqlitePool;
 
 use super::crypto::{Aad, Keyring};
 use super::error::StoreError;
+use super::locks::LocalRefreshLocks;
+use super::rate_limits::LocalRateLimits;
 use super::stores::Stores;
 use super::timestamp::Timestamp;
 
@@ -178,6 +180,9 @@ pub struct SqliteStore {
     audit_pool: SqlitePool,
     keys: Keyring,
     path: PathBuf,
+    /// One process owns the file: in-process locks suffice (shared by clones).
+    locks: LocalRefreshLocks,
+    rate_limits: LocalRateLimits,
 }
 
 impl fmt::Debug for SqliteStore {
@@ -201,6 +206,8 @@ impl SqliteStore {
             audit_pool,
             keys,
             path,
+            locks: LocalRefreshLocks::default(),
+            rate_limits: LocalRateLimits::default(),
         };
         store.migrate().await?;
         Ok(store)
@@ -226,6 +233,8 @@ impl SqliteStore {
             users: Arc::new(self.users()),
             audit: Arc::new(self.audit()),
             maintenance: this,
+            // One process owns the file: its counters can live in memory.
+            rate_limits: Arc::new(self.rate_limits.clone()),
         }
     }
 

@@ -2,6 +2,7 @@
 //! scope, user, connector, credential type and field.
 
 use std::str::FromStr;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use sqlx::Row;
@@ -10,6 +11,7 @@ use sqlx::sqlite::SqliteRow;
 use super::{SqliteStore, check_name};
 use crate::store::crypto::Aad;
 use crate::store::error::StoreError;
+use crate::store::locks::RefreshLocks;
 use crate::store::scope::TokenScope;
 use crate::store::timestamp::Timestamp;
 use crate::store::tokens::{
@@ -486,5 +488,9 @@ impl TokenStore for SqliteStore {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(|r| self.token_from_row(r)).collect()
+    }
+
+    fn refresh_locks(&self) -> Arc<dyn RefreshLocks> {
+        Arc::new(self.locks.clone())
     }
 }
