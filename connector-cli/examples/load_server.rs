@@ -31,6 +31,7 @@ use serde_json::{Value, json};
 
 const USAGE: &str = "\
 usage: load_server [--users N] [--seconds S] [--rate R] [--max-in-flight M] [--bin PATH]
+                   [--postgres ADMIN_URL]
 
   --users N          users, each with its own API key (default 100)
   --seconds S        how long to hold the rate (default 60)
@@ -38,6 +39,9 @@ usage: load_server [--users N] [--seconds S] [--rate R] [--max-in-flight M] [--b
   --max-in-flight M  requests allowed in flight before a tick counts as missed (default 512)
   --bin PATH         the connector binary (default: `connector` next to this example's folder,
                      i.e. target/<profile>/connector)
+  --postgres URL     run the server on PostgreSQL instead of the SQLite file: a database of
+                     its own is created on the server at URL (e.g.
+                     postgres://postgres@127.0.0.1:5432/postgres) and dropped afterwards
 ";
 
 /// The upstream's bearer token: must never show up in a response.
@@ -78,6 +82,8 @@ pub struct Args {
     pub rate: u64,
     pub max_in_flight: u64,
     pub bin: PathBuf,
+    /// A PostgreSQL server URL to create the run's database on; `None`: SQLite.
+    pub postgres: Option<String>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -91,6 +97,7 @@ fn parse_args() -> Result<Args, String> {
         rate: 200,
         max_in_flight: 512,
         bin: default_bin,
+        postgres: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -110,6 +117,7 @@ fn parse_args() -> Result<Args, String> {
             "--rate" => a.rate = num(&value)?,
             "--max-in-flight" => a.max_in_flight = num(&value)?,
             "--bin" => a.bin = PathBuf::from(value),
+            "--postgres" => a.postgres = Some(value),
             other => return Err(format!("unknown flag `{other}`")),
         }
     }
@@ -171,15 +179,14 @@ fn free_port() -> std::io::Result<u16> {
         .port())
 }
 
-fn add_user(bin: &Path, data: &Path, name: &str, admin: bool) -> Result<String, String> {
+fn add_user(bin: &Path, at: &Location, name: &str, admin: bool) -> Result<String, String> {
     let mut cmd = Command::new(bin);
-    cmd.args(["users", "add", name, "--data-dir"]).arg(data);
+    cmd.args(["users", "add", name]).args(at.flags());
     if admin {
         cmd.arg("--admin");
     }
+    at.apply(&mut cmd);
     let out = cmd
-        .env_remove("CONNECTOR_KEY")
-        .env_remove("CONNECTOR_KEY_FILE")
         .output()
         .map_err(|e| format!("running `connector users add`: {e}"))?;
     if !out.status.success() {
@@ -224,6 +231,78 @@ fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1000.0)
 }
 
+// ---------------------------------------------------------------- the database
+
+/// Where the server keeps its stores: the data dir's SQLite file, or a PostgreSQL database
+/// created for the run (dropped when this goes away) with a key every process shares.
+struct Location {
+    data: PathBuf,
+    postgres: Option<(String, String, String)>,
+    key: Option<String>,
+}
+
+impl Location {
+    async fn new(data: PathBuf, admin_url: Option<&str>, bin: &Path) -> Result<Location, String> {
+        let Some(admin) = admin_url else {
+            return Ok(Location {
+                data,
+                postgres: None,
+                key: None,
+            });
+        };
+        let name = format!("connector_load_{}", std::process::id());
+        connector_runtime::store::postgres::create_database(admin, &name)
+            .await
+            .map_err(|e| format!("creating database {name}: {e}"))?;
+        let mut url = url::Url::parse(admin).map_err(|e| format!("--postgres: {e}"))?;
+        url.set_path(&format!("/{name}"));
+        let out = Command::new(bin)
+            .args(["keys", "generate"])
+            .output()
+            .map_err(|e| format!("connector keys generate: {e}"))?;
+        let key = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        Ok(Location {
+            data,
+            postgres: Some((admin.to_string(), name, url.to_string())),
+            key: Some(key),
+        })
+    }
+
+    /// The flags `serve` and `users` take for this location.
+    fn flags(&self) -> Vec<String> {
+        let mut f = vec!["--data-dir".to_string(), self.data.display().to_string()];
+        if let Some((_, _, url)) = &self.postgres {
+            f.extend(["--database-url".to_string(), url.clone()]);
+        }
+        f
+    }
+
+    fn apply(&self, cmd: &mut Command) {
+        cmd.env_remove("CONNECTOR_KEY")
+            .env_remove("CONNECTOR_KEY_FILE")
+            .env_remove("CONNECTOR_DATABASE_URL");
+        if let Some(k) = &self.key {
+            cmd.env("CONNECTOR_KEY", k);
+        }
+    }
+
+    fn describe(&self) -> &'static str {
+        if self.postgres.is_some() {
+            "PostgreSQL"
+        } else {
+            "SQLite"
+        }
+    }
+
+    async fn drop_database(&self) {
+        if let Some((admin, name, _)) = &self.postgres
+            && let Err(e) = connector_runtime::store::postgres::drop_database(admin, name).await
+        {
+            eprintln!("warning: could not drop database {name}: {e}");
+        }
+    }
+}
+
 // ---------------------------------------------------------------- the run
 
 #[derive(Default)]
@@ -247,17 +326,30 @@ pub async fn run(args: Args) -> Result<bool, String> {
     let mock = start_mock()
         .await
         .map_err(|e| format!("starting the mock API: {e}"))?;
+    let at = Location::new(data, args.postgres.as_deref(), &args.bin).await?;
+    let r = run_at(&args, &at, &specs, &log, mock).await;
+    at.drop_database().await;
+    r
+}
+
+async fn run_at(
+    args: &Args,
+    at: &Location,
+    specs: &Path,
+    log: &Path,
+    mock: SocketAddr,
+) -> Result<bool, String> {
     let port = free_port().map_err(|e| format!("finding a free port: {e}"))?;
     let base = format!("http://127.0.0.1:{port}");
-    let log_file = std::fs::File::create(&log).map_err(|e| format!("creating the log: {e}"))?;
-    let child = Command::new(&args.bin)
-        .args(["serve", "--data-dir"])
-        .arg(&data)
+    let log_file = std::fs::File::create(log).map_err(|e| format!("creating the log: {e}"))?;
+    let mut cmd = Command::new(&args.bin);
+    cmd.arg("serve")
+        .args(at.flags())
         .arg("--specs")
-        .arg(&specs)
-        .args(["--listen", &format!("127.0.0.1:{port}"), "--allow-loopback"])
-        .env_remove("CONNECTOR_KEY")
-        .env_remove("CONNECTOR_KEY_FILE")
+        .arg(specs)
+        .args(["--listen", &format!("127.0.0.1:{port}"), "--allow-loopback"]);
+    at.apply(&mut cmd);
+    let child = cmd
         .stdout(Stdio::null())
         .stderr(log_file)
         .spawn()
@@ -282,15 +374,15 @@ pub async fn run(args: Args) -> Result<bool, String> {
     if !ready {
         return Err(format!(
             "the server did not become ready; log:\n{}",
-            std::fs::read_to_string(&log).unwrap_or_default()
+            std::fs::read_to_string(log).unwrap_or_default()
         ));
     }
 
     let started_users = Instant::now();
-    let admin_key = add_user(&args.bin, &data, "admin", true)?;
+    let admin_key = add_user(&args.bin, at, "admin", true)?;
     let mut keys = Vec::with_capacity(args.users);
     for i in 0..args.users {
-        keys.push(add_user(&args.bin, &data, &format!("user{i}"), false)?);
+        keys.push(add_user(&args.bin, at, &format!("user{i}"), false)?);
     }
     eprintln!(
         "added 1 admin and {} users in {:.1} s",
@@ -430,6 +522,7 @@ pub async fn run(args: Args) -> Result<bool, String> {
     let ok = counters.ok.load(Ordering::Relaxed);
     let errors = counters.errors.load(Ordering::Relaxed);
     let missed = counters.missed_ticks.load(Ordering::Relaxed);
+    println!("store:            {}", at.describe());
     println!("users:            {}", args.users);
     println!(
         "target:           {} actions/s for {} s ({total} requests)",

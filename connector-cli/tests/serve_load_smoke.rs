@@ -14,6 +14,7 @@ async fn the_load_harness_runs_without_errors_and_the_server_exits_cleanly() {
         rate: 20,
         max_in_flight: 512,
         bin: env!("CARGO_BIN_EXE_connector").into(),
+        postgres: None,
     })
     .await;
     assert_eq!(ok, Ok(true));

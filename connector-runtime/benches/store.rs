@@ -1,5 +1,7 @@
-//! Token store latency on SQLite (a real file in a temp dir, WAL, synchronous=FULL):
-//! reading and writing tokens, as the OAuth flows and the executor do.
+//! Token store latency on SQLite (a real file in a temp dir, WAL, synchronous=FULL) and on
+//! PostgreSQL (a database created for the run on `CONNECTOR_TEST_DATABASE_URL`, default
+//! postgres://postgres@127.0.0.1:5432/postgres, dropped afterwards), side by side: reading and
+//! writing tokens, as the OAuth flows and the executor do.
 //!
 //!     cargo bench -p connector-runtime --bench store
 
@@ -7,8 +9,8 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use connector_runtime::store::{
-    Keyring, NewOAuthState, OAuthStateStore, SecretString, SqliteStore, Timestamp, TokenData,
-    TokenStore, TokenUpdate, UserTokenKey,
+    Database, Keyring, NewOAuthState, SecretString, Stores, Timestamp, TokenData, TokenUpdate,
+    UserTokenKey,
 };
 use criterion::{Criterion, criterion_group, criterion_main};
 
@@ -32,25 +34,44 @@ fn bench_store(c: &mut Criterion) {
         .build()
         .unwrap();
     let dir = tempfile::TempDir::new().unwrap();
+    let sqlite = Database::Sqlite(dir.path().join("bench.db"));
+    bench_backend(c, &rt, "sqlite", &sqlite);
+    let admin = std::env::var("CONNECTOR_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string());
+    let name = format!("connector_bench_{}", std::process::id());
+    rt.block_on(connector_runtime::store::postgres::create_database(&admin, &name))
+        .unwrap_or_else(|e| panic!("PostgreSQL at {admin} for the bench: {e}"));
+    let mut url = url::Url::parse(&admin).unwrap();
+    url.set_path(&format!("/{name}"));
+    bench_backend(c, &rt, "postgres", &Database::Postgres(url.to_string()));
+    rt.block_on(connector_runtime::store::postgres::drop_database(&admin, &name))
+        .unwrap();
+}
+
+fn bench_backend(c: &mut Criterion, rt: &tokio::runtime::Runtime, backend: &str, db: &Database) {
     let keys = Keyring::single("bench", &[7u8; 32]).unwrap();
-    let store = rt.block_on(async {
-        let store = SqliteStore::open(dir.path().join("bench.db"), keys)
-            .await
-            .unwrap();
+    let open = rt.block_on(async {
+        let open = db.open(keys).await.unwrap();
         for i in 0..USERS {
-            store
+            open.stores
+                .tokens
                 .put_user_token(&UserTokenKey::oauth(format!("user-{i}"), "slack"), token(i))
                 .await
                 .unwrap();
         }
-        store.put_shared_token("slack", token(0)).await.unwrap();
-        store
+        open.stores.tokens.put_shared_token("slack", token(0)).await.unwrap();
+        open
     });
+    let Stores {
+        tokens: store,
+        states,
+        ..
+    } = open.stores.clone();
     let keys: Vec<UserTokenKey> = (0..USERS)
         .map(|i| UserTokenKey::oauth(format!("user-{i}"), "slack"))
         .collect();
 
-    let mut g = c.benchmark_group("token_store_sqlite");
+    let mut g = c.benchmark_group(format!("token_store_{backend}"));
     g.sample_size(50);
 
     let mut n = 0usize;
@@ -107,7 +128,7 @@ fn bench_store(c: &mut Criterion) {
         b.iter(|| {
             rt.block_on(async {
                 let now = Timestamp::now();
-                let s = store
+                let s = states
                     .insert_state(NewOAuthState::new(
                         "slack",
                         "user-1",
@@ -116,14 +137,14 @@ fn bench_store(c: &mut Criterion) {
                     ))
                     .await
                     .unwrap();
-                black_box(store.consume_state(&s.state, "user-1", now).await.unwrap())
+                black_box(states.consume_state(&s.state, "user-1", now).await.unwrap())
             })
         })
     });
     g.finish();
 
     // Many readers at once (a burst of executions looking up their users' tokens).
-    let mut g = c.benchmark_group("token_store_sqlite_concurrent");
+    let mut g = c.benchmark_group(format!("token_store_{backend}_concurrent"));
     g.sample_size(20);
     g.bench_function("read_user_token_x100_concurrent", |b| {
         b.iter(|| {
@@ -136,6 +157,7 @@ fn bench_store(c: &mut Criterion) {
         })
     });
     g.finish();
+    rt.block_on(open.close());
 }
 
 criterion_group!(benches, bench_store);

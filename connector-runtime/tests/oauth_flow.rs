@@ -166,6 +166,7 @@ async fn authorization_url_has_every_parameter_and_the_configured_scope_name() {
             StartOptions {
                 tenant: Some("acme".into()),
                 return_url: Some("https://app.example/done".into()),
+                browser_sha256: None,
             },
         )
         .await

@@ -14,7 +14,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use connector_runtime::oauth::{CallbackParams, OAuthClient, StartOptions};
 use connector_runtime::store::{
-    Authenticated, ConnectorInstanceRecord, InstanceUpdate, NewConnectorInstance, User,
+    Authenticated, ConnectorInstanceRecord, InstanceUpdate, NewConnectorInstance, Timestamp, User,
     UserTokenKey,
 };
 use connector_runtime::{ActionError, ConnectorInstance, ExecuteOptions, InstanceRuntime, Secrets};
@@ -29,6 +29,7 @@ use crate::access;
 use crate::audit::{Audit, PendingAudit, audited};
 use crate::error::{ApiError, AppResult};
 use crate::extract::{ApiJson, ApiJsonOrEmpty, ApiPath, ApiQuery};
+use crate::flow_cookie::{self, FlowCookie};
 use crate::guard::{OutboundCheck, same_origin_return_url};
 use crate::openapi::Extras as OpenApiExtras;
 use crate::state::{AppState, FLOW_COOKIE, HOST_FLOW_COOKIE, secrets_value};
@@ -734,14 +735,7 @@ async fn disconnect_lost_access(
 #[utoipa::path(get, path = "/api/instances", security(("bearer" = []), ("api_key" = [])),
     responses((status = 200, description = "Every instance", body = InstanceList), (status = 401, response = crate::openapi::Unauthorized), (status = 503, response = crate::openapi::ServiceUnavailable)))]
 async fn list_instances(State(s): St, Caller(user): Caller) -> AppResult<Json<InstanceList>> {
-    let mut lives: Vec<_> = s
-        .live
-        .read()
-        .expect("not poisoned")
-        .values()
-        .cloned()
-        .collect();
-    lives.sort_by(|a, b| a.record.id.cmp(&b.record.id));
+    let lives = s.all_live().await?;
     let mut instances = Vec::with_capacity(lives.len());
     let mut users = None;
     for l in lives.iter().filter(|l| access::may_use(&user, &l.record)) {
@@ -757,7 +751,7 @@ async fn get_instance(
     Caller(user): Caller,
     ApiPath(id): ApiPath<String>,
 ) -> AppResult<Json<InstanceView>> {
-    let live = s.live_for(&id, &user)?;
+    let live = s.live_for(&id, &user).await?;
     Ok(Json(instance_view(&s, &live, &user).await?))
 }
 
@@ -812,7 +806,7 @@ async fn update_instance(
         if let Some(name) = &body.name {
             valid_name(name)?;
         }
-        let live = s.get_live(&id)?;
+        let live = s.get_live(&id).await?;
         let dispatcher = Arc::clone(&live.dispatcher);
         let (config, secrets) = updated_settings(&live, body.config, body.secrets)?;
         let (instance, config) = validate_instance(
@@ -873,7 +867,7 @@ async fn delete_instance(
 ) -> AppResult<StatusCode> {
     let audit = Audit::new("instance.delete").actor(&user).instance(&id);
     audited(&s.stores.audit, audit, async {
-        let live = s.get_live(&id)?;
+        let live = s.get_live(&id).await?;
         let ctx = hook_ctx(&live.runtime, &user);
         let store = Arc::clone(&s.stores.instances);
         let id2 = id.clone();
@@ -916,7 +910,7 @@ async fn run_action(
         .actor(&user)
         .instance(&id)
         .action(&action);
-    let live = match s.live_for(&id, &user) {
+    let live = match s.live_for(&id, &user).await {
         Ok(live) => live,
         Err(e) => {
             audit.finish_error(&*s.stores.audit, &e).await;
@@ -1066,7 +1060,7 @@ async fn test_instance(
 ) -> AppResult<Json<TestResponse>> {
     let audit = Audit::new("instance.test").actor(&user).instance(&id);
     audited(&s.stores.audit, audit, async {
-        let live = s.live_for(&id, &user)?;
+        let live = s.live_for(&id, &user).await?;
         let ctx = live.runtime.context(&user.id, CancellationToken::new());
         let result = live
             .dispatcher
@@ -1121,7 +1115,10 @@ async fn start_flow_unaudited(
         .await
         .map_err(IntoResponse::into_response)?
         .map_err(|w| rate_limited("start", w))?;
-    let live = s.live_for(id, user).map_err(IntoResponse::into_response)?;
+    let live = s
+        .live_for(id, user)
+        .await
+        .map_err(IntoResponse::into_response)?;
     if live.record.auth_mode != AuthMode::PerUser {
         return Err(ApiError::bad_request(
             "not_per_user",
@@ -1138,6 +1135,7 @@ async fn start_flow_unaudited(
         }
         None => None,
     };
+    let browser = FlowCookie::generate();
     let auth = s
         .flows
         .start(
@@ -1146,13 +1144,13 @@ async fn start_flow_unaudited(
             StartOptions {
                 tenant: req.tenant,
                 return_url,
+                browser_sha256: Some(browser.sha256.clone()),
             },
         )
         .await
         .map_err(|e| ApiError::from(e).into_response())?;
     let ttl = s.flows.settings().state_ttl;
-    let token = s.flow_bindings.bind(&auth.state, &user.id, ttl);
-    let cookie = flow_set_cookie(s, &token, ttl.as_secs())
+    let cookie = flow_set_cookie(s, &browser.value, ttl.as_secs())
         .map_err(|_| ApiError::internal("cookie").into_response())?;
     tracing::info!(instance = %id, "OAuth flow started");
     Ok((
@@ -1317,9 +1315,22 @@ async fn callback_response(s: &AppState, headers: &HeaderMap, query: &str) -> Re
         .into_response();
     }
     let params = CallbackParams::from_query(query);
-    let from_cookie = match (cookies.first(), params.state.as_deref()) {
-        (Some((name, value)), Some(state)) if *name == s.flow_cookie_name() => {
-            s.flow_bindings.take(state, value)
+    let pending = match params.state.as_deref() {
+        Some(state) => match s.stores.states.peek_state(state).await {
+            Ok(p) => p,
+            Err(e) => return ApiError::from(e).into_response(),
+        },
+        None => None,
+    };
+    // The flow may have started on another server instance: load its connector here.
+    if let Some(p) = &pending
+        && let Err(e) = s.get_live(&p.connector_id).await
+    {
+        tracing::debug!(instance = %p.connector_id, code = %e.code, "callback for an instance not loaded");
+    }
+    let from_cookie = match (cookies.first(), &pending) {
+        (Some((name, value)), Some(p)) if *name == s.flow_cookie_name() => {
+            flow_cookie::user_of(p, value, Timestamp::now())
         }
         _ => None,
     };
@@ -1361,6 +1372,7 @@ async fn callback_response(s: &AppState, headers: &HeaderMap, query: &str) -> Re
             tracing::info!(instance = %c.connector_id, "OAuth flow completed");
             let name = s
                 .get_live(&c.connector_id)
+                .await
                 .map(|l| l.record.name.clone())
                 .unwrap_or_else(|_| c.connector_id.clone());
             page(
@@ -1394,7 +1406,7 @@ async fn oauth_disconnect(
 ) -> AppResult<Json<DisconnectResponse>> {
     let audit = Audit::new("oauth.disconnect").actor(&user).instance(&id);
     audited(&s.stores.audit, audit, async {
-        s.live_for(&id, &user)?;
+        s.live_for(&id, &user).await?;
         let deleted = s.flows.disconnect(&id, &user.id).await?;
         tracing::info!(instance = %id, deleted, "OAuth disconnected");
         Ok(Json(DisconnectResponse { deleted }))
@@ -1419,7 +1431,6 @@ async fn oauth_cancel(
             ));
         }
         let cancelled = s.flows.cancel(&user.id, &req.state).await?;
-        s.flow_bindings.forget(&req.state, &user.id);
         Ok(Json(CancelResponse { cancelled }))
     })
     .await

@@ -55,7 +55,7 @@ pub async fn instance_connection(
     Caller(user): Caller,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<ConnectionView>, ApiError> {
-    let live = s.live_for(&id, &user)?;
+    let live = s.live_for(&id, &user).await?;
     let mut view = ConnectionView {
         per_user: live.record.auth_mode == AuthMode::PerUser,
         connected: None,

@@ -12,6 +12,7 @@ pub mod audit_api;
 pub mod connection;
 pub mod error;
 pub mod extract;
+mod flow_cookie;
 pub mod guard;
 pub mod http;
 pub mod metrics;
@@ -36,7 +37,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 use connector_runtime::oauth::{OAuthFlows, OAuthSettings};
 use connector_runtime::store::crypto::{KEY_ENV, KEY_FILE_ENV};
-use connector_runtime::store::{CleanupPolicy, Keyring, SqliteStore, Stores, spawn_cleanup};
+use connector_runtime::store::{CleanupPolicy, Database, Keyring, Stores, spawn_cleanup};
 use connector_runtime::{CancellationToken, Registry};
 use tracing::Instrument;
 
@@ -78,6 +79,9 @@ pub struct ServerConfig {
     /// Serve `GET /metrics` without authentication on this address too (the main
     /// listener's `/metrics` still needs an admin key).
     pub metrics_listen: Option<SocketAddr>,
+    /// A PostgreSQL URL several instances share (`--database-url`, `CONNECTOR_DATABASE_URL`);
+    /// `None`: `connector.db` in the data directory.
+    pub database_url: Option<String>,
 }
 
 impl ServerConfig {
@@ -96,6 +100,31 @@ impl ServerConfig {
             audit_retention_days: connector_runtime::store::DEFAULT_AUDIT_RETENTION_DAYS,
             limits: ConnLimits::default(),
             metrics_listen: None,
+            database_url: None,
+        }
+    }
+
+    /// Where this server's stores live: the configured PostgreSQL URL, else `connector.db` in
+    /// the data directory.
+    pub fn database(&self) -> Result<Database, StartError> {
+        Database::choose(self.database_url.as_deref(), self.data_dir.join(DB_FILE))
+            .map_err(|e| StartError(e.to_string()))
+    }
+
+    /// The operator keyring for [`ServerConfig::database`]. A shared database takes it from
+    /// `CONNECTOR_KEY` / `CONNECTOR_KEY_FILE` only: a key generated here would be this
+    /// instance's alone.
+    pub fn keyring(&self, db: &Database) -> Result<Keyring, StartError> {
+        if !db.is_shared() {
+            return operator_keyring(&self.data_dir);
+        }
+        match existing_env_keyring()? {
+            Some(k) => Ok(k),
+            None => Err(StartError(format!(
+                "no operator key for {db}: every instance on a shared database must use the \
+                 same key; set {KEY_ENV} (`connector keys generate` prints one) or \
+                 {KEY_FILE_ENV} to the same value on each"
+            ))),
         }
     }
 }
@@ -150,12 +179,8 @@ pub fn operator_keyring(data_dir: &Path) -> Result<Keyring, StartError> {
 /// The operator keyring when one is configured or already in the data directory; `None`
 /// rather than generating one (for commands that read a store the server created).
 pub fn existing_operator_keyring(data_dir: &Path) -> Result<Option<Keyring>, StartError> {
-    let configured = std::env::var(KEY_ENV).is_ok_and(|v| !v.trim().is_empty())
-        || std::env::var_os(KEY_FILE_ENV).is_some_and(|v| !v.is_empty());
-    if configured {
-        return Keyring::from_env()
-            .map(Some)
-            .map_err(|e| start_err("reading the operator key", e));
+    if let Some(k) = existing_env_keyring()? {
+        return Ok(Some(k));
     }
     let path = data_dir.join(KEY_FILE);
     if path.exists() {
@@ -164,6 +189,18 @@ pub fn existing_operator_keyring(data_dir: &Path) -> Result<Option<Keyring>, Sta
             .map_err(|e| start_err("reading the operator key", e));
     }
     Ok(None)
+}
+
+/// The keyring of `CONNECTOR_KEY` / `CONNECTOR_KEY_FILE` when either is set.
+fn existing_env_keyring() -> Result<Option<Keyring>, StartError> {
+    let configured = std::env::var(KEY_ENV).is_ok_and(|v| !v.trim().is_empty())
+        || std::env::var_os(KEY_FILE_ENV).is_some_and(|v| !v.is_empty());
+    if !configured {
+        return Ok(None);
+    }
+    Keyring::from_env()
+        .map(Some)
+        .map_err(|e| start_err("reading the operator key", e))
 }
 
 fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
@@ -200,13 +237,9 @@ pub async fn serve(
     }
 
     let state = app_state(&config, public_base.clone()).await?;
-    let (sqlite, stores, metrics) = (
-        state.sqlite.clone(),
-        state.stores.clone(),
-        Arc::clone(&state.metrics),
-    );
+    let (stores, metrics) = (state.stores.clone(), Arc::clone(&state.metrics));
     load_instances(&state).await?;
-    hint_first_admin(&stores, &config.data_dir).await;
+    hint_first_admin(&stores, &config).await;
 
     let cancel = CancellationToken::new();
     // Bound before anything is spawned: a taken address fails the start cleanly.
@@ -238,7 +271,7 @@ pub async fn serve(
         let _ = m.await;
     }
     let _ = cleanup.await;
-    sqlite.close().await;
+    state.store.close().await;
     Ok(())
 }
 
@@ -255,12 +288,13 @@ async fn app_state(
         .map(|d| (**d.spec()).clone())
         .collect();
     let (catalog, catalog_docs) = catalog(&specs);
-    let keys = operator_keyring(&config.data_dir)?;
-    let db = config.data_dir.join(DB_FILE);
-    let sqlite = SqliteStore::open(&db, keys)
+    let db = config.database()?;
+    let keys = config.keyring(&db)?;
+    let store = db
+        .open(keys)
         .await
-        .map_err(|e| start_err(&format!("opening {}", db.display()), e))?;
-    let stores = sqlite.stores();
+        .map_err(|e| start_err(&format!("opening {db}"), e))?;
+    let stores = store.stores.clone();
     let metrics = Arc::new(metrics::Metrics::new());
     let flows = oauth_flows(config, &public_base, &stores, &metrics)?;
     let oauth_limit = state::RateLimiter::new(
@@ -268,10 +302,11 @@ async fn app_state(
         Arc::clone(&stores.rate_limits),
     );
     Ok(Arc::new(state::AppState {
+        shared: db.is_shared(),
         registry,
         catalog,
         catalog_docs,
-        sqlite,
+        store,
         stores,
         flows,
         live: RwLock::new(HashMap::new()),
@@ -279,7 +314,6 @@ async fn app_state(
         public_base,
         max_body_bytes: config.max_body_bytes,
         oauth_limit,
-        flow_bindings: state::FlowBindings::default(),
         metrics,
     }))
 }
@@ -400,7 +434,7 @@ async fn load_instances(state: &state::AppState) -> Result<(), StartError> {
 }
 
 /// With no users yet, say how to create the first admin.
-async fn hint_first_admin(stores: &Stores, data_dir: &Path) {
+async fn hint_first_admin(stores: &Stores, config: &ServerConfig) {
     if stores
         .users
         .list_users()
@@ -408,10 +442,12 @@ async fn hint_first_admin(stores: &Stores, data_dir: &Path) {
         .map(|u| u.is_empty())
         .unwrap_or(false)
     {
-        eprintln!(
-            "no users yet: create an admin with `connector users add <name> --admin --data-dir {}`",
-            data_dir.display()
-        );
+        let at = match config.database_url {
+            // The URL may hold a password: name the variable rather than print it.
+            Some(_) => "--database-url <this server's database URL>".to_string(),
+            None => format!("--data-dir {}", config.data_dir.display()),
+        };
+        eprintln!("no users yet: create an admin with `connector users add <name> --admin {at}`");
     }
 }
 

@@ -1,18 +1,17 @@
 //! Server state: the registry, the store, OAuth flows, users, live instances, limits.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use connector_runtime::oauth::OAuthFlows;
 use connector_runtime::store::{
-    ConnectorInstanceRecord, RateDecision, RateLimit, RateLimits, SqliteStore, Stores, Timestamp,
+    ConnectorInstanceRecord, OpenStore, RateDecision, RateLimit, RateLimits, Stores, Timestamp,
     User,
 };
 use connector_runtime::{ConnectorInstance, Dispatcher, InstanceRuntime, Registry};
 use connector_spec::AuthMode;
 use serde_json::{Map, Value};
-use sha2::{Digest, Sha256};
 use url::Url;
 
 use crate::error::ApiError;
@@ -32,8 +31,11 @@ pub struct AppState {
     pub catalog: String,
     /// `connectors/<id>.json` of the export, by connector type id.
     pub catalog_docs: HashMap<String, String>,
-    /// The file behind `stores` (closed on shutdown).
-    pub sqlite: SqliteStore,
+    /// The opened database (closed on shutdown); `stores` is its bundle.
+    pub store: OpenStore,
+    /// Whether other server instances share the database (PostgreSQL): instance records are
+    /// then read through on use instead of trusted from this process's cache.
+    pub shared: bool,
     pub stores: Stores,
     pub flows: Arc<OAuthFlows>,
     pub live: RwLock<HashMap<String, Arc<Live>>>,
@@ -41,8 +43,6 @@ pub struct AppState {
     pub public_base: Url,
     pub max_body_bytes: usize,
     pub oauth_limit: RateLimiter,
-    /// Browser flow cookies, one per pending OAuth state.
-    pub flow_bindings: FlowBindings,
     /// What `/metrics` serves; the instances' runtimes report their upstream events to it.
     pub metrics: Arc<crate::metrics::Metrics>,
 }
@@ -53,18 +53,6 @@ pub const FLOW_COOKIE: &str = "connector_flow";
 /// refuse it unless it was set by this exact origin over https with `Path=/` and no `Domain`,
 /// so a sibling subdomain or a plain-http page cannot plant one.
 pub const HOST_FLOW_COOKIE: &str = "__Host-connector_flow";
-
-/// Pending flows kept at most; beyond this the oldest binding is dropped (its flow can still
-/// be completed with an API key). Starts are rate limited per user, this bounds the total.
-const MAX_FLOW_BINDINGS: usize = 100_000;
-
-/// What the flow cookie of one pending state must match at the callback.
-struct FlowBinding {
-    /// SHA-256 of the cookie value: a memory dump does not give working cookies.
-    token_sha256: String,
-    user_id: String,
-    expires: Instant,
-}
 
 impl AppState {
     /// The config as `ConnectorInstance::new` takes it: the stored config plus `authType`.
@@ -104,19 +92,71 @@ impl AppState {
         }))
     }
 
-    pub fn get_live(&self, id: &str) -> Result<Arc<Live>, ApiError> {
+    /// The runtime of instance `id`. On a database other instances share, the stored record
+    /// is read first: an instance created, changed or deleted through another server is
+    /// seen here on its next use (the cached runtime is kept while the record is unchanged).
+    pub async fn get_live(&self, id: &str) -> Result<Arc<Live>, ApiError> {
+        let cached = self.live.read().expect("not poisoned").get(id).cloned();
+        if !self.shared {
+            return cached.ok_or_else(|| ApiError::not_found("instance", id));
+        }
+        let Some(record) = self.stores.instances.get_instance(id).await? else {
+            self.live.write().expect("not poisoned").remove(id);
+            return Err(ApiError::not_found("instance", id));
+        };
+        if let Some(l) = cached.filter(|l| same_record(&l.record, &record)) {
+            return Ok(l);
+        }
+        let live = self.build_live(record)?;
         self.live
+            .write()
+            .expect("not poisoned")
+            .insert(id.to_string(), Arc::clone(&live));
+        Ok(live)
+    }
+
+    /// Every instance's runtime, ordered by id; on a shared database, in step with the stored
+    /// records first (see [`AppState::get_live`]).
+    pub async fn all_live(&self) -> Result<Vec<Arc<Live>>, ApiError> {
+        if self.shared {
+            let records = self.stores.instances.list_instances().await?;
+            let mut fresh = HashMap::with_capacity(records.len());
+            for record in records {
+                let cached = self
+                    .live
+                    .read()
+                    .expect("not poisoned")
+                    .get(&record.id)
+                    .cloned();
+                let live = match cached.filter(|l| same_record(&l.record, &record)) {
+                    Some(l) => l,
+                    None => match self.build_live(record) {
+                        Ok(l) => l,
+                        Err(e) => {
+                            tracing::error!(code = %e.code, "instance not loaded: {}", e.message);
+                            continue;
+                        }
+                    },
+                };
+                fresh.insert(live.record.id.clone(), live);
+            }
+            *self.live.write().expect("not poisoned") = fresh;
+        }
+        let mut lives: Vec<_> = self
+            .live
             .read()
             .expect("not poisoned")
-            .get(id)
+            .values()
             .cloned()
-            .ok_or_else(|| ApiError::not_found("instance", id))
+            .collect();
+        lives.sort_by(|a, b| a.record.id.cmp(&b.record.id));
+        Ok(lives)
     }
 
     /// The instance `id` if `user` may use it; 404 otherwise, the same as for no instance
     /// (see [`crate::access`]).
-    pub fn live_for(&self, id: &str, user: &User) -> Result<Arc<Live>, ApiError> {
-        let live = self.get_live(id)?;
+    pub async fn live_for(&self, id: &str, user: &User) -> Result<Arc<Live>, ApiError> {
+        let live = self.get_live(id).await?;
         if crate::access::may_use(user, &live.record) {
             Ok(live)
         } else {
@@ -139,63 +179,13 @@ impl AppState {
     }
 }
 
-/// The flow cookie bindings: state -> (SHA-256 of the cookie, user, expiry).
-#[derive(Default)]
-pub struct FlowBindings(Mutex<HashMap<String, FlowBinding>>);
-
-impl FlowBindings {
-    /// Bind a fresh browser cookie to the pending `state` of `user_id`; returns the cookie
-    /// value. The binding lives as long as the state (`ttl`) and is spent by the callback.
-    pub fn bind(&self, state: &str, user_id: &str, ttl: Duration) -> String {
-        let bytes: [u8; 32] = rand::random();
-        let token = hex::encode(bytes);
-        let now = Instant::now();
-        let mut m = self.0.lock().expect("not poisoned");
-        m.retain(|_, b| b.expires > now);
-        if m.len() >= MAX_FLOW_BINDINGS
-            && let Some(oldest) = m
-                .iter()
-                .min_by_key(|(_, b)| b.expires)
-                .map(|(k, _)| k.clone())
-        {
-            m.remove(&oldest);
-        }
-        m.insert(
-            state.to_string(),
-            FlowBinding {
-                token_sha256: sha256(&token),
-                user_id: user_id.to_string(),
-                expires: now + ttl,
-            },
-        );
-        token
-    }
-
-    /// The callback's check: the cookie must be the one bound to *this* state, unexpired.
-    /// A match consumes the binding (a replayed callback finds nothing); a mismatch leaves
-    /// it alone, so a stray cookie cannot cancel someone else's flow.
-    pub fn take(&self, state: &str, token: &str) -> Option<String> {
-        let mut m = self.0.lock().expect("not poisoned");
-        let matches = m
-            .get(state)
-            .is_some_and(|b| b.expires > Instant::now() && b.token_sha256 == sha256(token));
-        if !matches {
-            return None;
-        }
-        m.remove(state).map(|b| b.user_id)
-    }
-
-    /// Forget the binding of a state its owner cancelled.
-    pub fn forget(&self, state: &str, user_id: &str) {
-        let mut m = self.0.lock().expect("not poisoned");
-        if m.get(state).is_some_and(|b| b.user_id == user_id) {
-            m.remove(state);
-        }
-    }
-}
-
-fn sha256(s: &str) -> String {
-    hex::encode(Sha256::digest(s.as_bytes()))
+/// Whether a cached runtime still matches the stored record.
+fn same_record(cached: &ConnectorInstanceRecord, stored: &ConnectorInstanceRecord) -> bool {
+    cached.updated_at == stored.updated_at
+        && cached.access == stored.access
+        && cached.name == stored.name
+        && cached.auth_type == stored.auth_type
+        && cached.config == stored.config
 }
 
 /// Names of every secret field a spec and an auth type declare.
@@ -270,48 +260,5 @@ impl RateLimiter {
             RateDecision::Allowed => Ok(Ok(())),
             RateDecision::Refused { retry_after } => Ok(Err(retry_after)),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const TTL: Duration = Duration::from_secs(600);
-
-    #[test]
-    fn a_cookie_opens_only_its_own_state_once() {
-        let b = FlowBindings::default();
-        let a = b.bind("state-a", "u_alice", TTL);
-        let c = b.bind("state-c", "u_alice", TTL);
-        assert_ne!(a, c);
-        assert_eq!(b.take("state-c", &a), None, "another flow's cookie");
-        assert_eq!(b.take("state-a", "forged"), None);
-        assert_eq!(b.take("state-a", &a).as_deref(), Some("u_alice"));
-        assert_eq!(b.take("state-a", &a), None, "spent");
-        assert_eq!(
-            b.take("state-c", &c).as_deref(),
-            Some("u_alice"),
-            "the mismatches above left it alone"
-        );
-    }
-
-    #[test]
-    fn an_expired_binding_opens_nothing() {
-        let b = FlowBindings::default();
-        let t = b.bind("s", "u_alice", Duration::ZERO);
-        assert_eq!(b.take("s", &t), None);
-    }
-
-    #[test]
-    fn only_the_owner_forgets_a_binding() {
-        let b = FlowBindings::default();
-        let t = b.bind("s", "u_alice", TTL);
-        b.forget("s", "u_mallory");
-        b.forget("s", "u_alice");
-        assert_eq!(b.take("s", &t), None);
-        let t = b.bind("s2", "u_alice", TTL);
-        b.forget("s2", "u_mallory");
-        assert_eq!(b.take("s2", &t).as_deref(), Some("u_alice"));
     }
 }

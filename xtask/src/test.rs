@@ -2,15 +2,18 @@
 //!
 //! 1. a Python virtual environment in `target/ci-venv` with pinned schemathesis,
 //!    openapi-spec-validator and aiosmtpd (reused while the pins match);
-//! 2. `cargo test --workspace`, with `CONNECTOR_TEST_PYTHON` set to the environment's Python
+//! 2. a check that PostgreSQL answers at `CONNECTOR_TEST_DATABASE_URL` (default
+//!    `postgres://postgres@127.0.0.1:5432/postgres`): the store suite and the scale-out tests
+//!    create and drop databases of their own there, and nothing is skipped without it;
+//! 3. `cargo test --workspace`, with `CONNECTOR_TEST_PYTHON` set to the environment's Python
 //!    (the `.email` contract tests run aiosmtpd with it);
-//! 3. the docs' quickstart crate tested from a folder outside the workspace, its dependency
+//! 4. the docs' quickstart crate tested from a folder outside the workspace, its dependency
 //!    tree free of what a connector-only crate leaves out (`quickstart.rs`);
-//! 4. `connector serve` on a free loopback port with a temporary data directory, an admin, a
+//! 5. `connector serve` on a free loopback port with a temporary data directory, an admin, a
 //!    user and two instances, then `openapi-spec-validator` on the served document and
 //!    schemathesis (`--checks all`, stateful phase included) three times: with no key, as the
 //!    user, as the admin. Exceptions are in `schemathesis.toml`, each with its reason;
-//! 5. the one test of the optional `otlp` feature (`serve_otlp`), built with the feature.
+//! 6. the one test of the optional `otlp` feature (`serve_otlp`), built with the feature.
 //!
 //! Any failure fails the command; the server is stopped either way.
 
@@ -35,6 +38,44 @@ const INSTANCES: [&str; 2] = ["log-1", "log-2"];
 /// Fixed so a CI failure can be replayed; `XTASK_SCHEMATHESIS_SEED` picks another.
 const DEFAULT_SEED: &str = "20261201";
 
+/// The server the tests create their databases on, unless `CONNECTOR_TEST_DATABASE_URL` says.
+const DEFAULT_TEST_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+/// Fail early, with the fix, when PostgreSQL does not accept connections: every PostgreSQL
+/// test would fail later with the same cause.
+fn postgres_answers() -> anyhow::Result<()> {
+    let url = std::env::var("CONNECTOR_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| DEFAULT_TEST_DATABASE_URL.to_string());
+    let hostport = url
+        .split_once("://")
+        .map(|(_, rest)| rest)
+        .and_then(|rest| rest.split('/').next())
+        .map(|auth| auth.rsplit('@').next().unwrap_or(auth))
+        .filter(|h| !h.is_empty())
+        .with_context(|| "CONNECTOR_TEST_DATABASE_URL is not a postgres:// URL")?;
+    let hostport = if hostport.contains(':') {
+        hostport.to_string()
+    } else {
+        format!("{hostport}:5432")
+    };
+    step(&format!("PostgreSQL at {hostport}"));
+    let addrs: Vec<SocketAddr> = std::net::ToSocketAddrs::to_socket_addrs(&hostport)
+        .with_context(|| format!("resolving {hostport}"))?
+        .collect();
+    if addrs
+        .iter()
+        .any(|a| TcpStream::connect_timeout(a, Duration::from_secs(3)).is_ok())
+    {
+        return Ok(());
+    }
+    bail!(
+        "PostgreSQL does not answer at {hostport}: the store suite and the scale-out tests run \
+         on it (each creates and drops a database of its own). Start it (trust auth for user \
+         `postgres` on 127.0.0.1:5432), or set CONNECTOR_TEST_DATABASE_URL to a server where \
+         that user may create databases"
+    )
+}
+
 pub struct Options {
     /// Skip `cargo test --workspace` (for iterating on the API checks alone).
     pub api_only: bool,
@@ -43,6 +84,7 @@ pub struct Options {
 pub fn run(root: &Path, opts: &Options) -> anyhow::Result<bool> {
     let venv = ensure_venv(root)?;
     if !opts.api_only {
+        postgres_answers()?;
         step("cargo test --workspace");
         let python = venv.join("bin/python");
         let env = [("CONNECTOR_TEST_PYTHON", python.as_os_str())];

@@ -1,20 +1,17 @@
 //! `connector audit`: read the server's audit trail from its data directory, with the same
 //! filters as `GET /api/audit`.
 
-use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use anyhow::{Context, bail};
 use clap::Args;
-use connector_runtime::store::{AuditEvent, AuditFilter, AuditStore, MAX_PAGE, SqliteUserStore};
-use connector_server::DB_FILE;
+use connector_runtime::store::{AuditEvent, AuditFilter, MAX_PAGE};
 
 use crate::Outcome;
 
 #[derive(Args, Debug)]
 pub struct AuditArgs {
-    #[arg(long, value_name = "DIR", help = super::serve::DATA_DIR_HELP)]
-    pub data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub at: super::store_args::StoreArgs,
     /// Events done by this user, on their behalf, or to them
     #[arg(long, value_name = "NAME")]
     pub user: Option<String>,
@@ -95,22 +92,10 @@ fn line(e: &AuditEvent) -> String {
 }
 
 pub async fn audit(args: AuditArgs) -> anyhow::Result<Outcome> {
-    let dir = args
-        .data_dir
-        .unwrap_or_else(connector_server::default_data_dir);
-    let db = dir.join(DB_FILE);
     // Reading never creates a store: a mistyped --data-dir would look like an empty trail.
-    if !db.is_file() {
-        bail!(
-            "no audit trail: {} does not exist (`connector serve` creates it; check --data-dir \
-             or $CONNECTOR_HOME)",
-            db.display()
-        );
-    }
+    let db = args.at.existing("audit trail")?;
     // The trail holds nothing sealed: no operator key is needed to read it.
-    let store = SqliteUserStore::open(&db)
-        .await
-        .with_context(|| format!("opening {}", db.display()))?;
+    let store = args.at.open_users(&db).await?;
     let filter = AuditFilter {
         user: args.user,
         instance: args.instance,
@@ -122,7 +107,7 @@ pub async fn audit(args: AuditArgs) -> anyhow::Result<Outcome> {
         before_id: None,
         limit: args.limit,
     };
-    let page = store.audit().query(&filter).await;
+    let page = store.audit.query(&filter).await;
     store.close().await;
     for e in page?.events {
         if args.json {

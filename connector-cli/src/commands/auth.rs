@@ -19,10 +19,7 @@ use clap::{Args, Subcommand};
 use connector_runtime::oauth::{
     Authorization, CallbackParams, Connected, OAuthFlows, OAuthSettings, Revocation, StartOptions,
 };
-use connector_runtime::store::crypto::{KEY_ENV, KEY_FILE_ENV};
-use connector_runtime::store::{
-    Keyring, SqliteStore, Stores, Timestamp, TokenRecord, UserTokenKey, default_store_path,
-};
+use connector_runtime::store::{Database, Stores, Timestamp, TokenRecord, UserTokenKey};
 use connector_runtime::{ActionError, ConnectorInstance, InstanceRuntime};
 use connector_spec::{AuthMode, LoadOptions, SpecLoader};
 use http_body_util::Full;
@@ -33,6 +30,7 @@ use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 
+use super::store_args::TokenStoreArgs;
 use crate::commands::instance::{Failed, Loaded, RunArgs, action_error, load, report};
 use crate::output::{ColorChoice, Stream, emit};
 use crate::{ListFormat, Outcome};
@@ -49,9 +47,6 @@ const PAGE_GRACE: Duration = Duration::from_secs(5);
 /// `logout`): only `start` uses it.
 const UNUSED_REDIRECT: &str = "http://127.0.0.1/callback";
 
-const STORE_HELP: &str = "The token store file. Default: $CONNECTOR_STORE, else \
-    $CONNECTOR_HOME/connector.db, else $XDG_DATA_HOME/connector/connector.db, else \
-    ~/.local/share/connector/connector.db";
 const USER_HELP: &str =
     "The user the tokens belong to. Default: $USER, else $USERNAME, else `local`";
 const INSTANCE_HELP: &str =
@@ -102,8 +97,8 @@ pub enum AuthCommand {
         spec: Option<PathBuf>,
         #[arg(long, value_name = "ID", default_value = "", help = USER_HELP)]
         user: String,
-        #[arg(long, value_name = "PATH", help = STORE_HELP)]
-        store: Option<PathBuf>,
+        #[command(flatten)]
+        store: TokenStoreArgs,
         #[arg(long, value_name = "ID", help = INSTANCE_HELP)]
         instance: Option<String>,
         /// Output format
@@ -134,8 +129,8 @@ pub enum AuthCommand {
         secrets: Option<PathBuf>,
         #[arg(long, value_name = "ID", default_value = "", help = USER_HELP)]
         user: String,
-        #[arg(long, value_name = "PATH", help = STORE_HELP)]
-        store: Option<PathBuf>,
+        #[command(flatten)]
+        store: TokenStoreArgs,
         #[arg(long, value_name = "ID", help = INSTANCE_HELP)]
         instance: Option<String>,
     },
@@ -155,8 +150,8 @@ pub struct LoginArgs {
     secrets: Option<PathBuf>,
     #[arg(long, value_name = "ID", default_value = "", help = USER_HELP)]
     user: String,
-    #[arg(long, value_name = "PATH", help = STORE_HELP)]
-    store: Option<PathBuf>,
+    #[command(flatten)]
+    store: TokenStoreArgs,
     #[arg(long, value_name = "ID", help = INSTANCE_HELP)]
     instance: Option<String>,
     /// Port of the 127.0.0.1 callback listener (0: any free port)
@@ -236,24 +231,8 @@ pub fn resolve_user(given: &str) -> anyhow::Result<String> {
     Ok(given.to_string())
 }
 
-fn store_path(store: Option<PathBuf>) -> anyhow::Result<PathBuf> {
-    match store {
-        Some(p) => Ok(p),
-        None => Ok(default_store_path()?),
-    }
-}
-
-fn keyring() -> anyhow::Result<Keyring> {
-    Keyring::from_env()
-        .with_context(|| format!("reading the keyring from {KEY_ENV} / {KEY_FILE_ENV}"))
-}
-
-async fn open_store(path: &Path) -> anyhow::Result<Stores> {
-    let keys = keyring()?;
-    let store = SqliteStore::open(path, keys)
-        .await
-        .with_context(|| format!("opening the token store {}", path.display()))?;
-    Ok(store.stores())
+async fn open_store(db: &Database) -> anyhow::Result<Stores> {
+    Ok(TokenStoreArgs::open(db).await?.stores)
 }
 
 /// Give a per-user instance the tokens stored for `user` under `instance_id`, refreshed
@@ -266,18 +245,21 @@ pub async fn with_stored_tokens(
     user: &str,
     store: Option<&Path>,
 ) -> anyhow::Result<InstanceRuntime> {
-    let path = store_path(store.map(Path::to_path_buf))?;
-    if !path.is_file() {
+    let db = TokenStoreArgs {
+        store: store.map(Path::to_path_buf),
+        database_url: None,
+    }
+    .database()?;
+    if !db.exists() {
         return Err(action_error(ActionError::auth(
             "not_authorized",
             format!(
                 "user `{user}` has not authorized `{instance_id}`: authorize first (there is \
-                 no token store at {} yet)",
-                path.display()
+                 no token store at {db} yet)"
             ),
         )));
     }
-    let store = open_store(&path).await?;
+    let store = open_store(&db).await?;
     let flows = flows(&store, UNUSED_REDIRECT)?;
     flows
         .register(instance_id, instance)
@@ -350,8 +332,8 @@ async fn login(a: LoginArgs, color: ColorChoice) -> anyhow::Result<Outcome> {
     require_per_user(&instance)?;
     let user = resolve_user(&a.user)?;
     let instance_id = a.instance.clone().unwrap_or(instance.spec.id.clone());
-    let path = store_path(a.store.clone())?;
-    let store = open_store(&path).await?;
+    let db = a.store.database()?;
+    let store = open_store(&db).await?;
 
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, a.port))
         .await
@@ -386,7 +368,7 @@ async fn login(a: LoginArgs, color: ColorChoice) -> anyhow::Result<Outcome> {
             return Err(action_error(e));
         }
     };
-    report_authorized(&store, &path, &a.spec, &instance_id, &user, &connected).await;
+    report_authorized(&store, &db, &a.spec, &instance_id, &user, &connected).await;
     Ok(Outcome::Success)
 }
 
@@ -495,7 +477,7 @@ async fn finish_callback(
 /// Say what was stored, where, and that `connector run` now acts as the user.
 async fn report_authorized(
     store: &Stores,
-    path: &Path,
+    db: &Database,
     spec: &Path,
     instance_id: &str,
     user: &str,
@@ -514,7 +496,7 @@ async fn report_authorized(
             "authorized: user `{user}` on `{instance_id}` (token {}{details}), stored in {}\n\
              `connector run {}` now acts as `{user}`\n",
             connected.token_id,
-            path.display(),
+            db,
             spec.display(),
         ),
     );
@@ -655,7 +637,7 @@ fn page(title: &str, message: &str) -> String {
 async fn status(
     spec: Option<&Path>,
     user: &str,
-    store: Option<PathBuf>,
+    store: TokenStoreArgs,
     instance: Option<String>,
     format: ListFormat,
     color: ColorChoice,
@@ -669,8 +651,8 @@ async fn status(
         },
         (None, None) => None,
     };
-    let path = store_path(store)?;
-    let tokens = stored_tokens(&path, &user).await?;
+    let db = store.database()?;
+    let tokens = stored_tokens(&db, &user).await?;
     let tokens: Vec<&TokenRecord> = tokens
         .iter()
         .filter(|t| filter.as_deref().is_none_or(|f| t.connector_id == f))
@@ -678,18 +660,18 @@ async fn status(
     let now = Timestamp::now();
     let out = match format {
         ListFormat::Json => status_json(&user, &tokens, now),
-        ListFormat::Table => status_table(&user, &path, filter.as_deref(), &tokens, now),
+        ListFormat::Table => status_table(&user, &db, filter.as_deref(), &tokens, now),
     };
     emit(Stream::Stdout, &out);
     Ok(Outcome::Success)
 }
 
-/// The user's tokens in the store at `path`; none when there is no store file yet.
-async fn stored_tokens(path: &Path, user: &str) -> anyhow::Result<Vec<TokenRecord>> {
-    if !path.is_file() {
+/// The user's tokens in the store at `db`; none when there is no store file yet.
+async fn stored_tokens(db: &Database, user: &str) -> anyhow::Result<Vec<TokenRecord>> {
+    if !db.exists() {
         return Ok(Vec::new());
     }
-    let store = open_store(path).await?;
+    let store = open_store(db).await?;
     store
         .tokens
         .list_user_tokens(user)
@@ -723,12 +705,12 @@ fn status_json(user: &str, tokens: &[&TokenRecord], now: Timestamp) -> String {
 /// `status --format table`: a heading line, then the tokens' table or a hint to log in.
 fn status_table(
     user: &str,
-    path: &Path,
+    db: &Database,
     filter: Option<&str>,
     tokens: &[&TokenRecord],
     now: Timestamp,
 ) -> String {
-    let mut out = format!("user `{user}`, token store {}\n", path.display());
+    let mut out = format!("user `{user}`, token store {db}\n");
     if tokens.is_empty() {
         out.push_str(&match filter {
             Some(f) => format!(
@@ -842,7 +824,7 @@ async fn logout(
     config: Option<&Path>,
     secrets: Option<&Path>,
     user: &str,
-    store: Option<PathBuf>,
+    store: TokenStoreArgs,
     instance: Option<String>,
     color: ColorChoice,
 ) -> anyhow::Result<Outcome> {
@@ -865,9 +847,9 @@ async fn logout(
             None => return Ok(Outcome::Invalid),
         },
     };
-    let path = store_path(store)?;
-    let (deleted, revocation) = if path.is_file() {
-        let store = open_store(&path).await?;
+    let db = store.database()?;
+    let (deleted, revocation) = if db.exists() {
+        let store = open_store(&db).await?;
         let flows = flows(&store, UNUSED_REDIRECT)?;
         if let Some(inst) = &loaded {
             flows.register(&instance_id, inst).map_err(action_error)?;

@@ -1,17 +1,12 @@
 //! `connector keys`: the token store's encryption keys (generate, status, rotate).
 
-use std::path::{Path, PathBuf};
-
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clap::Subcommand;
-use connector_runtime::store::crypto::{KEY_ENV, KEY_FILE_ENV};
-use connector_runtime::store::{Keyring, Maintenance, SqliteStore, default_store_path};
+use connector_runtime::store::Keyring;
+use connector_runtime::store::crypto::KEY_ENV;
 
+use super::store_args::TokenStoreArgs;
 use crate::Outcome;
-
-const STORE_HELP: &str = "The store file. Default: $CONNECTOR_STORE, else \
-    $CONNECTOR_HOME/connector.db, else $XDG_DATA_HOME/connector/connector.db, else \
-    ~/.local/share/connector/connector.db";
 
 #[derive(Subcommand, Debug)]
 pub enum KeysCommand {
@@ -41,8 +36,8 @@ pub enum KeysCommand {
             connector keys status --store /var/lib/connector/connector.db"
     )]
     Status {
-        #[arg(long, value_name = "PATH", help = STORE_HELP)]
-        store: Option<PathBuf>,
+        #[command(flatten)]
+        store: TokenStoreArgs,
     },
     /// Re-encrypt every sealed value in the store under the active key
     #[command(
@@ -65,8 +60,8 @@ pub enum KeysCommand {
             connector keys rotate --store ./connector.db"
     )]
     Rotate {
-        #[arg(long, value_name = "PATH", help = STORE_HELP)]
-        store: Option<PathBuf>,
+        #[command(flatten)]
+        store: TokenStoreArgs,
     },
 }
 
@@ -96,38 +91,14 @@ fn generate(id: Option<String>) -> anyhow::Result<Outcome> {
     Ok(Outcome::Success)
 }
 
-fn store_path(store: Option<PathBuf>) -> anyhow::Result<PathBuf> {
-    let path = match store {
-        Some(p) => p,
-        None => default_store_path()?,
-    };
-    if !path.is_file() {
-        bail!(
-            "no token store at {} (pass --store, or set CONNECTOR_STORE / CONNECTOR_HOME)",
-            path.display()
-        );
-    }
-    Ok(path)
-}
-
-fn keyring() -> anyhow::Result<Keyring> {
-    Keyring::from_env()
-        .with_context(|| format!("reading the keyring from {KEY_ENV} / {KEY_FILE_ENV}"))
-}
-
-async fn open(path: &Path, keys: Keyring) -> anyhow::Result<SqliteStore> {
-    SqliteStore::open(path, keys)
-        .await
-        .with_context(|| format!("opening the token store {}", path.display()))
-}
-
-async fn status(store: Option<PathBuf>) -> anyhow::Result<Outcome> {
-    let path = store_path(store)?;
-    let keys = keyring()?;
-    let store = open(&path, keys.clone()).await?;
-    let usage = store.key_usage().await?;
+async fn status(at: TokenStoreArgs) -> anyhow::Result<Outcome> {
+    let db = at.existing()?;
+    let store = TokenStoreArgs::open(&db).await?;
+    let keys = store.keyring().clone();
+    let usage = store.stores.maintenance.key_usage().await;
     store.close().await;
-    println!("store: {}", path.display());
+    let usage = usage?;
+    println!("store: {db}");
     println!("active key: {}", keys.active_id());
     let configured = keys.key_ids();
     if usage.is_empty() {
@@ -154,15 +125,13 @@ async fn status(store: Option<PathBuf>) -> anyhow::Result<Outcome> {
     Ok(Outcome::Success)
 }
 
-async fn rotate(store: Option<PathBuf>) -> anyhow::Result<Outcome> {
-    let path = store_path(store)?;
-    let keys = keyring()?;
-    let store = open(&path, keys.clone()).await?;
-    let report = store
-        .rotate_keys()
-        .await
-        .context("rotation failed; nothing was changed")?;
+async fn rotate(at: TokenStoreArgs) -> anyhow::Result<Outcome> {
+    let db = at.existing()?;
+    let store = TokenStoreArgs::open(&db).await?;
+    let keys = store.keyring().clone();
+    let report = store.stores.maintenance.rotate_keys().await;
     store.close().await;
+    let report = report.context("rotation failed; nothing was changed")?;
     println!(
         "re-encrypted {} sealed value{} under key `{}`: {} token{}, {} OAuth state{}, {} \
          connector instance{} ({})",
@@ -175,7 +144,7 @@ async fn rotate(store: Option<PathBuf>) -> anyhow::Result<Outcome> {
         plural(report.states),
         report.instances,
         plural(report.instances),
-        path.display()
+        db
     );
     let old: Vec<&str> = keys
         .key_ids()

@@ -9,5 +9,6 @@ pub mod records;
 pub mod run;
 pub mod schema;
 pub mod serve;
+pub mod store_args;
 pub mod users;
 pub mod validate;

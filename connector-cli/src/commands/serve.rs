@@ -7,16 +7,15 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use connector_server::{ConnLimits, OutboundPolicy, ServerConfig};
+use connector_server::{ConnLimits, OutboundPolicy};
 
+use super::store_args::StoreArgs;
 use crate::Outcome;
-
-pub(crate) const DATA_DIR_HELP: &str = "Data directory holding connector.db and operator.key. Default: $CONNECTOR_HOME, else ./.connector";
 
 #[derive(Args, Debug)]
 pub struct ServeArgs {
-    #[arg(long, value_name = "DIR", help = DATA_DIR_HELP)]
-    pub data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub store: StoreArgs,
     /// Spec files or a folder of them
     #[arg(long, value_name = "PATH", default_value = "specs")]
     pub specs: PathBuf,
@@ -75,10 +74,7 @@ pub struct ServeArgs {
 }
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<Outcome> {
-    let mut config = ServerConfig::new();
-    if let Some(d) = args.data_dir {
-        config.data_dir = d;
-    }
+    let mut config = args.store.config();
     config.specs = args.specs;
     config.listen = args.listen;
     config.public_base_url = args.public_base_url;

@@ -1,22 +1,22 @@
-//! `connector users`: the server's users and their named API keys, on the data directory's
-//! store. Everything but `remove` needs no operator key (nothing sealed is touched); `remove`
+//! `connector users`: the server's users and their named API keys, on the server's store
+//! (the data directory's file, or `--database-url`). Everything but `remove` needs no operator key (nothing sealed is touched); `remove`
 //! also deletes the user's per-user tokens, so it opens the full store with the operator key,
 //! as `connector serve` does. Every change is recorded in the audit trail with the actor `cli`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
 use clap::Subcommand;
 use connector_runtime::store::{
-    ApiKey, DEFAULT_KEY_NAME, ExposeSecret, SqliteStore, SqliteUserStore, StoreError, Timestamp,
+    ApiKey, AuditStore, DEFAULT_KEY_NAME, ExposeSecret, StoreError, Stores, Timestamp, UserDb,
     UserStore, parse_key_lifetime,
 };
+use connector_server::OutboundPolicy;
 use connector_server::audit::{Audit, CLI_ACTOR, store_outcome};
 use connector_server::removal::{Disconnected, disconnect_everywhere, offline_flows};
-use connector_server::{DB_FILE, OutboundPolicy, ServerConfig};
 
-use super::serve::DATA_DIR_HELP;
+use super::store_args::StoreArgs;
 use crate::Outcome;
 
 const EXPIRES_HELP: &str = "Key lifetime: a whole number (no leading zero) and d, h, m or s \
@@ -40,13 +40,13 @@ pub enum UsersCommand {
         admin: bool,
         #[arg(long, value_name = "LIFETIME", value_parser = lifetime, help = EXPIRES_HELP)]
         expires: Option<Duration>,
-        #[arg(long, value_name = "DIR", help = DATA_DIR_HELP)]
-        data_dir: Option<PathBuf>,
+        #[command(flatten)]
+        at: StoreArgs,
     },
     /// List users (names, ids, roles, disabled; never keys)
     List {
-        #[arg(long, value_name = "DIR", help = DATA_DIR_HELP)]
-        data_dir: Option<PathBuf>,
+        #[command(flatten)]
+        at: StoreArgs,
     },
     /// Remove a user, their keys and their per-user tokens: each token is revoked at the
     /// provider where the connector can revoke (the server's specs say how), then deleted.
@@ -55,8 +55,8 @@ pub enum UsersCommand {
         /// The user's name
         #[arg(value_name = "NAME")]
         name: String,
-        #[arg(long, value_name = "DIR", help = DATA_DIR_HELP)]
-        data_dir: Option<PathBuf>,
+        #[command(flatten)]
+        at: StoreArgs,
         #[command(flatten)]
         revoke: RevokeArgs,
     },
@@ -65,16 +65,16 @@ pub enum UsersCommand {
         /// The user's name
         #[arg(value_name = "NAME")]
         name: String,
-        #[arg(long, value_name = "DIR", help = DATA_DIR_HELP)]
-        data_dir: Option<PathBuf>,
+        #[command(flatten)]
+        at: StoreArgs,
     },
     /// Enable a disabled user: their keys work again (those not expired)
     Enable {
         /// The user's name
         #[arg(value_name = "NAME")]
         name: String,
-        #[arg(long, value_name = "DIR", help = DATA_DIR_HELP)]
-        data_dir: Option<PathBuf>,
+        #[command(flatten)]
+        at: StoreArgs,
     },
     /// Replace one of a user's keys and print the new one (shown once); the old key is
     /// refused at once
@@ -87,8 +87,8 @@ pub enum UsersCommand {
         key_name: String,
         #[arg(long, value_name = "LIFETIME", value_parser = lifetime, help = EXPIRES_HELP)]
         expires: Option<Duration>,
-        #[arg(long, value_name = "DIR", help = DATA_DIR_HELP)]
-        data_dir: Option<PathBuf>,
+        #[command(flatten)]
+        at: StoreArgs,
     },
     /// A user's named keys: add, list, remove
     #[command(subcommand)]
@@ -107,8 +107,8 @@ pub enum KeysCommand {
         key_name: String,
         #[arg(long, value_name = "LIFETIME", value_parser = lifetime, help = EXPIRES_HELP)]
         expires: Option<Duration>,
-        #[arg(long, value_name = "DIR", help = DATA_DIR_HELP)]
-        data_dir: Option<PathBuf>,
+        #[command(flatten)]
+        at: StoreArgs,
     },
     /// List a user's keys: name, created, expires, last used (UTC; last use is recorded at
     /// most once a minute). Never a key or hash
@@ -116,8 +116,8 @@ pub enum KeysCommand {
         /// The user's name
         #[arg(value_name = "NAME")]
         name: String,
-        #[arg(long, value_name = "DIR", help = DATA_DIR_HELP)]
-        data_dir: Option<PathBuf>,
+        #[command(flatten)]
+        at: StoreArgs,
     },
     /// Remove one of a user's keys; it is refused at once
     Remove {
@@ -127,8 +127,8 @@ pub enum KeysCommand {
         /// The name of the key to remove (see `keys list`)
         #[arg(value_name = "KEY_NAME")]
         key_name: String,
-        #[arg(long, value_name = "DIR", help = DATA_DIR_HELP)]
-        data_dir: Option<PathBuf>,
+        #[command(flatten)]
+        at: StoreArgs,
     },
 }
 
@@ -138,11 +138,11 @@ pub async fn users(cmd: UsersCommand) -> anyhow::Result<Outcome> {
             name,
             admin,
             expires,
-            data_dir,
+            at,
         } => {
-            let store = open_users(&dir_of(data_dir)).await?;
-            let r = store.add_user(&name, admin, expiry(expires)).await;
-            let r = audited(&store, "user.add", &name, r).await;
+            let store = open_users(&at).await?;
+            let r = store.users.add_user(&name, admin, expiry(expires)).await;
+            let r = audited(&*store.audit, "user.add", &name, r).await;
             store.close().await;
             let (user, key) = r?;
             eprintln!(
@@ -153,24 +153,21 @@ pub async fn users(cmd: UsersCommand) -> anyhow::Result<Outcome> {
             );
             print_key(&key);
         }
-        UsersCommand::List { data_dir } => {
-            let store = open_existing(data_dir).await?;
-            let list = store.list_users().await?;
+        UsersCommand::List { at } => {
+            let store = open_existing(&at).await?;
+            let list = store.users.list_users().await;
             store.close().await;
+            let list = list?;
             for u in list {
                 let role = if u.admin { "admin" } else { "user" };
                 let state = if u.disabled { "\tdisabled" } else { "" };
                 println!("{}\t{}\t{role}{state}", u.name, u.id);
             }
         }
-        UsersCommand::Remove {
-            name,
-            data_dir,
-            revoke,
-        } => remove(&name, data_dir, revoke).await?,
-        UsersCommand::Disable { name, data_dir } => {
+        UsersCommand::Remove { name, at, revoke } => remove(&name, &at, revoke).await?,
+        UsersCommand::Disable { name, at } => {
             let n = &name;
-            change(data_dir, "user.disable", n, |s| async move {
+            change(&at, "user.disable", n, |s| async move {
                 s.set_disabled(n, true).await
             })
             .await?;
@@ -178,9 +175,9 @@ pub async fn users(cmd: UsersCommand) -> anyhow::Result<Outcome> {
                 "disabled `{name}`: their keys are refused until `connector users enable {name}`"
             );
         }
-        UsersCommand::Enable { name, data_dir } => {
+        UsersCommand::Enable { name, at } => {
             let n = &name;
-            change(data_dir, "user.enable", n, |s| async move {
+            change(&at, "user.enable", n, |s| async move {
                 s.set_disabled(n, false).await
             })
             .await?;
@@ -190,15 +187,12 @@ pub async fn users(cmd: UsersCommand) -> anyhow::Result<Outcome> {
             name,
             key_name,
             expires,
-            data_dir,
+            at,
         } => {
             let (n, k) = (&name, &key_name);
-            let key = change(
-                data_dir,
-                "key.rotate",
-                &format!("{n}/{k}"),
-                |s| async move { s.rotate_key(n, k, expiry(expires)).await },
-            )
+            let key = change(&at, "key.rotate", &format!("{n}/{k}"), |s| async move {
+                s.rotate_key(n, k, expiry(expires)).await
+            })
             .await?;
             eprintln!(
                 "rotated key `{key_name}` of `{name}`: the old key is refused from now on. \
@@ -217,19 +211,19 @@ async fn keys(cmd: KeysCommand) -> anyhow::Result<()> {
             name,
             key_name,
             expires,
-            data_dir,
+            at,
         } => {
             let (n, k) = (&name, &key_name);
-            let key = change(data_dir, "key.add", &format!("{n}/{k}"), |s| async move {
+            let key = change(&at, "key.add", &format!("{n}/{k}"), |s| async move {
                 s.add_key(n, k, expiry(expires)).await
             })
             .await?;
             eprintln!("added key `{key_name}` to `{name}`. It is shown only this once:");
             print_key(&key);
         }
-        KeysCommand::List { name, data_dir } => {
-            let store = open_existing(data_dir).await?;
-            let r = store.list_keys(&name).await;
+        KeysCommand::List { name, at } => {
+            let store = open_existing(&at).await?;
+            let r = store.users.list_keys(&name).await;
             store.close().await;
             println!("NAME\tCREATED\tEXPIRES\tLAST USED");
             for k in r? {
@@ -242,18 +236,11 @@ async fn keys(cmd: KeysCommand) -> anyhow::Result<()> {
                 );
             }
         }
-        KeysCommand::Remove {
-            name,
-            key_name,
-            data_dir,
-        } => {
+        KeysCommand::Remove { name, key_name, at } => {
             let (n, k) = (&name, &key_name);
-            change(
-                data_dir,
-                "key.remove",
-                &format!("{n}/{k}"),
-                |s| async move { s.remove_key(n, k).await },
-            )
+            change(&at, "key.remove", &format!("{n}/{k}"), |s| async move {
+                s.remove_key(n, k).await
+            })
             .await?;
             eprintln!("removed key `{key_name}` of `{name}`: it is refused from now on");
         }
@@ -261,8 +248,6 @@ async fn keys(cmd: KeysCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Remove a user with the full store: the user, their keys and their per-user tokens go in
-/// one transaction.
 /// How `remove` reaches the providers to revoke a user's tokens: as `connector serve` would.
 #[derive(clap::Args, Debug)]
 pub struct RevokeArgs {
@@ -283,20 +268,10 @@ pub struct RevokeArgs {
 
 /// Remove a user with the full store: their tokens are revoked (unless `--no-revoke`) and
 /// deleted, then the user and their keys go, and they leave every access list.
-async fn remove(name: &str, data_dir: Option<PathBuf>, revoke: RevokeArgs) -> anyhow::Result<()> {
-    let dir = existing_dir(data_dir)?;
-    let Some(keyring) = connector_server::existing_operator_keyring(&dir)? else {
-        anyhow::bail!(
-            "no operator key for {}: set CONNECTOR_KEY or CONNECTOR_KEY_FILE as for `connector \
-             serve`, or check --data-dir",
-            dir.join(DB_FILE).display()
-        );
-    };
-    let db = dir.join(DB_FILE);
-    let store = SqliteStore::open(&db, keyring)
-        .await
-        .with_context(|| format!("opening the store {}", db.display()))?;
-    let r = remove_in(&store, &dir, name, &revoke).await;
+async fn remove(name: &str, at: &StoreArgs, revoke: RevokeArgs) -> anyhow::Result<()> {
+    let db = at.existing("users")?;
+    let store = at.open_all(&db).await?;
+    let r = remove_in(&store.stores, at, name, &revoke).await;
     store.close().await;
     let d = r?;
     eprintln!(
@@ -310,12 +285,11 @@ async fn remove(name: &str, data_dir: Option<PathBuf>, revoke: RevokeArgs) -> an
 }
 
 async fn remove_in(
-    store: &SqliteStore,
-    dir: &Path,
+    stores: &Stores,
+    at: &StoreArgs,
     name: &str,
     revoke: &RevokeArgs,
 ) -> anyhow::Result<Disconnected> {
-    let stores = store.stores();
     let user = stores
         .users
         .get_user(name)
@@ -325,14 +299,13 @@ async fn remove_in(
     if revoke.no_revoke {
         d.deleted = stores.tokens.list_user_tokens(&user.id).await?.len() as u64;
     } else {
-        let mut config = ServerConfig::new();
-        config.data_dir = dir.to_path_buf();
+        let mut config = at.config();
         config.specs = revoke.specs.clone();
         config.outbound = OutboundPolicy {
             allowed_hosts: revoke.allow_hosts.clone(),
             allow_loopback: revoke.allow_loopback,
         };
-        let (flows, skipped) = offline_flows(&config, &stores).await.map_err(|e| {
+        let (flows, skipped) = offline_flows(&config, stores).await.map_err(|e| {
             anyhow::anyhow!("{e}; pass the server's --specs, or --no-revoke to delete the tokens without revoking them")
         })?;
         for s in skipped {
@@ -341,24 +314,24 @@ async fn remove_in(
         d = disconnect_everywhere(&flows, &*stores.tokens, &user.id).await?;
     }
     let removed = stores.users.remove_user(name).await;
-    audited(&store.users(), "user.remove", name, removed).await?;
+    audited(&*stores.audit, "user.remove", name, removed).await?;
     stores.instances.revoke_access(&user.id).await?;
     Ok(d)
 }
 
-/// One change to the users of an existing data directory, recorded in the audit trail.
+/// One change to the users of an existing store, recorded in the audit trail.
 async fn change<T, Fut>(
-    data_dir: Option<PathBuf>,
+    at: &StoreArgs,
     operation: &'static str,
     target: &str,
-    f: impl FnOnce(SqliteUserStore) -> Fut,
+    f: impl FnOnce(Arc<dyn UserStore>) -> Fut,
 ) -> anyhow::Result<T>
 where
     Fut: std::future::Future<Output = Result<T, StoreError>>,
 {
-    let store = open_existing(data_dir).await?;
-    let r = f(store.clone()).await;
-    let r = audited(&store, operation, target, r).await;
+    let store = open_existing(at).await?;
+    let r = f(Arc::clone(&store.users)).await;
+    let r = audited(&*store.audit, operation, target, r).await;
     store.close().await;
     r
 }
@@ -366,22 +339,21 @@ where
 /// Record a change made here in the audit trail (actor `cli`), then give its result back
 /// with the store's message.
 async fn audited<T>(
-    store: &SqliteUserStore,
+    audits: &dyn AuditStore,
     operation: &'static str,
     target: &str,
     r: Result<T, StoreError>,
 ) -> anyhow::Result<T> {
     let audit = Audit::new(operation).actor_name(CLI_ACTOR).target(target);
-    let audits = store.audit();
     match r {
         Ok(v) => {
-            audit.finish_with(&audits, "ok", None).await;
+            audit.finish_with(audits, "ok", None).await;
             Ok(v)
         }
         Err(e) => {
             let message = e.to_string();
             let (outcome, code) = store_outcome(e);
-            audit.finish_with(&audits, outcome, Some(&code)).await;
+            audit.finish_with(audits, outcome, Some(&code)).await;
             Err(anyhow::anyhow!(message))
         }
     }
@@ -400,31 +372,12 @@ fn when(t: Option<Timestamp>) -> String {
     t.map_or_else(|| "never".to_string(), super::auth::format_time)
 }
 
-fn dir_of(data_dir: Option<PathBuf>) -> PathBuf {
-    data_dir.unwrap_or_else(connector_server::default_data_dir)
+async fn open_existing(at: &StoreArgs) -> anyhow::Result<UserDb> {
+    let db = at.existing("users")?;
+    at.open_users(&db).await
 }
 
-/// The data directory, which must hold a store already: a mistyped --data-dir would
-/// otherwise look like a store without users (and one would be created there).
-fn existing_dir(data_dir: Option<PathBuf>) -> anyhow::Result<PathBuf> {
-    let dir = dir_of(data_dir);
-    if !dir.join(DB_FILE).is_file() {
-        anyhow::bail!(
-            "no users: {} does not exist (`connector users add` or `connector serve` \
-             creates it; check --data-dir or $CONNECTOR_HOME)",
-            dir.join(DB_FILE).display()
-        );
-    }
-    Ok(dir)
-}
-
-async fn open_existing(data_dir: Option<PathBuf>) -> anyhow::Result<SqliteUserStore> {
-    open_users(&existing_dir(data_dir)?).await
-}
-
-async fn open_users(dir: &Path) -> anyhow::Result<SqliteUserStore> {
-    let db = dir.join(DB_FILE);
-    SqliteUserStore::open(&db)
-        .await
-        .with_context(|| format!("opening the user store {}", db.display()))
+async fn open_users(at: &StoreArgs) -> anyhow::Result<UserDb> {
+    let db = at.database()?;
+    at.open_users(&db).await
 }

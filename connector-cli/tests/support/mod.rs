@@ -51,6 +51,10 @@ pub struct Serve {
     specs_dir: Option<PathBuf>,
     args: Vec<String>,
     rust_log: Option<String>,
+    /// Environment set for the process (after CONNECTOR_KEY / CONNECTOR_KEY_FILE are cleared).
+    envs: Vec<(String, String)>,
+    /// The address to listen on; default a free loopback port.
+    listen: Option<SocketAddr>,
 }
 
 impl Serve {
@@ -61,7 +65,21 @@ impl Serve {
             specs_dir: None,
             args: Vec::new(),
             rust_log: None,
+            envs: Vec::new(),
+            listen: None,
         }
+    }
+
+    /// Listen on `addr` (for tests that must know the address before the start).
+    pub fn listen(mut self, addr: SocketAddr) -> Serve {
+        self.listen = Some(addr);
+        self
+    }
+
+    /// Set an environment variable for the process (e.g. `CONNECTOR_KEY`).
+    pub fn env(mut self, name: &str, value: &str) -> Serve {
+        self.envs.push((name.to_string(), value.to_string()));
+        self
     }
 
     pub fn spec(mut self, file: &str, yaml: &str) -> Serve {
@@ -108,7 +126,9 @@ impl Serve {
                 specs
             }
         };
-        let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let addr: SocketAddr = self
+            .listen
+            .unwrap_or_else(|| format!("127.0.0.1:{}", free_port()).parse().unwrap());
         let log = dir.path().join("server.log");
         let data = dir.path().join("data");
         let child = spawn_process(
@@ -118,8 +138,10 @@ impl Serve {
             &log,
             &self.args,
             self.rust_log.as_deref(),
+            &self.envs,
         );
         Server {
+            envs: self.envs,
             child,
             addr,
             base: format!("http://{addr}"),
@@ -151,6 +173,7 @@ pub struct Server {
     /// The flags the process was started with (kept for restarts).
     pub args: Vec<String>,
     rust_log: Option<String>,
+    envs: Vec<(String, String)>,
     _dir: tempfile::TempDir,
 }
 
@@ -161,6 +184,7 @@ fn spawn_process(
     log: &Path,
     args: &[String],
     rust_log: Option<&str>,
+    envs: &[(String, String)],
 ) -> Child {
     let mut cmd = Command::new(bin());
     cmd.args(["serve", "--data-dir"])
@@ -171,6 +195,8 @@ fn spawn_process(
         .args(args)
         .env_remove("CONNECTOR_KEY")
         .env_remove("CONNECTOR_KEY_FILE")
+        .env_remove("CONNECTOR_DATABASE_URL")
+        .envs(envs.iter().map(|(k, v)| (k, v)))
         .stdout(Stdio::null())
         // Appending: a restarted process keeps the earlier lines for the log assertions.
         .stderr(
@@ -209,6 +235,7 @@ impl Server {
             &self.log,
             &self.args,
             self.rust_log.as_deref(),
+            &self.envs,
         );
     }
 

@@ -59,7 +59,14 @@ pub struct StartOptions {
     pub tenant: Option<String>,
     /// Where the caller wants the user sent after the callback (returned by the callback).
     pub return_url: Option<String>,
+    /// SHA-256 (hex) of a cookie the caller set in the user's browser, kept with the state
+    /// (metadata `browser_sha256`) so the callback, on whichever server instance it lands,
+    /// can tell the browser that started the flow.
+    pub browser_sha256: Option<String>,
 }
+
+/// The state metadata key of [`StartOptions::browser_sha256`].
+pub const BROWSER_SHA256: &str = "browser_sha256";
 
 /// A started authorization: send the user's browser to `authorization_url`.
 #[derive(Debug, Clone)]
@@ -296,6 +303,9 @@ impl OAuthFlows {
         state.return_url = opts.return_url;
         // The exchange must repeat the exact redirect URI of the authorization request.
         state.metadata = json!({ "redirect_uri": self.settings.redirect_uri });
+        if let Some(b) = opts.browser_sha256 {
+            state.metadata[BROWSER_SHA256] = Value::String(b);
+        }
         let record = self
             .states
             .insert_state(state)

@@ -23,8 +23,8 @@ pub mod token;
 pub use ears::{EarsClient, EarsProvider};
 #[cfg(feature = "store")]
 pub use flows::{
-    Authorization, CallbackParams, Connected, Disconnected, OAuthConnector, OAuthFlows, Revocation,
-    StartOptions, TokenOwner, not_authorized,
+    Authorization, BROWSER_SHA256, CallbackParams, Connected, Disconnected, OAuthConnector,
+    OAuthFlows, Revocation, StartOptions, TokenOwner, not_authorized,
 };
 pub use pkce::Pkce;
 pub use provider::{DirectClient, OAuthClient, RESERVED_PARAMETERS};

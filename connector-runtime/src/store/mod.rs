@@ -32,11 +32,13 @@
 
 mod audit;
 pub mod crypto;
+mod database;
 mod error;
 mod instances;
 mod location;
 mod locks;
 mod maintenance;
+pub mod postgres;
 mod rate_limits;
 mod scope;
 pub mod sqlite;
@@ -53,6 +55,7 @@ pub use audit::{
     MAX_PAGE,
 };
 pub use crypto::{CryptoError, Keyring};
+pub use database::{DATABASE_URL_ENV, Database, OpenStore, UserDb, redacted_url};
 pub use error::StoreError;
 pub use instances::{ConnectorInstanceRecord, InstanceStore, InstanceUpdate, NewConnectorInstance};
 pub use location::{HOME_ENV, STORE_ENV, STORE_FILE, default_store_path};
@@ -66,7 +69,7 @@ pub use rate_limits::{
 };
 pub use scope::{PER_USER_PREFIX, SHARED_PREFIX, TokenScope};
 pub use sqlite::{SqliteAuditStore, SqliteStore, SqliteUserStore};
-pub use states::{NewOAuthState, OAuthStateRecord, OAuthStateStore, STATE_TTL};
+pub use states::{NewOAuthState, OAuthStateRecord, OAuthStateStore, PendingState, STATE_TTL};
 pub use stores::Stores;
 pub use timestamp::Timestamp;
 pub use tokens::{

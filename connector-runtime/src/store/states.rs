@@ -75,6 +75,30 @@ pub struct OAuthStateRecord {
 
 /// The states of authorizations in progress: what the callback needs to finish a flow. Every
 /// method is atomic and durable when it returns.
+/// A state as the callback's router sees it before consuming it: whose it is, for which
+/// instance, and its metadata. Carries no verifier.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PendingState {
+    pub connector_id: String,
+    pub user_id: String,
+    pub metadata: Value,
+    pub expires_at: Timestamp,
+    pub consumed: bool,
+}
+
+impl OAuthStateRecord {
+    /// What [`OAuthStateStore::peek_state`] shows of this record.
+    pub fn pending(self) -> PendingState {
+        PendingState {
+            connector_id: self.connector_id,
+            user_id: self.user_id,
+            metadata: self.metadata,
+            expires_at: self.expires_at,
+            consumed: self.consumed_at.is_some(),
+        }
+    }
+}
+
 #[async_trait]
 pub trait OAuthStateStore: Send + Sync + std::fmt::Debug {
     /// Store a new state record; the store generates the state value (32 random bytes,
@@ -93,6 +117,10 @@ pub trait OAuthStateStore: Send + Sync + std::fmt::Debug {
         user_id: &str,
         now: Timestamp,
     ) -> Result<OAuthStateRecord, StoreError>;
+
+    /// Read a state without consuming it (the server finds the instance and checks the
+    /// browser binding before the callback consumes it); `None` when there is none.
+    async fn peek_state(&self, state: &str) -> Result<Option<PendingState>, StoreError>;
 
     /// Cancel (delete) a state; only its owner may ([`StoreError::StateUserMismatch`]).
     /// `Ok(false)` when it does not exist, so a repeat call is harmless.

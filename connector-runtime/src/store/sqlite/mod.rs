@@ -8,7 +8,9 @@
 //!
 //! # Schema
 //!
-//! - `schema_version(version, applied_at)`: one row per applied migration.
+//! - `_sqlx_migrations`: one row per applied migration (sqlx's own table). Files from before
+//!   sqlx migrations had `schema_version(version, applied_at)`; opening one adopts its
+//!   versions and drops that table.
 //! - `tokens`: shared and per-user tokens. `id` is the full [`TokenId`](super::TokenId) string; `scope` is
 //!   `shared` / `per-user`; `user_id` is `''` for shared tokens; unique on
 //!   `(scope, user_id, connector_id, credential_type)`. `access_token` and `refresh_token`
@@ -28,10 +30,10 @@
 //! - `tokens.refresh_failed_at` (migration 2): when the last refresh of the token failed;
 //!   cleared by every successful write of the token.
 //!
-//! Migrations are plain SQL in [`MIGRATIONS`], applied in order inside one `BEGIN IMMEDIATE`
-//! transaction that also records them in `schema_version`; opening a store runs the pending
-//! ones, so running them twice is a no-op. A file written by a newer program (a version this
-//! program does not know) is refused with [`StoreError::SchemaTooNew`].
+//! Migrations are plain SQL files in `connector-runtime/migrations/sqlite/`, embedded by
+//! `sqlx::migrate!` ([`MIGRATOR`]); opening a store runs the pending ones, so running them
+//! twice is a no-op. A file written by a newer program (a version this program does not know)
+//! is refused with [`StoreError::SchemaTooNew`].
 
 mod audit;
 mod connect;
@@ -46,6 +48,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use secrecy::{ExposeSecret, SecretString};
+use sqlx::migrate::Migrator;
 use sqlx::sqlite::SqlitePool;
 
 use super::crypto::{Aad, Keyring};
@@ -53,124 +56,19 @@ use super::error::StoreError;
 use super::locks::LocalRefreshLocks;
 use super::rate_limits::LocalRateLimits;
 use super::stores::Stores;
-use super::timestamp::Timestamp;
 
 pub use audit::SqliteAuditStore;
 pub use connect::{create_private_dir, prepare_private_db};
 pub use users::SqliteUserStore;
 
-/// The embedded migrations: `(version, SQL)`, applied in order.
-pub const MIGRATIONS: &[(i64, &str)] = &[
-    (
-        1,
-        r#"
-CREATE TABLE tokens (
-    id                       TEXT PRIMARY KEY NOT NULL,
-    scope                    TEXT NOT NULL CHECK (scope IN ('shared', 'per-user')),
-    user_id                  TEXT NOT NULL,
-    connector_id             TEXT NOT NULL,
-    credential_type          TEXT NOT NULL,
-    access_token             BLOB NOT NULL,
-    refresh_token            BLOB,
-    token_type               TEXT NOT NULL,
-    granted_scope            TEXT,
-    expires_at               INTEGER,
-    refresh_token_expires_at INTEGER,
-    created_at               INTEGER NOT NULL,
-    updated_at               INTEGER NOT NULL,
-    last_used_at             INTEGER,
-    revoked                  INTEGER NOT NULL DEFAULT 0,
-    version                  INTEGER NOT NULL,
-    UNIQUE (scope, user_id, connector_id, credential_type),
-    CHECK ((scope = 'shared') = (user_id = ''))
-);
-CREATE INDEX tokens_by_connector ON tokens (connector_id);
-CREATE TABLE oauth_states (
-    state           TEXT PRIMARY KEY NOT NULL,
-    connector_id    TEXT NOT NULL,
-    user_id         TEXT NOT NULL,
-    credential_type TEXT NOT NULL,
-    tenant          TEXT,
-    return_url      TEXT,
-    pkce_verifier   BLOB,
-    metadata        TEXT NOT NULL,
-    created_at      INTEGER NOT NULL,
-    expires_at      INTEGER NOT NULL,
-    consumed_at     INTEGER
-);
-CREATE INDEX oauth_states_by_expiry ON oauth_states (expires_at);
-CREATE TABLE connector_instances (
-    id             TEXT PRIMARY KEY NOT NULL,
-    connector_type TEXT NOT NULL,
-    name           TEXT NOT NULL,
-    auth_type      TEXT NOT NULL,
-    auth_mode      TEXT NOT NULL,
-    config         TEXT NOT NULL,
-    secrets        BLOB NOT NULL,
-    created_at     INTEGER NOT NULL,
-    updated_at     INTEGER NOT NULL
-);
-"#,
-    ),
-    (2, MIGRATION_2),
-    (
-        3,
-        r#"
-ALTER TABLE connector_instances ADD COLUMN access TEXT;
-CREATE TABLE audit_events (
-    id           INTEGER PRIMARY KEY AUTOINCREMENT,
-    at           INTEGER NOT NULL,
-    operation    TEXT NOT NULL,
-    actor        TEXT,
-    on_behalf_of TEXT,
-    instance     TEXT,
-    action       TEXT,
-    target       TEXT,
-    outcome      TEXT NOT NULL,
-    code         TEXT,
-    duration_ms  INTEGER NOT NULL,
-    request_id   TEXT
-);
-CREATE INDEX audit_events_by_at ON audit_events (at);
-"#,
-    ),
-];
+/// The embedded migrations (`connector-runtime/migrations/sqlite/NNNN_name.sql`), applied in
+/// order by sqlx; each runs in its own transaction and is recorded in `_sqlx_migrations`.
+pub static MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
 
-/// Named, expiring keys per user; users can be disabled; refresh failures are recorded.
-const MIGRATION_2: &str = r#"
-CREATE TABLE IF NOT EXISTS server_users (
-    id         TEXT PRIMARY KEY NOT NULL,
-    name       TEXT NOT NULL UNIQUE,
-    admin      INTEGER NOT NULL,
-    key_sha256 TEXT NOT NULL UNIQUE,
-    created_at INTEGER NOT NULL
-);
-ALTER TABLE server_users RENAME TO server_users_v1;
-CREATE TABLE server_users (
-    id         TEXT PRIMARY KEY NOT NULL,
-    name       TEXT NOT NULL UNIQUE,
-    admin      INTEGER NOT NULL,
-    disabled   INTEGER NOT NULL DEFAULT 0,
-    created_at INTEGER NOT NULL
-);
-INSERT INTO server_users (id, name, admin, disabled, created_at)
-    SELECT id, name, admin, 0, created_at FROM server_users_v1;
-CREATE TABLE server_user_keys (
-    id           TEXT PRIMARY KEY NOT NULL,
-    user_id      TEXT NOT NULL REFERENCES server_users (id) ON DELETE CASCADE,
-    name         TEXT NOT NULL,
-    key_sha256   TEXT NOT NULL UNIQUE,
-    created_at   INTEGER NOT NULL,
-    expires_at   INTEGER,
-    last_used_at INTEGER,
-    UNIQUE (user_id, name)
-);
-INSERT INTO server_user_keys (id, user_id, name, key_sha256, created_at)
-    SELECT 'k_' || lower(hex(randomblob(16))), id, 'default', key_sha256, created_at
-    FROM server_users_v1;
-DROP TABLE server_users_v1;
-ALTER TABLE tokens ADD COLUMN refresh_failed_at INTEGER;
-"#;
+/// The newest migration this program knows.
+pub fn latest_migration() -> i64 {
+    MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0)
+}
 
 /// Every store in one SQLite file. Cloning shares the connection pool.
 #[derive(Clone)]
@@ -254,11 +152,11 @@ impl SqliteStore {
 
     /// The highest applied migration.
     pub async fn schema_version(&self) -> Result<i64, StoreError> {
-        Ok(
-            sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM schema_version")
-                .fetch_one(&self.pool)
-                .await?,
+        Ok(sqlx::query_scalar(
+            "SELECT COALESCE(MAX(version), 0) FROM _sqlx_migrations WHERE success",
         )
+        .fetch_one(&self.pool)
+        .await?)
     }
 
     /// Close the pool (checkpointing the WAL into the main file).
@@ -282,43 +180,109 @@ impl SqliteStore {
     }
 }
 
-/// Apply the pending [`MIGRATIONS`] to the file behind `pool` (none needs the keyring).
+/// Apply the pending migrations of [`MIGRATOR`] to the file behind `pool` (none needs the
+/// keyring); returns how many were applied. A file from before sqlx migrations (its versions
+/// in `schema_version`) is adopted first. Two processes opening one file at once may race on
+/// a migration: the loser's attempt is rolled back and it runs the migrator once more, which
+/// then finds the migration applied.
 pub(super) async fn migrate_pool(pool: &SqlitePool) -> Result<usize, StoreError> {
+    adopt_schema_version(pool).await?;
+    let before = applied_count(pool).await?;
+    if let Err(first) = MIGRATOR.run(pool).await {
+        if let Some(e) = too_new(pool, &first).await? {
+            return Err(e);
+        }
+        MIGRATOR.run(pool).await.map_err(|e| migration_error(&e))?;
+    }
+    Ok((applied_count(pool).await? - before) as usize)
+}
+
+async fn applied_count(pool: &SqlitePool) -> Result<i64, StoreError> {
+    Ok(
+        sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE success")
+            .fetch_one(pool)
+            .await?,
+    )
+}
+
+/// [`StoreError::SchemaTooNew`] when the file holds a migration this program does not know.
+async fn too_new(
+    pool: &SqlitePool,
+    e: &sqlx::migrate::MigrateError,
+) -> Result<Option<StoreError>, StoreError> {
+    if !matches!(e, sqlx::migrate::MigrateError::VersionMissing(_)) {
+        return Ok(None);
+    }
+    let found: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM _sqlx_migrations")
+        .fetch_one(pool)
+        .await?;
+    Ok(Some(StoreError::SchemaTooNew {
+        found,
+        known: latest_migration(),
+    }))
+}
+
+fn migration_error(e: &sqlx::migrate::MigrateError) -> StoreError {
+    let version = match e {
+        sqlx::migrate::MigrateError::ExecuteMigration(_, v) => *v,
+        _ => 0,
+    };
+    StoreError::Migration {
+        version,
+        message: e.to_string(),
+    }
+}
+
+/// Files written before migrations moved to sqlx kept their versions in `schema_version`:
+/// record those versions in `_sqlx_migrations` (with the embedded migrations' checksums) and
+/// drop the old table, in one transaction, so sqlx continues from there.
+async fn adopt_schema_version(pool: &SqlitePool) -> Result<(), StoreError> {
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-    sqlx::query(
-        "CREATE TABLE IF NOT EXISTS schema_version (\
-            version INTEGER PRIMARY KEY NOT NULL, applied_at INTEGER NOT NULL)",
+    let legacy: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'",
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    if legacy == 0 {
+        return Ok(());
+    }
+    let versions: Vec<i64> = sqlx::query_scalar("SELECT version FROM schema_version ORDER BY 1")
+        .fetch_all(&mut *tx)
+        .await?;
+    sqlx::raw_sql(
+        "CREATE TABLE IF NOT EXISTS _sqlx_migrations (
+            version BIGINT PRIMARY KEY,
+            description TEXT NOT NULL,
+            installed_on TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP,
+            success BOOLEAN NOT NULL,
+            checksum BLOB NOT NULL,
+            execution_time BIGINT NOT NULL
+        )",
     )
     .execute(&mut *tx)
     .await?;
-    let current: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM schema_version")
-        .fetch_one(&mut *tx)
+    for v in versions {
+        let Some(m) = MIGRATOR.iter().find(|m| m.version == v) else {
+            return Err(StoreError::SchemaTooNew {
+                found: v,
+                known: latest_migration(),
+            });
+        };
+        sqlx::query(
+            "INSERT OR IGNORE INTO _sqlx_migrations \
+             (version, description, success, checksum, execution_time) VALUES (?, ?, TRUE, ?, 0)",
+        )
+        .bind(m.version)
+        .bind(&*m.description)
+        .bind(&*m.checksum)
+        .execute(&mut *tx)
         .await?;
-    let known = MIGRATIONS.last().map(|m| m.0).unwrap_or(0);
-    if current > known {
-        return Err(StoreError::SchemaTooNew {
-            found: current,
-            known,
-        });
     }
-    let mut applied = 0;
-    for &(version, sql) in MIGRATIONS.iter().filter(|m| m.0 > current) {
-        sqlx::raw_sql(sql)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| StoreError::Migration {
-                version,
-                message: e.to_string(),
-            })?;
-        sqlx::query("INSERT INTO schema_version (version, applied_at) VALUES (?, ?)")
-            .bind(version)
-            .bind(Timestamp::now().0)
-            .execute(&mut *tx)
-            .await?;
-        applied += 1;
-    }
+    sqlx::query("DROP TABLE schema_version")
+        .execute(&mut *tx)
+        .await?;
     tx.commit().await?;
-    Ok(applied)
+    Ok(())
 }
 
 fn check_name(field: &'static str, value: &str) -> Result<(), StoreError> {

@@ -10,7 +10,7 @@ use sqlx::sqlite::SqliteRow;
 use super::{SqliteStore, check_name};
 use crate::store::crypto::Aad;
 use crate::store::error::StoreError;
-use crate::store::states::{NewOAuthState, OAuthStateRecord, OAuthStateStore};
+use crate::store::states::{NewOAuthState, OAuthStateRecord, OAuthStateStore, PendingState};
 use crate::store::timestamp::Timestamp;
 
 impl SqliteStore {
@@ -143,6 +143,25 @@ impl OAuthStateStore for SqliteStore {
         tx.commit().await?;
         record.consumed_at = Some(now);
         Ok(record)
+    }
+
+    async fn peek_state(&self, state: &str) -> Result<Option<PendingState>, StoreError> {
+        if state.is_empty() || state.len() > 512 {
+            return Ok(None);
+        }
+        let row = sqlx::query(concat!(
+            "SELECT state, connector_id, user_id, credential_type, tenant, return_url, \
+             pkce_verifier, metadata, created_at, expires_at, consumed_at ",
+            "FROM oauth_states WHERE state = ?"
+        ))
+        .bind(state)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let (record, _) = self.state_from_row(&row)?;
+        Ok(Some(record.pending()))
     }
 
     async fn delete_state(&self, state: &str, user_id: &str) -> Result<bool, StoreError> {
