@@ -1,12 +1,11 @@
-//! [`InstanceStore`] on SQLite: create, read, list, update, delete (with the instance's tokens
+//! [`InstanceStore`] on both backends: create, read, list, update, delete (with the instance's tokens
 //! and states), and the derived auth mode.
 
 use super::*;
 
-#[tokio::test]
-async fn connector_instances_crud_and_auth_mode() {
-    let dir = TempDir::new().unwrap();
-    let store = open(&db(&dir), k1()).await;
+async fn connector_instances_crud_and_auth_mode<B: Backend>() {
+    let db = B::fresh().await;
+    let store = db.open(k1()).await;
     let a = store
         .create_instance(new_instance("a", AuthTypeId::OauthAuthorizationCode))
         .await
@@ -153,4 +152,8 @@ async fn connector_instances_crud_and_auth_mode() {
             .unwrap()
             .is_some()
     );
+}
+
+crate::both! {
+    connector_instances_crud_and_auth_mode => sqlite_connector_instances_crud_and_auth_mode, postgres_connector_instances_crud_and_auth_mode;
 }

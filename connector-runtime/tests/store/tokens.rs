@@ -1,12 +1,11 @@
-//! [`TokenStore`] on SQLite: shared and per-user round trips, scope and ownership refusals,
+//! [`TokenStore`] on both backends: shared and per-user round trips, scope and ownership refusals,
 //! versions, and a second handle seeing writes at once.
 
 use super::*;
 
-#[tokio::test]
-async fn shared_token_round_trip_replace_and_refresh() {
-    let dir = TempDir::new().unwrap();
-    let store = open(&db(&dir), k1()).await;
+async fn shared_token_round_trip_replace_and_refresh<B: Backend>() {
+    let db = B::fresh().await;
+    let store = db.open(k1()).await;
     assert!(store.get_shared_token("c1").await.unwrap().is_none());
 
     let t = store
@@ -90,10 +89,9 @@ async fn shared_token_round_trip_replace_and_refresh() {
     assert!(store.get_shared_token("c1").await.unwrap().is_none());
 }
 
-#[tokio::test]
-async fn per_user_tokens_are_keyed_by_user_connector_and_credential_type() {
-    let dir = TempDir::new().unwrap();
-    let store = open(&db(&dir), k1()).await;
+async fn per_user_tokens_are_keyed_by_user_connector_and_credential_type<B: Backend>() {
+    let db = B::fresh().await;
+    let store = db.open(k1()).await;
     let alice = UserTokenKey::oauth("alice", "c1");
     let alice_other = UserTokenKey {
         credential_type: "calendar".into(),
@@ -175,10 +173,9 @@ async fn per_user_tokens_are_keyed_by_user_connector_and_credential_type() {
     assert!(!store.delete_user_token("bob", &b.id).await.unwrap());
 }
 
-#[tokio::test]
-async fn token_ids_carry_their_scope_and_each_api_refuses_the_other() {
-    let dir = TempDir::new().unwrap();
-    let store = open(&db(&dir), k1()).await;
+async fn token_ids_carry_their_scope_and_each_api_refuses_the_other<B: Backend>() {
+    let db = B::fresh().await;
+    let store = db.open(k1()).await;
     let shared = store
         .put_shared_token("c1", token("s", None))
         .await
@@ -285,10 +282,9 @@ async fn token_ids_carry_their_scope_and_each_api_refuses_the_other() {
     );
 }
 
-#[tokio::test]
-async fn another_users_token_is_refused() {
-    let dir = TempDir::new().unwrap();
-    let store = open(&db(&dir), k1()).await;
+async fn another_users_token_is_refused<B: Backend>() {
+    let db = B::fresh().await;
+    let store = db.open(k1()).await;
     let a = store
         .put_user_token(
             &UserTokenKey::oauth("alice", "c1"),
@@ -347,12 +343,10 @@ async fn another_users_token_is_refused() {
     ));
 }
 
-#[tokio::test]
-async fn writes_are_visible_to_a_second_process_handle_at_once() {
-    let dir = TempDir::new().unwrap();
-    let path = db(&dir);
-    let writer = open(&path, k1()).await;
-    let reader = open(&path, k1()).await;
+async fn writes_are_visible_to_a_second_process_handle_at_once<B: Backend>() {
+    let db = B::fresh().await;
+    let writer = db.open(k1()).await;
+    let reader = db.open(k1()).await;
     let t = writer
         .put_user_token(&UserTokenKey::oauth("alice", "c1"), token("a1", Some("r1")))
         .await
@@ -371,10 +365,11 @@ async fn writes_are_visible_to_a_second_process_handle_at_once() {
     assert_eq!(seen.version, 2);
 }
 
-#[tokio::test]
-async fn a_failed_refresh_is_recorded_without_a_new_version_and_cleared_by_the_next_write() {
-    let dir = TempDir::new().unwrap();
-    let store = open(&db(&dir), k1()).await;
+async fn a_failed_refresh_is_recorded_without_a_new_version_and_cleared_by_the_next_write<
+    B: Backend,
+>() {
+    let db = B::fresh().await;
+    let store = db.open(k1()).await;
     let key = UserTokenKey::oauth("alice", "c1");
     let t = store
         .put_user_token(&key, token("a1", Some("r1")))
@@ -415,4 +410,13 @@ async fn a_failed_refresh_is_recorded_without_a_new_version_and_cleared_by_the_n
     store.record_refresh_failure(&shared.id, at).await.unwrap();
     let shared = store.get_shared_token("c1").await.unwrap().unwrap();
     assert_eq!(shared.refresh_failed_at, Some(at));
+}
+
+crate::both! {
+    shared_token_round_trip_replace_and_refresh => sqlite_shared_token_round_trip_replace_and_refresh, postgres_shared_token_round_trip_replace_and_refresh;
+    per_user_tokens_are_keyed_by_user_connector_and_credential_type => sqlite_per_user_tokens_are_keyed_by_user_connector_and_credential_type, postgres_per_user_tokens_are_keyed_by_user_connector_and_credential_type;
+    token_ids_carry_their_scope_and_each_api_refuses_the_other => sqlite_token_ids_carry_their_scope_and_each_api_refuses_the_other, postgres_token_ids_carry_their_scope_and_each_api_refuses_the_other;
+    another_users_token_is_refused => sqlite_another_users_token_is_refused, postgres_another_users_token_is_refused;
+    writes_are_visible_to_a_second_process_handle_at_once => sqlite_writes_are_visible_to_a_second_process_handle_at_once, postgres_writes_are_visible_to_a_second_process_handle_at_once;
+    a_failed_refresh_is_recorded_without_a_new_version_and_cleared_by_the_next_write => sqlite_a_failed_refresh_is_recorded_without_a_new_version_and_cleared_by_the_next_write, postgres_a_failed_refresh_is_recorded_without_a_new_version_and_cleared_by_the_next_write;
 }
