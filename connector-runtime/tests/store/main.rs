@@ -154,3 +154,14 @@ fn assert_no_canary(places: &[(String, Vec<u8>)]) {
         }
     }
 }
+
+/// `err` is a version conflict: `expected` was passed, `actual` is stored.
+fn assert_version_conflict(err: StoreError, expected: u64, actual: u64) {
+    assert!(
+        matches!(
+            err,
+            StoreError::VersionConflict { expected: e, actual: a, .. } if (e, a) == (expected, actual)
+        ),
+        "{err}"
+    );
+}

@@ -98,17 +98,7 @@ async fn postgres_a_stale_version_is_refused_after_the_other_store_wrote() {
         .update_shared_token(&t.id, Some(seen.version), refresh_update("b2", None))
         .await
         .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            StoreError::VersionConflict {
-                expected: 1,
-                actual: 2,
-                ..
-            }
-        ),
-        "{err}"
-    );
+    assert_version_conflict(err, 1, 2);
     let now = a.get_shared_token("c1").await.unwrap().unwrap();
     assert_eq!(now.access_token.expose_secret(), "a2");
 }
@@ -160,7 +150,10 @@ async fn postgres_two_cleanups_at_once_one_runs_one_is_skipped() {
     // Once a is done, b runs again.
     let again = b.cleanup(later, &CleanupPolicy::default()).await.unwrap();
     assert!(!again.skipped);
-    assert_eq!(lock_held_by_raw_session(&db).await, false);
+    assert!(
+        !lock_held_by_raw_session(&db).await,
+        "the cleanup lock is free again"
+    );
 }
 
 /// Whether a raw session can take the cleanup lock right now (and gives it back).

@@ -57,17 +57,7 @@ async fn shared_token_round_trip_replace_and_refresh<B: Backend>() {
         .update_shared_token(&t.id, Some(1), refresh_update("access-3", Some("r3")))
         .await
         .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            StoreError::VersionConflict {
-                expected: 1,
-                actual: 2,
-                ..
-            }
-        ),
-        "{err}"
-    );
+    assert_version_conflict(err, 1, 2);
     let now = store.get_shared_token("c1").await.unwrap().unwrap();
     assert_eq!(now.access_token.expose_secret(), "access-2");
 

@@ -172,16 +172,12 @@ impl PgStore {
 
     /// Every store trait, backed by this database; rate limits count across every instance.
     pub fn stores(&self) -> Stores {
-        let this = Arc::new(self.clone());
-        Stores {
-            tokens: this.clone(),
-            states: this.clone(),
-            instances: this.clone(),
-            users: Arc::new(self.users()),
-            audit: Arc::new(self.audit()),
-            maintenance: this,
-            rate_limits: Arc::new(PgRateLimits::from_pool(self.pool.clone())),
-        }
+        Stores::of(
+            self.clone(),
+            Arc::new(self.users()),
+            Arc::new(self.audit()),
+            Arc::new(PgRateLimits::from_pool(self.pool.clone())),
+        )
     }
 
     pub fn keyring(&self) -> &Keyring {

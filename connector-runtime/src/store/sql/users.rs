@@ -20,16 +20,43 @@ macro_rules! user_store {
 
         /// The user named `name` inside `tx`, or [`StoreError::UserNotFound`].
         async fn user_in(tx: &mut Transaction<'_, $db>, name: &str) -> Result<User, StoreError> {
+            find_user(&mut **tx, name)
+                .await?
+                .ok_or_else(|| StoreError::UserNotFound {
+                    name: name.to_string(),
+                })
+        }
+
+        /// The user named `name`, read through `ex` (the pool or a transaction).
+        async fn find_user<'e, E>(ex: E, name: &str) -> Result<Option<User>, StoreError>
+        where
+            E: sqlx::Executor<'e, Database = $db>,
+        {
             let row = sqlx::query("SELECT id, name, admin, disabled FROM server_users WHERE name = $1")
                 .bind(name)
-                .fetch_optional(&mut **tx)
+                .fetch_optional(ex)
                 .await?;
-            match row {
-                Some(r) => user_from_row(&r),
-                None => Err(StoreError::UserNotFound {
-                    name: name.to_string(),
-                }),
+            row.as_ref().map(|r| user_from_row(r)).transpose()
+        }
+
+        /// Give `name` a fresh key named `key_name` in one transaction; with `replace`, the key
+        /// of that name must exist and is deleted first (a rotation).
+        async fn write_key(
+            pool: &sqlx::Pool<$db>,
+            name: &str,
+            key_name: &str,
+            expires_at: Option<Timestamp>,
+            replace: bool,
+        ) -> Result<ApiKey, StoreError> {
+            check_key_name(key_name)?;
+            let mut tx = pool.begin_with($begin).await?;
+            let user = user_in(&mut tx, name).await?;
+            if replace {
+                delete_key(&mut tx, &user, key_name).await?;
             }
+            let key = insert_key(&mut tx, &user, key_name, expires_at).await?;
+            tx.commit().await?;
+            Ok(key)
         }
 
         /// Insert a fresh key named `key_name` for `user_id`.
@@ -169,11 +196,7 @@ macro_rules! user_store {
             }
 
             async fn get_user(&self, name: &str) -> Result<Option<User>, StoreError> {
-                let row = sqlx::query("SELECT id, name, admin, disabled FROM server_users WHERE name = $1")
-                    .bind(name)
-                    .fetch_optional(&self.pool)
-                    .await?;
-                row.as_ref().map(|r| user_from_row(r)).transpose()
+                find_user(&self.pool, name).await
             }
 
             async fn remove_user(&self, name: &str) -> Result<User, StoreError> {
@@ -214,12 +237,7 @@ macro_rules! user_store {
                 key_name: &str,
                 expires_at: Option<Timestamp>,
             ) -> Result<ApiKey, StoreError> {
-                check_key_name(key_name)?;
-                let mut tx = self.pool.begin_with($begin).await?;
-                let user = user_in(&mut tx, name).await?;
-                let key = insert_key(&mut tx, &user, key_name, expires_at).await?;
-                tx.commit().await?;
-                Ok(key)
+                write_key(&self.pool, name, key_name, expires_at, false).await
             }
 
             async fn rotate_key(
@@ -228,13 +246,7 @@ macro_rules! user_store {
                 key_name: &str,
                 expires_at: Option<Timestamp>,
             ) -> Result<ApiKey, StoreError> {
-                check_key_name(key_name)?;
-                let mut tx = self.pool.begin_with($begin).await?;
-                let user = user_in(&mut tx, name).await?;
-                delete_key(&mut tx, &user, key_name).await?;
-                let key = insert_key(&mut tx, &user, key_name, expires_at).await?;
-                tx.commit().await?;
-                Ok(key)
+                write_key(&self.pool, name, key_name, expires_at, true).await
             }
 
             async fn list_keys(&self, name: &str) -> Result<Vec<KeyInfo>, StoreError> {
