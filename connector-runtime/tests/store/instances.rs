@@ -107,8 +107,17 @@ async fn connector_instances_crud_and_auth_mode<B: Backend>() {
             .unwrap_err(),
         StoreError::InstanceNotFound { .. }
     ));
+}
 
-    // Deleting an instance deletes its tokens and states.
+async fn deleting_an_instance_deletes_its_tokens_and_states<B: Backend>() {
+    let db = B::fresh().await;
+    let store = db.open(k1()).await;
+    for (id, auth) in [
+        ("a", AuthTypeId::Bearer),
+        ("b", AuthTypeId::OauthAuthorizationCode),
+    ] {
+        store.create_instance(new_instance(id, auth)).await.unwrap();
+    }
     store.put_shared_token("a", token("s", None)).await.unwrap();
     store
         .put_user_token(&UserTokenKey::oauth("alice", "a"), token("u", None))
@@ -156,4 +165,5 @@ async fn connector_instances_crud_and_auth_mode<B: Backend>() {
 
 crate::both! {
     connector_instances_crud_and_auth_mode => sqlite_connector_instances_crud_and_auth_mode, postgres_connector_instances_crud_and_auth_mode;
+    deleting_an_instance_deletes_its_tokens_and_states => sqlite_deleting_an_instance_deletes_its_tokens_and_states, postgres_deleting_an_instance_deletes_its_tokens_and_states;
 }

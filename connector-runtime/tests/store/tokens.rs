@@ -163,6 +163,33 @@ async fn per_user_tokens_are_keyed_by_user_connector_and_credential_type<B: Back
     assert!(!store.delete_user_token("bob", &b.id).await.unwrap());
 }
 
+#[test]
+fn a_malformed_token_id_is_refused() {
+    for bad in [
+        "",
+        "c1",
+        "personal:abc",
+        "shared:",
+        "per-user:a b",
+        "shared:x/y",
+    ] {
+        let err = TokenId::from_str(bad).unwrap_err();
+        assert!(
+            matches!(err, StoreError::InvalidTokenId { .. }),
+            "{bad}: {err}"
+        );
+    }
+}
+
+fn assert_wrong_scope(e: StoreError, expected: TokenScope) {
+    match e {
+        StoreError::WrongScope {
+            expected: x, found, ..
+        } => assert!(x == expected && found != expected),
+        other => panic!("expected WrongScope, got {other}"),
+    }
+}
+
 async fn token_ids_carry_their_scope_and_each_api_refuses_the_other<B: Backend>() {
     let db = B::fresh().await;
     let store = db.open(k1()).await;
@@ -179,27 +206,7 @@ async fn token_ids_carry_their_scope_and_each_api_refuses_the_other<B: Backend>(
     for id in [&shared.id, &user.id] {
         assert_eq!(&TokenId::from_str(&id.to_string()).unwrap(), id);
     }
-    for bad in [
-        "",
-        "c1",
-        "personal:abc",
-        "shared:",
-        "per-user:a b",
-        "shared:x/y",
-    ] {
-        let err = TokenId::from_str(bad).unwrap_err();
-        assert!(
-            matches!(err, StoreError::InvalidTokenId { .. }),
-            "{bad}: {err}"
-        );
-    }
-
-    let wrong = |e: StoreError, expected: TokenScope| match e {
-        StoreError::WrongScope {
-            expected: x, found, ..
-        } => assert!(x == expected && found != expected),
-        other => panic!("expected WrongScope, got {other}"),
-    };
+    let wrong = assert_wrong_scope;
     // A shared id on the per-user API.
     let s = &shared.id;
     wrong(
