@@ -68,7 +68,17 @@ async fn connector_instances_crud_and_auth_mode<B: Backend>() {
     let mut expected = vec!["a".to_string(), "b".to_string(), ears.id.clone()];
     expected.sort();
     assert_eq!(ids, expected);
+}
 
+async fn an_update_replaces_what_it_names_and_access_can_be_revoked<B: Backend>() {
+    let db = B::fresh().await;
+    let store = db.open(k1()).await;
+    for (id, auth) in [
+        ("a", AuthTypeId::OauthAuthorizationCode),
+        ("b", AuthTypeId::Bearer),
+    ] {
+        store.create_instance(new_instance(id, auth)).await.unwrap();
+    }
     let updated = store
         .update_instance(
             "b",
@@ -165,5 +175,6 @@ async fn deleting_an_instance_deletes_its_tokens_and_states<B: Backend>() {
 
 crate::both! {
     connector_instances_crud_and_auth_mode => sqlite_connector_instances_crud_and_auth_mode, postgres_connector_instances_crud_and_auth_mode;
+    an_update_replaces_what_it_names_and_access_can_be_revoked => sqlite_an_update_replaces_what_it_names_and_access_can_be_revoked, postgres_an_update_replaces_what_it_names_and_access_can_be_revoked;
     deleting_an_instance_deletes_its_tokens_and_states => sqlite_deleting_an_instance_deletes_its_tokens_and_states, postgres_deleting_an_instance_deletes_its_tokens_and_states;
 }

@@ -266,8 +266,15 @@ async fn token_ids_carry_their_scope_and_each_api_refuses_the_other<B: Backend>(
         .unwrap()
         .unwrap();
     assert_eq!((u.version, u.access_token.expose_secret()), (1, "u"));
+}
 
-    // As an ActionError: a user error with a stable code.
+async fn a_scope_mismatch_is_a_user_error<B: Backend>() {
+    let db = B::fresh().await;
+    let store = db.open(k1()).await;
+    let u = store
+        .put_user_token(&UserTokenKey::oauth("alice", "c1"), token("u", None))
+        .await
+        .unwrap();
     let e: ActionError = store
         .get_shared_token_by_id(&u.id)
         .await
@@ -410,6 +417,7 @@ async fn a_failed_refresh_is_recorded_without_a_new_version_and_cleared_by_the_n
 }
 
 crate::both! {
+    a_scope_mismatch_is_a_user_error => sqlite_a_scope_mismatch_is_a_user_error, postgres_a_scope_mismatch_is_a_user_error;
     shared_token_round_trip_replace_and_refresh => sqlite_shared_token_round_trip_replace_and_refresh, postgres_shared_token_round_trip_replace_and_refresh;
     per_user_tokens_are_keyed_by_user_connector_and_credential_type => sqlite_per_user_tokens_are_keyed_by_user_connector_and_credential_type, postgres_per_user_tokens_are_keyed_by_user_connector_and_credential_type;
     token_ids_carry_their_scope_and_each_api_refuses_the_other => sqlite_token_ids_carry_their_scope_and_each_api_refuses_the_other, postgres_token_ids_carry_their_scope_and_each_api_refuses_the_other;
