@@ -70,15 +70,20 @@ async fn connector_instances_crud_and_auth_mode<B: Backend>() {
     assert_eq!(ids, expected);
 }
 
-async fn an_update_replaces_what_it_names_and_access_can_be_revoked<B: Backend>() {
+/// A fresh backend (keep it: dropping it drops the database) and a store on it holding
+/// instances `a` and `b` of these auth types.
+async fn with_a_and_b<B: Backend>(a: AuthTypeId, b: AuthTypeId) -> (B, B::Store) {
     let db = B::fresh().await;
     let store = db.open(k1()).await;
-    for (id, auth) in [
-        ("a", AuthTypeId::OauthAuthorizationCode),
-        ("b", AuthTypeId::Bearer),
-    ] {
+    for (id, auth) in [("a", a), ("b", b)] {
         store.create_instance(new_instance(id, auth)).await.unwrap();
     }
+    (db, store)
+}
+
+async fn an_update_replaces_what_it_names_and_access_can_be_revoked<B: Backend>() {
+    let (_db, store) =
+        with_a_and_b::<B>(AuthTypeId::OauthAuthorizationCode, AuthTypeId::Bearer).await;
     let updated = store
         .update_instance(
             "b",
@@ -120,14 +125,8 @@ async fn an_update_replaces_what_it_names_and_access_can_be_revoked<B: Backend>(
 }
 
 async fn deleting_an_instance_deletes_its_tokens_and_states<B: Backend>() {
-    let db = B::fresh().await;
-    let store = db.open(k1()).await;
-    for (id, auth) in [
-        ("a", AuthTypeId::Bearer),
-        ("b", AuthTypeId::OauthAuthorizationCode),
-    ] {
-        store.create_instance(new_instance(id, auth)).await.unwrap();
-    }
+    let (_db, store) =
+        with_a_and_b::<B>(AuthTypeId::Bearer, AuthTypeId::OauthAuthorizationCode).await;
     store.put_shared_token("a", token("s", None)).await.unwrap();
     store
         .put_user_token(&UserTokenKey::oauth("alice", "a"), token("u", None))
