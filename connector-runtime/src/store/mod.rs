@@ -28,7 +28,7 @@
 //! | Backend | For | Refresh locks, rate limits |
 //! | --- | --- | --- |
 //! | [`SqliteStore`] (default) | one process: a file path, nothing to install | in process |
-//! | [`PgStore`](postgres::PgStore) | any number of instances on one PostgreSQL database | across processes (advisory locks, `rate_windows`) |
+//! | [`PgStore`] | any number of instances on one PostgreSQL database | across processes (advisory locks, `rate_windows`) |
 //!
 //! Both implement every trait (`stores()` gives the bundle) with one SQL implementation per
 //! store (`store/sql/`, private): every method is one transaction, and what differs between

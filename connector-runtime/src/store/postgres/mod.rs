@@ -41,7 +41,7 @@
 //! # Locks
 //!
 //! - Refresh locks ([`PgRefreshLocks`]): first the in-process lock of the key
-//!   ([`LocalRefreshLocks`]), so a process holds at most one connection per key; then, on a
+//!   ([`LocalRefreshLocks`](super::LocalRefreshLocks)), so a process holds at most one connection per key; then, on a
 //!   connection of a separate small lock pool (32 by default), `BEGIN` and
 //!   `pg_advisory_xact_lock(id)`, `id` the first 8 bytes of SHA-256 of `"refresh\0"` and the
 //!   key's [`canonical`](super::RefreshLockKey::canonical) form. The lock pool is apart from
