@@ -564,7 +564,7 @@ async fn run_at(
     if let Some(e) = first_error.lock().expect("not poisoned").take() {
         println!("first error:      {e}");
     }
-    let log_text = std::fs::read_to_string(&log).unwrap_or_default();
+    let log_text = std::fs::read_to_string(log).unwrap_or_default();
     if log_text.contains(UPSTREAM_TOKEN) || keys.iter().any(|k| log_text.contains(k.as_str())) {
         println!("LEAK: a secret or API key appeared in the server log");
         return Ok(false);

@@ -22,9 +22,9 @@ use futures::future::join_all;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-mod support;
 #[path = "support/rotating_provider.rs"]
 mod rotating_provider;
+mod support;
 
 use rotating_provider::Rotating;
 use support::provider::per_user_spec;
@@ -45,11 +45,7 @@ impl TestDb {
     async fn create() -> TestDb {
         let admin_url = std::env::var("CONNECTOR_TEST_DATABASE_URL")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string());
-        let name = format!(
-            "connector_scale_{}_{:08x}",
-            std::process::id(),
-            rand_u32()
-        );
+        let name = format!("connector_scale_{}_{:08x}", std::process::id(), rand_u32());
         connector_runtime::store::postgres::create_database(&admin_url, &name)
             .await
             .unwrap_or_else(|e| {
@@ -77,7 +73,9 @@ impl Drop for TestDb {
                 .enable_all()
                 .build()
                 .unwrap();
-            let _ = rt.block_on(connector_runtime::store::postgres::drop_database(&admin, &name));
+            let _ = rt.block_on(connector_runtime::store::postgres::drop_database(
+                &admin, &name,
+            ));
         })
         .join();
     }
@@ -167,7 +165,10 @@ async fn call(
     let resp = r.send().await?;
     let status = resp.status().as_u16();
     let text = resp.text().await?;
-    Ok((status, serde_json::from_str(&text).unwrap_or(Value::String(text))))
+    Ok((
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    ))
 }
 
 fn instance_body(p: &Rotating) -> Value {
@@ -318,12 +319,17 @@ async fn three_instances_refresh_each_token_once_and_survive_a_sigkill() {
     assert_eq!(st, 201, "{v}");
     let users = connected_users(&cl, &admin).await;
 
-    // Storm 1: every token is inside the refresh margin.
+    // Storm 1: every token has expired (the provider gave them one second).
+    tokio::time::sleep(Duration::from_millis(1100)).await;
     let t = Instant::now();
     let moved = storm(&users, &bases, &[true, true, true]).await;
     let storm1 = t.elapsed();
     assert_eq!(moved, 0);
-    assert_eq!(cl.provider.rotations(), USERS as u64, "one refresh per user");
+    assert_eq!(
+        cl.provider.rotations(),
+        USERS as u64,
+        "one refresh per user"
+    );
     assert!(cl.provider.books().rotations.values().all(|n| *n == 1));
 
     // Storm 2: the provider refuses every access token (each call's 401 forces a refresh)
@@ -336,7 +342,7 @@ async fn three_instances_refresh_each_token_once_and_survive_a_sigkill() {
         let bases = bases.clone();
         async move { storm(&users, &bases, &alive).await }
     });
-    wait_until_held(&cl.provider).await;
+    let held = wait_until_held(&cl.provider).await;
     cl.servers[2].child.kill().unwrap();
     cl.servers[2].child.wait().unwrap();
     // Its connections are gone: the provider dropped its held refreshes unrotated, and
@@ -344,21 +350,23 @@ async fn three_instances_refresh_each_token_once_and_survive_a_sigkill() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     cl.provider.set_gate(true);
     let moved = storm2.await.unwrap();
-    let b = cl.provider.books();
-    assert!(
-        b.superseded_presented.is_empty(),
-        "superseded refresh tokens reached the provider: {:?}",
-        b.superseded_presented
-    );
-    assert_eq!(
-        b.rotations.values().sum::<u64>(),
-        2 * USERS as u64,
-        "one more refresh per user: {:?}",
-        b.rotations
-    );
-    drop(b);
+    {
+        let b = cl.provider.books();
+        assert!(
+            b.superseded_presented.is_empty(),
+            "superseded refresh tokens reached the provider: {:?}",
+            b.superseded_presented
+        );
+        assert_eq!(
+            b.rotations.values().sum::<u64>(),
+            2 * USERS as u64,
+            "one more refresh per user: {:?}",
+            b.rotations
+        );
+    }
     eprintln!(
-        "storm 1: {} calls in {storm1:?}; storm 2: {moved} calls moved off the killed instance",
+        "storm 1: {} calls in {storm1:?}, {USERS} refreshes; storm 2: {held} refreshes held at \
+         the kill, {moved} calls moved off the killed instance",
         USERS * CALLS_PER_USER
     );
 
@@ -375,15 +383,59 @@ async fn three_instances_refresh_each_token_once_and_survive_a_sigkill() {
             )
             .await
             .unwrap();
-            assert_eq!((st, v["output"]["account"].as_str()), (200, Some(account.as_str())));
+            assert_eq!(
+                (st, v["output"]["account"].as_str()),
+                (200, Some(account.as_str()))
+            );
         }
     }
     browser_flow_across_instances(&cl, &admin).await;
-    let _ = &cl.key;
+    other_keys_are_refused_at_start(&cl);
 }
 
-/// Wait until the provider holds refreshes and no more arrive for a moment.
-async fn wait_until_held(p: &Rotating) {
+/// An instance with another operator key, or none, refuses to start on the shared database,
+/// saying why, instead of failing later on each sealed value.
+fn other_keys_are_refused_at_start(cl: &Cluster) {
+    let other = String::from_utf8(
+        run_ok(Command::new(bin()).args(["keys", "generate", "--id", "k1"])).stdout,
+    )
+    .unwrap();
+    assert_ne!(other.trim(), cl.key);
+    for (key, expect) in [
+        (Some(other.trim()), "CONNECTOR_KEY"),
+        (None, "no operator key"),
+    ] {
+        let mut s = Serve::new()
+            .spec("peruser.yaml", &per_user_spec(".peruser-scale"))
+            .args(&["--database-url", &cl.db.url]);
+        if let Some(k) = key {
+            s = s.env("CONNECTOR_KEY", k);
+        }
+        let mut server = s.spawn();
+        let status = wait_exit(&mut server.child, Duration::from_secs(30));
+        let log = server.log_text();
+        assert!(!status.success(), "started with another key: {log}");
+        assert!(log.contains(expect), "{log}");
+        assert!(
+            !log.contains(&cl.key) && !log.contains(other.trim()),
+            "{log}"
+        );
+    }
+}
+
+fn wait_exit(child: &mut std::process::Child, limit: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            return st;
+        }
+        assert!(Instant::now() < deadline, "the server did not exit");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Wait until the provider holds refreshes and no more arrive for a moment; how many it holds.
+async fn wait_until_held(p: &Rotating) -> u64 {
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut last = (0, Instant::now());
     loop {
@@ -391,7 +443,7 @@ async fn wait_until_held(p: &Rotating) {
         if n != last.0 {
             last = (n, Instant::now());
         } else if n > 0 && last.1.elapsed() > Duration::from_millis(300) {
-            return;
+            return n;
         }
         assert!(Instant::now() < deadline, "no refresh reached the provider");
         tokio::time::sleep(Duration::from_millis(20)).await;

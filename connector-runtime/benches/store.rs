@@ -39,13 +39,17 @@ fn bench_store(c: &mut Criterion) {
     let admin = std::env::var("CONNECTOR_TEST_DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string());
     let name = format!("connector_bench_{}", std::process::id());
-    rt.block_on(connector_runtime::store::postgres::create_database(&admin, &name))
-        .unwrap_or_else(|e| panic!("PostgreSQL at {admin} for the bench: {e}"));
+    rt.block_on(connector_runtime::store::postgres::create_database(
+        &admin, &name,
+    ))
+    .unwrap_or_else(|e| panic!("PostgreSQL at {admin} for the bench: {e}"));
     let mut url = url::Url::parse(&admin).unwrap();
     url.set_path(&format!("/{name}"));
     bench_backend(c, &rt, "postgres", &Database::Postgres(url.to_string()));
-    rt.block_on(connector_runtime::store::postgres::drop_database(&admin, &name))
-        .unwrap();
+    rt.block_on(connector_runtime::store::postgres::drop_database(
+        &admin, &name,
+    ))
+    .unwrap();
 }
 
 fn bench_backend(c: &mut Criterion, rt: &tokio::runtime::Runtime, backend: &str, db: &Database) {
@@ -59,7 +63,11 @@ fn bench_backend(c: &mut Criterion, rt: &tokio::runtime::Runtime, backend: &str,
                 .await
                 .unwrap();
         }
-        open.stores.tokens.put_shared_token("slack", token(0)).await.unwrap();
+        open.stores
+            .tokens
+            .put_shared_token("slack", token(0))
+            .await
+            .unwrap();
         open
     });
     let Stores {

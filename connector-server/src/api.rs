@@ -1301,6 +1301,50 @@ async fn user_name(s: &AppState, id: &str) -> Option<String> {
     users.into_iter().find(|u| u.id == id).map(|u| u.name)
 }
 
+/// Whose callback this is: the user the browser's flow cookie is bound to (the state and the
+/// cookie's digest are in the store, so the flow may have started on another server
+/// instance), else the caller's API key; otherwise the "not signed in" page. The state's
+/// instance is loaded here if this server has not seen it yet.
+async fn callback_user(
+    s: &AppState,
+    headers: &HeaderMap,
+    cookies: &[(&str, &str)],
+    state: Option<&str>,
+) -> Result<String, Response> {
+    let pending = match state {
+        Some(state) => s
+            .stores
+            .states
+            .peek_state(state)
+            .await
+            .map_err(|e| ApiError::from(e).into_response())?,
+        None => None,
+    };
+    if let Some(p) = &pending
+        && let Err(e) = s.get_live(&p.connector_id).await
+    {
+        tracing::debug!(instance = %p.connector_id, code = %e.code, "callback for an instance not loaded");
+    }
+    let from_cookie = match (cookies.first(), &pending) {
+        (Some((name, value)), Some(p)) if *name == s.flow_cookie_name() => {
+            flow_cookie::user_of(p, value, Timestamp::now())
+        }
+        _ => None,
+    };
+    if let Some(u) = from_cookie {
+        return Ok(u);
+    }
+    match authenticate(s, headers).await {
+        Ok(u) => Ok(u.id),
+        Err(_) => Err(page(
+            StatusCode::UNAUTHORIZED,
+            "Not signed in",
+            "This browser did not start this authorization here, or it expired. Start again.",
+            &s.public_base.to_string(),
+        )),
+    }
+}
+
 async fn callback_response(s: &AppState, headers: &HeaderMap, query: &str) -> Response {
     let home = s.public_base.to_string();
     let cookies = flow_cookies(headers);
@@ -1315,38 +1359,9 @@ async fn callback_response(s: &AppState, headers: &HeaderMap, query: &str) -> Re
         .into_response();
     }
     let params = CallbackParams::from_query(query);
-    let pending = match params.state.as_deref() {
-        Some(state) => match s.stores.states.peek_state(state).await {
-            Ok(p) => p,
-            Err(e) => return ApiError::from(e).into_response(),
-        },
-        None => None,
-    };
-    // The flow may have started on another server instance: load its connector here.
-    if let Some(p) = &pending
-        && let Err(e) = s.get_live(&p.connector_id).await
-    {
-        tracing::debug!(instance = %p.connector_id, code = %e.code, "callback for an instance not loaded");
-    }
-    let from_cookie = match (cookies.first(), &pending) {
-        (Some((name, value)), Some(p)) if *name == s.flow_cookie_name() => {
-            flow_cookie::user_of(p, value, Timestamp::now())
-        }
-        _ => None,
-    };
-    let user_id = match from_cookie {
-        Some(u) => u,
-        None => match authenticate(s, headers).await {
-            Ok(u) => u.id,
-            Err(_) => {
-                return page(
-                    StatusCode::UNAUTHORIZED,
-                    "Not signed in",
-                    "This browser did not start this authorization here, or it expired. Start again.",
-                    &home,
-                );
-            }
-        },
+    let user_id = match callback_user(s, headers, &cookies, params.state.as_deref()).await {
+        Ok(u) => u,
+        Err(r) => return r,
     };
     tracing::Span::current().record("user", user_id.as_str());
     let mut audit = Audit::new("oauth.connect");

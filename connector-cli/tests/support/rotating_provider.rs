@@ -135,12 +135,13 @@ fn client_ok(b: &Books, headers: &HeaderMap) -> bool {
         == Some(expected.as_str())
 }
 
-/// Issue a token pair for `account`: the first (from a code) inside the runtime's 60 s refresh
-/// margin, so the first action refreshes; refreshed ones for an hour.
+/// Issue a token pair for `account` with a lifetime in seconds: the first (from a code) lives
+/// one second, so the first action after it refreshes; refreshed ones live an hour.
 fn issue(b: &mut Books, account: &str, lifetime: u64) -> Response {
     b.seq += 1;
     let access = format!("at-{account}-{}", b.seq);
-    b.access.insert(access.clone(), (account.to_string(), b.seq));
+    b.access
+        .insert(access.clone(), (account.to_string(), b.seq));
     let refresh = format!("rt-{account}-{}", b.seq);
     b.live_refresh.insert(refresh.clone(), account.to_string());
     axum::Json(json!({
@@ -164,7 +165,7 @@ async fn token(
         Some("authorization_code") => {
             let mut b = p.books();
             match f.get("code").and_then(|c| b.codes.remove(c)) {
-                Some(account) => issue(&mut b, &account, 30),
+                Some(account) => issue(&mut b, &account, 1),
                 None => error(StatusCode::BAD_REQUEST, "invalid_grant"),
             }
         }

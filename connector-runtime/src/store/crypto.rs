@@ -117,6 +117,14 @@ impl Aad {
         }
     }
 
+    /// A store-wide value (PostgreSQL's `store_meta` table): `name` is its row.
+    pub fn meta(name: &'static str) -> Aad {
+        Aad {
+            parts: vec!["store_meta".into(), name.into()],
+            field: name,
+        }
+    }
+
     /// The field name, for error messages.
     pub fn field(&self) -> &'static str {
         self.field

@@ -12,7 +12,7 @@ use url::Url;
 use super::audit::AuditStore;
 use super::crypto::Keyring;
 use super::error::StoreError;
-use super::postgres::{PgAuditStore, PgStore, PgUserStore};
+use super::postgres::{PgStore, PgUserStore};
 use super::sqlite::{SqliteStore, SqliteUserStore};
 use super::stores::Stores;
 use super::users::UserStore;
@@ -107,11 +107,10 @@ impl Database {
             }
             Database::Postgres(url) => {
                 let users = PgUserStore::connect(url).await?;
-                let audit = PgAuditStore::connect(url).await?;
                 UserDb {
                     users: Arc::new(users.clone()),
-                    audit: Arc::new(audit.clone()),
-                    backend: UserBackend::Postgres(users, audit),
+                    audit: Arc::new(users.audit()),
+                    backend: UserBackend::Postgres(users),
                 }
             }
         })
@@ -183,14 +182,14 @@ impl OpenStore {
     pub async fn close(&self) {
         match &self.backend {
             Backend::Sqlite(s) => s.close().await,
-            Backend::Postgres(s) => s.pool().close().await,
+            Backend::Postgres(s) => s.close().await,
         }
     }
 }
 
 enum UserBackend {
     Sqlite(SqliteUserStore),
-    Postgres(PgUserStore, PgAuditStore),
+    Postgres(PgUserStore),
 }
 
 /// The users and the audit trail of one [`Database`], opened without a keyring.
@@ -204,10 +203,7 @@ impl UserDb {
     pub async fn close(&self) {
         match &self.backend {
             UserBackend::Sqlite(s) => s.close().await,
-            UserBackend::Postgres(u, a) => {
-                u.close().await;
-                a.close().await;
-            }
+            UserBackend::Postgres(u) => u.close().await,
         }
     }
 }

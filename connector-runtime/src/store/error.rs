@@ -60,6 +60,12 @@ pub enum StoreError {
         "the token store at schema version {found} is newer than this program (knows up to {known})"
     )]
     SchemaTooNew { found: i64, known: i64 },
+    #[error(
+        "this database's values are sealed under key `{key_id}`, which this instance's keyring \
+         does not hold or holds with different bytes; every instance must use the same \
+         CONNECTOR_KEY / CONNECTOR_KEY_FILE"
+    )]
+    KeyMismatch { key_id: String },
     #[error("corrupt token store row ({what})")]
     Corrupt { what: String },
 }
@@ -88,6 +94,7 @@ impl StoreError {
             StoreError::Crypto(_) => "key_error",
             StoreError::Database(_) => "store_unavailable",
             StoreError::Migration { .. } | StoreError::SchemaTooNew { .. } => "store_migration",
+            StoreError::KeyMismatch { .. } => "key_mismatch",
             StoreError::Corrupt { .. } => "store_corrupt",
         }
     }
@@ -126,6 +133,7 @@ impl From<StoreError> for ActionError {
             StoreError::Crypto(_)
             | StoreError::Migration { .. }
             | StoreError::SchemaTooNew { .. }
+            | StoreError::KeyMismatch { .. }
             | StoreError::Corrupt { .. } => ActionError::system(code, message),
         }
     }

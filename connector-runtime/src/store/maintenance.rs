@@ -46,6 +46,9 @@ pub struct CleanupReport {
     pub tokens_deleted: u64,
     /// Audit events older than the retention.
     pub audit_events_deleted: u64,
+    /// True when nothing was done because another process was cleaning the same database
+    /// (PostgreSQL); a SQLite file has one process, which never skips.
+    pub skipped: bool,
 }
 
 /// What a key rotation re-sealed.

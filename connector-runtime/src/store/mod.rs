@@ -25,10 +25,14 @@
 //!
 //! # Backends
 //!
-//! [`SqliteStore`] is the default (a file path, nothing to install) and implements every trait;
-//! [`SqliteStore::stores`] gives the bundle. The traits are written so that a Postgres backend
-//! can follow one trait at a time: every method is one transaction, and nothing relies on
-//! SQLite specifics.
+//! | Backend | For | Refresh locks, rate limits |
+//! | --- | --- | --- |
+//! | [`SqliteStore`] (default) | one process: a file path, nothing to install | in process |
+//! | [`PgStore`] | any number of instances on one PostgreSQL database | across processes (advisory locks, `rate_windows`) |
+//!
+//! Both implement every trait (`stores()` gives the bundle) with one SQL implementation per
+//! store (`store/sql/`, private): every method is one transaction, and what differs between
+//! the dialects is a parameter. See [`sqlite`] and [`postgres`] for their schemas.
 
 mod audit;
 pub mod crypto;
@@ -41,6 +45,7 @@ mod maintenance;
 pub mod postgres;
 mod rate_limits;
 mod scope;
+mod sql;
 pub mod sqlite;
 mod states;
 mod stores;
@@ -64,6 +69,7 @@ pub use maintenance::{
     CleanupPolicy, CleanupReport, DEFAULT_UNUSED_TOKEN_TTL, Maintenance, RotationReport,
     spawn_cleanup,
 };
+pub use postgres::{PgAuditStore, PgRateLimits, PgRefreshLocks, PgStore, PgUserStore};
 pub use rate_limits::{
     LocalRateLimits, RateDecision, RateLimit, RateLimits, decide as rate_decision,
 };

@@ -61,10 +61,13 @@ pub fn decide(start: Timestamp, count: u64, limit: RateLimit, now: Timestamp) ->
     }
 }
 
+/// Each `(user, bucket)`'s window: when it started, and the requests counted in it.
+type Windows = HashMap<(String, String), (Timestamp, u64)>;
+
 /// In-process counters, for a backend only one process uses. Cloning shares them.
 #[derive(Debug, Default, Clone)]
 pub struct LocalRateLimits {
-    windows: Arc<Mutex<HashMap<(String, String), (Timestamp, u64)>>>,
+    windows: Arc<Mutex<Windows>>,
 }
 
 #[async_trait]

@@ -24,3 +24,27 @@ pub struct Stores {
     /// Counters behind the per-user limits of the OAuth routes.
     pub rate_limits: Arc<dyn RateLimits>,
 }
+
+impl Stores {
+    /// The bundle of a backend whose one type holds tokens, states, instances and upkeep.
+    pub fn of<S>(
+        store: S,
+        users: Arc<dyn UserStore>,
+        audit: Arc<dyn AuditStore>,
+        rate_limits: Arc<dyn RateLimits>,
+    ) -> Stores
+    where
+        S: TokenStore + OAuthStateStore + InstanceStore + Maintenance + 'static,
+    {
+        let this = Arc::new(store);
+        Stores {
+            tokens: this.clone(),
+            states: this.clone(),
+            instances: this.clone(),
+            users,
+            audit,
+            maintenance: this,
+            rate_limits,
+        }
+    }
+}

@@ -1,19 +1,19 @@
-//! The SQLite file itself: no secret in plaintext on disk, ciphertexts bound to their row, the
+//! What is at rest, on both backends: no secret in plaintext (SQLite's file, PostgreSQL's rows), ciphertexts bound to their row, the
 //! wrong key refused, no secret in `Debug` or errors, migrations, bad input.
 
 use super::*;
 
-#[tokio::test]
-async fn no_token_secret_or_verifier_in_plaintext_on_disk() {
-    let dir = TempDir::new().unwrap();
-    let path = db(&dir);
-    let store = open(&path, k1()).await;
+async fn no_token_secret_or_verifier_in_plaintext_on_disk<B: Backend>() {
+    let db = B::fresh().await;
+    let store = db.open(k1()).await;
     fill(&store).await;
-    // While open, the WAL holds the latest pages.
-    let live = files_of(&path);
+    let live = db.at_rest().await;
+    // While a SQLite store is open, the WAL holds the latest pages.
     assert!(
-        live.iter()
-            .any(|(p, b)| p.to_string_lossy().ends_with("-wal") && !b.is_empty()),
+        B::SHARED
+            || live
+                .iter()
+                .any(|(p, b)| p.ends_with("-wal") && !b.is_empty()),
         "expected a non-empty WAL file while the store is open"
     );
     // The test can see what it looks for: the non-secret connector type is on disk.
@@ -24,31 +24,25 @@ async fn no_token_secret_or_verifier_in_plaintext_on_disk() {
     );
     assert_no_canary(&live);
     store.close().await;
-    let closed = files_of(&path);
+    let closed = db.at_rest().await;
     assert!(!closed.is_empty());
     assert_no_canary(&closed);
 }
 
-#[tokio::test]
-async fn a_ciphertext_moved_to_another_row_fails_to_open() {
-    let dir = TempDir::new().unwrap();
-    let path = db(&dir);
-    let store = open(&path, k1()).await;
+async fn a_ciphertext_moved_to_another_row_fails_to_open<B: Backend>() {
+    let db = B::fresh().await;
+    let store = db.open(k1()).await;
     fill(&store).await;
     store
         .create_instance(new_instance("c2", AuthTypeId::Bearer))
         .await
         .unwrap();
-    let pool = raw_pool(&path).await;
-
     // Alice's access token copied onto bob's row (same connector and field).
-    sqlx::query(
+    db.raw_exec(
         "UPDATE tokens SET access_token = (SELECT access_token FROM tokens WHERE user_id = 'alice') \
-         WHERE user_id = 'bob'",
+         WHERE user_id = 'bob'", &[],
     )
-    .execute(&pool)
-    .await
-    .unwrap();
+        .await;
     let err = store
         .get_user_token(&UserTokenKey::oauth("bob", "c1"))
         .await
@@ -62,10 +56,11 @@ async fn a_ciphertext_moved_to_another_row_fails_to_open() {
     assert!(!e.message.contains(CANARY_ACCESS));
 
     // Alice's refresh token moved into her own access token field.
-    sqlx::query("UPDATE tokens SET access_token = refresh_token WHERE user_id = 'alice'")
-        .execute(&pool)
-        .await
-        .unwrap();
+    db.raw_exec(
+        "UPDATE tokens SET access_token = refresh_token WHERE user_id = 'alice'",
+        &[],
+    )
+    .await;
     assert!(matches!(
         store
             .get_user_token(&UserTokenKey::oauth("alice", "c1"))
@@ -75,26 +70,23 @@ async fn a_ciphertext_moved_to_another_row_fails_to_open() {
     ));
 
     // A per-user ciphertext moved onto the shared row of the same connector.
-    sqlx::query(
+    db.raw_exec(
         "UPDATE tokens SET refresh_token = (SELECT refresh_token FROM tokens WHERE user_id = 'bob') \
-         WHERE scope = 'shared'",
+         WHERE scope = 'shared'", &[],
     )
-    .execute(&pool)
-    .await
-    .unwrap();
+        .await;
     assert!(matches!(
         store.get_shared_token("c1").await.unwrap_err(),
         StoreError::Crypto(CryptoError::Open { .. })
     ));
 
     // Connector secrets moved between instances.
-    sqlx::query(
+    db.raw_exec(
         "UPDATE connector_instances SET secrets = (SELECT secrets FROM connector_instances \
          WHERE id = 'c1') WHERE id = 'c2'",
+        &[],
     )
-    .execute(&pool)
-    .await
-    .unwrap();
+    .await;
     assert!(matches!(
         store.get_instance("c2").await.unwrap_err(),
         StoreError::Crypto(CryptoError::Open { .. })
@@ -102,21 +94,36 @@ async fn a_ciphertext_moved_to_another_row_fails_to_open() {
     assert!(store.get_instance("c1").await.unwrap().is_some());
 }
 
-#[tokio::test]
-async fn a_store_opened_with_the_wrong_key_refuses_to_open_values() {
-    let dir = TempDir::new().unwrap();
-    let path = db(&dir);
-    let store = open(&path, k1()).await;
+async fn a_store_opened_with_the_wrong_key_refuses_to_open_values<B: Backend>() {
+    let db = B::fresh().await;
+    let store = db.open(k1()).await;
     fill(&store).await;
     store.close().await;
-    // Same key id, other bytes.
-    let wrong = open(&path, ring(&format!("k1:{}", key(99)))).await;
+    // Same key id, other bytes; another key id. A shared database refuses either keyring
+    // when connecting (its key check does not open); a SQLite file refuses each value.
+    let same_id = ring(&format!("k1:{}", key(99)));
+    let other_id = ring(&format!("k9:{}", key(1)));
+    if B::SHARED {
+        for keys in [same_id, other_id] {
+            let err = db.try_open(keys).await.unwrap_err();
+            assert!(
+                matches!(err, StoreError::KeyMismatch { ref key_id } if key_id == "k1"),
+                "{err}"
+            );
+            let text = err.to_string();
+            assert!(
+                text.contains("CONNECTOR_KEY") && text.contains("`k1`"),
+                "{text}"
+            );
+        }
+        return;
+    }
+    let wrong = db.open(same_id).await;
     assert!(matches!(
         wrong.get_shared_token("c1").await.unwrap_err(),
         StoreError::Crypto(CryptoError::Open { .. })
     ));
-    // Another key id.
-    let other = open(&path, ring(&format!("k9:{}", key(1)))).await;
+    let other = db.open(other_id).await;
     let err = other.get_instance("c1").await.unwrap_err();
     assert!(
         matches!(err, StoreError::Crypto(CryptoError::UnknownKey { ref key_id, .. }) if key_id == "k1"),
@@ -124,10 +131,9 @@ async fn a_store_opened_with_the_wrong_key_refuses_to_open_values() {
     );
 }
 
-#[tokio::test]
-async fn debug_output_and_errors_hold_no_secret() {
-    let dir = TempDir::new().unwrap();
-    let store = open(&db(&dir), k1()).await;
+async fn debug_output_and_errors_hold_no_secret<B: Backend>() {
+    let db = B::fresh().await;
+    let store = db.open(k1()).await;
     let shared = store
         .put_shared_token("c1", token(CANARY_ACCESS, Some(CANARY_REFRESH)))
         .await
@@ -189,14 +195,11 @@ async fn debug_output_and_errors_hold_no_secret() {
 }
 
 #[tokio::test]
-async fn migrations_are_versioned_and_idempotent() {
-    let dir = TempDir::new().unwrap();
-    let path = db(&dir);
-    let store = open(&path, k1()).await;
-    let latest = connector_runtime::store::sqlite::MIGRATIONS
-        .last()
-        .unwrap()
-        .0;
+async fn sqlite_migrations_are_versioned_and_idempotent() {
+    let db = SqliteDb::fresh().await;
+    let store = db.open(k1()).await;
+    let latest = connector_runtime::store::sqlite::latest_migration();
+    assert_eq!(latest, 3, "every migration file is embedded");
     assert_eq!(store.schema_version().await.unwrap(), latest);
     fill(&store).await;
     assert_eq!(
@@ -205,30 +208,31 @@ async fn migrations_are_versioned_and_idempotent() {
         "second run applies nothing"
     );
     store.close().await;
-    let store = open(&path, k1()).await;
+    let store = db.open(k1()).await;
     assert_eq!(store.migrate().await.unwrap(), 0);
     assert_eq!(store.schema_version().await.unwrap(), latest);
     assert!(store.get_shared_token("c1").await.unwrap().is_some());
     store.close().await;
-    let pool = raw_pool(&path).await;
-    let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM schema_version")
+    let pool = db.raw_pool().await;
+    let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE success")
         .fetch_one(&pool)
         .await
         .unwrap();
-    let migrations = connector_runtime::store::sqlite::MIGRATIONS.len() as i64;
-    assert_eq!(rows, migrations);
+    assert_eq!(rows, latest, "one row per migration");
     let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
         .fetch_one(&pool)
         .await
         .unwrap();
     assert_eq!(mode, "wal");
     // A file from a newer program is refused, not downgraded.
-    sqlx::query("INSERT INTO schema_version (version, applied_at) VALUES (99, 0)")
-        .execute(&pool)
-        .await
-        .unwrap();
+    db.raw_exec(
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+         VALUES (99, 'from the future', TRUE, x'00', 0)",
+        &[],
+    )
+    .await;
     pool.close().await;
-    let err = SqliteStore::open(&path, k1()).await.unwrap_err();
+    let err = db.try_open(k1()).await.unwrap_err();
     assert!(
         matches!(
             err,
@@ -241,10 +245,55 @@ async fn migrations_are_versioned_and_idempotent() {
     );
 }
 
+/// A file written before migrations moved to sqlx (versions in `schema_version`) is adopted:
+/// its versions move to `_sqlx_migrations`, nothing is applied twice and nothing is lost.
 #[tokio::test]
-async fn bad_input_is_a_typed_error() {
-    let dir = TempDir::new().unwrap();
-    let store = open(&db(&dir), k1()).await;
+async fn sqlite_a_file_with_the_old_schema_version_table_is_adopted() {
+    let db = SqliteDb::fresh().await;
+    let store = db.open(k1()).await;
+    fill(&store).await;
+    store.close().await;
+    // Rewind the bookkeeping to the old form: `schema_version` rows for 1..=3, no sqlx table.
+    db.raw_exec("DROP TABLE _sqlx_migrations", &[]).await;
+    db.raw_exec(
+        "CREATE TABLE schema_version (version INTEGER PRIMARY KEY NOT NULL, applied_at INTEGER NOT NULL)",
+        &[],
+    )
+    .await;
+    db.raw_exec(
+        "INSERT INTO schema_version (version, applied_at) VALUES (1, 0), (2, 0), (3, 0)",
+        &[],
+    )
+    .await;
+    let store = db.open(k1()).await;
+    assert_eq!(store.migrate().await.unwrap(), 0, "adopted, not re-applied");
+    assert_eq!(store.schema_version().await.unwrap(), 3);
+    let t = store.get_shared_token("c1").await.unwrap().unwrap();
+    assert_eq!(t.access_token.expose_secret(), CANARY_ACCESS);
+    store.close().await;
+    let pool = db.raw_pool().await;
+    let old: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(old, 0, "the old table is dropped");
+    pool.close().await;
+    // An old file at version 2 gets migration 3 applied on top.
+    db.raw_exec("DELETE FROM _sqlx_migrations WHERE version = 3", &[])
+        .await;
+    db.raw_exec("DROP TABLE audit_events", &[]).await;
+    db.raw_exec("ALTER TABLE connector_instances DROP COLUMN access", &[])
+        .await;
+    let store = db.open(k1()).await;
+    assert_eq!(store.schema_version().await.unwrap(), 3);
+    store.close().await;
+}
+
+async fn bad_input_is_a_typed_error<B: Backend>() {
+    let db = B::fresh().await;
+    let store = db.open(k1()).await;
     let err = store
         .put_user_token(&UserTokenKey::oauth("", "c1"), token("x", None))
         .await
@@ -270,11 +319,23 @@ async fn bad_input_is_a_typed_error() {
             ..
         }
     ));
-    // A store path that cannot be a file.
+}
+
+#[tokio::test]
+async fn sqlite_a_store_path_that_cannot_be_a_file_is_a_database_error() {
+    let dir = TempDir::new().unwrap();
     let blocker = dir.path().join("file");
     std::fs::write(&blocker, b"x").unwrap();
     let err = SqliteStore::open(blocker.join("sub").join("db"), k1())
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::Database(_)), "{err}");
+}
+
+crate::both! {
+    no_token_secret_or_verifier_in_plaintext_on_disk => sqlite_no_token_secret_or_verifier_in_plaintext_on_disk, postgres_no_token_secret_or_verifier_in_plaintext_on_disk;
+    a_ciphertext_moved_to_another_row_fails_to_open => sqlite_a_ciphertext_moved_to_another_row_fails_to_open, postgres_a_ciphertext_moved_to_another_row_fails_to_open;
+    a_store_opened_with_the_wrong_key_refuses_to_open_values => sqlite_a_store_opened_with_the_wrong_key_refuses_to_open_values, postgres_a_store_opened_with_the_wrong_key_refuses_to_open_values;
+    debug_output_and_errors_hold_no_secret => sqlite_debug_output_and_errors_hold_no_secret, postgres_debug_output_and_errors_hold_no_secret;
+    bad_input_is_a_typed_error => sqlite_bad_input_is_a_typed_error, postgres_bad_input_is_a_typed_error;
 }

@@ -1,12 +1,11 @@
-//! [`InstanceStore`] on SQLite: create, read, list, update, delete (with the instance's tokens
+//! [`InstanceStore`] on both backends: create, read, list, update, delete (with the instance's tokens
 //! and states), and the derived auth mode.
 
 use super::*;
 
-#[tokio::test]
-async fn connector_instances_crud_and_auth_mode() {
-    let dir = TempDir::new().unwrap();
-    let store = open(&db(&dir), k1()).await;
+async fn connector_instances_crud_and_auth_mode<B: Backend>() {
+    let db = B::fresh().await;
+    let store = db.open(k1()).await;
     let a = store
         .create_instance(new_instance("a", AuthTypeId::OauthAuthorizationCode))
         .await
@@ -69,7 +68,22 @@ async fn connector_instances_crud_and_auth_mode() {
     let mut expected = vec!["a".to_string(), "b".to_string(), ears.id.clone()];
     expected.sort();
     assert_eq!(ids, expected);
+}
 
+/// A fresh backend (keep it: dropping it drops the database) and a store on it holding
+/// instances `a` and `b` of these auth types.
+async fn with_a_and_b<B: Backend>(a: AuthTypeId, b: AuthTypeId) -> (B, B::Store) {
+    let db = B::fresh().await;
+    let store = db.open(k1()).await;
+    for (id, auth) in [("a", a), ("b", b)] {
+        store.create_instance(new_instance(id, auth)).await.unwrap();
+    }
+    (db, store)
+}
+
+async fn an_update_replaces_what_it_names_and_access_can_be_revoked<B: Backend>() {
+    let (_db, store) =
+        with_a_and_b::<B>(AuthTypeId::OauthAuthorizationCode, AuthTypeId::Bearer).await;
     let updated = store
         .update_instance(
             "b",
@@ -108,8 +122,11 @@ async fn connector_instances_crud_and_auth_mode() {
             .unwrap_err(),
         StoreError::InstanceNotFound { .. }
     ));
+}
 
-    // Deleting an instance deletes its tokens and states.
+async fn deleting_an_instance_deletes_its_tokens_and_states<B: Backend>() {
+    let (_db, store) =
+        with_a_and_b::<B>(AuthTypeId::Bearer, AuthTypeId::OauthAuthorizationCode).await;
     store.put_shared_token("a", token("s", None)).await.unwrap();
     store
         .put_user_token(&UserTokenKey::oauth("alice", "a"), token("u", None))
@@ -153,4 +170,10 @@ async fn connector_instances_crud_and_auth_mode() {
             .unwrap()
             .is_some()
     );
+}
+
+crate::both! {
+    connector_instances_crud_and_auth_mode => sqlite_connector_instances_crud_and_auth_mode, postgres_connector_instances_crud_and_auth_mode;
+    an_update_replaces_what_it_names_and_access_can_be_revoked => sqlite_an_update_replaces_what_it_names_and_access_can_be_revoked, postgres_an_update_replaces_what_it_names_and_access_can_be_revoked;
+    deleting_an_instance_deletes_its_tokens_and_states => sqlite_deleting_an_instance_deletes_its_tokens_and_states, postgres_deleting_an_instance_deletes_its_tokens_and_states;
 }

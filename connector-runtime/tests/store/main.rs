@@ -4,11 +4,16 @@
 //! bound to their row, migrations, no secret in `Debug` or error output).
 
 mod at_rest;
+mod backend;
 mod instances;
 mod maintenance;
+mod pg;
+mod postgres;
 mod states;
 mod tokens;
 mod users;
+
+use backend::{Backend, PgDb, SqliteDb, TestStore};
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -20,13 +25,12 @@ use connector_runtime::store::crypto::CryptoError;
 use connector_runtime::store::{
     CleanupPolicy, ExposeSecret, InstanceStore, InstanceUpdate, KEY_PREFIX, Keyring, Maintenance,
     NewConnectorInstance, NewOAuthState, OAuthStateStore, STATE_TTL, SecretString, SqliteStore,
-    SqliteUserStore, StoreError, Timestamp, TokenData, TokenId, TokenScope, TokenStore,
-    TokenUpdate, UserStore, UserTokenKey, key_sha256,
+    StoreError, Timestamp, TokenData, TokenId, TokenScope, TokenStore, TokenUpdate, UserStore,
+    UserTokenKey, key_sha256,
 };
 use connector_runtime::{ActionError, ErrorClass, Secrets};
 use connector_spec::{AuthMode, AuthTypeId};
 use serde_json::json;
-use sqlx::Row;
 use tempfile::TempDir;
 
 const CANARY_ACCESS: &str = "canary-access-7f3a9c";
@@ -50,14 +54,6 @@ fn ring(spec: &str) -> Keyring {
 
 fn k1() -> Keyring {
     ring(&format!("k1:{}", key(1)))
-}
-
-fn db(dir: &TempDir) -> PathBuf {
-    dir.path().join("store").join("connector.db")
-}
-
-async fn open(path: &Path, keys: Keyring) -> SqliteStore {
-    SqliteStore::open(path, keys).await.unwrap()
 }
 
 fn token(access: &str, refresh: Option<&str>) -> TokenData {
@@ -103,7 +99,7 @@ fn verifier() -> SecretString {
 }
 
 /// Write one of every sealed value, with canaries.
-async fn fill(store: &SqliteStore) {
+async fn fill(store: &impl TestStore) {
     store
         .put_shared_token("c1", token(CANARY_ACCESS, Some(CANARY_REFRESH)))
         .await
@@ -135,12 +131,6 @@ async fn fill(store: &SqliteStore) {
         .unwrap();
 }
 
-async fn raw_pool(path: &Path) -> sqlx::SqlitePool {
-    sqlx::SqlitePool::connect_with(sqlx::sqlite::SqliteConnectOptions::new().filename(path))
-        .await
-        .unwrap()
-}
-
 fn files_of(path: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     let mut out = Vec::new();
     for suffix in ["", "-wal", "-shm"] {
@@ -152,16 +142,26 @@ fn files_of(path: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     out
 }
 
-fn assert_no_canary(files: &[(PathBuf, Vec<u8>)]) {
-    for (p, bytes) in files {
+fn assert_no_canary(places: &[(String, Vec<u8>)]) {
+    for (p, bytes) in places {
         for c in CANARIES {
             // The distinctive middle of each canary, so a prefix match cannot hide it.
             let needle = &c.as_bytes()[7..];
             assert!(
                 !bytes.windows(needle.len()).any(|w| w == needle),
-                "{} holds `{c}` in plaintext",
-                p.display()
+                "{p} holds `{c}` in plaintext"
             );
         }
     }
+}
+
+/// `err` is a version conflict: `expected` was passed, `actual` is stored.
+fn assert_version_conflict(err: StoreError, expected: u64, actual: u64) {
+    assert!(
+        matches!(
+            err,
+            StoreError::VersionConflict { expected: e, actual: a, .. } if (e, a) == (expected, actual)
+        ),
+        "{err}"
+    );
 }

@@ -1,63 +1,46 @@
-//! [`Maintenance`] on SQLite: key rotation (all or nothing), cleanup of expired states and
+//! [`Maintenance`] on both backends: key rotation (all or nothing), cleanup of expired states and
 //! stale per-user tokens, the periodic cleanup task, key usage.
 
 use super::*;
 
-async fn key_ids_on_disk(path: &Path) -> Vec<String> {
-    let pool = raw_pool(path).await;
-    let mut blobs: Vec<Vec<u8>> = Vec::new();
+async fn key_ids_at_rest<B: Backend>(db: &B) -> Vec<String> {
+    let mut blobs = Vec::new();
     for sql in [
         "SELECT access_token FROM tokens",
         "SELECT refresh_token FROM tokens WHERE refresh_token IS NOT NULL",
         "SELECT pkce_verifier FROM oauth_states WHERE pkce_verifier IS NOT NULL",
         "SELECT secrets FROM connector_instances",
     ] {
-        for row in sqlx::query(sql).fetch_all(&pool).await.unwrap() {
-            blobs.push(row.get(0));
-        }
+        blobs.extend(db.raw_blobs(sql, &[]).await.into_iter().flatten());
     }
-    pool.close().await;
     blobs
         .iter()
         .map(|b| Keyring::sealed_key_id(b).unwrap().to_string())
         .collect()
 }
 
-async fn counts(path: &Path) -> (i64, i64, i64) {
-    let pool = raw_pool(path).await;
-    let mut c = Vec::new();
-    for sql in [
-        "SELECT COUNT(*) FROM tokens",
-        "SELECT COUNT(*) FROM oauth_states",
-        "SELECT COUNT(*) FROM connector_instances",
-    ] {
-        c.push(
-            sqlx::query_scalar::<_, i64>(sql)
-                .fetch_one(&pool)
-                .await
-                .unwrap(),
-        );
-    }
-    pool.close().await;
-    (c[0], c[1], c[2])
+async fn counts<B: Backend>(db: &B) -> (i64, i64, i64) {
+    (
+        db.raw_int("SELECT COUNT(*) FROM tokens").await,
+        db.raw_int("SELECT COUNT(*) FROM oauth_states").await,
+        db.raw_int("SELECT COUNT(*) FROM connector_instances").await,
+    )
 }
 
-#[tokio::test]
-async fn rotation_reseals_everything_under_the_new_key() {
-    let dir = TempDir::new().unwrap();
-    let path = db(&dir);
-    let store = open(&path, k1()).await;
+async fn rotation_reseals_everything_under_the_new_key<B: Backend>() {
+    let db = B::fresh().await;
+    let store = db.open(k1()).await;
     fill(&store).await;
     store.close().await;
-    let before = counts(&path).await;
+    let before = counts(&db).await;
     assert_eq!(before, (3, 1, 1));
-    let ids = key_ids_on_disk(&path).await;
+    let ids = key_ids_at_rest(&db).await;
     assert_eq!(ids.len(), 8);
     assert!(ids.iter().all(|i| i == "k1"));
 
     // The operator puts the new key first, keeps the old one, and rotates.
     let both = ring(&format!("k2:{},k1:{}", key(2), key(1)));
-    let store = open(&path, both).await;
+    let store = db.open(both).await;
     let report = store.rotate_keys().await.unwrap();
     assert_eq!(
         (
@@ -69,11 +52,11 @@ async fn rotation_reseals_everything_under_the_new_key() {
         (3, 1, 1, 8)
     );
     store.close().await;
-    assert!(key_ids_on_disk(&path).await.iter().all(|i| i == "k2"));
-    assert_eq!(counts(&path).await, before);
+    assert!(key_ids_at_rest(&db).await.iter().all(|i| i == "k2"));
+    assert_eq!(counts(&db).await, before);
 
     // The old key removed: every record still opens.
-    let store = open(&path, ring(&format!("k2:{}", key(2)))).await;
+    let store = db.open(ring(&format!("k2:{}", key(2)))).await;
     let s = store.get_shared_token("c1").await.unwrap().unwrap();
     assert_eq!(s.access_token.expose_secret(), CANARY_ACCESS);
     assert_eq!(s.refresh_token.unwrap().expose_secret(), CANARY_REFRESH);
@@ -91,43 +74,46 @@ async fn rotation_reseals_everything_under_the_new_key() {
     }
     let inst = store.get_instance("c1").await.unwrap().unwrap();
     assert_eq!(inst.secrets.get_str("clientSecret"), Some(CANARY_SECRET));
-    let pool = raw_pool(&path).await;
-    let state: String = sqlx::query_scalar("SELECT state FROM oauth_states")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+    let state = db.raw_text("SELECT state FROM oauth_states").await;
     let st = store
         .consume_state(&state, "alice", Timestamp::now())
         .await
         .unwrap();
     assert_eq!(st.pkce_verifier.expose_secret(), CANARY_VERIFIER);
-    assert_no_canary(&files_of(&path));
+    assert_no_canary(&db.at_rest().await);
 }
 
-#[tokio::test]
-async fn rotation_without_the_old_key_changes_nothing() {
-    let dir = TempDir::new().unwrap();
-    let path = db(&dir);
-    let store = open(&path, k1()).await;
+async fn rotation_without_the_old_key_changes_nothing<B: Backend>() {
+    let db = B::fresh().await;
+    let store = db.open(k1()).await;
     fill(&store).await;
     store.close().await;
-    // The old key forgotten: the rotation fails as a whole and the data stays under k1.
-    let store = open(&path, ring(&format!("k2:{}", key(2)))).await;
-    let err = store.rotate_keys().await.unwrap_err();
-    assert!(
-        matches!(err, StoreError::Crypto(CryptoError::UnknownKey { .. })),
-        "{err}"
-    );
-    store.close().await;
-    assert!(key_ids_on_disk(&path).await.iter().all(|i| i == "k1"));
-    let store = open(&path, k1()).await;
+    // The old key forgotten: the rotation fails as a whole and the data stays under k1. A
+    // shared database refuses such a keyring at once (its key check is under k1).
+    let k2_only = ring(&format!("k2:{}", key(2)));
+    if B::SHARED {
+        let err = db.try_open(k2_only).await.unwrap_err();
+        assert!(
+            matches!(err, StoreError::KeyMismatch { ref key_id } if key_id == "k1"),
+            "{err}"
+        );
+    } else {
+        let store = db.open(k2_only).await;
+        let err = store.rotate_keys().await.unwrap_err();
+        assert!(
+            matches!(err, StoreError::Crypto(CryptoError::UnknownKey { .. })),
+            "{err}"
+        );
+        store.close().await;
+    }
+    assert!(key_ids_at_rest(&db).await.iter().all(|i| i == "k1"));
+    let store = db.open(k1()).await;
     assert!(store.get_shared_token("c1").await.unwrap().is_some());
 }
 
-#[tokio::test]
-async fn cleanup_deletes_exactly_expired_states_and_stale_user_tokens() {
-    let dir = TempDir::new().unwrap();
-    let store = open(&db(&dir), k1()).await;
+async fn cleanup_deletes_exactly_expired_states_and_stale_user_tokens<B: Backend>() {
+    let db = B::fresh().await;
+    let store = db.open(k1()).await;
     let t0 = Timestamp::now();
     let short = store
         .insert_state(NewOAuthState::new("c1", "alice", verifier(), t0))
@@ -201,10 +187,9 @@ async fn cleanup_deletes_exactly_expired_states_and_stale_user_tokens() {
     assert!(store.get_shared_token("c1").await.unwrap().is_some());
 }
 
-#[tokio::test]
-async fn periodic_cleanup_task_runs_and_stops_on_cancel() {
-    let dir = TempDir::new().unwrap();
-    let store = Arc::new(open(&db(&dir), k1()).await);
+async fn periodic_cleanup_task_runs_and_stops_on_cancel<B: Backend>() {
+    let db = B::fresh().await;
+    let store = Arc::new(db.open(k1()).await);
     let mut new = NewOAuthState::new("c1", "alice", verifier(), Timestamp(1_000));
     new.expires_at = Timestamp(2_000);
     let expired = store.insert_state(new).await.unwrap();
@@ -233,11 +218,10 @@ async fn periodic_cleanup_task_runs_and_stops_on_cancel() {
     handle.await.unwrap();
 }
 
-#[tokio::test]
-async fn cleanup_deletes_audit_events_past_the_retention_and_keeps_the_rest() {
-    use connector_runtime::store::{AuditEvent, AuditFilter, AuditStore};
-    let dir = TempDir::new().unwrap();
-    let store = open(&db(&dir), k1()).await;
+async fn cleanup_deletes_audit_events_past_the_retention_and_keeps_the_rest<B: Backend>() {
+    use connector_runtime::store::{AuditEvent, AuditFilter};
+    let db = B::fresh().await;
+    let store = db.open(k1()).await;
     let day = Duration::from_secs(24 * 60 * 60);
     let t0 = Timestamp(1_000_000_000_000);
     for (op, at) in [("old", t0), ("recent", t0.plus(day * 20))] {
@@ -261,4 +245,12 @@ async fn cleanup_deletes_audit_events_past_the_retention_and_keeps_the_rest() {
         .unwrap();
     let ops: Vec<_> = left.events.iter().map(|e| e.operation.as_str()).collect();
     assert_eq!(ops, vec!["recent"]);
+}
+
+crate::both! {
+    rotation_reseals_everything_under_the_new_key => sqlite_rotation_reseals_everything_under_the_new_key, postgres_rotation_reseals_everything_under_the_new_key;
+    rotation_without_the_old_key_changes_nothing => sqlite_rotation_without_the_old_key_changes_nothing, postgres_rotation_without_the_old_key_changes_nothing;
+    cleanup_deletes_exactly_expired_states_and_stale_user_tokens => sqlite_cleanup_deletes_exactly_expired_states_and_stale_user_tokens, postgres_cleanup_deletes_exactly_expired_states_and_stale_user_tokens;
+    periodic_cleanup_task_runs_and_stops_on_cancel => sqlite_periodic_cleanup_task_runs_and_stops_on_cancel, postgres_periodic_cleanup_task_runs_and_stops_on_cancel;
+    cleanup_deletes_audit_events_past_the_retention_and_keeps_the_rest => sqlite_cleanup_deletes_audit_events_past_the_retention_and_keeps_the_rest, postgres_cleanup_deletes_audit_events_past_the_retention_and_keeps_the_rest;
 }

@@ -1,12 +1,11 @@
-//! [`OAuthStateStore`] on SQLite: round trip, every refusal of `consume_state`, one winner of
+//! [`OAuthStateStore`] on both backends: round trip, every refusal of `consume_state`, one winner of
 //! concurrent callbacks, owner-only cancel.
 
 use super::*;
 
-#[tokio::test]
-async fn oauth_state_round_trip_and_every_refusal() {
-    let dir = TempDir::new().unwrap();
-    let store = open(&db(&dir), k1()).await;
+async fn oauth_state_round_trip_and_every_refusal<B: Backend>() {
+    let db = B::fresh().await;
+    let store = db.open(k1()).await;
     let now = Timestamp::now();
     let mut new = NewOAuthState::new("c1", "alice", verifier(), now);
     new.tenant = Some("acme".into());
@@ -70,20 +69,18 @@ async fn oauth_state_round_trip_and_every_refusal() {
     assert_eq!(e.code, "state_already_used");
 
     // A consumed state no longer holds its verifier on disk.
-    let pool = raw_pool(store.path()).await;
-    let v: Option<Vec<u8>> =
-        sqlx::query_scalar("SELECT pkce_verifier FROM oauth_states WHERE state = ?")
-            .bind(&rec.state)
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-    assert!(v.is_none());
+    let v = db
+        .raw_blobs(
+            "SELECT pkce_verifier FROM oauth_states WHERE state = $1",
+            &[&rec.state],
+        )
+        .await;
+    assert_eq!(v, vec![None]);
 }
 
-#[tokio::test]
-async fn concurrent_callbacks_consume_a_state_once() {
-    let dir = TempDir::new().unwrap();
-    let store = Arc::new(open(&db(&dir), k1()).await);
+async fn concurrent_callbacks_consume_a_state_once<B: Backend>() {
+    let db = B::fresh().await;
+    let store = Arc::new(db.open(k1()).await);
     let now = Timestamp::now();
     let rec = store
         .insert_state(NewOAuthState::new("c1", "alice", verifier(), now))
@@ -108,10 +105,9 @@ async fn concurrent_callbacks_consume_a_state_once() {
     assert_eq!(ok, 1);
 }
 
-#[tokio::test]
-async fn cancel_is_owner_only_and_repeatable() {
-    let dir = TempDir::new().unwrap();
-    let store = open(&db(&dir), k1()).await;
+async fn cancel_is_owner_only_and_repeatable<B: Backend>() {
+    let db = B::fresh().await;
+    let store = db.open(k1()).await;
     let rec = store
         .insert_state(NewOAuthState::new(
             "c1",
@@ -135,4 +131,10 @@ async fn cancel_is_owner_only_and_repeatable() {
             .unwrap_err(),
         StoreError::StateNotFound
     ));
+}
+
+crate::both! {
+    oauth_state_round_trip_and_every_refusal => sqlite_oauth_state_round_trip_and_every_refusal, postgres_oauth_state_round_trip_and_every_refusal;
+    concurrent_callbacks_consume_a_state_once => sqlite_concurrent_callbacks_consume_a_state_once, postgres_concurrent_callbacks_consume_a_state_once;
+    cancel_is_owner_only_and_repeatable => sqlite_cancel_is_owner_only_and_repeatable, postgres_cancel_is_owner_only_and_repeatable;
 }

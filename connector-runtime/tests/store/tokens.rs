@@ -1,12 +1,11 @@
-//! [`TokenStore`] on SQLite: shared and per-user round trips, scope and ownership refusals,
+//! [`TokenStore`] on both backends: shared and per-user round trips, scope and ownership refusals,
 //! versions, and a second handle seeing writes at once.
 
 use super::*;
 
-#[tokio::test]
-async fn shared_token_round_trip_replace_and_refresh() {
-    let dir = TempDir::new().unwrap();
-    let store = open(&db(&dir), k1()).await;
+async fn shared_token_round_trip_replace_and_refresh<B: Backend>() {
+    let db = B::fresh().await;
+    let store = db.open(k1()).await;
     assert!(store.get_shared_token("c1").await.unwrap().is_none());
 
     let t = store
@@ -58,17 +57,7 @@ async fn shared_token_round_trip_replace_and_refresh() {
         .update_shared_token(&t.id, Some(1), refresh_update("access-3", Some("r3")))
         .await
         .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            StoreError::VersionConflict {
-                expected: 1,
-                actual: 2,
-                ..
-            }
-        ),
-        "{err}"
-    );
+    assert_version_conflict(err, 1, 2);
     let now = store.get_shared_token("c1").await.unwrap().unwrap();
     assert_eq!(now.access_token.expose_secret(), "access-2");
 
@@ -90,10 +79,9 @@ async fn shared_token_round_trip_replace_and_refresh() {
     assert!(store.get_shared_token("c1").await.unwrap().is_none());
 }
 
-#[tokio::test]
-async fn per_user_tokens_are_keyed_by_user_connector_and_credential_type() {
-    let dir = TempDir::new().unwrap();
-    let store = open(&db(&dir), k1()).await;
+async fn per_user_tokens_are_keyed_by_user_connector_and_credential_type<B: Backend>() {
+    let db = B::fresh().await;
+    let store = db.open(k1()).await;
     let alice = UserTokenKey::oauth("alice", "c1");
     let alice_other = UserTokenKey {
         credential_type: "calendar".into(),
@@ -175,23 +163,8 @@ async fn per_user_tokens_are_keyed_by_user_connector_and_credential_type() {
     assert!(!store.delete_user_token("bob", &b.id).await.unwrap());
 }
 
-#[tokio::test]
-async fn token_ids_carry_their_scope_and_each_api_refuses_the_other() {
-    let dir = TempDir::new().unwrap();
-    let store = open(&db(&dir), k1()).await;
-    let shared = store
-        .put_shared_token("c1", token("s", None))
-        .await
-        .unwrap();
-    let user = store
-        .put_user_token(&UserTokenKey::oauth("alice", "c1"), token("u", None))
-        .await
-        .unwrap();
-
-    // Parse/print round trip.
-    for id in [&shared.id, &user.id] {
-        assert_eq!(&TokenId::from_str(&id.to_string()).unwrap(), id);
-    }
+#[test]
+fn a_malformed_token_id_is_refused() {
     for bad in [
         "",
         "c1",
@@ -206,13 +179,34 @@ async fn token_ids_carry_their_scope_and_each_api_refuses_the_other() {
             "{bad}: {err}"
         );
     }
+}
 
-    let wrong = |e: StoreError, expected: TokenScope| match e {
+fn assert_wrong_scope(e: StoreError, expected: TokenScope) {
+    match e {
         StoreError::WrongScope {
             expected: x, found, ..
         } => assert!(x == expected && found != expected),
         other => panic!("expected WrongScope, got {other}"),
-    };
+    }
+}
+
+async fn token_ids_carry_their_scope_and_each_api_refuses_the_other<B: Backend>() {
+    let db = B::fresh().await;
+    let store = db.open(k1()).await;
+    let shared = store
+        .put_shared_token("c1", token("s", None))
+        .await
+        .unwrap();
+    let user = store
+        .put_user_token(&UserTokenKey::oauth("alice", "c1"), token("u", None))
+        .await
+        .unwrap();
+
+    // Parse/print round trip.
+    for id in [&shared.id, &user.id] {
+        assert_eq!(&TokenId::from_str(&id.to_string()).unwrap(), id);
+    }
+    let wrong = assert_wrong_scope;
     // A shared id on the per-user API.
     let s = &shared.id;
     wrong(
@@ -272,8 +266,15 @@ async fn token_ids_carry_their_scope_and_each_api_refuses_the_other() {
         .unwrap()
         .unwrap();
     assert_eq!((u.version, u.access_token.expose_secret()), (1, "u"));
+}
 
-    // As an ActionError: a user error with a stable code.
+async fn a_scope_mismatch_is_a_user_error<B: Backend>() {
+    let db = B::fresh().await;
+    let store = db.open(k1()).await;
+    let u = store
+        .put_user_token(&UserTokenKey::oauth("alice", "c1"), token("u", None))
+        .await
+        .unwrap();
     let e: ActionError = store
         .get_shared_token_by_id(&u.id)
         .await
@@ -285,10 +286,9 @@ async fn token_ids_carry_their_scope_and_each_api_refuses_the_other() {
     );
 }
 
-#[tokio::test]
-async fn another_users_token_is_refused() {
-    let dir = TempDir::new().unwrap();
-    let store = open(&db(&dir), k1()).await;
+async fn another_users_token_is_refused<B: Backend>() {
+    let db = B::fresh().await;
+    let store = db.open(k1()).await;
     let a = store
         .put_user_token(
             &UserTokenKey::oauth("alice", "c1"),
@@ -347,12 +347,10 @@ async fn another_users_token_is_refused() {
     ));
 }
 
-#[tokio::test]
-async fn writes_are_visible_to_a_second_process_handle_at_once() {
-    let dir = TempDir::new().unwrap();
-    let path = db(&dir);
-    let writer = open(&path, k1()).await;
-    let reader = open(&path, k1()).await;
+async fn writes_are_visible_to_a_second_process_handle_at_once<B: Backend>() {
+    let db = B::fresh().await;
+    let writer = db.open(k1()).await;
+    let reader = db.open(k1()).await;
     let t = writer
         .put_user_token(&UserTokenKey::oauth("alice", "c1"), token("a1", Some("r1")))
         .await
@@ -371,10 +369,11 @@ async fn writes_are_visible_to_a_second_process_handle_at_once() {
     assert_eq!(seen.version, 2);
 }
 
-#[tokio::test]
-async fn a_failed_refresh_is_recorded_without_a_new_version_and_cleared_by_the_next_write() {
-    let dir = TempDir::new().unwrap();
-    let store = open(&db(&dir), k1()).await;
+async fn a_failed_refresh_is_recorded_without_a_new_version_and_cleared_by_the_next_write<
+    B: Backend,
+>() {
+    let db = B::fresh().await;
+    let store = db.open(k1()).await;
     let key = UserTokenKey::oauth("alice", "c1");
     let t = store
         .put_user_token(&key, token("a1", Some("r1")))
@@ -415,4 +414,14 @@ async fn a_failed_refresh_is_recorded_without_a_new_version_and_cleared_by_the_n
     store.record_refresh_failure(&shared.id, at).await.unwrap();
     let shared = store.get_shared_token("c1").await.unwrap().unwrap();
     assert_eq!(shared.refresh_failed_at, Some(at));
+}
+
+crate::both! {
+    a_scope_mismatch_is_a_user_error => sqlite_a_scope_mismatch_is_a_user_error, postgres_a_scope_mismatch_is_a_user_error;
+    shared_token_round_trip_replace_and_refresh => sqlite_shared_token_round_trip_replace_and_refresh, postgres_shared_token_round_trip_replace_and_refresh;
+    per_user_tokens_are_keyed_by_user_connector_and_credential_type => sqlite_per_user_tokens_are_keyed_by_user_connector_and_credential_type, postgres_per_user_tokens_are_keyed_by_user_connector_and_credential_type;
+    token_ids_carry_their_scope_and_each_api_refuses_the_other => sqlite_token_ids_carry_their_scope_and_each_api_refuses_the_other, postgres_token_ids_carry_their_scope_and_each_api_refuses_the_other;
+    another_users_token_is_refused => sqlite_another_users_token_is_refused, postgres_another_users_token_is_refused;
+    writes_are_visible_to_a_second_process_handle_at_once => sqlite_writes_are_visible_to_a_second_process_handle_at_once, postgres_writes_are_visible_to_a_second_process_handle_at_once;
+    a_failed_refresh_is_recorded_without_a_new_version_and_cleared_by_the_next_write => sqlite_a_failed_refresh_is_recorded_without_a_new_version_and_cleared_by_the_next_write, postgres_a_failed_refresh_is_recorded_without_a_new_version_and_cleared_by_the_next_write;
 }

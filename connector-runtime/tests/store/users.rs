@@ -1,4 +1,4 @@
-//! [`UserStore`] on SQLite: users with a role and the SHA-256 of their API key, the key shown
+//! [`UserStore`] on both backends: users with a role and the SHA-256 of their API key, the key shown
 //! once; typed refusals; the table shared with the other stores in one file, no keyring
 //! needed, and a users table written before the store owned it read as it is.
 
@@ -8,14 +8,9 @@ use connector_runtime::store::{ApiKey, parse_key_lifetime};
 
 use super::*;
 
-async fn users_only(path: &Path) -> SqliteUserStore {
-    SqliteUserStore::open(path).await.unwrap()
-}
-
-#[tokio::test]
-async fn users_are_added_authenticated_by_key_and_listed_by_name() {
-    let dir = TempDir::new().unwrap();
-    let users = users_only(&db(&dir)).await;
+async fn users_are_added_authenticated_by_key_and_listed_by_name<B: Backend>() {
+    let db = B::fresh().await;
+    let users = db.users_only().await;
     let (zoe, zoe_key) = users.add_user("zoe", false, None).await.unwrap();
     let (al, al_key) = users.add_user("al.ice@example", true, None).await.unwrap();
     assert!(al.admin && !zoe.admin);
@@ -53,10 +48,9 @@ async fn users_are_added_authenticated_by_key_and_listed_by_name() {
     users.ping().await.unwrap();
 }
 
-#[tokio::test]
-async fn a_key_that_is_not_one_finds_no_user() {
-    let dir = TempDir::new().unwrap();
-    let users = users_only(&db(&dir)).await;
+async fn a_key_that_is_not_one_finds_no_user<B: Backend>() {
+    let db = B::fresh().await;
+    let users = db.users_only().await;
     let (_, key) = users.add_user("alice", false, None).await.unwrap();
     let key = key.key.expose_secret().to_string();
     let mut flipped = key.clone().into_bytes();
@@ -73,10 +67,9 @@ async fn a_key_that_is_not_one_finds_no_user() {
     assert_eq!(users.authenticate(&stored).await.unwrap(), None);
 }
 
-#[tokio::test]
-async fn a_taken_or_malformed_name_is_a_typed_error() {
-    let dir = TempDir::new().unwrap();
-    let users = users_only(&db(&dir)).await;
+async fn a_taken_or_malformed_name_is_a_typed_error<B: Backend>() {
+    let db = B::fresh().await;
+    let users = db.users_only().await;
     users.add_user("alice", false, None).await.unwrap();
     let err = users.add_user("alice", true, None).await.unwrap_err();
     assert!(
@@ -107,45 +100,34 @@ async fn a_taken_or_malformed_name_is_a_typed_error() {
     );
 }
 
-#[tokio::test]
-async fn only_the_hash_of_a_key_is_stored_and_debug_shows_no_key() {
-    let dir = TempDir::new().unwrap();
-    let path = db(&dir);
-    let users = users_only(&path).await;
+async fn only_the_hash_of_a_key_is_stored_and_debug_shows_no_key<B: Backend>() {
+    let db = B::fresh().await;
+    let users = db.users_only().await;
     let (user, key) = users.add_user("alice", false, None).await.unwrap();
     let plain = key.key.expose_secret().to_string();
     assert!(!format!("{key:?}").contains(&plain), "{key:?}");
     assert_eq!(key.sha256, hex::encode(Sha256::digest(plain.as_bytes())));
-    users.close().await;
-    let pool = raw_pool(&path).await;
-    let row = sqlx::query("SELECT user_id, key_sha256 FROM server_user_keys")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    assert_eq!(row.get::<String, _>("user_id"), user.id);
-    assert_eq!(row.get::<String, _>("key_sha256"), key.sha256);
-    pool.close().await;
+    let user_id = db.raw_text("SELECT user_id FROM server_user_keys").await;
+    let stored = db.raw_text("SELECT key_sha256 FROM server_user_keys").await;
+    assert_eq!((user_id, stored), (user.id, key.sha256));
     let raw_key = &plain[KEY_PREFIX.len()..];
-    for (file, bytes) in files_of(&path) {
+    for (place, bytes) in db.at_rest().await {
         assert!(
             !bytes
                 .windows(raw_key.len())
                 .any(|w| w == raw_key.as_bytes()),
-            "the key is in {}",
-            file.display()
+            "the key is in {place}"
         );
     }
 }
 
-#[tokio::test]
-async fn users_share_the_file_with_the_other_stores_and_need_no_keyring() {
-    let dir = TempDir::new().unwrap();
-    let path = db(&dir);
+async fn users_share_the_file_with_the_other_stores_and_need_no_keyring<B: Backend>() {
+    let db = B::fresh().await;
     // `connector users add` opens the file with no keyring configured.
-    let users = users_only(&path).await;
+    let users = db.users_only().await;
     let (alice, key) = users.add_user("alice", true, None).await.unwrap();
-    users.close().await;
-    let store = open(&path, k1()).await;
+    drop(users);
+    let store = db.open(k1()).await;
     let stores = store.stores();
     assert_eq!(
         stores
@@ -156,16 +138,9 @@ async fn users_share_the_file_with_the_other_stores_and_need_no_keyring() {
         Some(alice)
     );
     stores.users.add_user("bob", false, None).await.unwrap();
-    assert_eq!(
-        store.schema_version().await.unwrap(),
-        connector_runtime::store::sqlite::MIGRATIONS
-            .last()
-            .unwrap()
-            .0,
-        "named keys are migration 2, applied by whichever opens the file first"
-    );
     store.close().await;
-    let names: Vec<String> = users_only(&path)
+    let names: Vec<String> = db
+        .users_only()
         .await
         .list_users()
         .await
@@ -177,14 +152,14 @@ async fn users_share_the_file_with_the_other_stores_and_need_no_keyring() {
 }
 
 #[tokio::test]
-async fn a_users_table_written_before_the_move_is_read_as_it_is() {
-    let dir = TempDir::new().unwrap();
-    let path = db(&dir);
+async fn sqlite_a_users_table_written_before_the_move_is_read_as_it_is() {
+    let db = SqliteDb::fresh().await;
+    let path = db.path();
     // The table and a row exactly as the server wrote them before the store owned users (an
     // empty file is an empty SQLite database).
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     std::fs::write(&path, b"").unwrap();
-    let pool = raw_pool(&path).await;
+    let pool = db.raw_pool().await;
     sqlx::raw_sql(
         "CREATE TABLE server_users (
             id         TEXT PRIMARY KEY NOT NULL,
@@ -204,7 +179,7 @@ async fn a_users_table_written_before_the_move_is_read_as_it_is() {
         .await
         .unwrap();
     pool.close().await;
-    let store = open(&path, k1()).await;
+    let store = db.open(k1()).await;
     let found = store.users().authenticate(old_key).await.unwrap().unwrap();
     assert_eq!(
         (found.id.as_str(), found.name.as_str(), found.admin),
@@ -232,14 +207,13 @@ fn key_of(k: &ApiKey) -> String {
     k.key.expose_secret().to_string()
 }
 
-async fn who(users: &SqliteUserStore, key: &str) -> Option<String> {
+async fn who(users: &Arc<dyn UserStore>, key: &str) -> Option<String> {
     users.authenticate(key).await.unwrap().map(|u| u.name)
 }
 
-#[tokio::test]
-async fn a_user_holds_several_named_keys_listed_without_key_or_hash() {
-    let dir = TempDir::new().unwrap();
-    let users = users_only(&db(&dir)).await;
+async fn a_user_holds_several_named_keys_listed_without_key_or_hash<B: Backend>() {
+    let db = B::fresh().await;
+    let users = db.users_only().await;
     let (_, first) = users.add_user("alice", false, None).await.unwrap();
     let ci = users.add_key("alice", "ci", None).await.unwrap();
     assert_eq!(who(&users, &key_of(&first)).await.as_deref(), Some("alice"));
@@ -288,10 +262,9 @@ async fn a_user_holds_several_named_keys_listed_without_key_or_hash() {
     assert!(matches!(err, StoreError::KeyNotFound { .. }), "{err}");
 }
 
-#[tokio::test]
-async fn a_rotated_key_is_refused_at_once_and_its_successor_works() {
-    let dir = TempDir::new().unwrap();
-    let users = users_only(&db(&dir)).await;
+async fn a_rotated_key_is_refused_at_once_and_its_successor_works<B: Backend>() {
+    let db = B::fresh().await;
+    let users = db.users_only().await;
     let (_, old) = users.add_user("alice", false, None).await.unwrap();
     let new = users.rotate_key("alice", "default", None).await.unwrap();
     assert_eq!(who(&users, &key_of(&old)).await, None);
@@ -305,10 +278,9 @@ async fn a_rotated_key_is_refused_at_once_and_its_successor_works() {
     );
 }
 
-#[tokio::test]
-async fn a_disabled_user_is_refused_until_enabled() {
-    let dir = TempDir::new().unwrap();
-    let users = users_only(&db(&dir)).await;
+async fn a_disabled_user_is_refused_until_enabled<B: Backend>() {
+    let db = B::fresh().await;
+    let users = db.users_only().await;
     let (_, key) = users.add_user("alice", false, None).await.unwrap();
     assert!(users.set_disabled("alice", true).await.unwrap().disabled);
     assert_eq!(who(&users, &key_of(&key)).await, None);
@@ -319,10 +291,9 @@ async fn a_disabled_user_is_refused_until_enabled() {
     assert!(matches!(err, StoreError::UserNotFound { .. }), "{err}");
 }
 
-#[tokio::test]
-async fn an_expired_key_is_refused_and_one_not_yet_expired_works() {
-    let dir = TempDir::new().unwrap();
-    let users = users_only(&db(&dir)).await;
+async fn an_expired_key_is_refused_and_one_not_yet_expired_works<B: Backend>() {
+    let db = B::fresh().await;
+    let users = db.users_only().await;
     let past = Timestamp::now().minus(Duration::from_millis(1));
     let future = Timestamp::now().plus(Duration::from_secs(3600));
     let (_, expired) = users.add_user("alice", false, Some(past)).await.unwrap();
@@ -334,11 +305,9 @@ async fn an_expired_key_is_refused_and_one_not_yet_expired_works() {
     assert_eq!(keys[1].expires_at, Some(future));
 }
 
-#[tokio::test]
-async fn last_use_is_written_at_most_once_a_minute() {
-    let dir = TempDir::new().unwrap();
-    let path = db(&dir);
-    let users = users_only(&path).await;
+async fn last_use_is_written_at_most_once_a_minute<B: Backend>() {
+    let db = B::fresh().await;
+    let users = db.users_only().await;
     let (_, key) = users.add_user("alice", false, None).await.unwrap();
     assert_eq!(
         users.list_keys("alice").await.unwrap()[0].last_used_at,
@@ -351,15 +320,14 @@ async fn last_use_is_written_at_most_once_a_minute() {
         .unwrap();
     assert!(first >= before, "{first:?}");
     let set_last_used = |ms: i64| {
-        let path = path.clone();
+        let db = &db;
         async move {
-            let pool = raw_pool(&path).await;
-            sqlx::query("UPDATE server_user_keys SET last_used_at = ?")
-                .bind(ms)
-                .execute(&pool)
-                .await
-                .unwrap();
-            pool.close().await;
+            let ms = ms.to_string();
+            db.raw_exec(
+                "UPDATE server_user_keys SET last_used_at = CAST($1 AS BIGINT)",
+                &[&ms],
+            )
+            .await;
         }
     };
     let recent = Timestamp::now().minus(Duration::from_secs(30));
@@ -379,10 +347,9 @@ async fn last_use_is_written_at_most_once_a_minute() {
     assert!(touched > old.plus(Duration::from_secs(60)), "{touched:?}");
 }
 
-#[tokio::test]
-async fn removing_a_user_deletes_their_keys_and_per_user_tokens_only() {
-    let dir = TempDir::new().unwrap();
-    let store = open(&db(&dir), k1()).await;
+async fn removing_a_user_deletes_their_keys_and_per_user_tokens_only<B: Backend>() {
+    let db = B::fresh().await;
+    let store = db.open(k1()).await;
     let users = store.users();
     let (alice, key) = users.add_user("alice", false, None).await.unwrap();
     let (bob, _) = users.add_user("bob", false, None).await.unwrap();
@@ -465,4 +432,18 @@ fn key_lifetimes_are_a_number_and_a_unit_within_3650_days() {
             "{err}"
         );
     }
+}
+
+crate::both! {
+    users_are_added_authenticated_by_key_and_listed_by_name => sqlite_users_are_added_authenticated_by_key_and_listed_by_name, postgres_users_are_added_authenticated_by_key_and_listed_by_name;
+    a_key_that_is_not_one_finds_no_user => sqlite_a_key_that_is_not_one_finds_no_user, postgres_a_key_that_is_not_one_finds_no_user;
+    a_taken_or_malformed_name_is_a_typed_error => sqlite_a_taken_or_malformed_name_is_a_typed_error, postgres_a_taken_or_malformed_name_is_a_typed_error;
+    only_the_hash_of_a_key_is_stored_and_debug_shows_no_key => sqlite_only_the_hash_of_a_key_is_stored_and_debug_shows_no_key, postgres_only_the_hash_of_a_key_is_stored_and_debug_shows_no_key;
+    users_share_the_file_with_the_other_stores_and_need_no_keyring => sqlite_users_share_the_file_with_the_other_stores_and_need_no_keyring, postgres_users_share_the_file_with_the_other_stores_and_need_no_keyring;
+    a_user_holds_several_named_keys_listed_without_key_or_hash => sqlite_a_user_holds_several_named_keys_listed_without_key_or_hash, postgres_a_user_holds_several_named_keys_listed_without_key_or_hash;
+    a_rotated_key_is_refused_at_once_and_its_successor_works => sqlite_a_rotated_key_is_refused_at_once_and_its_successor_works, postgres_a_rotated_key_is_refused_at_once_and_its_successor_works;
+    a_disabled_user_is_refused_until_enabled => sqlite_a_disabled_user_is_refused_until_enabled, postgres_a_disabled_user_is_refused_until_enabled;
+    an_expired_key_is_refused_and_one_not_yet_expired_works => sqlite_an_expired_key_is_refused_and_one_not_yet_expired_works, postgres_an_expired_key_is_refused_and_one_not_yet_expired_works;
+    last_use_is_written_at_most_once_a_minute => sqlite_last_use_is_written_at_most_once_a_minute, postgres_last_use_is_written_at_most_once_a_minute;
+    removing_a_user_deletes_their_keys_and_per_user_tokens_only => sqlite_removing_a_user_deletes_their_keys_and_per_user_tokens_only, postgres_removing_a_user_deletes_their_keys_and_per_user_tokens_only;
 }

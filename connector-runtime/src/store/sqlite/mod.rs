@@ -47,7 +47,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::SqlitePool;
 
@@ -55,6 +55,7 @@ use super::crypto::{Aad, Keyring};
 use super::error::StoreError;
 use super::locks::LocalRefreshLocks;
 use super::rate_limits::LocalRateLimits;
+use super::sql;
 use super::stores::Stores;
 
 pub use audit::SqliteAuditStore;
@@ -166,17 +167,15 @@ impl SqliteStore {
     }
 
     fn seal_str(&self, s: &SecretString, aad: &Aad) -> Result<Vec<u8>, StoreError> {
-        Ok(self.keys.seal(s.expose_secret().as_bytes(), aad)?)
+        sql::seal_str(&self.keys, s, aad)
     }
 
     fn open_secret(&self, sealed: &[u8], aad: &Aad) -> Result<SecretString, StoreError> {
-        let s = self.keys.open_string(sealed, aad)?;
-        Ok(SecretString::from(s.as_str()))
+        sql::open_secret(&self.keys, sealed, aad)
     }
 
     fn reseal(&self, sealed: &[u8], aad: &Aad) -> Result<Vec<u8>, StoreError> {
-        let plain = self.keys.open(sealed, aad)?;
-        Ok(self.keys.seal(&plain, aad)?)
+        sql::reseal(&self.keys, sealed, aad)
     }
 }
 
@@ -187,6 +186,7 @@ impl SqliteStore {
 /// then finds the migration applied.
 pub(super) async fn migrate_pool(pool: &SqlitePool) -> Result<usize, StoreError> {
     adopt_schema_version(pool).await?;
+    sqlx::raw_sql(MIGRATIONS_TABLE).execute(pool).await?;
     let before = applied_count(pool).await?;
     if let Err(first) = MIGRATOR.run(pool).await {
         if let Some(e) = too_new(pool, &first).await? {
@@ -233,6 +233,17 @@ fn migration_error(e: &sqlx::migrate::MigrateError) -> StoreError {
     }
 }
 
+/// sqlx's own bookkeeping table, as its SQLite driver creates it (`IF NOT EXISTS`, so either
+/// side may create it first).
+const MIGRATIONS_TABLE: &str = "CREATE TABLE IF NOT EXISTS _sqlx_migrations (
+    version BIGINT PRIMARY KEY,
+    description TEXT NOT NULL,
+    installed_on TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    success BOOLEAN NOT NULL,
+    checksum BLOB NOT NULL,
+    execution_time BIGINT NOT NULL
+)";
+
 /// Files written before migrations moved to sqlx kept their versions in `schema_version`:
 /// record those versions in `_sqlx_migrations` (with the embedded migrations' checksums) and
 /// drop the old table, in one transaction, so sqlx continues from there.
@@ -249,18 +260,7 @@ async fn adopt_schema_version(pool: &SqlitePool) -> Result<(), StoreError> {
     let versions: Vec<i64> = sqlx::query_scalar("SELECT version FROM schema_version ORDER BY 1")
         .fetch_all(&mut *tx)
         .await?;
-    sqlx::raw_sql(
-        "CREATE TABLE IF NOT EXISTS _sqlx_migrations (
-            version BIGINT PRIMARY KEY,
-            description TEXT NOT NULL,
-            installed_on TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP,
-            success BOOLEAN NOT NULL,
-            checksum BLOB NOT NULL,
-            execution_time BIGINT NOT NULL
-        )",
-    )
-    .execute(&mut *tx)
-    .await?;
+    sqlx::raw_sql(MIGRATIONS_TABLE).execute(&mut *tx).await?;
     for v in versions {
         let Some(m) = MIGRATOR.iter().find(|m| m.version == v) else {
             return Err(StoreError::SchemaTooNew {
@@ -285,24 +285,4 @@ async fn adopt_schema_version(pool: &SqlitePool) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn check_name(field: &'static str, value: &str) -> Result<(), StoreError> {
-    if value.is_empty() {
-        return Err(StoreError::InvalidInput {
-            field,
-            reason: "must not be empty".into(),
-        });
-    }
-    if value.len() > 512 {
-        return Err(StoreError::InvalidInput {
-            field,
-            reason: "must be at most 512 bytes".into(),
-        });
-    }
-    if value.chars().any(char::is_control) {
-        return Err(StoreError::InvalidInput {
-            field,
-            reason: "must not contain control characters".into(),
-        });
-    }
-    Ok(())
-}
+pub(super) use super::sql::check_name;
