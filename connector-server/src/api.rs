@@ -1340,7 +1340,7 @@ async fn callback_user(
             StatusCode::UNAUTHORIZED,
             "Not signed in",
             "This browser did not start this authorization here, or it expired. Start again.",
-            &s.public_base.to_string(),
+            s.public_base.as_ref(),
         )),
     }
 }
