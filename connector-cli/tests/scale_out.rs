@@ -27,7 +27,7 @@ mod rotating_provider;
 mod support;
 
 use rotating_provider::Rotating;
-use support::provider::per_user_spec;
+use support::provider::{per_user_instance, per_user_spec};
 use support::{Serve, Server, bin, free_port, run_ok};
 
 const CLIENT_SECRET: &str = "canary-scale-secret-7q2w";
@@ -172,20 +172,8 @@ async fn call(
 }
 
 fn instance_body(p: &Rotating) -> Value {
-    let mock = p.addr;
-    json!({
-        "id": "files",
-        "connectorType": ".peruser-scale",
-        "name": "Files",
-        "config": {
-            "authType": "oauth_authorization_code",
-            "base": format!("http://{mock}"),
-            "authorizationUrl": format!("http://{mock}/authorize"),
-            "tokenUrl": format!("http://{mock}/token"),
-            "clientId": rotating_provider::CLIENT_ID,
-        },
-        "secrets": { "clientSecret": CLIENT_SECRET },
-    })
+    let base = format!("http://{}", p.addr);
+    per_user_instance(p.addr, "files", ".peruser-scale", &base, CLIENT_SECRET)
 }
 
 /// Connect `key`'s account `account` without a browser: start on `start`, log in at the

@@ -107,19 +107,9 @@ impl Api<'_> {
 }
 
 fn instance_body(mock: SocketAddr, id: &str, base: &str) -> Value {
-    json!({
-        "id": id,
-        "connectorType": ".peruser-test",
-        "name": "Per-user test",
-        "config": {
-            "authType": "oauth_authorization_code",
-            "base": base,
-            "authorizationUrl": format!("http://{mock}/authorize"),
-            "tokenUrl": format!("http://{mock}/token"),
-            "clientId": "client-1",
-        },
-        "secrets": { "clientSecret": CLIENT_SECRET },
-    })
+    let mut v = provider::per_user_instance(mock, id, ".peruser-test", base, CLIENT_SECRET);
+    v["name"] = json!("Per-user test");
+    v
 }
 
 use reqwest::Method;

@@ -160,19 +160,13 @@ async fn call(
 }
 
 fn instance_body(mock: SocketAddr, id: &str) -> Value {
-    json!({
-        "id": id,
-        "connectorType": ".harden-test",
-        "name": "Files",
-        "config": {
-            "authType": "oauth_authorization_code",
-            "base": format!("http://{mock}"),
-            "authorizationUrl": format!("http://{mock}/authorize"),
-            "tokenUrl": format!("http://{mock}/token"),
-            "clientId": "client-1",
-        },
-        "secrets": { "clientSecret": CLIENT_SECRET },
-    })
+    support::provider::per_user_instance(
+        mock,
+        id,
+        ".harden-test",
+        &format!("http://{mock}"),
+        CLIENT_SECRET,
+    )
 }
 
 /// Create the per-user instance `files` as `admin`.

@@ -406,19 +406,13 @@ fn keys_only_in_their_creation_response(
 
 /// A per-user instance `files` on the mock provider and a shared one, `log`.
 async fn create_instances(api: &Api, admin: &str, mock: SocketAddr) {
-    let instance = json!({
-        "id": "files",
-        "connectorType": ".peruser-users",
-        "name": "Files",
-        "config": {
-            "authType": "oauth_authorization_code",
-            "base": format!("http://{mock}"),
-            "authorizationUrl": format!("http://{mock}/authorize"),
-            "tokenUrl": format!("http://{mock}/token"),
-            "clientId": "client-1",
-        },
-        "secrets": { "clientSecret": CLIENT_SECRET },
-    });
+    let instance = provider::per_user_instance(
+        mock,
+        "files",
+        ".peruser-users",
+        &format!("http://{mock}"),
+        CLIENT_SECRET,
+    );
     let (st, body) = api
         .send(admin, Method::POST, "/api/instances", Some(instance))
         .await;

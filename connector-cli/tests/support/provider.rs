@@ -44,21 +44,36 @@ async fn authorize(
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
+    let account = match login(&headers, &q) {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    let mut m = m.lock().unwrap();
+    m.seq += 1;
+    let code = format!("{CANARY}code-{account}-{}", m.seq);
+    m.codes.insert(code.clone(), account);
+    redirect_with_code(&q, &code)
+}
+
+/// The account an authorization request logs in as (`x-account`), once the request is one of
+/// client `client-1` with PKCE S256; otherwise the error page.
+pub fn login(headers: &HeaderMap, q: &HashMap<String, String>) -> Result<String, Response> {
     let Some(account) = headers.get("x-account").and_then(|v| v.to_str().ok()) else {
-        return (StatusCode::UNAUTHORIZED, "log in first").into_response();
+        return Err((StatusCode::UNAUTHORIZED, "log in first").into_response());
     };
     if q.get("client_id").map(String::as_str) != Some("client-1")
         || q.get("code_challenge_method").map(String::as_str) != Some("S256")
     {
-        return (StatusCode::BAD_REQUEST, "bad authorization request").into_response();
+        return Err((StatusCode::BAD_REQUEST, "bad authorization request").into_response());
     }
-    let mut m = m.lock().unwrap();
-    m.seq += 1;
-    let code = format!("{CANARY}code-{account}-{}", m.seq);
-    m.codes.insert(code.clone(), account.to_string());
+    Ok(account.to_string())
+}
+
+/// The redirect back to the client with `code` and the request's `state`.
+pub fn redirect_with_code(q: &HashMap<String, String>, code: &str) -> Response {
     let mut to = url::Url::parse(&q["redirect_uri"]).unwrap();
     to.query_pairs_mut()
-        .append_pair("code", &code)
+        .append_pair("code", code)
         .append_pair("state", &q["state"]);
     (StatusCode::FOUND, [(header::LOCATION, to.to_string())]).into_response()
 }
@@ -162,6 +177,30 @@ pub async fn start(client_secret: &str) -> (SocketAddr, MockState) {
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     (addr, state)
+}
+
+/// The body of `POST /api/instances` for a per-user instance `id` of `connector_type` whose API,
+/// authorization and token endpoints are the provider at `mock` (client `client-1`).
+pub fn per_user_instance(
+    mock: SocketAddr,
+    id: &str,
+    connector_type: &str,
+    base: &str,
+    client_secret: &str,
+) -> serde_json::Value {
+    json!({
+        "id": id,
+        "connectorType": connector_type,
+        "name": "Files",
+        "config": {
+            "authType": "oauth_authorization_code",
+            "base": base,
+            "authorizationUrl": format!("http://{mock}/authorize"),
+            "tokenUrl": format!("http://{mock}/token"),
+            "clientId": "client-1",
+        },
+        "secrets": { "clientSecret": client_secret },
+    })
 }
 
 /// A per-user connector type (`id`) acting as the calling user against [`start`]'s API.

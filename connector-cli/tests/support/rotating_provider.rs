@@ -99,23 +99,15 @@ async fn authorize(
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    let Some(account) = headers.get("x-account").and_then(|v| v.to_str().ok()) else {
-        return (StatusCode::UNAUTHORIZED, "log in first").into_response();
+    let account = match crate::support::provider::login(&headers, &q) {
+        Ok(a) => a,
+        Err(r) => return r,
     };
-    if q.get("client_id").map(String::as_str) != Some(CLIENT_ID)
-        || q.get("code_challenge_method").map(String::as_str) != Some("S256")
-    {
-        return (StatusCode::BAD_REQUEST, "bad authorization request").into_response();
-    }
     let mut b = p.books();
     b.seq += 1;
     let code = format!("code-{account}-{}", b.seq);
-    b.codes.insert(code.clone(), account.to_string());
-    let mut to = url::Url::parse(&q["redirect_uri"]).unwrap();
-    to.query_pairs_mut()
-        .append_pair("code", &code)
-        .append_pair("state", &q["state"]);
-    (StatusCode::FOUND, [(header::LOCATION, to.to_string())]).into_response()
+    b.codes.insert(code.clone(), account);
+    crate::support::provider::redirect_with_code(&q, &code)
 }
 
 fn error(status: StatusCode, code: &str) -> Response {

@@ -72,11 +72,8 @@ use std::time::Duration;
 use sqlx::migrate::{MigrateError, Migrator};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
-use secrecy::SecretString;
-
 use super::crypto::{Aad, Keyring};
 use super::error::StoreError;
-use super::sql;
 use super::stores::Stores;
 
 pub use admin::{create_database, database_url, drop_database};
@@ -203,18 +200,6 @@ impl PgStore {
     pub async fn close(&self) {
         self.locks.close().await;
         self.pool.close().await;
-    }
-
-    fn seal_str(&self, s: &SecretString, aad: &Aad) -> Result<Vec<u8>, StoreError> {
-        sql::seal_str(&self.keys, s, aad)
-    }
-
-    fn open_secret(&self, sealed: &[u8], aad: &Aad) -> Result<SecretString, StoreError> {
-        sql::open_secret(&self.keys, sealed, aad)
-    }
-
-    fn reseal(&self, sealed: &[u8], aad: &Aad) -> Result<Vec<u8>, StoreError> {
-        sql::reseal(&self.keys, sealed, aad)
     }
 }
 

@@ -41,10 +41,10 @@ macro_rules! maintenance {
                     let ct = row.text("credential_type")?;
                     let aad = |field| sql::token_aad(scope, &user, &connector, &ct, field);
                     let access = row.blob("access_token")?;
-                    let access = self.reseal(&access, &aad("access_token"))?;
+                    let access = sql::reseal(&self.keys, &access, &aad("access_token"))?;
                     let refresh = row.blob_opt("refresh_token")?;
                     let refresh = refresh
-                        .map(|r| self.reseal(&r, &aad("refresh_token")))
+                        .map(|r| sql::reseal(&self.keys, &r, &aad("refresh_token")))
                         .transpose()?;
                     report.values += 1 + u64::from(refresh.is_some());
                     sqlx::query("UPDATE tokens SET access_token = $1, refresh_token = $2 WHERE id = $3")
@@ -66,7 +66,7 @@ macro_rules! maintenance {
                     let user = row.text("user_id")?;
                     let connector = row.text("connector_id")?;
                     let sealed = row.blob("pkce_verifier")?;
-                    let fresh = self.reseal(
+                    let fresh = sql::reseal(&self.keys,
                         &sealed,
                         &Aad::state(&state, &user, &connector, "pkce_verifier"),
                     )?;
@@ -84,7 +84,7 @@ macro_rules! maintenance {
                 for row in rows {
                     let id = row.text("id")?;
                     let sealed = row.blob("secrets")?;
-                    let fresh = self.reseal(&sealed, &Aad::instance(&id, "secrets"))?;
+                    let fresh = sql::reseal(&self.keys, &sealed, &Aad::instance(&id, "secrets"))?;
                     sqlx::query("UPDATE connector_instances SET secrets = $1 WHERE id = $2")
                         .bind(fresh)
                         .bind(id)

@@ -38,7 +38,7 @@ macro_rules! state_store {
                     expires_at: new.expires_at,
                     consumed_at: None,
                 };
-                let sealed = self.seal_str(&record.pkce_verifier, &sql::verifier_aad(&record))?;
+                let sealed = sql::seal_str(&self.keys, &record.pkce_verifier, &sql::verifier_aad(&record))?;
                 sqlx::query(
                     "INSERT INTO oauth_states (state, connector_id, user_id, credential_type, tenant, \
                      return_url, pkce_verifier, metadata, created_at, expires_at, consumed_at) \
@@ -95,7 +95,7 @@ macro_rules! state_store {
                 let sealed = sealed.ok_or_else(|| StoreError::Corrupt {
                     what: "an unconsumed state without a verifier".into(),
                 })?;
-                record.pkce_verifier = self.open_secret(&sealed, &sql::verifier_aad(&record))?;
+                record.pkce_verifier = sql::open_secret(&self.keys, &sealed, &sql::verifier_aad(&record))?;
                 sqlx::query(
                     "UPDATE oauth_states SET consumed_at = $1, pkce_verifier = NULL WHERE state = $2",
                 )

@@ -58,11 +58,11 @@ macro_rules! token_store {
                 data: TokenData,
             ) -> Result<TokenRecord, StoreError> {
                 let aad = |field| sql::token_aad(scope, user, connector, credential_type, field);
-                let access = self.seal_str(&data.access_token, &aad("access_token"))?;
+                let access = sql::seal_str(&self.keys, &data.access_token, &aad("access_token"))?;
                 let refresh = data
                     .refresh_token
                     .as_ref()
-                    .map(|r| self.seal_str(r, &aad("refresh_token")))
+                    .map(|r| sql::seal_str(&self.keys, r, &aad("refresh_token")))
                     .transpose()?;
                 let now = Timestamp::now().0;
                 let row = sqlx::query($crate::store::sql::tokens::returning_tokens!(
@@ -164,11 +164,11 @@ macro_rules! token_store {
                 let expected = expected_version.map(|v| i64::try_from(v).unwrap_or(i64::MAX));
                 let scope = id.scope();
                 let aad = |field| sql::token_aad(scope, user, &connector, &credential_type, field);
-                let access = self.seal_str(&update.access_token, &aad("access_token"))?;
+                let access = sql::seal_str(&self.keys, &update.access_token, &aad("access_token"))?;
                 let refresh = update
                     .refresh_token
                     .as_ref()
-                    .map(|r| self.seal_str(r, &aad("refresh_token")))
+                    .map(|r| sql::seal_str(&self.keys, r, &aad("refresh_token")))
                     .transpose()?;
                 let has_refresh = refresh.is_some();
                 let row = sqlx::query($crate::store::sql::tokens::returning_tokens!(

@@ -47,15 +47,13 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use secrecy::SecretString;
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::SqlitePool;
 
-use super::crypto::{Aad, Keyring};
+use super::crypto::Keyring;
 use super::error::StoreError;
 use super::locks::LocalRefreshLocks;
 use super::rate_limits::LocalRateLimits;
-use super::sql;
 use super::stores::Stores;
 
 pub use audit::SqliteAuditStore;
@@ -164,18 +162,6 @@ impl SqliteStore {
     pub async fn close(&self) {
         self.audit_pool.close().await;
         self.pool.close().await;
-    }
-
-    fn seal_str(&self, s: &SecretString, aad: &Aad) -> Result<Vec<u8>, StoreError> {
-        sql::seal_str(&self.keys, s, aad)
-    }
-
-    fn open_secret(&self, sealed: &[u8], aad: &Aad) -> Result<SecretString, StoreError> {
-        sql::open_secret(&self.keys, sealed, aad)
-    }
-
-    fn reseal(&self, sealed: &[u8], aad: &Aad) -> Result<Vec<u8>, StoreError> {
-        sql::reseal(&self.keys, sealed, aad)
     }
 }
 
