@@ -46,7 +46,7 @@ async fn authorize(
 ) -> Response {
     let account = match login(&headers, &q) {
         Ok(a) => a,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let mut m = m.lock().unwrap();
     m.seq += 1;
@@ -57,14 +57,17 @@ async fn authorize(
 
 /// The account an authorization request logs in as (`x-account`), once the request is one of
 /// client `client-1` with PKCE S256; otherwise the error page.
-pub fn login(headers: &HeaderMap, q: &HashMap<String, String>) -> Result<String, Response> {
+pub fn login(
+    headers: &HeaderMap,
+    q: &HashMap<String, String>,
+) -> Result<String, (StatusCode, &'static str)> {
     let Some(account) = headers.get("x-account").and_then(|v| v.to_str().ok()) else {
-        return Err((StatusCode::UNAUTHORIZED, "log in first").into_response());
+        return Err((StatusCode::UNAUTHORIZED, "log in first"));
     };
     if q.get("client_id").map(String::as_str) != Some("client-1")
         || q.get("code_challenge_method").map(String::as_str) != Some("S256")
     {
-        return Err((StatusCode::BAD_REQUEST, "bad authorization request").into_response());
+        return Err((StatusCode::BAD_REQUEST, "bad authorization request"));
     }
     Ok(account.to_string())
 }

@@ -101,7 +101,7 @@ async fn authorize(
 ) -> Response {
     let account = match crate::support::provider::login(&headers, &q) {
         Ok(a) => a,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let mut b = p.books();
     b.seq += 1;
