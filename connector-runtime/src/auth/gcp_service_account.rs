@@ -55,9 +55,11 @@ fn key_error(message: String) -> ActionError {
 /// error gives the position only.
 fn parse_key(value: &Value) -> Result<ServiceAccountKey<'_>, ActionError> {
     let field = |name: &str| {
-        value.get(name).and_then(Value::as_str).filter(|s| !s.is_empty()).ok_or_else(|| {
-            key_error(format!("`serviceAccountKey` has no `{name}`"))
-        })
+        value
+            .get(name)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| key_error(format!("`serviceAccountKey` has no `{name}`")))
     };
     if field("type")? != "service_account" {
         return Err(key_error(
