@@ -263,17 +263,7 @@ impl AuthTypeId {
             ),
             AuthTypeId::ApiKeyPair => api_key_pair_secrets(),
             AuthTypeId::OauthJwtBearer => oauth_jwt_bearer_secrets(),
-            AuthTypeId::GcpServiceAccount => object(
-                json!({
-                    "serviceAccountKey": {
-                        "type": "string", "minLength": 1, "maxLength": 65536,
-                        "x-ui": { "label": "Service account key (JSON)", "widget": "fileUpload", "order": 1,
-                                  "sensitive": true,
-                                  "helpText": "The whole JSON key file of the service account (`type: service_account`)" }
-                    }
-                }),
-                &["serviceAccountKey"],
-            ),
+            AuthTypeId::GcpServiceAccount => gcp_service_account_secrets(),
         }
     }
 }
@@ -507,6 +497,21 @@ fn oauth_jwt_bearer_config() -> Value {
             }
         }),
         &["tokenUrl", "clientId", "userIdentifier", "keyId"],
+    )
+}
+
+/// The service account's JSON key file, whole.
+fn gcp_service_account_secrets() -> Value {
+    object(
+        json!({
+            "serviceAccountKey": {
+                "type": "string", "minLength": 1, "maxLength": 65536,
+                "x-ui": { "label": "Service account key (JSON)", "widget": "fileUpload", "order": 1,
+                          "sensitive": true,
+                          "helpText": "The whole JSON key file of the service account (`type: service_account`)" }
+            }
+        }),
+        &["serviceAccountKey"],
     )
 }
 
