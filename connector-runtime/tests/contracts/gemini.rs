@@ -6,7 +6,9 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use connector_runtime::{ConnectorInstance, ErrorClass, InstanceRuntime, StreamEvent};
+use connector_runtime::{
+    ConnectorInstance, EgressPolicy, ErrorClass, InstanceRuntime, Registry, StreamEvent,
+};
 use futures::StreamExt;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
@@ -80,25 +82,36 @@ struct Gemini {
 }
 
 async fn gemini() -> Gemini {
+    gemini_with(|uri| (uri.to_string(), None)).await
+}
+
+/// `urls` gives the key's `token_uri` and the `tokenUrl` config override for the token
+/// endpoint's URL.
+async fn gemini_with(urls: impl Fn(&str) -> (String, Option<String>)) -> Gemini {
     let server = loopback().await;
     let key = test_key();
-    let token_uri = format!("{}{TOKEN_PATH}", server.uri());
+    let endpoint = format!("{}{TOKEN_PATH}", server.uri());
+    let (token_uri, token_url) = urls(&endpoint);
     let tokens = Arc::new(AtomicUsize::new(0));
     Mock::given(method("POST"))
         .and(path(TOKEN_PATH))
         .respond_with(GoogleToken {
             public: key.public.clone(),
-            aud: token_uri.clone(),
+            aud: endpoint,
             n: Arc::clone(&tokens),
         })
         .mount(&server)
         .await;
+    let mut config = json!({
+        "apiUrl": server.uri(), "region": "us-central1",
+        "projectId": "canary-project", "defaultModel": "gemini-2.5-pro"
+    });
+    if let Some(u) = token_url {
+        config["tokenUrl"] = json!(u);
+    }
     let h = Harness::new(
         load_spec("gemini.yaml"),
-        json!({
-            "apiUrl": server.uri(), "region": "us-central1",
-            "projectId": "canary-project", "defaultModel": "gemini-2.5-pro"
-        }),
+        config,
         json!({ "serviceAccountKey": key_file(&key, &token_uri).to_string() }),
     );
     Gemini {
@@ -399,4 +412,48 @@ async fn gemini_refuses_a_malformed_key_naming_the_field() {
             assert!(!format!("{e}{e:?}").contains(&c), "the key in {e:?}");
         }
     }
+}
+
+#[tokio::test]
+async fn gemini_token_url_overrides_the_keys_token_uri() {
+    let g = gemini_with(|uri| {
+        (
+            "https://oauth2.googleapis.com/token".into(),
+            Some(uri.to_string()),
+        )
+    })
+    .await;
+    let hits = scripted(&g, vec![]).await;
+    let out = g.h.exec("run", hello()).await.expect("run");
+    assert_eq!(out["text"], "ok");
+    assert_eq!(hits.load(Ordering::SeqCst), 1);
+    assert_eq!(
+        g.tokens.load(Ordering::SeqCst),
+        1,
+        "the aud is the override"
+    );
+}
+
+#[tokio::test]
+async fn gemini_token_uri_is_checked_by_the_egress_policy() {
+    let g = gemini_with(|uri| (uri.replace("127.0.0.1", "localhost"), None)).await;
+    let hits = scripted(&g, vec![]).await;
+    // The API on 127.0.0.1 is allowed; the key's token URI on `localhost` is not.
+    let policy = EgressPolicy {
+        allowed_hosts: vec!["127.0.0.1".into()],
+        allow_loopback: true,
+    };
+    let instance = g.h.runtime.instance.clone();
+    let runtime = InstanceRuntime::new_with_egress(instance, policy).expect("runtime");
+    let dispatcher = Registry::new()
+        .register_spec(load_spec("gemini.yaml"))
+        .expect("registers");
+    let ctx = runtime.context("", CancellationToken::new());
+    let e = dispatcher
+        .execute(&ctx, "run", hello(), Default::default())
+        .await
+        .expect_err("refused");
+    assert_eq!(e.code, "egress_refused", "{e}");
+    assert_eq!(g.tokens.load(Ordering::SeqCst), 0);
+    assert_eq!(hits.load(Ordering::SeqCst), 0);
 }
