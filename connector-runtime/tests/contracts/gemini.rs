@@ -457,3 +457,35 @@ async fn gemini_token_uri_is_checked_by_the_egress_policy() {
     assert_eq!(g.tokens.load(Ordering::SeqCst), 0);
     assert_eq!(hits.load(Ordering::SeqCst), 0);
 }
+
+/// A blocked prompt has no candidates, only `promptFeedback`; a candidate stopped for safety
+/// may have no parts. Both are an empty text, no calls, and the usage.
+#[tokio::test]
+async fn gemini_run_without_candidates_or_parts_is_an_empty_reply() {
+    let g = gemini().await;
+    let replies = [
+        json!({ "promptFeedback": { "blockReason": "SAFETY" }, "usageMetadata": usage(4, 0) }),
+        json!({ "candidates": [{ "content": { "role": "model" }, "finishReason": "SAFETY" }],
+                "usageMetadata": usage(4, 0) }),
+    ];
+    for reply in replies {
+        g.server.reset().await;
+        let server = &g.server;
+        Mock::given(method("POST"))
+            .and(path(TOKEN_PATH))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "access_token": "canary-gem-token-x", "expires_in": 3599
+            })))
+            .mount(server)
+            .await;
+        Mock::given(method("POST"))
+            .and(path(format!("{MODEL_PATH}:generateContent")))
+            .respond_with(ResponseTemplate::new(200).set_body_json(reply.clone()))
+            .mount(server)
+            .await;
+        let out = g.h.exec("run", hello()).await.expect("run");
+        assert_eq!(out["text"], "", "{reply}");
+        assert_eq!(out["functionCalls"], json!([]), "{reply}");
+        assert_eq!(out["usage"]["promptTokens"], 4);
+    }
+}
