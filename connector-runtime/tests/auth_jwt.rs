@@ -7,44 +7,19 @@
 //!     cargo test -p connector-runtime --test auth_jwt
 
 mod auth_support;
+mod jwt_support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use auth_support::{GET_THINGS, Harness, assert_no_leak, header, spec};
-use aws_lc_rs::encoding::AsDer;
-use aws_lc_rs::rsa::{KeyPair, KeySize};
-use aws_lc_rs::signature::{KeyPair as _, RSA_PKCS1_2048_8192_SHA256, UnparsedPublicKey};
 use base64::Engine;
 use connector_runtime::{EgressPolicy, ErrorClass, InstanceRuntime};
+use jwt_support::{TestKey, key_canaries, test_key, verified};
 use serde_json::{Value, json};
 use wiremock::matchers::{header as header_is, method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
-
-/// A test-only RSA key, its PKCS#8 PEM and its public key (PKCS#1 DER).
-struct TestKey {
-    pem: String,
-    public: Vec<u8>,
-}
-
-fn test_key() -> TestKey {
-    let kp = KeyPair::generate(KeySize::Rsa2048).expect("key generation");
-    let der = kp.as_der().expect("pkcs8");
-    let b64 = base64::engine::general_purpose::STANDARD.encode(der.as_ref());
-    let body: Vec<String> = b64
-        .as_bytes()
-        .chunks(64)
-        .map(|c| String::from_utf8(c.to_vec()).unwrap())
-        .collect();
-    TestKey {
-        pem: format!(
-            "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
-            body.join("\n")
-        ),
-        public: kp.public_key().as_ref().to_vec(),
-    }
-}
 
 /// The same key as PKCS#1 (`RSA PRIVATE KEY`): the RSAPrivateKey inside the PKCS#8
 /// PrivateKeyInfo's OCTET STRING (version, rsaEncryption AlgorithmIdentifier, then 04 82 len).
@@ -72,34 +47,6 @@ fn pkcs1_pem(pkcs8_pem: &str) -> String {
         "-----BEGIN RSA PRIVATE KEY-----\n{}\n-----END RSA PRIVATE KEY-----\n",
         body.join("\n")
     )
-}
-
-/// Lines of the PEM body: what must never appear in output.
-fn key_canaries(pem: &str) -> Vec<String> {
-    pem.lines()
-        .filter(|l| !l.starts_with("-----") && l.len() >= 32)
-        .map(str::to_string)
-        .collect()
-}
-
-/// Decode a JWT, verify its RS256 signature with `public`, return (header, claims).
-fn verified(jwt: &str, public: &[u8]) -> (Value, Value) {
-    let parts: Vec<&str> = jwt.split('.').collect();
-    assert_eq!(parts.len(), 3, "{jwt}");
-    let d = |s: &str| {
-        base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(s)
-            .expect("base64url without padding")
-    };
-    UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, public)
-        .verify(
-            format!("{}.{}", parts[0], parts[1]).as_bytes(),
-            &d(parts[2]),
-        )
-        .expect("the signature verifies with the public key");
-    let header = serde_json::from_slice(&d(parts[0])).unwrap();
-    let claims = serde_json::from_slice(&d(parts[1])).unwrap();
-    (header, claims)
 }
 
 fn now() -> u64 {

@@ -278,6 +278,17 @@ fn cases(base: &str) -> Vec<Case> {
             wire: key.body.clone(),
         },
         Case {
+            name: "gcp_service_account",
+            spec: spec("gcp_service_account", PATH_REQUEST, ""),
+            config: json!({ "base": base }),
+            secrets: json!({ "serviceAccountKey": json!({
+                "type": "service_account", "client_email": "svc@p.iam.gserviceaccount.com",
+                "client_id": secret("gcp-client"), "private_key": key.pem,
+                "private_key_id": "key-1", "token_uri": format!("{base}/oauth/token")
+            }).to_string() }),
+            wire: key.body.clone(),
+        },
+        Case {
             name: "aws_sigv4",
             spec: spec("aws_sigv4", PATH_REQUEST, ""),
             config: json!({ "base": base, "region": "us-east-1", "service": "execute-api" }),
@@ -486,7 +497,7 @@ async fn no_auth_strategy_leaks_its_secret_on_any_path() {
         );
         outcomes += 1;
     }
-    assert_eq!(outcomes, 13 * (SCENARIOS.len() + 1));
+    assert_eq!(outcomes, 14 * (SCENARIOS.len() + 1));
 
     let text = String::from_utf8_lossy(&logs.lock().unwrap()).into_owned();
     assert!(

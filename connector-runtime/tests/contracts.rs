@@ -7,6 +7,7 @@
 //! error may show it.
 
 mod contract_support;
+mod jwt_support;
 
 #[path = "contracts/cases_webhook.rs"]
 mod cases_webhook;
@@ -14,6 +15,8 @@ mod cases_webhook;
 mod d3security;
 #[path = "contracts/email.rs"]
 mod email;
+#[path = "contracts/gemini.rs"]
+mod gemini;
 #[path = "contracts/index.rs"]
 mod index;
 #[path = "contracts/jira_service_management.rs"]
@@ -67,6 +70,7 @@ const COVERED: &[(&str, &[&str])] = &[
     ),
     ("d3security.yaml", &["runQuery", "test"]),
     ("email.yaml", &[]),
+    ("gemini.yaml", &["invokeAI", "run", "stream"]),
     ("index.yaml", &[]),
     (
         "jira.yaml",

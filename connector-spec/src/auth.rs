@@ -40,6 +40,9 @@ pub enum AuthTypeId {
     ApiKeyPair,
     /// OAuth 2.0 JWT bearer grant (RFC 7523 section 2.1), as ServiceNow's OAuth with a JWT.
     OauthJwtBearer,
+    /// A Google Cloud service-account JSON key: an RS256 JWT exchanged at the key's
+    /// `token_uri` for an access token (Vertex AI).
+    GcpServiceAccount,
 }
 
 /// Whether a connector instance has one credential set or one per user.
@@ -60,7 +63,7 @@ impl AuthMode {
 }
 
 impl AuthTypeId {
-    pub const ALL: [AuthTypeId; 14] = [
+    pub const ALL: [AuthTypeId; 15] = [
         AuthTypeId::None,
         AuthTypeId::Basic,
         AuthTypeId::Bearer,
@@ -75,6 +78,7 @@ impl AuthTypeId {
         AuthTypeId::AwsSigv4,
         AuthTypeId::ApiKeyPair,
         AuthTypeId::OauthJwtBearer,
+        AuthTypeId::GcpServiceAccount,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -93,6 +97,7 @@ impl AuthTypeId {
             AuthTypeId::AwsSigv4 => "aws_sigv4",
             AuthTypeId::ApiKeyPair => "api_key_pair",
             AuthTypeId::OauthJwtBearer => "oauth_jwt_bearer",
+            AuthTypeId::GcpServiceAccount => "gcp_service_account",
         }
     }
 
@@ -117,6 +122,7 @@ impl AuthTypeId {
             AuthTypeId::AwsSigv4 => "AWS Signature Version 4",
             AuthTypeId::ApiKeyPair => "API key ID and key (two headers)",
             AuthTypeId::OauthJwtBearer => "OAuth 2.0 JWT bearer grant",
+            AuthTypeId::GcpServiceAccount => "Google Cloud service account key",
         }
     }
 
@@ -183,6 +189,7 @@ impl AuthTypeId {
             AuthTypeId::AwsSigv4 => aws_sigv4_config(),
             AuthTypeId::ApiKeyPair => api_key_pair_config(),
             AuthTypeId::OauthJwtBearer => oauth_jwt_bearer_config(),
+            AuthTypeId::GcpServiceAccount => gcp_service_account_config(),
         }
     }
 
@@ -256,6 +263,7 @@ impl AuthTypeId {
             ),
             AuthTypeId::ApiKeyPair => api_key_pair_secrets(),
             AuthTypeId::OauthJwtBearer => oauth_jwt_bearer_secrets(),
+            AuthTypeId::GcpServiceAccount => gcp_service_account_secrets(),
         }
     }
 }
@@ -489,6 +497,42 @@ fn oauth_jwt_bearer_config() -> Value {
             }
         }),
         &["tokenUrl", "clientId", "userIdentifier", "keyId"],
+    )
+}
+
+/// The service account's JSON key file, whole.
+fn gcp_service_account_secrets() -> Value {
+    object(
+        json!({
+            "serviceAccountKey": {
+                "type": "string", "minLength": 1, "maxLength": 65536,
+                "x-ui": { "label": "Service account key (JSON)", "widget": "fileUpload", "order": 1,
+                          "sensitive": true,
+                          "helpText": "The whole JSON key file of the service account (`type: service_account`)" }
+            }
+        }),
+        &["serviceAccountKey"],
+    )
+}
+
+/// Google service account: the OAuth scope to request and an optional token endpoint
+/// (default: the key's `token_uri`).
+fn gcp_service_account_config() -> Value {
+    object(
+        json!({
+            "scope": {
+                "type": "string", "default": "https://www.googleapis.com/auth/cloud-platform",
+                "minLength": 1, "maxLength": 2048,
+                "x-ui": { "label": "Scope", "widget": "text", "order": 1, "section": "Advanced",
+                          "helpText": "Space-separated OAuth scopes the token is for" }
+            },
+            "tokenUrl": {
+                "type": "string", "format": "uri", "minLength": 1, "maxLength": 2048,
+                "x-ui": { "label": "Token URL", "widget": "url", "order": 2, "section": "Advanced",
+                          "helpText": "Defaults to the key's `token_uri`" }
+            }
+        }),
+        &[],
     )
 }
 

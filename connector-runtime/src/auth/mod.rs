@@ -15,6 +15,7 @@ mod basic;
 mod bearer;
 mod ears;
 mod fields;
+mod gcp_service_account;
 mod headers;
 pub(crate) mod mtls;
 mod none;
@@ -73,6 +74,7 @@ pub fn for_type(id: AuthTypeId) -> &'static dyn AuthType {
         },
         AuthTypeId::ApiKeyPair => &api_key_pair::ApiKeyPairType,
         AuthTypeId::OauthJwtBearer => &oauth_jwt_bearer::JwtBearerType,
+        AuthTypeId::GcpServiceAccount => &gcp_service_account::GcpServiceAccountType,
     }
 }
 

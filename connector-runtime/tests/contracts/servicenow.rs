@@ -461,20 +461,7 @@ async fn a_rate_limited_read_is_retried_after_retry_after() {
 
 /// A PKCS#8 PEM of a fresh RSA key (the private half of the JWT verifier's certificate).
 fn rsa_pem() -> String {
-    use aws_lc_rs::encoding::AsDer as _;
-    use aws_lc_rs::rsa::{KeyPair, KeySize};
-    let kp = KeyPair::generate(KeySize::Rsa2048).expect("key generation");
-    let der = kp.as_der().expect("pkcs8");
-    let b64 = base64::engine::general_purpose::STANDARD.encode(der.as_ref());
-    let lines: Vec<&str> = b64
-        .as_bytes()
-        .chunks(64)
-        .map(|c| std::str::from_utf8(c).expect("base64 is ASCII"))
-        .collect();
-    format!(
-        "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
-        lines.join("\n")
-    )
+    crate::jwt_support::test_key().pem
 }
 
 fn form(body: &[u8]) -> Vec<(String, String)> {
