@@ -2,6 +2,7 @@
 //! strategy produces, and that no secret leaks into errors or `Debug` output.
 
 mod auth_support;
+mod sigv4_support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -879,6 +880,7 @@ async fn invalid_client_is_one_typed_token_error_for_client_credentials_and_code
 // ---------------------------------------------------------------------------------------
 
 use connector_runtime::auth::SigV4;
+use sigv4_support::sigv4_reference;
 
 /// 2015-08-30T12:36:00Z, the time of the AWS SigV4 test suite.
 fn suite_clock() -> connector_runtime::auth::Clock {
@@ -912,53 +914,6 @@ fn sigv4_matches_the_aws_get_vanilla_vector() {
     );
     assert_eq!(h("x-amz-content-sha256"), None);
     assert_eq!(h("x-amz-security-token"), None);
-}
-
-/// SigV4 computed from the published algorithm, independently of the runtime.
-#[allow(clippy::too_many_arguments)]
-fn sigv4_reference(
-    method: &str,
-    path: &str,
-    canonical_query: &str,
-    headers: &[(&str, &str)],
-    body: &[u8],
-    amz_date: &str,
-    region: &str,
-    service: &str,
-    akid: &str,
-    secret: &str,
-) -> String {
-    use hmac::{Hmac, KeyInit, Mac};
-    use sha2::{Digest, Sha256};
-    fn mac(key: &[u8], data: &str) -> Vec<u8> {
-        let mut m = <Hmac<Sha256> as KeyInit>::new_from_slice(key).unwrap();
-        m.update(data.as_bytes());
-        m.finalize().into_bytes().to_vec()
-    }
-    let mut hs: Vec<(String, String)> = headers
-        .iter()
-        .map(|(k, v)| (k.to_ascii_lowercase(), v.trim().to_string()))
-        .collect();
-    hs.sort();
-    let canonical_headers: String = hs.iter().map(|(k, v)| format!("{k}:{v}\n")).collect();
-    let signed: Vec<&str> = hs.iter().map(|(k, _)| k.as_str()).collect();
-    let signed = signed.join(";");
-    let canonical = format!(
-        "{method}\n{path}\n{canonical_query}\n{canonical_headers}\n{signed}\n{}",
-        hex::encode(Sha256::digest(body))
-    );
-    let date = &amz_date[..8];
-    let scope = format!("{date}/{region}/{service}/aws4_request");
-    let to_sign = format!(
-        "AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}",
-        hex::encode(Sha256::digest(canonical.as_bytes()))
-    );
-    let k = mac(format!("AWS4{secret}").as_bytes(), date);
-    let k = mac(&k, region);
-    let k = mac(&k, service);
-    let k = mac(&k, "aws4_request");
-    let sig = hex::encode(mac(&k, &to_sign));
-    format!("AWS4-HMAC-SHA256 Credential={akid}/{scope}, SignedHeaders={signed}, Signature={sig}")
 }
 
 #[test]

@@ -8,7 +8,10 @@
 
 mod contract_support;
 mod jwt_support;
+mod sigv4_support;
 
+#[path = "contracts/bedrock.rs"]
+mod bedrock;
 #[path = "contracts/cases_webhook.rs"]
 mod cases_webhook;
 #[path = "contracts/d3security.rs"]
