@@ -4,13 +4,15 @@
 //! (our `tracing` events and `log` records of reqwest and friends), every error's Display and
 //! Debug, every output, and the Debug of instances, runtimes and contexts.
 
-use std::io::Write;
+mod log_support;
+
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use base64::Engine as _;
 use connector_runtime::{ConnectorInstance, Dispatcher, ExecuteOptions, InstanceRuntime, Registry};
 use connector_spec::{ConnectorSpec, LoadOptions};
+use log_support::BufWriter;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 use wiremock::matchers::{method, path, path_regex};
@@ -34,18 +36,6 @@ fn captured_logs() -> &'static Arc<Mutex<Vec<u8>>> {
             .expect("the only subscriber in this binary");
         buf
     })
-}
-
-struct BufWriter(Arc<Mutex<Vec<u8>>>);
-
-impl Write for BufWriter {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 /// Replies with everything the request carried (method, URL with query, headers, body): the

@@ -8,6 +8,7 @@
 
 mod contract_support;
 mod jwt_support;
+mod log_support;
 mod sigv4_support;
 
 #[path = "contracts/bedrock.rs"]

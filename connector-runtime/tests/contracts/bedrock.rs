@@ -3,7 +3,6 @@
 //! SigV4 signature with the test credentials (service `bedrock`, the instance's region) and
 //! refuses one that does not match; the stream is AWS event-stream frames with real CRCs.
 
-use std::io::Write;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -17,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 use crate::contract_support::*;
+use crate::log_support::BufWriter;
 use crate::sigv4_support::sigv4_reference;
 
 const AKID: &str = "AKIDBEDROCKCANARY";
@@ -359,18 +359,6 @@ impl Respond for Throttled {
     }
 }
 
-struct Logs(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Logs {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn bedrock_retries_a_throttling_exception_and_logs_no_secret() {
     let logs = Arc::new(Mutex::new(Vec::new()));
@@ -378,7 +366,7 @@ async fn bedrock_retries_a_throttling_exception_and_logs_no_secret() {
     let subscriber = tracing_subscriber::fmt()
         .with_max_level(tracing::Level::TRACE)
         .with_ansi(false)
-        .with_writer(move || Logs(Arc::clone(&writer)))
+        .with_writer(move || BufWriter(Arc::clone(&writer)))
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
     let server = loopback().await;
