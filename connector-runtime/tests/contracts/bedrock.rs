@@ -114,10 +114,14 @@ async fn mount(server: &MockServer, op: &'static str, r: impl Respond + 'static)
 }
 
 fn harness(server: &MockServer) -> Harness {
+    harness_signing_with(server, &secret())
+}
+
+fn harness_signing_with(server: &MockServer, secret_key: &str) -> Harness {
     Harness::new(
         load_spec("bedrock.yaml"),
         json!({ "apiUrl": server.uri(), "region": REGION, "defaultModel": MODEL }),
-        json!({ "accessKeyId": AKID, "secretAccessKey": secret() }),
+        json!({ "accessKeyId": AKID, "secretAccessKey": secret_key }),
     )
 }
 
@@ -235,6 +239,13 @@ fn anthropic_events() -> Vec<Value> {
         delta("Hello"),
         delta(", world."),
         json!({ "type": "content_block_stop", "index": 0 }),
+        json!({ "type": "content_block_start", "index": 1, "content_block": {
+            "type": "tool_use", "id": "toolu_s", "name": "get_weather", "input": {} } }),
+        json!({ "type": "content_block_delta", "index": 1,
+            "delta": { "type": "input_json_delta", "partial_json": "{\"city\": \"Par" } }),
+        json!({ "type": "content_block_delta", "index": 1,
+            "delta": { "type": "input_json_delta", "partial_json": "is\"}" } }),
+        json!({ "type": "content_block_stop", "index": 1 }),
         json!({ "type": "message_delta", "delta": { "stop_reason": "end_turn" }, "usage": { "output_tokens": 4 } }),
         json!({ "type": "message_stop", "amazon-bedrock-invocationMetrics": { "inputTokenCount": 9, "outputTokenCount": 4 } }),
     ]
@@ -310,7 +321,18 @@ async fn bedrock_stream_yields_text_deltas_and_the_final_usage() {
         .map(|e| e["delta"]["text"].as_str().unwrap())
         .collect();
     assert_eq!(text, "Hello, world.");
-    assert_eq!(got[5]["usage"]["output_tokens"], 4);
+    let args: String = got
+        .iter()
+        .filter(|e| e["delta"]["type"] == "input_json_delta")
+        .map(|e| e["delta"]["partial_json"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        serde_json::from_str::<Value>(&args).unwrap(),
+        json!({ "city": "Paris" })
+    );
+    let last = &got[got.len() - 2];
+    assert_eq!(last["type"], "message_delta");
+    assert_eq!(last["usage"]["output_tokens"], 4);
     let req = only_request(&server).await;
     assert_eq!(
         header(&req, "accept").as_deref(),
@@ -335,6 +357,14 @@ async fn bedrock_stream_ends_at_a_frame_with_a_bad_crc() {
         "{e}"
     );
     assert_no_canary(e);
+}
+
+async fn say_hi(h: &Harness) -> Result<Value, connector_runtime::ActionError> {
+    h.exec(
+        "run",
+        json!({ "messages": [{ "role": "user", "content": "hi" }] }),
+    )
+    .await
 }
 
 /// A `ThrottlingException` (429) first, then a reply.
@@ -373,17 +403,23 @@ async fn bedrock_retries_a_throttling_exception_and_logs_no_secret() {
     let hits = Arc::new(AtomicUsize::new(0));
     mount(&server, "invoke", Throttled(Arc::clone(&hits))).await;
     let h = harness(&server);
-    let out = h
-        .exec(
-            "run",
-            json!({ "messages": [{ "role": "user", "content": "hi" }] }),
-        )
-        .await
-        .expect("retried");
+    let out = say_hi(&h).await.expect("retried");
     assert_eq!(out["text"], "ok");
     assert_eq!(hits.load(Ordering::SeqCst), 2);
     let logged = String::from_utf8(logs.lock().unwrap().clone()).unwrap();
     assert!(!logged.is_empty(), "TRACE logs were captured");
     assert_clean(&logged);
     assert_clean(&format!("{out}{:?}", h.runtime));
+}
+
+/// The mock's check can fail: a request signed with another secret key is refused (403, an
+/// `auth` error), and the error shows neither key.
+#[tokio::test]
+async fn bedrock_a_wrong_signature_is_refused_by_the_mock() {
+    let server = loopback().await;
+    mount(&server, "invoke", Claude).await;
+    let h = harness_signing_with(&server, &format!("{CANARY}/another-key"));
+    let e = say_hi(&h).await.expect_err("refused");
+    assert_eq!((e.status, e.class), (Some(403), ErrorClass::Auth), "{e}");
+    assert_clean(&format!("{e}{e:?}"));
 }
