@@ -12,10 +12,12 @@ use std::process::Command;
 
 use connector_runtime::include_spec;
 
+include_spec!("../../specs/bedrock.yaml");
 include_spec!("../../specs/cases_webhook.yaml");
 include_spec!("../../specs/crowdstrike.yaml");
 include_spec!("../../specs/d3security.yaml");
 include_spec!("../../specs/email.yaml");
+include_spec!("../../specs/gemini.yaml");
 include_spec!("../../specs/index.yaml");
 include_spec!("../../specs/jira.yaml");
 include_spec!("../../specs/jira_service_management.yaml");
@@ -43,10 +45,12 @@ type SchemaFn = fn() -> Result<String, connector_runtime::ActionError>;
 
 /// Every spec compiled above: (file name, its generated `schema_json`).
 const COMPILED: &[(&str, SchemaFn)] = &[
+    ("bedrock.yaml", bedrock::schema_json),
     ("cases_webhook.yaml", cases_webhook::schema_json),
     ("crowdstrike.yaml", crowdstrike::schema_json),
     ("d3security.yaml", d3security::schema_json),
     ("email.yaml", email::schema_json),
+    ("gemini.yaml", gemini::schema_json),
     ("index.yaml", index::schema_json),
     ("jira.yaml", jira::schema_json),
     (

@@ -60,6 +60,10 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 /// Every declarative action this file has a contract test for, per spec file.
 const COVERED: &[(&str, &[&str])] = &[
     // pushToService is `handler: code`: contracts/cases_webhook.rs.
+    (
+        "bedrock.yaml",
+        &["invokeAI", "invokeAIRaw", "invokeStream", "run"],
+    ),
     ("cases_webhook.yaml", &[]),
     (
         "crowdstrike.yaml",
