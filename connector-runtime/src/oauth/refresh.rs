@@ -2,6 +2,7 @@
 //! ([`RefreshLocks`](crate::store::RefreshLocks)): a store shared by several processes
 //! excludes across them.
 
+#[cfg(feature = "store")]
 use crate::store::RefreshLockKey;
 
 /// Whose token: a connector's shared token, or one user's token for a connector.
@@ -11,6 +12,7 @@ pub enum TokenOwner {
     User(String),
 }
 
+#[cfg(feature = "store")]
 impl TokenOwner {
     /// The refresh lock key of this owner's token for `connector_id`.
     pub fn lock_key(&self, connector_id: &str) -> RefreshLockKey {
