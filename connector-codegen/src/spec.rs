@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use connector_spec::{ConnectorSpec, Implementation, LoadOptions, Severity, SpecLoader};
+use connector_spec::{ConnectorSpec, LoadOptions, Severity, SpecLoader};
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote};
 use serde_json::Value;
@@ -133,7 +133,7 @@ fn diagnostic_path(full: &Path) -> String {
 fn code_actions(spec: &ConnectorSpec) -> Vec<(String, syn::Ident)> {
     spec.actions
         .iter()
-        .filter(|(_, a)| matches!(a.implementation, Implementation::Code { .. }))
+        .filter(|(_, a)| a.implementation.is_code())
         .map(|(n, _)| {
             (
                 n.clone(),

@@ -25,6 +25,8 @@ pub struct ActionContext {
     pub instance: ConnectorInstance,
     /// The session this call runs inside, if its action belongs to one.
     pub session: Option<SessionInfo>,
+    /// Where this call's token usage is recorded.
+    pub(crate) usage: crate::usage::UsageSink,
 }
 
 impl ActionContext {
@@ -59,6 +61,7 @@ pub struct InstanceRuntime {
     pub instance: ConnectorInstance,
     client: HttpClient,
     user_auth: Option<Arc<dyn crate::auth::UserAuthProvider>>,
+    usage: crate::usage::UsageSink,
 }
 
 impl InstanceRuntime {
@@ -109,11 +112,24 @@ impl InstanceRuntime {
             base: Arc::clone(&instance.base),
             events: crate::events::Events::none(),
         };
+        let usage = crate::usage::UsageSink::local(&instance.spec.id);
         Ok(InstanceRuntime {
             instance,
             client,
             user_auth: None,
+            usage,
         })
+    }
+
+    /// Record this instance's token usage in `ledger` under `instance_id` (the server's
+    /// instance id). Unset, usage is kept in this runtime's memory under the connector id.
+    pub fn with_usage(
+        mut self,
+        ledger: Arc<dyn crate::usage::UsageLedger>,
+        instance_id: &str,
+    ) -> InstanceRuntime {
+        self.usage = crate::usage::UsageSink::new(ledger, instance_id);
+        self
     }
 
     /// Report this instance's upstream retries and rate-limit waits to `sink`, labelled with
@@ -178,6 +194,7 @@ impl InstanceRuntime {
             user_id: user_id.to_string(),
             instance: self.instance.clone(),
             session: None,
+            usage: self.usage.clone(),
         }
     }
 }

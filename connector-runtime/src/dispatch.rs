@@ -13,6 +13,7 @@ use crate::context::ActionContext;
 use crate::error::ActionError;
 use crate::executor::{EventStream, Page, RawPage};
 use crate::listing::Listing;
+use crate::usage::{CompiledUsage, StreamTally};
 use futures::stream::BoxStream;
 
 /// The instance's secrets plus credentials its auth strategy obtained at run time.
@@ -60,6 +61,10 @@ struct Schemas {
     /// What each item handed out one at a time must match: a listing's record (the output
     /// schema's `items`), a stream's event data (the output schema itself).
     item: Option<Arc<jsonschema::Validator>>,
+    /// Where the action's token usage is read (`usage:`).
+    usage: Option<Arc<CompiledUsage>>,
+    /// Answered from the usage ledger (`handler: usage`).
+    usage_report: bool,
 }
 
 /// Check one item (a record of a listing, the data of an event) against `v`.
@@ -83,6 +88,39 @@ fn check_item(
             problems.join("; ")
         ),
     ))
+}
+
+/// A started stream's events, each redacted and checked as it arrives, its token usage
+/// noted and recorded when it ends (or, by the tally's drop, when the caller drops it).
+struct CheckedStream {
+    inner: EventStream,
+    redactor: crate::secrets::Redactor,
+    item: Option<Arc<jsonschema::Validator>>,
+    action: String,
+    tally: Option<StreamTally>,
+}
+
+impl CheckedStream {
+    async fn next(&mut self) -> Option<Result<crate::executor::StreamEvent, ActionError>> {
+        let Some(ev) = futures::StreamExt::next(&mut self.inner).await else {
+            if let Some(t) = &mut self.tally {
+                t.finish().await;
+            }
+            return None;
+        };
+        let checked = (|| {
+            let mut ev = ev.map_err(|e| self.redactor.redact_error(e))?;
+            self.redactor.redact_value(&mut ev.data);
+            if let Some(v) = &self.item {
+                check_item(v, &self.action, "event", &ev.data)?;
+            }
+            Ok(ev)
+        })();
+        if let (Ok(ev), Some(t)) = (&checked, &mut self.tally) {
+            t.saw(&ev.data);
+        }
+        Some(checked)
+    }
 }
 
 /// A connector with compiled input/output validators.
@@ -130,12 +168,19 @@ impl Dispatcher {
                 )?)),
                 None => None,
             };
+            let usage = match &a.usage {
+                Some(u) => Some(Arc::new(CompiledUsage::new(name, u)?)),
+                None => None,
+            };
+            let usage_report = a.implementation.is_usage_report();
             schemas.insert(
                 name.clone(),
                 Schemas {
                     input,
                     output,
                     item,
+                    usage,
+                    usage_report,
                 },
             );
         }
@@ -207,6 +252,11 @@ impl Dispatcher {
         {
             return collect_records(pages).instrument(ctx.span.clone()).await;
         }
+        if s.usage_report {
+            return crate::usage::answer(ctx, &input).await;
+        }
+        // Kept for the model template only when the action records usage.
+        let usage_input = s.usage.as_ref().map(|_| input.clone());
         // `instrument`, not `enter()`: a guard held across an await leaves the span entered on
         // whichever thread the task resumes on, and tracing-subscriber's registry panics
         // ("tried to clone a span that already closed") under load. clippy.toml forbids it.
@@ -241,6 +291,9 @@ impl Dispatcher {
             for r in records {
                 check_item(v, action, "record", r)?;
             }
+        }
+        if let (Some(u), Some(input)) = (&s.usage, &usage_input) {
+            crate::usage::record(ctx, action, u, input, u.read(&output)).await;
         }
         Ok(output)
     }
@@ -375,7 +428,9 @@ impl Dispatcher {
         action: &str,
         input: Value,
     ) -> Result<EventStream, ActionError> {
-        let item = self.check_input(action, &input)?.item.clone();
+        let s = self.check_input(action, &input)?;
+        let item = s.item.clone();
+        let usage = s.usage.clone();
         if !self
             .spec()
             .actions
@@ -387,17 +442,20 @@ impl Dispatcher {
                 format!("action `{action}` does not stream"),
             ));
         }
+        let tally = usage.map(|u| StreamTally::new(ctx, action, u, input.clone()));
         let started = self.connector.stream(ctx, action, input).await;
         let redactor = output_redactor(ctx);
         let stream = started.map_err(|e| redactor.redact_error(e))?;
-        let action = action.to_string();
-        Ok(Box::pin(futures::StreamExt::map(stream, move |ev| {
-            let mut ev = ev.map_err(|e| redactor.redact_error(e))?;
-            redactor.redact_value(&mut ev.data);
-            if let Some(v) = &item {
-                check_item(v, &action, "event", &ev.data)?;
-            }
-            Ok(ev)
+        let checked = CheckedStream {
+            inner: stream,
+            redactor,
+            item,
+            action: action.to_string(),
+            tally,
+        };
+        Ok(Box::pin(futures::stream::unfold(checked, |mut s| async {
+            let next = s.next().await?;
+            Some((next, s))
         })))
     }
 

@@ -19,6 +19,8 @@ pub trait RuntimeEvents: Send + Sync {
     fn rate_limit_wait(&self, _connector_type: &str, _waited: Duration) {}
     /// An access token was refreshed (`Ok`) or its refresh failed (`Err`, with why).
     fn token_refresh(&self, _connector_type: &str, _outcome: Result<(), &ActionError>) {}
+    /// A model call (or a stream, when it ended) reported its token usage.
+    fn model_usage(&self, _connector_type: &str, _usage: &crate::usage::TokenUsage) {}
 }
 
 /// An optional observer bound to one connector type: what the layers carry.
@@ -46,6 +48,12 @@ impl Events {
     /// No observer (the default).
     pub fn none() -> Events {
         Events::default()
+    }
+
+    pub fn model_usage(&self, usage: &crate::usage::TokenUsage) {
+        if let Some((s, t)) = &self.sink {
+            s.model_usage(t, usage);
+        }
     }
 
     pub fn upstream_retry(&self) {

@@ -78,6 +78,7 @@ mod smtp;
 pub mod store;
 mod template;
 mod tls;
+pub mod usage;
 pub mod user_template;
 
 pub use auth::{AuthStrategy, UserAuthProvider};
@@ -101,6 +102,7 @@ pub use request::{Http, HttpReply, HttpRequest};
 pub use secrets::{Redactor, Secrets};
 pub use session::{Session, SessionInfo};
 pub use tokio_util::sync::CancellationToken;
+pub use usage::{LocalUsage, TokenUsage, UsageLedger};
 
 /// The types a handler names when it calls its API: the HTTP method and URL of
 /// [`ActionContext::http`]'s `request(method, path)` and `request_url(method, url)`.

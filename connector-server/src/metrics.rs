@@ -68,6 +68,15 @@ struct ConnectorLabels {
     connector_type: String,
 }
 
+/// Model tokens by connector type and kind (`prompt` or `completion`). Neither the instance
+/// id nor the model is a label: a caller chooses both (the per-instance, per-model figures are
+/// the `handler: usage` report's).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TokenLabels {
+    connector_type: String,
+    kind: &'static str,
+}
+
 type Histograms<L> = Family<L, Histogram, fn() -> Histogram>;
 
 /// Every metric of the server and the registry that encodes them.
@@ -84,6 +93,8 @@ pub struct Metrics {
     rate_limit_wait_seconds: Family<ConnectorLabels, Counter<f64, std::sync::atomic::AtomicU64>>,
     refreshes: Family<ConnectorLabels, Counter>,
     refresh_failures: Family<ConnectorLabels, Counter>,
+    model_calls: Family<ConnectorLabels, Counter>,
+    model_tokens: Family<TokenLabels, Counter>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -114,6 +125,8 @@ impl Metrics {
             rate_limit_wait_seconds: Family::default(),
             refreshes: Family::default(),
             refresh_failures: Family::default(),
+            model_calls: Family::default(),
+            model_tokens: Family::default(),
         };
         m.register();
         m
@@ -177,6 +190,16 @@ impl Metrics {
             "Access token refreshes that failed, by connector type",
             self.refresh_failures.clone(),
         );
+        r.register(
+            "model_calls",
+            "Model calls (and streams) whose token usage was recorded, by connector type",
+            self.model_calls.clone(),
+        );
+        r.register(
+            "model_tokens",
+            "Model tokens reported, by connector type and kind (prompt or completion)",
+            self.model_tokens.clone(),
+        );
     }
 
     /// The text exposition of every metric.
@@ -227,6 +250,23 @@ impl Metrics {
 }
 
 impl RuntimeEvents for Metrics {
+    fn model_usage(&self, connector_type: &str, usage: &connector_runtime::TokenUsage) {
+        self.model_calls
+            .get_or_create(&Metrics::connector(connector_type))
+            .inc();
+        for (kind, n) in [
+            ("prompt", usage.prompt_tokens),
+            ("completion", usage.completion_tokens),
+        ] {
+            self.model_tokens
+                .get_or_create(&TokenLabels {
+                    connector_type: connector_type.to_string(),
+                    kind,
+                })
+                .inc_by(n);
+        }
+    }
+
     fn upstream_retry(&self, connector_type: &str) {
         self.retries
             .get_or_create(&Metrics::connector(connector_type))

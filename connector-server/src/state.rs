@@ -80,7 +80,8 @@ impl AppState {
         let events: Arc<dyn connector_runtime::RuntimeEvents> = self.metrics.clone();
         let mut runtime =
             InstanceRuntime::new_with_egress(instance.clone(), self.outbound.clone())?
-                .with_events(events);
+                .with_events(events)
+                .with_usage(Arc::clone(&self.stores.usage), &record.id);
         if instance.auth_mode() == AuthMode::PerUser {
             self.flows.register(&record.id, &instance)?;
             runtime = runtime.with_user_auth(self.flows.user_auth(&record.id)?);

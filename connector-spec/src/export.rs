@@ -53,7 +53,7 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::auth::AuthTypeId;
-use crate::model::{AuthTypeRef, ConnectorSpec, Implementation};
+use crate::model::{AuthTypeRef, ConnectorSpec, HandlerKind, Implementation};
 
 /// The JSON Schema dialect every exported schema uses.
 pub const JSON_SCHEMA_DIALECT: &str = "https://json-schema.org/draft/2020-12/schema";
@@ -106,7 +106,10 @@ pub fn schema_document(spec: &ConnectorSpec) -> Value {
     for (name, action) in &spec.actions {
         let handler = match action.implementation {
             Implementation::Http { .. } => "http",
-            Implementation::Code { .. } => "code",
+            Implementation::Code { handler } => match handler {
+                HandlerKind::Code => "code",
+                HandlerKind::Usage => "usage",
+            },
         };
         actions.insert(
             name.clone(),

@@ -149,7 +149,10 @@ impl SpecLoader {
             return None;
         }
         match deserialize::from_node::<ConnectorSpec>(root) {
-            Ok(spec) => Some(spec),
+            Ok(mut spec) => {
+                model::fill_usage_schemas(&mut spec);
+                Some(spec)
+            }
             Err(e) => {
                 d.push(Diagnostic::error(
                     Code::InvalidValue,

@@ -283,9 +283,32 @@ pub struct Action {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 1_099_511_627_776_u64))]
     pub max_response_bytes: Option<u64>,
+    /// Where the model and the token counts of this call are read: the runtime records them
+    /// in the instance's usage ledger (what a `handler: usage` action reports).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<UsageMapping>,
 }
 
-/// Either a declarative HTTP request or a Rust code handler.
+/// An action's token usage (`usage:`): the model, a template over `config` and `input`, and
+/// JSON paths into the action's output (on a streaming action, into each event's data; the
+/// last value seen of each count is the call's).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UsageMapping {
+    /// The model the call used (template), e.g. `{{ input.model | default(config.defaultModel) }}`.
+    pub model: String,
+    /// JSON path of the prompt (input) token count.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_tokens: Option<String>,
+    /// JSON path of the completion (output) token count.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completion_tokens: Option<String>,
+    /// JSON path of the total token count; without one, prompt + completion.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total_tokens: Option<String>,
+}
+
+/// Either a declarative HTTP request, a Rust code handler, or the runtime's usage report.
 // Built once per action at load time; boxing the larger variant would only add indirection.
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -297,11 +320,116 @@ pub enum Implementation {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         response: Option<ResponseMapping>,
     },
-    /// Implemented by a Rust method of the same name.
-    Code { handler: CodeHandler },
+    /// Implemented by a Rust method of the same name (`handler: code`), or answered by the
+    /// runtime from the instance's usage ledger (`handler: usage`).
+    Code { handler: HandlerKind },
 }
 
-/// The only handler kind besides a declarative request: `handler: code`.
+impl Implementation {
+    /// `handler: code`: a Rust method implements it.
+    pub fn is_code(&self) -> bool {
+        matches!(
+            self,
+            Implementation::Code {
+                handler: HandlerKind::Code
+            }
+        )
+    }
+
+    /// `handler: usage`: the runtime's token-usage report, whose input and output schemas are
+    /// the runtime's ([`usage_dashboard_input`], [`usage_dashboard_output`]).
+    pub fn is_usage_report(&self) -> bool {
+        matches!(
+            self,
+            Implementation::Code {
+                handler: HandlerKind::Usage
+            }
+        )
+    }
+}
+
+/// What carries out an action that has no `request`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum HandlerKind {
+    /// A Rust method of the same name.
+    Code,
+    /// The runtime's token-usage report of the instance (see `usage` on actions).
+    Usage,
+}
+
+/// Give every `handler: usage` action the runtime's input and output schemas (the loader
+/// refuses a spec that declares its own).
+pub fn fill_usage_schemas(spec: &mut ConnectorSpec) {
+    for a in spec.actions.values_mut() {
+        if a.implementation.is_usage_report() {
+            a.input = usage_dashboard_input();
+            a.output = Some(usage_dashboard_output());
+        }
+    }
+}
+
+/// The input of a `handler: usage` action: a range of UTC days and an optional model.
+pub fn usage_dashboard_input() -> Schema {
+    serde_json::json!({
+        "type": "object",
+        "additionalProperties": false,
+        "properties": {
+            "from": {
+                "type": "string",
+                "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$",
+                "description": "First day (UTC, YYYY-MM-DD), inclusive; default 29 days before `to`."
+            },
+            "to": {
+                "type": "string",
+                "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$",
+                "description": "Last day (UTC, YYYY-MM-DD), inclusive; default today."
+            },
+            "model": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": 256,
+                "description": "Only this model."
+            }
+        }
+    })
+}
+
+/// The output of a `handler: usage` action: totals, per model, and per day and model.
+pub fn usage_dashboard_output() -> Schema {
+    let counts = serde_json::json!({
+        "calls": { "type": "integer", "minimum": 0 },
+        "promptTokens": { "type": "integer", "minimum": 0 },
+        "completionTokens": { "type": "integer", "minimum": 0 },
+        "totalTokens": { "type": "integer", "minimum": 0 }
+    });
+    let with = |extra: serde_json::Value| {
+        let mut props = counts.as_object().cloned().unwrap_or_default();
+        let mut required: Vec<String> = props.keys().cloned().collect();
+        for (k, v) in extra.as_object().cloned().unwrap_or_default() {
+            required.push(k.clone());
+            props.insert(k, v);
+        }
+        serde_json::json!({ "type": "object", "required": required, "properties": props })
+    };
+    let text = serde_json::json!({ "type": "string" });
+    serde_json::json!({
+        "type": "object",
+        "required": ["from", "to", "totals", "models", "days"],
+        "properties": {
+            "from": text,
+            "to": text,
+            "totals": with(serde_json::json!({})),
+            "models": { "type": "array", "items": with(serde_json::json!({ "model": text })) },
+            "days": {
+                "type": "array",
+                "items": with(serde_json::json!({ "day": text, "model": text }))
+            }
+        }
+    })
+}
+
+/// A hook or connection test implemented in Rust: `handler: code` (the only kind they take).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CodeHandler {

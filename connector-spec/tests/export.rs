@@ -67,6 +67,7 @@ fn http_action(path: &str) -> Action {
         streaming: None,
         session: None,
         max_response_bytes: None,
+        usage: None,
     }
 }
 
@@ -79,12 +80,13 @@ fn code_action() -> Action {
         output: None,
         supports_streaming: true,
         implementation: Implementation::Code {
-            handler: CodeHandler::Code,
+            handler: HandlerKind::Code,
         },
         pagination: None,
         streaming: None,
         session: None,
         max_response_bytes: None,
+        usage: None,
     }
 }
 

@@ -69,6 +69,10 @@ impl DeclarativeExecutor {
             connector_spec::Implementation::Http { request, response } => {
                 Ok((request, response.as_ref()))
             }
+            i if i.is_usage_report() => Err(ActionError::system(
+                "no_handler",
+                format!("action `{action}` reports usage: call it through a `Dispatcher`"),
+            )),
             connector_spec::Implementation::Code { .. } => Err(ActionError::system(
                 "no_handler",
                 format!("action `{action}` is implemented in code and no handler is registered"),

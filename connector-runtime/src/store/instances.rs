@@ -84,7 +84,7 @@ pub trait InstanceStore: Send + Sync + std::fmt::Debug {
     /// returns how many instances changed.
     async fn revoke_access(&self, user_id: &str) -> Result<u64, StoreError>;
 
-    /// Delete an instance with its tokens (shared and per-user) and pending states; `false`
-    /// when there was none. A backend that keeps tokens or states apart deletes them there.
+    /// Delete an instance with its tokens (shared and per-user), pending states and usage rows;
+    /// `false` when there was none. A backend that keeps tokens or states apart deletes them there.
     async fn delete_instance(&self, id: &str) -> Result<bool, StoreError>;
 }

@@ -9,6 +9,7 @@ use super::rate_limits::RateLimits;
 use super::states::OAuthStateStore;
 use super::tokens::TokenStore;
 use super::users::UserStore;
+use crate::usage::UsageLedger;
 
 /// Every store a process uses. A backend may implement all of them in one type
 /// ([`SqliteStore::stores`](super::SqliteStore::stores)); the fields are separate so another
@@ -23,6 +24,8 @@ pub struct Stores {
     pub maintenance: Arc<dyn Maintenance>,
     /// Counters behind the per-user limits of the OAuth routes.
     pub rate_limits: Arc<dyn RateLimits>,
+    /// Token usage per instance, day and model.
+    pub usage: Arc<dyn UsageLedger>,
 }
 
 impl Stores {
@@ -34,7 +37,7 @@ impl Stores {
         rate_limits: Arc<dyn RateLimits>,
     ) -> Stores
     where
-        S: TokenStore + OAuthStateStore + InstanceStore + Maintenance + 'static,
+        S: TokenStore + OAuthStateStore + InstanceStore + Maintenance + UsageLedger + 'static,
     {
         let this = Arc::new(store);
         Stores {
@@ -43,8 +46,9 @@ impl Stores {
             instances: this.clone(),
             users,
             audit,
-            maintenance: this,
+            maintenance: this.clone(),
             rate_limits,
+            usage: this,
         }
     }
 }

@@ -199,7 +199,7 @@ async fn sqlite_migrations_are_versioned_and_idempotent() {
     let db = SqliteDb::fresh().await;
     let store = db.open(k1()).await;
     let latest = connector_runtime::store::sqlite::latest_migration();
-    assert_eq!(latest, 3, "every migration file is embedded");
+    assert_eq!(latest, 4, "every migration file is embedded");
     assert_eq!(store.schema_version().await.unwrap(), latest);
     fill(&store).await;
     assert_eq!(
@@ -253,8 +253,10 @@ async fn sqlite_a_file_with_the_old_schema_version_table_is_adopted() {
     let store = db.open(k1()).await;
     fill(&store).await;
     store.close().await;
-    // Rewind the bookkeeping to the old form: `schema_version` rows for 1..=3, no sqlx table.
+    // Rewind the bookkeeping to the old form: `schema_version` rows for 1..=3, no sqlx table,
+    // and none of what came after 3 (the usage ledger).
     db.raw_exec("DROP TABLE _sqlx_migrations", &[]).await;
+    db.raw_exec("DROP TABLE usage_daily", &[]).await;
     db.raw_exec(
         "CREATE TABLE schema_version (version INTEGER PRIMARY KEY NOT NULL, applied_at INTEGER NOT NULL)",
         &[],
@@ -267,7 +269,13 @@ async fn sqlite_a_file_with_the_old_schema_version_table_is_adopted() {
     .await;
     let store = db.open(k1()).await;
     assert_eq!(store.migrate().await.unwrap(), 0, "adopted, not re-applied");
-    assert_eq!(store.schema_version().await.unwrap(), 3);
+    // 1..=3 adopted, 4 applied on top.
+    assert_eq!(store.schema_version().await.unwrap(), 4);
+    assert_eq!(
+        db.raw_int("SELECT COUNT(*) FROM usage_daily").await,
+        0,
+        "migration 4 made the usage table"
+    );
     let t = store.get_shared_token("c1").await.unwrap().unwrap();
     assert_eq!(t.access_token.expose_secret(), CANARY_ACCESS);
     store.close().await;
@@ -280,14 +288,15 @@ async fn sqlite_a_file_with_the_old_schema_version_table_is_adopted() {
     .unwrap();
     assert_eq!(old, 0, "the old table is dropped");
     pool.close().await;
-    // An old file at version 2 gets migration 3 applied on top.
-    db.raw_exec("DELETE FROM _sqlx_migrations WHERE version = 3", &[])
+    // An old file at version 2 gets migrations 3 and 4 applied on top.
+    db.raw_exec("DELETE FROM _sqlx_migrations WHERE version >= 3", &[])
         .await;
+    db.raw_exec("DROP TABLE usage_daily", &[]).await;
     db.raw_exec("DROP TABLE audit_events", &[]).await;
     db.raw_exec("ALTER TABLE connector_instances DROP COLUMN access", &[])
         .await;
     let store = db.open(k1()).await;
-    assert_eq!(store.schema_version().await.unwrap(), 3);
+    assert_eq!(store.schema_version().await.unwrap(), 4);
     store.close().await;
 }
 

@@ -11,6 +11,7 @@ mod pg;
 mod postgres;
 mod states;
 mod tokens;
+mod usage;
 mod users;
 
 use backend::{Backend, PgDb, SqliteDb, TestStore};

@@ -84,6 +84,93 @@ fn check_action(d: &mut Decoder, p: &mut Pending, root: &Node, name: &str, a: &N
         policies::check_streaming(d, s);
     }
     check_streaming_action(d, root, a, &what, is_http);
+    if let Some(u) = a.get("usage") {
+        check_usage_mapping(d, p, name, a, u);
+    }
+}
+
+fn is_usage_handler(a: &Node) -> bool {
+    a.get("handler").and_then(Node::as_str) == Some("usage")
+}
+
+/// `usage:`: a model template and JSON paths of the token counts, on an action that makes a
+/// model call (not on the usage report itself).
+fn check_usage_mapping(d: &mut Decoder, p: &mut Pending, name: &str, a: &Node, u: &Node) {
+    if is_usage_handler(a) {
+        d.push(
+            Diagnostic::error(
+                Code::Conflict,
+                key_span(a, "usage"),
+                format!("action `{name}` reports usage (`handler: usage`); it makes no model call to record"),
+            )
+            .with_help("declare `usage` on the actions that call the model"),
+        );
+        return;
+    }
+    if u.as_map().is_none() {
+        return;
+    }
+    if let Some(m) = u.get("model") {
+        p.template(m, &TemplateScope::Request(name.to_string()));
+    }
+    let mut counts = 0;
+    for key in ["promptTokens", "completionTokens", "totalTokens"] {
+        if let Some(n) = u.get(key) {
+            counts += 1;
+            values::check_json_path(d, n, &format!("`usage.{key}`"));
+        }
+    }
+    if counts == 0 {
+        d.push(
+            Diagnostic::error(
+                Code::MissingKey,
+                u.span,
+                format!("`usage` of action `{name}` names no token count"),
+            )
+            .with_help(
+                "add `promptTokens`, `completionTokens` and/or `totalTokens`: JSON paths into \
+                 the output, like `$.usage.promptTokens`",
+            ),
+        );
+    }
+}
+
+/// `handler: usage`: the runtime's report, so no schemas, mapping, paging or streaming of its
+/// own, and some action of the connector must record usage.
+fn check_usage_handler(d: &mut Decoder, root: &Node, a: &Node, what: &str) {
+    for key in [
+        "input",
+        "output",
+        "response",
+        "streaming",
+        "supportsStreaming",
+        "session",
+    ] {
+        if a.get(key).is_some() {
+            d.push(
+                Diagnostic::error(
+                    Code::Conflict,
+                    key_span(a, key),
+                    format!("{what} is `handler: usage`: `{key}` has no effect on it"),
+                )
+                .with_help("remove it; the usage report's input and output are the runtime's"),
+            );
+        }
+    }
+    let records = root
+        .get("actions")
+        .and_then(Node::as_map)
+        .is_some_and(|m| m.iter().any(|(_, act)| act.get("usage").is_some()));
+    if !records {
+        d.push(
+            Diagnostic::error(
+                Code::Conflict,
+                key_span(a, "handler"),
+                format!("{what} reports usage, but no action of this connector declares `usage`"),
+            )
+            .with_help("add `usage: { model: ..., totalTokens: $.usage.totalTokens }` to the actions that call the model"),
+        );
+    }
 }
 
 /// `request` or `handler: code`, exactly one. Returns whether the action is declarative.
@@ -116,6 +203,10 @@ fn check_implementation(
                 )
                 .with_label("no implementation"),
             );
+            false
+        }
+        (None, Some(_)) if is_usage_handler(a) => {
+            check_usage_handler(d, root, a, &what);
             false
         }
         (None, Some(_)) => {

@@ -63,6 +63,7 @@ mod maintenance;
 mod rate_limits;
 mod states;
 mod tokens;
+mod usage;
 mod users;
 
 use std::fmt;

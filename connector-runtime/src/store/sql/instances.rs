@@ -191,6 +191,11 @@ macro_rules! instance_store {
                     .bind(id)
                     .execute(&mut *tx)
                     .await?;
+                // A new instance given the same id starts its usage at zero.
+                sqlx::query("DELETE FROM usage_daily WHERE instance = $1")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
                 tx.commit().await?;
                 Ok(true)
             }

@@ -8,6 +8,7 @@ pub(crate) mod instances;
 pub(crate) mod maintenance;
 pub(crate) mod states;
 pub(crate) mod tokens;
+pub(crate) mod usage;
 pub(crate) mod users;
 
 use std::str::FromStr;

@@ -41,6 +41,7 @@ mod instances;
 mod maintenance;
 mod states;
 mod tokens;
+mod usage;
 mod users;
 
 use std::fmt;
@@ -129,9 +130,10 @@ impl SqliteStore {
             instances: this.clone(),
             users: Arc::new(self.users()),
             audit: Arc::new(self.audit()),
-            maintenance: this,
+            maintenance: this.clone(),
             // One process owns the file: its counters can live in memory.
             rate_limits: Arc::new(self.rate_limits.clone()),
+            usage: this,
         }
     }
 
