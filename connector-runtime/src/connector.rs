@@ -208,7 +208,7 @@ impl Connector for DeclarativeConnector {
             .ok_or_else(|| crate::error::unknown_action(spec, action))?;
         let ctx = &self.action_context(ctx, action, &input)?;
         if a.implementation.is_usage_report() {
-            return crate::usage::answer(ctx, &input).await;
+            return crate::usage::tally::answer(ctx, &input).await;
         }
         if let Implementation::Code { .. } = a.implementation {
             let h = self.handlers.get(action).ok_or_else(|| {

@@ -13,7 +13,7 @@ use crate::context::ActionContext;
 use crate::error::ActionError;
 use crate::executor::{EventStream, Page, RawPage};
 use crate::listing::Listing;
-use crate::usage::{CompiledUsage, StreamTally};
+use crate::usage::tally::{CompiledUsage, StreamTally};
 use futures::stream::BoxStream;
 
 /// The instance's secrets plus credentials its auth strategy obtained at run time.
@@ -253,7 +253,7 @@ impl Dispatcher {
             return collect_records(pages).instrument(ctx.span.clone()).await;
         }
         if s.usage_report {
-            return crate::usage::answer(ctx, &input).await;
+            return crate::usage::tally::answer(ctx, &input).await;
         }
         // Kept for the model template only when the action records usage.
         let usage_input = s.usage.as_ref().map(|_| input.clone());
@@ -293,7 +293,7 @@ impl Dispatcher {
             }
         }
         if let (Some(u), Some(input)) = (&s.usage, &usage_input) {
-            crate::usage::record(ctx, action, u, input, u.read(&output)).await;
+            crate::usage::tally::record(ctx, action, u, input, u.read(&output)).await;
         }
         Ok(output)
     }

@@ -3,7 +3,7 @@
 //! the same rows, and deleting an instance deletes its usage.
 
 use super::*;
-use connector_runtime::usage::{TokenUsage, UsageEntry, UsageLedger, UsageQuery};
+use connector_runtime::usage::{TokenUsage, UsageEntry, UsageQuery};
 
 fn entry(instance: &str, day: &str, model: &str, prompt: u64, completion: u64) -> UsageEntry {
     UsageEntry {

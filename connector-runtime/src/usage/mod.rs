@@ -14,12 +14,11 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use connector_spec::UsageMapping;
-use connector_spec::path::JsonPath;
 use serde_json::{Value, json};
 
-use crate::context::ActionContext;
 use crate::error::ActionError;
+
+pub(crate) mod tally;
 
 /// The token counts of one call, or the sum of several.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -169,205 +168,13 @@ impl UsageSink {
     }
 }
 
-/// An action's `usage:` with its paths parsed, built once when the dispatcher is made.
-#[derive(Debug, Clone)]
-pub(crate) struct CompiledUsage {
-    model: String,
-    prompt: Option<JsonPath>,
-    completion: Option<JsonPath>,
-    total: Option<JsonPath>,
-}
-
-/// Counts read from one output or event; `None` where the path found no number.
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct SeenUsage {
-    prompt: Option<u64>,
-    completion: Option<u64>,
-    total: Option<u64>,
-}
-
-impl SeenUsage {
-    /// `self` with every count `later` has replacing it (a stream's last value wins).
-    fn then(self, later: SeenUsage) -> SeenUsage {
-        SeenUsage {
-            prompt: later.prompt.or(self.prompt),
-            completion: later.completion.or(self.completion),
-            total: later.total.or(self.total),
-        }
-    }
-
-    fn usage(self) -> TokenUsage {
-        let prompt = self.prompt.unwrap_or(0);
-        let completion = self.completion.unwrap_or(0);
-        TokenUsage {
-            prompt_tokens: prompt,
-            completion_tokens: completion,
-            total_tokens: self
-                .total
-                .unwrap_or_else(|| prompt.saturating_add(completion)),
-        }
-    }
-}
-
-fn parse_path(
-    action: &str,
-    key: &str,
-    p: &Option<String>,
-) -> Result<Option<JsonPath>, ActionError> {
-    p.as_deref()
-        .map(|text| {
-            JsonPath::parse(text).map_err(|e| {
-                ActionError::system(
-                    "invalid_spec",
-                    format!(
-                        "`usage.{key}` of `{action}` is not a JSON path: {}",
-                        e.message
-                    ),
-                )
-            })
-        })
-        .transpose()
-}
-
-impl CompiledUsage {
-    pub(crate) fn new(action: &str, m: &UsageMapping) -> Result<CompiledUsage, ActionError> {
-        Ok(CompiledUsage {
-            model: m.model.clone(),
-            prompt: parse_path(action, "promptTokens", &m.prompt_tokens)?,
-            completion: parse_path(action, "completionTokens", &m.completion_tokens)?,
-            total: parse_path(action, "totalTokens", &m.total_tokens)?,
-        })
-    }
-
-    /// The counts in `output` (an action's output, or one event's data).
-    pub(crate) fn read(&self, output: &Value) -> SeenUsage {
-        let count = |p: &Option<JsonPath>| p.as_ref().and_then(|p| p.first(output)?.as_u64());
-        SeenUsage {
-            prompt: count(&self.prompt),
-            completion: count(&self.completion),
-            total: count(&self.total),
-        }
-    }
-
-    /// The model of a call with `input`: the template rendered, secrets redacted. A template
-    /// that does not render (an input without the field it reads) is `unknown`.
-    fn model(&self, ctx: &ActionContext, input: &Value) -> String {
-        let tctx = crate::executor::template_context(ctx, input, None);
-        let rendered = crate::template::Renderer::new()
-            .render_str(&self.model, &tctx)
-            .ok()
-            .filter(|m| !m.trim().is_empty())
-            .unwrap_or_else(|| "unknown".to_string());
-        let mut v = Value::String(rendered);
-        ctx.instance.redactor().redact_value(&mut v);
-        match v {
-            Value::String(s) => s.chars().take(256).collect(),
-            _ => "unknown".to_string(),
-        }
-    }
-}
-
 /// Today's UTC day as `YYYY-MM-DD`.
 pub fn today() -> String {
     day_of(time::OffsetDateTime::now_utc().date())
 }
 
-fn day_of(d: time::Date) -> String {
+pub(crate) fn day_of(d: time::Date) -> String {
     format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
-}
-
-/// Record one call made with `input` that reported `seen`: the tracing event, the runtime
-/// event, the ledger. A ledger that cannot record is logged; the call's result stands.
-pub(crate) async fn record(
-    ctx: &ActionContext,
-    action: &str,
-    usage: &CompiledUsage,
-    input: &Value,
-    seen: SeenUsage,
-) {
-    let entry = UsageEntry {
-        instance: ctx.usage.instance.to_string(),
-        model: usage.model(ctx, input),
-        day: today(),
-        usage: seen.usage(),
-    };
-    tracing::info!(
-        target: "connector_runtime::usage",
-        connector = %ctx.instance.spec.id,
-        instance = %entry.instance,
-        action,
-        model = %entry.model,
-        prompt_tokens = entry.usage.prompt_tokens,
-        completion_tokens = entry.usage.completion_tokens,
-        total_tokens = entry.usage.total_tokens,
-        "model usage"
-    );
-    ctx.client.events.model_usage(&entry.usage);
-    if let Err(e) = ctx.usage.ledger.record(&entry).await {
-        tracing::warn!(connector = %ctx.instance.spec.id, code = %e.code, "usage not recorded: {}", e.message);
-    }
-}
-
-/// What a stream has reported so far; recorded once, when the stream ends or is dropped.
-pub(crate) struct StreamTally {
-    ctx: ActionContext,
-    action: String,
-    usage: Arc<CompiledUsage>,
-    input: Value,
-    seen: SeenUsage,
-    done: bool,
-}
-
-impl StreamTally {
-    pub(crate) fn new(
-        ctx: &ActionContext,
-        action: &str,
-        usage: Arc<CompiledUsage>,
-        input: Value,
-    ) -> StreamTally {
-        StreamTally {
-            ctx: ctx.clone(),
-            action: action.to_string(),
-            usage,
-            input,
-            seen: SeenUsage::default(),
-            done: false,
-        }
-    }
-
-    /// Note one event's data.
-    pub(crate) fn saw(&mut self, data: &Value) {
-        self.seen = self.seen.then(self.usage.read(data));
-    }
-
-    /// Record now (the stream ended).
-    pub(crate) async fn finish(&mut self) {
-        if !std::mem::replace(&mut self.done, true) {
-            record(&self.ctx, &self.action, &self.usage, &self.input, self.seen).await;
-        }
-    }
-}
-
-impl Drop for StreamTally {
-    /// A stream dropped before its end (the caller went away, or cancelled) is recorded with
-    /// what it reported, on the runtime it ran on.
-    fn drop(&mut self) {
-        if self.done {
-            return;
-        }
-        self.done = true;
-        let Ok(handle) = tokio::runtime::Handle::try_current() else {
-            return;
-        };
-        let (ctx, action, usage, input, seen) = (
-            self.ctx.clone(),
-            std::mem::take(&mut self.action),
-            Arc::clone(&self.usage),
-            std::mem::take(&mut self.input),
-            self.seen,
-        );
-        handle.spawn(async move { record(&ctx, &action, &usage, &input, seen).await });
-    }
 }
 
 /// The most days one report covers.
@@ -394,7 +201,7 @@ fn parse_day(field: &str, text: &str) -> Result<time::Date, ActionError> {
 }
 
 /// The query of a report's input: `to` defaults to today, `from` to 29 days before `to`.
-fn report_query(instance: &str, input: &Value) -> Result<UsageQuery, ActionError> {
+pub(crate) fn report_query(instance: &str, input: &Value) -> Result<UsageQuery, ActionError> {
     let field = |k: &str| input.get(k).and_then(Value::as_str);
     let to = match field("to") {
         Some(t) => parse_day("to", t)?,
@@ -465,13 +272,6 @@ pub fn report(query: &UsageQuery, rows: &[UsageRow]) -> Value {
         "models": models,
         "days": days,
     })
-}
-
-/// Answer a `handler: usage` action: the instance's usage over the input's days.
-pub(crate) async fn answer(ctx: &ActionContext, input: &Value) -> Result<Value, ActionError> {
-    let query = report_query(&ctx.usage.instance, input)?;
-    let rows = ctx.usage.ledger.rows(&query).await?;
-    Ok(report(&query, &rows))
 }
 
 #[cfg(test)]
@@ -549,35 +349,5 @@ mod tests {
             assert_eq!(e.code, "invalid_input");
             assert!(e.message.contains(says), "{}", e.message);
         }
-    }
-
-    #[test]
-    fn a_stream_keeps_the_last_value_of_each_count_and_totals_when_none_is_given() {
-        let u = CompiledUsage::new(
-            "s",
-            &UsageMapping {
-                model: "m".into(),
-                prompt_tokens: Some("$.usage.promptTokens".into()),
-                completion_tokens: Some("$.usage.completionTokens".into()),
-                total_tokens: None,
-            },
-        )
-        .unwrap();
-        let seen = [
-            json!({"usage": {"promptTokens": 12}}),
-            json!({"text": "hi"}),
-            json!({"usage": {"completionTokens": 3}}),
-            json!({"usage": {"completionTokens": 9}}),
-        ]
-        .iter()
-        .fold(SeenUsage::default(), |s, e| s.then(u.read(e)));
-        assert_eq!(
-            seen.usage(),
-            TokenUsage {
-                prompt_tokens: 12,
-                completion_tokens: 9,
-                total_tokens: 21
-            }
-        );
     }
 }
