@@ -489,6 +489,23 @@ async fn bedrock_stream_ends_at_a_chunk_that_is_not_an_encoded_event() {
     }
 }
 
+/// A decoded event without a `type` is not an Anthropic event: the output schema refuses it
+/// (`invalid_output`) rather than passing on an event of nulls.
+#[tokio::test]
+async fn bedrock_stream_ends_at_an_event_without_a_type() {
+    let server = loopback().await;
+    let body = [
+        frame(&anthropic_events()[0]),
+        frame(&json!({ "delta": { "text": "x" } })),
+    ]
+    .concat();
+    let got = stream(&server, body).await;
+    assert_eq!(got.len(), 2, "one event, the error: {got:?}");
+    let e = got[1].as_ref().unwrap_err();
+    assert_eq!(e.code, "invalid_output", "{e}");
+    assert!(e.message.contains("type"), "{e}");
+}
+
 /// Bedrock's stream as the shared stream checks drive it: numbered text deltas in `chunk`
 /// frames, from a raw server that does not check the signature.
 struct BedrockStream;
