@@ -91,7 +91,67 @@ fn base_env() -> Environment<'static> {
     env.add_filter("b64encode", |s: String| {
         base64::Engine::encode(&base64::engine::general_purpose::STANDARD, s.as_bytes())
     });
+    env.add_filter("b64decode", b64decode);
+    env.add_filter("fromjson", fromjson);
     env
+}
+
+/// A filter's error: what is wrong and where, never the value (it may be a secret or a
+/// provider's payload).
+fn filter_error(filter: &str, what: String) -> minijinja::Error {
+    minijinja::Error::new(
+        minijinja::ErrorKind::InvalidOperation,
+        format!("`{filter}`: {what}"),
+    )
+}
+
+/// The text a filter reads: a string; undefined or another kind is an error naming the kind.
+fn filter_text<'a>(filter: &str, value: &'a minijinja::Value) -> Result<&'a str, minijinja::Error> {
+    value.as_str().ok_or_else(|| {
+        let kind = if value.is_undefined() {
+            "an undefined value".to_string()
+        } else {
+            format!("a {}", value.kind())
+        };
+        filter_error(filter, format!("expects a string, got {kind}"))
+    })
+}
+
+/// `b64decode`: standard base64 (with padding) to UTF-8 text. The output is smaller than the
+/// input, so it is bounded by it.
+fn b64decode(value: &minijinja::Value) -> Result<String, minijinja::Error> {
+    use base64::DecodeError;
+    let text = filter_text("b64decode", value)?;
+    let bytes =
+        base64::Engine::decode(&base64::engine::general_purpose::STANDARD, text).map_err(|e| {
+            let what = match e {
+                DecodeError::InvalidByte(at, _) => {
+                    format!("invalid base64 character at offset {at}")
+                }
+                DecodeError::InvalidLength(n) => format!("invalid base64 length ({n} symbols)"),
+                DecodeError::InvalidLastSymbol(at, _) => {
+                    format!("invalid last base64 symbol at offset {at}")
+                }
+                DecodeError::InvalidPadding => "invalid base64 padding".to_string(),
+            };
+            filter_error("b64decode", format!("the text is not base64: {what}"))
+        })?;
+    String::from_utf8(bytes).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        filter_error(
+            "b64decode",
+            format!("the decoded bytes are not UTF-8 text (invalid byte at offset {at})"),
+        )
+    })
+}
+
+/// `fromjson`: JSON text to its value. serde_json bounds the nesting (128 levels) and the
+/// value is no larger than the text.
+fn fromjson(value: &minijinja::Value) -> Result<minijinja::Value, minijinja::Error> {
+    let text = filter_text("fromjson", value)?;
+    let parsed: Value = serde_json::from_str(text)
+        .map_err(|e| filter_error("fromjson", format!("the text is not JSON: {e}")))?;
+    Ok(minijinja::Value::from_serialize(&parsed))
 }
 
 impl std::fmt::Debug for Renderer {
@@ -354,6 +414,104 @@ mod tests {
             "/alerts/a%2Fb%3Fc%20d/close"
         );
         assert!(r.render_path("/x/{{ input.nope }}", &c).is_err());
+    }
+
+    fn b64(text: &[u8]) -> String {
+        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, text)
+    }
+
+    #[test]
+    fn b64decode_and_fromjson_decode_an_encoded_json_event() {
+        let mut r = Renderer::new();
+        let t = "{{ (input.bytes | b64decode | fromjson).delta }}";
+        r.add(t);
+        let event = json!({"type": "content_block_delta", "delta": {"text": "h\u{e9}llo", "n": [1, 2.5, null]}});
+        let c = ctx(json!({"input": {"bytes": b64(event.to_string().as_bytes())}}));
+        assert_eq!(r.render_json(&json!(t), &c).unwrap(), event["delta"]);
+        let c = ctx(json!({"input": {"s": b64("caf\u{e9} \u{1f600}".as_bytes())}}));
+        assert_eq!(
+            r.render_str("{{ input.s | b64decode }}", &c).unwrap(),
+            "caf\u{e9} \u{1f600}"
+        );
+        let c = ctx(json!({"input": {"s": "[1, \"x\", {\"k\": true}]"}}));
+        assert_eq!(
+            r.render_json(&json!("{{ input.s | fromjson }}"), &c)
+                .unwrap(),
+            json!([1, "x", {"k": true}])
+        );
+    }
+
+    /// Rendering `template` over `input` fails with class `system`, code `template` and a
+    /// message that contains `expected` and not the input's text.
+    #[track_caller]
+    fn assert_filter_error(template: &str, input: Value, expected: &str) {
+        let r = Renderer::new();
+        let e = r
+            .render_json(&json!(template), &ctx(json!({ "input": input })))
+            .unwrap_err();
+        assert_eq!(
+            (e.code, e.class),
+            ("template", connector_spec::ErrorClass::System),
+            "{e}"
+        );
+        assert!(e.message.contains(expected), "{e}");
+        if let Some(s) = input["s"].as_str().filter(|s| s.len() > 8) {
+            assert!(!e.message.contains(s), "the input in {e}");
+        }
+    }
+
+    #[test]
+    fn b64decode_refuses_bad_base64_and_bytes_that_are_not_utf8() {
+        let t = "{{ input.s | b64decode }}";
+        assert_filter_error(
+            t,
+            json!({"s": "c2VjcmV0*dmFsdWU="}),
+            "`b64decode`: the text is not base64: invalid base64 character at offset 8",
+        );
+        assert_filter_error(t, json!({"s": "c2VjcmV0d"}), "invalid base64 length");
+        assert_filter_error(t, json!({"s": "c2VjcmV0dmFsdWU"}), "not base64");
+        assert_filter_error(
+            t,
+            json!({"s": b64(b"secret-\xff\xfe-value")}),
+            "`b64decode`: the decoded bytes are not UTF-8 text (invalid byte at offset 7)",
+        );
+        assert_filter_error(
+            t,
+            json!({"s": 42}),
+            "`b64decode`: expects a string, got a number",
+        );
+        assert_filter_error(
+            "{{ input.missing | b64decode }}",
+            json!({}),
+            "`b64decode`: expects a string, got an undefined value",
+        );
+    }
+
+    #[test]
+    fn fromjson_refuses_bad_json_naming_the_position() {
+        let t = "{{ input.s | fromjson }}";
+        assert_filter_error(
+            t,
+            json!({"s": "{\"secret\": tru}"}),
+            "`fromjson`: the text is not JSON: expected ident at line 1 column 15",
+        );
+        assert_filter_error(
+            t,
+            json!({"s": "{\"a\": [1,\n 2"}),
+            "EOF while parsing a list at line 2 column 2",
+        );
+        assert_filter_error(
+            t,
+            json!({"s": "[1] [2]"}),
+            "trailing characters at line 1 column 5",
+        );
+        // Nesting is bounded: deep input is an error, not a stack overflow.
+        assert_filter_error(t, json!({"s": "[".repeat(100_000)}), "recursion limit");
+        assert_filter_error(
+            t,
+            json!({"s": ["x"]}),
+            "`fromjson`: expects a string, got a seq",
+        );
     }
 
     #[test]

@@ -1,20 +1,25 @@
 //! `.bedrock` (Amazon Bedrock Runtime, Anthropic models) against a loopback mock of
 //! `InvokeModel` and `InvokeModelWithResponseStream`. The mock recomputes every request's
 //! SigV4 signature with the test credentials (service `bedrock`, the instance's region) and
-//! refuses one that does not match; the stream is AWS event-stream frames with real CRCs.
+//! refuses one that does not match; the stream is AWS event-stream frames with real CRCs. The
+//! streaming checks (drop, cancel, a slow consumer, order) run against a raw server writing
+//! the same frames (`contract_support::streams`).
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use aws_smithy_eventstream::frame::write_message_to;
 use aws_smithy_types::event_stream::{Header, HeaderValue, Message};
 use base64::Engine;
-use connector_runtime::{ErrorClass, StreamEvent};
+use connector_runtime::{ErrorClass, EventStream, StreamEvent};
 use futures::StreamExt;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
+use crate::contract_support::streams::*;
 use crate::contract_support::*;
 use crate::log_support::BufWriter;
 use crate::sigv4_support::sigv4_reference;
@@ -230,54 +235,97 @@ async fn bedrock_invoke_ai_raw_returns_the_reply_unchanged() {
     assert_eq!(json_body(&only_request(&server).await), body);
 }
 
+/// A text reply's stream: the events Anthropic sends (a `ping` among them), with the
+/// `amazon-bedrock-invocationMetrics` Bedrock adds to the last one.
 fn anthropic_events() -> Vec<Value> {
     let delta = |t: &str| json!({ "type": "content_block_delta", "index": 0, "delta": { "type": "text_delta", "text": t } });
     vec![
-        json!({ "type": "message_start", "message": { "id": "msg_s", "role": "assistant", "content": [],
+        json!({ "type": "message_start", "message": { "id": "msg_s", "type": "message", "role": "assistant",
+            "model": "claude-3-5-sonnet-20240620", "content": [], "stop_reason": null, "stop_sequence": null,
             "usage": { "input_tokens": 9, "output_tokens": 1 } } }),
         json!({ "type": "content_block_start", "index": 0, "content_block": { "type": "text", "text": "" } }),
+        json!({ "type": "ping" }),
         delta("Hello"),
         delta(", world."),
         json!({ "type": "content_block_stop", "index": 0 }),
-        json!({ "type": "content_block_start", "index": 1, "content_block": {
-            "type": "tool_use", "id": "toolu_s", "name": "get_weather", "input": {} } }),
-        json!({ "type": "content_block_delta", "index": 1,
-            "delta": { "type": "input_json_delta", "partial_json": "{\"city\": \"Par" } }),
-        json!({ "type": "content_block_delta", "index": 1,
-            "delta": { "type": "input_json_delta", "partial_json": "is\"}" } }),
-        json!({ "type": "content_block_stop", "index": 1 }),
-        json!({ "type": "message_delta", "delta": { "stop_reason": "end_turn" }, "usage": { "output_tokens": 4 } }),
-        json!({ "type": "message_stop", "amazon-bedrock-invocationMetrics": { "inputTokenCount": 9, "outputTokenCount": 4 } }),
+        json!({ "type": "message_delta", "delta": { "stop_reason": "end_turn", "stop_sequence": null },
+            "usage": { "output_tokens": 4 } }),
+        json!({ "type": "message_stop", "amazon-bedrock-invocationMetrics": {
+            "inputTokenCount": 9, "outputTokenCount": 4, "invocationLatency": 511, "firstByteLatency": 302 } }),
     ]
 }
 
-/// One `chunk` frame per event, the event base64-encoded in `bytes`, as Bedrock sends it.
-fn frames(events: &[Value]) -> Vec<Vec<u8>> {
-    events
-        .iter()
-        .map(|e| {
-            let b64 = base64::engine::general_purpose::STANDARD.encode(e.to_string());
-            let payload = json!({ "bytes": b64, "p": "abcd" }).to_string();
-            let headers = [
-                (":message-type", "event"),
-                (":event-type", "chunk"),
-                (":content-type", "application/json"),
-            ]
-            .iter()
-            .map(|(n, v)| Header::new(n.to_string(), HeaderValue::String(v.to_string().into())))
-            .collect();
-            let mut out = Vec::new();
-            write_message_to(
-                &Message::new_from_parts(headers, payload.into_bytes()),
-                &mut out,
-            )
-            .unwrap();
-            out
-        })
-        .collect()
+/// A tool call's stream: a text block, then a `tool_use` block whose input arrives as
+/// `input_json_delta` pieces (the first one empty, as Anthropic sends it).
+fn tool_use_events() -> Vec<Value> {
+    let input = |i: usize, p: &str| {
+        json!({ "type": "content_block_delta", "index": i,
+        "delta": { "type": "input_json_delta", "partial_json": p } })
+    };
+    vec![
+        json!({ "type": "message_start", "message": { "id": "msg_t", "type": "message", "role": "assistant",
+            "content": [], "usage": { "input_tokens": 40, "output_tokens": 1 } } }),
+        json!({ "type": "content_block_start", "index": 0, "content_block": { "type": "text", "text": "" } }),
+        json!({ "type": "content_block_delta", "index": 0, "delta": { "type": "text_delta", "text": "Let me check." } }),
+        json!({ "type": "content_block_stop", "index": 0 }),
+        json!({ "type": "content_block_start", "index": 1, "content_block": {
+            "type": "tool_use", "id": "toolu_bdrk_s1", "name": "get_weather", "input": {} } }),
+        input(1, ""),
+        input(1, "{\"city\": \"Par"),
+        input(1, "is\"}"),
+        json!({ "type": "content_block_stop", "index": 1 }),
+        json!({ "type": "message_delta", "delta": { "stop_reason": "tool_use", "stop_sequence": null },
+            "usage": { "output_tokens": 12 } }),
+        json!({ "type": "message_stop" }),
+    ]
 }
 
-/// The stream's events (or its error), decoding each `bytes` back to the Anthropic event.
+/// One `chunk` frame whose payload is `payload`, as Bedrock sends it.
+fn chunk_frame(payload: &Value) -> Vec<u8> {
+    let headers = [
+        (":message-type", "event"),
+        (":event-type", "chunk"),
+        (":content-type", "application/json"),
+    ]
+    .iter()
+    .map(|(n, v)| Header::new(n.to_string(), HeaderValue::String(v.to_string().into())))
+    .collect();
+    let mut out = Vec::new();
+    write_message_to(
+        &Message::new_from_parts(headers, payload.to_string().into_bytes()),
+        &mut out,
+    )
+    .unwrap();
+    out
+}
+
+/// The `chunk` frame of one Anthropic event: base64 in `bytes`, with Bedrock's padding `p`.
+fn frame(event: &Value) -> Vec<u8> {
+    let b64 = base64::engine::general_purpose::STANDARD.encode(event.to_string());
+    chunk_frame(&json!({ "bytes": b64, "p": "abcdefghijkl" }))
+}
+
+fn frames(events: &[Value]) -> Vec<Vec<u8>> {
+    events.iter().map(frame).collect()
+}
+
+/// A mapped event: every field null but those of `set`.
+fn mapped(set: Value) -> Value {
+    let mut v = json!({ "type": null, "index": null, "text": null,
+        "toolUse": { "id": null, "name": null }, "partialJson": null, "stopReason": null,
+        "usage": { "promptTokens": null, "completionTokens": null, "totalTokens": null } });
+    for (k, x) in set.as_object().unwrap() {
+        v[k] = x.clone();
+    }
+    v
+}
+
+fn tokens(prompt: Option<u64>, completion: Option<u64>) -> Value {
+    json!({ "promptTokens": prompt, "completionTokens": completion,
+        "totalTokens": prompt.or(completion) })
+}
+
+/// The stream's mapped events (or its error).
 async fn stream(
     server: &MockServer,
     body: Vec<u8>,
@@ -295,50 +343,100 @@ async fn stream(
     s.map(|ev| {
         ev.map(|StreamEvent { event, data }| {
             assert_eq!(event, "chunk");
-            let bytes = data["bytes"].as_str().expect("bytes");
-            let json = base64::engine::general_purpose::STANDARD
-                .decode(bytes)
-                .expect("base64");
-            serde_json::from_slice(&json).expect("an Anthropic event")
+            data
         })
     })
     .collect()
     .await
 }
 
-#[tokio::test]
-async fn bedrock_stream_yields_text_deltas_and_the_final_usage() {
-    let server = loopback().await;
-    let got: Vec<Value> = stream(&server, frames(&anthropic_events()).concat())
+async fn stream_ok(server: &MockServer, events: &[Value]) -> Vec<Value> {
+    stream(server, frames(events).concat())
         .await
         .into_iter()
         .map(|e| e.expect("event"))
-        .collect();
-    assert_eq!(got, anthropic_events(), "every event, in order");
-    let text: String = got
-        .iter()
-        .filter(|e| e["delta"]["type"] == "text_delta")
-        .map(|e| e["delta"]["text"].as_str().unwrap())
-        .collect();
-    assert_eq!(text, "Hello, world.");
-    let args: String = got
-        .iter()
-        .filter(|e| e["delta"]["type"] == "input_json_delta")
-        .map(|e| e["delta"]["partial_json"].as_str().unwrap())
-        .collect();
+        .collect()
+}
+
+#[tokio::test]
+async fn bedrock_stream_events_carry_the_decoded_anthropic_events() {
+    let server = loopback().await;
+    let got = stream_ok(&server, &anthropic_events()).await;
+    let text = |t: &str| mapped(json!({ "type": "content_block_delta", "index": 0, "text": t }));
     assert_eq!(
-        serde_json::from_str::<Value>(&args).unwrap(),
-        json!({ "city": "Paris" })
+        got,
+        vec![
+            mapped(json!({ "type": "message_start", "usage": tokens(Some(9), None) })),
+            mapped(json!({ "type": "content_block_start", "index": 0 })),
+            mapped(json!({ "type": "ping" })),
+            text("Hello"),
+            text(", world."),
+            mapped(json!({ "type": "content_block_stop", "index": 0 })),
+            mapped(json!({ "type": "message_delta", "stopReason": "end_turn",
+                "usage": tokens(None, Some(4)) })),
+            mapped(json!({ "type": "message_stop" })),
+        ],
+        "every event, decoded, in order"
     );
-    let last = &got[got.len() - 2];
-    assert_eq!(last["type"], "message_delta");
-    assert_eq!(last["usage"]["output_tokens"], 4);
     let req = only_request(&server).await;
     assert_eq!(
         header(&req, "accept").as_deref(),
         Some("application/vnd.amazon.eventstream")
     );
     assert_eq!(json_body(&req)["anthropic_version"], "bedrock-2023-05-31");
+}
+
+#[tokio::test]
+async fn bedrock_stream_carries_a_tool_use_block_and_its_input_pieces() {
+    let server = loopback().await;
+    let got = stream_ok(&server, &tool_use_events()).await;
+    let starts: Vec<&Value> = got
+        .iter()
+        .filter(|e| e["toolUse"]["id"].is_string())
+        .collect();
+    assert_eq!(starts.len(), 1, "{got:?}");
+    assert_eq!(
+        (starts[0]["type"].as_str(), starts[0]["index"].as_u64()),
+        (Some("content_block_start"), Some(1))
+    );
+    assert_eq!(
+        starts[0]["toolUse"],
+        json!({ "id": "toolu_bdrk_s1", "name": "get_weather" })
+    );
+    let pieces: Vec<&Value> = got
+        .iter()
+        .filter(|e| e["partialJson"].is_string())
+        .collect();
+    assert_eq!(pieces.len(), 3);
+    assert!(
+        pieces
+            .iter()
+            .all(|e| e["index"] == 1 && e["text"].is_null())
+    );
+    let input: String = pieces
+        .iter()
+        .map(|e| e["partialJson"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        serde_json::from_str::<Value>(&input).unwrap(),
+        json!({ "city": "Paris" })
+    );
+    assert_eq!(got[2]["text"], "Let me check.");
+    assert_eq!(got[9]["stopReason"], "tool_use");
+    let sum = |k: &str| {
+        got.iter()
+            .filter_map(|e| e["usage"][k].as_u64())
+            .sum::<u64>()
+    };
+    assert_eq!(
+        (
+            sum("promptTokens"),
+            sum("completionTokens"),
+            sum("totalTokens")
+        ),
+        (40, 12, 52),
+        "the stream's usage: message_start's input tokens, message_delta's output tokens"
+    );
 }
 
 #[tokio::test]
@@ -357,6 +455,115 @@ async fn bedrock_stream_ends_at_a_frame_with_a_bad_crc() {
         "{e}"
     );
     assert_no_canary(e);
+}
+
+/// A chunk whose `bytes` is not base64, not JSON once decoded, or missing ends the stream
+/// with a `template` error that says what is wrong and where, and shows none of the payload.
+#[tokio::test]
+async fn bedrock_stream_ends_at_a_chunk_that_is_not_an_encoded_event() {
+    let b64 = |t: &str| base64::engine::general_purpose::STANDARD.encode(t);
+    let cases = [
+        (
+            json!({ "bytes": format!("{CANARY}==") }),
+            "invalid base64 character at offset 6",
+        ),
+        (
+            json!({ "bytes": b64(&format!("{{\"type\": \"{CANARY}\" ")) }),
+            "`fromjson`: the text is not JSON: EOF while parsing an object at line 1 column 34",
+        ),
+        (
+            json!({ "p": CANARY }),
+            "`b64decode`: expects a string, got an undefined value",
+        ),
+    ];
+    for (payload, says) in cases {
+        let server = loopback().await;
+        let body = [frame(&anthropic_events()[0]), chunk_frame(&payload)].concat();
+        let got = stream(&server, body).await;
+        assert_eq!(got.len(), 2, "one event, the error: {got:?}");
+        assert_eq!(got[0].as_ref().unwrap()["type"], "message_start");
+        let e = got[1].as_ref().unwrap_err();
+        assert_eq!((e.code, e.class), ("template", ErrorClass::System), "{e}");
+        assert!(e.message.contains(says), "{e}");
+        assert_no_canary(e);
+    }
+}
+
+/// A decoded event without a `type` is not an Anthropic event: the output schema refuses it
+/// (`invalid_output`) rather than passing on an event of nulls.
+#[tokio::test]
+async fn bedrock_stream_ends_at_an_event_without_a_type() {
+    let server = loopback().await;
+    let body = [
+        frame(&anthropic_events()[0]),
+        frame(&json!({ "delta": { "text": "x" } })),
+    ]
+    .concat();
+    let got = stream(&server, body).await;
+    assert_eq!(got.len(), 2, "one event, the error: {got:?}");
+    let e = got[1].as_ref().unwrap_err();
+    assert_eq!(e.code, "invalid_output", "{e}");
+    assert!(e.message.contains("type"), "{e}");
+}
+
+/// Bedrock's stream as the shared stream checks drive it: numbered text deltas in `chunk`
+/// frames, from a raw server that does not check the signature.
+struct BedrockStream;
+
+impl AiStream for BedrockStream {
+    fn content_type(&self) -> &'static str {
+        "application/vnd.amazon.eventstream"
+    }
+
+    fn event(&self, n: u64, pad: usize) -> Vec<u8> {
+        let text = format!("{n} {}", "x".repeat(pad));
+        frame(&json!({ "type": "content_block_delta", "index": 0,
+            "delta": { "type": "text_delta", "text": text } }))
+    }
+
+    fn number(&self, data: &Value) -> u64 {
+        leading_number(data["text"].as_str().expect("a text delta"))
+    }
+
+    fn open<'a>(
+        &'a self,
+        url: &'a str,
+        cancel: CancellationToken,
+    ) -> Pin<Box<dyn Future<Output = EventStream> + Send + 'a>> {
+        Box::pin(async move {
+            let h = Harness::new(
+                load_spec("bedrock.yaml"),
+                json!({ "apiUrl": url, "region": REGION, "defaultModel": MODEL }),
+                json!({ "accessKeyId": AKID, "secretAccessKey": secret() }),
+            );
+            let ctx = h.runtime.context("", cancel);
+            let input = json!({ "messages": [{ "role": "user", "content": "Count" }] });
+            h.dispatcher
+                .stream(&ctx, "invokeStream", input)
+                .await
+                .expect("stream")
+        })
+    }
+}
+
+#[tokio::test]
+async fn bedrock_dropping_the_stream_closes_the_connection() {
+    bounded(dropping_closes_the_connection(&BedrockStream)).await;
+}
+
+#[tokio::test]
+async fn bedrock_cancelling_closes_the_connection() {
+    bounded(cancelling_closes_the_connection(&BedrockStream)).await;
+}
+
+#[tokio::test]
+async fn bedrock_a_slow_consumer_holds_the_server_back() {
+    bounded(a_slow_consumer_holds_the_server_back(&BedrockStream)).await;
+}
+
+#[tokio::test]
+async fn bedrock_stream_events_keep_their_order() {
+    bounded(events_keep_their_order(&BedrockStream)).await;
 }
 
 async fn say_hi(h: &Harness) -> Result<Value, connector_runtime::ActionError> {

@@ -1,13 +1,17 @@
 //! `.gemini` (Vertex AI) against a loopback mock of Google's token endpoint and of Vertex's
 //! `generateContent` / `streamGenerateContent?alt=sse`. The token endpoint verifies the RS256
 //! JWT with the public half of a key made at test time (`iss`, `aud`, `scope`, `kid`); the API
-//! checks the bearer token it issued.
+//! checks the bearer token it issued. The streaming checks (drop, cancel, a slow consumer,
+//! order) run against a raw server writing SSE (`contract_support::streams`).
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use connector_runtime::{
-    ConnectorInstance, EgressPolicy, ErrorClass, InstanceRuntime, Registry, StreamEvent,
+    ConnectorInstance, EgressPolicy, ErrorClass, EventStream, InstanceRuntime, Registry,
+    StreamEvent,
 };
 use futures::StreamExt;
 use serde_json::{Value, json};
@@ -15,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 use wiremock::matchers::{method, path, query_param};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
+use crate::contract_support::streams::*;
 use crate::contract_support::*;
 use crate::jwt_support::{TestKey, key_canaries, test_key, verified};
 
@@ -488,4 +493,94 @@ async fn gemini_run_without_candidates_or_parts_is_an_empty_reply() {
         assert_eq!(out["functionCalls"], json!([]), "{reply}");
         assert_eq!(out["usage"]["promptTokens"], 4);
     }
+}
+
+/// Gemini's stream as the shared stream checks drive it: numbered text deltas as
+/// `streamGenerateContent?alt=sse` events, from a raw server; the token endpoint is a
+/// wiremock server that verifies the JWT.
+struct GeminiStream {
+    token: MockServer,
+    key: TestKey,
+}
+
+impl GeminiStream {
+    async fn start() -> &'static GeminiStream {
+        let token = loopback().await;
+        let key = test_key();
+        Mock::given(method("POST"))
+            .and(path(TOKEN_PATH))
+            .respond_with(GoogleToken {
+                public: key.public.clone(),
+                aud: format!("{}{TOKEN_PATH}", token.uri()),
+                n: Arc::new(AtomicUsize::new(0)),
+            })
+            .mount(&token)
+            .await;
+        Box::leak(Box::new(GeminiStream { token, key }))
+    }
+}
+
+impl AiStream for GeminiStream {
+    fn content_type(&self) -> &'static str {
+        "text/event-stream"
+    }
+
+    fn event(&self, n: u64, pad: usize) -> Vec<u8> {
+        let text = format!("{n} {}", "x".repeat(pad));
+        let chunk = json!({ "candidates": [{ "content": { "role": "model", "parts": [{ "text": text }] } }],
+            "modelVersion": "gemini-2.5-pro" });
+        format!("data: {chunk}\r\n\r\n").into_bytes()
+    }
+
+    fn number(&self, data: &Value) -> u64 {
+        leading_number(data["text"].as_str().expect("a text delta"))
+    }
+
+    fn open<'a>(
+        &'a self,
+        url: &'a str,
+        cancel: CancellationToken,
+    ) -> Pin<Box<dyn Future<Output = EventStream> + Send + 'a>> {
+        Box::pin(async move {
+            let endpoint = format!("{}{TOKEN_PATH}", self.token.uri());
+            let h = Harness::new(
+                load_spec("gemini.yaml"),
+                json!({ "apiUrl": url, "region": "us-central1",
+                    "projectId": "canary-project", "defaultModel": "gemini-2.5-pro" }),
+                json!({ "serviceAccountKey": key_file(&self.key, &endpoint).to_string() }),
+            );
+            let ctx = h.runtime.context("", cancel);
+            let input = json!({ "contents": [{ "role": "user", "parts": [{ "text": "Count" }] }] });
+            h.dispatcher
+                .stream(&ctx, "stream", input)
+                .await
+                .expect("stream")
+        })
+    }
+}
+
+#[tokio::test]
+async fn gemini_dropping_the_stream_closes_the_connection() {
+    bounded(dropping_closes_the_connection(GeminiStream::start().await)).await;
+}
+
+#[tokio::test]
+async fn gemini_cancelling_closes_the_connection() {
+    bounded(cancelling_closes_the_connection(
+        GeminiStream::start().await,
+    ))
+    .await;
+}
+
+#[tokio::test]
+async fn gemini_a_slow_consumer_holds_the_server_back() {
+    bounded(a_slow_consumer_holds_the_server_back(
+        GeminiStream::start().await,
+    ))
+    .await;
+}
+
+#[tokio::test]
+async fn gemini_stream_events_keep_their_order() {
+    bounded(events_keep_their_order(GeminiStream::start().await)).await;
 }

@@ -50,6 +50,29 @@ fn too_large(what: &str, max: usize) -> ActionError {
     )
 }
 
+/// The reply's body, read by a task of its own one chunk ahead of the caller (a channel of one
+/// chunk: a slow caller holds the provider back, memory stays bounded). The task ends, and
+/// with it the connection, as soon as the caller drops the stream or the context is
+/// cancelled, whether or not the caller is polling the stream at that moment.
+fn pump(mut bytes: ByteStream, cancel: tokio_util::sync::CancellationToken) -> ByteStream {
+    let (tx, mut rx) = tokio::sync::mpsc::channel(1);
+    tokio::spawn(async move {
+        loop {
+            let chunk = tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = tx.closed() => return,
+                chunk = bytes.next() => chunk,
+            };
+            let Some(chunk) = chunk else { return };
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                sent = tx.send(chunk) => if sent.is_err() { return },
+            }
+        }
+    });
+    futures::stream::poll_fn(move |cx| rx.poll_recv(cx)).boxed()
+}
+
 impl DeclarativeExecutor {
     /// Start a streaming action: a stream of events that ends at the provider's end of stream
     /// (or the done marker), aborts when dropped or when the context is cancelled.
@@ -89,6 +112,7 @@ impl DeclarativeExecutor {
             .bytes_stream()
             .map(move |r| r.map_err(|e| client.scrub(crate::client::from_reqwest(&e))))
             .boxed();
+        let bytes = pump(bytes, ctx.cancel.clone());
         let events = match streaming.format {
             StreamFormat::Sse => sse::events(bytes, streaming.done_marker, MAX_STREAM_EVENT_BYTES),
             StreamFormat::Ndjson => ndjson::events(bytes, MAX_STREAM_EVENT_BYTES),
