@@ -6,6 +6,7 @@ use crate::decode::Decoder;
 use crate::deserialize::from_node;
 use crate::diagnostic::{Code, Diagnostic};
 use crate::model::{PaginationStyle, RateLimitStrategy, StreamFormat};
+use crate::source::Span;
 use crate::yaml::Node;
 
 pub fn check(d: &mut Decoder, policies: &Node) {
@@ -173,5 +174,70 @@ pub fn check_streaming(d: &mut Decoder, s: &Node) {
             key_span(s, "doneMarker"),
             "`doneMarker` only applies to `sse` streams",
         );
+    }
+    if let Some(a) = s.get("assemble") {
+        check_assemble(d, a, key_span(s, "assemble"), format);
+    }
+}
+
+/// A field name as `assemble` uses it: a letter or `_`, then letters, digits, `_`, `-`.
+pub(crate) fn is_field_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && s.len() <= 64
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'))
+}
+
+/// `assemble`: a JSON path, field names, dotted field paths, and a format with JSON events.
+fn check_assemble(d: &mut Decoder, a: &Node, at: Span, format: Option<StreamFormat>) {
+    if format == Some(StreamFormat::Chunked) {
+        d.push(
+            Diagnostic::error(
+                Code::Conflict,
+                at,
+                "`assemble` needs JSON events; `chunked` streams are raw text",
+            )
+            .with_help("use `sse`, `ndjson` or `eventstream`, or remove `assemble`"),
+        );
+    }
+    if let Some(p) = a.get("path") {
+        values::check_json_path(d, p, "`assemble.path`");
+    }
+    let key = a.get("key").and_then(Node::as_str);
+    for field in ["key", "into"] {
+        if let Some(n) = a.get(field)
+            && let Some(v) = n.as_str()
+            && !is_field_name(v)
+        {
+            d.push(
+                Diagnostic::error(
+                    Code::InvalidValue,
+                    n.span,
+                    format!("`assemble.{field}` `{v}` is not a field name"),
+                )
+                .with_help("a letter or `_`, then letters, digits, `_` or `-` (at most 64)"),
+            );
+        }
+    }
+    for n in a.get("concat").and_then(Node::as_seq).unwrap_or_default() {
+        let Some(v) = n.as_str() else { continue };
+        if !v.split('.').all(is_field_name) {
+            d.push(
+                Diagnostic::error(
+                    Code::InvalidValue,
+                    n.span,
+                    format!("`assemble.concat` entry `{v}` is not a dotted field path"),
+                )
+                .with_help("field names joined by `.`, e.g. `function.arguments`"),
+            );
+        } else if Some(v) == key {
+            d.error(
+                Code::Conflict,
+                n.span,
+                format!("`{v}` is the `assemble.key`: the key says which item a fragment is, it is not appended"),
+            );
+        }
     }
 }
