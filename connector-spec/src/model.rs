@@ -758,7 +758,9 @@ pub struct Assemble {
     pub key: String,
     /// Dotted paths of the string fields whose pieces are appended (`function.arguments`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(inner(regex(pattern = r"^[A-Za-z_][A-Za-z0-9_-]{0,63}(\.[A-Za-z_][A-Za-z0-9_-]{0,63})*$")))]
+    #[schemars(inner(regex(
+        pattern = r"^[A-Za-z_][A-Za-z0-9_-]{0,63}(\.[A-Za-z_][A-Za-z0-9_-]{0,63})*$"
+    )))]
     pub concat: Vec<String>,
     /// The field of the `assembled` event's data that holds the items.
     #[schemars(regex(pattern = r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$"))]

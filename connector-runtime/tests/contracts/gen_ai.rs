@@ -179,7 +179,13 @@ async fn every_action(h: &Harness) {
     let texts: Vec<&Value> = events.iter().map(|e| &e.data["text"]).collect();
     assert_eq!(
         texts,
-        [&json!(""), &json!("Hel"), &json!("lo!"), &Value::Null, &Value::Null]
+        [
+            &json!(""),
+            &json!("Hel"),
+            &json!("lo!"),
+            &Value::Null,
+            &Value::Null
+        ]
     );
     assert_eq!(events[3].data["finishReason"], "stop");
     assert_eq!(events[0].data["usage"]["totalTokens"], Value::Null);
@@ -278,7 +284,10 @@ impl Respond for EntraToken {
             .into_iter()
             .map(|(k, v)| (k.to_string(), v))
             .collect();
-        assert_eq!(form, expected, "client_secret_post with the Cognitive Services scope");
+        assert_eq!(
+            form, expected,
+            "client_secret_post with the Cognitive Services scope"
+        );
         assert_eq!(header(req, "authorization"), None);
         self.0.fetch_add(1, Ordering::SeqCst);
         ResponseTemplate::new(200).set_body_json(json!({
@@ -302,7 +311,10 @@ async fn azure_with_entra_id_fetches_one_token_and_sends_it_as_a_bearer() {
     every_action(&h).await;
     assert_eq!(tokens.load(Ordering::SeqCst), 1, "one token for every call");
     let calls = requests(&server).await;
-    let api: Vec<&Request> = calls.iter().filter(|r| r.url.path() == AZURE_PATH).collect();
+    let api: Vec<&Request> = calls
+        .iter()
+        .filter(|r| r.url.path() == AZURE_PATH)
+        .collect();
     for r in &api {
         assert_query(r, &[("api-version", "2024-10-21")]);
         assert_eq!(
@@ -356,7 +368,8 @@ impl Respond for Weather {
         let body: Value = serde_json::from_slice(&req.body).expect("JSON");
         let messages = body["messages"].as_array().expect("messages");
         let Some(result) = messages.iter().find(|m| m["role"] == "tool") else {
-            let message = json!({ "role": "assistant", "content": null, "tool_calls": [weather_call()] });
+            let message =
+                json!({ "role": "assistant", "content": null, "tool_calls": [weather_call()] });
             return ResponseTemplate::new(200).set_body_json(completion(message, "tool_calls", 25));
         };
         assert_eq!(result["tool_call_id"], "call_Wx1");
@@ -379,8 +392,8 @@ async fn a_tool_call_round_trips_through_the_tool_message() {
     let h = openai(&server);
     let question = json!({ "role": "user", "content": "Weather in Paris?" });
     let choice = json!({ "type": "function", "function": { "name": "get_weather" } });
-    let first =
-        h.exec(
+    let first = h
+        .exec(
             "run",
             json!({ "messages": [question], "tools": weather_tools(), "tool_choice": choice,
                     "parallel_tool_calls": false, "model": "gpt-4o-mini" }),
@@ -390,8 +403,8 @@ async fn a_tool_call_round_trips_through_the_tool_message() {
     assert_eq!(first["toolCalls"], json!([weather_call()]));
     assert_eq!(first["message"], Value::Null);
     assert_eq!(first["finishReason"], "tool_calls");
-    let second =
-        h.exec(
+    let second = h
+        .exec(
             "invokeAI",
             json!({ "messages": [
                 question,
@@ -442,7 +455,10 @@ fn tool_call_chunks() -> Vec<Value> {
                           "function": { "name": "get_time", "arguments": "" } }]);
     let part = |i: u64, s: &str| json!([{ "index": i, "function": { "arguments": s } }]);
     vec![
-        chunk(json!({ "role": "assistant", "content": null, "tool_calls": first }), None),
+        chunk(
+            json!({ "role": "assistant", "content": null, "tool_calls": first }),
+            None,
+        ),
         chunk(json!({ "tool_calls": part(0, "{\"ci") }), None),
         chunk(json!({ "tool_calls": part(0, "ty\":\"Par") }), None),
         chunk(json!({ "tool_calls": second }), None),
@@ -595,15 +611,36 @@ fn a_config_that_cannot_work_is_refused_naming_the_field() {
     let url = "https://api.openai.com/v1/chat/completions";
     let azure = "https://canary.openai.azure.com";
     let cases = [
-        (json!({ "apiProvider": "Azure OpenAI", "apiUrl": azure }), "deployment"),
-        (json!({ "apiProvider": "OpenAI", "apiUrl": url }), "defaultModel"),
-        (json!({ "apiProvider": "OpenAI", "apiUrl": url, "defaultModel": "gpt-4o",
-                 "deployment": "d" }), "deployment"),
-        (json!({ "apiProvider": "Other", "apiUrl": url, "defaultModel": "m",
-                 "apiVersion": "2024-10-21" }), "apiVersion"),
-        (json!({ "apiProvider": "OpenAI", "defaultModel": "gpt-4o" }), "apiUrl"),
-        (json!({ "apiProvider": "OpenAI", "apiUrl": format!("{url}?x=1"), "defaultModel": "m" }), "apiUrl"),
-        (json!({ "apiProvider": "Anthropic", "apiUrl": url, "defaultModel": "m" }), "apiProvider"),
+        (
+            json!({ "apiProvider": "Azure OpenAI", "apiUrl": azure }),
+            "deployment",
+        ),
+        (
+            json!({ "apiProvider": "OpenAI", "apiUrl": url }),
+            "defaultModel",
+        ),
+        (
+            json!({ "apiProvider": "OpenAI", "apiUrl": url, "defaultModel": "gpt-4o",
+                 "deployment": "d" }),
+            "deployment",
+        ),
+        (
+            json!({ "apiProvider": "Other", "apiUrl": url, "defaultModel": "m",
+                 "apiVersion": "2024-10-21" }),
+            "apiVersion",
+        ),
+        (
+            json!({ "apiProvider": "OpenAI", "defaultModel": "gpt-4o" }),
+            "apiUrl",
+        ),
+        (
+            json!({ "apiProvider": "OpenAI", "apiUrl": format!("{url}?x=1"), "defaultModel": "m" }),
+            "apiUrl",
+        ),
+        (
+            json!({ "apiProvider": "Anthropic", "apiUrl": url, "defaultModel": "m" }),
+            "apiProvider",
+        ),
     ];
     for (config, names) in cases {
         let e = instance(config.clone(), key.clone()).expect_err("refused");
@@ -673,13 +710,22 @@ async fn write_all<S: AsyncWrite + Unpin>(sock: &mut S, bytes: &[u8]) -> bool {
 /// A raw server on 127.0.0.1 that answers with a chunked SSE stream of 250 text deltas, 20 ms
 /// apart, and records when a write fails (the client is gone).
 async fn slow_stream_server() -> (String, Arc<AtomicBool>, Arc<Mutex<Vec<u8>>>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let addr = listener.local_addr().expect("addr");
-    let (gone, body) = (Arc::new(AtomicBool::new(false)), Arc::new(Mutex::new(Vec::new())));
+    let (gone, body) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(Mutex::new(Vec::new())),
+    );
     let (flag, seen) = (Arc::clone(&gone), Arc::clone(&body));
     tokio::spawn(async move {
-        let Ok((mut sock, _)) = listener.accept().await else { return };
-        let Some((_, request)) = read_request(&mut sock).await else { return };
+        let Ok((mut sock, _)) = listener.accept().await else {
+            return;
+        };
+        let Some((_, request)) = read_request(&mut sock).await else {
+            return;
+        };
         *seen.lock().unwrap() = request;
         let head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n";
         let mut ok = write_all(&mut sock, head.as_bytes()).await;
@@ -687,7 +733,10 @@ async fn slow_stream_server() -> (String, Arc<AtomicBool>, Arc<Mutex<Vec<u8>>>) 
             if !ok {
                 break;
             }
-            let ev = format!("data: {}\n\n", chunk(json!({ "content": format!("t{i} ") }), None));
+            let ev = format!(
+                "data: {}\n\n",
+                chunk(json!({ "content": format!("t{i} ") }), None)
+            );
             ok = write_all(&mut sock, format!("{:x}\r\n{ev}\r\n", ev.len()).as_bytes()).await;
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -718,7 +767,11 @@ async fn dropping_the_stream_disconnects_from_the_server() {
     let (base, gone, body) = slow_stream_server().await;
     let h = other_at(&base);
     let ctx = h.runtime.context("", CancellationToken::new());
-    let mut s = h.dispatcher.stream(&ctx, "stream", hello()).await.expect("stream");
+    let mut s = h
+        .dispatcher
+        .stream(&ctx, "stream", hello())
+        .await
+        .expect("stream");
     for i in 0..2 {
         let ev = s.next().await.expect("an event").expect("ok");
         assert_eq!(ev.data["text"], format!("t{i} "));
@@ -735,7 +788,11 @@ async fn cancelling_the_stream_ends_it_and_disconnects() {
     let h = other_at(&base);
     let cancel = CancellationToken::new();
     let ctx = h.runtime.context("", cancel.clone());
-    let mut s = h.dispatcher.stream(&ctx, "stream", hello()).await.expect("stream");
+    let mut s = h
+        .dispatcher
+        .stream(&ctx, "stream", hello())
+        .await
+        .expect("stream");
     assert!(s.next().await.expect("an event").is_ok());
     cancel.cancel();
     let start = Instant::now();
@@ -758,8 +815,12 @@ mod mtls {
     fn ca() -> CertifiedIssuer<'static, KeyPair> {
         let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
         p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        p.distinguished_name.push(DnType::CommonName, "gen-ai test CA");
-        p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::DigitalSignature];
+        p.distinguished_name
+            .push(DnType::CommonName, "gen-ai test CA");
+        p.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
         CertifiedIssuer::self_signed(p, KeyPair::generate().unwrap()).unwrap()
     }
 
@@ -774,25 +835,37 @@ mod mtls {
         p.distinguished_name.push(DnType::CommonName, name);
         p.extended_key_usages = vec![eku];
         let cert = p.signed_by(&key, &**ca).unwrap();
-        (cert.pem(), key.serialize_pem(), cert.der().clone(), key.serialize_der())
+        (
+            cert.pem(),
+            key.serialize_pem(),
+            cert.der().clone(),
+            key.serialize_der(),
+        )
     }
 
     /// TLS on 127.0.0.1 that requires a client certificate from `ca`; records each request's
     /// head and whether the client presented a certificate, answers a completion.
-    async fn server(ca: &CertifiedIssuer<'static, KeyPair>) -> (u16, Arc<Mutex<Vec<(bool, String)>>>) {
+    async fn server(
+        ca: &CertifiedIssuer<'static, KeyPair>,
+    ) -> (u16, Arc<Mutex<Vec<(bool, String)>>>) {
         let (_, _, cert, key) = leaf(ca, "localhost", ExtendedKeyUsagePurpose::ServerAuth);
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let mut roots = rustls::RootCertStore::empty();
         roots.add(ca.der().clone()).unwrap();
-        let verifier =
-            rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), Arc::clone(&provider))
-                .build()
-                .unwrap();
+        let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+            Arc::new(roots),
+            Arc::clone(&provider),
+        )
+        .build()
+        .unwrap();
         let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .unwrap()
             .with_client_cert_verifier(verifier)
-            .with_single_cert(vec![cert], PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key)))
+            .with_single_cert(
+                vec![cert],
+                PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key)),
+            )
             .unwrap();
         cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
         let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(cfg));
@@ -802,11 +875,19 @@ mod mtls {
         let record = Arc::clone(&seen);
         tokio::spawn(async move {
             while let Ok((tcp, _)) = listener.accept().await {
-                let Ok(mut tls) = acceptor.accept(tcp).await else { continue };
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    continue;
+                };
                 let has_cert = tls.get_ref().1.peer_certificates().is_some();
-                let Some((head, _)) = read_request(&mut tls).await else { continue };
+                let Some((head, _)) = read_request(&mut tls).await else {
+                    continue;
+                };
                 record.lock().unwrap().push((has_cert, head));
-                let body = completion(json!({ "role": "assistant", "content": "Hello!" }), "stop", 9);
+                let body = completion(
+                    json!({ "role": "assistant", "content": "Hello!" }),
+                    "stop",
+                    9,
+                );
                 let body = body.to_string();
                 let resp = format!(
                     "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
@@ -837,8 +918,14 @@ mod mtls {
         assert_eq!(seen.len(), 1);
         let (has_cert, head) = &seen[0];
         assert!(has_cert, "the client certificate was presented");
-        assert!(head.starts_with("post /v1/chat/completions http/1.1"), "{head}");
-        assert!(!head.contains("authorization:") && !head.contains("api-key:"), "{head}");
+        assert!(
+            head.starts_with("post /v1/chat/completions http/1.1"),
+            "{head}"
+        );
+        assert!(
+            !head.contains("authorization:") && !head.contains("api-key:"),
+            "{head}"
+        );
         let key_line = key.lines().nth(1).unwrap();
         assert!(!format!("{out}{:?}", h.runtime).contains(key_line));
     }

@@ -180,17 +180,7 @@ pub fn check_streaming(d: &mut Decoder, s: &Node) {
     }
 }
 
-/// A field name as `assemble` uses it: a letter or `_`, then letters, digits, `_`, `-`.
-pub(crate) fn is_field_name(s: &str) -> bool {
-    let mut chars = s.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && s.len() <= 64
-        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'))
-}
-
-/// `assemble`: a JSON path, field names, dotted field paths, and a format with JSON events.
+/// `assemble`: a JSON path, a `concat` that does not append the key, and JSON events.
 fn check_assemble(d: &mut Decoder, a: &Node, at: Span, format: Option<StreamFormat>) {
     if format == Some(StreamFormat::Chunked) {
         d.push(
@@ -205,34 +195,11 @@ fn check_assemble(d: &mut Decoder, a: &Node, at: Span, format: Option<StreamForm
     if let Some(p) = a.get("path") {
         values::check_json_path(d, p, "`assemble.path`");
     }
+    // `key`, `into` and the `concat` entries' shapes are the format schema's patterns.
     let key = a.get("key").and_then(Node::as_str);
-    for field in ["key", "into"] {
-        if let Some(n) = a.get(field)
-            && let Some(v) = n.as_str()
-            && !is_field_name(v)
-        {
-            d.push(
-                Diagnostic::error(
-                    Code::InvalidValue,
-                    n.span,
-                    format!("`assemble.{field}` `{v}` is not a field name"),
-                )
-                .with_help("a letter or `_`, then letters, digits, `_` or `-` (at most 64)"),
-            );
-        }
-    }
     for n in a.get("concat").and_then(Node::as_seq).unwrap_or_default() {
         let Some(v) = n.as_str() else { continue };
-        if !v.split('.').all(is_field_name) {
-            d.push(
-                Diagnostic::error(
-                    Code::InvalidValue,
-                    n.span,
-                    format!("`assemble.concat` entry `{v}` is not a dotted field path"),
-                )
-                .with_help("field names joined by `.`, e.g. `function.arguments`"),
-            );
-        } else if Some(v) == key {
+        if Some(v) == key {
             d.error(
                 Code::Conflict,
                 n.span,

@@ -258,7 +258,10 @@ mod tests {
         json!({ "choices": [{ "index": 0, "delta": { "tool_calls": calls } }] })
     }
 
-    fn run(chunks: Vec<Result<Value, ActionError>>, max: usize) -> Vec<Result<StreamEvent, ActionError>> {
+    fn run(
+        chunks: Vec<Result<Value, ActionError>>,
+        max: usize,
+    ) -> Vec<Result<StreamEvent, ActionError>> {
         let raw: EventStream = futures::stream::iter(chunks.into_iter().map(|r| {
             r.map(|data| StreamEvent {
                 event: "message".into(),
@@ -277,12 +280,18 @@ mod tests {
     fn deltas_split_over_events_merge_into_whole_calls_in_key_order() {
         let got = run(
             vec![
-                Ok(chunk(json!([{ "index": 1, "id": "call_b", "type": "function",
-                    "function": { "name": "get_time", "arguments": "" } }]))),
-                Ok(chunk(json!([{ "index": 0, "id": "call_a", "type": "function",
-                    "function": { "name": "get_weather", "arguments": "{\"ci" } }]))),
-                Ok(chunk(json!([{ "index": 0, "function": { "arguments": "ty\": \"Paris\"}" } },
-                                 { "index": 1, "function": { "name": null, "arguments": "{}" } }]))),
+                Ok(chunk(
+                    json!([{ "index": 1, "id": "call_b", "type": "function",
+                    "function": { "name": "get_time", "arguments": "" } }]),
+                )),
+                Ok(chunk(
+                    json!([{ "index": 0, "id": "call_a", "type": "function",
+                    "function": { "name": "get_weather", "arguments": "{\"ci" } }]),
+                )),
+                Ok(chunk(
+                    json!([{ "index": 0, "function": { "arguments": "ty\": \"Paris\"}" } },
+                                 { "index": 1, "function": { "name": null, "arguments": "{}" } }]),
+                )),
                 Ok(json!({ "choices": [], "usage": { "total_tokens": 3 } })),
             ],
             1 << 20,
@@ -306,33 +315,56 @@ mod tests {
 
     #[test]
     fn a_stream_without_fragments_has_no_assembled_event() {
-        let got = run(vec![Ok(json!({ "choices": [{ "delta": { "content": "hi" } }] }))], 1024);
+        let got = run(
+            vec![Ok(json!({ "choices": [{ "delta": { "content": "hi" } }] }))],
+            1024,
+        );
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].as_ref().unwrap().data, json!({ "mapped": true }));
     }
 
     #[test]
     fn string_keys_are_merged_too_and_the_first_non_null_value_wins() {
-        let mut a = Assembler::new(&Assemble { key: "id".into(), ..tool_calls() }, 1024);
-        a.feed(&chunk(json!([{ "id": "x", "type": "function" }]))).unwrap();
-        a.feed(&chunk(json!({ "id": "x", "type": "other", "extra": [1] }))).unwrap();
+        let mut a = Assembler::new(
+            &Assemble {
+                key: "id".into(),
+                ..tool_calls()
+            },
+            1024,
+        );
+        a.feed(&chunk(json!([{ "id": "x", "type": "function" }])))
+            .unwrap();
+        a.feed(&chunk(json!({ "id": "x", "type": "other", "extra": [1] })))
+            .unwrap();
         let ev = a.finish().unwrap();
-        assert_eq!(ev.data, json!({ "toolCalls": [{ "type": "function", "extra": [1] }] }));
+        assert_eq!(
+            ev.data,
+            json!({ "toolCalls": [{ "type": "function", "extra": [1] }] })
+        );
     }
 
     #[test]
     fn a_malformed_fragment_is_a_typed_error_naming_what_is_wrong() {
         let cases = [
             (json!(["not an object"]), "is a string, not an object"),
-            (json!([{ "id": "call_a" }]), "no integer or string `index` (it is missing)"),
-            (json!([{ "index": 0.5 }]), "no integer or string `index` (it is number)"),
+            (
+                json!([{ "id": "call_a" }]),
+                "no integer or string `index` (it is missing)",
+            ),
+            (
+                json!([{ "index": 0.5 }]),
+                "no integer or string `index` (it is number)",
+            ),
             (
                 json!([{ "index": 0, "function": { "arguments": 7 } }]),
                 "`function.arguments` of a fragment is a number",
             ),
         ];
         for (calls, says) in cases {
-            let got = run(vec![Ok(chunk(calls.clone())), Ok(chunk(json!([{ "index": 0 }])))], 1024);
+            let got = run(
+                vec![Ok(chunk(calls.clone())), Ok(chunk(json!([{ "index": 0 }])))],
+                1024,
+            );
             assert_eq!(got.len(), 1, "the error ends the stream: {calls}");
             let e = got[0].as_ref().unwrap_err();
             assert_eq!(e.code, "invalid_stream");
