@@ -18,6 +18,7 @@ include_spec!("../../specs/crowdstrike.yaml");
 include_spec!("../../specs/d3security.yaml");
 include_spec!("../../specs/email.yaml");
 include_spec!("../../specs/gemini.yaml");
+include_spec!("../../specs/gen_ai.yaml");
 include_spec!("../../specs/index.yaml");
 include_spec!("../../specs/jira.yaml");
 include_spec!("../../specs/jira_service_management.yaml");
@@ -51,6 +52,7 @@ const COMPILED: &[(&str, SchemaFn)] = &[
     ("d3security.yaml", d3security::schema_json),
     ("email.yaml", email::schema_json),
     ("gemini.yaml", gemini::schema_json),
+    ("gen_ai.yaml", gen_ai::schema_json),
     ("index.yaml", index::schema_json),
     ("jira.yaml", jira::schema_json),
     (

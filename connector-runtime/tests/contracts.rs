@@ -21,6 +21,8 @@ mod d3security;
 mod email;
 #[path = "contracts/gemini.rs"]
 mod gemini;
+#[path = "contracts/gen_ai.rs"]
+mod gen_ai;
 #[path = "contracts/index.rs"]
 mod index;
 #[path = "contracts/jira_service_management.rs"]
@@ -79,6 +81,7 @@ const COVERED: &[(&str, &[&str])] = &[
     ("d3security.yaml", &["runQuery", "test"]),
     ("email.yaml", &[]),
     ("gemini.yaml", &["invokeAI", "run", "stream"]),
+    ("gen_ai.yaml", &["invokeAI", "run", "stream"]),
     ("index.yaml", &[]),
     (
         "jira.yaml",

@@ -864,6 +864,35 @@ pub struct Streaming {
     /// SSE: a `data:` payload that ends the stream (e.g. `[DONE]`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub done_marker: Option<String>,
+    /// Fragments spread over several events, merged into whole items and passed on in one
+    /// last `assembled` event (OpenAI's streamed `tool_calls` deltas).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assemble: Option<Assemble>,
+}
+
+/// How a stream's fragments are assembled: every value at `path` in an event's raw data is a
+/// fragment (an array holds several); fragments with the same `key` merge into one item (the
+/// string fields named in `concat` are appended, any other field keeps its first non-null
+/// value); when the stream ends, one event named `assembled` carries
+/// `{ "<into>": [items in key order] }`, if anything was assembled.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Assemble {
+    /// JSON path to the fragments in each event's data (before `response.output`).
+    pub path: JsonPath,
+    /// The fragment field (an integer or a string) that says which item it belongs to; it
+    /// orders the items and is not part of them.
+    #[schemars(regex(pattern = r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$"))]
+    pub key: String,
+    /// Dotted paths of the string fields whose pieces are appended (`function.arguments`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(inner(regex(
+        pattern = r"^[A-Za-z_][A-Za-z0-9_-]{0,63}(\.[A-Za-z_][A-Za-z0-9_-]{0,63})*$"
+    )))]
+    pub concat: Vec<String>,
+    /// The field of the `assembled` event's data that holds the items.
+    #[schemars(regex(pattern = r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$"))]
+    pub into: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

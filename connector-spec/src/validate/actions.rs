@@ -259,6 +259,7 @@ fn check_streaming_action(d: &mut Decoder, root: &Node, a: &Node, what: &str, is
     if !(supports_streaming && is_http) {
         return;
     }
+    check_assembled_output(d, root, a, what);
     if a.get("pagination").is_some() {
         d.push(
             Diagnostic::error(
@@ -282,6 +283,38 @@ fn check_streaming_action(d: &mut Decoder, root: &Node, a: &Node, what: &str, is
                 "remove it; a failed stream is classified by its HTTP status and \
                  `policies.errors`",
             ),
+        );
+    }
+}
+
+/// The `assembled` event is checked against the output schema like every event: a closed
+/// object schema must declare the `assemble.into` field, or every such event would fail.
+fn check_assembled_output(d: &mut Decoder, root: &Node, a: &Node, what: &str) {
+    let streaming = a
+        .get("streaming")
+        .or_else(|| root.lookup(&["policies", "streaming"]));
+    let Some(into) = streaming.and_then(|s| s.lookup(&["assemble", "into"])) else {
+        return;
+    };
+    let (Some(name), Some(output)) = (into.as_str(), a.get("output").map(Node::to_json)) else {
+        return;
+    };
+    let closed = output.get("additionalProperties") == Some(&Value::Bool(false));
+    let declared = output
+        .get("properties")
+        .and_then(Value::as_object)
+        .is_some_and(|p| p.contains_key(name));
+    if closed && !declared {
+        d.push(
+            Diagnostic::error(
+                Code::Conflict,
+                into.span,
+                format!(
+                    "{what}'s output schema does not allow `{name}`, which the `assembled` \
+                     event carries"
+                ),
+            )
+            .with_help(format!("declare `{name}` in the output's `properties`")),
         );
     }
 }

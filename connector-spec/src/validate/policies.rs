@@ -6,6 +6,7 @@ use crate::decode::Decoder;
 use crate::deserialize::from_node;
 use crate::diagnostic::{Code, Diagnostic};
 use crate::model::{PaginationStyle, RateLimitStrategy, StreamFormat};
+use crate::source::Span;
 use crate::yaml::Node;
 
 pub fn check(d: &mut Decoder, policies: &Node) {
@@ -173,5 +174,37 @@ pub fn check_streaming(d: &mut Decoder, s: &Node) {
             key_span(s, "doneMarker"),
             "`doneMarker` only applies to `sse` streams",
         );
+    }
+    if let Some(a) = s.get("assemble") {
+        check_assemble(d, a, key_span(s, "assemble"), format);
+    }
+}
+
+/// `assemble`: a JSON path, a `concat` that does not append the key, and JSON events.
+fn check_assemble(d: &mut Decoder, a: &Node, at: Span, format: Option<StreamFormat>) {
+    if format == Some(StreamFormat::Chunked) {
+        d.push(
+            Diagnostic::error(
+                Code::Conflict,
+                at,
+                "`assemble` needs JSON events; `chunked` streams are raw text",
+            )
+            .with_help("use `sse`, `ndjson` or `eventstream`, or remove `assemble`"),
+        );
+    }
+    if let Some(p) = a.get("path") {
+        values::check_json_path(d, p, "`assemble.path`");
+    }
+    // `key`, `into` and the `concat` entries' shapes are the format schema's patterns.
+    let key = a.get("key").and_then(Node::as_str);
+    for n in a.get("concat").and_then(Node::as_seq).unwrap_or_default() {
+        let Some(v) = n.as_str() else { continue };
+        if Some(v) == key {
+            d.error(
+                Code::Conflict,
+                n.span,
+                format!("`{v}` is the `assemble.key`: the key says which item a fragment is, it is not appended"),
+            );
+        }
     }
 }

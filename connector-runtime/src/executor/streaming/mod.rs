@@ -1,7 +1,8 @@
 //! Streaming responses: a reply read as it arrives and turned into events, one framing per
 //! file: `sse.rs` (Server-Sent Events), `ndjson.rs` (one JSON value a line), `chunked.rs` (text
 //! as it arrives), `eventstream.rs` (AWS's binary event stream, with the `sigv4` feature).
-//! Lines, events and frames are bounded by [`MAX_STREAM_EVENT_BYTES`].
+//! Lines, events and frames are bounded by [`MAX_STREAM_EVENT_BYTES`]. `assemble.rs` merges
+//! fragments spread over several events (`streaming.assemble`) into one last event.
 
 use std::sync::Arc;
 
@@ -16,6 +17,7 @@ use crate::client::SendOptions;
 use crate::context::ActionContext;
 use crate::error::ActionError;
 
+mod assemble;
 mod chunked;
 #[cfg(feature = "sigv4")]
 mod eventstream;
@@ -41,6 +43,29 @@ pub type EventStream = BoxStream<'static, Result<StreamEvent, ActionError>>;
 
 /// The body of a streaming reply, chunk by chunk.
 type ByteStream = BoxStream<'static, Result<Bytes, ActionError>>;
+
+/// The events of a reply in a streaming format.
+fn framed(
+    format: StreamFormat,
+    bytes: ByteStream,
+    done_marker: Option<String>,
+) -> Result<EventStream, ActionError> {
+    Ok(match format {
+        StreamFormat::Sse => sse::events(bytes, done_marker, MAX_STREAM_EVENT_BYTES),
+        StreamFormat::Ndjson => ndjson::events(bytes, MAX_STREAM_EVENT_BYTES),
+        StreamFormat::Chunked => chunked::events(bytes),
+        #[cfg(feature = "sigv4")]
+        StreamFormat::Eventstream => eventstream::events(bytes, MAX_STREAM_EVENT_BYTES),
+        #[cfg(not(feature = "sigv4"))]
+        StreamFormat::Eventstream => {
+            return Err(ActionError::system(
+                "feature_disabled",
+                "the `eventstream` streaming format needs connector-runtime's `sigv4` cargo \
+                 feature, which this build leaves out; enable it in Cargo.toml",
+            ));
+        }
+    })
+}
 
 /// The error for a line or event over the limit.
 fn too_large(what: &str, max: usize) -> ActionError {
@@ -113,35 +138,23 @@ impl DeclarativeExecutor {
             .map(move |r| r.map_err(|e| client.scrub(crate::client::from_reqwest(&e))))
             .boxed();
         let bytes = pump(bytes, ctx.cancel.clone());
-        let events = match streaming.format {
-            StreamFormat::Sse => sse::events(bytes, streaming.done_marker, MAX_STREAM_EVENT_BYTES),
-            StreamFormat::Ndjson => ndjson::events(bytes, MAX_STREAM_EVENT_BYTES),
-            StreamFormat::Chunked => chunked::events(bytes),
-            #[cfg(feature = "sigv4")]
-            StreamFormat::Eventstream => eventstream::events(bytes, MAX_STREAM_EVENT_BYTES),
-            #[cfg(not(feature = "sigv4"))]
-            StreamFormat::Eventstream => {
-                return Err(ActionError::system(
-                    "feature_disabled",
-                    "the `eventstream` streaming format needs connector-runtime's `sigv4` cargo \
-                     feature, which this build leaves out; enable it in Cargo.toml",
-                ));
+        let events = framed(streaming.format, bytes, streaming.done_marker)?;
+        // On a stream, `response.output` maps one event's data (`$` is the data).
+        let mapping = mapping.filter(|m| m.output.is_some()).cloned();
+        let this = Arc::clone(self);
+        let (mctx, minput) = (ctx.clone(), input.clone());
+        let map = move |mut ev: StreamEvent| {
+            if let Some(m) = &mapping {
+                ev.data = this.map_output(&mctx, Some(m), &minput, ev.data)?;
             }
+            Ok(ev)
         };
-        let events = match mapping.filter(|m| m.output.is_some()).cloned() {
-            // On a stream, `response.output` maps one event's data (`$` is the data).
-            Some(mapping) => {
-                let this = Arc::clone(self);
-                let (ctx, input) = (ctx.clone(), input.clone());
-                events
-                    .map(move |r| {
-                        let mut ev = r?;
-                        ev.data = this.map_output(&ctx, Some(&mapping), &input, ev.data)?;
-                        Ok(ev)
-                    })
-                    .boxed()
+        let events = match &streaming.assemble {
+            Some(spec) => assemble::events(events, spec, MAX_STREAM_EVENT_BYTES, map),
+            None => {
+                let mut map = map;
+                events.map(move |r| r.and_then(&mut map)).boxed()
             }
-            None => events,
         };
         let cancel = ctx.cancel.clone();
         Ok(events.take_until(cancel.cancelled_owned()).boxed())
