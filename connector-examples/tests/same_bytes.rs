@@ -19,6 +19,7 @@ include_spec!("../../specs/d3security.yaml");
 include_spec!("../../specs/email.yaml");
 include_spec!("../../specs/gemini.yaml");
 include_spec!("../../specs/index.yaml");
+include_spec!("../../specs/inference.yaml");
 include_spec!("../../specs/jira.yaml");
 include_spec!("../../specs/jira_service_management.yaml");
 include_spec!("../../specs/microsoft_defender_endpoint.yaml");
@@ -52,6 +53,7 @@ const COMPILED: &[(&str, SchemaFn)] = &[
     ("email.yaml", email::schema_json),
     ("gemini.yaml", gemini::schema_json),
     ("index.yaml", index::schema_json),
+    ("inference.yaml", inference::schema_json),
     ("jira.yaml", jira::schema_json),
     (
         "jira_service_management.yaml",

@@ -23,6 +23,8 @@ mod email;
 mod gemini;
 #[path = "contracts/index.rs"]
 mod index;
+#[path = "contracts/inference.rs"]
+mod inference;
 #[path = "contracts/jira_service_management.rs"]
 mod jira_service_management;
 #[path = "contracts/microsoft_defender_endpoint.rs"]
@@ -80,6 +82,16 @@ const COVERED: &[(&str, &[&str])] = &[
     ("email.yaml", &[]),
     ("gemini.yaml", &["invokeAI", "run", "stream"]),
     ("index.yaml", &[]),
+    (
+        "inference.yaml",
+        &[
+            "completion",
+            "rerank",
+            "sparse_embedding",
+            "text_embedding",
+            "unifiedCompletionStream",
+        ],
+    ),
     (
         "jira.yaml",
         &[
