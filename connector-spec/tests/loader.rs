@@ -343,7 +343,7 @@ fn a_hook_that_is_neither_code_nor_a_request_is_reported_at_its_value() {
     );
     assert_eq!(
         e.iter().map(|(c, l, _)| (*c, *l)).collect::<Vec<_>>(),
-        vec![(Code::InvalidValue, 10), (Code::MissingKey, 11)],
+        vec![(Code::InvalidValue, 10), (Code::MissingKey, 12)],
         "{e:?}"
     );
 }
