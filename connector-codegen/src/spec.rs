@@ -297,7 +297,7 @@ fn handler_parts(
     if spec.test.as_ref().is_some_and(|t| t.handler.is_some()) {
         test_handler_parts(&mut parts, krate);
     }
-    if !spec.hooks.is_empty() {
+    if spec.hooks.has_code() {
         hook_handler_parts(&mut parts, krate);
     }
     parts
@@ -375,7 +375,8 @@ fn test_handler_parts(parts: &mut HandlerParts, krate: &syn::Path) {
     });
 }
 
-/// The lifecycle hooks: their trait method, adapter and registration.
+/// The lifecycle hooks implemented in code (`hooks.<name>: code`): their trait method, adapter
+/// and registration. Declarative hooks need none.
 fn hook_handler_parts(parts: &mut HandlerParts, krate: &syn::Path) {
     let p = quote!(#krate::__private);
     parts.trait_methods.push(quote! {

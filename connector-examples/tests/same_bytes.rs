@@ -20,6 +20,7 @@ include_spec!("../../specs/email.yaml");
 include_spec!("../../specs/gemini.yaml");
 include_spec!("../../specs/gen_ai.yaml");
 include_spec!("../../specs/index.yaml");
+include_spec!("../../specs/inference.yaml");
 include_spec!("../../specs/jira.yaml");
 include_spec!("../../specs/jira_service_management.yaml");
 include_spec!("../../specs/microsoft_defender_endpoint.yaml");
@@ -54,6 +55,7 @@ const COMPILED: &[(&str, SchemaFn)] = &[
     ("gemini.yaml", gemini::schema_json),
     ("gen_ai.yaml", gen_ai::schema_json),
     ("index.yaml", index::schema_json),
+    ("inference.yaml", inference::schema_json),
     ("jira.yaml", jira::schema_json),
     (
         "jira_service_management.yaml",

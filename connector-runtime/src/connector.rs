@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use connector_spec::{ConnectorSpec, Implementation};
+use connector_spec::{ConnectorSpec, HookRequest, HookSpec, Implementation, ResponseMapping};
 use futures::StreamExt;
 use serde_json::Value;
 
@@ -22,6 +22,17 @@ pub enum Hook {
     PostSave,
     /// After an instance is deleted.
     PostDelete,
+}
+
+impl Hook {
+    /// The hook's name as a spec writes it (`preSave`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Hook::PreSave => "preSave",
+            Hook::PostSave => "postSave",
+            Hook::PostDelete => "postDelete",
+        }
+    }
 }
 
 /// How to run an action.
@@ -316,18 +327,53 @@ impl Connector for DeclarativeConnector {
     }
 
     async fn hook(&self, ctx: &ActionContext, hook: Hook) -> Result<(), ActionError> {
+        let hooks = &self.executor.spec.hooks;
         let declared = match hook {
-            Hook::PreSave => self.executor.spec.hooks.pre_save.is_some(),
-            Hook::PostSave => self.executor.spec.hooks.post_save.is_some(),
-            Hook::PostDelete => self.executor.spec.hooks.post_delete.is_some(),
+            Hook::PreSave => hooks.pre_save.as_ref(),
+            Hook::PostSave => hooks.post_save.as_ref(),
+            Hook::PostDelete => hooks.post_delete.as_ref(),
         };
-        match (&self.hooks, declared) {
-            (Some(h), true) => h.call(ctx, hook).await,
-            (None, true) => Err(ActionError::system(
+        match (declared, &self.hooks) {
+            (None, _) => Ok(()),
+            (Some(HookSpec::Http(h)), _) => self.request_hook(ctx, hook, h).await,
+            (Some(HookSpec::Code(_)), Some(handler)) => handler.call(ctx, hook).await,
+            (Some(HookSpec::Code(_)), None) => Err(ActionError::system(
                 "no_handler",
                 format!("hook {hook:?} is declared but no handler is registered"),
             )),
-            _ => Ok(()),
+        }
+    }
+}
+
+impl DeclarativeConnector {
+    /// A declarative hook: its request, sent like a connection test's (the instance's auth,
+    /// egress, retry, rate limit, timeouts and body limit), its reply checked by the hook's
+    /// error rules and then the HTTP status. The reply's body is discarded. The error keeps
+    /// its class and code, and its message says which hook failed.
+    async fn request_hook(
+        &self,
+        ctx: &ActionContext,
+        hook: Hook,
+        h: &HookRequest,
+    ) -> Result<(), ActionError> {
+        let input = serde_json::json!({});
+        let tctx = crate::executor::template_context(ctx, &input, None);
+        let mapping = ResponseMapping {
+            output: None,
+            errors: h.response.errors.clone(),
+        };
+        let sent = async {
+            let r = self.executor.build_request(ctx, &h.request, &tctx)?;
+            self.executor
+                .call_bytes(ctx, r, Some(&mapping), &input)
+                .await
+        };
+        match sent.await {
+            Ok(_) => Ok(()),
+            Err(mut e) => {
+                e.message = format!("{} hook failed: {}", hook.name(), e.message);
+                Err(ctx.client.scrub(e))
+            }
         }
     }
 }

@@ -25,6 +25,8 @@ mod gemini;
 mod gen_ai;
 #[path = "contracts/index.rs"]
 mod index;
+#[path = "contracts/inference.rs"]
+mod inference;
 #[path = "contracts/jira_service_management.rs"]
 mod jira_service_management;
 #[path = "contracts/microsoft_defender_endpoint.rs"]
@@ -83,6 +85,16 @@ const COVERED: &[(&str, &[&str])] = &[
     ("gemini.yaml", &["invokeAI", "run", "stream"]),
     ("gen_ai.yaml", &["invokeAI", "run", "stream"]),
     ("index.yaml", &[]),
+    (
+        "inference.yaml",
+        &[
+            "completion",
+            "rerank",
+            "sparse_embedding",
+            "text_embedding",
+            "unifiedCompletionStream",
+        ],
+    ),
     (
         "jira.yaml",
         &[

@@ -64,7 +64,7 @@ pub struct ConnectorSpec {
     /// The connection check.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub test: Option<ConnectionTest>,
-    /// Lifecycle hooks implemented in Rust code.
+    /// Lifecycle hooks: Rust code or templated requests.
     #[serde(default, skip_serializing_if = "Hooks::is_empty")]
     pub hooks: Hooks,
     /// Sessions: state opened by one action, used by others, and closed by a third (for
@@ -955,20 +955,72 @@ pub struct ConnectionTest {
     pub handler: Option<CodeHandler>,
 }
 
-/// Lifecycle hooks; each is implemented in Rust code.
+/// Lifecycle hooks; each is Rust code (`code`) or a templated request.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Hooks {
+    /// Before an instance is created or updated; an error refuses the save.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pre_save: Option<CodeHandler>,
+    pub pre_save: Option<HookSpec>,
+    /// After an instance was saved.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub post_save: Option<CodeHandler>,
+    pub post_save: Option<HookSpec>,
+    /// After an instance was deleted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub post_delete: Option<CodeHandler>,
+    pub post_delete: Option<HookSpec>,
 }
 
 impl Hooks {
     pub fn is_empty(&self) -> bool {
         self == &Hooks::default()
+    }
+
+    /// Whether a hook is implemented in Rust code (and so needs a registered handler).
+    pub fn has_code(&self) -> bool {
+        [&self.pre_save, &self.post_save, &self.post_delete]
+            .into_iter()
+            .any(|h| matches!(h, Some(HookSpec::Code(_))))
+    }
+}
+
+/// How one lifecycle hook is carried out.
+// Built once per spec at load time; boxing the larger variant would only add indirection.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum HookSpec {
+    /// `code`: the connector's Rust hook handler.
+    Code(CodeHandler),
+    /// A templated HTTP request, sent with the instance's auth and policies.
+    Http(HookRequest),
+}
+
+/// A declarative hook: one request, and the rules that turn its reply into an error.
+/// Templates read `config` and `secrets`; the reply's body is discarded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct HookRequest {
+    /// What the hook does, for documentation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The request (templates over `config` and `secrets`).
+    pub request: Request,
+    /// Error rules applied to the reply (message templates also read `response`).
+    #[serde(default, skip_serializing_if = "HookResponse::is_empty")]
+    pub response: HookResponse,
+}
+
+/// The reply rules of a declarative hook. A non-2xx reply fails the hook without them.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct HookResponse {
+    /// Rules checked in order; the first match is the hook's error.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<ErrorRule>,
+}
+
+impl HookResponse {
+    pub fn is_empty(&self) -> bool {
+        self.errors.is_empty()
     }
 }

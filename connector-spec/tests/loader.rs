@@ -315,3 +315,35 @@ fn the_new_auth_types_take_their_documented_defaults() {
     assert_eq!(e.len(), 1, "{e:?}");
     assert_eq!(e[0].0, Code::InvalidValue);
 }
+
+#[test]
+fn a_hook_is_code_or_a_request_with_error_rules() {
+    let text = format!(
+        "{BASE}actions:\n  a: {{ description: A, scope: read, handler: code }}\nhooks:\n  preSave:\n    description: Create it.\n    request: {{ method: PUT, path: \"/r/{{{{ secrets.token }}}}\" }}\n    response:\n      errors:\n        - when: {{ path: $.error, exists: true, status: [400] }}\n          message: \"{{{{ response.error }}}}\"\n  postDelete: code\n"
+    );
+    let loaded = load_str("t.yaml", &text, &LoadOptions::default());
+    let rendered = loaded.render(false);
+    let spec = loaded.spec.unwrap_or_else(|| panic!("{rendered}"));
+    let Some(connector_spec::HookSpec::Http(h)) = &spec.hooks.pre_save else {
+        panic!("preSave is a request: {:?}", spec.hooks.pre_save);
+    };
+    assert_eq!(h.request.method, connector_spec::HttpMethod::Put);
+    assert_eq!(h.response.errors.len(), 1);
+    assert!(matches!(
+        spec.hooks.post_delete,
+        Some(connector_spec::HookSpec::Code(_))
+    ));
+    assert!(spec.hooks.has_code());
+}
+
+#[test]
+fn a_hook_that_is_neither_code_nor_a_request_is_reported_at_its_value() {
+    let e = errors(
+        "actions:\n  a: { description: A, scope: read, handler: code }\nhooks:\n  preSave: cod\n  postSave:\n    response: { errors: [] }\n",
+    );
+    assert_eq!(
+        e.iter().map(|(c, l, _)| (*c, *l)).collect::<Vec<_>>(),
+        vec![(Code::InvalidValue, 10), (Code::MissingKey, 12)],
+        "{e:?}"
+    );
+}

@@ -3,7 +3,7 @@
 //! * [`mod@format`]: keys, required keys, types, enum values and ranges, from the format schema
 //!   generated from the model;
 //! * [`values`]: single values (the id, URLs, header names, JSON paths);
-//! * [`auth`], [`actions`], [`policies`], [`connection_test`], [`sessions`]: conflicts between
+//! * [`auth`], [`actions`], [`policies`], [`connection_test`], [`hooks`], [`sessions`]: conflicts between
 //!   fields of one section;
 //! * [`schemas`]: the embedded JSON Schemas and their `x-ui` hints;
 //! * [`references`]: what must resolve once the whole file is read (templates, `optionsFrom`,
@@ -16,6 +16,7 @@ pub mod actions;
 pub mod auth;
 pub mod connection_test;
 pub mod format;
+pub mod hooks;
 pub mod policies;
 pub mod references;
 pub mod schemas;
@@ -33,13 +34,13 @@ use crate::yaml::{Node, NodeValue};
 /// Which variables a template may read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TemplateScope {
-    /// `config`, `secrets` (base URL, auth headers, the connection test request).
+    /// `config`, `secrets` (base URL, auth headers, the connection test request, hooks).
     Connection,
     /// `config`, `secrets`, `input` of the named action.
     Request(String),
     /// `config`, `secrets`, `input`, `response` of the named action.
     Response(String),
-    /// `config`, `secrets`, `response` (the connection test's response rules).
+    /// `config`, `secrets`, `response` (the connection test's and hooks' response rules).
     ConnectionResponse,
     /// `config` only: an auth type's default, rendered into its config when an instance is
     /// created (a secret must not become a config value).
@@ -177,6 +178,9 @@ pub fn check(d: &mut Decoder, root: &Node, document: &Value) -> Pending {
     }
     if let Some(n) = root.get("test") {
         connection_test::check(d, &mut p, root, n);
+    }
+    if let Some(n) = root.get("hooks") {
+        hooks::check(d, &mut p, root, n);
     }
     if let Some(n) = root.get("sessions") {
         sessions::check(d, &mut p, n);
