@@ -467,8 +467,10 @@ async fn split_server(body: String, piece: usize) -> (String, tokio::task::JoinH
             let mut frame = format!("{:x}\r\n", part.len()).into_bytes();
             frame.extend_from_slice(part);
             frame.extend_from_slice(b"\r\n");
-            sock.write_all(&frame).await.unwrap();
-            sock.flush().await.unwrap();
+            // The client closes the connection at `[DONE]`; what follows may not be read.
+            if sock.write_all(&frame).await.is_err() || sock.flush().await.is_err() {
+                return request;
+            }
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
         let _ = sock.write_all(b"0\r\n\r\n").await;
