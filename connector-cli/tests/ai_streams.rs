@@ -310,17 +310,11 @@ fn parse_sse(body: &str) -> Vec<(String, Value)> {
     out
 }
 
-/// Create the instance of `case` as `admin`.
-///
-/// The server's save-time check reads every URL-shaped config string as an outbound URL and
-/// resolves its host; the Gemini default `scope` (`https://www.googleapis.com/auth/...`)
-/// cannot resolve on a machine without DNS, so the Gemini instance names a loopback scope
-/// here (the mock does not read the JWT).
-async fn create_instance(server: &Server, admin: &str, id: &str, case: &Case, mock: SocketAddr) {
-    let mut config = case.config.clone();
-    if case.connector_type == ".gemini" {
-        config["scope"] = json!(format!("http://{mock}/auth/cloud-platform"));
-    }
+/// Create the instance of `case` as `admin`. The Gemini instance keeps its default `scope`
+/// (`https://www.googleapis.com/auth/cloud-platform`): the save-time check must not take that
+/// identifier for an address to call (it cannot resolve here).
+async fn create_instance(server: &Server, admin: &str, id: &str, case: &Case) {
+    let config = case.config.clone();
     let instance = json!({ "id": id, "connectorType": case.connector_type, "name": id,
         "config": config, "secrets": case.secrets });
     let r = reqwest::Client::new()
@@ -351,7 +345,7 @@ async fn the_sse_route_sends_each_ai_stream_event_unchanged() {
     let user = server.add_user("streamer", false);
     for (n, case) in cases(mock).iter().enumerate() {
         let id = format!("ai-{n}");
-        create_instance(&server, &admin, &id, case, mock).await;
+        create_instance(&server, &admin, &id, case).await;
         let r = reqwest::Client::new()
             .post(server.url(&format!("/api/instances/{id}/actions/{}", case.action)))
             .bearer_auth(&user)

@@ -13,7 +13,7 @@ use axum::routing::post;
 use serde_json::{Value, json};
 
 mod support;
-use support::{Serve, Server};
+use support::{Serve, Server, call_text};
 
 /// The upstream key; a canary: it must not reach any response, the metrics or the log.
 const TOKEN: &str = "CANARY-model-key-77ab2c";
@@ -105,26 +105,25 @@ async fn start_mock() -> SocketAddr {
     addr
 }
 
-async fn call(
-    server: &Server,
-    key: &str,
-    method: reqwest::Method,
-    path: &str,
-    body: Value,
-) -> (u16, String) {
-    let r = reqwest::Client::new()
-        .request(method, server.url(path))
-        .bearer_auth(key)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    (r.status().as_u16(), r.text().await.unwrap())
+/// Create the instance `llm` on the mock API as `admin`.
+async fn create_llm(server: &Server, admin: &str, mock: SocketAddr) {
+    let instance = json!({
+        "id": "llm",
+        "connectorType": ".usage-test",
+        "name": "LLM",
+        "config": { "authType": "bearer", "base": format!("http://{mock}") },
+        "secrets": { "token": TOKEN },
+    });
+    let post = reqwest::Method::POST;
+    let (status, body) =
+        call_text(&server.base, admin, post, "/api/instances", Some(instance)).await;
+    assert_eq!(status, 201, "{body}");
 }
 
 async fn run(server: &Server, key: &str, action: &str, input: Value) -> String {
     let path = format!("/api/instances/llm/actions/{action}");
-    let (status, body) = call(server, key, reqwest::Method::POST, &path, input).await;
+    let (status, body) =
+        call_text(&server.base, key, reqwest::Method::POST, &path, Some(input)).await;
     assert_eq!(status, 200, "{action}: {body}");
     assert!(!body.contains(TOKEN), "{body}");
     body
@@ -145,21 +144,7 @@ async fn model_calls_through_the_server_are_recorded_in_its_store_and_reported()
         .start()
         .await;
     let admin = server.add_user("admin", true);
-    let (status, body) = call(
-        &server,
-        &admin,
-        reqwest::Method::POST,
-        "/api/instances",
-        json!({
-            "id": "llm",
-            "connectorType": ".usage-test",
-            "name": "LLM",
-            "config": { "authType": "bearer", "base": format!("http://{mock}") },
-            "secrets": { "token": TOKEN },
-        }),
-    )
-    .await;
-    assert_eq!(status, 201, "{body}");
+    create_llm(&server, &admin, mock).await;
 
     run(&server, &admin, "chat", json!({})).await;
     run(&server, &admin, "chat", json!({})).await;
@@ -178,14 +163,8 @@ async fn model_calls_through_the_server_are_recorded_in_its_store_and_reported()
     assert_eq!(d["models"], expected_models, "{d}");
     assert_eq!(d["totals"]["calls"], 4);
 
-    let (status, metrics) = call(
-        &server,
-        &admin,
-        reqwest::Method::GET,
-        "/metrics",
-        Value::Null,
-    )
-    .await;
+    let (status, metrics) =
+        call_text(&server.base, &admin, reqwest::Method::GET, "/metrics", None).await;
     assert_eq!(status, 200, "{metrics}");
     let line = |name: &str| {
         metrics
@@ -206,30 +185,10 @@ async fn model_calls_through_the_server_are_recorded_in_its_store_and_reported()
     assert_eq!(dashboard(&server, &admin).await["models"], expected_models);
 
     // Deleting the instance deletes its usage: a new one of the same id starts at zero.
-    let (status, body) = call(
-        &server,
-        &admin,
-        reqwest::Method::DELETE,
-        "/api/instances/llm",
-        Value::Null,
-    )
-    .await;
+    let delete = reqwest::Method::DELETE;
+    let (status, body) = call_text(&server.base, &admin, delete, "/api/instances/llm", None).await;
     assert!(status == 200 || status == 204, "{status} {body}");
-    let (status, body) = call(
-        &server,
-        &admin,
-        reqwest::Method::POST,
-        "/api/instances",
-        json!({
-            "id": "llm",
-            "connectorType": ".usage-test",
-            "name": "LLM again",
-            "config": { "authType": "bearer", "base": format!("http://{mock}") },
-            "secrets": { "token": TOKEN },
-        }),
-    )
-    .await;
-    assert_eq!(status, 201, "{body}");
+    create_llm(&server, &admin, mock).await;
     assert_eq!(dashboard(&server, &admin).await["totals"]["calls"], 0);
     assert!(!server.log_text().contains(TOKEN));
 }

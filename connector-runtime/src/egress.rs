@@ -338,7 +338,8 @@ pub fn parses_as_http(s: &str) -> bool {
 /// 2. the spec's `baseUrl`, each action's and the connection test's absolute `url`, rendered
 ///    with the instance's config and secrets (a template that needs the input is skipped:
 ///    those are checked when the request is made);
-/// 3. as a safety net, any other config string, at any depth, that [`parses_as_http`].
+/// 3. as a safety net, any other config string, at any depth, that [`parses_as_http`] (but
+///    not the auth type's own fields: step 1 has its URL fields, the others are identifiers).
 ///
 /// A value is listed once, under the first field that holds it.
 pub fn configured_urls(instance: &crate::ConnectorInstance) -> Vec<ConfiguredUrl> {
@@ -388,9 +389,21 @@ pub fn configured_urls(instance: &crate::ConnectorInstance) -> Vec<ConfiguredUrl
             push(field, &v, true);
         }
     }
+    // The auth type uses each of its fields as it declares it: one not declared a URL (an
+    // OAuth `scope` such as `https://www.googleapis.com/auth/cloud-platform`, an `audience`)
+    // is an identifier it sends, never an address it calls, so the safety net leaves it alone.
+    let auth_fields: Vec<String> = instance
+        .auth_type
+        .config_schema()
+        .get("properties")
+        .and_then(serde_json::Value::as_object)
+        .map(|p| p.keys().cloned().collect())
+        .unwrap_or_default();
     let mut found = Vec::new();
     for (k, v) in &instance.config {
-        http_strings(format!("config.{k}"), v, &mut found);
+        if !auth_fields.contains(k) {
+            http_strings(format!("config.{k}"), v, &mut found);
+        }
     }
     for (field, v) in found {
         push(field, &v, false);

@@ -6,13 +6,13 @@
 
 mod log_support;
 
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
 use connector_runtime::{ConnectorInstance, Dispatcher, ExecuteOptions, InstanceRuntime, Registry};
 use connector_spec::{ConnectorSpec, LoadOptions};
-use log_support::BufWriter;
+use log_support::captured_logs;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 use wiremock::matchers::{method, path, path_regex};
@@ -20,23 +20,6 @@ use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 /// Every secret in this file contains this text.
 const CANARY: &str = "cAnArY-9d2f71e0b4";
-
-/// Log output of the whole test binary, at TRACE level.
-fn captured_logs() -> &'static Arc<Mutex<Vec<u8>>> {
-    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
-    LOGS.get_or_init(|| {
-        let buf = Arc::new(Mutex::new(Vec::new()));
-        let writer = Arc::clone(&buf);
-        // `try_init` also routes `log` records (reqwest, rustls) into the subscriber.
-        tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::TRACE)
-            .with_ansi(false)
-            .with_writer(move || BufWriter(Arc::clone(&writer)))
-            .try_init()
-            .expect("the only subscriber in this binary");
-        buf
-    })
-}
 
 /// Replies with everything the request carried (method, URL with query, headers, body): the
 /// worst case of an API that quotes the credential back. `ok` is false for error statuses and

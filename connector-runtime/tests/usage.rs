@@ -5,40 +5,20 @@
 mod log_support;
 mod policy_support;
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use connector_runtime::usage::{LocalUsage, TokenUsage, UsageLedger};
 use connector_runtime::{ConnectorInstance, InstanceRuntime, Registry, RuntimeEvents};
 use futures::StreamExt;
-use log_support::BufWriter;
+use log_support::{captured_logs, logs_text};
 use policy_support::*;
 use serde_json::{Value, json};
 use wiremock::matchers::{body_partial_json, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const CANARY: &str = "cAnArY-usage-51c0de";
-
-/// Log output of the whole test binary.
-fn captured_logs() -> &'static Arc<Mutex<Vec<u8>>> {
-    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
-    LOGS.get_or_init(|| {
-        let buf = Arc::new(Mutex::new(Vec::new()));
-        let writer = Arc::clone(&buf);
-        tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::INFO)
-            .with_ansi(false)
-            .with_writer(move || BufWriter(Arc::clone(&writer)))
-            .try_init()
-            .expect("the only subscriber in this binary");
-        buf
-    })
-}
-
-fn logs() -> String {
-    String::from_utf8_lossy(&captured_logs().lock().unwrap()).into_owned()
-}
 
 const SPEC: &str = r#"
     auth:
@@ -209,7 +189,7 @@ async fn successful_calls_are_recorded_per_model_and_the_report_sums_them() {
 
         assert_eq!(events.calls.load(Ordering::SeqCst), 3);
         assert_eq!(events.prompt.load(Ordering::SeqCst), 120);
-        let logs = logs();
+        let logs = logs_text();
         let line = logs
             .lines()
             .find(|l| l.contains("model usage") && l.contains("inst-1") && l.contains("m-default"))
@@ -267,8 +247,8 @@ async fn a_secret_read_by_the_model_template_never_reaches_the_ledger_or_the_log
             model.starts_with("m-") && !model.contains(CANARY),
             "{model}"
         );
-        assert!(logs().contains("leaky-inst"));
-        assert!(!logs().contains(CANARY));
+        assert!(logs_text().contains("leaky-inst"));
+        assert!(!logs_text().contains(CANARY));
     })
     .await;
 }

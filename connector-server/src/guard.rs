@@ -296,6 +296,10 @@ actions:
             m.starts_with("`config.extra.hooks[1]`") && m.contains("metadata"),
             "{m}"
         );
+        // An auth type's scope is an identifier it sends, not an address it calls: a URL-shaped
+        // one (Google's, Azure's `.default`) is not checked as an outbound URL.
+        let scope = serde_json::json!({ "scope": "https://10.0.0.1/auth/cloud-platform" });
+        assert!(p.check_outbound_instance(&cc(scope)).await.is_ok());
         // Words that are not URLs are left alone.
         let words = serde_json::json!({ "extra": { "note": "see http docs: 127.0.0.1" } });
         assert!(p.check_outbound_instance(&cc(words)).await.is_ok());

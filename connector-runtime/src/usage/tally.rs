@@ -13,9 +13,11 @@ use crate::context::ActionContext;
 use crate::error::ActionError;
 
 /// An action's `usage:` with its paths parsed, built once when the dispatcher is made.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) struct CompiledUsage {
     model: String,
+    /// The `model` template, compiled once.
+    renderer: crate::template::Renderer,
     prompt: Option<JsonPath>,
     completion: Option<JsonPath>,
     total: Option<JsonPath>,
@@ -76,6 +78,11 @@ impl CompiledUsage {
     pub(crate) fn new(action: &str, m: &UsageMapping) -> Result<CompiledUsage, ActionError> {
         Ok(CompiledUsage {
             model: m.model.clone(),
+            renderer: {
+                let mut r = crate::template::Renderer::new();
+                r.add(&m.model);
+                r
+            },
             prompt: parse_path(action, "promptTokens", &m.prompt_tokens)?,
             completion: parse_path(action, "completionTokens", &m.completion_tokens)?,
             total: parse_path(action, "totalTokens", &m.total_tokens)?,
@@ -96,7 +103,8 @@ impl CompiledUsage {
     /// that does not render (an input without the field it reads) is `unknown`.
     fn model(&self, ctx: &ActionContext, input: &Value) -> String {
         let tctx = crate::executor::template_context(ctx, input, None);
-        let rendered = crate::template::Renderer::new()
+        let rendered = self
+            .renderer
             .render_str(&self.model, &tctx)
             .ok()
             .filter(|m| !m.trim().is_empty())
