@@ -90,8 +90,25 @@ impl CompiledUsage {
     }
 
     /// The counts in `output` (an action's output, or one event's data).
+    /// A value that is there but no whole number (a string, a negative count) is not counted
+    /// and is logged with its path, never silently read as a number.
     pub(crate) fn read(&self, output: &Value) -> SeenUsage {
-        let count = |p: &Option<JsonPath>| p.as_ref().and_then(|p| p.first(output)?.as_u64());
+        let count = |p: &Option<JsonPath>| {
+            let p = p.as_ref()?;
+            let v = p.first(output)?;
+            if v.is_null() {
+                return None;
+            }
+            let n = v.as_u64();
+            if n.is_none() {
+                tracing::warn!(
+                    path = p.as_str(),
+                    kind = json_kind(v),
+                    "a token count is not a whole number; not counted"
+                );
+            }
+            n
+        };
         SeenUsage {
             prompt: count(&self.prompt),
             completion: count(&self.completion),
@@ -219,6 +236,18 @@ pub(crate) async fn answer(ctx: &ActionContext, input: &Value) -> Result<Value, 
     Ok(report(&query, &rows))
 }
 
+/// The JSON type of `v`, for a log line that must not carry the value.
+fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -250,6 +279,29 @@ mod tests {
                 prompt_tokens: 12,
                 completion_tokens: 9,
                 total_tokens: 21
+            }
+        );
+    }
+
+    #[test]
+    fn a_count_that_is_no_whole_number_is_not_counted() {
+        let u = CompiledUsage::new(
+            "s",
+            &UsageMapping {
+                model: "m".into(),
+                prompt_tokens: Some("$.p".into()),
+                completion_tokens: Some("$.c".into()),
+                total_tokens: Some("$.t".into()),
+            },
+        )
+        .unwrap();
+        let seen = u.read(&json!({"p": "12", "c": -3, "t": 7}));
+        assert_eq!(
+            seen.usage(),
+            TokenUsage {
+                prompt_tokens: 0,
+                completion_tokens: 0,
+                total_tokens: 7
             }
         );
     }

@@ -7,8 +7,8 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 
 use aws_smithy_eventstream::frame::write_message_to;
 use aws_smithy_types::event_stream::{Header, HeaderValue, Message};
@@ -21,7 +21,6 @@ use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 use crate::contract_support::streams::*;
 use crate::contract_support::*;
-use crate::log_support::BufWriter;
 use crate::sigv4_support::sigv4_reference;
 
 const AKID: &str = "AKIDBEDROCKCANARY";
@@ -598,14 +597,7 @@ impl Respond for Throttled {
 
 #[tokio::test]
 async fn bedrock_retries_a_throttling_exception_and_logs_no_secret() {
-    let logs = Arc::new(Mutex::new(Vec::new()));
-    let writer = Arc::clone(&logs);
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || BufWriter(Arc::clone(&writer)))
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (logs, _guard) = crate::log_support::capture_here();
     let server = loopback().await;
     let hits = Arc::new(AtomicUsize::new(0));
     mount(&server, "invoke", Throttled(Arc::clone(&hits))).await;

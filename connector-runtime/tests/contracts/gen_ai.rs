@@ -18,7 +18,6 @@ use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 use crate::contract_support::*;
-use crate::log_support::BufWriter;
 
 const OPENAI_PATH: &str = "/v1/chat/completions";
 const AZURE_PATH: &str = "/openai/deployments/gpt4o-prod/chat/completions";
@@ -560,14 +559,7 @@ impl Respond for ThrottledOnce {
 
 #[tokio::test]
 async fn no_secret_reaches_outputs_errors_or_trace_logs() {
-    let logs = Arc::new(Mutex::new(Vec::new()));
-    let writer = Arc::clone(&logs);
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || BufWriter(Arc::clone(&writer)))
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (logs, _guard) = crate::log_support::capture_here();
     let server = loopback().await;
     Mock::given(method("POST"))
         .and(path(TOKEN_PATH))

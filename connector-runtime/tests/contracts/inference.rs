@@ -5,8 +5,8 @@
 //! raw socket that splits events across TCP writes, and the two canaries (the provider's API
 //! key and the Elasticsearch API key) in no output, error, Debug form or log line.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use connector_runtime::{ActionError, ErrorClass, StreamEvent};
@@ -18,7 +18,6 @@ use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::contract_support::*;
-use crate::log_support::BufWriter;
 
 /// The Elasticsearch API key (the `api_key_header` auth type's `apiKey`).
 fn es_key() -> String {
@@ -177,11 +176,11 @@ async fn inference_an_elasticsearch_error_is_a_user_error_with_its_reason() {
     let p = format!("/_inference/completion/{ID}");
     Mock::given(method("POST"))
         .and(path(&p))
-        .respond_with(ResponseTemplate::new(400).set_body_json(json!({
-            "error": { "type": "status_exception",
-                       "reason": "Inference endpoint [my-openai-endpoint] has task type [text_embedding]" },
-            "status": 400
-        })))
+        .respond_with(es_error(
+            400,
+            "status_exception",
+            "Inference endpoint [my-openai-endpoint] has task type [text_embedding]",
+        ))
         .mount(&server)
         .await;
     let h = harness(&server.uri(), "completion");
@@ -279,21 +278,10 @@ async fn inference_pre_save_without_a_provider_key_sends_the_settings_alone() {
 /// shows neither key, though the reply echoes the provider key and the logs are read at TRACE.
 #[tokio::test]
 async fn inference_a_refused_create_refuses_the_save_and_persists_nothing() {
-    let logs = Arc::new(Mutex::new(Vec::new()));
-    let writer = Arc::clone(&logs);
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || BufWriter(Arc::clone(&writer)))
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (logs, _guard) = crate::log_support::capture_here();
     let server = loopback().await;
     Mock::given(method("PUT"))
-        .respond_with(ResponseTemplate::new(400).set_body_json(json!({
-            "error": { "type": "status_exception",
-                       "reason": format!("Received an authentication error status code for request from inference entity id [{ID}] status [401]. Error message: [Incorrect API key provided: {PROVIDER_KEY}]") },
-            "status": 400
-        })))
+        .respond_with(es_error(400, "status_exception", format!("Received an authentication error status code for request from inference entity id [{ID}] status [401]. Error message: [Incorrect API key provided: {PROVIDER_KEY}]")))
         .mount(&server)
         .await;
     let h = harness(&server.uri(), "completion");
@@ -310,15 +298,23 @@ async fn inference_a_refused_create_refuses_the_save_and_persists_nothing() {
     assert_clean(&logged);
 }
 
+/// Elasticsearch's error reply: `{"error": {"type", "reason"}, "status"}`.
+fn es_error(status: u16, kind: &str, reason: impl Into<String>) -> ResponseTemplate {
+    ResponseTemplate::new(status).set_body_json(json!({
+        "error": { "type": kind, "reason": reason.into() },
+        "status": status
+    }))
+}
+
 #[tokio::test]
 async fn inference_an_existing_endpoint_id_is_refused_naming_the_id() {
     let server = loopback().await;
     Mock::given(method("PUT"))
-        .respond_with(ResponseTemplate::new(400).set_body_json(json!({
-            "error": { "type": "resource_already_exists_exception",
-                       "reason": format!("Inference endpoint [{ID}] already exists") },
-            "status": 400
-        })))
+        .respond_with(es_error(
+            400,
+            "resource_already_exists_exception",
+            format!("Inference endpoint [{ID}] already exists"),
+        ))
         .mount(&server)
         .await;
     let h = harness(&server.uri(), "completion");
@@ -359,11 +355,11 @@ async fn inference_post_delete_deletes_the_endpoint_after_the_removal() {
 async fn inference_a_failed_delete_of_the_endpoint_is_reported_but_the_delete_stands() {
     let server = loopback().await;
     Mock::given(method("DELETE"))
-        .respond_with(ResponseTemplate::new(404).set_body_json(json!({
-            "error": { "type": "resource_not_found_exception",
-                       "reason": format!("Inference endpoint not found [{ID}]") },
-            "status": 404
-        })))
+        .respond_with(es_error(
+            404,
+            "resource_not_found_exception",
+            format!("Inference endpoint not found [{ID}]"),
+        ))
         .mount(&server)
         .await;
     let h = harness(&server.uri(), "completion");

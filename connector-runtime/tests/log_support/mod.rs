@@ -40,3 +40,17 @@ pub fn captured_logs() -> &'static Arc<Mutex<Vec<u8>>> {
 pub fn logs_text() -> String {
     String::from_utf8_lossy(&captured_logs().lock().unwrap()).into_owned()
 }
+
+/// Capture this thread's log output at TRACE level until the guard is dropped (a test on the
+/// current-thread runtime): the buffer and the guard.
+#[allow(dead_code)]
+pub fn capture_here() -> (Arc<Mutex<Vec<u8>>>, tracing::subscriber::DefaultGuard) {
+    let logs = Arc::new(Mutex::new(Vec::new()));
+    let writer = Arc::clone(&logs);
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(move || BufWriter(Arc::clone(&writer)))
+        .finish();
+    (logs, tracing::subscriber::set_default(subscriber))
+}
