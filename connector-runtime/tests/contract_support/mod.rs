@@ -13,7 +13,7 @@ use connector_runtime::{
     ActionError, ConnectorInstance, Dispatcher, ExecuteOptions, InstanceRuntime, Registry,
 };
 use connector_spec::{ConnectorSpec, Implementation, LoadOptions};
-use serde_json::Value;
+use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 use wiremock::{MockServer, Request};
 
@@ -187,4 +187,29 @@ pub fn json_body(r: &Request) -> Value {
     let ct = header(r, "content-type").unwrap_or_default();
     assert!(ct.starts_with("application/json"), "content-type {ct}");
     serde_json::from_slice(&r.body).expect("JSON body")
+}
+
+/// The instance's usage report after the calls that answered `outputs`: one call each, their
+/// `usage` summed (the spec's `usage:` paths read what the outputs carry).
+pub async fn assert_usage_recorded(h: &Harness, outputs: &[&Value]) {
+    let report = h
+        .exec("getDashboard", json!({}))
+        .await
+        .expect("getDashboard");
+    let sum = |k: &str| {
+        outputs
+            .iter()
+            .map(|o| o["usage"][k].as_u64().unwrap_or(0))
+            .sum::<u64>()
+    };
+    assert_eq!(
+        report["totals"],
+        json!({
+            "calls": outputs.len(),
+            "promptTokens": sum("promptTokens"),
+            "completionTokens": sum("completionTokens"),
+            "totalTokens": sum("totalTokens"),
+        }),
+        "{report}"
+    );
 }

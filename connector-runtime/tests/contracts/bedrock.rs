@@ -198,6 +198,7 @@ async fn bedrock_run_round_trips_a_tool_use() {
     assert_eq!(second["toolCalls"], json!([]));
     assert_eq!(second["stopReason"], "end_turn");
     assert_eq!(second["usage"]["totalTokens"], 72);
+    assert_usage_recorded(&h, &[&first, &second]).await;
     let calls = requests(&server).await;
     assert_eq!(calls.len(), 2);
     assert_eq!(

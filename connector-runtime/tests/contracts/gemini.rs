@@ -217,6 +217,7 @@ async fn gemini_run_round_trips_a_function_call() {
     assert_eq!(second["functionCalls"], json!([]));
     assert_eq!(second["finishReason"], "STOP");
     assert_eq!(second["usage"]["totalTokens"], 47);
+    assert_usage_recorded(&g.h, &[&first, &second]).await;
     let calls = requests(&g.server).await;
     assert_eq!(calls.len(), 3, "one token for both calls");
     let body = json_body(&calls[1]);

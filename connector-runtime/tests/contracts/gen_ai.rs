@@ -415,6 +415,7 @@ async fn a_tool_call_round_trips_through_the_tool_message() {
         .expect("invokeAI");
     assert_eq!(second["message"], "It is 21 degrees in Paris.");
     assert_eq!(second["usage"]["totalTokens"], 43);
+    assert_usage_recorded(&h, &[&first, &second]).await;
     let calls = requests(&server).await;
     let (one, two) = (json_body(&calls[0]), json_body(&calls[1]));
     assert_eq!(one["tools"], weather_tools());
