@@ -3,6 +3,7 @@
 //! Exit codes: 0 success, 1 validation failure (a spec has errors), 2 usage or I/O error of
 //! the CLI itself (bad arguments, unreadable directory, no spec files, refusing to overwrite).
 
+mod catalog;
 mod commands;
 mod output;
 mod specs;
@@ -98,24 +99,33 @@ enum Command {
     /// Validate specs and write the connector catalog (index, manifest, one schema per connector)
     #[command(
         long_about = "Validate every spec, then write the catalog under --out: index.json, \
-            manifest.json (ids and behaviour fingerprints) and connectors/<id>.json (one schema \
-            document per connector). If any spec has an error, nothing is written and the exit \
-            code is 1. Output is byte-identical for the same specs.",
+            connectors/<id>.json (one schema document per connector), specs/<id>.yaml (the spec \
+            sources, so that `connector serve --catalog` can load the connectors) and \
+            manifest.json (the catalog version, the minimum runtime version, the connectors' \
+            behaviour fingerprints, and every other file with its size and SHA-256). With \
+            --sign, manifest.sig holds an Ed25519 signature over the manifest, which therefore \
+            covers every file (see docs/catalog.md). If any spec has an error, nothing is \
+            written and the exit code is 1. Output is byte-identical for the same specs.",
         after_help = "Examples:\n  \
             connector export specs/ --out dist/catalog\n  \
-            connector export specs/ --strict --out dist/catalog"
+            connector export specs/ --strict --out dist/catalog\n  \
+            connector keys generate-signing --out keys/\n  \
+            connector export specs/ --out dist/catalog --catalog-version 2026.12.0 --sign keys/catalog-signing.key"
     )]
-    Export {
-        /// Spec files or directories
-        #[arg(required = true, value_name = "PATH")]
-        paths: Vec<PathBuf>,
-        /// Directory to write the catalog into (created if missing)
-        #[arg(long, value_name = "DIR")]
-        out: PathBuf,
-        /// Treat warnings as errors
-        #[arg(long)]
-        strict: bool,
-    },
+    Export(commands::export::ExportArgs),
+    /// Check or sign an exported catalog: verify, sign
+    #[command(
+        subcommand,
+        long_about = "Work with a catalog directory as `connector export` writes it (see \
+            docs/catalog.md). `verify` checks the manifest's signature under a public key, \
+            every file against the manifest, and the runtime version the catalog needs, and \
+            names each mismatch; `sign` (re)signs a catalog whose files match its manifest, \
+            for a mirror that signs with its own key.",
+        after_help = "Examples:\n  \
+            connector catalog verify dist/catalog --key keys/catalog-signing.pub\n  \
+            connector catalog sign mirror/catalog --key mirror.key"
+    )]
+    Catalog(commands::catalog::CatalogCommand),
     /// List connectors: id, license, auth types and actions
     #[command(
         long_about = "List connectors in a table: id, minimum license, auth types (per-user \
@@ -209,17 +219,20 @@ enum Command {
         #[arg(long, value_name = "TYPE", default_value = "bearer", value_parser = parse_auth_type)]
         auth: AuthTypeId,
     },
-    /// Manage the token store's encryption keys: generate, status, rotate
+    /// Manage keys: the token store's (generate, status, rotate) and catalog signing keys
+    /// (generate-signing)
     #[command(
         subcommand,
         long_about = "Manage the keys that encrypt the token store at rest (access and refresh \
             tokens, PKCE verifiers, connector secrets; XChaCha20-Poly1305). The keyring comes \
             from CONNECTOR_KEY or the file named by CONNECTOR_KEY_FILE: `id:base64` entries, \
-            the first one active. See docs/token-store.md.",
+            the first one active. See docs/token-store.md. `generate-signing` writes an Ed25519 \
+            key pair for signing catalogs (docs/catalog.md).",
         after_help = "Examples:\n  \
             connector keys generate --id k1\n  \
             connector keys status\n  \
-            CONNECTOR_KEY=\"k2:NEW,k1:OLD\" connector keys rotate"
+            CONNECTOR_KEY=\"k2:NEW,k1:OLD\" connector keys rotate\n  \
+            connector keys generate-signing --out keys/"
     )]
     Keys(commands::keys::KeysCommand),
     /// Start the HTTP server: connector instances, actions, per-user OAuth, API-key users
@@ -407,9 +420,8 @@ fn dispatch(command: Command, color: ColorChoice) -> anyhow::Result<Outcome> {
             strict,
         } => commands::validate::run(&paths, format, strict, color),
         Command::Schema { spec, out } => commands::schema::run(&spec, out.as_deref(), color),
-        Command::Export { paths, out, strict } => {
-            commands::export::run(&paths, &out, strict, color)
-        }
+        Command::Export(args) => commands::export::run(&args, color),
+        Command::Catalog(cmd) => commands::catalog::run(cmd),
         Command::List { paths, format } => commands::list::run(&paths, format, color),
         Command::New { name, dir, auth } => commands::new::run(&name, &dir, auth),
         Command::Keys(cmd) => block_on(Flavor::MultiThread, commands::keys::run(cmd)),

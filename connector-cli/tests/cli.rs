@@ -658,8 +658,8 @@ fn export_writes_the_catalog_deterministically() {
     let b = read_tree(&second);
     assert_eq!(
         a.len(),
-        n + 2,
-        "index.json, manifest.json and one file per connector"
+        2 * n + 2,
+        "index.json, manifest.json, one schema and one spec source per connector"
     );
     assert!(a == b, "two exports of the same specs differ");
 

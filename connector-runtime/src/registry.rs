@@ -115,19 +115,36 @@ impl Registry {
         let files = connector_spec::collect_spec_files(&[dir.to_path_buf()])
             .map_err(|e| ActionError::user("io", format!("cannot read {}: {e}", dir.display())))?;
         let loader = SpecLoader::new(LoadOptions::default());
-        let mut n = 0;
-        for f in files {
-            let loaded = loader.load_file(&f);
-            let Some(spec) = loaded.spec.clone() else {
-                return Err(ActionError::user(
-                    "invalid_spec",
-                    format!("{} has errors:\n{}", f.display(), loaded.render(false)),
-                ));
-            };
-            self.register_spec(spec)?;
-            n += 1;
+        for f in &files {
+            self.register_loaded(loader.load_file(f))?;
         }
-        Ok(n)
+        Ok(files.len())
+    }
+
+    /// Load and register specs from (name, text) pairs (a verified catalog's sources, say);
+    /// `name` is what diagnostics show.
+    pub fn load_sources(&mut self, sources: &[(String, String)]) -> Result<usize, ActionError> {
+        let loader = SpecLoader::new(LoadOptions::default());
+        for (name, text) in sources {
+            self.register_loaded(loader.load_str(name, text))?;
+        }
+        Ok(sources.len())
+    }
+
+    /// Register a loaded spec; its diagnostics become one error when it has errors.
+    fn register_loaded(&mut self, loaded: connector_spec::Loaded) -> Result<(), ActionError> {
+        let Some(spec) = loaded.spec.clone() else {
+            return Err(ActionError::user(
+                "invalid_spec",
+                format!(
+                    "{} has errors:\n{}",
+                    loaded.source.name(),
+                    loaded.render(false)
+                ),
+            ));
+        };
+        self.register_spec(spec)?;
+        Ok(())
     }
 
     pub fn get(&self, id: &str) -> Option<&Arc<Dispatcher>> {

@@ -61,6 +61,10 @@ pub struct ServerConfig {
     pub data_dir: PathBuf,
     /// Spec files or a folder of them.
     pub specs: PathBuf,
+    /// Spec sources already verified, as (name, text): a signed catalog's, checked by
+    /// `connector serve --catalog`. When set, the connectors come from these alone and
+    /// `specs` is not read.
+    pub verified_specs: Option<Vec<(String, String)>>,
     pub listen: SocketAddr,
     /// The URL users reach the server at; builds the OAuth redirect URI and is the origin
     /// return URLs must share. Default `http://<listen>`.
@@ -90,6 +94,7 @@ impl ServerConfig {
         ServerConfig {
             data_dir: default_data_dir(),
             specs: PathBuf::from("specs"),
+            verified_specs: None,
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             public_base_url: None,
             outbound: OutboundPolicy::default(),
@@ -281,7 +286,7 @@ async fn app_state(
     config: &ServerConfig,
     public_base: url::Url,
 ) -> Result<Arc<state::AppState>, StartError> {
-    let registry = load_specs(&config.specs)?;
+    let registry = load_specs(config)?;
     let specs: Vec<_> = registry
         .ids()
         .filter_map(|id| registry.get(id))
@@ -363,8 +368,17 @@ pub(crate) fn public_base_url(
     Ok(public_base)
 }
 
-/// The built-in connector types and those of the specs folder (or file).
-pub(crate) fn load_specs(specs: &Path) -> Result<Registry, StartError> {
+/// The built-in connector types and those of the verified catalog, else of the specs folder
+/// (or file).
+pub(crate) fn load_specs(config: &ServerConfig) -> Result<Registry, StartError> {
+    let mut registry = Registry::with_builtins();
+    if let Some(sources) = &config.verified_specs {
+        registry
+            .load_sources(sources)
+            .map_err(|e| start_err("loading the catalog's specs", e.message))?;
+        return Ok(registry);
+    }
+    let specs = config.specs.as_path();
     if !specs.exists() {
         let shown = match specs.is_relative() && !specs.starts_with(".") {
             true => Path::new(".").join(specs),
@@ -375,7 +389,6 @@ pub(crate) fn load_specs(specs: &Path) -> Result<Registry, StartError> {
             shown.display()
         )));
     }
-    let mut registry = Registry::with_builtins();
     registry.load_dir(specs).map_err(|e| {
         start_err(
             &format!("loading specs from {}", specs.display()),

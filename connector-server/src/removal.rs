@@ -60,7 +60,7 @@ pub async fn offline_flows(
     config: &ServerConfig,
     stores: &Stores,
 ) -> Result<(Arc<OAuthFlows>, Vec<String>), StartError> {
-    let registry = crate::load_specs(&config.specs)?;
+    let registry = crate::load_specs(config)?;
     let public_base = crate::public_base_url(config, config.listen)?;
     let events = Arc::new(metrics::Metrics::new());
     let flows = crate::oauth_flows(config, &public_base, stores, &events)?;

@@ -543,8 +543,17 @@ pub struct CatalogFile {
 /// Ids are validated to `[A-Za-z0-9._-]` by the loader; any other character is replaced by `_`
 /// here too, so a spec built in code can never produce a path outside `connectors/`.
 pub fn catalog_path(id: &str) -> String {
-    let name: String = id
-        .strip_prefix('.')
+    format!("connectors/{}.json", file_stem(id))
+}
+
+/// The catalog path of a connector's spec source in a release: `specs/<id without the leading
+/// dot>.yaml`, sanitized like [`catalog_path`].
+pub fn spec_source_path(id: &str) -> String {
+    format!("specs/{}.yaml", file_stem(id))
+}
+
+fn file_stem(id: &str) -> String {
+    id.strip_prefix('.')
         .unwrap_or(id)
         .chars()
         .map(|c| {
@@ -554,50 +563,51 @@ pub fn catalog_path(id: &str) -> String {
                 '_'
             }
         })
-        .collect();
-    format!("connectors/{name}.json")
+        .collect()
+}
+
+/// The name of the release manifest in a catalog.
+pub const MANIFEST_FILE: &str = "manifest.json";
+
+/// The runtime version a catalog exported by this build needs at least
+/// (`minimumRuntimeVersion` in the manifest). A runtime older than the exporter may not know
+/// a keyword the specs use, so the exporter's own version is the minimum.
+pub const RUNTIME_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// What a release adds to an exported catalog: its version, and the spec sources it ships so
+/// that a server can load the connectors from the catalog alone (`connector serve --catalog`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Release {
+    /// `catalogVersion` in the manifest; omitted when `None`.
+    pub version: Option<String>,
+    /// Spec source text by connector id, written to [`spec_source_path`].
+    pub sources: std::collections::BTreeMap<String, String>,
+}
+
+/// The published catalog without spec sources or version: [`export_release`] with
+/// [`Release::default`].
+pub fn export_catalog(specs: &[ConnectorSpec]) -> Vec<CatalogFile> {
+    export_release(specs, &Release::default())
 }
 
 /// The published catalog: `index.json`, one `connectors/<id>.json` schema document per
-/// connector, and the release `manifest.json`. Files are returned sorted by path and connectors
-/// are listed by id, so the output does not depend on the order of `specs` and two runs are
-/// byte-identical. Ids are expected to be unique (the CLI checks); duplicates would map to the
-/// same file path.
-pub fn export_catalog(specs: &[ConnectorSpec]) -> Vec<CatalogFile> {
+/// connector, the spec sources of `release` under `specs/`, and the release `manifest.json`,
+/// which lists every other file with its SHA-256 (the signature over the manifest therefore
+/// covers them all). Files are returned sorted by path and connectors are listed by id, so the
+/// output does not depend on the order of `specs` and two runs are byte-identical. Ids are
+/// expected to be unique (the CLI checks); duplicates would map to the same file path.
+pub fn export_release(specs: &[ConnectorSpec], release: &Release) -> Vec<CatalogFile> {
     let mut entries: Vec<(&ConnectorSpec, String)> =
         specs.iter().map(|s| (s, fingerprint(s))).collect();
     entries.sort_by(|a, b| a.0.id.cmp(&b.0.id).then_with(|| a.1.cmp(&b.1)));
 
-    let mut files = Vec::with_capacity(entries.len() + 2);
+    let mut files = Vec::with_capacity(2 * entries.len() + 2);
     let mut index = Vec::with_capacity(entries.len());
-    let mut manifest = Vec::with_capacity(entries.len());
+    let mut connectors = Vec::with_capacity(entries.len());
     for (spec, fp) in &entries {
         let path = catalog_path(&spec.id);
-        let auth_types: Vec<Value> = spec
-            .auth
-            .types
-            .iter()
-            .map(|r| {
-                json!({
-                    "type": r.kind.as_str(),
-                    "authMode": r.kind.auth_mode().as_str(),
-                    "recommended": r.recommended,
-                })
-            })
-            .collect();
-        let actions: Vec<&String> = spec.actions.keys().collect();
-        index.push(json!({
-            "id": spec.id,
-            "displayName": spec.display_name,
-            "description": spec.description,
-            "minimumLicense": spec.minimum_license.as_str(),
-            "supportedFeatureIds": spec.supported_feature_ids,
-            "authTypes": auth_types,
-            "actions": actions,
-            "file": path,
-            "fingerprint": fp,
-        }));
-        manifest.push(json!({
+        index.push(index_entry(spec, &path, fp));
+        connectors.push(json!({
             "id": spec.id,
             "supportedFeatureIds": spec.supported_feature_ids,
             "fingerprint": fp,
@@ -606,6 +616,12 @@ pub fn export_catalog(specs: &[ConnectorSpec]) -> Vec<CatalogFile> {
             path,
             contents: to_pretty_json(&schema_document(spec)),
         });
+        if let Some(text) = release.sources.get(&spec.id) {
+            files.push(CatalogFile {
+                path: spec_source_path(&spec.id),
+                contents: text.clone(),
+            });
+        }
     }
     files.push(CatalogFile {
         path: "index.json".into(),
@@ -614,13 +630,64 @@ pub fn export_catalog(specs: &[ConnectorSpec]) -> Vec<CatalogFile> {
             "connectors": index,
         })),
     });
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+    let manifest = manifest(&connectors, &files, release);
     files.push(CatalogFile {
-        path: "manifest.json".into(),
-        contents: to_pretty_json(&json!({
-            "formatVersion": EXPORT_FORMAT_VERSION,
-            "connectors": manifest,
-        })),
+        path: MANIFEST_FILE.into(),
+        contents: to_pretty_json(&manifest),
     });
     files.sort_by(|a, b| a.path.cmp(&b.path));
     files
+}
+
+/// The index's entry for one connector.
+fn index_entry(spec: &ConnectorSpec, path: &str, fingerprint: &str) -> Value {
+    let auth_types: Vec<Value> = spec
+        .auth
+        .types
+        .iter()
+        .map(|r| {
+            json!({
+                "type": r.kind.as_str(),
+                "authMode": r.kind.auth_mode().as_str(),
+                "recommended": r.recommended,
+            })
+        })
+        .collect();
+    let actions: Vec<&String> = spec.actions.keys().collect();
+    json!({
+        "id": spec.id,
+        "displayName": spec.display_name,
+        "description": spec.description,
+        "minimumLicense": spec.minimum_license.as_str(),
+        "supportedFeatureIds": spec.supported_feature_ids,
+        "authTypes": auth_types,
+        "actions": actions,
+        "file": path,
+        "fingerprint": fingerprint,
+    })
+}
+
+/// `manifest.json`: the format, the release's version and the runtime it needs, the
+/// connectors' fingerprints, and every file (sorted by path) with its size and SHA-256.
+fn manifest(connectors: &[Value], files: &[CatalogFile], release: &Release) -> Value {
+    let listed: Vec<Value> = files
+        .iter()
+        .map(|f| {
+            json!({
+                "path": f.path,
+                "bytes": f.contents.len(),
+                "sha256": hex::encode(Sha256::digest(f.contents.as_bytes())),
+            })
+        })
+        .collect();
+    let mut manifest = Map::new();
+    manifest.insert("formatVersion".into(), json!(EXPORT_FORMAT_VERSION));
+    if let Some(version) = &release.version {
+        manifest.insert("catalogVersion".into(), json!(version));
+    }
+    manifest.insert("minimumRuntimeVersion".into(), json!(RUNTIME_VERSION));
+    manifest.insert("connectors".into(), Value::Array(connectors.to_vec()));
+    manifest.insert("files".into(), Value::Array(listed));
+    Value::Object(manifest)
 }

@@ -2,7 +2,8 @@
 
 use connector_spec::auth::AuthTypeId;
 use connector_spec::export::{
-    export_catalog, fingerprint, schema_document, to_pretty_json, ui_schema,
+    MANIFEST_FILE, RUNTIME_VERSION, Release, export_catalog, export_release, fingerprint,
+    schema_document, spec_source_path, to_pretty_json, ui_schema,
 };
 use connector_spec::model::*;
 use connector_spec::output::OutputMapping;
@@ -652,6 +653,57 @@ fn catalog_is_complete_sorted_and_deterministic() {
               "fingerprint": fingerprint(&webhook()) }
         ])
     );
+    assert_eq!(manifest["minimumRuntimeVersion"], RUNTIME_VERSION);
+    assert!(manifest.get("catalogVersion").is_none(), "no version given");
+    assert_manifest_lists(&first);
+}
+
+/// The manifest lists every other file, sorted, with its size and SHA-256.
+fn assert_manifest_lists(files: &[connector_spec::export::CatalogFile]) {
+    let manifest = files.iter().find(|f| f.path == MANIFEST_FILE).unwrap();
+    let manifest: Value = serde_json::from_str(&manifest.contents).unwrap();
+    let expected: Vec<Value> = files
+        .iter()
+        .filter(|f| f.path != MANIFEST_FILE)
+        .map(|f| {
+            use sha2::Digest;
+            json!({
+                "path": f.path,
+                "bytes": f.contents.len(),
+                "sha256": hex::encode(sha2::Sha256::digest(f.contents.as_bytes())),
+            })
+        })
+        .collect();
+    assert_eq!(manifest["files"], Value::Array(expected));
+}
+
+#[test]
+fn a_release_ships_the_spec_sources_and_its_version() {
+    let mut release = Release {
+        version: Some("2026.12.0".into()),
+        ..Release::default()
+    };
+    release.sources.insert(
+        ".webhook".into(),
+        "id: .webhook\n# the source, byte for byte\n".into(),
+    );
+    let files = export_release(&[slack(), webhook()], &release);
+    let paths: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "connectors/slack_api.json",
+            "connectors/webhook.json",
+            "index.json",
+            "manifest.json",
+            "specs/webhook.yaml"
+        ]
+    );
+    assert_eq!(files[4].contents, release.sources[".webhook"]);
+    let manifest: Value = serde_json::from_str(&files[3].contents).unwrap();
+    assert_eq!(manifest["catalogVersion"], "2026.12.0");
+    assert_manifest_lists(&files);
+    assert_eq!(spec_source_path("../x"), "specs/._x.yaml");
 }
 
 #[test]

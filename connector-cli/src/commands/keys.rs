@@ -1,4 +1,5 @@
-//! `connector keys`: the token store's encryption keys (generate, status, rotate).
+//! `connector keys`: the token store's encryption keys (generate, status, rotate) and catalog
+//! signing keys (generate-signing, [`crate::catalog::signing`]).
 
 use anyhow::Context;
 use clap::Subcommand;
@@ -24,6 +25,27 @@ pub enum KeysCommand {
         /// Key id (ASCII letters, digits, `-`, `_`, `.`; default: `k<unix seconds>`)
         #[arg(long, value_name = "ID")]
         id: Option<String>,
+    },
+    /// Write a fresh Ed25519 key pair for signing catalogs (`connector export --sign`)
+    #[command(
+        long_about = "Write a fresh Ed25519 key pair for signing catalogs: <DIR>/<NAME>.key, the \
+            private key (PKCS#8 PEM, readable by its owner only) that `connector export --sign` \
+            and `connector catalog sign` use, and <DIR>/<NAME>.pub, the public key (SPKI PEM) \
+            that `connector catalog verify --key` and `connector serve --catalog-key` check \
+            against. Existing files are never overwritten. Keep the private key where release \
+            builds run; hand the public key to every site that loads the catalog. OpenSSL \
+            reads both (`openssl pkey -in NAME.key -text`).",
+        after_help = "Examples:\n  \
+            connector keys generate-signing --out keys/\n  \
+            connector keys generate-signing --out keys/ --name release-2026"
+    )]
+    GenerateSigning {
+        /// Directory to write the key files into (created if missing)
+        #[arg(long, value_name = "DIR", default_value = ".")]
+        out: std::path::PathBuf,
+        /// File name of the pair, without extension
+        #[arg(long, value_name = "NAME", default_value = "catalog-signing")]
+        name: String,
     },
     /// Show which key ids the store's sealed values are under
     #[command(
@@ -68,6 +90,7 @@ pub enum KeysCommand {
 pub async fn run(cmd: KeysCommand) -> anyhow::Result<Outcome> {
     match cmd {
         KeysCommand::Generate { id } => generate(id),
+        KeysCommand::GenerateSigning { out, name } => generate_signing(&out, &name),
         KeysCommand::Status { store } => status(store).await,
         KeysCommand::Rotate { store } => rotate(store).await,
     }
@@ -89,6 +112,54 @@ fn generate(id: Option<String>) -> anyhow::Result<Outcome> {
     Keyring::single(&id, &key)?;
     println!("{}", &*Keyring::format_entry(&id, &key));
     Ok(Outcome::Success)
+}
+
+fn generate_signing(out: &std::path::Path, name: &str) -> anyhow::Result<Outcome> {
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    {
+        anyhow::bail!("--name `{name}`: use ASCII letters, digits, `-`, `_` and `.`");
+    }
+    let private_path = out.join(format!("{name}.key"));
+    let public_path = out.join(format!("{name}.pub"));
+    for p in [&private_path, &public_path] {
+        if p.exists() {
+            anyhow::bail!(
+                "{} already exists: refusing to overwrite a key (choose another --name or --out)",
+                p.display()
+            );
+        }
+    }
+    std::fs::create_dir_all(out)
+        .with_context(|| format!("cannot create directory {}", out.display()))?;
+    let (private, public) = crate::catalog::signing::generate()?;
+    write_private(&private_path, private.as_bytes())?;
+    std::fs::write(&public_path, &public)
+        .with_context(|| format!("cannot write {}", public_path.display()))?;
+    let key = crate::catalog::signing::read_verifying_key(&public_path)?;
+    println!(
+        "wrote {} (private: keep it secret) and {} (public), key {}",
+        private_path.display(),
+        public_path.display(),
+        crate::catalog::signing::key_id(&key)
+    );
+    Ok(Outcome::Success)
+}
+
+/// Create `path` (never replacing a file) readable and writable by its owner only.
+fn write_private(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    file.write_all(bytes)
+        .with_context(|| format!("cannot write {}", path.display()))
 }
 
 async fn status(at: TokenStoreArgs) -> anyhow::Result<Outcome> {

@@ -1,5 +1,6 @@
 pub mod audit;
 pub mod auth;
+pub mod catalog;
 pub mod export;
 pub mod instance;
 pub mod keys;

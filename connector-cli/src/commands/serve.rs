@@ -19,6 +19,18 @@ pub struct ServeArgs {
     /// Spec files or a folder of them
     #[arg(long, value_name = "PATH", default_value = "specs")]
     pub specs: PathBuf,
+    /// Load the connectors from this signed catalog (`connector export --sign`) instead of
+    /// --specs; the server refuses to start unless it verifies under --catalog-key
+    #[arg(
+        long,
+        value_name = "DIR",
+        requires = "catalog_key",
+        conflicts_with = "specs"
+    )]
+    pub catalog: Option<PathBuf>,
+    /// The catalog publisher's Ed25519 public key (SPKI PEM) that --catalog must verify under
+    #[arg(long, value_name = "PUBLIC KEY FILE", requires = "catalog")]
+    pub catalog_key: Option<PathBuf>,
     /// Address to listen on
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
@@ -76,6 +88,9 @@ pub struct ServeArgs {
 pub async fn serve(args: ServeArgs) -> anyhow::Result<Outcome> {
     let mut config = args.store.config();
     config.specs = args.specs;
+    if let (Some(dir), Some(key)) = (&args.catalog, &args.catalog_key) {
+        config.verified_specs = Some(verified_catalog(dir, key)?);
+    }
     config.listen = args.listen;
     config.public_base_url = args.public_base_url;
     config.outbound = OutboundPolicy {
@@ -98,6 +113,36 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<Outcome> {
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     connector_server::serve(config, listener, shutdown_signal()).await?;
     Ok(Outcome::Success)
+}
+
+/// The spec sources of the catalog at `dir`, once it verifies under the public key in
+/// `key`; a catalog that does not verify stops the start with every problem named.
+fn verified_catalog(
+    dir: &std::path::Path,
+    key: &std::path::Path,
+) -> anyhow::Result<Vec<(String, String)>> {
+    let key = crate::catalog::signing::read_verifying_key(key)?;
+    let checked = crate::catalog::verify(dir, &key)
+        .map_err(|rejected| anyhow::anyhow!("refusing to start: {rejected}"))?;
+    let sources = checked.spec_sources();
+    if sources.is_empty() {
+        anyhow::bail!(
+            "refusing to start: the catalog at {} verifies but holds no spec sources under \
+             specs/ (export it with this version of `connector export`)",
+            dir.display()
+        );
+    }
+    tracing::info!(
+        catalog = %dir.display(),
+        version = checked.version.as_deref().unwrap_or("none"),
+        key = %crate::catalog::signing::key_id(&key),
+        specs = sources.len(),
+        "catalog verified"
+    );
+    Ok(sources
+        .into_iter()
+        .map(|(path, text)| (format!("{}/{path}", dir.display()), text))
+        .collect())
 }
 
 /// Ctrl-C, or SIGTERM on Unix.

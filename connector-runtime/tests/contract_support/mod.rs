@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod per_user;
 pub mod streams;
 
 use std::path::PathBuf;
