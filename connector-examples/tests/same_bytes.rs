@@ -24,6 +24,7 @@ include_spec!("../../specs/inference.yaml");
 include_spec!("../../specs/jira.yaml");
 include_spec!("../../specs/jira_service_management.yaml");
 include_spec!("../../specs/microsoft_defender_endpoint.yaml");
+include_spec!("../../specs/notion.yaml");
 include_spec!("../../specs/opsgenie.yaml");
 include_spec!("../../specs/pagerduty.yaml");
 include_spec!("../../specs/resilient.yaml");
@@ -65,6 +66,7 @@ const COMPILED: &[(&str, SchemaFn)] = &[
         "microsoft_defender_endpoint.yaml",
         microsoft_defender_endpoint::schema_json,
     ),
+    ("notion.yaml", notion::schema_json),
     ("opsgenie.yaml", opsgenie::schema_json),
     ("pagerduty.yaml", pagerduty::schema_json),
     ("resilient.yaml", resilient::schema_json),

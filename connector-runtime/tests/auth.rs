@@ -840,6 +840,7 @@ async fn invalid_client_is_one_typed_token_error_for_client_credentials_and_code
             client_auth,
             paths: TokenPaths::default(),
             signing_key: None,
+            body_format: connector_runtime::oauth::TokenBodyFormat::Form,
         };
         let cc = endpoint
             .client_credentials(&http, Some("read"), None)

@@ -31,6 +31,8 @@ mod inference;
 mod jira_service_management;
 #[path = "contracts/microsoft_defender_endpoint.rs"]
 mod microsoft_defender_endpoint;
+#[path = "contracts/notion.rs"]
+mod notion;
 #[path = "contracts/resilient.rs"]
 mod resilient;
 #[path = "contracts/sentinelone.rs"]
@@ -124,6 +126,10 @@ const COVERED: &[(&str, &[&str])] = &[
             "runScript",
             "testConnector",
         ],
+    ),
+    (
+        "notion.yaml",
+        &["getPage", "getPageContent", "queryDataSource", "search"],
     ),
     ("opsgenie.yaml", &["closeAlert", "createAlert"]),
     ("pagerduty.yaml", &["execute"]),

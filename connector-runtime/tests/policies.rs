@@ -577,6 +577,70 @@ async fn cursor_pagination_follows_the_cursor_with_exact_params() {
     .await;
 }
 
+/// A POST search whose paging parameters travel in its JSON body, with `body` as given.
+fn body_list_spec(base: &str, body: &str, pagination: &str) -> Harness {
+    let rest = format!(
+        "actions:\n  list:\n    description: Search things.\n    scope: read\n    request:\n      method: POST\n      path: /search\n      body: {body}\n    pagination: {pagination}\n"
+    );
+    Harness::new(base, &rest)
+}
+
+#[tokio::test]
+async fn offset_paging_in_the_body_sends_numbers_and_keeps_the_rest_of_the_body() {
+    bounded(async {
+        let server = MockServer::start().await;
+        let script = Script::new(vec![
+            ResponseTemplate::new(200).set_body_json(json!({"hits": [1, 2], "total": 3})),
+            ResponseTemplate::new(200).set_body_json(json!({"hits": [3], "total": 3})),
+        ]);
+        Mock::given(path("/search"))
+            .respond_with(script.clone())
+            .mount(&server)
+            .await;
+        let h = body_list_spec(
+            &server.uri(),
+            "{ json: { query: open, from: 99 } }",
+            "{ style: offset, paramsIn: body, records: $.hits, offsetParam: from, limitParam: size, pageSize: 2, totalPath: $.total }",
+        );
+        assert_eq!(h.run_all("list", json!({})).await, Ok(json!([1, 2, 3])));
+        let bodies: Vec<Value> = script
+            .requests()
+            .iter()
+            .map(|r| serde_json::from_slice(&r.body).unwrap())
+            .collect();
+        assert_eq!(
+            bodies,
+            vec![
+                json!({"query": "open", "from": 0, "size": 2}),
+                json!({"query": "open", "from": 2, "size": 2}),
+            ]
+        );
+        assert!(script.requests().iter().all(|r| r.url.query().is_none()));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn paging_in_a_body_that_renders_no_object_is_a_typed_error() {
+    bounded(async {
+        let server = MockServer::start().await;
+        Mock::given(path("/search"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"items": []})))
+            .expect(0)
+            .mount(&server)
+            .await;
+        let h = body_list_spec(
+            &server.uri(),
+            "{ json: \"{{ [1, 2] }}\" }",
+            "{ style: cursor, paramsIn: body, records: $.items, cursorParam: c, cursorPath: $.next }",
+        );
+        let e = h.run_all("list", json!({})).await.unwrap_err();
+        assert_eq!(e.code, "invalid_request", "{e}");
+        assert!(e.message.contains("not a JSON object"), "{e}");
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn offset_pagination_advances_by_records_and_stops_at_the_total() {
     bounded(async {

@@ -352,6 +352,11 @@ fn oauth_authorization_code_config() -> Value {
             "refreshTokenPath": {
                 "type": "string", "default": "$.refresh_token", "maxLength": 256,
                 "x-ui": { "label": "Refresh token path", "widget": "text", "order": 8, "section": "Advanced" }
+            },
+            "tokenRequestFormat": {
+                "type": "string", "enum": ["form", "json"], "default": "form",
+                "x-ui": { "label": "Token request body", "widget": "select", "order": 9, "section": "Advanced",
+                          "helpText": "`form` (RFC 6749) or `json`, for providers that want the grant as a JSON object (Notion)" }
             }
         }),
         &["authorizationUrl", "tokenUrl", "clientId"],

@@ -834,6 +834,25 @@ pub struct Pagination {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 1_000_000_000))]
     pub max_records: Option<u64>,
+    /// Where the paging parameters (`cursorParam`, `offsetParam`, `pageParam`, `limitParam`)
+    /// go: `query` (the default) or `body`, as top-level keys of the request's JSON object
+    /// body (a search sent as POST, like Notion's `start_cursor` and `page_size`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub params_in: Option<ParamsIn>,
+    /// cursor: JSON path to the flag that says whether another page exists (Notion's
+    /// `has_more`); `false` ends the listing whatever the cursor says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub has_more_path: Option<JsonPath>,
+}
+
+/// Where a listing sends its paging parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ParamsIn {
+    /// Query parameters of the URL.
+    Query,
+    /// Top-level keys of the JSON object body.
+    Body,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

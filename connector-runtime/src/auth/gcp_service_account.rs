@@ -27,8 +27,8 @@ use crate::egress::EgressClient;
 use crate::error::ActionError;
 use crate::oauth::jwt::{SigningKey, unix_seconds};
 use crate::oauth::token::{
-    ClientAuthentication, JWT_BEARER_GRANT, TokenEndpoint, TokenEndpointError, TokenPaths,
-    TokenSet, send,
+    ClientAuthentication, JWT_BEARER_GRANT, TokenBodyFormat, TokenEndpoint, TokenEndpointError,
+    TokenPaths, TokenSet, send,
 };
 use crate::secrets::Secrets;
 
@@ -163,6 +163,7 @@ impl AuthType for GcpServiceAccountType {
                 client_auth: ClientAuthentication::Post,
                 paths: TokenPaths::default(),
                 signing_key: None,
+                body_format: TokenBodyFormat::Form,
             },
             key: signing_key,
             scope: config_str(config, "scope")

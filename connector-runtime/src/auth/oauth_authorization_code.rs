@@ -10,7 +10,7 @@ use super::fields::{config_str, required_config, required_secret};
 use crate::error::ActionError;
 use crate::oauth::provider::{DirectClient, OAuthClient, RESERVED_PARAMETERS};
 use crate::oauth::settings::OAuthSettings;
-use crate::oauth::token::{ClientAuthentication, TokenEndpoint, TokenPaths};
+use crate::oauth::token::{ClientAuthentication, TokenBodyFormat, TokenEndpoint, TokenPaths};
 use crate::secrets::Secrets;
 
 /// The `oauth_authorization_code` auth type.
@@ -100,6 +100,7 @@ impl AuthType for AuthorizationCodeType {
                 client_auth,
                 paths,
                 signing_key: None,
+                body_format: TokenBodyFormat::parse(config_str(config, "tokenRequestFormat"))?,
             },
         })))
     }

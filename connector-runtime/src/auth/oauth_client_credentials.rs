@@ -18,7 +18,7 @@ use crate::egress::EgressClient;
 use crate::error::ActionError;
 use crate::oauth::jwt::SigningKey;
 use crate::oauth::token::{
-    ClientAuthentication, TokenEndpoint, TokenEndpointError, TokenPaths, TokenSet,
+    ClientAuthentication, TokenBodyFormat, TokenEndpoint, TokenEndpointError, TokenPaths, TokenSet,
 };
 use crate::secrets::Secrets;
 
@@ -106,6 +106,7 @@ impl AuthType for ClientCredentialsType {
                 client_auth,
                 paths: TokenPaths::default(),
                 signing_key,
+                body_format: TokenBodyFormat::Form,
             },
             scope: config_str(config, "scope").map(str::to_string),
             audience: config_str(config, "audience").map(str::to_string),

@@ -27,7 +27,7 @@ use crate::egress::EgressClient;
 use crate::error::ActionError;
 use crate::oauth::jwt::{SigningKey, jti, unix_seconds};
 use crate::oauth::token::{
-    ClientAuthentication, TokenEndpoint, TokenEndpointError, TokenPaths, TokenSet,
+    ClientAuthentication, TokenBodyFormat, TokenEndpoint, TokenEndpointError, TokenPaths, TokenSet,
 };
 use crate::secrets::Secrets;
 
@@ -116,6 +116,7 @@ impl AuthType for JwtBearerType {
                 client_auth: ClientAuthentication::Post,
                 paths: TokenPaths::default(),
                 signing_key: None,
+                body_format: TokenBodyFormat::Form,
             },
             key,
             user: user.to_string(),

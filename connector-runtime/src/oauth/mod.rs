@@ -32,8 +32,8 @@ pub use settings::OAuthSettings;
 #[cfg(feature = "store")]
 pub use strategy::{PerUserAuth, StoredTokenAuth};
 pub use token::{
-    ClientAuthentication, MAX_TOKEN_RESPONSE, TokenEndpoint, TokenEndpointError, TokenPaths,
-    TokenSet,
+    ClientAuthentication, MAX_TOKEN_RESPONSE, TokenBodyFormat, TokenEndpoint, TokenEndpointError,
+    TokenPaths, TokenSet,
 };
 
 impl OAuthClient {

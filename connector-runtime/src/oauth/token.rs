@@ -228,6 +228,32 @@ pub struct TokenEndpoint {
     pub paths: TokenPaths,
     /// The key that signs `private_key_jwt` client assertions (and nothing else here).
     pub signing_key: Option<Arc<SigningKey>>,
+    /// How the grant's parameters are sent (`tokenRequestFormat`).
+    pub body_format: TokenBodyFormat,
+}
+
+/// How a token request carries its parameters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum TokenBodyFormat {
+    /// `application/x-www-form-urlencoded`, as RFC 6749 specifies.
+    #[default]
+    Form,
+    /// One JSON object of string members (Notion's token endpoint).
+    Json,
+}
+
+impl TokenBodyFormat {
+    /// `tokenRequestFormat`: `form` (the default) or `json`.
+    pub fn parse(value: Option<&str>) -> Result<TokenBodyFormat, ActionError> {
+        match value {
+            None | Some("form") => Ok(TokenBodyFormat::Form),
+            Some("json") => Ok(TokenBodyFormat::Json),
+            Some(other) => Err(ActionError::user(
+                "invalid_config",
+                format!("`tokenRequestFormat` is `form` or `json`, not `{other}`"),
+            )),
+        }
+    }
 }
 
 impl std::fmt::Debug for TokenEndpoint {
@@ -238,6 +264,7 @@ impl std::fmt::Debug for TokenEndpoint {
             .field("client_auth", &self.client_auth)
             .field("paths", &self.paths)
             .field("signing_key", &self.signing_key)
+            .field("body_format", &self.body_format)
             .finish_non_exhaustive()
     }
 }
@@ -393,7 +420,17 @@ impl TokenEndpoint {
                 form.push(("client_assertion", &assertion));
             }
         }
-        send(req.form(&form), &self.paths).await
+        let req = match self.body_format {
+            TokenBodyFormat::Form => req.form(&form),
+            TokenBodyFormat::Json => {
+                let body: serde_json::Map<String, Value> = form
+                    .iter()
+                    .map(|(k, v)| ((*k).to_string(), Value::from(*v)))
+                    .collect();
+                req.json(&body)
+            }
+        };
+        send(req, &self.paths).await
     }
 }
 

@@ -72,6 +72,7 @@ fn check_action(d: &mut Decoder, p: &mut Pending, root: &Node, name: &str, a: &N
     }
     if let Some(pg) = a.get("pagination") {
         policies::check_pagination(d, pg);
+        policies::check_params_in_body(d, pg, a.get("request"));
         if a.get("request").is_none() && a.get("handler").is_some() {
             d.error(
                 Code::Conflict,

@@ -5,7 +5,7 @@ use super::{key_span, start_of, values};
 use crate::decode::Decoder;
 use crate::deserialize::from_node;
 use crate::diagnostic::{Code, Diagnostic};
-use crate::model::{PaginationStyle, RateLimitStrategy, StreamFormat};
+use crate::model::{PaginationStyle, ParamsIn, RateLimitStrategy, StreamFormat};
 use crate::source::Span;
 use crate::yaml::Node;
 
@@ -18,6 +18,16 @@ pub fn check(d: &mut Decoder, policies: &Node) {
     }
     if let Some(pg) = policies.get("pagination") {
         check_pagination(d, pg);
+        if params_in(pg) == Some(ParamsIn::Body) {
+            d.push(
+                Diagnostic::error(
+                    Code::Conflict,
+                    key_span(pg, "paramsIn"),
+                    "the default pagination applies to GET actions, which send no body",
+                )
+                .with_help("put `pagination` with `paramsIn: body` on the action that POSTs"),
+            );
+        }
     }
     if let Some(s) = policies.get("streaming") {
         check_streaming(d, s);
@@ -96,7 +106,7 @@ fn style_keys(style: PaginationStyle) -> (&'static [&'static str], &'static [&'s
     match style {
         PaginationStyle::Cursor => (
             &["cursorParam", "cursorPath"],
-            &["cursorParam", "cursorPath"],
+            &["cursorParam", "cursorPath", "hasMorePath"],
         ),
         PaginationStyle::Offset => (&["offsetParam"], &["offsetParam", "totalPath"]),
         PaginationStyle::Page => (&["pageParam"], &["pageParam", "startPage", "totalPath"]),
@@ -105,9 +115,10 @@ fn style_keys(style: PaginationStyle) -> (&'static [&'static str], &'static [&'s
 }
 
 /// Keys that belong to some styles only.
-const STYLE_SPECIFIC: [&str; 6] = [
+const STYLE_SPECIFIC: [&str; 7] = [
     "cursorParam",
     "cursorPath",
+    "hasMorePath",
     "offsetParam",
     "pageParam",
     "startPage",
@@ -115,7 +126,7 @@ const STYLE_SPECIFIC: [&str; 6] = [
 ];
 
 pub fn check_pagination(d: &mut Decoder, pg: &Node) {
-    for key in ["records", "cursorPath", "totalPath"] {
+    for key in ["records", "cursorPath", "totalPath", "hasMorePath"] {
         if let Some(v) = pg.get(key) {
             values::check_json_path(d, v, &format!("`{key}`"));
         }
@@ -152,6 +163,17 @@ pub fn check_pagination(d: &mut Decoder, pg: &Node) {
             );
         }
     }
+    if style == PaginationStyle::LinkHeader && params_in(pg) == Some(ParamsIn::Body) {
+        d.push(
+            Diagnostic::error(
+                Code::Conflict,
+                key_span(pg, "paramsIn"),
+                "`link_header` pagination follows the reply's link and sends no parameters \
+                 in the body",
+            )
+            .with_label("remove this"),
+        );
+    }
     if style == PaginationStyle::Offset
         && pg.get("limitParam").is_some()
         && pg.get("pageSize").is_none()
@@ -160,6 +182,34 @@ pub fn check_pagination(d: &mut Decoder, pg: &Node) {
             Code::MissingKey,
             key_span(pg, "limitParam"),
             "`limitParam` needs `pageSize` to know what to send",
+        );
+    }
+}
+
+fn params_in(pg: &Node) -> Option<ParamsIn> {
+    pg.get("paramsIn").and_then(|n| from_node(n).ok())
+}
+
+/// `paramsIn: body` puts the paging parameters into the request's JSON body: the action must
+/// send one whose top level is an object (a `body.json` mapping, or one template that renders
+/// the object, checked when the request is sent).
+pub fn check_params_in_body(d: &mut Decoder, pg: &Node, request: Option<&Node>) {
+    if params_in(pg) != Some(ParamsIn::Body) {
+        return;
+    }
+    let json = request
+        .and_then(|r| r.get("body"))
+        .and_then(|b| b.get("json"));
+    let fits = json.is_some_and(|j| j.as_map().is_some() || j.as_str().is_some());
+    if !fits {
+        d.push(
+            Diagnostic::error(
+                Code::Conflict,
+                key_span(pg, "paramsIn"),
+                "`paramsIn: body` needs the request to send a JSON object body",
+            )
+            .with_label("no `request.body.json` object to put the paging parameters in")
+            .with_help("add `body: { json: { ... } }` to the request, or use `paramsIn: query`"),
         );
     }
 }

@@ -12,8 +12,8 @@ use crate::error::ActionError;
 pub(super) struct LinkHeaderPaginator;
 
 impl Paginator for LinkHeaderPaginator {
-    fn first(&mut self, pg: &Pagination, req: &mut reqwest::Request) {
-        set_params(req, pg, None);
+    fn first(&mut self, pg: &Pagination, req: &mut reqwest::Request) -> Result<(), ActionError> {
+        set_params(req, pg, None)
     }
 
     fn next(

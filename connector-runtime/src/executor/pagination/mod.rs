@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use connector_spec::path::{JsonPath, Segment};
-use connector_spec::{ConnectorSpec, HttpMethod, Pagination, PaginationStyle};
+use connector_spec::{ConnectorSpec, HttpMethod, Pagination, PaginationStyle, ParamsIn};
 use futures::stream::{self, BoxStream, StreamExt};
 use serde_json::Value;
 use serde_json::value::RawValue;
@@ -81,7 +81,7 @@ pub struct Fetched<'a> {
 /// One pagination style: where the listing starts and how to get from a page to the next.
 pub trait Paginator: Send {
     /// Set the parameters of the first request.
-    fn first(&mut self, pg: &Pagination, req: &mut reqwest::Request);
+    fn first(&mut self, pg: &Pagination, req: &mut reqwest::Request) -> Result<(), ActionError>;
     /// The request for the page after `page`, made from a copy of the request that fetched it,
     /// or `None` when the provider has no more; an error when the page says where the next
     /// one is in a way that cannot be followed.
@@ -103,17 +103,32 @@ fn paginator_for(pg: &Pagination) -> Box<dyn Paginator> {
     }
 }
 
-/// Set the page-size parameter (when the spec has one) and the style's own parameter, keeping
-/// every other query parameter of the request.
-fn set_params(req: &mut reqwest::Request, pg: &Pagination, style_param: Option<(&str, String)>) {
-    let mut set: Vec<(&str, String)> = Vec::new();
+/// Set the page-size parameter (when the spec has one) and the style's own parameter, in the
+/// query (keeping every other query parameter) or, with `paramsIn: body`, as top-level keys
+/// of the JSON object body (numbers stay numbers there).
+fn set_params(
+    req: &mut reqwest::Request,
+    pg: &Pagination,
+    style_param: Option<(&str, Value)>,
+) -> Result<(), ActionError> {
+    let mut set: Vec<(&str, Value)> = Vec::new();
     if let (Some(p), Some(size)) = (&pg.limit_param, pg.page_size) {
-        set.push((p, size.to_string()));
+        set.push((p, Value::from(size)));
     }
     set.extend(style_param);
-    if set.is_empty() {
-        return;
+    match pg.params_in.unwrap_or(ParamsIn::Query) {
+        ParamsIn::Query if set.is_empty() => Ok(()),
+        ParamsIn::Query => {
+            set_query(req, &set);
+            Ok(())
+        }
+        // Checked on the first request too, when there may be nothing to add yet: a body that
+        // cannot take the cursor fails before anything is sent.
+        ParamsIn::Body => set_body(req, &set),
     }
+}
+
+fn set_query(req: &mut reqwest::Request, set: &[(&str, Value)]) {
     let keep: Vec<(String, String)> = req
         .url()
         .query_pairs()
@@ -125,9 +140,34 @@ fn set_params(req: &mut reqwest::Request, pg: &Pagination, style_param: Option<(
     for (k, v) in &keep {
         q.append_pair(k, v);
     }
-    for (k, v) in &set {
-        q.append_pair(k, v);
+    for (k, v) in set {
+        match v {
+            Value::String(text) => q.append_pair(k, text),
+            other => q.append_pair(k, &other.to_string()),
+        };
     }
+}
+
+fn set_body(req: &mut reqwest::Request, set: &[(&str, Value)]) -> Result<(), ActionError> {
+    let parsed = req
+        .body()
+        .and_then(reqwest::Body::as_bytes)
+        .map(serde_json::from_slice::<Value>);
+    let Some(Ok(Value::Object(mut body))) = parsed else {
+        return Err(ActionError::system(
+            "invalid_request",
+            "`paramsIn: body` puts the paging parameters into the request's JSON body, and \
+             this request's body is not a JSON object",
+        ));
+    };
+    for (k, v) in set {
+        body.insert((*k).to_string(), v.clone());
+    }
+    let bytes = serde_json::to_vec(&body)
+        .map_err(|e| ActionError::system("invalid_request", e.to_string()))?;
+    req.headers_mut().remove(reqwest::header::CONTENT_LENGTH);
+    *req.body_mut() = Some(bytes.into());
+    Ok(())
 }
 
 /// For the counting styles (offset, page): whether another page may exist after `seen`
@@ -309,7 +349,7 @@ impl DeclarativeExecutor {
             let (request, _) = this.http_parts(&action)?;
             let tctx = template_context(&ctx, &input, None);
             let mut req = this.build_request(&ctx, request, &tctx)?;
-            paginator.first(&pg, &mut req);
+            paginator.first(&pg, &mut req)?;
             Ok::<_, ActionError>(req)
         })();
         let first = match first {

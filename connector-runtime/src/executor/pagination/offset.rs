@@ -2,6 +2,7 @@
 //! or reaching the total at `totalPath` ends the listing.
 
 use connector_spec::Pagination;
+use serde_json::Value;
 
 use crate::error::ActionError;
 
@@ -14,18 +15,18 @@ pub(super) struct OffsetPaginator {
 }
 
 impl OffsetPaginator {
-    fn set(&self, pg: &Pagination, req: &mut reqwest::Request) {
+    fn set(&self, pg: &Pagination, req: &mut reqwest::Request) -> Result<(), ActionError> {
         let param = pg
             .offset_param
             .as_deref()
-            .map(|p| (p, self.offset.to_string()));
-        set_params(req, pg, param);
+            .map(|p| (p, Value::from(self.offset)));
+        set_params(req, pg, param)
     }
 }
 
 impl Paginator for OffsetPaginator {
-    fn first(&mut self, pg: &Pagination, req: &mut reqwest::Request) {
-        self.set(pg, req);
+    fn first(&mut self, pg: &Pagination, req: &mut reqwest::Request) -> Result<(), ActionError> {
+        self.set(pg, req)
     }
 
     fn next(
@@ -38,7 +39,7 @@ impl Paginator for OffsetPaginator {
         if !more_after(pg, page, self.offset) {
             return Ok(None);
         }
-        self.set(pg, &mut req);
+        self.set(pg, &mut req)?;
         Ok(Some(req))
     }
 }

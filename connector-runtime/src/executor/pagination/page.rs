@@ -2,6 +2,7 @@
 //! a short page or reaching the total at `totalPath` ends the listing.
 
 use connector_spec::Pagination;
+use serde_json::Value;
 
 use crate::error::ActionError;
 
@@ -21,15 +22,18 @@ impl PagePaginator {
         }
     }
 
-    fn set(&self, pg: &Pagination, req: &mut reqwest::Request) {
-        let param = pg.page_param.as_deref().map(|p| (p, self.page.to_string()));
-        set_params(req, pg, param);
+    fn set(&self, pg: &Pagination, req: &mut reqwest::Request) -> Result<(), ActionError> {
+        let param = pg
+            .page_param
+            .as_deref()
+            .map(|p| (p, Value::from(self.page)));
+        set_params(req, pg, param)
     }
 }
 
 impl Paginator for PagePaginator {
-    fn first(&mut self, pg: &Pagination, req: &mut reqwest::Request) {
-        self.set(pg, req);
+    fn first(&mut self, pg: &Pagination, req: &mut reqwest::Request) -> Result<(), ActionError> {
+        self.set(pg, req)
     }
 
     fn next(
@@ -43,7 +47,7 @@ impl Paginator for PagePaginator {
             return Ok(None);
         }
         self.page += 1;
-        self.set(pg, &mut req);
+        self.set(pg, &mut req)?;
         Ok(Some(req))
     }
 }

@@ -33,7 +33,7 @@ pub fn raw_records_path(pg: &Pagination) -> Option<Vec<&str>> {
                 .zip(&keys)
                 .all(|(s, k)| matches!(s, Segment::Key(x) if x == k))
     };
-    let reads_inside = [&pg.cursor_path, &pg.total_path]
+    let reads_inside = [&pg.cursor_path, &pg.total_path, &pg.has_more_path]
         .into_iter()
         .flatten()
         .any(|p| keys.is_empty() || inside(p));
