@@ -3,6 +3,7 @@
 //! SIGTERM and restart. Each test binary uses part of it, hence the `dead_code` allowance.
 #![allow(dead_code)]
 
+pub mod notion_provider;
 pub mod provider;
 pub mod target;
 

@@ -10,14 +10,13 @@ use wiremock::matchers::{body_partial_json, header as header_is};
 const CLIENT_ID: &str = "notion-client-2f1c";
 const VERSION: &str = "2025-09-03";
 
-/// The spec pointed at `server` for the API, and the deployment's own OAuth client whose
-/// endpoints (overriding the spec's defaults) are the mock's too.
+/// The spec pointed at `server` (`apiUrl`, as for a proxy), and the deployment's own OAuth
+/// client whose endpoints (overriding the spec's defaults) are the mock's too.
 async fn notion(server: &MockServer) -> PerUser {
-    let mut spec = load_spec("notion.yaml");
-    spec.base_url = Some(server.uri());
     PerUser::new(
-        spec,
+        load_spec("notion.yaml"),
         json!({
+            "apiUrl": server.uri(),
             "authType": "oauth_authorization_code",
             "authorizationUrl": format!("{}/v1/oauth/authorize?owner=user", server.uri()),
             "tokenUrl": format!("{}/v1/oauth/token", server.uri()),
@@ -87,6 +86,11 @@ fn assert_notion_headers(r: &wiremock::Request, person: &str) {
 
 #[tokio::test]
 async fn notion_people_connect_with_basic_client_auth_and_a_json_grant() {
+    let spec = load_spec("notion.yaml");
+    assert_eq!(
+        spec.base_url.as_deref(),
+        Some("{{ config.apiUrl | default('https://api.notion.com') }}")
+    );
     let server = loopback().await;
     let n = notion(&server).await;
     mount_token_endpoint(&server, &["alice"]).await;
