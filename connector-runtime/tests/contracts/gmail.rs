@@ -68,7 +68,11 @@ async fn gmail_defaults_are_googles_endpoints_and_scope() {
     )
     .await;
     let url = p.authorization_url("bob").await;
-    assert_google_authorization(&url, "https://accounts.google.com/o/oauth2/v2/auth", GMAIL_SCOPE);
+    assert_google_authorization(
+        &url,
+        "https://accounts.google.com/o/oauth2/v2/auth",
+        GMAIL_SCOPE,
+    );
 }
 
 #[tokio::test]
@@ -166,7 +170,11 @@ async fn gmail_get_message_sends_format_and_repeated_metadata_headers() {
     }
     assert_query(
         &calls[0],
-        &[("format", "metadata"), ("metadataHeaders", "From"), ("metadataHeaders", "Subject")],
+        &[
+            ("format", "metadata"),
+            ("metadataHeaders", "From"),
+            ("metadataHeaders", "Subject"),
+        ],
     );
     assert_query(&calls[1], &[("format", "full")]);
     // A header name that could smuggle a parameter in is refused before anything is sent.
@@ -213,11 +221,57 @@ async fn gmail_errors_are_classified() {
     let server = loopback().await;
     let p = gmail(&server).await;
     let cases = [
-        ("aaa1", google_error(403, "PERMISSION_DENIED", "rateLimitExceeded", "Rate Limit Exceeded"), ErrorClass::RateLimited),
-        ("aaa2", google_error(404, "NOT_FOUND", "notFound", "Requested entity was not found."), ErrorClass::User),
-        ("aaa3", google_error(400, "INVALID_ARGUMENT", "invalidArgument", "Invalid id value"), ErrorClass::User),
-        ("aaa4", google_error(403, "PERMISSION_DENIED", "insufficientPermissions", "Request had insufficient authentication scopes."), ErrorClass::Auth),
-        ("aaa5", google_error(429, "RESOURCE_EXHAUSTED", "rateLimitExceeded", "Too many concurrent requests for user").insert_header("Retry-After", "3600"), ErrorClass::RateLimited),
+        (
+            "aaa1",
+            google_error(
+                403,
+                "PERMISSION_DENIED",
+                "rateLimitExceeded",
+                "Rate Limit Exceeded",
+            ),
+            ErrorClass::RateLimited,
+        ),
+        (
+            "aaa2",
+            google_error(
+                404,
+                "NOT_FOUND",
+                "notFound",
+                "Requested entity was not found.",
+            ),
+            ErrorClass::User,
+        ),
+        (
+            "aaa3",
+            google_error(
+                400,
+                "INVALID_ARGUMENT",
+                "invalidArgument",
+                "Invalid id value",
+            ),
+            ErrorClass::User,
+        ),
+        (
+            "aaa4",
+            google_error(
+                403,
+                "PERMISSION_DENIED",
+                "insufficientPermissions",
+                "Request had insufficient authentication scopes.",
+            ),
+            ErrorClass::Auth,
+        ),
+        (
+            "aaa5",
+            google_error(
+                429,
+                "RESOURCE_EXHAUSTED",
+                "rateLimitExceeded",
+                "Too many concurrent requests for user",
+            )
+            .insert_header("Retry-After", "3600"),
+            ErrorClass::RateLimited,
+        ),
     ];
     for (id, reply, _) in &cases {
         Mock::given(method("GET"))
@@ -249,16 +303,65 @@ async fn gmail_connection_test_gets_the_profile() {
         .respond_with(json_reply(profile.clone()))
         .mount(&server)
         .await;
-    assert_eq!(p.test_as("alice").await.unwrap_or_else(|e| panic!("{e}")), profile);
+    assert_eq!(
+        p.test_as("alice").await.unwrap_or_else(|e| panic!("{e}")),
+        profile
+    );
     let r = &api_requests(&server).await[0];
     assert_line(r, "GET", "/gmail/v1/users/me/profile");
     assert_query(r, &[]);
     // Bob's token is refused by Google: the test fails as auth, in bob's name only.
     Mock::given(method("GET"))
         .and(path("/gmail/v1/users/me/profile"))
-        .respond_with(google_error(401, "UNAUTHENTICATED", "authError", "Invalid Credentials"))
+        .respond_with(google_error(
+            401,
+            "UNAUTHENTICATED",
+            "authError",
+            "Invalid Credentials",
+        ))
         .mount(&server)
         .await;
     let e = p.test_as("bob").await.expect_err("401");
     assert_eq!(e.class, ErrorClass::Auth);
+}
+
+#[tokio::test]
+async fn gmail_429_with_retry_after_is_retried_after_the_wait() {
+    let server = loopback().await;
+    let p = gmail(&server).await;
+    Mock::given(method("GET"))
+        .and(path("/gmail/v1/users/me/labels"))
+        .respond_with(
+            google_error(
+                429,
+                "RESOURCE_EXHAUSTED",
+                "rateLimitExceeded",
+                "Rate Limit Exceeded",
+            )
+            .insert_header("Retry-After", "0"),
+        )
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/gmail/v1/users/me/labels"))
+        .respond_with(json_reply(
+            json!({ "labels": [{ "id": "INBOX", "name": "INBOX", "type": "system" }] }),
+        ))
+        .mount(&server)
+        .await;
+    let out = p
+        .run_as("bob", "listLabels", json!({}))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        out,
+        json!([{ "id": "INBOX", "name": "INBOX", "type": "system" }])
+    );
+    let calls = api_requests(&server).await;
+    assert_eq!(calls.len(), 2);
+    for r in &calls {
+        assert_eq!(bearer(r), format!("Bearer {}", BOB.access));
+    }
 }

@@ -76,9 +76,11 @@ pub async fn mount_google_token(server: &MockServer, scope: &str) {
     }
     Mock::given(method("POST"))
         .and(path("/token"))
-        .respond_with(ResponseTemplate::new(400).set_body_json(
-            json!({ "error": "invalid_grant", "error_description": "Bad Request" }),
-        ))
+        .respond_with(
+            ResponseTemplate::new(400).set_body_json(
+                json!({ "error": "invalid_grant", "error_description": "Bad Request" }),
+            ),
+        )
         .with_priority(10)
         .mount(server)
         .await;
@@ -100,7 +102,12 @@ pub async fn connect_both(file: &str, server: &MockServer, scope: &str) -> PerUs
     mount_google_token(server, scope).await;
     let mut spec = load_spec(file);
     spec.base_url = Some(server.uri());
-    let p = PerUser::new(spec, google_config(server), json!({ "clientSecret": CANARY })).await;
+    let p = PerUser::new(
+        spec,
+        google_config(server),
+        json!({ "clientSecret": CANARY }),
+    )
+    .await;
     for u in [ALICE, BOB] {
         let url = p
             .connect(u.name, u.code)
@@ -117,7 +124,10 @@ pub async fn connect_both(file: &str, server: &MockServer, scope: &str) -> PerUs
 pub fn assert_google_authorization(url: &url::Url, endpoint: &str, scope: &str) {
     let base = format!("{}{}", url.origin().ascii_serialization(), url.path());
     assert_eq!(base, endpoint, "{url}");
-    let q: Vec<(String, String)> = url.query_pairs().map(|(k, v)| (k.into(), v.into())).collect();
+    let q: Vec<(String, String)> = url
+        .query_pairs()
+        .map(|(k, v)| (k.into(), v.into()))
+        .collect();
     let get = |k: &str| q.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
     assert_eq!(get("access_type"), Some("offline"), "{url}");
     assert_eq!(get("prompt"), Some("consent"), "{url}");
@@ -126,7 +136,10 @@ pub fn assert_google_authorization(url: &url::Url, endpoint: &str, scope: &str) 
     assert_eq!(get("redirect_uri"), Some(REDIRECT_URI), "{url}");
     assert_eq!(get("scope"), Some(scope), "{url}");
     assert_eq!(get("code_challenge_method"), Some("S256"), "{url}");
-    assert!(get("code_challenge").is_some_and(|c| c.len() == 43), "{url}");
+    assert!(
+        get("code_challenge").is_some_and(|c| c.len() == 43),
+        "{url}"
+    );
     assert!(get("state").is_some_and(|s| s.len() >= 43), "{url}");
     assert!(get("client_secret").is_none(), "{url}");
 }
@@ -263,7 +276,11 @@ async fn google_drive_defaults_are_googles_endpoints_and_scope() {
     )
     .await;
     let url = p.authorization_url("alice").await;
-    assert_google_authorization(&url, "https://accounts.google.com/o/oauth2/v2/auth", DRIVE_SCOPE);
+    assert_google_authorization(
+        &url,
+        "https://accounts.google.com/o/oauth2/v2/auth",
+        DRIVE_SCOPE,
+    );
 }
 
 #[tokio::test]
@@ -351,7 +368,10 @@ async fn google_drive_get_file_reads_the_metadata_as_bob() {
     assert_query(
         r,
         &[
-            ("fields", "id,name,mimeType,description,size,createdTime,modifiedTime,webViewLink,parents,owners(displayName,emailAddress)"),
+            (
+                "fields",
+                "id,name,mimeType,description,size,createdTime,modifiedTime,webViewLink,parents,owners(displayName,emailAddress)",
+            ),
             ("supportsAllDrives", "true"),
         ],
     );
@@ -420,7 +440,10 @@ async fn google_drive_get_file_content_is_capped_at_googles_10_mb() {
         .run_as("alice", "getFileContent", json!({ "fileId": "huge" }))
         .await
         .expect_err("too large");
-    assert_eq!((e.class, e.code), (ErrorClass::System, "response_too_large"));
+    assert_eq!(
+        (e.class, e.code),
+        (ErrorClass::System, "response_too_large")
+    );
     assert!(e.message.contains("10485760"), "{e}");
 }
 
@@ -429,11 +452,52 @@ async fn google_drive_errors_are_classified() {
     let server = loopback().await;
     let p = drive(&server).await;
     let cases = [
-        ("rate", google_error(403, "PERMISSION_DENIED", "userRateLimitExceeded", "User Rate Limit Exceeded"), ErrorClass::RateLimited),
-        ("notdoc", google_error(403, "PERMISSION_DENIED", "fileNotExportable", "Export only supports Google Docs."), ErrorClass::User),
-        ("denied", google_error(403, "PERMISSION_DENIED", "insufficientFilePermissions", "The user does not have sufficient permissions for this file."), ErrorClass::Auth),
-        ("gone", google_error(404, "NOT_FOUND", "notFound", "File not found: gone."), ErrorClass::User),
-        ("busy", google_error(429, "RESOURCE_EXHAUSTED", "rateLimitExceeded", "Rate Limit Exceeded").insert_header("Retry-After", "3600"), ErrorClass::RateLimited),
+        (
+            "rate",
+            google_error(
+                403,
+                "PERMISSION_DENIED",
+                "userRateLimitExceeded",
+                "User Rate Limit Exceeded",
+            ),
+            ErrorClass::RateLimited,
+        ),
+        (
+            "notdoc",
+            google_error(
+                403,
+                "PERMISSION_DENIED",
+                "fileNotExportable",
+                "Export only supports Google Docs.",
+            ),
+            ErrorClass::User,
+        ),
+        (
+            "denied",
+            google_error(
+                403,
+                "PERMISSION_DENIED",
+                "insufficientFilePermissions",
+                "The user does not have sufficient permissions for this file.",
+            ),
+            ErrorClass::Auth,
+        ),
+        (
+            "gone",
+            google_error(404, "NOT_FOUND", "notFound", "File not found: gone."),
+            ErrorClass::User,
+        ),
+        (
+            "busy",
+            google_error(
+                429,
+                "RESOURCE_EXHAUSTED",
+                "rateLimitExceeded",
+                "Rate Limit Exceeded",
+            )
+            .insert_header("Retry-After", "3600"),
+            ErrorClass::RateLimited,
+        ),
     ];
     for (id, reply, _) in &cases {
         Mock::given(method("GET"))
@@ -472,16 +536,32 @@ async fn google_drive_401_refreshes_once_then_is_auth() {
         .await
         .expect_err("401");
     assert_eq!((e.class, e.status), (ErrorClass::Auth, Some(401)));
-    assert!(e.message.contains("Request had invalid authentication credentials"), "{e}");
+    assert!(
+        e.message
+            .contains("Request had invalid authentication credentials"),
+        "{e}"
+    );
     let calls = api_requests(&server).await;
     assert_eq!(calls.len(), 2, "one retry after one refresh");
     assert_eq!(bearer(&calls[0]), format!("Bearer {}", ALICE.access));
     assert_eq!(bearer(&calls[1]), format!("Bearer {}", ALICE.refreshed));
     let refresh = token_requests(&server).await.pop().expect("refresh");
-    assert_eq!(form_field(&refresh, "grant_type").as_deref(), Some("refresh_token"));
-    assert_eq!(form_field(&refresh, "refresh_token").as_deref(), Some(ALICE.refresh));
-    assert_eq!(form_field(&refresh, "client_id").as_deref(), Some(CLIENT_ID));
-    assert_eq!(form_field(&refresh, "client_secret").as_deref(), Some(CANARY));
+    assert_eq!(
+        form_field(&refresh, "grant_type").as_deref(),
+        Some("refresh_token")
+    );
+    assert_eq!(
+        form_field(&refresh, "refresh_token").as_deref(),
+        Some(ALICE.refresh)
+    );
+    assert_eq!(
+        form_field(&refresh, "client_id").as_deref(),
+        Some(CLIENT_ID)
+    );
+    assert_eq!(
+        form_field(&refresh, "client_secret").as_deref(),
+        Some(CANARY)
+    );
 }
 
 #[tokio::test]
@@ -498,7 +578,10 @@ async fn google_drive_connection_test_gets_about_user() {
         .respond_with(json_reply(about.clone()))
         .mount(&server)
         .await;
-    assert_eq!(p.test_as("bob").await.unwrap_or_else(|e| panic!("{e}")), about);
+    assert_eq!(
+        p.test_as("bob").await.unwrap_or_else(|e| panic!("{e}")),
+        about
+    );
     let r = &api_requests(&server).await[0];
     assert_line(r, "GET", "/drive/v3/about");
     assert_query(r, &[("fields", "user")]);
@@ -514,7 +597,10 @@ async fn google_drive_a_refused_code_never_shows_the_client_secret() {
         json!({ "clientSecret": CANARY }),
     )
     .await;
-    let e = p.connect("alice", "4/expired-code").await.expect_err("invalid_grant");
+    let e = p
+        .connect("alice", "4/expired-code")
+        .await
+        .expect_err("invalid_grant");
     assert_no_canary(&e);
     assert_eq!(e.code, "code_exchange_failed", "{e}");
     assert!(e.message.contains("invalid_grant"), "{e}");
@@ -534,7 +620,9 @@ async fn google_drive_through_ears() {
     Mock::given(method("GET"))
         .and(path("/drive/v3/about"))
         .and(for_token(ALICE.access))
-        .respond_with(json_reply(json!({ "user": { "emailAddress": "alice@example.com" } })))
+        .respond_with(json_reply(
+            json!({ "user": { "emailAddress": "alice@example.com" } }),
+        ))
         .mount(&server)
         .await;
     let mut spec = load_spec("google_drive.yaml");
@@ -545,9 +633,15 @@ async fn google_drive_through_ears() {
         json!({}),
     )
     .await;
-    let url = p.connect("alice", ALICE.code).await.unwrap_or_else(|e| panic!("{e}"));
+    let url = p
+        .connect("alice", ALICE.code)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(url.path(), "/v1/google/oauth/authorize");
-    let q: Vec<(String, String)> = url.query_pairs().map(|(k, v)| (k.into(), v.into())).collect();
+    let q: Vec<(String, String)> = url
+        .query_pairs()
+        .map(|(k, v)| (k.into(), v.into()))
+        .collect();
     let get = |k: &str| q.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
     assert_eq!(get("scope"), Some(DRIVE_SCOPE));
     assert_eq!(get("pkce_method"), Some("S256"));
@@ -557,5 +651,9 @@ async fn google_drive_through_ears() {
     let body = json_body(&token);
     assert_eq!(body["code"], ALICE.code);
     assert_eq!(body["callback_uri"], REDIRECT_URI);
-    assert!(body["pkce_verifier"].as_str().is_some_and(|v| v.len() >= 43));
+    assert!(
+        body["pkce_verifier"]
+            .as_str()
+            .is_some_and(|v| v.len() >= 43)
+    );
 }
