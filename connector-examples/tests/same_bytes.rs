@@ -19,6 +19,8 @@ include_spec!("../../specs/d3security.yaml");
 include_spec!("../../specs/email.yaml");
 include_spec!("../../specs/gemini.yaml");
 include_spec!("../../specs/gen_ai.yaml");
+include_spec!("../../specs/gmail.yaml");
+include_spec!("../../specs/google_drive.yaml");
 include_spec!("../../specs/index.yaml");
 include_spec!("../../specs/inference.yaml");
 include_spec!("../../specs/jira.yaml");
@@ -55,6 +57,8 @@ const COMPILED: &[(&str, SchemaFn)] = &[
     ("email.yaml", email::schema_json),
     ("gemini.yaml", gemini::schema_json),
     ("gen_ai.yaml", gen_ai::schema_json),
+    ("gmail.yaml", gmail::schema_json),
+    ("google_drive.yaml", google_drive::schema_json),
     ("index.yaml", index::schema_json),
     ("inference.yaml", inference::schema_json),
     ("jira.yaml", jira::schema_json),

@@ -23,6 +23,10 @@ mod email;
 mod gemini;
 #[path = "contracts/gen_ai.rs"]
 mod gen_ai;
+#[path = "contracts/gmail.rs"]
+mod gmail;
+#[path = "contracts/google_drive.rs"]
+mod google_drive;
 #[path = "contracts/index.rs"]
 mod index;
 #[path = "contracts/inference.rs"]
@@ -86,6 +90,14 @@ const COVERED: &[(&str, &[&str])] = &[
     ("email.yaml", &[]),
     ("gemini.yaml", &["invokeAI", "run", "stream"]),
     ("gen_ai.yaml", &["invokeAI", "run", "stream"]),
+    (
+        "gmail.yaml",
+        &["getMessage", "listLabels", "searchMessages"],
+    ),
+    (
+        "google_drive.yaml",
+        &["getFile", "getFileContent", "searchFiles"],
+    ),
     ("index.yaml", &[]),
     (
         "inference.yaml",
