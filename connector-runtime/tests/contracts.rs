@@ -25,6 +25,8 @@ mod gemini;
 mod gen_ai;
 #[path = "contracts/index.rs"]
 mod index;
+#[path = "contracts/github.rs"]
+mod github;
 #[path = "contracts/inference.rs"]
 mod inference;
 #[path = "contracts/jira_service_management.rs"]
@@ -41,6 +43,8 @@ mod servicenow;
 mod servicenow_itom;
 #[path = "contracts/servicenow_sir.rs"]
 mod servicenow_sir;
+#[path = "contracts/slack_user.rs"]
+mod slack_user;
 #[path = "contracts/swimlane.rs"]
 mod swimlane;
 #[path = "contracts/thehive.rs"]
@@ -84,6 +88,16 @@ const COVERED: &[(&str, &[&str])] = &[
     ("email.yaml", &[]),
     ("gemini.yaml", &["invokeAI", "run", "stream"]),
     ("gen_ai.yaml", &["invokeAI", "run", "stream"]),
+    (
+        "github.yaml",
+        &[
+            "getFileContents",
+            "getIssue",
+            "getPullRequest",
+            "listMyRepositories",
+            "searchIssues",
+        ],
+    ),
     ("index.yaml", &[]),
     (
         "inference.yaml",
@@ -164,6 +178,10 @@ const COVERED: &[(&str, &[&str])] = &[
             "postMessage",
             "validChannelId",
         ],
+    ),
+    (
+        "slack_user.yaml",
+        &["getChannelHistory", "listChannels", "searchMessages"],
     ),
     ("swimlane.yaml", &[]),
     ("teams.yaml", &["execute"]),
