@@ -19,6 +19,7 @@ include_spec!("../../specs/d3security.yaml");
 include_spec!("../../specs/email.yaml");
 include_spec!("../../specs/gemini.yaml");
 include_spec!("../../specs/gen_ai.yaml");
+include_spec!("../../specs/github.yaml");
 include_spec!("../../specs/index.yaml");
 include_spec!("../../specs/inference.yaml");
 include_spec!("../../specs/jira.yaml");
@@ -34,6 +35,7 @@ include_spec!("../../specs/servicenow_itom.yaml");
 include_spec!("../../specs/servicenow_sir.yaml");
 include_spec!("../../specs/slack.yaml");
 include_spec!("../../specs/slack_api.yaml");
+include_spec!("../../specs/slack_user.yaml");
 include_spec!("../../specs/swimlane.yaml");
 include_spec!("../../specs/teams.yaml");
 include_spec!("../../specs/thehive.yaml");
@@ -54,6 +56,7 @@ const COMPILED: &[(&str, SchemaFn)] = &[
     ("email.yaml", email::schema_json),
     ("gemini.yaml", gemini::schema_json),
     ("gen_ai.yaml", gen_ai::schema_json),
+    ("github.yaml", github::schema_json),
     ("index.yaml", index::schema_json),
     ("inference.yaml", inference::schema_json),
     ("jira.yaml", jira::schema_json),
@@ -75,6 +78,7 @@ const COMPILED: &[(&str, SchemaFn)] = &[
     ("servicenow_sir.yaml", servicenow_sir::schema_json),
     ("slack.yaml", slack::schema_json),
     ("slack_api.yaml", slack_api::schema_json),
+    ("slack_user.yaml", slack_user::schema_json),
     ("swimlane.yaml", swimlane::schema_json),
     ("teams.yaml", teams::schema_json),
     ("thehive.yaml", thehive::schema_json),
