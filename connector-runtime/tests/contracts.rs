@@ -23,10 +23,10 @@ mod email;
 mod gemini;
 #[path = "contracts/gen_ai.rs"]
 mod gen_ai;
-#[path = "contracts/index.rs"]
-mod index;
 #[path = "contracts/github.rs"]
 mod github;
+#[path = "contracts/index.rs"]
+mod index;
 #[path = "contracts/inference.rs"]
 mod inference;
 #[path = "contracts/jira_service_management.rs"]

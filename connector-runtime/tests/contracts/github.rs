@@ -112,7 +112,10 @@ async fn github_oauth_flow_for_two_users_sends_githubs_parameters() {
         );
         assert_eq!(url_param(&url, "client_id").as_deref(), Some(CLIENT_ID));
         assert_eq!(url_param(&url, "response_type").as_deref(), Some("code"));
-        assert_eq!(url_param(&url, "redirect_uri").as_deref(), Some(REDIRECT_URI));
+        assert_eq!(
+            url_param(&url, "redirect_uri").as_deref(),
+            Some(REDIRECT_URI)
+        );
         assert_eq!(url_param(&url, "scope").as_deref(), Some("repo read:user"));
         assert_eq!(
             url_param(&url, "code_challenge_method").as_deref(),
@@ -124,10 +127,18 @@ async fn github_oauth_flow_for_two_users_sends_githubs_parameters() {
     // The overridden token URL: both exchanges reached the mock.
     let tokens = requests(&server).await;
     assert_eq!(tokens.len(), 2);
-    for ((r, code), challenge) in tokens.iter().zip(["code-alice", "code-bob"]).zip(&challenges) {
+    for ((r, code), challenge) in tokens
+        .iter()
+        .zip(["code-alice", "code-bob"])
+        .zip(&challenges)
+    {
         assert_line(r, "POST", TOKEN_PATH);
         assert_eq!(header(r, "accept").as_deref(), Some("application/json"));
-        assert_eq!(header(r, "authorization"), None, "GitHub takes the client in the body");
+        assert_eq!(
+            header(r, "authorization"),
+            None,
+            "GitHub takes the client in the body"
+        );
         let field = |k| form_field(r, k);
         assert_eq!(field("grant_type").as_deref(), Some("authorization_code"));
         assert_eq!(field("code").as_deref(), Some(code));
@@ -135,7 +146,11 @@ async fn github_oauth_flow_for_two_users_sends_githubs_parameters() {
         assert_eq!(field("client_id").as_deref(), Some(CLIENT_ID));
         assert_eq!(field("client_secret").as_deref(), Some(CANARY));
         let verifier = field("code_verifier").expect("code_verifier");
-        assert_eq!(&s256(&verifier), challenge, "the verifier of that user's challenge");
+        assert_eq!(
+            &s256(&verifier),
+            challenge,
+            "the verifier of that user's challenge"
+        );
     }
     // Each user's connection test carries that user's token.
     mount_any(&server, json_reply(json!({ "login": "someone", "id": 1 }))).await;
@@ -167,32 +182,44 @@ fn search_item(number: u64, pr: bool) -> Value {
     item
 }
 
-#[tokio::test]
-async fn github_search_issues_follows_the_link_header_as_the_user() {
-    let (server, gh) = connected().await;
+/// Two pages of search results (3 items): the first links to the second, the second to none.
+/// Returns the next link.
+async fn mount_search_pages(server: &MockServer) -> String {
     let next = format!(
         "{}/search/issues?q=is%3Apr+label%3Abug%2Cui&per_page=2&sort=updated&order=desc&page=2",
         server.uri()
     );
-    let page = |items: Value, total: u64| {
-        json!({ "total_count": total, "incomplete_results": false, "items": items })
-    };
+    let page = |items: Value, total: u64| json!({ "total_count": total, "incomplete_results": false, "items": items });
     Mock::given(method("GET"))
         .and(path("/search/issues"))
         .and(query_param_is_missing("page"))
         .respond_with(
-            json_reply(page(json!([search_item(1, true), search_item(2, false)]), 3))
-                .insert_header("link", format!("<{next}>; rel=\"next\", <{next}>; rel=\"last\"")),
+            json_reply(page(
+                json!([search_item(1, true), search_item(2, false)]),
+                3,
+            ))
+            .insert_header(
+                "link",
+                format!("<{next}>; rel=\"next\", <{next}>; rel=\"last\""),
+            ),
         )
-        .mount(&server)
+        .mount(server)
         .await;
     Mock::given(method("GET"))
         .and(path("/search/issues"))
         .and(query_param("page", "2"))
         .respond_with(json_reply(page(json!([search_item(3, false)]), 3)))
-        .mount(&server)
+        .mount(server)
         .await;
-    let input = json!({ "query": "is:pr label:bug,ui", "perPage": 2, "sort": "updated", "order": "desc" });
+    next
+}
+
+#[tokio::test]
+async fn github_search_issues_follows_the_link_header_as_the_user() {
+    let (server, gh) = connected().await;
+    let next = mount_search_pages(&server).await;
+    let input =
+        json!({ "query": "is:pr label:bug,ui", "perPage": 2, "sort": "updated", "order": "desc" });
     let out = gh
         .run_all_as("alice", "searchIssues", input)
         .await
@@ -217,16 +244,33 @@ async fn github_search_issues_follows_the_link_header_as_the_user() {
     assert_line(&rs[0], "GET", "/search/issues");
     assert_query(
         &rs[0],
-        &[("q", "is:pr label:bug,ui"), ("per_page", "2"), ("sort", "updated"), ("order", "desc")],
+        &[
+            ("q", "is:pr label:bug,ui"),
+            ("per_page", "2"),
+            ("sort", "updated"),
+            ("order", "desc"),
+        ],
     );
-    assert!(next.ends_with(&format!("{}?{}", rs[1].url.path(), rs[1].url.query().unwrap())), "the next link followed whole: {}", rs[1].url);
+    assert!(
+        next.ends_with(&format!(
+            "{}?{}",
+            rs[1].url.path(),
+            rs[1].url.query().unwrap()
+        )),
+        "the next link followed whole: {}",
+        rs[1].url
+    );
     for r in &rs {
         assert_github_headers(r, ALICE_TOKEN);
     }
 
     // bob's search carries bob's token, never alice's.
     let out = gh
-        .run_as("bob", "searchIssues", json!({ "query": "is:issue assignee:@me" }))
+        .run_as(
+            "bob",
+            "searchIssues",
+            json!({ "query": "is:issue assignee:@me" }),
+        )
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(out.as_array().map(Vec::len), Some(2));
@@ -250,7 +294,11 @@ async fn github_get_issue_as_bob() {
         .mount(&server)
         .await;
     let out = gh
-        .run_as("bob", "getIssue", json!({ "owner": "octo-org", "repo": "octo-repo", "issueNumber": 42 }))
+        .run_as(
+            "bob",
+            "getIssue",
+            json!({ "owner": "octo-org", "repo": "octo-repo", "issueNumber": 42 }),
+        )
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(
@@ -271,7 +319,11 @@ async fn github_get_issue_as_bob() {
 
     // `..` is no repository name: refused before anything is sent.
     let e = gh
-        .run_as("bob", "getIssue", json!({ "owner": "octo-org", "repo": "..", "issueNumber": 1 }))
+        .run_as(
+            "bob",
+            "getIssue",
+            json!({ "owner": "octo-org", "repo": "..", "issueNumber": 1 }),
+        )
         .await
         .expect_err("`..` as repo");
     assert_eq!(e.class, ErrorClass::User);
@@ -304,7 +356,11 @@ async fn github_get_pull_request_as_alice() {
         .mount(&server)
         .await;
     let out = gh
-        .run_as("alice", "getPullRequest", json!({ "owner": "octo-org", "repo": "octo-repo", "pullNumber": 1347 }))
+        .run_as(
+            "alice",
+            "getPullRequest",
+            json!({ "owner": "octo-org", "repo": "octo-repo", "pullNumber": 1347 }),
+        )
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(
@@ -352,7 +408,9 @@ async fn github_get_file_contents_decodes_wrapped_base64() {
     let (server, gh) = connected().await;
     let text = "name: CI\non: [push, pull_request]\njobs:\n  test:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo \"caf\u{e9} \u{2713}\"\n";
     Mock::given(method("GET"))
-        .and(path("/repos/octo-org/octo-repo/contents/.github/workflows/ci.yml"))
+        .and(path(
+            "/repos/octo-org/octo-repo/contents/.github/workflows/ci.yml",
+        ))
         .respond_with(json_reply(file_reply(".github/workflows/ci.yml", text)))
         .mount(&server)
         .await;
@@ -361,7 +419,14 @@ async fn github_get_file_contents_decodes_wrapped_base64() {
         .run_as("bob", "getFileContents", input)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    assert!(file_reply("x", text)["content"].as_str().unwrap().matches('\n').count() > 2);
+    assert!(
+        file_reply("x", text)["content"]
+            .as_str()
+            .unwrap()
+            .matches('\n')
+            .count()
+            > 2
+    );
     assert_eq!(
         out,
         json!({
@@ -373,7 +438,11 @@ async fn github_get_file_contents_decodes_wrapped_base64() {
     );
     let r = api_requests(&server).await.pop().expect("one request");
     // Each segment encoded on its own, the `/` between them kept.
-    assert_line(&r, "GET", "/repos/octo-org/octo-repo/contents/.github/workflows/ci.yml");
+    assert_line(
+        &r,
+        "GET",
+        "/repos/octo-org/octo-repo/contents/.github/workflows/ci.yml",
+    );
     assert_query(&r, &[("ref", "release/1.2")]);
     assert_github_headers(&r, BOB_TOKEN);
 }
@@ -386,7 +455,9 @@ async fn github_get_file_contents_large_files_directories_and_dot_segments() {
     big["encoding"] = json!("none");
     big["size"] = json!(5_242_880);
     Mock::given(method("GET"))
-        .and(path("/repos/octo-org/octo-repo/contents/data/big%20file.csv"))
+        .and(path(
+            "/repos/octo-org/octo-repo/contents/data/big%20file.csv",
+        ))
         .respond_with(json_reply(big))
         .mount(&server)
         .await;
@@ -399,18 +470,37 @@ async fn github_get_file_contents_large_files_directories_and_dot_segments() {
         .mount(&server)
         .await;
     let run = |p: &str| {
-        gh.run_as("alice", "getFileContents", json!({ "owner": "octo-org", "repo": "octo-repo", "path": p }))
+        gh.run_as(
+            "alice",
+            "getFileContents",
+            json!({ "owner": "octo-org", "repo": "octo-repo", "path": p }),
+        )
     };
-    let out = run("data/big file.csv").await.unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!((&out["encoding"], &out["text"], &out["size"]), (&json!("none"), &Value::Null, &json!(5_242_880)));
+    let out = run("data/big file.csv")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        (&out["encoding"], &out["text"], &out["size"]),
+        (&json!("none"), &Value::Null, &json!(5_242_880))
+    );
     let e = run("src").await.expect_err("a directory");
     assert_eq!(e.class, ErrorClass::User);
     assert!(e.message.contains("src is a directory, not a file"), "{e}");
-    for bad in ["../../user", "src/../../../user", "src//main.rs", "/etc", "."] {
+    for bad in [
+        "../../user",
+        "src/../../../user",
+        "src//main.rs",
+        "/etc",
+        ".",
+    ] {
         let e = run(bad).await.expect_err(bad);
         assert_eq!(e.class, ErrorClass::User, "{bad}");
     }
-    assert_eq!(api_requests(&server).await.len(), 2, "the refused paths were never sent");
+    assert_eq!(
+        api_requests(&server).await.len(),
+        2,
+        "the refused paths were never sent"
+    );
 }
 
 fn repo(full_name: &str) -> Value {
@@ -433,8 +523,10 @@ async fn github_list_my_repositories_pages_as_bob() {
         .and(path("/user/repos"))
         .and(query_param_is_missing("page"))
         .respond_with(
-            json_reply(json!([repo("bob-gh/dotfiles"), repo("octo-org/octo-repo")]))
-                .insert_header("link", format!("<{next}>; rel=\"next\", <{next}>; rel=\"last\"")),
+            json_reply(json!([repo("bob-gh/dotfiles"), repo("octo-org/octo-repo")])).insert_header(
+                "link",
+                format!("<{next}>; rel=\"next\", <{next}>; rel=\"last\""),
+            ),
         )
         .mount(&server)
         .await;
@@ -445,11 +537,23 @@ async fn github_list_my_repositories_pages_as_bob() {
         .mount(&server)
         .await;
     let out = gh
-        .run_all_as("bob", "listMyRepositories", json!({ "sort": "pushed", "perPage": 2 }))
+        .run_all_as(
+            "bob",
+            "listMyRepositories",
+            json!({ "sort": "pushed", "perPage": 2 }),
+        )
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    let names: Vec<&str> = out.as_array().unwrap().iter().map(|r| r["fullName"].as_str().unwrap()).collect();
-    assert_eq!(names, ["bob-gh/dotfiles", "octo-org/octo-repo", "octo-org/tools"]);
+    let names: Vec<&str> = out
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["fullName"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["bob-gh/dotfiles", "octo-org/octo-repo", "octo-org/tools"]
+    );
     assert_eq!(
         out[0],
         json!({
@@ -463,7 +567,15 @@ async fn github_list_my_repositories_pages_as_bob() {
     assert_eq!(rs.len(), 2);
     assert_line(&rs[0], "GET", "/user/repos");
     assert_query(&rs[0], &[("sort", "pushed"), ("per_page", "2")]);
-    assert!(next.ends_with(&format!("{}?{}", rs[1].url.path(), rs[1].url.query().unwrap())), "{}", rs[1].url);
+    assert!(
+        next.ends_with(&format!(
+            "{}?{}",
+            rs[1].url.path(),
+            rs[1].url.query().unwrap()
+        )),
+        "{}",
+        rs[1].url
+    );
     for r in &rs {
         assert_github_headers(r, BOB_TOKEN);
     }
@@ -504,19 +616,34 @@ async fn github_error_replies_are_classified_without_the_secret() {
         ),
     ];
     for (p, reply, _) in &cases {
-        Mock::given(method("GET")).and(path(*p)).respond_with(reply.clone()).mount(&server).await;
+        Mock::given(method("GET"))
+            .and(path(*p))
+            .respond_with(reply.clone())
+            .mount(&server)
+            .await;
     }
     for (p, _, class) in cases {
         let repo = p.split('/').nth(3).unwrap();
         // run_as checks that the canary (the client secret) is in no error.
         let e = gh
-            .run_as("bob", "getIssue", json!({ "owner": "o", "repo": repo, "issueNumber": 1 }))
+            .run_as(
+                "bob",
+                "getIssue",
+                json!({ "owner": "o", "repo": repo, "issueNumber": 1 }),
+            )
             .await
             .expect_err(p);
         assert_eq!(e.class, class, "{p}: {e}");
-        assert!(!e.to_string().contains(BOB_TOKEN) && !e.to_string().contains(ALICE_TOKEN), "{e}");
+        assert!(
+            !e.to_string().contains(BOB_TOKEN) && !e.to_string().contains(ALICE_TOKEN),
+            "{e}"
+        );
         if class == ErrorClass::User {
-            assert!(e.message.contains("Validation Failed; The listed users cannot be searched"), "{e}");
+            assert!(
+                e.message
+                    .contains("Validation Failed; The listed users cannot be searched"),
+                "{e}"
+            );
         }
     }
 }

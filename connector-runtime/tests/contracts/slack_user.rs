@@ -28,7 +28,10 @@ fn token_reply(user: &str, token: &str) -> Value {
 /// A loopback slack.com: `/api/oauth.v2.access` gives each user's code that user's token.
 async fn mock_slack() -> MockServer {
     let server = loopback().await;
-    for (code, user, token) in [("code-alice", "U0ALICE", ALICE_TOKEN), ("code-bob", "U0BOB", BOB_TOKEN)] {
+    for (code, user, token) in [
+        ("code-alice", "U0ALICE", ALICE_TOKEN),
+        ("code-bob", "U0BOB", BOB_TOKEN),
+    ] {
         Mock::given(method("POST"))
             .and(path("/api/oauth.v2.access"))
             .and(body_string_contains(format!("code={code}&")))
@@ -101,7 +104,10 @@ async fn slack_user_oauth_flow_for_two_users_asks_for_user_scopes() {
         );
         assert_eq!(url_param(&url, "client_id").as_deref(), Some(CLIENT_ID));
         assert_eq!(url_param(&url, "response_type").as_deref(), Some("code"));
-        assert_eq!(url_param(&url, "redirect_uri").as_deref(), Some(REDIRECT_URI));
+        assert_eq!(
+            url_param(&url, "redirect_uri").as_deref(),
+            Some(REDIRECT_URI)
+        );
         // User scopes go in `user_scope`; no bot `scope` is asked for.
         assert_eq!(url_param(&url, "user_scope").as_deref(), Some(SCOPES));
         assert_eq!(url_param(&url, "scope"), None);
@@ -118,9 +124,17 @@ async fn slack_user_oauth_flow_for_two_users_asks_for_user_scopes() {
     );
     let tokens = requests(&server).await;
     assert_eq!(tokens.len(), 2);
-    for ((r, code), challenge) in tokens.iter().zip(["code-alice", "code-bob"]).zip(&challenges) {
+    for ((r, code), challenge) in tokens
+        .iter()
+        .zip(["code-alice", "code-bob"])
+        .zip(&challenges)
+    {
         assert_line(r, "POST", "/api/oauth.v2.access");
-        assert_eq!(header(r, "authorization"), Some(basic.clone()), "HTTP Basic, as Slack prefers");
+        assert_eq!(
+            header(r, "authorization"),
+            Some(basic.clone()),
+            "HTTP Basic, as Slack prefers"
+        );
         let field = |k| form_field(r, k);
         assert_eq!(field("grant_type").as_deref(), Some("authorization_code"));
         assert_eq!(field("code").as_deref(), Some(code));
@@ -172,13 +186,22 @@ async fn slack_user_search_messages_follows_pages_as_the_user() {
     Mock::given(method("GET"))
         .and(path("/api/search.messages"))
         .and(query_param("page", "1"))
-        .respond_with(json_reply(search_page(1, &[("1764979200.000100", "deploy failed on web-1"), ("1764979100.000200", "deploy failed again")])))
+        .respond_with(json_reply(search_page(
+            1,
+            &[
+                ("1764979200.000100", "deploy failed on web-1"),
+                ("1764979100.000200", "deploy failed again"),
+            ],
+        )))
         .mount(&server)
         .await;
     Mock::given(method("GET"))
         .and(path("/api/search.messages"))
         .and(query_param("page", "2"))
-        .respond_with(json_reply(search_page(2, &[("1764979000.000300", "why did deploy fail?")])))
+        .respond_with(json_reply(search_page(
+            2,
+            &[("1764979000.000300", "why did deploy fail?")],
+        )))
         .mount(&server)
         .await;
     let input = json!({ "query": "deploy failed in:#ops", "count": 2, "sort": "timestamp", "sortDir": "asc" });
@@ -201,7 +224,13 @@ async fn slack_user_search_messages_follows_pages_as_the_user() {
         assert_line(r, "GET", "/api/search.messages");
         assert_query(
             r,
-            &[("query", "deploy failed in:#ops"), ("count", "2"), ("sort", "timestamp"), ("sort_dir", "asc"), ("page", page)],
+            &[
+                ("query", "deploy failed in:#ops"),
+                ("count", "2"),
+                ("sort", "timestamp"),
+                ("sort_dir", "asc"),
+                ("page", page),
+            ],
         );
         assert_user_token(r, ALICE_TOKEN);
     }
@@ -258,7 +287,12 @@ async fn slack_user_channel_history_follows_the_cursor() {
     );
     let rs = api_requests(&server).await;
     assert_eq!(rs.len(), 2);
-    let base = [("channel", "C0OPS"), ("limit", "2"), ("oldest", "1764900000"), ("latest", "1764980000.000000")];
+    let base = [
+        ("channel", "C0OPS"),
+        ("limit", "2"),
+        ("oldest", "1764900000"),
+        ("latest", "1764980000.000000"),
+    ];
     assert_query(&rs[0], &base);
     let mut second = base.to_vec();
     second.push(("cursor", "bmV4dF90czoxNzY0OTc5MTAw"));
@@ -286,7 +320,11 @@ async fn slack_user_list_channels_as_alice() {
         .mount(&server)
         .await;
     let out = slack
-        .run_as("alice", "listChannels", json!({ "types": "public_channel,im", "excludeArchived": false }))
+        .run_as(
+            "alice",
+            "listChannels",
+            json!({ "types": "public_channel,im", "excludeArchived": false }),
+        )
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(
@@ -300,7 +338,14 @@ async fn slack_user_list_channels_as_alice() {
     );
     let r = api_requests(&server).await.pop().expect("one request");
     assert_line(&r, "GET", "/api/conversations.list");
-    assert_query(&r, &[("types", "public_channel,im"), ("exclude_archived", "false"), ("limit", "200")]);
+    assert_query(
+        &r,
+        &[
+            ("types", "public_channel,im"),
+            ("exclude_archived", "false"),
+            ("limit", "200"),
+        ],
+    );
     assert_user_token(&r, ALICE_TOKEN);
 }
 
@@ -308,12 +353,32 @@ async fn slack_user_list_channels_as_alice() {
 async fn slack_user_error_replies_are_classified_without_the_secret() {
     let (server, slack) = connected().await;
     let cases = [
-        ("C0AUTH", json_reply(json!({ "ok": false, "error": "invalid_auth" })), ErrorClass::Auth),
-        ("C0REVOKED", json_reply(json!({ "ok": false, "error": "token_revoked" })), ErrorClass::Auth),
-        ("C0GONE", json_reply(json!({ "ok": false, "error": "channel_not_found" })), ErrorClass::User),
-        ("C0SLOW", json_reply(json!({ "ok": false, "error": "ratelimited" })), ErrorClass::RateLimited),
+        (
+            "C0AUTH",
+            json_reply(json!({ "ok": false, "error": "invalid_auth" })),
+            ErrorClass::Auth,
+        ),
+        (
+            "C0REVOKED",
+            json_reply(json!({ "ok": false, "error": "token_revoked" })),
+            ErrorClass::Auth,
+        ),
+        (
+            "C0GONE",
+            json_reply(json!({ "ok": false, "error": "channel_not_found" })),
+            ErrorClass::User,
+        ),
+        (
+            "C0SLOW",
+            json_reply(json!({ "ok": false, "error": "ratelimited" })),
+            ErrorClass::RateLimited,
+        ),
         // Retry-After beyond the policy's maxWaitMs: rate_limited at once, no retry loop.
-        ("C0LIMIT", ResponseTemplate::new(429).insert_header("Retry-After", "3600"), ErrorClass::RateLimited),
+        (
+            "C0LIMIT",
+            ResponseTemplate::new(429).insert_header("Retry-After", "3600"),
+            ErrorClass::RateLimited,
+        ),
     ];
     for (channel, reply, _) in &cases {
         Mock::given(method("GET"))
@@ -331,7 +396,10 @@ async fn slack_user_error_replies_are_classified_without_the_secret() {
         assert_eq!(e.class, class, "{channel}: {e}");
         assert!(!e.to_string().contains(BOB_TOKEN), "{e}");
         if channel == "C0GONE" {
-            assert!(e.message.contains("Slack API error: channel_not_found"), "{e}");
+            assert!(
+                e.message.contains("Slack API error: channel_not_found"),
+                "{e}"
+            );
         }
     }
 }
@@ -349,7 +417,9 @@ async fn slack_user_connects_through_ears() {
         .await;
     Mock::given(method("GET"))
         .and(path("/api/conversations.list"))
-        .respond_with(json_reply(json!({ "ok": true, "channels": [], "response_metadata": { "next_cursor": "" } })))
+        .respond_with(json_reply(
+            json!({ "ok": true, "channels": [], "response_metadata": { "next_cursor": "" } }),
+        ))
         .mount(&server)
         .await;
     let slack = PerUser::new(
@@ -363,7 +433,10 @@ async fn slack_user_connects_through_ears() {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(url.path(), "/v1/slack/oauth/authorize");
-    assert_eq!(url_param(&url, "callback_uri").as_deref(), Some(REDIRECT_URI));
+    assert_eq!(
+        url_param(&url, "callback_uri").as_deref(),
+        Some(REDIRECT_URI)
+    );
     assert_eq!(url_param(&url, "scope").as_deref(), Some(SCOPES));
     assert_eq!(url_param(&url, "pkce_method").as_deref(), Some("S256"));
     let challenge = url_param(&url, "pkce_challenge").expect("pkce_challenge");
