@@ -19,6 +19,7 @@ include_spec!("../../specs/d3security.yaml");
 include_spec!("../../specs/email.yaml");
 include_spec!("../../specs/gemini.yaml");
 include_spec!("../../specs/gen_ai.yaml");
+include_spec!("../../specs/github.yaml");
 include_spec!("../../specs/gmail.yaml");
 include_spec!("../../specs/google_drive.yaml");
 include_spec!("../../specs/index.yaml");
@@ -37,6 +38,7 @@ include_spec!("../../specs/servicenow_itom.yaml");
 include_spec!("../../specs/servicenow_sir.yaml");
 include_spec!("../../specs/slack.yaml");
 include_spec!("../../specs/slack_api.yaml");
+include_spec!("../../specs/slack_user.yaml");
 include_spec!("../../specs/swimlane.yaml");
 include_spec!("../../specs/teams.yaml");
 include_spec!("../../specs/thehive.yaml");
@@ -57,6 +59,7 @@ const COMPILED: &[(&str, SchemaFn)] = &[
     ("email.yaml", email::schema_json),
     ("gemini.yaml", gemini::schema_json),
     ("gen_ai.yaml", gen_ai::schema_json),
+    ("github.yaml", github::schema_json),
     ("gmail.yaml", gmail::schema_json),
     ("google_drive.yaml", google_drive::schema_json),
     ("index.yaml", index::schema_json),
@@ -81,6 +84,7 @@ const COMPILED: &[(&str, SchemaFn)] = &[
     ("servicenow_sir.yaml", servicenow_sir::schema_json),
     ("slack.yaml", slack::schema_json),
     ("slack_api.yaml", slack_api::schema_json),
+    ("slack_user.yaml", slack_user::schema_json),
     ("swimlane.yaml", swimlane::schema_json),
     ("teams.yaml", teams::schema_json),
     ("thehive.yaml", thehive::schema_json),

@@ -23,6 +23,8 @@ mod email;
 mod gemini;
 #[path = "contracts/gen_ai.rs"]
 mod gen_ai;
+#[path = "contracts/github.rs"]
+mod github;
 #[path = "contracts/gmail.rs"]
 mod gmail;
 #[path = "contracts/google_drive.rs"]
@@ -47,6 +49,8 @@ mod servicenow;
 mod servicenow_itom;
 #[path = "contracts/servicenow_sir.rs"]
 mod servicenow_sir;
+#[path = "contracts/slack_user.rs"]
+mod slack_user;
 #[path = "contracts/swimlane.rs"]
 mod swimlane;
 #[path = "contracts/thehive.rs"]
@@ -90,6 +94,16 @@ const COVERED: &[(&str, &[&str])] = &[
     ("email.yaml", &[]),
     ("gemini.yaml", &["invokeAI", "run", "stream"]),
     ("gen_ai.yaml", &["invokeAI", "run", "stream"]),
+    (
+        "github.yaml",
+        &[
+            "getFileContents",
+            "getIssue",
+            "getPullRequest",
+            "listMyRepositories",
+            "searchIssues",
+        ],
+    ),
     (
         "gmail.yaml",
         &["getMessage", "listLabels", "searchMessages"],
@@ -182,6 +196,10 @@ const COVERED: &[(&str, &[&str])] = &[
             "postMessage",
             "validChannelId",
         ],
+    ),
+    (
+        "slack_user.yaml",
+        &["getChannelHistory", "listChannels", "searchMessages"],
     ),
     ("swimlane.yaml", &[]),
     ("teams.yaml", &["execute"]),
