@@ -25,12 +25,14 @@ include_spec!("../../specs/google_drive.yaml");
 include_spec!("../../specs/index.yaml");
 include_spec!("../../specs/inference.yaml");
 include_spec!("../../specs/jira.yaml");
+include_spec!("../../specs/jira_cloud.yaml");
 include_spec!("../../specs/jira_service_management.yaml");
 include_spec!("../../specs/microsoft_defender_endpoint.yaml");
 include_spec!("../../specs/notion.yaml");
 include_spec!("../../specs/opsgenie.yaml");
 include_spec!("../../specs/pagerduty.yaml");
 include_spec!("../../specs/resilient.yaml");
+include_spec!("../../specs/salesforce.yaml");
 include_spec!("../../specs/sentinelone.yaml");
 include_spec!("../../specs/server_log.yaml");
 include_spec!("../../specs/servicenow.yaml");
@@ -65,6 +67,7 @@ const COMPILED: &[(&str, SchemaFn)] = &[
     ("index.yaml", index::schema_json),
     ("inference.yaml", inference::schema_json),
     ("jira.yaml", jira::schema_json),
+    ("jira_cloud.yaml", jira_cloud::schema_json),
     (
         "jira_service_management.yaml",
         jira_service_management::schema_json,
@@ -77,6 +80,7 @@ const COMPILED: &[(&str, SchemaFn)] = &[
     ("opsgenie.yaml", opsgenie::schema_json),
     ("pagerduty.yaml", pagerduty::schema_json),
     ("resilient.yaml", resilient::schema_json),
+    ("salesforce.yaml", salesforce::schema_json),
     ("sentinelone.yaml", sentinelone::schema_json),
     ("server_log.yaml", server_log::schema_json),
     ("servicenow.yaml", servicenow::schema_json),

@@ -307,6 +307,7 @@ impl Connector for DeclarativeConnector {
         }
         if let Some(req) = &test.request {
             let input = serde_json::json!({});
+            ctx.load_account().await?;
             let tctx = crate::executor::template_context(ctx, &input, None);
             let r = self.executor.build_request(ctx, req, &tctx)?;
             let (body, _) = self
@@ -357,6 +358,7 @@ impl DeclarativeConnector {
         h: &HookRequest,
     ) -> Result<(), ActionError> {
         let input = serde_json::json!({});
+        ctx.load_account().await?;
         let tctx = crate::executor::template_context(ctx, &input, None);
         let mapping = ResponseMapping {
             output: None,

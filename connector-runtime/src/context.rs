@@ -27,9 +27,33 @@ pub struct ActionContext {
     pub session: Option<SessionInfo>,
     /// Where this call's token usage is recorded.
     pub(crate) usage: crate::usage::UsageSink,
+    /// The caller's account values (`auth.account`) as a template value, read from the
+    /// token store once per call by [`ActionContext::load_account`].
+    pub(crate) account: Arc<tokio::sync::OnceCell<Option<minijinja::Value>>>,
 }
 
 impl ActionContext {
+    /// Read the caller's account values once, for the templates of this call; a no-op for a
+    /// spec without `auth.account`. A person without them (not connected, or connected
+    /// before the spec declared them) gets the typed error that says to connect.
+    pub(crate) async fn load_account(&self) -> Result<(), ActionError> {
+        if self.instance.spec.auth.account.is_none() {
+            return Ok(());
+        }
+        self.account
+            .get_or_try_init(|| async {
+                let values = self.client.auth.account().await?;
+                Ok::<_, ActionError>(values.map(|v| minijinja::Value::from_serialize(&v)))
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// The account values loaded by [`ActionContext::load_account`].
+    pub(crate) fn account_value(&self) -> Option<&minijinja::Value> {
+        self.account.get().and_then(Option::as_ref)
+    }
+
     /// The spec's `baseUrl` rendered with the instance's config and secrets (what
     /// declarative requests and `ctx.http().get(path)` resolve paths against); `None` when the
     /// spec has none.
@@ -195,6 +219,7 @@ impl InstanceRuntime {
             instance: self.instance.clone(),
             session: None,
             usage: self.usage.clone(),
+            account: Arc::default(),
         }
     }
 }

@@ -40,18 +40,30 @@ impl InstanceScope {
 /// render is kept as its error, returned by every request that needs it.
 #[derive(Clone, Debug)]
 pub(crate) struct RequestBase {
-    base_url: Option<Result<String, ActionError>>,
+    base_url: Option<Base>,
     headers: Result<Vec<(HeaderName, HeaderValue)>, ActionError>,
+}
+
+/// A `baseUrl` rendered with the instance, or, when it reads the caller's account values
+/// (`account.*`), kept as its template for each call to render.
+#[derive(Clone, Debug)]
+enum Base {
+    Rendered(Result<String, ActionError>),
+    PerCall(String),
 }
 
 impl RequestBase {
     pub fn render(spec: &ConnectorSpec, scope: &InstanceScope, redactor: &Redactor) -> Self {
         let scrub = |e: ActionError| redactor.redact_error(e);
+        let per_call = spec.auth.account.is_some();
         RequestBase {
             base_url: spec
                 .base_url
                 .as_deref()
-                .map(|t| scope.render(t).map_err(scrub)),
+                .map(|t| match per_call && t.contains("account") {
+                    true => Base::PerCall(t.to_string()),
+                    false => Base::Rendered(scope.render(t).map_err(scrub)),
+                }),
             headers: spec
                 .auth
                 .headers
@@ -67,12 +79,30 @@ impl RequestBase {
         }
     }
 
-    /// The rendered `baseUrl`; `Ok(None)` when the spec has none.
+    /// The rendered `baseUrl`; `Ok(None)` when the spec has none. A `baseUrl` that reads the
+    /// caller's account values has no instance-wide value: [`RequestBase::base_url_with`].
     pub fn base_url(&self) -> Result<Option<&str>, ActionError> {
         match &self.base_url {
             None => Ok(None),
-            Some(Ok(url)) => Ok(Some(url)),
-            Some(Err(e)) => Err(e.clone()),
+            Some(Base::Rendered(Ok(url))) => Ok(Some(url)),
+            Some(Base::Rendered(Err(e))) => Err(e.clone()),
+            Some(Base::PerCall(_)) => Err(ActionError::system(
+                "per_user_base_url",
+                "this connector's baseUrl depends on the caller's account values (`account.*`); \
+                 declarative requests render it per call",
+            )),
+        }
+    }
+
+    /// The `baseUrl` for one call: the instance's, or the per-call template rendered by
+    /// `render` (with the caller's account values).
+    pub fn base_url_with(
+        &self,
+        render: impl FnOnce(&str) -> Result<String, ActionError>,
+    ) -> Result<Option<String>, ActionError> {
+        match &self.base_url {
+            Some(Base::PerCall(t)) => render(t).map(Some),
+            _ => self.base_url().map(|b| b.map(str::to_string)),
         }
     }
 

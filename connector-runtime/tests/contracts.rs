@@ -33,6 +33,8 @@ mod google_drive;
 mod index;
 #[path = "contracts/inference.rs"]
 mod inference;
+#[path = "contracts/jira_cloud.rs"]
+mod jira_cloud;
 #[path = "contracts/jira_service_management.rs"]
 mod jira_service_management;
 #[path = "contracts/microsoft_defender_endpoint.rs"]
@@ -41,6 +43,8 @@ mod microsoft_defender_endpoint;
 mod notion;
 #[path = "contracts/resilient.rs"]
 mod resilient;
+#[path = "contracts/salesforce.rs"]
+mod salesforce;
 #[path = "contracts/sentinelone.rs"]
 mod sentinelone;
 #[path = "contracts/servicenow.rs"]
@@ -135,6 +139,7 @@ const COVERED: &[(&str, &[&str])] = &[
             "issues",
         ],
     ),
+    ("jira_cloud.yaml", &["getIssue", "searchIssues"]),
     (
         "jira_service_management.yaml",
         &["closeAlert", "createAlert"],
@@ -163,6 +168,7 @@ const COVERED: &[(&str, &[&str])] = &[
         "resilient.yaml",
         &["getFields", "incidentTypes", "severity"],
     ),
+    ("salesforce.yaml", &["getRecord", "query", "search"]),
     (
         "sentinelone.yaml",
         &[

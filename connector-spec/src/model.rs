@@ -144,6 +144,46 @@ pub struct AuthSpec {
     /// Headers added to every request (values may be templates).
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub headers: IndexMap<String, String>,
+    /// Values kept per user with their token (a per-user auth type's), readable in templates
+    /// as `account.<name>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<AccountSpec>,
+}
+
+/// Per-user account values: read from the token response and from a discovery request made
+/// right after the authorization with the new access token, kept with the user's token, and
+/// readable as `account.<name>` in `baseUrl` and the actions' templates (Salesforce's
+/// `instance_url`, the Atlassian cloud id of `accessible-resources`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AccountSpec {
+    /// Name → JSON path into the token response (the code exchange's).
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub from_token_response: IndexMap<String, JsonPath>,
+    /// A request made once after the authorization; its reply gives more values.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discovery: Option<AccountDiscovery>,
+}
+
+impl AccountSpec {
+    /// Every value name, token-response values first.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.from_token_response
+            .keys()
+            .chain(self.discovery.iter().flat_map(|d| d.values.keys()))
+            .map(String::as_str)
+    }
+}
+
+/// The discovery request: `GET url` with the user's new access token as a bearer token.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AccountDiscovery {
+    /// Absolute URL; a template over `config`.
+    #[schemars(length(max = 2048))]
+    pub url: String,
+    /// Name → JSON path into the reply.
+    pub values: IndexMap<String, JsonPath>,
 }
 
 /// How an `auth.types` entry is written.

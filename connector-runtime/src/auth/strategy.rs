@@ -21,6 +21,14 @@ pub trait AuthStrategy: Send + Sync + std::fmt::Debug {
         Ok(false)
     }
 
+    /// The caller's account values (`auth.account`), for the `account` of templates:
+    /// `None` for a strategy that keeps none.
+    async fn account(
+        &self,
+    ) -> Result<Option<serde_json::Map<String, serde_json::Value>>, ActionError> {
+        Ok(None)
+    }
+
     /// Credentials obtained at run time (access tokens) that must be redacted from output.
     fn runtime_secrets(&self) -> Vec<String> {
         Vec::new()
@@ -55,6 +63,12 @@ impl Refuse {
 
 #[async_trait]
 impl AuthStrategy for Refuse {
+    async fn account(
+        &self,
+    ) -> Result<Option<serde_json::Map<String, serde_json::Value>>, ActionError> {
+        Err(self.0.clone())
+    }
+
     async fn apply(&self, _req: &mut reqwest::Request) -> Result<(), ActionError> {
         Err(self.0.clone())
     }

@@ -44,6 +44,7 @@ impl DeclarativeExecutor {
         input: &Value,
     ) -> Result<Value, ActionError> {
         let (request, mapping) = self.http_parts(action)?;
+        ctx.load_account().await?;
         let tctx = template_context(ctx, input, None);
         let req = self.build_request(ctx, request, &tctx)?;
         let (body, _) = self.call(ctx, req, mapping, input).await?;

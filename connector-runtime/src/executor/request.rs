@@ -26,6 +26,9 @@ pub fn template_context(
     if let Some(r) = response {
         parts.push(("response", V::from_serialize(r)));
     }
+    if let Some(a) = ctx.account_value() {
+        parts.push(("account", a.clone()));
+    }
     if let Some(s) = &ctx.session {
         parts.push((
             "session",
@@ -79,8 +82,12 @@ impl DeclarativeExecutor {
         let url_text = match (&req.url, &req.path) {
             (Some(url), _) => self.renderer.render_str(url, tctx)?,
             (None, Some(path)) => {
-                let base = match ctx.instance.base.base_url()? {
-                    Some(b) => b.to_string(),
+                let base = ctx
+                    .instance
+                    .base
+                    .base_url_with(|t| self.renderer.render_str(t, tctx))?;
+                let base = match base {
+                    Some(b) => b,
                     None => ctx
                         .secrets
                         .get_str("url")

@@ -35,6 +35,8 @@ pub struct OAuthConnector {
     redactor: Redactor,
     /// Told of this connector's refreshes.
     events: Events,
+    /// How its users' account values are found (`auth.account`), when the spec has any.
+    account: Option<super::account::AccountValues>,
 }
 
 impl std::fmt::Debug for OAuthConnector {
@@ -222,11 +224,14 @@ impl OAuthFlows {
     ) -> Result<Arc<OAuthConnector>, ActionError> {
         let client = OAuthClient::from_instance(instance, &self.settings)
             .map_err(|e| instance.redactor().redact_error(e))?;
+        let account = super::account::AccountValues::of(instance)
+            .map_err(|e| instance.redactor().redact_error(e))?;
         Ok(self.insert_connector(
             connector_id,
             &instance.spec.id,
             client,
             instance.secrets.strings(),
+            account,
         ))
     }
 
@@ -238,7 +243,7 @@ impl OAuthFlows {
         client: OAuthClient,
         secrets: Vec<String>,
     ) -> Arc<OAuthConnector> {
-        self.insert_connector(connector_id, connector_id, client, secrets)
+        self.insert_connector(connector_id, connector_id, client, secrets, None)
     }
 
     fn insert_connector(
@@ -247,6 +252,7 @@ impl OAuthFlows {
         connector_type: &str,
         client: OAuthClient,
         secrets: Vec<String>,
+        account: Option<super::account::AccountValues>,
     ) -> Arc<OAuthConnector> {
         let redactor = Redactor::new(secrets.into_iter().chain(client.secrets()));
         let events = match &self.settings.events {
@@ -258,6 +264,7 @@ impl OAuthFlows {
             client,
             redactor,
             events,
+            account,
         });
         self.connectors
             .write()
@@ -372,20 +379,31 @@ impl OAuthFlows {
             .and_then(Value::as_str)
             .unwrap_or(&self.settings.redirect_uri)
             .to_string();
+        let extra = [
+            code.to_string(),
+            record.pkce_verifier.expose_secret().to_string(),
+        ];
         let tokens = connector
             .client
             .exchange_code(&self.http, code, &redirect_uri, &record.pkce_verifier)
             .await
             .map_err(|e| {
-                let extra = [
-                    code.to_string(),
-                    record.pkce_verifier.expose_secret().to_string(),
-                ];
                 connector
                     .redactor
-                    .with(extra)
+                    .with(extra.clone())
                     .redact_error(exchange_error(&e))
             })?;
+        // Account values before the token is kept: a failed discovery connects nothing.
+        let account = match &connector.account {
+            None => None,
+            Some(a) => Some(a.resolve(&self.http, &tokens).await.map_err(|e| {
+                let issued = [tokens.access_token.expose_secret().to_string()];
+                connector
+                    .redactor
+                    .with(extra.iter().cloned().chain(issued))
+                    .redact_error(e)
+            })?),
+        };
         let key = UserTokenKey {
             user_id: user_id.to_string(),
             connector_id: record.connector_id.clone(),
@@ -396,6 +414,12 @@ impl OAuthFlows {
             .put_user_token(&key, self.token_data(tokens))
             .await
             .map_err(ActionError::from)?;
+        if let Some(values) = &account {
+            self.store
+                .set_user_account(&key, values)
+                .await
+                .map_err(ActionError::from)?;
+        }
         tracing::info!(connector = %record.connector_id, user = user_id, token = %stored.id, "OAuth authorization completed");
         Ok(Connected {
             connector_id: record.connector_id,
@@ -502,6 +526,35 @@ impl OAuthFlows {
             }
         };
         r.map_err(ActionError::from)
+    }
+
+    /// The account values kept with `owner`'s token on `connector` (`auth.account`):
+    /// `None` for a connector without any. A person connected before the spec declared them
+    /// is asked to connect again.
+    pub async fn account(
+        &self,
+        connector: &OAuthConnector,
+        owner: &TokenOwner,
+    ) -> Result<Option<serde_json::Map<String, Value>>, ActionError> {
+        if connector.account.is_none() {
+            return Ok(None);
+        }
+        let TokenOwner::User(user) = owner else {
+            return Ok(None);
+        };
+        let key = UserTokenKey::oauth(user.as_str(), &connector.id);
+        match self.store.get_user_account(&key).await {
+            Ok(Some(values)) => Ok(Some(values)),
+            Ok(None) => Err(ActionError::auth(
+                "not_authorized",
+                format!(
+                    "user `{user}` has no account details for `{}`: connect the account \
+                     (again) to record them",
+                    connector.id
+                ),
+            )),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// A usable access token for `owner`: the stored one, or a refreshed one when it expires

@@ -8,6 +8,8 @@
 //! [`UserAuthProvider`](crate::UserAuthProvider) for
 //! [`InstanceRuntime::with_user_auth`](crate::InstanceRuntime::with_user_auth).
 
+#[cfg(feature = "store")]
+mod account;
 pub mod ears;
 #[cfg(feature = "store")]
 pub mod flows;

@@ -97,6 +97,15 @@ impl AuthStrategy for StoredTokenAuth {
         Ok(true)
     }
 
+    async fn account(
+        &self,
+    ) -> Result<Option<serde_json::Map<String, serde_json::Value>>, ActionError> {
+        self.flows
+            .account(&self.connector, &self.owner)
+            .await
+            .map_err(|e| self.scrub(e))
+    }
+
     fn runtime_secrets(&self) -> Vec<String> {
         let mut out: Vec<String> = self
             .seen

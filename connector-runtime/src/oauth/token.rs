@@ -70,6 +70,9 @@ pub struct TokenSet {
     pub refresh_token_expires_in: Option<Duration>,
     pub token_type: Option<String>,
     pub scope: Option<String>,
+    /// The whole reply (tokens included: never logged, left out of `Debug`), for the
+    /// account values a spec reads from it (`auth.account.fromTokenResponse`).
+    pub(crate) reply: Value,
 }
 
 impl std::fmt::Debug for TokenSet {
@@ -84,7 +87,7 @@ impl std::fmt::Debug for TokenSet {
             .field("refresh_token_expires_in", &self.refresh_token_expires_in)
             .field("token_type", &self.token_type)
             .field("scope", &self.scope)
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
@@ -505,6 +508,7 @@ pub fn parse_response(
         refresh_token_expires_in: seconds("refresh_token_expires_in")?,
         token_type: text("token_type"),
         scope: text("scope"),
+        reply: json,
     })
 }
 

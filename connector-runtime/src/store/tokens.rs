@@ -281,6 +281,21 @@ pub trait TokenStore: Send + Sync + fmt::Debug {
         data: TokenData,
     ) -> Result<TokenRecord, StoreError>;
 
+    /// Keep `account` (the spec's `auth.account` values: JSON scalars by name) with the
+    /// token of `key`; a key without a token is left alone.
+    async fn set_user_account(
+        &self,
+        key: &UserTokenKey,
+        account: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<(), StoreError>;
+
+    /// The account values kept with the token of `key`: `None` without a token, or for a
+    /// token stored before the spec declared any.
+    async fn get_user_account(
+        &self,
+        key: &UserTokenKey,
+    ) -> Result<Option<serde_json::Map<String, serde_json::Value>>, StoreError>;
+
     /// Apply a refresh to `user_id`'s token (see [`TokenStore::update_shared_token`]).
     async fn update_user_token(
         &self,

@@ -38,6 +38,66 @@ pub fn check(d: &mut Decoder, p: &mut Pending, auth: &Node) {
         values::check_header_names(d, h);
         p.templates_in_values(h, &TemplateScope::Connection);
     }
+    if let Some(a) = auth.get("account") {
+        check_account(d, p, auth, a);
+    }
+}
+
+/// `auth.account`: a per-user auth type to get the values from, names that templates can
+/// read, each name once, JSON paths that parse, an absolute discovery URL over `config`.
+fn check_account(d: &mut Decoder, p: &mut Pending, auth: &Node, account: &Node) {
+    let per_user = auth
+        .get("types")
+        .and_then(Node::as_seq)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(entry_id)
+        .any(|(id, _)| id.auth_mode() == crate::auth::AuthMode::PerUser);
+    if !per_user {
+        d.push(
+            Diagnostic::error(
+                Code::Conflict,
+                account.span,
+                "account values come from a person's authorization, and no auth type here is \
+                 per user",
+            )
+            .with_help("add `oauth_authorization_code` (or `ears`) to `auth.types`"),
+        );
+    }
+    let discovery = account.get("discovery");
+    let maps = [
+        account.get("fromTokenResponse"),
+        discovery.and_then(|n| n.get("values")),
+    ];
+    let mut seen: Vec<String> = Vec::new();
+    for (key, value) in maps
+        .iter()
+        .flatten()
+        .flat_map(|m| m.as_map().unwrap_or_default())
+    {
+        let Some(name) = key.as_str() else { continue };
+        let plain = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !plain {
+            d.error(
+                Code::InvalidValue,
+                key.span,
+                format!("account value name `{name}`: use letters, digits and `_`, starting with a letter"),
+            );
+        } else if seen.iter().any(|s| s == name) {
+            d.error(
+                Code::Conflict,
+                key.span,
+                format!("account value `{name}` is declared twice"),
+            );
+        }
+        seen.push(name.to_string());
+        values::check_json_path(d, value, &format!("`account.{name}`"));
+    }
+    if let Some(url) = discovery.and_then(|n| n.get("url")) {
+        values::check_url_template(d, url, "`account.discovery.url`");
+        p.template(url, &TemplateScope::AuthDefault);
+    }
 }
 
 fn check_entries(d: &mut Decoder, p: &mut Pending, items: &[Node]) {

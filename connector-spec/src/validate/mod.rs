@@ -34,8 +34,10 @@ use crate::yaml::{Node, NodeValue};
 /// Which variables a template may read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TemplateScope {
-    /// `config`, `secrets` (base URL, auth headers, the connection test request, hooks).
+    /// `config`, `secrets` (auth headers, the connection test request, hooks).
     Connection,
+    /// `config`, `secrets` and, when the spec declares account values, `account`.
+    BaseUrl,
     /// `config`, `secrets`, `input` of the named action.
     Request(String),
     /// `config`, `secrets`, `input`, `response` of the named action.
@@ -160,7 +162,7 @@ pub fn check(d: &mut Decoder, root: &Node, document: &Value) -> Pending {
     }
     if let Some(n) = root.get("baseUrl") {
         values::check_url_template(d, n, "`baseUrl`");
-        p.template(n, &TemplateScope::Connection);
+        p.template(n, &TemplateScope::BaseUrl);
     }
     if let Some(n) = root.get("auth") {
         auth::check(d, &mut p, n);

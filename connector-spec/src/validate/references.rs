@@ -27,6 +27,8 @@ pub struct Outline<'n> {
     actions: Vec<(&'n str, &'n Value)>,
     /// Session names with their `init` and `cleanup` actions.
     sessions: Vec<(&'n str, Option<&'n str>, Option<&'n str>)>,
+    /// The names of `auth.account`'s values; `None` when the spec declares none.
+    account: Option<Vec<&'n str>>,
 }
 
 /// The model's default for an absent schema.
@@ -66,6 +68,15 @@ impl<'n> Outline<'n> {
                 ))
             })
             .collect();
+        let account = root.get("auth").and_then(|a| a.get("account")).map(|a| {
+            let discovered = a.get("discovery").and_then(|d| d.get("values"));
+            [a.get("fromTokenResponse"), discovered]
+                .into_iter()
+                .flatten()
+                .flat_map(|m| entries(Some(m)))
+                .filter_map(|(k, _)| k.as_str())
+                .collect()
+        });
         Outline {
             root,
             config: schema(document.get("config")),
@@ -73,6 +84,7 @@ impl<'n> Outline<'n> {
             auth_types,
             actions,
             sessions,
+            account,
         }
     }
 
@@ -242,8 +254,18 @@ impl Resolver<'_, '_> {
                 return;
             }
         };
+        let with_account = self.outline.account.is_some();
         let (roots, action): (&[&str], Option<&str>) = match &t.scope {
             TemplateScope::Connection => (&["config", "secrets"], None),
+            TemplateScope::BaseUrl if with_account => (&["config", "secrets", "account"], None),
+            TemplateScope::BaseUrl => (&["config", "secrets"], None),
+            TemplateScope::Request(a) if with_account => {
+                (&["config", "secrets", "input", "account"], Some(a))
+            }
+            TemplateScope::Response(a) if with_account => (
+                &["config", "secrets", "input", "response", "account"],
+                Some(a),
+            ),
             TemplateScope::Request(a) if self.in_session(a) => {
                 (&["config", "secrets", "input", "session"], Some(a))
             }
@@ -284,8 +306,11 @@ impl Resolver<'_, '_> {
         }
     }
 
-    /// `config.x`, `secrets.x`, `input.x`: the field is declared.
+    /// `config.x`, `secrets.x`, `input.x`, `account.x`: the field is declared.
     fn variable(&self, d: &mut Decoder, head: &str, field: &str, action: Option<&str>, span: Span) {
+        if head == "account" {
+            return self.account_value(d, field, span);
+        }
         let input;
         let ns = match head {
             "config" => &self.config,
@@ -315,6 +340,27 @@ impl Resolver<'_, '_> {
                 Code::UnresolvedReference,
                 span,
                 format!("`{head}.{field}` is not declared in {where_}"),
+            )
+            .with_label("unresolved reference")
+            .with_help(help),
+        );
+    }
+
+    /// `account.x`: one of `auth.account`'s names.
+    fn account_value(&self, d: &mut Decoder, field: &str, span: Span) {
+        let names = self.outline.account.as_deref().unwrap_or_default();
+        if names.contains(&field) {
+            return;
+        }
+        let help = match suggest(field, names.iter().copied()) {
+            Some(m) => format!("did you mean `account.{m}`?"),
+            None => format!("declared: {}", listed(names.iter().copied())),
+        };
+        d.push(
+            Diagnostic::error(
+                Code::UnresolvedReference,
+                span,
+                format!("`account.{field}` is not declared in `auth.account`"),
             )
             .with_label("unresolved reference")
             .with_help(help),

@@ -324,8 +324,33 @@ impl DeclarativeExecutor {
             .boxed()
     }
 
-    /// The driver's stream of a paginated action.
+    /// The driver's stream of a paginated action, once the caller's account values (a
+    /// spec with `auth.account`) are loaded for its templates.
     fn listing_stream(
+        self: &Arc<Self>,
+        ctx: ActionContext,
+        action: &str,
+        input: Value,
+        keep_body: bool,
+        raw: Option<Vec<String>>,
+    ) -> BoxStream<'static, Result<Taken, ActionError>> {
+        if self.spec.auth.account.is_none() || ctx.account_value().is_some() {
+            return self.listing_pages(ctx, action, input, keep_body, raw);
+        }
+        let this = Arc::clone(self);
+        let action = action.to_string();
+        stream::once(async move {
+            match ctx.load_account().await {
+                Ok(()) => this.listing_pages(ctx, &action, input, keep_body, raw),
+                Err(e) => stream::once(async move { Err(e) }).boxed(),
+            }
+        })
+        .flatten()
+        .boxed()
+    }
+
+    /// The pages of a listing.
+    fn listing_pages(
         self: &Arc<Self>,
         ctx: ActionContext,
         action: &str,

@@ -121,6 +121,7 @@ impl DeclarativeExecutor {
                 )
             })?;
         let (request, mapping) = self.http_parts(action)?;
+        ctx.load_account().await?;
         let tctx = template_context(ctx, input, None);
         let req = self.build_request(ctx, request, &tctx)?;
         let resp = ctx

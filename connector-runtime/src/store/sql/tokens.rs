@@ -305,6 +305,51 @@ macro_rules! token_store {
                 row.map(|r| sql::token_from_row(&self.keys, &r)).transpose()
             }
 
+            async fn set_user_account(
+                &self,
+                key: &UserTokenKey,
+                account: &serde_json::Map<String, serde_json::Value>,
+            ) -> Result<(), StoreError> {
+                check_user_key(key)?;
+                let text = serde_json::to_string(account).map_err(|e| StoreError::InvalidInput {
+                    field: "account",
+                    reason: e.to_string(),
+                })?;
+                sqlx::query(
+                    "UPDATE tokens SET account = $1 WHERE scope = 'per-user' AND user_id = $2 \
+                     AND connector_id = $3 AND credential_type = $4",
+                )
+                .bind(text)
+                .bind(&key.user_id)
+                .bind(&key.connector_id)
+                .bind(&key.credential_type)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn get_user_account(
+                &self,
+                key: &UserTokenKey,
+            ) -> Result<Option<serde_json::Map<String, serde_json::Value>>, StoreError> {
+                check_user_key(key)?;
+                let row = sqlx::query(
+                    "SELECT account FROM tokens WHERE scope = 'per-user' AND user_id = $1 \
+                     AND connector_id = $2 AND credential_type = $3",
+                )
+                .bind(&key.user_id)
+                .bind(&key.connector_id)
+                .bind(&key.credential_type)
+                .fetch_optional(&self.pool)
+                .await?;
+                let Some(text) = row.map(|r| r.text_opt("account")).transpose()?.flatten() else {
+                    return Ok(None);
+                };
+                serde_json::from_str(&text).map(Some).map_err(|e| {
+                    StoreError::Database(format!("a stored account value is not a JSON object: {e}"))
+                })
+            }
+
             async fn get_user_token_by_id(
                 &self,
                 user_id: &str,
