@@ -3,8 +3,14 @@
 //! SIGTERM and restart. Each test binary uses part of it, hence the `dead_code` allowance.
 #![allow(dead_code)]
 
+pub mod github_provider;
+pub mod gmail_provider;
+pub mod google_drive_provider;
+pub mod google_oauth;
+pub mod grants;
 pub mod notion_provider;
 pub mod provider;
+pub mod slack_provider;
 pub mod target;
 
 use std::net::{SocketAddr, TcpStream};
