@@ -12,8 +12,8 @@ use serde_json::{Value, json};
 use support::grants::Call;
 use support::provider::CANARY;
 use support::{
-    Serve, Server, github_provider, gmail_provider, google_drive_provider, google_oauth,
-    notion_provider, slack_provider, workspace_root,
+    Serve, Server, atlassian_provider, github_provider, gmail_provider, google_drive_provider,
+    google_oauth, notion_provider, salesforce_provider, slack_provider, workspace_root,
 };
 
 /// Every response body seen, for the leak scan.
@@ -484,4 +484,83 @@ async fn slack_user_runs_as_each_person_through_the_server() {
     ];
     assert_eq!(history[3].pairs(), next);
     d.assert_no_leaks(SLACK_SECRET);
+}
+
+const SALESFORCE_SECRET: &str = "CANARY-salesforce-consumer-secret-9a4d";
+
+#[tokio::test]
+async fn salesforce_runs_as_each_person_in_their_own_org_through_the_server() {
+    let (mock, sf) = salesforce_provider::start(SALESFORCE_SECRET).await;
+    let d = Deployment::start("specs/salesforce.yaml").await;
+    // The login URL is the deployment's; each person's org comes from their token reply.
+    let config = json!({
+        "loginUrl": format!("http://{mock}"),
+        "clientId": salesforce_provider::CLIENT_ID,
+    });
+    d.create("crm", ".salesforce", config, SALESFORCE_SECRET)
+        .await;
+    let soql = json!({ "soql": "SELECT Id, Name FROM Account LIMIT 10" });
+    d.refused_before_connecting("crm", "query", soql.clone())
+        .await;
+    d.connect_both("crm").await;
+    for (person, account) in d.people() {
+        let out = person.run("crm", "query", soql.clone()).await;
+        let names = field_of(&out["records"], "Name");
+        assert_eq!(
+            names,
+            [format!("{account} Energy"), format!("{account} Retail")]
+        );
+    }
+    let sf = sf.lock().unwrap();
+    let queries = calls_to(&sf.grants.calls, "/query");
+    assert_eq!(
+        accounts(&queries),
+        ["alice", "bob"],
+        "each in their own org"
+    );
+    assert_eq!(
+        queries[0].pairs(),
+        [("q", "SELECT Id, Name FROM Account LIMIT 10")]
+    );
+    d.assert_no_leaks(SALESFORCE_SECRET);
+}
+
+const ATLASSIAN_SECRET: &str = "CANARY-atlassian-3lo-secret-6c2b";
+
+#[tokio::test]
+async fn jira_cloud_discovers_each_persons_site_through_the_server() {
+    let (mock, atl) = atlassian_provider::start(ATLASSIAN_SECRET).await;
+    let d = Deployment::start("specs/jira_cloud.yaml").await;
+    let config = json!({
+        "apiUrl": format!("http://{mock}"),
+        "authorizationUrl": format!("http://{mock}/authorize?audience=api.atlassian.com&prompt=consent"),
+        "tokenUrl": format!("http://{mock}/oauth/token"),
+        "clientId": atlassian_provider::CLIENT_ID,
+    });
+    d.create("jira", ".jira-cloud", config, ATLASSIAN_SECRET)
+        .await;
+    let jql = json!({ "jql": "assignee = currentUser() ORDER BY updated DESC" });
+    d.refused_before_connecting("jira", "searchIssues", jql.clone())
+        .await;
+    d.connect_both("jira").await;
+    for (person, account) in d.people() {
+        let out = person
+            .run("jira", "searchIssues?allPages=true", jql.clone())
+            .await;
+        let expected: Vec<String> = (1..=3).map(|n| format!("{account}'s issue {n}")).collect();
+        let summaries: Vec<String> = out
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["fields"]["summary"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(summaries, expected, "{account}'s own site");
+    }
+    let atl = atl.lock().unwrap();
+    let who: Vec<&str> = atl.searches.iter().map(|(a, _)| a.as_str()).collect();
+    assert_eq!(who, ["alice", "alice", "bob", "bob"]);
+    assert_eq!(atl.searches[0].1["maxResults"], 100);
+    assert!(atl.searches[0].1.get("nextPageToken").is_none());
+    assert_eq!(atl.searches[1].1["nextPageToken"], "p2");
+    d.assert_no_leaks(ATLASSIAN_SECRET);
 }

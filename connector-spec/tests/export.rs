@@ -143,6 +143,7 @@ fn slack() -> ConnectorSpec {
                 auth_ref(AuthTypeId::Headers),
             ],
             headers,
+            account: None,
         },
         config: json!({
             "type": "object",
@@ -229,6 +230,7 @@ fn webhook() -> ConnectorSpec {
             auth_ref(AuthTypeId::ApiKeyQuery),
         ],
         headers: IndexMap::new(),
+        account: None,
     };
     spec.secrets = empty_object_schema();
     spec.actions.shift_remove("listChannels");

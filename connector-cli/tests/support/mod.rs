@@ -3,6 +3,7 @@
 //! SIGTERM and restart. Each test binary uses part of it, hence the `dead_code` allowance.
 #![allow(dead_code)]
 
+pub mod atlassian_provider;
 pub mod github_provider;
 pub mod gmail_provider;
 pub mod google_drive_provider;
@@ -10,6 +11,7 @@ pub mod google_oauth;
 pub mod grants;
 pub mod notion_provider;
 pub mod provider;
+pub mod salesforce_provider;
 pub mod slack_provider;
 pub mod target;
 

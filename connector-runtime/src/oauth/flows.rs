@@ -373,6 +373,41 @@ impl OAuthFlows {
             ));
         };
         let connector = self.connector(&record.connector_id)?;
+        let (tokens, account) = self.exchange_code(&connector, &record, code).await?;
+        let key = UserTokenKey {
+            user_id: user_id.to_string(),
+            connector_id: record.connector_id.clone(),
+            credential_type: record.credential_type.clone(),
+        };
+        let stored = self
+            .store
+            .put_user_token(&key, self.token_data(tokens))
+            .await
+            .map_err(ActionError::from)?;
+        if let Some(values) = &account {
+            self.store
+                .set_user_account(&key, values)
+                .await
+                .map_err(ActionError::from)?;
+        }
+        tracing::info!(connector = %record.connector_id, user = user_id, token = %stored.id, "OAuth authorization completed");
+        Ok(Connected {
+            connector_id: record.connector_id,
+            user_id: user_id.to_string(),
+            token_id: stored.id,
+            return_url: record.return_url,
+        })
+    }
+
+    /// Exchange the callback's code (with the state's redirect URI and PKCE verifier), then
+    /// find the person's account values, if the connector has any: a failed discovery
+    /// connects nothing. Errors never show the code, the verifier or the new token.
+    async fn exchange_code(
+        &self,
+        connector: &OAuthConnector,
+        record: &crate::store::OAuthStateRecord,
+        code: &str,
+    ) -> Result<(TokenSet, Option<serde_json::Map<String, Value>>), ActionError> {
         let redirect_uri = record
             .metadata
             .get("redirect_uri")
@@ -404,29 +439,7 @@ impl OAuthFlows {
                     .redact_error(e)
             })?),
         };
-        let key = UserTokenKey {
-            user_id: user_id.to_string(),
-            connector_id: record.connector_id.clone(),
-            credential_type: record.credential_type.clone(),
-        };
-        let stored = self
-            .store
-            .put_user_token(&key, self.token_data(tokens))
-            .await
-            .map_err(ActionError::from)?;
-        if let Some(values) = &account {
-            self.store
-                .set_user_account(&key, values)
-                .await
-                .map_err(ActionError::from)?;
-        }
-        tracing::info!(connector = %record.connector_id, user = user_id, token = %stored.id, "OAuth authorization completed");
-        Ok(Connected {
-            connector_id: record.connector_id,
-            user_id: user_id.to_string(),
-            token_id: stored.id,
-            return_url: record.return_url,
-        })
+        Ok((tokens, account))
     }
 
     /// Cancel a pending authorization. Only its owner may; cancelling one that does not

@@ -72,6 +72,7 @@ pub struct TokenSet {
     pub scope: Option<String>,
     /// The whole reply (tokens included: never logged, left out of `Debug`), for the
     /// account values a spec reads from it (`auth.account.fromTokenResponse`).
+    #[cfg_attr(not(feature = "store"), allow(dead_code))]
     pub(crate) reply: Value,
 }
 

@@ -416,6 +416,54 @@ async fn a_failed_refresh_is_recorded_without_a_new_version_and_cleared_by_the_n
     assert_eq!(shared.refresh_failed_at, Some(at));
 }
 
+async fn account_values_are_kept_per_user_token<B: Backend>() {
+    let db = B::fresh().await;
+    let store = db.open(k1()).await;
+    let alice = UserTokenKey::oauth("alice", "crm");
+    let bob = UserTokenKey::oauth("bob", "crm");
+    let values = |url: &str| {
+        json!({ "instanceUrl": url, "orgs": 2 })
+            .as_object()
+            .unwrap()
+            .clone()
+    };
+    // No token yet: nothing to keep them with, and nothing to read.
+    store
+        .set_user_account(&alice, &values("https://a.my.salesforce.com"))
+        .await
+        .unwrap();
+    assert_eq!(store.get_user_account(&alice).await.unwrap(), None);
+
+    store
+        .put_user_token(&alice, token("a1", None))
+        .await
+        .unwrap();
+    store.put_user_token(&bob, token("b1", None)).await.unwrap();
+    assert_eq!(
+        store.get_user_account(&alice).await.unwrap(),
+        None,
+        "a token without any"
+    );
+    store
+        .set_user_account(&alice, &values("https://a.my.salesforce.com"))
+        .await
+        .unwrap();
+    store
+        .set_user_account(&bob, &values("https://b.my.salesforce.com"))
+        .await
+        .unwrap();
+    let a = store.get_user_account(&alice).await.unwrap().unwrap();
+    assert_eq!(a["instanceUrl"], "https://a.my.salesforce.com");
+    assert_eq!(a["orgs"], 2);
+    let b = store.get_user_account(&bob).await.unwrap().unwrap();
+    assert_eq!(b["instanceUrl"], "https://b.my.salesforce.com");
+
+    // Disconnecting deletes them with the token.
+    assert_eq!(store.delete_user_tokens("alice", "crm").await.unwrap(), 1);
+    assert_eq!(store.get_user_account(&alice).await.unwrap(), None);
+    assert!(store.get_user_account(&bob).await.unwrap().is_some());
+}
+
 crate::both! {
     a_scope_mismatch_is_a_user_error => sqlite_a_scope_mismatch_is_a_user_error, postgres_a_scope_mismatch_is_a_user_error;
     shared_token_round_trip_replace_and_refresh => sqlite_shared_token_round_trip_replace_and_refresh, postgres_shared_token_round_trip_replace_and_refresh;
@@ -424,4 +472,5 @@ crate::both! {
     another_users_token_is_refused => sqlite_another_users_token_is_refused, postgres_another_users_token_is_refused;
     writes_are_visible_to_a_second_process_handle_at_once => sqlite_writes_are_visible_to_a_second_process_handle_at_once, postgres_writes_are_visible_to_a_second_process_handle_at_once;
     a_failed_refresh_is_recorded_without_a_new_version_and_cleared_by_the_next_write => sqlite_a_failed_refresh_is_recorded_without_a_new_version_and_cleared_by_the_next_write, postgres_a_failed_refresh_is_recorded_without_a_new_version_and_cleared_by_the_next_write;
+    account_values_are_kept_per_user_token => sqlite_account_values_are_kept_per_user_token, postgres_account_values_are_kept_per_user_token;
 }
