@@ -38,6 +38,7 @@ include_spec!("../../specs/server_log.yaml");
 include_spec!("../../specs/servicenow.yaml");
 include_spec!("../../specs/servicenow_itom.yaml");
 include_spec!("../../specs/servicenow_sir.yaml");
+include_spec!("../../specs/sharepoint_online.yaml");
 include_spec!("../../specs/slack.yaml");
 include_spec!("../../specs/slack_api.yaml");
 include_spec!("../../specs/slack_user.yaml");
@@ -86,6 +87,7 @@ const COMPILED: &[(&str, SchemaFn)] = &[
     ("servicenow.yaml", servicenow::schema_json),
     ("servicenow_itom.yaml", servicenow_itom::schema_json),
     ("servicenow_sir.yaml", servicenow_sir::schema_json),
+    ("sharepoint_online.yaml", sharepoint_online::schema_json),
     ("slack.yaml", slack::schema_json),
     ("slack_api.yaml", slack_api::schema_json),
     ("slack_user.yaml", slack_user::schema_json),

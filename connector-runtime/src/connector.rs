@@ -363,6 +363,7 @@ impl DeclarativeConnector {
         let mapping = ResponseMapping {
             output: None,
             errors: h.response.errors.clone(),
+            format: None,
         };
         let sent = async {
             let r = self.executor.build_request(ctx, &h.request, &tctx)?;

@@ -53,6 +53,8 @@ mod servicenow;
 mod servicenow_itom;
 #[path = "contracts/servicenow_sir.rs"]
 mod servicenow_sir;
+#[path = "contracts/sharepoint_online.rs"]
+mod sharepoint_online;
 #[path = "contracts/slack_user.rs"]
 mod slack_user;
 #[path = "contracts/swimlane.rs"]
@@ -192,6 +194,16 @@ const COVERED: &[(&str, &[&str])] = &[
     (
         "servicenow_sir.yaml",
         &["getChoices", "getFields", "getIncident"],
+    ),
+    (
+        "sharepoint_online.yaml",
+        &[
+            "getFileText",
+            "getSite",
+            "listDriveItems",
+            "listSites",
+            "search",
+        ],
     ),
     ("slack.yaml", &["execute"]),
     (

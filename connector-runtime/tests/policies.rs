@@ -1602,3 +1602,232 @@ async fn a_listing_that_echoes_the_credential_is_redacted_on_every_page() {
     })
     .await;
 }
+
+/// A listing of Microsoft Graph's shape: records at `$.value`, the next page's URL at
+/// `$['@odata.nextLink']`, with a static header every page must carry.
+fn next_url_spec(base: &str) -> Harness {
+    let rest = "actions:\n  list:\n    description: List drive items.\n    scope: read\n    request:\n      method: GET\n      path: /items\n      query: { filter: open }\n      headers: { X-Trace: t1 }\n    pagination: { style: next_url, records: $.value, nextUrlPath: \"$['@odata.nextLink']\", limitParam: top, pageSize: 2 }\n";
+    Harness::new(base, rest)
+}
+
+#[tokio::test]
+async fn next_url_pagination_follows_the_body_link_with_exact_urls() {
+    bounded(async {
+        let server = MockServer::start().await;
+        let base = server.uri();
+        let script = Script::new(vec![
+            ResponseTemplate::new(200).set_body_json(json!({
+                "value": [1, 2],
+                "@odata.nextLink": format!("{base}/items?$skiptoken=s2&top=2")
+            })),
+            // A relative next URL resolves against the URL of the request that fetched it.
+            ResponseTemplate::new(200).set_body_json(
+                json!({"value": [3, 4], "@odata.nextLink": "/items?$skiptoken=s3&top=2"}),
+            ),
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"value": [5], "@odata.nextLink": null})),
+        ]);
+        Mock::given(path("/items"))
+            .respond_with(script.clone())
+            .mount(&server)
+            .await;
+        let h = next_url_spec(&base);
+        let pages = collect_pages(&h).await;
+        assert_eq!(
+            pages,
+            vec![
+                vec![json!(1), json!(2)],
+                vec![json!(3), json!(4)],
+                vec![json!(5)]
+            ]
+        );
+        let reqs = script.requests();
+        let urls: Vec<String> = reqs
+            .iter()
+            .map(|r| format!("{}?{}", r.url.path(), r.url.query().unwrap_or_default()))
+            .collect();
+        assert_eq!(
+            urls,
+            vec![
+                "/items?filter=open&top=2",
+                // The next URL is sent as given: no page size or query parameter added.
+                "/items?$skiptoken=s2&top=2",
+                "/items?$skiptoken=s3&top=2",
+            ]
+        );
+        for r in &reqs {
+            assert_eq!(r.method.as_str(), "GET");
+            assert_eq!(r.headers.get("x-trace").unwrap(), "t1", "{}", r.url);
+        }
+        // A missing or empty link ends the listing as null does.
+        for last in [
+            json!({"value": [1]}),
+            json!({"value": [1], "@odata.nextLink": ""}),
+        ] {
+            server.reset().await;
+            Mock::given(path("/items"))
+                .respond_with(ResponseTemplate::new(200).set_body_json(last))
+                .mount(&server)
+                .await;
+            assert_eq!(h.run_all("list", json!({})).await, Ok(json!([1])));
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn next_url_on_another_origin_is_refused_and_never_requested() {
+    bounded(async {
+        let server = MockServer::start().await;
+        let elsewhere = MockServer::start().await;
+        let other = format!("{}/items?$skiptoken=s3cret-token", elsewhere.uri());
+        Mock::given(path("/items"))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(json!({"value": [1, 2], "@odata.nextLink": other})),
+            )
+            .mount(&server)
+            .await;
+        let h = next_url_spec(&server.uri());
+        let r = h.run_all("list", json!({})).await;
+        assert_error(&r, ErrorClass::System, "invalid_response");
+        let e = r.unwrap_err();
+        assert!(e.message.contains("another origin"), "{e}");
+        assert!(!e.message.contains("s3cret"), "{e}");
+        assert!(!e.message.contains(&elsewhere.uri()), "{e}");
+        let sent_elsewhere = elsewhere.received_requests().await.unwrap_or_default();
+        assert!(sent_elsewhere.is_empty(), "{sent_elsewhere:?}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_next_url_that_does_not_parse_is_invalid_response() {
+    bounded(async {
+        let server = MockServer::start().await;
+        Mock::given(path("/items"))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(json!({"value": [1], "@odata.nextLink": "http://[::1/items"})),
+            )
+            .mount(&server)
+            .await;
+        let h = next_url_spec(&server.uri());
+        assert_error(
+            &h.run_all("list", json!({})).await,
+            ErrorClass::System,
+            "invalid_response",
+        );
+    })
+    .await;
+}
+
+/// One GET action whose reply is read as `format`, with a body limit.
+fn format_spec(base: &str, format: &str) -> Harness {
+    let rest = format!(
+        "actions:\n  get:\n    description: Download a file.\n    scope: read\n    maxResponseBytes: 64\n    request:\n      method: GET\n      path: /file\n    response:\n      format: {format}\n      output: {{ content: $, size: \"{{{{ response | string | length }}}}\" }}\n"
+    );
+    Harness::new(base, &rest)
+}
+
+async fn serve_file(server: &MockServer, body: Vec<u8>, content_type: &str) {
+    server.reset().await;
+    Mock::given(path("/file"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(body, content_type))
+        .mount(server)
+        .await;
+}
+
+#[tokio::test]
+async fn format_text_keeps_a_body_that_happens_to_be_json_as_text() {
+    bounded(async {
+        let server = MockServer::start().await;
+        let h = format_spec(&server.uri(), "text");
+        for body in ["42", "\"hi\"", "{\"a\": 1}", "", "h\u{e9}llo\r\n"] {
+            serve_file(&server, body.as_bytes().to_vec(), "text/plain").await;
+            let out = h.run("get", json!({})).await;
+            assert_eq!(
+                out,
+                Ok(json!({"content": body, "size": body.chars().count()})),
+                "{body:?}"
+            );
+        }
+        // Declared as JSON, still text: `format` wins over the content type.
+        serve_file(&server, b"[1, 2]".to_vec(), "application/json").await;
+        assert_eq!(
+            h.run("get", json!({})).await.map(|v| v["content"].clone()),
+            Ok(json!("[1, 2]"))
+        );
+        // The default format parses it, as before.
+        let json_h = format_spec(&server.uri(), "json");
+        serve_file(&server, b"42".to_vec(), "text/plain").await;
+        assert_eq!(
+            json_h
+                .run("get", json!({}))
+                .await
+                .map(|v| v["content"].clone()),
+            Ok(json!(42))
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn format_base64_returns_a_pngs_exact_bytes() {
+    use base64::Engine as _;
+    bounded(async {
+        let server = MockServer::start().await;
+        // A PNG's signature, its IHDR chunk head and bytes that are not UTF-8.
+        let png: Vec<u8> = vec![
+            0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 0x0d, b'I', b'H', b'D', b'R',
+            0, 0, 0, 1, 0, 0, 0, 1, 8, 6, 0, 0, 0, 0x1f, 0x15, 0xc4, 0x89, 0xff, 0xfe, 0x00,
+        ];
+        serve_file(&server, png.clone(), "image/png").await;
+        let h = format_spec(&server.uri(), "base64");
+        let out = h.run("get", json!({})).await.expect("the file");
+        let text = out["content"].as_str().expect("a base64 string");
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(text)
+            .expect("standard base64");
+        assert_eq!(decoded, png);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn format_text_refuses_invalid_utf8_naming_the_offset() {
+    bounded(async {
+        let server = MockServer::start().await;
+        serve_file(&server, b"abc\xff\xfedef".to_vec(), "text/plain").await;
+        let h = format_spec(&server.uri(), "text");
+        let r = h.run("get", json!({})).await;
+        assert_error(&r, ErrorClass::System, "invalid_response");
+        let e = r.unwrap_err();
+        assert!(e.message.contains("byte 3"), "{e}");
+        assert!(!e.message.contains("abc"), "{e}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_text_or_base64_body_over_the_limit_is_response_too_large() {
+    bounded(async {
+        let server = MockServer::start().await;
+        for format in ["text", "base64"] {
+            let h = format_spec(&server.uri(), format);
+            // 64 bytes are 88 base64 characters: the limit is on the raw bytes.
+            serve_file(&server, vec![b'a'; 64], "text/plain").await;
+            assert!(
+                h.run("get", json!({})).await.is_ok(),
+                "{format}: 64 bytes fit"
+            );
+            serve_file(&server, vec![b'a'; 65], "text/plain").await;
+            assert_error(
+                &h.run("get", json!({})).await,
+                ErrorClass::System,
+                "response_too_large",
+            );
+        }
+    })
+    .await;
+}

@@ -544,6 +544,34 @@ pub struct ResponseMapping {
     /// Rules that turn a successful HTTP response into an error.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<ErrorRule>,
+    /// How a successful body becomes `response`: `json` (the default: JSON when it parses,
+    /// else text), `text` (the body as a string, never parsed; invalid UTF-8 is an error) or
+    /// `base64` (the body's bytes as a standard base64 string, for binary files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<ResponseFormat>,
+}
+
+/// How a successful reply body is read (`response.format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ResponseFormat {
+    /// JSON when it parses (or when the reply declares JSON), else text.
+    #[default]
+    Json,
+    /// The body as a UTF-8 string, never parsed as JSON.
+    Text,
+    /// The body's bytes as a standard (padded) base64 string.
+    Base64,
+}
+
+impl ResponseFormat {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResponseFormat::Json => "json",
+            ResponseFormat::Text => "text",
+            ResponseFormat::Base64 => "base64",
+        }
+    }
 }
 
 /// A rule that detects an error inside a response.
@@ -883,6 +911,11 @@ pub struct Pagination {
     /// `has_more`); `false` ends the listing whatever the cursor says.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub has_more_path: Option<JsonPath>,
+    /// next_url: JSON path to the next page's full URL in the reply body (Microsoft Graph's
+    /// `$['@odata.nextLink']`); missing, null or empty ends the listing. A URL on another
+    /// origin than the request's is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_url_path: Option<JsonPath>,
 }
 
 /// Where a listing sends its paging parameters.
@@ -902,6 +935,8 @@ pub enum PaginationStyle {
     Offset,
     Page,
     LinkHeader,
+    /// The next page's full URL is in the reply body, at `nextUrlPath`.
+    NextUrl,
 }
 
 impl PaginationStyle {
@@ -911,6 +946,7 @@ impl PaginationStyle {
             PaginationStyle::Offset => "offset",
             PaginationStyle::Page => "page",
             PaginationStyle::LinkHeader => "link_header",
+            PaginationStyle::NextUrl => "next_url",
         }
     }
 }

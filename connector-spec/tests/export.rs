@@ -62,6 +62,7 @@ fn http_action(path: &str) -> Action {
                     class: ErrorClass::User,
                     message: Some("{{ response.error }}".into()),
                 }],
+                format: None,
             }),
         },
         pagination: None,

@@ -2,7 +2,7 @@
 //! successful body, and the output mapping (`$` paths and templates over `response`).
 
 use connector_spec::output::OutputNode;
-use connector_spec::{ErrorRule, ResponseMapping};
+use connector_spec::{ErrorRule, ResponseFormat, ResponseMapping};
 use serde_json::Value;
 
 use super::DeclarativeExecutor;
@@ -21,7 +21,8 @@ impl DeclarativeExecutor {
         input: &Value,
     ) -> Result<(Value, reqwest::header::HeaderMap), ActionError> {
         let (body, headers, status) = self.call_bytes(ctx, req, mapping, input).await?;
-        Ok((parse_reply(&headers, &body, status)?, headers))
+        let format = mapping.and_then(|m| m.format).unwrap_or_default();
+        Ok((read_reply(format, &headers, &body, status)?, headers))
     }
 
     /// [`DeclarativeExecutor::call`] up to the parse: the body of a successful reply, its
@@ -180,6 +181,38 @@ pub(super) fn parse_reply(
         return serde_json::from_slice(body).map_err(|e| invalid_json(&e, status));
     }
     Ok(parse_body(body))
+}
+
+/// A successful reply's body read as `response.format` says: `json` as [`parse_reply`],
+/// `text` as the UTF-8 string it is (never parsed; invalid UTF-8 is `invalid_response`
+/// naming the byte offset), `base64` as the standard base64 of its bytes.
+pub(super) fn read_reply(
+    format: ResponseFormat,
+    headers: &reqwest::header::HeaderMap,
+    body: &[u8],
+    status: u16,
+) -> Result<Value, ActionError> {
+    match format {
+        ResponseFormat::Json => parse_reply(headers, body, status),
+        ResponseFormat::Text => match std::str::from_utf8(body) {
+            Ok(text) => Ok(Value::String(text.to_string())),
+            Err(e) => Err(ActionError::system(
+                "invalid_response",
+                format!(
+                    "the reply is read as text (`format: text`) but is not valid UTF-8 at \
+                     byte {}",
+                    e.valid_up_to()
+                ),
+            )
+            .with_status(status)),
+        },
+        ResponseFormat::Base64 => {
+            use base64::Engine as _;
+            Ok(Value::String(
+                base64::engine::general_purpose::STANDARD.encode(body),
+            ))
+        }
+    }
 }
 
 /// A body as JSON when it parses, else as text; empty is null.

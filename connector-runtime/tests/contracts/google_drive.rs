@@ -394,7 +394,12 @@ async fn google_drive_get_file_content_exports_the_doc_as_text() {
     let server = loopback().await;
     let p = drive(&server).await;
     let text = "\u{feff}Incident runbook\r\n\r\n1. Isolate the host.\r\n2. Page the on-call.";
-    for (id, body) in [("docA", text), ("docB", "42"), ("docC", "")] {
+    for (id, body) in [
+        ("docA", text),
+        ("docB", "42"),
+        ("docC", ""),
+        ("docD", "\"hi\""),
+    ] {
         Mock::given(method("GET"))
             .and(path(format!("/drive/v3/files/{id}/export")))
             .and(for_token(ALICE.access))
@@ -415,9 +420,9 @@ async fn google_drive_get_file_content_exports_the_doc_as_text() {
     assert_query(r, &[("mimeType", "text/plain")]);
     assert_eq!(header(r, "accept").as_deref(), Some("text/plain"));
     assert_eq!(bearer(r), format!("Bearer {}", ALICE.access));
-    // A document whose text is also JSON (the runtime parses such a body) and an empty one
-    // still come back as their text.
-    for (id, body) in [("docB", "42"), ("docC", "")] {
+    // `format: text`: a document whose text is also JSON (`42`, `"hi"` with its quotes) and
+    // an empty one come back exactly as their text, never parsed.
+    for (id, body) in [("docB", "42"), ("docC", ""), ("docD", "\"hi\"")] {
         let out = p
             .run_as("alice", "getFileContent", json!({ "fileId": id }))
             .await

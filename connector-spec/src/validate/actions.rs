@@ -8,7 +8,7 @@ use super::{Pending, PendingRef, TemplateScope, key_span, policies, start_of, va
 use crate::decode::Decoder;
 use crate::deserialize::from_node;
 use crate::diagnostic::{Code, Diagnostic};
-use crate::model::HttpMethod;
+use crate::model::{HttpMethod, ResponseFormat};
 use crate::yaml::{Node, NodeValue};
 
 /// `actions` with its JSON form `json`, for the embedded schemas.
@@ -85,8 +85,65 @@ fn check_action(d: &mut Decoder, p: &mut Pending, root: &Node, name: &str, a: &N
         policies::check_streaming(d, s);
     }
     check_streaming_action(d, root, a, &what, is_http);
+    check_response_format(d, root, a, &what);
     if let Some(u) = a.get("usage") {
         check_usage_mapping(d, p, name, a, u);
+    }
+}
+
+/// `response.format: text | base64` makes the whole body one string: nothing to page through
+/// or stream, and no JSON for an error rule's `path` to read.
+fn check_response_format(d: &mut Decoder, root: &Node, a: &Node, what: &str) {
+    let Some(r) = a.get("response") else {
+        return;
+    };
+    let format = r
+        .get("format")
+        .and_then(|f| from_node::<ResponseFormat>(f).ok());
+    let Some(format) = format.filter(|f| *f != ResponseFormat::Json) else {
+        return;
+    };
+    let at = key_span(r, "format");
+    let fmt = format.as_str();
+    let is_get = a
+        .lookup(&["request", "method"])
+        .and_then(|m| from_node::<HttpMethod>(m).ok())
+        == Some(HttpMethod::Get);
+    let default_listing = is_get && root.lookup(&["policies", "pagination"]).is_some();
+    if a.get("pagination").is_some() || default_listing {
+        d.push(
+            Diagnostic::error(
+                Code::Conflict,
+                at,
+                format!("{what} is a listing: `format: {fmt}` has no records to page through"),
+            )
+            .with_help("remove `format` (a listing's pages are JSON), or the pagination"),
+        );
+    }
+    if flag(a, "supportsStreaming") {
+        d.push(
+            Diagnostic::error(
+                Code::Conflict,
+                at,
+                format!("{what} streams: `format: {fmt}` applies to a whole reply body"),
+            )
+            .with_help("remove `format` or `supportsStreaming`"),
+        );
+    }
+    let rules = r.get("errors").and_then(Node::as_seq).unwrap_or_default();
+    for rule in rules {
+        if let Some(path) = rule.get("when").and_then(|w| w.key_node("path")) {
+            d.push(
+                Diagnostic::error(
+                    Code::Conflict,
+                    path.span,
+                    format!(
+                        "the reply is read as `{fmt}`: an error rule's `path` has no JSON to read"
+                    ),
+                )
+                .with_help("test the raw body with `contains`, or the code with `status`"),
+            );
+        }
     }
 }
 

@@ -111,14 +111,16 @@ fn style_keys(style: PaginationStyle) -> (&'static [&'static str], &'static [&'s
         PaginationStyle::Offset => (&["offsetParam"], &["offsetParam", "totalPath"]),
         PaginationStyle::Page => (&["pageParam"], &["pageParam", "startPage", "totalPath"]),
         PaginationStyle::LinkHeader => (&[], &[]),
+        PaginationStyle::NextUrl => (&["nextUrlPath"], &["nextUrlPath"]),
     }
 }
 
 /// Keys that belong to some styles only.
-const STYLE_SPECIFIC: [&str; 7] = [
+const STYLE_SPECIFIC: [&str; 8] = [
     "cursorParam",
     "cursorPath",
     "hasMorePath",
+    "nextUrlPath",
     "offsetParam",
     "pageParam",
     "startPage",
@@ -126,7 +128,13 @@ const STYLE_SPECIFIC: [&str; 7] = [
 ];
 
 pub fn check_pagination(d: &mut Decoder, pg: &Node) {
-    for key in ["records", "cursorPath", "totalPath", "hasMorePath"] {
+    for key in [
+        "records",
+        "cursorPath",
+        "totalPath",
+        "hasMorePath",
+        "nextUrlPath",
+    ] {
         if let Some(v) = pg.get(key) {
             values::check_json_path(d, v, &format!("`{key}`"));
         }
@@ -163,13 +171,20 @@ pub fn check_pagination(d: &mut Decoder, pg: &Node) {
             );
         }
     }
-    if style == PaginationStyle::LinkHeader && params_in(pg) == Some(ParamsIn::Body) {
+    let follows_a_link = matches!(
+        style,
+        PaginationStyle::LinkHeader | PaginationStyle::NextUrl
+    );
+    if follows_a_link && params_in(pg) == Some(ParamsIn::Body) {
         d.push(
             Diagnostic::error(
                 Code::Conflict,
                 key_span(pg, "paramsIn"),
-                "`link_header` pagination follows the reply's link and sends no parameters \
-                 in the body",
+                format!(
+                    "`{}` pagination follows the reply's link and sends no parameters \
+                     in the body",
+                    style.as_str()
+                ),
             )
             .with_label("remove this"),
         );

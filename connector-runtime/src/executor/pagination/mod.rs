@@ -18,6 +18,7 @@ use crate::listing::{ListingLimit, Truncation};
 
 mod cursor;
 pub mod link_header;
+mod next_url;
 mod offset;
 mod page;
 mod raw;
@@ -100,6 +101,7 @@ fn paginator_for(pg: &Pagination) -> Box<dyn Paginator> {
         PaginationStyle::Offset => Box::new(offset::OffsetPaginator::default()),
         PaginationStyle::Page => Box::new(page::PagePaginator::new(pg)),
         PaginationStyle::LinkHeader => Box::new(link_header::LinkHeaderPaginator),
+        PaginationStyle::NextUrl => Box::new(next_url::NextUrlPaginator::default()),
     }
 }
 

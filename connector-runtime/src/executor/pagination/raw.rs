@@ -33,10 +33,15 @@ pub fn raw_records_path(pg: &Pagination) -> Option<Vec<&str>> {
                 .zip(&keys)
                 .all(|(s, k)| matches!(s, Segment::Key(x) if x == k))
     };
-    let reads_inside = [&pg.cursor_path, &pg.total_path, &pg.has_more_path]
-        .into_iter()
-        .flatten()
-        .any(|p| keys.is_empty() || inside(p));
+    let reads_inside = [
+        &pg.cursor_path,
+        &pg.total_path,
+        &pg.has_more_path,
+        &pg.next_url_path,
+    ]
+    .into_iter()
+    .flatten()
+    .any(|p| keys.is_empty() || inside(p));
     (!reads_inside).then_some(keys)
 }
 
@@ -176,6 +181,21 @@ mod tests {
         assert!(null.is_empty());
         let (_, one) = split_records(br#"{"items": {"id": 1}}"#, &["items"]).unwrap();
         assert_eq!(texts(&one), [r#"{"id": 1}"#]);
+    }
+
+    #[test]
+    fn a_next_url_read_from_inside_the_records_keeps_them_parsed() {
+        let pg = |next: &str| -> Pagination {
+            serde_json::from_value(json!({
+                "style": "next_url", "records": "$.value", "nextUrlPath": next
+            }))
+            .unwrap()
+        };
+        assert_eq!(
+            raw_records_path(&pg("$['@odata.nextLink']")),
+            Some(vec!["value"])
+        );
+        assert_eq!(raw_records_path(&pg("$.value[0].next")), None);
     }
 
     #[test]
