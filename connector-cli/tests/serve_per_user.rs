@@ -13,7 +13,8 @@ use support::grants::Call;
 use support::provider::CANARY;
 use support::{
     Serve, Server, atlassian_provider, github_provider, gmail_provider, google_drive_provider,
-    google_oauth, notion_provider, salesforce_provider, slack_provider, workspace_root,
+    google_oauth, notion_provider, salesforce_provider, sharepoint_provider, slack_provider,
+    workspace_root,
 };
 
 /// Every response body seen, for the leak scan.
@@ -563,4 +564,61 @@ async fn jira_cloud_discovers_each_persons_site_through_the_server() {
     assert!(atl.searches[0].1.get("nextPageToken").is_none());
     assert_eq!(atl.searches[1].1["nextPageToken"], "p2");
     d.assert_no_leaks(ATLASSIAN_SECRET);
+}
+
+const M365_SECRET: &str = "CANARY-entra-client-secret-4f8e";
+
+#[tokio::test]
+async fn sharepoint_online_runs_as_each_person_through_the_server() {
+    let (mock, m365) = sharepoint_provider::start(M365_SECRET).await;
+    let d = Deployment::start("specs/sharepoint_online.yaml").await;
+    let tenant = sharepoint_provider::TENANT;
+    let config = json!({
+        "tenantId": tenant,
+        "apiUrl": format!("http://{mock}"),
+        "authorizationUrl": format!("http://{mock}/{tenant}/oauth2/v2.0/authorize"),
+        "tokenUrl": format!("http://{mock}/{tenant}/oauth2/v2.0/token"),
+        "clientId": sharepoint_provider::CLIENT_ID,
+    });
+    d.create("sharepoint", ".sharepoint-online", config, M365_SECRET)
+        .await;
+    let search = json!({ "query": "plans" });
+    d.refused_before_connecting("sharepoint", "listSites", search.clone())
+        .await;
+    d.connect_both("sharepoint").await;
+    for (person, account) in d.people() {
+        let out = person
+            .run("sharepoint", "listSites?allPages=true", search.clone())
+            .await;
+        let names: Vec<String> = (1..=3).map(|n| format!("{account}-site-{n}")).collect();
+        assert_eq!(field_of(&out, "name"), names, "{account}'s own sites");
+        let file = json!({ "driveId": format!("{account}-drive"), "itemId": "01BYE5RZ" });
+        let out = person.run("sharepoint", "getFileText", file).await;
+        assert_eq!(out["text"], format!("# {account}'s 01BYE5RZ\nplans\n"));
+    }
+    // bob's token does not reach alice's drive: Graph's itemNotFound, a user error.
+    let file = json!({ "driveId": "alice-drive", "itemId": "01BYE5RZ" });
+    let path = "/api/instances/sharepoint/actions/getFileText";
+    let (st, body) = d.bob.send(Method::POST, path, Some(file)).await;
+    assert_eq!(st, 400, "{body}");
+
+    let m = m365.lock().unwrap();
+    let sites = calls_to(&m.grants.calls, "/v1.0/sites");
+    assert_eq!(accounts(&sites), ["alice", "alice", "bob", "bob"]);
+    assert_eq!(sites[0].pairs(), [("search", "plans")]);
+    // The second page is Graph's @odata.nextLink as it was sent.
+    assert_eq!(
+        sites[1].pairs(),
+        [("search", "plans"), ("$skiptoken", "page2")]
+    );
+    let downloads: Vec<&str> = m.downloads.iter().map(|(p, _)| p.as_str()).collect();
+    assert_eq!(
+        downloads,
+        ["/personal/alice/01BYE5RZ", "/personal/bob/01BYE5RZ"]
+    );
+    assert!(
+        m.downloads.iter().all(|(_, authorized)| !authorized),
+        "the Graph token never reaches the download host"
+    );
+    d.assert_no_leaks(M365_SECRET);
 }

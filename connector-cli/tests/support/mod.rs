@@ -12,6 +12,7 @@ pub mod grants;
 pub mod notion_provider;
 pub mod provider;
 pub mod salesforce_provider;
+pub mod sharepoint_provider;
 pub mod slack_provider;
 pub mod target;
 
