@@ -6,7 +6,6 @@ mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::time::Duration;
 
 use serde_json::Value;
 use tempfile::TempDir;
@@ -409,18 +408,8 @@ async fn serve_loads_connectors_only_from_a_catalog_that_verifies() {
     let port = support::free_port();
     let (mut child, log) = serve_catalog(&f.catalog, &f.public, &data, port);
     let base = format!("http://127.0.0.1:{port}");
+    support::wait_ready_at(&base, &log).await;
     let client = reqwest::Client::new();
-    let mut ready = false;
-    for _ in 0..600 {
-        if let Ok(r) = client.get(format!("{base}/readyz")).send().await
-            && r.status() == 200
-        {
-            ready = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(ready, "{}", std::fs::read_to_string(&log).unwrap());
     let out = run(connector()
         .args(["users", "add", "alice", "--data-dir"])
         .arg(&data));

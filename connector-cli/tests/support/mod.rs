@@ -172,6 +172,22 @@ impl Serve {
     }
 }
 
+/// Wait until `{base}/readyz` answers 200 (over a pooled reqwest client); the server's log at
+/// `log` in the panic message otherwise.
+pub async fn wait_ready_at(base: &str, log: &Path) {
+    let c = reqwest::Client::new();
+    for _ in 0..600 {
+        if let Ok(r) = c.get(format!("{base}/readyz")).send().await
+            && r.status() == 200
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    panic!("the server did not become ready; log:\n{text}");
+}
+
 /// A running `connector serve`; killed when dropped.
 pub struct Server {
     pub child: Child,
@@ -257,16 +273,7 @@ impl Server {
 
     /// Wait until `/readyz` answers 200 (over a pooled reqwest client).
     pub async fn wait_ready(&self) {
-        let c = reqwest::Client::new();
-        for _ in 0..600 {
-            if let Ok(r) = c.get(format!("{}/readyz", self.base)).send().await
-                && r.status() == 200
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("the server did not become ready; log:\n{}", self.log_text());
+        wait_ready_at(&self.base, &self.log).await;
     }
 
     /// Readiness over a raw `Connection: close` request, so no pooled client connection

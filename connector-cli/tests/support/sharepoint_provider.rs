@@ -50,7 +50,11 @@ async fn authorize(
         return (StatusCode::UNAUTHORIZED, "sign in to Microsoft").into_response();
     };
     if tenant != TENANT || !param_is(&q, "client_id", CLIENT_ID) || !param_is(&q, "scope", SCOPE) {
-        return (StatusCode::BAD_REQUEST, "AADSTS50011: bad authorization request").into_response();
+        return (
+            StatusCode::BAD_REQUEST,
+            "AADSTS50011: bad authorization request",
+        )
+            .into_response();
     }
     m.lock().unwrap().grants.code_redirect("m365", &account, &q)
 }
@@ -83,23 +87,35 @@ async fn token(
 }
 
 /// `GET /v1.0/sites?search=`: the caller's three sites, two per page.
-async fn sites(State(m): State<M365State>, headers: HeaderMap, RawQuery(raw): RawQuery) -> Response {
+async fn sites(
+    State(m): State<M365State>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Response {
     let mut m = m.lock().unwrap();
     let Some(account) = m.grants.bearer(&headers) else {
-        return graph_error(StatusCode::UNAUTHORIZED, "InvalidAuthenticationToken", "Access token is empty.");
+        return graph_error(
+            StatusCode::UNAUTHORIZED,
+            "InvalidAuthenticationToken",
+            "Access token is empty.",
+        );
     };
     let pairs = query_pairs(raw.as_deref());
     m.grants.record(&account, "/v1.0/sites", pairs.clone());
-    let site = |n: u32| json!({ "id": format!("{account}.sharepoint.com,site-{n},web-{n}"),
+    let site = |n: u32| {
+        json!({ "id": format!("{account}.sharepoint.com,site-{n},web-{n}"),
                                 "name": format!("{account}-site-{n}"), "displayName": format!("{account} site {n}"),
-                                "webUrl": format!("https://{account}.sharepoint.com/sites/{n}") });
+                                "webUrl": format!("https://{account}.sharepoint.com/sites/{n}") })
+    };
     let graph = m.graph.expect("started");
     if pairs.iter().any(|(k, _)| k == "$skiptoken") {
         return axum::Json(json!({ "value": [site(3)] })).into_response();
     }
     let next = format!("http://{graph}/v1.0/sites?search=plans&$skiptoken=page2");
-    axum::Json(json!({ "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#sites",
-                       "value": [site(1), site(2)], "@odata.nextLink": next }))
+    axum::Json(
+        json!({ "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#sites",
+                       "value": [site(1), site(2)], "@odata.nextLink": next }),
+    )
     .into_response()
 }
 
@@ -111,10 +127,18 @@ async fn content(
 ) -> Response {
     let mut m = m.lock().unwrap();
     let Some(account) = m.grants.bearer(&headers) else {
-        return graph_error(StatusCode::UNAUTHORIZED, "InvalidAuthenticationToken", "Access token is empty.");
+        return graph_error(
+            StatusCode::UNAUTHORIZED,
+            "InvalidAuthenticationToken",
+            "Access token is empty.",
+        );
     };
     if drive != format!("{account}-drive") {
-        return graph_error(StatusCode::NOT_FOUND, "itemNotFound", "The resource could not be found.");
+        return graph_error(
+            StatusCode::NOT_FOUND,
+            "itemNotFound",
+            "The resource could not be found.",
+        );
     }
     m.grants.record(&account, "/content", Vec::new());
     let download = m.download.expect("started");
@@ -129,8 +153,12 @@ async fn download(
 ) -> Response {
     let mut m = m.lock().unwrap();
     let authorized = headers.contains_key(header::AUTHORIZATION);
-    m.downloads.push((format!("/personal/{account}/{item}"), authorized));
-    ([(header::CONTENT_TYPE, "application/octet-stream")], format!("# {account}'s {item}\nplans\n"))
+    m.downloads
+        .push((format!("/personal/{account}/{item}"), authorized));
+    (
+        [(header::CONTENT_TYPE, "application/octet-stream")],
+        format!("# {account}'s {item}\nplans\n"),
+    )
         .into_response()
 }
 

@@ -199,7 +199,7 @@ async fn sqlite_migrations_are_versioned_and_idempotent() {
     let db = SqliteDb::fresh().await;
     let store = db.open(k1()).await;
     let latest = connector_runtime::store::sqlite::latest_migration();
-    assert_eq!(latest, 4, "every migration file is embedded");
+    assert_eq!(latest, 5, "every migration file is embedded");
     assert_eq!(store.schema_version().await.unwrap(), latest);
     fill(&store).await;
     assert_eq!(
@@ -254,9 +254,11 @@ async fn sqlite_a_file_with_the_old_schema_version_table_is_adopted() {
     fill(&store).await;
     store.close().await;
     // Rewind the bookkeeping to the old form: `schema_version` rows for 1..=3, no sqlx table,
-    // and none of what came after 3 (the usage ledger).
+    // and none of what came after 3 (the usage ledger, the tokens' account values).
     db.raw_exec("DROP TABLE _sqlx_migrations", &[]).await;
     db.raw_exec("DROP TABLE usage_daily", &[]).await;
+    db.raw_exec("ALTER TABLE tokens DROP COLUMN account", &[])
+        .await;
     db.raw_exec(
         "CREATE TABLE schema_version (version INTEGER PRIMARY KEY NOT NULL, applied_at INTEGER NOT NULL)",
         &[],
@@ -269,8 +271,8 @@ async fn sqlite_a_file_with_the_old_schema_version_table_is_adopted() {
     .await;
     let store = db.open(k1()).await;
     assert_eq!(store.migrate().await.unwrap(), 0, "adopted, not re-applied");
-    // 1..=3 adopted, 4 applied on top.
-    assert_eq!(store.schema_version().await.unwrap(), 4);
+    // 1..=3 adopted, 4 and 5 applied on top.
+    assert_eq!(store.schema_version().await.unwrap(), 5);
     assert_eq!(
         db.raw_int("SELECT COUNT(*) FROM usage_daily").await,
         0,
@@ -288,15 +290,17 @@ async fn sqlite_a_file_with_the_old_schema_version_table_is_adopted() {
     .unwrap();
     assert_eq!(old, 0, "the old table is dropped");
     pool.close().await;
-    // An old file at version 2 gets migrations 3 and 4 applied on top.
+    // An old file at version 2 gets migrations 3, 4 and 5 applied on top.
     db.raw_exec("DELETE FROM _sqlx_migrations WHERE version >= 3", &[])
         .await;
     db.raw_exec("DROP TABLE usage_daily", &[]).await;
+    db.raw_exec("ALTER TABLE tokens DROP COLUMN account", &[])
+        .await;
     db.raw_exec("DROP TABLE audit_events", &[]).await;
     db.raw_exec("ALTER TABLE connector_instances DROP COLUMN access", &[])
         .await;
     let store = db.open(k1()).await;
-    assert_eq!(store.schema_version().await.unwrap(), 4);
+    assert_eq!(store.schema_version().await.unwrap(), 5);
     store.close().await;
 }
 
