@@ -818,6 +818,33 @@ async fn a_link_with_a_comma_in_its_query_is_followed_intact() {
 }
 
 #[tokio::test]
+async fn a_link_to_another_origin_is_refused_and_never_requested() {
+    bounded(async {
+        let server = MockServer::start().await;
+        let elsewhere = MockServer::start().await;
+        let link = format!(
+            "<{}/search/issues?q=label:a,b&page=2>; rel=\"next\"",
+            elsewhere.uri()
+        );
+        mount_search(&server, &link).await;
+        let h = search_spec(&server.uri());
+        let e = h.run_all("list", json!({})).await.unwrap_err();
+        assert_eq!(e.code, "invalid_response", "{e}");
+        assert!(e.message.contains("another origin"), "{e}");
+        assert!(
+            !e.message.contains(&elsewhere.uri()),
+            "the URL is not quoted: {e}"
+        );
+        let seen = elsewhere.received_requests().await.unwrap_or_default();
+        assert!(
+            seen.is_empty(),
+            "the other origin got a request (and the credentials)"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn rel_next_last_is_seen_as_next_and_a_relative_target_resolves() {
     bounded(async {
         let server = MockServer::start().await;

@@ -1,6 +1,7 @@
 //! Link-header pagination (RFC 8288): the next page is the target of the `Link` header's
 //! link whose `rel` holds `next`, resolved against the URL of the request that fetched the
-//! page. The parser here splits links only on commas outside `<...>` and quoted strings, so a
+//! page, and followed only on that request's origin (the next request carries the same
+//! credentials). The parser here splits links only on commas outside `<...>` and quoted strings, so a
 //! target such as `?q=label:a,b` stays whole, and reads `rel` as a list (`rel="next last"`).
 
 use connector_spec::Pagination;
@@ -25,13 +26,12 @@ impl Paginator for LinkHeaderPaginator {
         let Some(target) = next_link(page.headers) else {
             return Ok(None);
         };
-        // The message names the parse error only: the target may carry a token.
-        let url = req.url().join(&target).map_err(|e| {
-            ActionError::system(
-                "invalid_response",
-                format!("the `Link` header's next target is not a valid URL: {e}"),
-            )
-        })?;
+        // The messages name the problem only: the target may carry a token.
+        let url = super::next_url::same_origin_next(
+            req.url(),
+            &target,
+            "the `Link` header's next target",
+        )?;
         *req.url_mut() = url;
         Ok(Some(req))
     }

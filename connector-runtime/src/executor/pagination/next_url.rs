@@ -46,18 +46,30 @@ impl Paginator for NextUrlPaginator {
 /// `target` resolved against the URL of the request that fetched the page, on its origin.
 /// The messages never quote the URL: its query may carry a token.
 fn next_url(current: &reqwest::Url, target: &str) -> Result<reqwest::Url, ActionError> {
+    same_origin_next(current, target, "the reply's next page URL (`nextUrlPath`)")
+}
+
+/// A next page's `target` (named `what` in errors) resolved against `current`, refused when
+/// it does not parse or leaves `current`'s origin: the next request is a copy of this one,
+/// credentials included. Shared with `link_header`.
+pub(super) fn same_origin_next(
+    current: &reqwest::Url,
+    target: &str,
+    what: &str,
+) -> Result<reqwest::Url, ActionError> {
     let url = current.join(target).map_err(|e| {
         ActionError::system(
             "invalid_response",
-            format!("the reply's next page URL (`nextUrlPath`) is not a valid URL: {e}"),
+            format!("{what} is not a valid URL: {e}"),
         )
     })?;
     if url.origin() != current.origin() {
         return Err(ActionError::system(
             "invalid_response",
-            "the reply's next page URL (`nextUrlPath`) is on another origin (scheme, host or \
-             port) than the request's; it is not followed, so the credentials stay with the \
-             provider",
+            format!(
+                "{what} is on another origin (scheme, host or port) than the request's; it is \
+                 not followed, so the credentials stay with the provider"
+            ),
         ));
     }
     Ok(url)
