@@ -240,12 +240,15 @@ enum Command {
         long_about = "Start the HTTP server (see docs/server-api.md). Embedded defaults: data \
             directory $CONNECTOR_HOME or ./.connector (SQLite store connector.db; operator key \
             operator.key generated on first start unless CONNECTOR_KEY or CONNECTOR_KEY_FILE is \
-            set), specs from ./specs, listening on 127.0.0.1:8080. Stops on Ctrl-C or SIGTERM \
+            set), specs from ./specs, listening on 127.0.0.1:8080. With --catalog and \
+            --catalog-key, the connectors come from a signed catalog instead, and the server \
+            refuses to start unless it verifies (docs/catalog.md). Stops on Ctrl-C or SIGTERM \
             after in-flight requests finish.",
         after_help = "Examples:\n  \
             connector serve\n  \
             connector users add alice --admin\n  \
-            connector serve --listen 0.0.0.0:8080 --public-base-url https://connectors.example.com"
+            connector serve --listen 0.0.0.0:8080 --public-base-url https://connectors.example.com\n  \
+            connector serve --catalog /srv/catalog --catalog-key /etc/connector/catalog.pub"
     )]
     Serve(commands::serve::ServeArgs),
     /// Manage the server's users and their API keys: add, list, remove, disable, enable,
